@@ -1,0 +1,40 @@
+"""Helpers shared by CLI commands: consoles, the store option, progress bars."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console()
+console_err = Console(stderr=True)
+T = TypeVar("T")
+
+DEFAULT_STORE = os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg")
+
+store_option = click.option(
+    "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,
+    help="Entrepôt : fichier .gpkg (variable ORT_GEO_STORE).",
+)
+author_option = click.option(
+    "--auteur", "author", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or getpass.getuser(),
+    help="Auteur inscrit au journal des modifications.",
+)
+
+
+def progress() -> Progress:
+    """A French progress bar on stderr (hidden when stderr is not a terminal)."""
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console_err, transient=True,
+    )
+
+
+def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
+    with progress() as bar:
+        yield from bar.track(items, description=description, total=total)

@@ -1,0 +1,25 @@
+"""``ort-geo layers``: each layer with its feature count and extent."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ..store import open_store
+from ._common import console, store_option
+
+
+@click.command("layers")
+@store_option
+def command(store: str) -> None:
+    """Liste les couches de l'entrepôt, leur nombre d'objets et leur emprise (Lambert-93)."""
+    st = open_store(store)
+    table = Table(title=f"Couches de {store}")
+    for col in ("couche", "titre", "géométrie", "objets", "emprise (EPSG:2154)"):
+        table.add_column(col, justify="right" if col == "objets" else "left")
+    for name in st.layer_names():
+        spec = st.spec(name)
+        extent = st.extent(name)
+        box = "—" if extent is None else " ".join(f"{v:.0f}" for v in extent)
+        table.add_row(name, spec.title, spec.geometry, str(st.count(name)), box)
+    console.print(table)

@@ -1,0 +1,310 @@
+"""The store interface: a territory's layers in EPSG:2154, transactional writes and a change journal.
+
+Backends implement a handful of primitives (``_transaction`` and the read methods); everything that
+decides what a write means — validation, diffing against what is stored, optimistic concurrency and
+journaling — lives here once, so every backend behaves the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import geopandas as gpd
+import pandas as pd
+
+from ..catalogue import CATALOGUE, LayerSpec
+from ..errors import ConflictError, FeatureNotFoundError, InputError
+from ..features import Feature
+from ..validation import frame_to_features
+
+STORAGE_EPSG = 2154
+STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
+
+WriteMode = Literal["upsert", "replace", "insert"]
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One change of one feature."""
+
+    seq: int
+    timestamp: str
+    author: str
+    layer: str
+    feature_id: str
+    operation: Literal["insert", "update", "delete"]
+    before: Feature | None
+    after: Feature | None
+    message: str = ""
+
+
+@dataclass
+class WriteSummary:
+    layer: str
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{self.layer} : {self.inserted} ajout(s), {self.updated} modification(s), "
+            f"{self.deleted} suppression(s), {self.unchanged} inchangé(s)"
+        )
+
+
+class Transaction(ABC):
+    """Backend primitives available inside one atomic write."""
+
+    @abstractmethod
+    def fetch(self, layer: LayerSpec, ids: Sequence[str] | None) -> dict[str, Feature]:
+        """Stored features with these ids (all of them when ``ids`` is None), locked for update."""
+
+    @abstractmethod
+    def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
+
+    @abstractmethod
+    def update(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
+
+    @abstractmethod
+    def delete(self, layer: LayerSpec, ids: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def journal(self, entries: Sequence[JournalEntry]) -> None: ...
+
+
+class Store(ABC):
+    """A territory's atlas. Open one with :func:`ort_geo.store.open_store`."""
+
+    catalogue = CATALOGUE
+    url: str
+
+    # -- backend primitives -------------------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self) -> AbstractContextManager[Transaction]:
+        """An atomic write: committed when the block ends, rolled back on any exception."""
+
+    @abstractmethod
+    def read(
+        self,
+        layer: str,
+        *,
+        bbox: BBox | None = None,
+        where: dict[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> gpd.GeoDataFrame:
+        """Features as a GeoDataFrame in EPSG:2154, in stable storage order.
+
+        ``bbox`` (EPSG:2154) keeps features whose geometry intersects the box; ``where`` keeps
+        features whose fields equal the given values (a list value means "any of").
+        """
+
+    @abstractmethod
+    def count(
+        self, layer: str, *, bbox: BBox | None = None, where: dict[str, Any] | None = None
+    ) -> int: ...
+
+    @abstractmethod
+    def extent(self, layer: str) -> BBox | None:
+        """Bounds of the layer in EPSG:2154, or None when it is empty."""
+
+    @abstractmethod
+    def history(self, layer: str, feature_id: str) -> list[JournalEntry]:
+        """Every change of one feature, oldest first."""
+
+    @abstractmethod
+    def journal(self, *, layer: str | None = None, limit: int | None = None) -> list[JournalEntry]:
+        """The change journal, oldest first."""
+
+    @abstractmethod
+    def get_meta(self, scope: str) -> dict[str, str]:
+        """Key/value metadata of a scope (a layer name, ``territory``, ``apikeys``…)."""
+
+    @abstractmethod
+    def set_meta(self, scope: str, values: dict[str, str | None]) -> None:
+        """Set (or, with None, remove) metadata keys, atomically."""
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need nothing
+        """Release connections."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- shared behaviour ---------------------------------------------------------------------
+
+    def spec(self, layer: str) -> LayerSpec:
+        return self.catalogue[layer]
+
+    def layer_names(self) -> list[str]:
+        return self.catalogue.names
+
+    def get(self, layer: str, feature_id: str) -> Feature:
+        frame = self.read(layer, ids=[feature_id])
+        if frame.empty:
+            raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {layer}.")
+        return next(iter_features(self.spec(layer), frame))
+
+    def write(
+        self,
+        layer: str,
+        frame: gpd.GeoDataFrame,
+        *,
+        author: str,
+        mode: WriteMode = "upsert",
+        message: str = "",
+    ) -> WriteSummary:
+        """Write a frame of features atomically and journal every change.
+
+        ``upsert`` inserts new ids and updates changed ones; ``replace`` also deletes stored
+        features absent from the frame; ``insert`` refuses ids that already exist.
+        """
+        spec = self.spec(layer)
+        features = frame_to_features(spec, frame)
+        summary = WriteSummary(layer)
+        with self._transaction() as tx:
+            existing = tx.fetch(spec, None if mode == "replace" else [f.id for f in features])
+            if mode == "insert" and existing:
+                ids = ", ".join(sorted(existing)[:5])
+                raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
+            inserts: list[Feature] = []
+            updates: list[Feature] = []
+            entries: list[JournalEntry] = []
+            now = _now()
+            blank = {n: None for n in spec.field_names if n != spec.key}
+            for feature in features:
+                before = existing.get(feature.id)
+                # Fields absent from the frame keep their stored value (or stay empty).
+                base = blank if before is None else before.properties
+                feature = Feature(feature.id, {**base, **feature.properties}, feature.geometry)
+                if before is None:
+                    inserts.append(feature)
+                    entries.append(_entry(now, author, layer, "insert", None, feature, message))
+                elif not before.same_content(feature):
+                    updates.append(feature)
+                    entries.append(_entry(now, author, layer, "update", before, feature, message))
+                else:
+                    summary.unchanged += 1
+            deletes: list[str] = []
+            if mode == "replace":
+                incoming = {f.id for f in features}
+                for fid, before in existing.items():
+                    if fid not in incoming:
+                        deletes.append(fid)
+                        entries.append(_entry(now, author, layer, "delete", before, None, message))
+            tx.insert(spec, inserts)
+            tx.update(spec, updates)
+            tx.delete(spec, deletes)
+            tx.journal(entries)
+        summary.inserted, summary.updated, summary.deleted = len(inserts), len(updates), len(deletes)
+        return summary
+
+    def create(self, layer: str, feature: Feature, *, author: str, message: str = "") -> Feature:
+        """Add one feature; its id must be new."""
+        return self._edit(layer, feature.id, feature, author=author, if_match=None,
+                          must_exist=False, message=message)
+
+    def replace(
+        self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
+        message: str = "",
+    ) -> Feature:
+        """Replace one existing feature; with ``if_match``, only if it is still that version."""
+        return self._edit(layer, feature.id, feature, author=author, if_match=if_match,
+                          must_exist=True, message=message)
+
+    def update(
+        self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
+        author: str, if_match: str | None = None, message: str = "",
+    ) -> Feature:
+        """Change some properties (and optionally the geometry) of one feature."""
+        current = self.get(layer, feature_id)
+        merged = Feature(feature_id, {**current.properties, **properties},
+                         current.geometry if geometry is None else geometry)
+        return self._edit(layer, feature_id, merged, author=author,
+                          if_match=if_match or current.etag, must_exist=True, message=message)
+
+    def delete(
+        self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
+        message: str = "",
+    ) -> None:
+        """Delete one feature; with ``if_match``, only if it is still that version."""
+        self._edit(layer, feature_id, None, author=author, if_match=if_match, must_exist=True,
+                   message=message)
+
+    def _edit(
+        self, layer: str, feature_id: str, feature: Feature | None, *, author: str,
+        if_match: str | None, must_exist: bool, message: str,
+    ) -> Feature | None:
+        spec = self.spec(layer)
+        if feature is not None:
+            if feature.id != feature_id:
+                raise InputError("L'identifiant de l'objet ne correspond pas à celui de la requête.")
+            frame = features_to_frame(spec, [feature])
+            feature = frame_to_features(spec, frame)[0]
+        with self._transaction() as tx:
+            before = tx.fetch(spec, [feature_id]).get(feature_id)
+            if feature is not None:
+                blank = {n: None for n in spec.field_names if n != spec.key}
+                feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
+            if before is None and must_exist:
+                raise FeatureNotFoundError(
+                    f"Objet « {feature_id} » introuvable dans la couche {layer}."
+                )
+            if before is not None and not must_exist:
+                raise InputError(f"L'objet « {feature_id} » existe déjà dans la couche {layer}.")
+            if if_match is not None and before is not None and before.etag != if_match:
+                raise ConflictError(
+                    f"L'objet « {feature_id} » a été modifié entre-temps (version {before.etag}, "
+                    f"attendue {if_match}) : rechargez-le avant de le modifier."
+                )
+            now = _now()
+            if feature is None:
+                tx.delete(spec, [feature_id])
+                tx.journal([_entry(now, author, layer, "delete", before, None, message)])
+            elif before is None:
+                tx.insert(spec, [feature])
+                tx.journal([_entry(now, author, layer, "insert", None, feature, message)])
+            elif not before.same_content(feature):
+                tx.update(spec, [feature])
+                tx.journal([_entry(now, author, layer, "update", before, feature, message)])
+        return feature
+
+
+def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:
+    """Features of a frame read from a store (already typed and in EPSG:2154)."""
+    names = [n for n in spec.field_names if n in frame.columns and n != spec.key]
+    for row in frame.itertuples(index=False):
+        values = row._asdict()
+        props = {n: None if _missing(values[n]) else values[n] for n in names}
+        yield Feature(str(values[spec.key]), props, values.get("geometry"))
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
+
+
+def features_to_frame(spec: LayerSpec, features: Sequence[Feature]) -> gpd.GeoDataFrame:
+    rows = [{spec.key: f.id, **f.properties} for f in features]
+    return gpd.GeoDataFrame(rows, geometry=[f.geometry for f in features], crs=STORAGE_CRS)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _entry(ts: str, author: str, layer: str, op: str, before: Feature | None,
+           after: Feature | None, message: str) -> JournalEntry:
+    fid = (after or before).id  # type: ignore[union-attr]
+    return JournalEntry(0, ts, author, layer, fid, op, before, after, message)  # type: ignore[arg-type]

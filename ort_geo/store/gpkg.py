@@ -1,0 +1,484 @@
+"""GeoPackage backend: the embedded default store, one file, written through SQLite.
+
+Tables follow the OGC GeoPackage 1.3 encoding (gpkg_contents, gpkg_geometry_columns, R-tree
+extension with its triggers), so GDAL, QGIS and pyogrio read the file as any GeoPackage. Writes go
+through SQLite transactions (``BEGIN IMMEDIATE``): a failed write is rolled back and leaves the file
+as it was; concurrent writers queue on SQLite's lock.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from ..catalogue import LayerSpec
+from ..errors import StoreError
+from ..features import Feature, _plain
+from .base import STORAGE_CRS, STORAGE_EPSG, BBox, JournalEntry, Store, Transaction
+
+_SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
+              "bool": "BOOLEAN", "date": "DATE"}
+_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
+APPLICATION_ID = 0x47504B47  # "GPKG"
+USER_VERSION = 10300
+
+
+def geometry_type_name(spec: LayerSpec) -> str:
+    if spec.geometry == "Any" or spec.accepts_points:
+        return "GEOMETRY"
+    return spec.geometry.upper()
+
+
+# -- GeoPackage geometry blobs ----------------------------------------------------------------
+
+def encode_geometries(geoms: Sequence[Any], srs_id: int = STORAGE_EPSG) -> list[bytes | None]:
+    """GeoPackage binary geometries (little-endian header with an XY envelope, then ISO WKB)."""
+    arr = np.asarray(geoms, dtype=object)
+    wkbs = shapely.to_wkb(arr, byte_order=1, flavor="iso")
+    bounds = shapely.bounds(arr)
+    out: list[bytes | None] = []
+    for wkb, (minx, miny, maxx, maxy), geom in zip(wkbs, bounds, arr, strict=True):
+        if geom is None:
+            out.append(None)
+        elif geom.is_empty:
+            out.append(b"GP\x00\x11" + struct.pack("<i", srs_id) + wkb)
+        else:
+            out.append(b"GP\x00\x03" + struct.pack("<i4d", srs_id, minx, maxx, miny, maxy) + wkb)
+    return out
+
+
+def _wkb_part(blob: bytes) -> bytes:
+    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]:]
+
+
+def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
+    wkbs = [None if b is None else _wkb_part(b) for b in blobs]
+    return shapely.from_wkb(np.asarray(wkbs, dtype=object))
+
+
+def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
+    """(minx, maxx, miny, maxy) of a blob, from its header or, lacking one, its geometry."""
+    if blob is None or blob[3] & 0b10000:
+        return None
+    if (blob[3] >> 1) & 0b111:
+        order = "<" if blob[3] & 1 else ">"
+        return struct.unpack(order + "4d", blob[8:40])
+    minx, miny, maxx, maxy = shapely.from_wkb(_wkb_part(blob)).bounds
+    return minx, maxx, miny, maxy
+
+
+def _st(index: int):
+    def fn(blob: bytes | None) -> float | None:
+        env = _envelope(blob)
+        return None if env is None else env[index]
+    return fn
+
+
+def _st_is_empty(blob: bytes | None) -> int | None:
+    return None if blob is None else int(bool(blob[3] & 0b10000))
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+_BASE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
+  srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
+  organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+CREATE TABLE IF NOT EXISTS gpkg_contents (
+  table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
+  description TEXT DEFAULT '',
+  last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
+  min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER,
+  CONSTRAINT fk_gc_r_srs_id FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys(srs_id));
+CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
+  srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
+  CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
+  CONSTRAINT uk_gc_table_name UNIQUE (table_name),
+  CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents(table_name),
+  CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+  table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+  scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+CREATE TABLE IF NOT EXISTS ort_journal (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, author TEXT NOT NULL,
+  layer TEXT NOT NULL, feature_id TEXT NOT NULL, operation TEXT NOT NULL,
+  before TEXT, after TEXT, message TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS ort_journal_feature ON ort_journal (layer, feature_id, seq);
+CREATE TABLE IF NOT EXISTS ort_meta (
+  scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (scope, key));
+"""
+
+_RTREE_TRIGGERS = """
+CREATE TRIGGER "rtree_{t}_geom_insert" AFTER INSERT ON "{t}"
+WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
+  INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
+    ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
+CREATE TRIGGER "rtree_{t}_geom_update1" AFTER UPDATE OF geom ON "{t}"
+WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
+  INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
+    ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
+CREATE TRIGGER "rtree_{t}_geom_update2" AFTER UPDATE OF geom ON "{t}"
+WHEN OLD.fid = NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN
+  DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; END;
+CREATE TRIGGER "rtree_{t}_geom_update3" AFTER UPDATE ON "{t}"
+WHEN OLD.fid != NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
+  DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid;
+  INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
+    ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
+CREATE TRIGGER "rtree_{t}_geom_update4" AFTER UPDATE ON "{t}"
+WHEN OLD.fid != NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN
+  DELETE FROM "rtree_{t}_geom" WHERE id IN (OLD.fid, NEW.fid); END;
+CREATE TRIGGER "rtree_{t}_geom_delete" AFTER DELETE ON "{t}"
+WHEN old.geom NOT NULL BEGIN DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; END;
+"""
+
+
+def _exec_script(conn: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one (executescript would commit the open transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            conn.execute(statement)
+            statement = ""
+
+
+def _srs_rows() -> list[tuple]:
+    rows = [
+        ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian"),
+        ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic"),
+    ]
+    for code in (4326, STORAGE_EPSG):
+        crs = CRS.from_epsg(code)
+        rows.append((crs.name, code, "EPSG", code, crs.to_wkt("WKT1_GDAL"), crs.name))
+    return rows
+
+
+class GeoPackageStore(Store):
+    """A store in one GeoPackage file."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        self.url = str(self.path)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"Entrepôt introuvable : {self.path} (créez-le avec ort-geo init).")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create()
+        else:
+            self._check()
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        conn.execute("PRAGMA foreign_keys = ON")
+        for name, fn in (("ST_MinX", _st(0)), ("ST_MaxX", _st(1)), ("ST_MinY", _st(2)),
+                         ("ST_MaxY", _st(3)), ("ST_IsEmpty", _st_is_empty)):
+            conn.create_function(name, 1, fn, deterministic=True)
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"Lecture impossible dans {self.path} : {exc}") from exc
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            tx = _GpkgTransaction(conn)
+            try:
+                yield tx
+                tx.finish()
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
+        finally:
+            conn.close()
+
+    def _create(self) -> None:
+        conn = self._connect()
+        try:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {USER_VERSION}")
+            conn.execute("BEGIN")
+            _exec_script(conn, _BASE_SCHEMA)
+            conn.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _srs_rows())
+            for spec in self.catalogue:
+                self._create_layer(conn, spec)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            self.path.unlink(missing_ok=True)
+            raise
+        conn.close()
+
+    def _create_layer(self, conn: sqlite3.Connection, spec: LayerSpec) -> None:
+        t = spec.name
+        cols = ", ".join(f'"{f.name}" {_SQL_TYPES[f.type]}' for f in spec.fields)
+        conn.execute(
+            f'CREATE TABLE "{t}" (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
+            f"geom {geometry_type_name(spec)}, {cols})"
+        )
+        conn.execute(f'CREATE UNIQUE INDEX "{t}_{spec.key}_key" ON "{t}" ("{spec.key}")')
+        conn.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
+            "VALUES (?, 'features', ?, ?, ?)", (t, t, spec.title, STORAGE_EPSG))
+        conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, ?, 0, 0)",
+                     (t, geometry_type_name(spec), STORAGE_EPSG))
+        conn.execute(f'CREATE VIRTUAL TABLE "rtree_{t}_geom" USING rtree(id, minx, maxx, miny, maxy)')
+        conn.execute("INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
+                     "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')", (t,))
+        _exec_script(conn, _RTREE_TRIGGERS.format(t=t))
+
+    def _check(self) -> None:
+        try:
+            with self._read() as conn:
+                app = conn.execute("PRAGMA application_id").fetchone()[0]
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        except (StoreError, sqlite3.DatabaseError) as exc:
+            raise StoreError(f"{self.path} n'est pas un GeoPackage lisible : {exc}") from None
+        if app != APPLICATION_ID or "ort_journal" not in tables:
+            raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
+                             "ort-geo init).")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _filters(self, spec: LayerSpec, bbox: BBox | None, where: dict[str, Any] | None,
+                 ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+        clauses, params = ["1=1"], []
+        for name, value in (where or {}).items():
+            spec.field(name)
+            values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+            if any(v is None for v in values):
+                clauses.append(f'"{name}" IS NULL')
+                continue
+            clauses.append(f'"{name}" IN ({",".join("?" * len(values))})')
+            params += [_sql_value(v) for v in values]
+        if ids is not None:
+            ids = list(ids)
+            clauses.append(f'"{spec.key}" IN ({",".join("?" * len(ids))})')
+            params += [str(i) for i in ids]
+        if bbox is not None:
+            clauses.append(f'fid IN (SELECT id FROM "rtree_{spec.name}_geom" '
+                           "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
+            params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+        return " AND ".join(clauses), params
+
+    def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
+             offset=0) -> gpd.GeoDataFrame:
+        spec = self.spec(layer)
+        names = spec.field_names if columns is None else [spec.key] + [
+            spec.field(c).name for c in columns if c != spec.key]
+        sql_where, params = self._filters(spec, bbox, where, ids)
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql = f'SELECT {cols}, geom FROM "{layer}" WHERE {sql_where} ORDER BY fid'
+        if bbox is None and (limit is not None or offset):
+            sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
+        with self._read() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        frame = _typed_frame(spec, names, rows)
+        if bbox is not None:  # the R-tree gives candidates; keep exact intersections
+            frame = frame[frame.intersects(shapely.box(*bbox))]
+            end = None if limit is None else offset + limit
+            frame = frame.iloc[offset:end].reset_index(drop=True)
+        return frame
+
+    def count(self, layer, *, bbox=None, where=None) -> int:
+        spec = self.spec(layer)
+        if bbox is not None:
+            return len(self.read(layer, bbox=bbox, where=where, columns=[]))
+        sql_where, params = self._filters(spec, None, where, None)
+        with self._read() as conn:
+            return conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
+                                params).fetchone()[0]
+
+    def extent(self, layer) -> BBox | None:
+        self.spec(layer)
+        with self._read() as conn:
+            row = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) '
+                               f'FROM "rtree_{layer}_geom"').fetchone()
+            if row[0] is None:
+                return None
+            # The R-tree rounds outwards to float32: take exact bounds from the features.
+            blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
+        return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
+
+    def history(self, layer, feature_id) -> list[JournalEntry]:
+        self.spec(layer)
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM ort_journal WHERE layer = ? AND feature_id = ? "
+                                "ORDER BY seq", (layer, str(feature_id))).fetchall()
+        return [_journal_entry(r) for r in rows]
+
+    def journal(self, *, layer=None, limit=None) -> list[JournalEntry]:
+        sql, params = "SELECT * FROM ort_journal", []
+        if layer is not None:
+            sql += " WHERE layer = ?"
+            params.append(layer)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._read() as conn:
+            return [_journal_entry(r) for r in conn.execute(sql, params)]
+
+    def get_meta(self, scope) -> dict[str, str]:
+        with self._read() as conn:
+            return dict(conn.execute("SELECT key, value FROM ort_meta WHERE scope = ?", (scope,)))
+
+    def set_meta(self, scope, values) -> None:
+        with self._transaction() as tx:
+            conn = tx.conn  # type: ignore[attr-defined]
+            for key, value in values.items():
+                if value is None:
+                    conn.execute("DELETE FROM ort_meta WHERE scope = ? AND key = ?", (scope, key))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO ort_meta VALUES (?, ?, ?)",
+                                 (scope, key, str(value)))
+
+
+class _GpkgTransaction(Transaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.touched: set[str] = set()
+
+    def fetch(self, layer, ids):
+        names = layer.field_names
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql = f'SELECT {cols}, geom FROM "{layer.name}"'
+        if ids is None:
+            rows = self.conn.execute(sql).fetchall()
+        else:
+            rows = []
+            ids = [str(i) for i in ids]
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                rows += self.conn.execute(
+                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
+                ).fetchall()
+        frame = _typed_frame(layer, names, rows)
+        from .base import iter_features
+
+        return {f.id: f for f in iter_features(layer, frame)}
+
+    def _rows(self, layer: LayerSpec, features: Sequence[Feature]) -> list[list[Any]]:
+        blobs = encode_geometries([f.geometry for f in features])
+        others = [n for n in layer.field_names if n != layer.key]
+        return [[blob, f.id] + [_sql_value(f.properties.get(n)) for n in others]
+                for blob, f in zip(blobs, features, strict=True)]
+
+    def insert(self, layer, features):
+        if not features:
+            return
+        names = [layer.key] + [n for n in layer.field_names if n != layer.key]
+        cols = ", ".join(f'"{n}"' for n in names)
+        marks = ",".join("?" * (len(names) + 1))
+        self.conn.executemany(f'INSERT INTO "{layer.name}" (geom, {cols}) VALUES ({marks})',
+                              self._rows(layer, features))
+        self.touched.add(layer.name)
+
+    def update(self, layer, features):
+        if not features:
+            return
+        others = [n for n in layer.field_names if n != layer.key]
+        sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in others])
+        rows = [[r[0]] + r[2:] + [r[1]] for r in self._rows(layer, features)]
+        self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?', rows)
+        self.touched.add(layer.name)
+
+    def delete(self, layer, ids):
+        if not ids:
+            return
+        self.conn.executemany(f'DELETE FROM "{layer.name}" WHERE "{layer.key}" = ?',
+                              [(str(i),) for i in ids])
+        self.touched.add(layer.name)
+
+    def journal(self, entries):
+        self.conn.executemany(
+            "INSERT INTO ort_journal (ts, author, layer, feature_id, operation, before, after, "
+            "message) VALUES (?,?,?,?,?,?,?,?)",
+            [(e.timestamp, e.author, e.layer, e.feature_id, e.operation,
+              _dump(e.before), _dump(e.after), e.message) for e in entries])
+
+    def finish(self) -> None:
+        """Keep gpkg_contents' extent and last change in step with the tables."""
+        for t in self.touched:
+            self.conn.execute(
+                f"""UPDATE gpkg_contents SET
+                    last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'),
+                    min_x = (SELECT min(minx) FROM "rtree_{t}_geom"),
+                    min_y = (SELECT min(miny) FROM "rtree_{t}_geom"),
+                    max_x = (SELECT max(maxx) FROM "rtree_{t}_geom"),
+                    max_y = (SELECT max(maxy) FROM "rtree_{t}_geom")
+                    WHERE table_name = ?""", (t,))
+
+
+def _sql_value(value: Any) -> Any:
+    value = _plain(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def _dump(feature: Feature | None) -> str | None:
+    return None if feature is None else json.dumps(feature.to_record(), ensure_ascii=False)
+
+
+def _journal_entry(row: tuple) -> JournalEntry:
+    seq, ts, author, layer, fid, op, before, after, message = row
+    def load(s):
+        return (None if s is None else Feature.from_record(json.loads(s)))
+    return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
+
+
+def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.GeoDataFrame:
+    """A GeoDataFrame typed by the catalogue from raw SQL rows (last column: geometry blob)."""
+    data: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        column = [r[i] for r in rows]
+        data[name] = typed_series(spec, name, column)
+    geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS),
+                            crs=STORAGE_CRS)
+
+
+def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:
+    """A pandas column with the catalogue type of field ``name`` (nullable dtypes)."""
+    kind = spec.field(name).type
+    if kind == "int":
+        return pd.Series(values, dtype="Int64")
+    if kind == "float":
+        return pd.Series(values, dtype="float64")
+    if kind == "bool":
+        return pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
+    if kind == "date":
+        import datetime as dt
+
+        return pd.Series([None if v is None else dt.date.fromisoformat(str(v)[:10])
+                          for v in values], dtype=object)
+    return pd.Series(values, dtype=object)

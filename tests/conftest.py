@@ -1,0 +1,29 @@
+"""Shared fixtures. Tests that need ../shared/data skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data absent : données réelles indisponibles")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def communes_geojson(shared_data: Path) -> Path:
+    return shared_data / "admin" / "val-d-argent-communes_france-geojson-2018.geojson"
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from ort_geo import open_store
+
+    return open_store(tmp_path / "store.gpkg", create=True)
