@@ -60,3 +60,11 @@ def demo_store_copy(demo_store_path: Path, tmp_path: Path):
     path = tmp_path / "val-d-argent.gpkg"
     shutil.copyfile(demo_store_path, path)
     return open_store(path)
+
+
+@pytest.fixture(scope="session")
+def zones_store(tmp_path_factory):
+    """A small synthetic store with zones sharing edges, overlapping, with holes (stats tests)."""
+    from stats_data import build_small_store
+
+    return build_small_store(tmp_path_factory.mktemp("zones") / "zones.gpkg")
