@@ -165,7 +165,7 @@ def zone_stats(
     functions and the benchmark share.
     """
     zones = np.asarray(zones, dtype=object)
-    grid = PolygonGrid(zones)
+    grid = PolygonGrid(zones, points_hint=sum(len(ps.x) for ps in points))
     data: dict[str, np.ndarray] = {"surface_ha": shapely.area(zones) / 1e4}
     total: dict[str, float] = {
         "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4
