@@ -49,7 +49,7 @@ class Data:
             "annee_debut_vacance": debut,
             "etat": pd.Categorical.from_codes(b["etat"].astype(np.int8) - 1, categories=ETATS),
             "habitat_indigne": b["habitat_indigne"], "rdc_vacant": b["rdc_vacant"],
-        })
+        }, copy=False)
 
 
 # -- ort-geo ------------------------------------------------------------------------------------
