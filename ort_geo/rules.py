@@ -177,6 +177,26 @@ def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | Non
     return current[keep].reset_index(drop=True)
 
 
+def candidate_from_file(store: Store, layer: str, path: str, *, mode: str = "replace"
+                        ) -> gpd.GeoDataFrame:
+    """The layer as it would be after ``ort-geo import FILE --couche LAYER --mode MODE``.
+
+    The file goes through the same reader, field mapping and catalogue checks as an import, so
+    a file that could not be imported fails here with the same error; nothing is written.
+    """
+    from .io import ImportReport, map_fields, read_vector
+    from .store.base import features_to_frame
+    from .validation import frame_to_features
+
+    spec = CATALOGUE[layer]
+    frame, report = read_vector(path, prefer_layer=layer)
+    frame = map_fields(spec, frame, report or ImportReport(source=str(path)))
+    typed = features_to_frame(spec, frame_to_features(spec, frame))
+    if mode == "replace":
+        return typed
+    return candidate_layer(store, layer, upserts=typed)
+
+
 def format_report(violations: Sequence[Violation]) -> str:
     """The French report: one line per violation, grouped by rule, then a verdict."""
     if not violations:

@@ -125,3 +125,22 @@ def test_official_sectors_replace_the_indicative_ones_in_one_command(demo_store_
     assert len(sectors) == 3 and not sectors["indicatif"].any()
     result = runner.invoke(main, ["validate", "--store", demo_store_copy.url])
     assert result.exit_code == 0, result.output
+
+
+def test_validate_a_candidate_file_before_importing_it(demo_store_path, tmp_path):
+    from ort_geo import open_store
+
+    sectors = open_store(demo_store_path).read("secteurs_ort")
+    bad = sectors[sectors["id"] != "smam-centre-ville"].to_crs(4326)
+    bad["type"] = "Quartier"  # a label, normalised as an import would
+    path = tmp_path / "secteurs.geojson"
+    bad.to_file(path)
+    before = demo_store_path.read_bytes()
+    result = CliRunner().invoke(main, ["validate", "--store", str(demo_store_path),
+                                       "--candidat", f"secteurs_ort={path}"])
+    assert result.exit_code == 1, result.output
+    assert "L303-2" in result.output and "non importé" in result.output
+    assert demo_store_path.read_bytes() == before
+    result = CliRunner().invoke(main, ["validate", "--store", str(demo_store_path),
+                                       "--candidat", f"inconnue={path}"])
+    assert result.exit_code == 2 and "COUCHE=FICHIER" in result.output
