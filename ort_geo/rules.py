@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from .catalogue import CATALOGUE
-from .errors import ValidationError
+from .errors import CRSError, ValidationError
 from .store import Store
 from .territory import Territory
 
@@ -91,10 +91,10 @@ def validate(
         if name not in frames:
             if name in overrides:
                 candidate = overrides[name]
-                if candidate.crs is None or candidate.crs.to_epsg() != 2154:
-                    candidate = candidate.set_crs(2154) if candidate.crs is None else \
-                        candidate.to_crs(2154)
-                frames[name] = candidate
+                if candidate.crs is None:
+                    raise CRSError(f"Couche candidate {name} sans système de coordonnées : "
+                                   "déclarez-le (Lambert-93 attendu).")
+                frames[name] = candidate.to_crs(2154)
             else:
                 frames[name] = store.read(name)
         return frames[name]
@@ -123,9 +123,10 @@ def validate(
         if "code_insee" in data.columns and name != "communes":
             codes = data["code_insee"]
             bad = codes.notna() & ~codes.astype(str).isin(members)
+            rule = "L303-2" if name == "secteurs_ort" else "commune"
             for fid, code in zip(ids[bad.to_numpy()], codes[bad], strict=True):
-                found.append(Violation("commune", name, fid,
-                                       f"la commune {code} n'est pas membre du territoire"))
+                found.append(Violation(rule, name, fid,
+                                       f"la commune {code} n'est pas membre de l'EPCI"))
         if area is not None and spec.within_territory:
             found += _outside(name, ids, geoms, area, tolerant,
                               rule="L303-2" if name == "secteurs_ort" else "hors_territoire")
@@ -170,7 +171,9 @@ def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | Non
     current = store.read(layer)
     keep = ~current[spec.key].astype(str).isin(set(map(str, deletes)))
     if upserts is not None and len(upserts):
-        upserts = upserts.to_crs(2154) if upserts.crs is not None else upserts.set_crs(2154)
+        if upserts.crs is None:
+            raise CRSError("Objets candidats sans système de coordonnées (Lambert-93 attendu).")
+        upserts = upserts.to_crs(2154)
         keep &= ~current[spec.key].astype(str).isin(set(upserts[spec.key].astype(str)))
         merged = pd.concat([current[keep], upserts], ignore_index=True)
         return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=2154)
