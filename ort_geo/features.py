@@ -6,9 +6,12 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -76,15 +79,98 @@ def same_geometry(a: BaseGeometry | None, b: BaseGeometry | None,
                   tolerance: float = GEOMETRY_TOLERANCE) -> bool:
     """True when both are absent, or of one type, with as many vertices, none of them moved by more
     than ``tolerance`` (ring orientation, starting vertex and part order do not matter)."""
-    if a is None or b is None:
-        return a is None and b is None
-    if shapely.equals_exact(a, b, 0):
-        return True
-    if a.geom_type != b.geom_type or (
-            shapely.get_num_coordinates(a) != shapely.get_num_coordinates(b)):
-        return False
-    if shapely.hausdorff_distance(a, b) > tolerance:
-        return False
-    # The same vertices in another order draw another shape: its area or length gives it away.
-    slack = 2 * tolerance * (a.length + shapely.get_num_coordinates(a) * tolerance)
-    return abs(a.area - b.area) <= slack and abs(a.length - b.length) <= slack
+    return bool(same_geometries(objects([a]), objects([b]), tolerance)[0])
+
+
+def same_geometries(a: np.ndarray, b: np.ndarray,
+                    tolerance: float = GEOMETRY_TOLERANCE) -> np.ndarray:
+    """:func:`same_geometry` of two aligned geometry arrays, element by element."""
+    missing_a, missing_b = shapely.is_missing(a), shapely.is_missing(b)
+    same = missing_a & missing_b
+    both = ~missing_a & ~missing_b
+    exact = np.zeros(len(a), dtype=bool)
+    exact[both] = shapely.equals_exact(a[both], b[both], 0)
+    same |= exact
+    # Close but not identical: same type and vertex count, Hausdorff distance within tolerance.
+    rest = np.flatnonzero(both & ~exact)
+    if len(rest):
+        ra, rb = a[rest], b[rest]
+        close = (shapely.get_type_id(ra) == shapely.get_type_id(rb)) & (
+            shapely.get_num_coordinates(ra) == shapely.get_num_coordinates(rb))
+        close[close] = shapely.hausdorff_distance(ra[close], rb[close]) <= tolerance
+        # The same vertices in another order draw another shape: its area or length gives it away.
+        ca, cb = ra[close], rb[close]
+        length_a = shapely.length(ca)
+        slack = 2 * tolerance * (length_a + shapely.get_num_coordinates(ca) * tolerance)
+        close[close] = ((np.abs(shapely.area(ca) - shapely.area(cb)) <= slack)
+                        & (np.abs(length_a - shapely.length(cb)) <= slack))
+        same[rest] = close
+    return same
+
+
+def objects(values: Sequence[Any]) -> np.ndarray:
+    """A 1-d object array of ``values`` (never split into a 2-d array, whatever they hold)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
+@dataclass
+class FeatureBatch:
+    """Many features of one layer, column by column: the bulk form of a list of :class:`Feature`.
+
+    ``ids`` and every column of ``columns`` (one per property) are object arrays of plain Python
+    values, ``None`` when empty; ``geometry`` an object array of shapely geometries. Bulk writes
+    validate, diff, store and journal batches without one Python object per feature.
+    """
+
+    ids: np.ndarray
+    columns: dict[str, np.ndarray]
+    geometry: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_features(cls, features: Sequence[Feature], names: Sequence[str]) -> FeatureBatch:
+        return cls(objects([f.id for f in features]),
+                   {n: objects([f.properties.get(n) for f in features]) for n in names},
+                   objects([f.geometry for f in features]))
+
+    def take(self, index: Any) -> FeatureBatch:
+        """The features at ``index`` (integer positions or a boolean mask)."""
+        return FeatureBatch(self.ids[index], {k: v[index] for k, v in self.columns.items()},
+                            self.geometry[index])
+
+    def features(self) -> list[Feature]:
+        names = list(self.columns)
+        cols = [self.columns[n].tolist() for n in names]
+        return [Feature(fid, dict(zip(names, values, strict=True)), geom)
+                for fid, geom, *values in zip(self.ids.tolist(), self.geometry.tolist(), *cols,
+                                              strict=True)]
+
+    def records_json(self) -> np.ndarray:
+        """``json.dumps(feature.to_record(), ensure_ascii=False)`` of every feature, in bulk."""
+        names = sorted(self.columns)
+        template = ('{"id": %s, "properties": {'
+                    + ", ".join(encode_basestring(n).replace("%", "%%") + ": %s" for n in names)
+                    + '}, "geometry": %s}')
+        wkt = objects(shapely.to_wkt(self.geometry, rounding_precision=-1))
+        columns = [_json_values(self.ids), *(_json_values(self.columns[n]) for n in names),
+                   _json_values(wkt)]
+        return objects([template % row for row in zip(*(c.tolist() for c in columns), strict=True)])
+
+
+def _json_values(values: np.ndarray) -> np.ndarray:
+    """The JSON text of every value, exactly as ``json.dumps(_plain(v), ensure_ascii=False)``."""
+    out = np.full(len(values), "null", dtype=object)
+    present = ~pd.isna(values)
+    kept = values[present]
+    kind = pd.api.types.infer_dtype(kept, skipna=False)
+    if kind == "string":
+        out[present] = [encode_basestring(v) for v in kept]
+    elif kind == "integer":
+        out[present] = [str(int(v)) for v in kept]
+    elif kind == "boolean":
+        out[present] = np.where(kept.astype(bool), "true", "false")
+    elif len(kept):
+        out[present] = [json.dumps(_plain(v), ensure_ascii=False) for v in kept]
+    return out

@@ -14,12 +14,13 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .catalogue import FieldSpec, LayerSpec
 from .errors import CRSError, FieldError, GeometryError
-from .features import Feature
+from .features import Feature, FeatureBatch, objects
 
 MAX_REPORTED = 15
 _TRUE = {"1", "true", "vrai", "oui", "o", "yes", "y", "t", "x"}
@@ -31,12 +32,7 @@ def _is_missing(value: Any) -> bool:
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
-    try:
-        import pandas as pd
-
-        return value is pd.NA or value is pd.NaT
-    except Exception:  # pragma: no cover
-        return False
+    return value is pd.NA or value is pd.NaT
 
 
 def slug(text: str) -> str:
@@ -139,6 +135,15 @@ def normalise_geometry(spec: LayerSpec, geom: BaseGeometry) -> BaseGeometry:
 
 def frame_to_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Feature]:
     """Validate a frame against the catalogue and return its features (EPSG:2154 required)."""
+    return validate_frame(spec, frame).features()
+
+
+def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
+    """Validate a frame against the catalogue and return it as a batch (EPSG:2154 required).
+
+    Column by column: values are coerced in bulk and only unusual or faulty cells go through
+    :func:`coerce_value`, so errors read the same whichever path found them.
+    """
     if frame.crs is None or frame.crs.to_epsg() != 2154:
         raise CRSError(
             f"Les géométries doivent être en Lambert-93 (EPSG:2154) avant stockage "
@@ -157,7 +162,8 @@ def frame_to_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Feature]
     if absent:
         raise FieldError(f"Champs obligatoires absents de {spec.name} : {', '.join(absent)}.")
     problems: list[str] = []
-    keys = frame[spec.key].map(lambda v: coerce_value(spec.by_name[spec.key], v))
+    key_values, _ = _coerce_column(spec.by_name[spec.key], frame[spec.key], raise_errors=True)
+    keys = pd.Series(key_values, dtype=object)
     missing = int(keys.isna().sum())
     if missing:
         problems.append(f"{missing} objet(s) sans identifiant « {spec.key} »")
@@ -166,44 +172,154 @@ def frame_to_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Feature]
         problems.append(f"identifiants en double : {', '.join(map(str, duplicated[:10]))}")
     if problems:
         raise FieldError(f"Couche {spec.name} : " + " ; ".join(problems) + ".")
+    ids = objects([str(k) for k in key_values])
 
-    geoms = np.asarray(frame.geometry.values, dtype=object)
-    field_specs = [spec.by_name[c] for c in columns if c != spec.key]
-    values = {f.name: frame[f.name].tolist() for f in field_specs}
-    features: list[Feature] = []
-    geometry_problems: list[str] = []
-    field_problems: list[str] = []
-    for i, fid in enumerate(keys.tolist()):
-        geom = geoms[i]
-        if geom is None or geom.is_empty:
-            geometry_problems.append(f"{fid} : géométrie vide ou absente")
-            continue
-        if not geom.is_valid:
-            reason = shapely.is_valid_reason(geom)
-            geometry_problems.append(f"{fid} : géométrie invalide ({reason})")
-            continue
-        try:
-            geom = normalise_geometry(spec, geom)
-        except ValueError as exc:
-            geometry_problems.append(f"{fid} : {exc}")
-            continue
-        props: dict[str, Any] = {}
-        for f in field_specs:
-            raw = values[f.name][i]
-            try:
-                props[f.name] = coerce_value(f, raw)
-            except (ValueError, TypeError, OverflowError) as exc:
-                reason = str(exc) if str(exc).startswith(("n'", "est")) else "a un type incorrect"
-                field_problems.append(f"{fid} : champ {f.name} = « {raw} » {reason}")
-                continue
-            if props[f.name] is None and f.required:
-                field_problems.append(f"{fid} : champ obligatoire {f.name} vide")
-        features.append(Feature(str(fid), props, geom))
+    geoms, geometry_problems = _check_geometries(spec, ids, frame.geometry)
     if geometry_problems:
         raise GeometryError(_report(f"Géométries refusées dans {spec.name}", geometry_problems))
+
+    values: dict[str, np.ndarray] = {}
+    field_problems: list[tuple[int, int, str]] = []
+    for order, f in enumerate(spec.by_name[c] for c in columns if c != spec.key):
+        values[f.name], errors = _coerce_column(f, frame[f.name])
+        field_problems += [(row, order, f"{ids[row]} : {text}") for row, text in errors]
+        if f.required:
+            empty = np.flatnonzero(pd.isna(values[f.name]))
+            done = {row for row, _ in errors}
+            field_problems += [(row, order, f"{ids[row]} : champ obligatoire {f.name} vide")
+                               for row in empty.tolist() if row not in done]
     if field_problems:
-        raise FieldError(_report(f"Valeurs refusées dans {spec.name}", field_problems))
-    return features
+        field_problems.sort(key=lambda p: (p[0], p[1]))
+        raise FieldError(_report(f"Valeurs refusées dans {spec.name}",
+                                 [text for _, _, text in field_problems]))
+    return FeatureBatch(ids, values, geoms)
+
+
+#: Shapely type ids of geometry type names.
+_TYPE_IDS = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5,
+             "MultiPolygon": 6}
+
+
+def _check_geometries(spec: LayerSpec, ids: np.ndarray,
+                      series: gpd.GeoSeries) -> tuple[np.ndarray, list[str]]:
+    """Geometries normalised to the layer's kind, and the problems, in row order."""
+    geoms = np.asarray(series.values, dtype=object)
+    absent = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    invalid = ~absent & ~shapely.is_valid(geoms)
+    problems: list[tuple[int, str]] = [(i, f"{ids[i]} : géométrie vide ou absente")
+                                       for i in np.flatnonzero(absent).tolist()]
+    problems += [(i, f"{ids[i]} : géométrie invalide ({shapely.is_valid_reason(geoms[i])})")
+                 for i in np.flatnonzero(invalid).tolist()]
+    types = shapely.get_type_id(geoms)
+    usable = ~absent & ~invalid
+    declared = _TYPE_IDS.get(spec.geometry, -1)
+    kept = np.isin(types, [_TYPE_IDS[k] for k in spec.accepted_geometries])
+    out = geoms.copy()
+    if spec.geometry in ("Polygon", "MultiPolygon"):
+        # The common promotions in bulk; multi-part polygons and the rest go one by one below.
+        other = _TYPE_IDS["MultiPolygon" if spec.geometry == "Polygon" else "Polygon"]
+        convert = np.flatnonzero(usable & (types == other) & (
+            shapely.get_num_geometries(geoms) == 1 if spec.geometry == "Polygon" else True))
+        if len(convert):
+            out[convert] = (shapely.get_geometry(geoms[convert], 0) if spec.geometry == "Polygon"
+                            else shapely.multipolygons(geoms[convert],
+                                                       indices=np.arange(len(convert))))
+        kept[types == other] = False
+        kept[convert] = True
+        done = np.zeros(len(geoms), dtype=bool)
+        done[convert] = True
+    else:
+        done = np.zeros(len(geoms), dtype=bool)
+        kept[types != declared] &= spec.geometry == "Any"
+    single = np.flatnonzero(usable & ~done & ~kept)
+    for i in single.tolist():
+        try:
+            out[i] = normalise_geometry(spec, geoms[i])
+        except ValueError as exc:
+            problems.append((i, f"{ids[i]} : {exc}"))
+    problems.sort(key=lambda p: p[0])
+    return out, [text for _, text in problems]
+
+
+def _coerce_column(field: FieldSpec, series: pd.Series, *,
+                   raise_errors: bool = False) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """The column coerced to the field's type and its faulty cells as (row, French reason).
+
+    A bulk path handles the usual dtypes; every cell it is unsure of (other types, anything that
+    may be an error) goes through :func:`coerce_value`, the one source of truth.
+    """
+    values, unsure = _bulk_coerce(field, series)
+    errors: list[tuple[int, str]] = []
+    rows = np.flatnonzero(unsure)
+    for row, raw in zip(rows.tolist(), series.iloc[rows].tolist(), strict=True):
+        try:
+            values[row] = coerce_value(field, raw)
+        except (ValueError, TypeError, OverflowError) as exc:
+            if raise_errors:
+                raise
+            reason = str(exc) if str(exc).startswith(("n'", "est")) else "a un type incorrect"
+            values[row] = None
+            errors.append((row, f"champ {field.name} = « {raw} » {reason}"))
+    return values, errors
+
+
+def _bulk_coerce(field: FieldSpec, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Coerced values and the mask of cells left to :func:`coerce_value`."""
+    n = len(series)
+    values = np.full(n, None, dtype=object)
+    dtype = series.dtype
+    kind = field.type
+    is_int = pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
+    is_float = pd.api.types.is_float_dtype(dtype)
+    missing = series.isna().to_numpy()
+    unsure = ~missing
+    if is_int or is_float:
+        numbers = series.to_numpy(dtype="float64", na_value=np.nan)
+        exact = np.abs(numbers) < 2.0**53  # beyond, floats and ints part ways: coerce_value decides
+    if kind in ("str", "enum") and _all_kind(series, missing, "string"):
+        text = objects(list(map(str.strip, series.to_numpy(dtype=object)[~missing])))
+        text[text == ""] = None
+        values[~missing] = text
+        unsure = np.zeros(n, dtype=bool)
+        if kind == "enum":
+            unsure[~missing] = ~(pd.isna(text) | pd.Series(text).isin(field.choices).to_numpy())
+    elif kind == "str" and is_int:
+        sure = ~missing & exact
+        values[sure] = [str(v) for v in numbers[sure].astype("int64").tolist()]
+        unsure = ~missing & ~exact
+    elif kind in ("int", "float") and (is_int or (is_float and kind == "float")):
+        sure = ~missing & exact
+        values[sure] = (numbers[sure].astype("int64") if kind == "int" else numbers[sure]).tolist()
+        unsure = ~missing & ~exact
+    elif kind == "int" and is_float:
+        whole = ~missing & exact & (numbers == np.trunc(numbers))
+        values[whole] = numbers[whole].astype("int64").tolist()
+        unsure = ~missing & ~whole
+    elif kind == "bool" and (pd.api.types.is_bool_dtype(dtype) or is_int or is_float):
+        flags = series.to_numpy(dtype="float64", na_value=np.nan)
+        binary = ~missing & ((flags == 0) | (flags == 1))
+        values[binary] = (flags[binary] == 1).tolist()
+        unsure = ~missing & ~binary
+    elif kind == "bool" and series.dtype == object and _all_kind(series, missing, "boolean"):
+        values[~missing] = [bool(v) for v in series[~missing].tolist()]
+        unsure = np.zeros(n, dtype=bool)
+    if kind in ("int", "float") and (is_int or is_float):
+        if field.minimum is not None:
+            unsure |= ~missing & (numbers < field.minimum)
+        if field.maximum is not None:
+            unsure |= ~missing & (numbers > field.maximum)
+    # Cells pandas calls missing that coerce_value would not (e.g. numpy NaT) go there too.
+    odd = np.flatnonzero(missing)
+    if len(odd) and series.dtype == object:
+        unsure[odd] = [not _is_missing(v) for v in series.iloc[odd].tolist()]
+    return values, unsure
+
+
+def _all_kind(series: pd.Series, missing: np.ndarray, kind: str) -> bool:
+    """Whether every present value of an object or text column is of ``kind`` (pandas' name)."""
+    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
+        return False
+    return pd.api.types.infer_dtype(series[~missing], skipna=False) in (kind, "empty")
 
 
 def _report(title: str, problems: list[str]) -> str:

@@ -102,7 +102,9 @@ def test_failure_inside_transaction_rolls_back(store, monkeypatch):
     def boom(self, entries):
         raise RuntimeError("disque plein")
 
+    # The journal is written last: the rows, R-tree and trigger changes before it roll back too.
     monkeypatch.setattr(gpkg._GpkgTransaction, "journal", boom)
+    monkeypatch.setattr(gpkg._GpkgTransaction, "journal_batch", boom)
     with pytest.raises(RuntimeError):
         store.write("secteurs_ort", _sectors(nom=["A", "B"]), author="a")
     assert _digest(store.path) == before

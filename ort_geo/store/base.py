@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from ..catalogue import CATALOGUE, LayerSpec
 from ..errors import ConflictError, FeatureNotFoundError, InputError
-from ..features import Feature
-from ..validation import frame_to_features
+from ..features import Feature, FeatureBatch, same_geometries
+from ..validation import frame_to_features, validate_frame
 
 STORAGE_EPSG = 2154
 STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
@@ -59,6 +60,48 @@ class WriteSummary:
         )
 
 
+@dataclass
+class JournalBatch:
+    """The journal entries of one bulk write, column by column (see :class:`JournalEntry`).
+
+    ``before`` holds the features of the entries where ``has_before`` is true, in entry order
+    (updates and deletes); ``after`` those where ``has_after`` is true (inserts and updates).
+    """
+
+    timestamp: str
+    author: str
+    layer: str
+    message: str
+    feature_ids: np.ndarray
+    operations: np.ndarray
+    has_before: np.ndarray
+    before: FeatureBatch
+    has_after: np.ndarray
+    after: FeatureBatch
+
+    def __len__(self) -> int:
+        return len(self.feature_ids)
+
+    def entries(self) -> list[JournalEntry]:
+        before, after = iter(self.before.features()), iter(self.after.features())
+        return [
+            JournalEntry(0, self.timestamp, self.author, self.layer, fid, op,
+                         next(before) if b else None, next(after) if a else None, self.message)
+            for fid, op, b, a in zip(self.feature_ids.tolist(), self.operations.tolist(),
+                                     self.has_before.tolist(), self.has_after.tolist(),
+                                     strict=True)
+        ]
+
+    def records_json(self) -> tuple[np.ndarray, np.ndarray]:
+        """Before and after of every entry as journal JSON (``None`` where absent)."""
+        out = []
+        for has, batch in ((self.has_before, self.before), (self.has_after, self.after)):
+            column = np.full(len(self), None, dtype=object)
+            column[has] = batch.records_json()
+            out.append(column)
+        return out[0], out[1]
+
+
 class Transaction(ABC):
     """Backend primitives available inside one atomic write."""
 
@@ -77,6 +120,23 @@ class Transaction(ABC):
 
     @abstractmethod
     def journal(self, entries: Sequence[JournalEntry]) -> None: ...
+
+    # Bulk forms used by Store.write. These defaults work on every backend through the methods
+    # above; a backend overrides them when it can write columns faster than Feature objects.
+
+    def fetch_batch(self, layer: LayerSpec, ids: Sequence[str] | None) -> FeatureBatch:
+        """:meth:`fetch` as a batch holding every field but the key, in storage order."""
+        return FeatureBatch.from_features(list(self.fetch(layer, ids).values()),
+                                          [n for n in layer.field_names if n != layer.key])
+
+    def insert_batch(self, layer: LayerSpec, batch: FeatureBatch) -> None:
+        self.insert(layer, batch.features())
+
+    def update_batch(self, layer: LayerSpec, batch: FeatureBatch) -> None:
+        self.update(layer, batch.features())
+
+    def journal_batch(self, batch: JournalBatch) -> None:
+        self.journal(batch.entries())
 
 
 class Store(ABC):
@@ -172,44 +232,52 @@ class Store(ABC):
         features absent from the frame; ``insert`` refuses ids that already exist.
         """
         spec = self.spec(layer)
-        features = frame_to_features(spec, frame)
-        summary = WriteSummary(layer)
+        incoming = validate_frame(spec, frame)
+        others = [n for n in spec.field_names if n != spec.key]
         with self._transaction() as tx:
-            existing = tx.fetch(spec, None if mode == "replace" else [f.id for f in features])
-            if mode == "insert" and existing:
-                ids = ", ".join(sorted(existing)[:5])
+            existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
+            if mode == "insert" and len(existing):
+                ids = ", ".join(sorted(existing.ids.tolist())[:5])
                 raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
-            inserts: list[Feature] = []
-            updates: list[Feature] = []
-            entries: list[JournalEntry] = []
-            now = _now()
-            blank = {n: None for n in spec.field_names if n != spec.key}
-            for feature in features:
-                before = existing.get(feature.id)
-                # Fields absent from the frame keep their stored value (or stay empty).
-                base = blank if before is None else before.properties
-                feature = Feature(feature.id, {**base, **feature.properties}, feature.geometry)
-                if before is None:
-                    inserts.append(feature)
-                    entries.append(_entry(now, author, layer, "insert", None, feature, message))
-                elif not before.same_content(feature):
-                    updates.append(feature)
-                    entries.append(_entry(now, author, layer, "update", before, feature, message))
-                else:
-                    summary.unchanged += 1
-            deletes: list[str] = []
-            if mode == "replace":
-                incoming = {f.id for f in features}
-                for fid, before in existing.items():
-                    if fid not in incoming:
-                        deletes.append(fid)
-                        entries.append(_entry(now, author, layer, "delete", before, None, message))
-            tx.insert(spec, inserts)
-            tx.update(spec, updates)
-            tx.delete(spec, deletes)
-            tx.journal(entries)
-        summary.inserted, summary.updated, summary.deleted = len(inserts), len(updates), len(deletes)
-        return summary
+            where = pd.Index(existing.ids, dtype=object).get_indexer(incoming.ids)
+            stored = np.flatnonzero(where >= 0)
+            # Fields absent from the frame keep their stored value (or stay empty).
+            columns = {}
+            for name in others:
+                column = incoming.columns.get(name)
+                if column is None:
+                    column = np.full(len(incoming), None, dtype=object)
+                    column[stored] = existing.columns[name][where[stored]]
+                columns[name] = column
+            features = FeatureBatch(incoming.ids, columns, incoming.geometry)
+            before = existing.take(where[stored])
+            same = same_geometries(before.geometry, features.geometry[stored])
+            for name in others:
+                same &= np.asarray(before.columns[name] == columns[name][stored], dtype=bool)
+            changed = np.zeros(len(features), dtype=bool)
+            changed[where < 0] = True
+            changed[stored[~same]] = True
+            rows = np.flatnonzero(changed)  # inserts and updates, in frame order
+            is_update = where[rows] >= 0
+            gone = (np.flatnonzero(~pd.Index(existing.ids, dtype=object).isin(incoming.ids))
+                    if mode == "replace" else np.array([], dtype=int))
+            operations = np.array(["update" if u else "insert" for u in is_update.tolist()]
+                                  + ["delete"] * len(gone), dtype=object)
+            journal = JournalBatch(
+                _now(), author, layer, message,
+                feature_ids=np.concatenate([features.ids[rows], existing.ids[gone]]),
+                operations=operations,
+                has_before=operations != "insert",
+                before=existing.take(np.concatenate([where[rows[is_update]], gone])),
+                has_after=operations != "delete",
+                after=features.take(rows),
+            )
+            tx.insert_batch(spec, features.take(rows[~is_update]))
+            tx.update_batch(spec, features.take(rows[is_update]))
+            tx.delete(spec, existing.ids[gone].tolist())
+            tx.journal_batch(journal)
+        return WriteSummary(layer, inserted=int((~is_update).sum()), updated=int(is_update.sum()),
+                            unchanged=int(same.sum()), deleted=len(gone))
 
     def create(self, layer: str, feature: Feature, *, author: str, message: str = "") -> Feature:
         """Add one feature; its id must be new."""

@@ -8,11 +8,13 @@ as it was; concurrent writers queue on SQLite's lock.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ from pyproj import CRS
 
 from ..catalogue import LayerSpec
 from ..errors import StoreError
-from ..features import Feature, _plain
+from ..features import Feature, FeatureBatch, _plain, objects
 from .base import STORAGE_CRS, STORAGE_EPSG, BBox, JournalEntry, Store, Transaction
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
@@ -42,19 +44,21 @@ def geometry_type_name(spec: LayerSpec) -> str:
 
 # -- GeoPackage geometry blobs ----------------------------------------------------------------
 
+_HEADER = np.dtype([("magic", "S2"), ("version", "u1"), ("flags", "u1"), ("srs_id", "<i4"),
+                    ("envelope", "<f8", (4,))])
+
+
 def encode_geometries(geoms: Sequence[Any], srs_id: int = STORAGE_EPSG) -> list[bytes | None]:
     """GeoPackage binary geometries (little-endian header with an XY envelope, then ISO WKB)."""
     arr = np.asarray(geoms, dtype=object)
     wkbs = shapely.to_wkb(arr, byte_order=1, flavor="iso")
-    bounds = shapely.bounds(arr)
-    out: list[bytes | None] = []
-    for wkb, (minx, miny, maxx, maxy), geom in zip(wkbs, bounds, arr, strict=True):
-        if geom is None:
-            out.append(None)
-        elif geom.is_empty:
-            out.append(b"GP\x00\x11" + struct.pack("<i", srs_id) + wkb)
-        else:
-            out.append(b"GP\x00\x03" + struct.pack("<i4d", srs_id, minx, maxx, miny, maxy) + wkb)
+    header = np.zeros(len(arr), dtype=_HEADER)
+    header["magic"], header["flags"], header["srs_id"] = b"GP", 0b11, srs_id
+    header["envelope"] = shapely.bounds(arr)[:, [0, 2, 1, 3]]  # minx, maxx, miny, maxy
+    out = [h + w for h, w in zip(header.view("V40").tolist(), wkbs.tolist(), strict=True)]
+    for i in np.flatnonzero(shapely.is_missing(arr) | shapely.is_empty(arr)).tolist():
+        # No envelope for an empty geometry, just the "empty" flag; nothing for a missing one.
+        out[i] = None if arr[i] is None else b"GP\x00\x11" + struct.pack("<i", srs_id) + wkbs[i]
     return out
 
 
@@ -145,6 +149,11 @@ WHEN old.geom NOT NULL BEGIN DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; EN
 """
 
 
+def _trigger_names(t: str) -> list[str]:
+    return [f"rtree_{t}_geom_{suffix}" for suffix in
+            ("insert", "update1", "update2", "update3", "update4", "delete")]
+
+
 def _exec_script(conn: sqlite3.Connection, script: str) -> None:
     """Run statements one by one (executescript would commit the open transaction)."""
     statement = ""
@@ -207,6 +216,8 @@ class GeoPackageStore(Store):
     def _transaction(self) -> Iterator[Transaction]:
         conn = self._connect()
         try:
+            # Large writes must not spill uncommitted pages to disk every 2 MB (SQLite's default).
+            conn.execute("PRAGMA cache_size = -262144")
             conn.execute("BEGIN IMMEDIATE")
             tx = _GpkgTransaction(conn)
             try:
@@ -386,29 +397,107 @@ class _GpkgTransaction(Transaction):
 
         return {f.id: f for f in iter_features(layer, frame)}
 
-    def _rows(self, layer: LayerSpec, features: Sequence[Feature]) -> list[list[Any]]:
-        blobs = encode_geometries([f.geometry for f in features])
-        others = [n for n in layer.field_names if n != layer.key]
-        return [[blob, f.id] + [_sql_value(f.properties.get(n)) for n in others]
-                for blob, f in zip(blobs, features, strict=True)]
+    def fetch_batch(self, layer, ids):
+        names = _others(layer)
+        cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
+        sql = f'SELECT {cols}, geom FROM "{layer.name}"'
+        if ids is None:
+            rows = self.conn.execute(sql + " ORDER BY fid").fetchall()
+        else:
+            rows, ids = [], [str(i) for i in ids]
+            for start in range(0, len(ids), 900):
+                chunk = ids[start:start + 900]
+                rows += self.conn.execute(
+                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
+                ).fetchall()
+        values = list(zip(*rows, strict=True)) or [()] * (len(names) + 2)
+        columns = {n: _plain_column(layer.field(n).type, values[i + 1])
+                   for i, n in enumerate(names)}
+        return FeatureBatch(objects([str(v) for v in values[0]]), columns,
+                            decode_geometries(values[-1]))
 
     def insert(self, layer, features):
-        if not features:
-            return
-        names = [layer.key] + [n for n in layer.field_names if n != layer.key]
-        cols = ", ".join(f'"{n}"' for n in names)
-        marks = ",".join("?" * (len(names) + 1))
-        self.conn.executemany(f'INSERT INTO "{layer.name}" (geom, {cols}) VALUES ({marks})',
-                              self._rows(layer, features))
-        self.touched.add(layer.name)
+        self.insert_batch(layer, FeatureBatch.from_features(features, _others(layer)))
 
     def update(self, layer, features):
-        if not features:
+        self.update_batch(layer, FeatureBatch.from_features(features, _others(layer)))
+
+    def insert_batch(self, layer, batch):
+        if not len(batch):
             return
-        others = [n for n in layer.field_names if n != layer.key]
-        sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in others])
-        rows = [[r[0]] + r[2:] + [r[1]] for r in self._rows(layer, features)]
-        self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?', rows)
+        names = _others(layer)
+        first = self.conn.execute(
+            f"""SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0),
+                           coalesce((SELECT max(fid) FROM "{layer.name}"), 0)) + 1""",
+            (layer.name,)).fetchone()[0]
+        fids = range(first, first + len(batch))
+        cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
+        with self._rtree_by_hand(layer):
+            self.conn.executemany(
+                f'INSERT INTO "{layer.name}" (fid, geom, {cols}) '
+                f'VALUES ({",".join("?" * (len(names) + 3))})',
+                zip(fids, *self._columns(layer, batch, names), strict=True))
+            self._index(layer, fids, batch.geometry)
+
+    def update_batch(self, layer, batch):
+        if not len(batch):
+            return
+        names = _others(layer)
+        sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names])
+        blobs, ids, *values = self._columns(layer, batch, names)
+        with self._rtree_by_hand(layer):
+            self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
+                                  zip(blobs, *values, ids, strict=True))
+            self._index(layer, self._fids(layer, ids), batch.geometry)
+
+    def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
+        """SQL parameters column by column: blobs, keys, then the other fields."""
+        out: list[Any] = [encode_geometries(batch.geometry), batch.ids.tolist()]
+        for name in names:
+            column = batch.columns.get(name)
+            if column is None:
+                out.append([None] * len(batch))
+            elif layer.field(name).type == "date":
+                out.append([None if v is None else v.isoformat() for v in column.tolist()])
+            else:
+                out.append(column.tolist())
+        return out
+
+    def _fids(self, layer: LayerSpec, ids: list[str]) -> list[int]:
+        fids: dict[str, int] = {}
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            fids.update(self.conn.execute(
+                f'SELECT "{layer.key}", fid FROM "{layer.name}" '
+                f'WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk).fetchall())
+        return [fids[i] for i in ids]
+
+    def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
+        """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""
+        bounds = shapely.bounds(geoms)
+        indexed = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        fids = np.asarray(fids)
+        rtree = f'"rtree_{layer.name}_geom"'
+        self.conn.executemany(f"DELETE FROM {rtree} WHERE id = ?",
+                              [(f,) for f in fids[~indexed].tolist()])
+        self.conn.executemany(
+            f"INSERT OR REPLACE INTO {rtree} VALUES (?, ?, ?, ?, ?)",
+            zip(fids[indexed].tolist(), *bounds[indexed][:, [0, 2, 1, 3]].T.tolist(), strict=True))
+
+    @contextmanager
+    def _rtree_by_hand(self, layer: LayerSpec) -> Iterator[None]:
+        """Set aside the R-tree triggers that call Python per row, for this transaction's bulk
+        statements; they are back (same SQL) before anyone else can see the tables."""
+        names = _trigger_names(layer.name)[:-1]  # the delete trigger is plain SQL: keep it
+        sql = dict(self.conn.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+            f"AND name IN ({','.join('?' * len(names))})", names).fetchall())
+        for name in sql:
+            self.conn.execute(f'DROP TRIGGER "{name}"')
+        yield
+        for name in names:
+            if name in sql:
+                self.conn.execute(sql[name])
         self.touched.add(layer.name)
 
     def delete(self, layer, ids):
@@ -424,6 +513,15 @@ class _GpkgTransaction(Transaction):
             "message) VALUES (?,?,?,?,?,?,?,?)",
             [(e.timestamp, e.author, e.layer, e.feature_id, e.operation,
               _dump(e.before), _dump(e.after), e.message) for e in entries])
+
+    def journal_batch(self, batch):
+        before, after = batch.records_json()
+        self.conn.executemany(
+            "INSERT INTO ort_journal (ts, author, layer, feature_id, operation, before, after, "
+            "message) VALUES (?,?,?,?,?,?,?,?)",
+            zip(repeat(batch.timestamp), repeat(batch.author), repeat(batch.layer),
+                batch.feature_ids.tolist(), batch.operations.tolist(), before.tolist(),
+                after.tolist(), repeat(batch.message)))
 
     def finish(self) -> None:
         """Keep gpkg_contents' extent and last change in step with the tables."""
@@ -443,6 +541,21 @@ def _sql_value(value: Any) -> Any:
     if isinstance(value, bool):
         return int(value)
     return value
+
+
+def _others(layer: LayerSpec) -> list[str]:
+    return [n for n in layer.field_names if n != layer.key]
+
+
+def _plain_column(kind: str, values: Sequence[Any]) -> np.ndarray:
+    """Plain Python values of a stored column of that catalogue type (as :func:`typed_series`)."""
+    if kind == "bool":
+        values = [None if v is None else bool(v) for v in values]
+    elif kind == "date":
+        values = [None if v is None else dt.date.fromisoformat(str(v)[:10]) for v in values]
+    elif kind == "float":
+        values = [None if v is None or v != v else float(v) for v in values]
+    return objects(values)
 
 
 def _dump(feature: Feature | None) -> str | None:
@@ -477,8 +590,6 @@ def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:
     if kind == "bool":
         return pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
     if kind == "date":
-        import datetime as dt
-
         return pd.Series([None if v is None else dt.date.fromisoformat(str(v)[:10])
                           for v in values], dtype=object)
     return pd.Series(values, dtype=object)
