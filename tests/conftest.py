@@ -97,3 +97,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 def store(new_store: Callable, backend: str):
     """An empty store, once per backend."""
     return new_store(backend)
+
+
+@pytest.fixture(scope="session")
+def zones_store(tmp_path_factory):
+    """A small synthetic store with zones sharing edges, overlapping, with holes (stats tests)."""
+    from stats_data import build_small_store
+
+    return build_small_store(tmp_path_factory.mktemp("zones") / "zones.gpkg")
