@@ -410,3 +410,39 @@ def test_cli_import_prints_the_report(tmp_path, communes_geojson):
     assert result.exit_code == 2
     assert "n'est pas un fichier GeoPackage" in result.output
     assert digest(store) == before
+
+
+def test_projected_axes_swapped(tmp_path):
+    frame = sectors(2154)
+    frame.geometry = shapely.transform(frame.geometry.values, lambda c: c[:, ::-1])
+    path = tmp_path / "s.csv"
+    path.write_text("id;wkt\n" + "".join(f"{i};{g.wkt}\n" for i, g in
+                                          zip(frame["id"], frame.geometry, strict=True)))
+    with pytest.raises(SwappedAxesError, match=r"Axes x et y inversés.*Lambert-93"):
+        read_vector(path)
+
+
+def test_multi_layer_sources(tmp_path, store):
+    path = tmp_path / "atlas.gpkg"
+    _write(sectors(2154), path, layer="secteurs_ort")
+    _write(sectors(2154).iloc[:1], path, layer="brouillon")
+    with pytest.raises(FormatError, match="plusieurs couches.*brouillon"):
+        read_vector(path)
+    frame, report = read_vector(path, layer="brouillon")
+    assert len(frame) == 1 and report.source_layer == "brouillon"
+    with pytest.raises(FormatError, match="« inconnue » absente"):
+        read_vector(path, layer="inconnue")
+    # import_file picks the layer named like the catalogue layer
+    assert import_file(store, "secteurs_ort", path, author="t").summary.inserted == 2
+
+
+def test_kml_folders_are_read_together(tmp_path):
+    path = tmp_path / "carte.kml"
+    frame = sectors().rename(columns={"nom": "Name"})
+    _write(frame.iloc[:1], path, driver="KML", layer="Centre")
+    _write(frame.iloc[1:], path, driver="KML", layer="Quartiers", append=True)
+    assert len(pyogrio.list_layers(path)) == 2
+    got, report = read_vector(path)
+    assert sorted(got["id"]) == ["centre", "halles"]
+    assert "timestamp" not in got.columns
+    assert any("2 couches réunies" in m for m in report.messages)

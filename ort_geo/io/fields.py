@@ -8,22 +8,27 @@ from ..catalogue import LayerSpec
 from ..errors import FieldError
 from ..validation import slug
 from .report import ImportReport
+from .write import shapefile_names
 
 
 def match_fields(spec: LayerSpec, columns: list[str]) -> tuple[dict[str, str], list[str]]:
     """``({source column: catalogue field}, [unmatched columns])``.
 
     A column matches a field by its exact name, else by its name ignoring case and accents, else by
-    one of the field's aliases. When several columns claim one field, the closest match wins and
-    the others are left unmatched.
+    one of the field's aliases, else by its 10-character Shapefile name
+    (:func:`ort_geo.io.write.shapefile_names`). When several columns claim one field, the closest
+    match wins and the others are left unmatched.
     """
     exact = {f.name: f.name for f in spec.fields}
     loose = {slug(f.name): f.name for f in spec.fields}
     aliases = {slug(a): f.name for f in spec.fields for a in f.aliases}
+    # Names a Shapefile export cut to 10 characters (nb_logemen -> nb_logements).
+    dbf = {slug(short): name for name, short in shapefile_names(spec.field_names).items()}
     ranked: list[tuple[int, str, str]] = []
     for column in columns:
         key = slug(str(column))
-        for rank, table, probe in ((0, exact, str(column)), (1, loose, key), (2, aliases, key)):
+        for rank, table, probe in ((0, exact, str(column)), (1, loose, key), (2, aliases, key),
+                                   (3, dbf, key)):
             if probe in table:
                 ranked.append((rank, column, table[probe]))
                 break

@@ -55,6 +55,8 @@ KML_STANDARD = ("timestamp", "begin", "end", "altitudeMode", "tessellate", "extr
 #: Columns used to name a feature in messages, in order of preference (case-insensitive).
 _LABEL_COLUMNS = ("id", "code_insee", "code", "identifiant", "nom", "name")
 MAX_LISTED = 15
+#: Suffixes of the parts of a layer split by geometry type (see ort_geo.io.write).
+_SPLIT_SUFFIXES = ("points", "lignes", "polygones")
 
 Progress = Callable[[str], None]
 
@@ -92,21 +94,25 @@ def read_vector(
     """
     step = progress or (lambda _label: None)
     step("Lecture du fichier")
-    source = _locate(Path(path), layer)
+    sources = _locate(Path(path), layer, prefer_layer)
+    source = sources[0]
     report = ImportReport(source=source.name)
-    layers = _layers(source)
-    chosen = _choose_layer(source, layers, layer, prefer_layer)
-    frames = []
-    for name in chosen:
-        frame, encoding, driver = _read_layer(source, name, report)
-        frames.append(frame)
+    frames, chosen = [], []
+    for part in sources:
+        layers = _layers(part)
+        names = _choose_layer(part, layers, layer, prefer_layer)
+        for name in names:
+            frame, encoding, driver = _read_layer(part, name, report)
+            frames.append(frame)
+        chosen += names
+        if len(names) == 1 and len(layers) > 1:
+            report.source_layer = names[0]
     report.format = _format_label(driver)
-    if source.kind == "KML":
+    if source.kind in ("KML", "KMZ"):
         frames = [_drop_kml_standard(f) for f in frames]
-    frame = frames[0] if len(frames) == 1 else _concat(frames)
-    report.source_layer = chosen[0] if len(chosen) == 1 and len(layers) > 1 else None
+    frame = frames[0] if len(frames) == 1 else _concat(frames, source)
     if len(chosen) > 1:
-        report.note(f"{len(chosen)} couches du fichier réunies : {', '.join(chosen)}.")
+        report.note(f"{len(chosen)} couches réunies : {', '.join(chosen)}.")
     report.encoding = encoding
     report.features = len(frame)
     report.note(f"{len(frame)} objet(s) lu(s).")
@@ -129,29 +135,30 @@ def read_vector(
 
 # -- locating the data -----------------------------------------------------------------------
 
-def _locate(path: Path, layer: str | None) -> _Source:
+def _locate(path: Path, layer: str | None, prefer: str | None) -> list[_Source]:
     if not path.exists():
         raise InputError(f"Fichier introuvable : {path}")
     if path.is_dir():
         shps = sorted(p for p in path.iterdir() if p.suffix.lower() == ".shp")
         if not shps:
             raise FormatError(f"Le dossier {path.name} ne contient aucun shapefile (.shp).")
-        shp = _pick_shapefile([p.name for p in shps], layer, path.name)
-        _check_sidecars([p.name for p in path.iterdir()], shp, path.name)
-        return _Source(str(path / shp), path.name, "Shapefile", EXTENSIONS[".shp"][1], is_dbf=True)
+        picked = _pick_shapefiles([p.name for p in shps], layer, prefer, path.name)
+        for shp in picked:
+            _check_sidecars([p.name for p in path.iterdir()], shp, path.name)
+        return [_Source(str(path / shp), path.name, "Shapefile", EXTENSIONS[".shp"][1],
+                        is_dbf=True) for shp in picked]
     suffix = path.suffix.lower()
     if suffix == ".zip":
-        return _locate_zip(path, layer)
+        return _locate_zip(path, layer, prefer)
     kind, drivers = EXTENSIONS.get(suffix, ("", ()))
     if suffix == ".shp":
         siblings = [p.name for p in path.parent.iterdir() if p.stem == path.stem]
         _check_sidecars(siblings, path.name, path.name)
     options = dict(CSV_OPTIONS) if kind == "CSV" else {}
-    return _Source(str(path), path.name, kind or "fichier géographique", drivers, options,
-                   is_dbf=suffix == ".shp")
+    return [_Source(str(path), path.name, kind, drivers, options, is_dbf=suffix == ".shp")]
 
 
-def _locate_zip(path: Path, layer: str | None) -> _Source:
+def _locate_zip(path: Path, layer: str | None, prefer: str | None) -> list[_Source]:
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist()
@@ -160,16 +167,17 @@ def _locate_zip(path: Path, layer: str | None) -> _Source:
         raise FormatError(f"« {path.name} » n'est pas une archive ZIP valide.") from None
     shps = [n for n in names if n.lower().endswith(".shp")]
     if shps:
-        shp = _pick_shapefile(shps, layer, path.name)
-        _check_sidecars(names, shp, path.name)
-        return _Source(f"/vsizip/{path}/{shp}", path.name, "Shapefile",
-                       EXTENSIONS[".shp"][1], is_dbf=True)
+        picked = _pick_shapefiles(shps, layer, prefer, path.name)
+        for shp in picked:
+            _check_sidecars(names, shp, path.name)
+        return [_Source(f"/vsizip/{path}/{shp}", path.name, "Shapefile", EXTENSIONS[".shp"][1],
+                        is_dbf=True) for shp in picked]
     # A .txt in an archive is a readme far more often than a CSV.
     others = [n for n in names if Path(n).suffix.lower() in EXTENSIONS.keys() - {".txt", ".shp"}]
     if len(others) == 1:
         kind, drivers = EXTENSIONS[Path(others[0]).suffix.lower()]
         options = dict(CSV_OPTIONS) if kind == "CSV" else {}
-        return _Source(f"/vsizip/{path}/{others[0]}", path.name, kind, drivers, options)
+        return [_Source(f"/vsizip/{path}/{others[0]}", path.name, kind, drivers, options)]
     listed = ", ".join(names[:10]) or "archive vide"
     raise FormatError(
         f"L'archive « {path.name} » ne contient pas de shapefile (.shp)"
@@ -178,16 +186,23 @@ def _locate_zip(path: Path, layer: str | None) -> _Source:
     )
 
 
-def _pick_shapefile(shps: list[str], layer: str | None, where: str) -> str:
+def _pick_shapefiles(shps: list[str], layer: str | None, prefer: str | None, where: str
+                     ) -> list[str]:
+    """The shapefile(s) to read: the only one, the one named, or the parts of one split export."""
     if len(shps) == 1:
-        return shps[0]
-    if layer is not None:
-        for name in shps:
-            if Path(name).stem == layer:
-                return name
+        return shps
+    stems = {Path(n).stem: n for n in shps}
+    for wanted in (layer, prefer):
+        if wanted in stems:
+            return [stems[wanted]]
+    # ort-geo (and others) split a mixed-geometry layer into <name>_points, _lignes, _polygones.
+    bases = {stem.rpartition("_")[0] for stem in stems}
+    suffixes = {stem.rpartition("_")[2] for stem in stems}
+    if len(bases) == 1 and suffixes <= set(_SPLIT_SUFFIXES):
+        return shps
     raise FormatError(
         f"« {where} » contient plusieurs shapefiles ({', '.join(shps)}) : précisez lequel lire "
-        "(paramètre layer, nom sans extension)."
+        "(nom sans extension)."
     )
 
 
@@ -222,7 +237,7 @@ def _choose_layer(source: _Source, layers: list[str], layer: str | None, prefer:
                   ) -> list[str]:
     if not layers:
         raise FormatError(f"« {source.name} » ne contient aucune couche géographique.")
-    if layer is not None and source.kind != "Shapefile":  # a shapefile was picked by its name
+    if layer is not None and source.kind != "Shapefile":  # shapefiles are picked by name
         if layer not in layers:
             raise FormatError(f"Couche « {layer} » absente de « {source.name} » "
                               f"(couches : {', '.join(layers)}).")
@@ -308,9 +323,14 @@ def _drop_kml_standard(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _concat(frames: list[pd.DataFrame]) -> gpd.GeoDataFrame:
+def _concat(frames: list[pd.DataFrame], source: _Source) -> gpd.GeoDataFrame:
+    crss = {str(f.crs) for f in frames if isinstance(f, gpd.GeoDataFrame)}
+    if len(crss) > 1:
+        raise FormatError(f"« {source.name} » : ses couches n'ont pas le même SCR "
+                          f"({', '.join(sorted(crss))}) ; importez-les séparément.")
     crs = next((f.crs for f in frames if isinstance(f, gpd.GeoDataFrame)), None)
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    plain = [pd.DataFrame(f) for f in frames]
+    return gpd.GeoDataFrame(pd.concat(plain, ignore_index=True), geometry="geometry", crs=crs)
 
 
 # -- geometries ------------------------------------------------------------------------------
