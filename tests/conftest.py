@@ -87,6 +87,25 @@ def new_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def _store_state(store) -> str:
+    """Everything a failed write must leave as it was: the store's whole content (layers,
+    journal, metadata) and, for a GeoPackage, the file's bytes. Works on every backend."""
+    import hashlib
+
+    from ort_geo.copy import store_digest
+
+    state = store_digest(store).fingerprint
+    if hasattr(store, "path"):
+        state += hashlib.sha256(Path(store.path).read_bytes()).hexdigest()
+    return state
+
+
+@pytest.fixture
+def store_state() -> Callable:
+    """``store_state(store)``: compare it before and after a refused write (any backend)."""
+    return _store_state
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     """Each backend in turn: tests using it (or ``store``) run on GeoPackage and PostGIS."""
