@@ -45,7 +45,7 @@ def synthetic_town(store, n_buildings: int = 200, *, seed: int = 7, author: str 
     ], [shapely.box(x - 450, y - 300, x + 300, y + 300)]), author=author)
     bands = [("ligne_de_vie", 0, 600), ("terrasses", 600, 1200), ("hauts", 1200, half + 1000)]
     strata = []
-    for name, inner, outer in bands:
+    for _name, inner, outer in bands:
         ring = shapely.box(x - half - 1500, y - outer, x + half + 1500, y + outer)
         if inner:
             ring = ring.difference(shapely.box(x - half - 1500, y - inner, x + half + 1500, y + inner))

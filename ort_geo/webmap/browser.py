@@ -18,6 +18,9 @@ from typing import Any
 
 from ..errors import MissingExtraError, OrtGeoError
 
+#: JavaScript conditions for "the map is shown": runtime ready; and building tiles drawn.
+READY = "window.ortGeoReady === true"
+READY_TILES = READY + " && (!!window.ortGeoTilesLoaded || !window.ortGeoTilesExpected)"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -61,7 +64,7 @@ def browser() -> Iterator[Any]:
 
 @contextmanager
 def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
-              ready: str = "window.ortGeoReady === true") -> Iterator[tuple[Any, PageVisit]]:
+              ready: str = READY) -> Iterator[tuple[Any, PageVisit]]:
     """Open a local HTML file offline; yields the page and the record of errors and requests."""
     visit = PageVisit()
     context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
@@ -93,10 +96,10 @@ def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900
 
 
 def screenshot(html: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1400,
-               height: int = 900, zoom: int | None = None) -> PageVisit:
+               height: int = 900, zoom: int | None = None, ready: str = READY) -> PageVisit:
     """Render ``html`` offline to a PNG; ``zoom`` sets the map's zoom level first."""
-    with browser() as instance, open_page(instance, Path(html), width=width, height=height) as (
-            page, visit):
+    with browser() as instance, open_page(instance, Path(html), width=width, height=height,
+                                          ready=ready) as (page, visit):
         if zoom is not None:
             page.evaluate(f"ortGeo.map.setZoom({int(zoom)}, {{animate: false}})")
         page.wait_for_timeout(600)  # let tiles and vector layers settle

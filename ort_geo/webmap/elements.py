@@ -35,14 +35,13 @@ class FeatureDetails(MacroElement):
 
 
 class Runtime(JSCSSMixin, MacroElement):
-    """ort-geo's own runtime: French controls, legend, search, list alternative, ready flag."""
+    """ort-geo's own runtime: French controls, search, list alternative, ready flag."""
 
     _template = Template("""
         {% macro script(this, kwargs) %}
         ortGeo.init({{ this._parent.get_name() }}, {
             label: {{ this.label|tojson }},
             layerControl: {{ this.layer_control }},
-            legend: {{ this.legend|tojson }},
             search: {{ this.search|tojson }}
         });
         {% endmacro %}
@@ -50,12 +49,11 @@ class Runtime(JSCSSMixin, MacroElement):
     default_js = [("ortgeo_js", assets.url("ort-geo", "ortgeo.js"))]
     default_css = [("ortgeo_css", assets.url("ort-geo", "ortgeo.css"))]
 
-    def __init__(self, *, label: str, layer_control: str, legend: str, search: list[str]):
+    def __init__(self, *, label: str, layer_control: str, search: list[str]):
         super().__init__()
         self._name = "OrtGeoRuntime"
         self.label = label
         self.layer_control = layer_control
-        self.legend = legend
         self.search = search
 
 

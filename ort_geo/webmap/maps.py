@@ -9,6 +9,7 @@ tiles (:mod:`.tiles`), under a "diffusion restreinte" banner.
 from __future__ import annotations
 
 import base64
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ import geopandas as gpd
 import xyzservices.providers as xyz
 
 from ..catalogue import CATALOGUE, LayerSpec
-from ..display import format_value
+from ..display import format_number, format_value
 from ..errors import InputError
 from ..privacy import public_view
 from ..store.base import Store
@@ -125,11 +126,44 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
         raw = ["" if v is None else str(v) for v in frame[layer.category]]
         extra["_couleur"] = [layer.palette.get(v, ("", layer.fill))[1] for v in raw]
         categories = [v for v in layer.palette if v in set(raw)]
+    if audience == "staff" and layer.name in STATS_LAYERS:
+        extra["_stats"] = _stats_rows(store, layer.name, keys)
     palette_labels = {layer.category: {k: v[0] for k, v in layer.palette.items()}} \
         if layer.category else {}
     collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,
                                     labels=palette_labels)
     return _Layer(layer, spec, collection, frame, categories)
+
+
+#: Staff map: layers whose popups carry statistics, and which columns of ort_geo.stats they show.
+STATS_LAYERS = ("secteurs_ort", "permis_de_louer")
+STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants", "taux_vacance",
+                 "vacants_longue_duree", "batiments_degrades", "habitat_indigne", "rdc_vacants",
+                 "commerces_vacants", "actions", "cout_total")
+
+
+def _stats_rows(store: Store, layer: str, keys: list[str]) -> list[list[list[str]]]:
+    """Per feature, the [label, value] rows of its statistics (staff: no masking)."""
+    from ..stats import BY_NAME, sector_stats
+
+    table = sector_stats(store, layer).set_index("id")
+    rows = []
+    for key in keys:
+        shown = []
+        for name in STATS_COLUMNS:
+            value = table.at[key, name] if key in table.index and name in table.columns else None
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            column = BY_NAME[name]
+            if column.kind == "money":
+                text = f"{format_number(float(value))}\u202f€ HT"
+            elif column.kind in ("rate", "measure"):
+                text = format_number(float(value), 1 if column.kind == "rate" else 2)
+            else:
+                text = format_number(int(value))
+            shown.append([column.label, text])
+        rows.append(shown)
+    return rows
 
 
 # -- legend and list alternative (static HTML, escaped here) ---------------------------------------
@@ -162,7 +196,8 @@ def _legend(prepared: list[_Layer], extra: list[tuple[str, list[tuple[str, str]]
     for title, pairs in extra:
         items.append(group(title, [f"<li>{_swatch(colour, '#1b2631', None)}{escape(label)}</li>"
                                    for label, colour in pairs]))
-    return f"<details open><summary>Légende</summary><ul>{''.join(items)}</ul></details>"
+    return (f'<section class="og-legend" aria-labelledby="og-legende"><h2 id="og-legende">Légende'
+            f"</h2><ul>{''.join(items)}</ul></section>")
 
 
 def _list_item(layer: str, feature: dict[str, Any], details: list[str]) -> str:
@@ -173,9 +208,9 @@ def _list_item(layer: str, feature: dict[str, Any], details: list[str]) -> str:
     return f'<li>{button}{f"<span class=og-meta>{meta}</span>" if meta else ""}</li>'
 
 
-def _aside(prepared: dict[str, _Layer], basemap_note: str) -> str:
-    parts = ['<aside class="og-aside" id="og-liste" tabindex="-1" '
-             'aria-label="Liste des secteurs et des actions">',
+def _aside(prepared: dict[str, _Layer], legend: str, basemap_note: str) -> str:
+    parts = ['<aside class="og-aside" aria-label="Légende et liste des secteurs et des actions">',
+             legend, '<div id="og-liste" tabindex="-1">',
              "<p>Chaque élément de la liste ouvre sa fiche sur la carte.</p>"]
     sectors = prepared.get("secteurs_ort")
     if sectors:
@@ -195,7 +230,7 @@ def _aside(prepared: dict[str, _Layer], basemap_note: str) -> str:
             parts += [_list_item("actions", f, ["statut", "maitre_ouvrage", "cout_ht"])
                       for f in by_group[group]]
             parts.append("</ul>")
-    parts.append(f'<p class="og-meta">{basemap_note}</p></aside>')
+    parts.append(f'</div><p class="og-meta">{basemap_note}</p></aside>')
     return "".join(parts)
 
 
@@ -243,13 +278,14 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
     searchable = [e.config.name for e in prepared if e.config.searchable]
     label = f"Carte interactive : {title}"
     m.add_child(elements.Runtime(label=label, layer_control=control.get_name(),
-                                 legend=_legend(prepared, legend_extra), search=searchable))
+                                 search=searchable))
     figure = m.get_root()
     figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"
     figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)
     note = ("Fonds de plan : OpenStreetMap ou Plan IGN v2, chargés depuis Internet ; "
             "hors connexion, les couches du programme restent affichées.")
-    figure.html.add_child(folium.Element(_aside({e.config.name: e for e in prepared}, note)))
+    aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note)
+    figure.html.add_child(folium.Element(aside))
     return m
 
 
@@ -266,8 +302,9 @@ def _prepared_layers(store: Store, audience: Audience) -> tuple[list[_Layer], li
     return prepared, omitted
 
 
-def _fit(prepared: list[_Layer], prefer: str | None = None) -> list[list[float]]:
-    chosen = [e for e in prepared if e.config.name == prefer] or prepared
+def _fit(prepared: list[_Layer], prefer: tuple[str, ...] = ()) -> list[list[float]]:
+    """Bounds of the preferred layers (all layers when none of them is there)."""
+    chosen = [e for e in prepared if e.config.name in prefer] or prepared
     frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(
         [g for e in chosen for g in e.frame.geometry], crs=chosen[0].frame.crs))
     return bounds(frame)
@@ -277,7 +314,7 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm") 
     """The residents' map: public layers and fields only, in French."""
     prepared, omitted = _prepared_layers(store, "public")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared), basemap)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap)
     _add_layers(m, prepared)
     m._ort_geo = {"layers": {e.config.name: len(e.collection["features"]) for e in prepared},  # type: ignore[attr-defined]
                   "omitted": omitted, "buildings": 0}
@@ -291,7 +328,7 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm") -
     """The partners' working map: every layer plus buildings by condition and vacancy."""
     prepared, omitted = _prepared_layers(store, "staff")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer="secteurs_ort"), basemap)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap)
     _add_layers(m, prepared)
     spec = CATALOGUE["batiments"]
     count = store.count("batiments")

@@ -14,6 +14,7 @@
 
   function popupContent(name, props) {
     var div = el("div", "og-popup");
+    div.tabIndex = -1;  // receives focus when opened from the list, so it is read out
     div.appendChild(el("h3", null, props._libelle || ""));
     var table = el("table");
     (fieldLabels[name] || []).forEach(function (pair) {
@@ -51,11 +52,14 @@
   function register(name, layer, fields) {
     layers[name] = layer;
     fieldLabels[name] = fields;
-    layer.bindPopup(function (sub) { return popupContent(name, sub.feature.properties); },
+    // Bound on each feature (not the group) so the list and the search can open any of them.
+    layer.eachLayer(function (sub) {
+      sub._ogLayer = name;
+      sub.bindPopup(function () { return popupContent(name, sub.feature.properties); },
                     { maxWidth: 360, autoPanPadding: [30, 30] });
-    layer.bindTooltip(function (sub) { return el("span", null, sub.feature.properties._libelle); },
+      sub.bindTooltip(function () { return el("span", null, sub.feature.properties._libelle); },
                       { sticky: true });
-    layer.eachLayer(function (sub) { sub._ogLayer = name; });
+    });
   }
 
   function find(name, id) {
@@ -153,20 +157,6 @@
     }
   }
 
-  function addLegend(map, html) {
-    var Legend = L.Control.extend({
-      options: { position: "bottomleft" },
-      onAdd: function () {
-        var div = L.DomUtil.create("div", "og-legend leaflet-control");
-        div.innerHTML = html; // built and escaped by ort-geo, not from user input
-        L.DomEvent.disableClickPropagation(div);
-        L.DomEvent.disableScrollPropagation(div);
-        return div;
-      }
-    });
-    return new Legend().addTo(map);
-  }
-
   /* Buttons of the list beside the map locate their feature. */
   function wireList(map) {
     document.addEventListener("click", function (event) {
@@ -175,14 +165,14 @@
       var sub = find(button.getAttribute("data-og-layer"), button.getAttribute("data-og-id"));
       if (sub) {
         focusFeature(map, sub);
-        map.getContainer().focus({ preventScroll: true });
+        var popup = document.querySelector(".leaflet-popup-content .og-popup");
+        (popup || map.getContainer()).focus({ preventScroll: true });
       }
     });
   }
 
   function init(map, options) {
     frenchControls(map, options.layerControl, options.label);
-    if (options.legend) addLegend(map, options.legend);
     L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
     if (options.search && options.search.length && L.Control.Search) addSearch(map, options.search);
     wireList(map);

@@ -44,6 +44,32 @@
     }
   });
 
+  /* VectorGrid's canvas tiles hit-test in map pixels, which is wrong once tiles are over-zoomed
+   * (beyond maxNativeZoom): project the pointer into the tile's own zoom instead. */
+  var TileRenderer = L.Canvas.Tile.extend({
+    _tilePoint: function (e) {
+      var c = this._tileCoord;
+      return this._map.project(this._map.mouseEventToLatLng(e), c.z)
+        .subtract(L.point(c.x, c.y).scaleBy(this._size));
+    },
+    _onClick: function (e) {
+      var point = this._tilePoint(e), clicked = null;
+      for (var id in this._layers) {
+        var feature = this._layers[id];
+        if (feature.options.interactive && feature._containsPoint(point) &&
+            !this._map._draggableMoved(feature)) clicked = feature;
+      }
+      if (clicked) {
+        L.DomEvent.fakeStop(e);
+        this._fireEvent([clicked], e);
+      }
+    },
+    _onMouseMove: function (e) {
+      if (!this._map || this._map.dragging.moving() || this._map._animatingZoom) return;
+      this._handleMouseHover(e, this._tilePoint(e));
+    }
+  });
+
   function colour(options, props) {
     if (options.mode === "vacance") {
       var vacant = props.nb_logements_vacants;
@@ -82,12 +108,14 @@
       return { fill: true, fillColor: c[1], fillOpacity: 0.85, color: "#1b2631", weight: 0.6 };
     };
     var grid = new EmbeddedGrid(source, {
-      pane: PANE, rendererFactory: L.canvas.tile, interactive: true, vectorTileLayerStyles: styles,
+      pane: PANE, interactive: true, vectorTileLayerStyles: styles,
+      rendererFactory: function (coords, size, opts) { return new TileRenderer(coords, size, opts); },
       minZoom: options.minZoom, maxNativeZoom: options.maxNativeZoom, maxZoom: 19,
       getFeatureId: function (f) { return f.properties.id; }
     });
     grid.on("add", function () {
       var map = grid._map;
+      if (map.getZoom() >= options.minZoom) window.ortGeoTilesExpected = true;
       if (!map._ogFallback) {
         // Building tiles cover the perimeters: a click that hits no building opens the perimeter
         // under it, as it would without the tiles.
