@@ -16,8 +16,7 @@ from ort_geo import open_store
 from ort_geo.catalogue import CATALOGUE
 from ort_geo.cli import main
 from ort_geo.errors import InputError, OrtGeoError
-from ort_geo.webmap import BANNER, write_map
-from ort_geo.webmap import assets
+from ort_geo.webmap import BANNER, assets, write_map
 from ort_geo.webmap.geojson import feature_collection, web_geometries
 from ort_geo.webmap.style import PUBLIC_LAYERS
 
