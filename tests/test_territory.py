@@ -200,7 +200,23 @@ def test_unknown_builder_is_refused(tmp_path):
     assert not (tmp_path / "s.gpkg").exists()
 
 
+def test_build_command_is_deterministic(tmp_path, demo_store):
+    """`ort-geo build` twice from the same manifest gives the same layers, feature for feature."""
+    from ort_geo import open_store
+
+    path = tmp_path / "again.gpkg"
+    result = CliRunner().invoke(main, ["build", "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Entrepôt construit" in result.output
+    again = open_store(path)
+    for name in CATALOGUE.names:
+        ours, theirs = again.read(name), demo_store.read(name)
+        assert ours.drop(columns="geometry").equals(theirs.drop(columns="geometry")), name
+        assert ours.geometry.to_wkb().equals(theirs.geometry.to_wkb()), name
+
+
 def test_demo_command_builds_validates_and_summarises(tmp_path):
+    """`make demo`'s entry point, end to end (later steps add maps and the atlas)."""
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "val-d-argent.gpkg").exists()
