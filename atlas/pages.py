@@ -395,10 +395,6 @@ class AnnexRow:
 
 def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
     """The annex as rows, each with its printed height, ready to be paginated."""
-    places = {p.feature_id: p.name for p in plan.sectors}
-    communes = plan.layers["communes"]
-    commune_names = dict(zip(communes.get("code_insee", []), communes.get("nom", []),
-                             strict=True))
     rows: list[AnnexRow] = []
     for orientation, (label, colour) in carto.ORIENTATIONS.items():
         part = plan.actions[plan.actions["orientation"] == orientation]
@@ -406,9 +402,7 @@ def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
             continue
         rows.append(AnnexRow("heading", [f"Orientation {orientation} – {label}"], 7.0, colour))
         for row in part.itertuples(index=False):
-            place = places.get(getattr(row, "secteur_id", None) or "") or commune_names.get(
-                getattr(row, "code_insee", None) or "", "")
-            cells = [str(row.numero or ""), str(row.titre), place,
+            cells = [str(row.numero or ""), str(row.titre), row.lieu,
                      str(getattr(row, "maitre_ouvrage", "") or ""),
                      str(getattr(row, "partenaires", "") or ""),
                      label_value(getattr(row, "statut", None)),

@@ -212,6 +212,8 @@ def plan_atlas(store: Store, *, edition: Edition = "public",
 
     sectors = _pages(store, "secteurs_ort", layers, actions, public, prefix="")
     zones = _pages(store, "permis_de_louer", layers, actions, public, prefix="P")
+    actions["lieu"] = _places(actions, sectors, layers["communes"])
+    layers["actions"] = actions
     date = atlas_date(store)
     info = _territory_info(store, territory)
     version = (f"Version du {date:%d/%m/%Y} – état n° {_journal_version(store)} de l'entrepôt – "
@@ -295,6 +297,25 @@ def _actions_of(actions: gpd.GeoDataFrame, layer: str, feature_id: str,
     if layer == "secteurs_ort" and "secteur_id" in actions:
         inside = inside | (actions["secteur_id"] == feature_id)
     return actions[inside.fillna(False).to_numpy()]
+
+
+def _places(actions: gpd.GeoDataFrame, sectors: list[FeaturePage],
+            communes: gpd.GeoDataFrame) -> list[str]:
+    """Where each action is, in words: its sector (declared, else containing it), else its
+    commune."""
+    names = {p.feature_id: p.name for p in sectors}
+    points = actions.geometry.representative_point()
+    out = []
+    for sector_id, point in zip(actions.get("secteur_id", [None] * len(actions)), points,
+                                strict=True):
+        place = names.get(sector_id or "")
+        if place is None:
+            place = next((p.name for p in sectors if p.geometry.contains(point)), None)
+        if place is None and not communes.empty:
+            hit = communes[communes.contains(point)]
+            place = str(hit["nom"].iloc[0]) if not hit.empty else ""
+        out.append(place or "")
+    return out
 
 
 def _present(value: Any) -> bool:

@@ -199,7 +199,7 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
                                   label=label))
     elif layer == "actions":
         pts = frame.geometry.representative_point()
-        for orientation, (label, colour) in ORIENTATIONS.items():
+        for orientation, (_label, colour) in ORIENTATIONS.items():
             mask = (frame["orientation"] == orientation).to_numpy()
             if not mask.any():
                 continue
@@ -240,7 +240,7 @@ def _draw_buildings(ax: Axes, frame: gpd.GeoDataFrame) -> list[Artist]:
     from matplotlib.patches import Patch
 
     handles: list[Artist] = []
-    etat = frame["etat"] if "etat" in frame else None
+    etat = frame.get("etat")
     vacant = (frame["nb_logements_vacants"].fillna(0) > 0) if "nb_logements_vacants" in frame \
         else None
     for key, (label, colour) in BUILDING_CONDITIONS.items():
