@@ -27,3 +27,11 @@ def store(tmp_path: Path):
     from ort_geo import open_store
 
     return open_store(tmp_path / "store.gpkg", create=True)
+
+
+@pytest.fixture(scope="session")
+def zones_store(tmp_path_factory):
+    """A small synthetic store with zones sharing edges, overlapping, with holes (stats tests)."""
+    from stats_data import build_small_store
+
+    return build_small_store(tmp_path_factory.mktemp("zones") / "zones.gpkg")
