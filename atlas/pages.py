@@ -225,7 +225,7 @@ def legend_box(sheet: Sheet, handles: list[Any], x: float, y: float, w: float, h
 # -- sector and zone pages ---------------------------------------------------------------------
 
 
-MAP_W, MAP_H = 170.0, 143.0
+MAP_W, MAP_H = 160.0, 143.0
 
 
 def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int, total: int,
@@ -252,7 +252,7 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     sheet.text(LEFT + MAP_W, TOP + MAP_H + 4.5, f"Échelle 1:{format_value(scale, decimals=0)} "
                "(impression sans réduction)", 6.3, ha="right", color=GREY)
 
-    x, width = LEFT + MAP_W + 7, RIGHT - (LEFT + MAP_W + 7)
+    x, width = LEFT + MAP_W + 6, RIGHT - (LEFT + MAP_W + 6)
     y = _details(sheet, page, x, TOP + 2, width)
     if buildings is None:
         y = _stats(sheet, plan, page, x, y + 3, width)
@@ -264,8 +264,7 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
 def _details(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float) -> float:
     sheet.text(x, y + 3, page.name, 11, weight="bold")
     y = y + 8.5
-    rows = [*page.details, ("Surface", format_value(page.area_ha, unit="ha"))]
-    for label, value in rows:
+    for label, value in page.details:
         sheet.text(x, y, label, 7, color=GREY)
         y = sheet.paragraph(x + 27, y, width - 27, value, 7, max_lines=2) + 0.3
     if page.indicative:
@@ -278,27 +277,40 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
            width: float) -> float:
     sheet.text(x, y + 3, "Chiffres clés", 9.5, weight="bold")
     y += 8
-    col1, col2 = x + width * 0.72, x + width
+    col1, col2 = x + width * 0.76, x + width
     label = "Secteur" if page.layer == "secteurs_ort" else "Zone"
-    sheet.text(col1, y, label, 6.8, ha="right", color=GREY, weight="bold")
-    sheet.text(col2, y, "Territoire", 6.8, ha="right", color=GREY, weight="bold")
+    sheet.text(col1, y, label, 6.5, ha="right", color=GREY, weight="bold")
+    sheet.text(col2, y, "Territoire", 6.5, ha="right", color=GREY, weight="bold")
     sheet.hline(x, col2, y + 1.2, INK, 0.5)
-    step = 3.9
-    y += 4.4
+    step = 3.35
+    y += 4.2
     for i, line in enumerate(page.stats):
         if i % 2 == 0:
-            sheet.rect(x, y - 2.9, width, step, facecolor="#f4f6f7")
-        sheet.text(x + 1, y, line.label, 6.8)
-        sheet.text(col1, y, line.value, 6.8, ha="right", weight="bold")
-        sheet.text(col2, y, line.territory, 6.8, ha="right", color=GREY)
+            sheet.rect(x, y - 2.5, width, step, facecolor="#f4f6f7")
+        sheet.text(x + 1, y, line.label, 6.4)
+        sheet.text(col1, y, line.value, 6.4, ha="right", weight="bold")
+        sheet.text(col2, y, line.territory, 6.4, ha="right", color=GREY)
         y += step
+    if page.orientations:
+        y += 1.5
+        sheet.text(x + 1, y, "Par orientation", 6.4, color=GREY, weight="bold")
+        cols = [x + width * (0.40 + 0.15 * k) for k in range(1, 5)]
+        for k, cx in zip(page.orientations, cols, strict=True):
+            colour = carto.ORIENTATIONS[k][1]
+            sheet.text(cx, y, f"O{k}", 6.4, ha="right", color=colour, weight="bold")
+        for label, index in (("Actions", 0), ("Coût (€ HT)", 1)):
+            y += step
+            sheet.text(x + 1, y, label, 6.4)
+            for k, cx in zip(page.orientations, cols, strict=True):
+                sheet.text(cx, y, page.orientations[k][index], 6.4, ha="right")
+        y += 1.0
     notes = []
     if plan.edition == "public":
         notes.append(SECRECY_NOTE)
     if plan.demo_buildings:
         notes.append("Bâti : données de démonstration générées.")
     if notes:
-        y = sheet.paragraph(x, y + 0.5, width, " ".join(notes), 5.8, color=GREY)
+        y = sheet.paragraph(x, y + 2.5, width, " ".join(notes), 5.6, color=GREY)
     return y
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import pandas as pd
+import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import __version__
@@ -81,6 +82,7 @@ class FeaturePage:
     area_ha: float
     details: list[tuple[str, str]]
     stats: list[StatLine]
+    orientations: dict[int, tuple[str, str]]
     actions: pd.DataFrame
     indicative: bool = False
 
@@ -210,11 +212,13 @@ def plan_atlas(store: Store, *, edition: Edition = "public",
         columns="_order")
     layers["actions"] = actions
 
-    sectors = _pages(store, "secteurs_ort", layers, actions, public, prefix="")
-    zones = _pages(store, "permis_de_louer", layers, actions, public, prefix="P")
+    date = atlas_date(store)
+    # The reference year (long-term vacancy) follows the atlas' date, not the clock: the same
+    # store gives the same document, as ``ort-geo stats --annee`` of that year.
+    sectors = _pages(store, "secteurs_ort", layers, actions, public, "", date.year)
+    zones = _pages(store, "permis_de_louer", layers, actions, public, "P", date.year)
     actions["lieu"] = _places(actions, sectors, layers["communes"])
     layers["actions"] = actions
-    date = atlas_date(store)
     info = _territory_info(store, territory)
     version = (f"Version du {date:%d/%m/%Y} – état n° {_journal_version(store)} de l'entrepôt – "
                f"ort-geo {__version__}")
@@ -247,7 +251,8 @@ def _read(store: Store, layer: str, public: bool) -> gpd.GeoDataFrame:
 
 
 def _pages(store: Store, layer: str, layers: dict[str, gpd.GeoDataFrame],
-           actions: gpd.GeoDataFrame, public: bool, prefix: str) -> list[FeaturePage]:
+           actions: gpd.GeoDataFrame, public: bool, prefix: str, year: int
+           ) -> list[FeaturePage]:
     frame = layers[layer]
     if frame.empty:
         return []
@@ -255,7 +260,7 @@ def _pages(store: Store, layer: str, layers: dict[str, gpd.GeoDataFrame],
         _rank=[_SECTOR_ORDER.get(t, 9) for t in frame.get("type", [None] * len(frame))],
         _name=frame["nom"].fillna(frame["id"]),
     ).sort_values(["_rank", "_name", "id"], kind="stable")
-    stats = _stats_table(store, layer, public)
+    stats = _stats_table(store, layer, public, year)
     communes = layers["communes"].set_index("code_insee")["nom"] if not layers["communes"].empty \
         else pd.Series(dtype=str)
     pages = []
@@ -278,25 +283,24 @@ def _pages(store: Store, layer: str, layers: dict[str, gpd.GeoDataFrame],
         if insee:
             details.insert(0, ("Commune", f"{communes.get(insee, '')} ({insee})".strip()))
         details = [(k, format_value(v, decimals=0)) for k, v in details if _present(v)]
-        own = _actions_of(actions, layer, row["id"], geom)
+        own = _actions_of(actions, geom)
         pages.append(FeaturePage(
             layer=layer, feature_id=row["id"], number=f"{prefix}{number}", name=str(name),
             kind=kind, geometry=geom, area_ha=geom.area / 10_000, details=details,
-            stats=stats.get(row["id"], []), actions=own,
+            stats=stats[str(row["id"])]["lines"],
+            orientations=stats[str(row["id"])]["orientations"], actions=own,
             indicative=bool(row.get("indicatif")) if _present(row.get("indicatif")) else False,
         ))
     return pages
 
 
-def _actions_of(actions: gpd.GeoDataFrame, layer: str, feature_id: str,
-                geometry: BaseGeometry) -> pd.DataFrame:
-    """Actions tied to the feature (its sector id) or located in it (representative point)."""
+def _actions_of(actions: gpd.GeoDataFrame, geometry: BaseGeometry) -> pd.DataFrame:
+    """Actions located in the feature: the statistics' rule (representative point covered,
+    boundary included), so the list and the "Actions" count always agree."""
     if actions.empty:
         return actions
-    inside = actions.geometry.representative_point().within(geometry)
-    if layer == "secteurs_ort" and "secteur_id" in actions:
-        inside = inside | (actions["secteur_id"] == feature_id)
-    return actions[inside.fillna(False).to_numpy()]
+    inside = shapely.covers(geometry, shapely.point_on_surface(actions.geometry.to_numpy()))
+    return actions[inside]
 
 
 def _places(actions: gpd.GeoDataFrame, sectors: list[FeaturePage],
@@ -343,58 +347,57 @@ def _period(start: Any, end: Any) -> str | None:
 # -- statistics --------------------------------------------------------------------------------
 
 
-def _sector_stats(store: Store, layer: str, public: bool) -> pd.DataFrame:
-    try:
-        from .stats import sector_stats
-    except ImportError:  # until the statistics engine lands  # TODO(atlas): remove
-        from ._interim_stats import sector_stats
-    return sector_stats(store, layer, public=public)
-
-
-#: How each statistic is shown: French label, unit, decimals. Unknown columns keep their name.
-STAT_DISPLAY: dict[str, tuple[str, str, int]] = {
-    "surface_ha": ("Surface", "ha", 1),
-    "batiments": ("Bâtiments", "", 0),
-    "logements": ("Logements", "", 0),
-    "logements_vacants": ("Logements vacants", "", 0),
-    "taux_vacance": ("Taux de vacance", "%", 1),
-    "vacants_longue_duree": ("Vacants depuis 2 ans ou plus", "", 0),
-    "batiments_degrades": ("Bâtiments dégradés", "", 0),
-    "habitat_indigne": ("Habitat indigne repéré", "", 0),
-    "rdc_vacants": ("Rez-de-chaussée vacants", "", 0),
-    "commerces": ("Commerces", "", 0),
-    "actions": ("Actions", "", 0),
-    "cout_actions": ("Coût des actions", "€", 0),
-    "km_mobilites_existant": ("Itinéraires actifs existants", "km", 1),
-    "km_mobilites_projete": ("Itinéraires actifs projetés", "km", 1),
+#: Short French labels for the page's table (the engine's own labels are longer); units in
+#: the label so the figures read exactly as ``ort-geo stats`` prints them.
+STAT_LABELS: dict[str, str] = {
+    "surface_ha": "Surface (ha)",
+    "batiments": "Bâtiments",
+    "logements": "Logements",
+    "logements_vacants": "Logements vacants",
+    "taux_vacance": "Taux de vacance (%)",
+    "vacants_longue_duree": "Vacants depuis 2 ans ou plus",
+    "batiments_degrades": "Bâtiments dégradés",
+    "habitat_indigne": "Habitat indigne repéré",
+    "rdc_vacants": "Rez-de-chaussée vacants",
+    "commerces": "Commerces et locaux",
+    "commerces_vacants": "Locaux commerciaux vacants",
+    "taux_vacance_commerciale": "Vacance commerciale (%)",
+    "actions": "Actions du programme",
+    "cout_total": "Coût des actions (€ HT)",
+    "km_mobilites_existantes": "Itinéraires actifs existants (km)",
+    "km_mobilites_projetees": "Itinéraires actifs projetés (km)",
 }
-_NOT_SHOWN = {"id", "nom", "layer", "couche", "geometry"}
+#: Per-orientation columns, shown as a small table under the main one.
+ORIENTATION_STATS = ("actions_o", "cout_o")
 
 
-def _stats_table(store: Store, layer: str, public: bool) -> dict[str, list[StatLine]]:
-    """Per feature id, the statistics lines (same engine and secrecy as ``ort-geo stats``)."""
-    table = _sector_stats(store, layer, public)
-    if "id" in table.columns:
-        table = table.set_index("id")
-    table.index = table.index.astype(str)
-    total = table.loc[TERRITORY_ROW] if TERRITORY_ROW in table.index else None
-    columns = [c for c in table.columns if c not in _NOT_SHOWN]
-    out: dict[str, list[StatLine]] = {}
+def format_stat(value: Any, kind: str) -> str:
+    """A statistic formatted as ``ort-geo stats`` prints it (by the engine's column kind)."""
+    if isinstance(value, str):
+        return value  # "< 11"
+    return format_value(value, decimals={"measure": 2, "rate": 1}.get(kind, 0))
+
+
+def _stats_table(store: Store, layer: str, public: bool, year: int) -> dict[str, dict]:
+    """Per feature id: its statistics lines and per-orientation figures, from the engine of
+    ``ort-geo stats`` (statistical secrecy in the public edition)."""
+    from .stats import BY_NAME, TERRITORY_ID, sector_stats
+
+    table = sector_stats(store, layer, public=public, reference_year=year)
+    table = table.assign(id=table["id"].astype(str)).set_index("id")
+    total = table.loc[TERRITORY_ID]
+    out: dict[str, dict] = {}
     for fid, row in table.iterrows():
-        lines = []
-        for col in columns:
-            label, unit, decimals = STAT_DISPLAY.get(col, (col.replace("_", " "), "", 1))
-            lines.append(StatLine(
-                key=col, label=label,
-                value=format_value(row[col], decimals=decimals, unit=unit),
-                territory="" if total is None else format_value(total[col], decimals=decimals,
-                                                                unit=unit),
-            ))
-        out[str(fid)] = lines
+        lines = [StatLine(key, label, format_stat(row[key], BY_NAME[key].kind),
+                          format_stat(total[key], BY_NAME[key].kind))
+                 for key, label in STAT_LABELS.items() if key in table.columns]
+        orientations = {
+            k: (format_stat(row.get(f"actions_o{k}"), "count"),
+                format_stat(row.get(f"cout_o{k}"), "money"))
+            for k in range(1, 5) if f"actions_o{k}" in table.columns
+        }
+        out[str(fid)] = {"lines": lines, "orientations": orientations}
     return out
-
-
-TERRITORY_ROW = "territoire"
 
 
 # -- territory and credits ---------------------------------------------------------------------

@@ -334,14 +334,14 @@ def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
     import rasterio
     from matplotlib.colors import LightSource
     from rasterio.errors import RasterioIOError
-    from rasterio.transform import from_bounds
+    from affine import Affine
     from rasterio.warp import Resampling, reproject
 
     xmin, xmax, ymin, ymax = extent
     aspect = (xmax - xmin) / (ymax - ymin)
     width = pixels if aspect >= 1 else max(1, int(pixels * aspect))
     height = max(1, int(width / aspect))
-    transform = from_bounds(xmin, ymin, xmax, ymax, width, height)
+    transform = Affine((xmax - xmin) / width, 0, xmin, 0, -(ymax - ymin) / height, ymax)
     target = np.full((height, width), np.nan, dtype="float32")
     try:
         with rasterio.open(dem) as src:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,9 +15,10 @@ from click.testing import CliRunner
 
 from atlas import build_atlas
 from ort_geo import CATALOGUE, open_store
-from ort_geo.atlas_plan import plan_atlas
+from ort_geo.atlas_plan import STAT_LABELS, format_value, plan_atlas
 from ort_geo.cli import main
 from ort_geo.errors import InputError
+from ort_geo.stats import BY_NAME
 
 COUNT_KEYS = ("batiments", "logements", "logements_vacants", "vacants_longue_duree",
               "batiments_degrades", "habitat_indigne", "rdc_vacants")
@@ -63,25 +65,28 @@ def test_page_count_matches_sectors_zones_and_annex(small_store, public_pdf, sta
         staff.annex_pages
 
 
-def test_sector_pages_show_their_name_and_the_public_statistics(small_store, public_pdf):
+def test_sector_pages_show_their_name_and_the_figures_of_ort_geo_stats(small_store, public_pdf):
     path, _ = public_pdf
     texts = [_norm(t) for t in _texts(path)]
     plan = plan_atlas(small_store, edition="public")
-    from ort_geo.atlas_plan import _sector_stats
-
-    for offset, page in enumerate(plan.pages, start=3):
-        text = texts[offset]
-        assert page.name in text
-        table = _sector_stats(small_store, page.layer, public=True).set_index("id")
-        row = table.loc[page.feature_id]
-        for line in page.stats:
-            assert _norm(line.value) in text, (page.name, line.label)
-            raw = row[line.key]
-            if isinstance(raw, str):  # the masked value, verbatim
-                assert raw == line.value
-    # the small sector holds 7 buildings: the public page must mask them
+    for layer, pages in (("secteurs_ort", plan.sectors), ("permis_de_louer", plan.zones)):
+        result = CliRunner().invoke(main, [
+            "stats", layer, "--public", "--format", "json", "--annee", str(plan.date.year),
+            "--store", str(small_store.path)])
+        assert result.exit_code == 0, result.output
+        rows = {r["id"]: r for r in json.loads(result.output)}
+        for page in pages:
+            text = texts[3 + plan.pages.index(page)]
+            assert page.name in text
+            for key in STAT_LABELS:
+                expected = rows[page.feature_id][key]
+                kind = BY_NAME[key].kind
+                shown = expected if isinstance(expected, str) else format_value(
+                    expected, decimals={"measure": 2, "rate": 1}.get(kind, 0))
+                assert f"{_norm(STAT_LABELS[key])} {_norm(shown)}" in text, (page.name, key)
+    # the small sector holds 7 buildings: the public page masks them
     small = next(p for p in plan.sectors if p.feature_id == "scam-centre")
-    assert "< 11" in texts[3 + plan.pages.index(small)]
+    assert "Bâtiments < 11" in texts[3 + plan.pages.index(small)]
 
 
 def test_public_edition_carries_no_private_value(small_store, public_pdf):
