@@ -332,9 +332,9 @@ def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
     """
     _mpl()
     import rasterio
-    from affine import Affine
     from matplotlib.colors import LightSource
     from rasterio.errors import RasterioIOError
+    from rasterio.transform import Affine
     from rasterio.warp import Resampling, reproject
 
     xmin, xmax, ymin, ymax = extent
