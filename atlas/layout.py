@@ -30,12 +30,13 @@ class Sheet:
 
     fig: Figure
     scale: float  # font scale (1 for A4, ~1.41 for A3)
+    paper: str = "A4"
 
     @classmethod
     def new(cls, paper: str) -> Sheet:
         width, height = PAPERS[paper]
         fig = Figure(figsize=(width / MM_PER_INCH, height / MM_PER_INCH))
-        return cls(fig=fig, scale=width / DESIGN_W)
+        return cls(fig=fig, scale=width / DESIGN_W, paper=paper)
 
     # coordinates ---------------------------------------------------------------------------
     def fx(self, x: float) -> float:

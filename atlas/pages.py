@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,7 +90,7 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
     sheet.text(x, y + 26, plan.title, 28, weight="bold")
     y = sheet.paragraph(x, y + 38, 140, plan.territory_title, 14, leading=1.25)
     if plan.departement:
-        sheet.text(x, y + 1, f"Département : {plan.departement}", 9, color=GREY)
+        sheet.text(x, y + 1, plan.departement, 9, color=GREY)
     y += 10
     sheet.hline(x, 160, y, colour=INK, width=0.8)
     y += 7
@@ -107,11 +108,11 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
         y += 4
         sheet.text(x, y, "Signataires", 9, weight="bold")
         y += 5
-        for organisation, person in plan.signatories:
-            sheet.text(x, y, organisation, 7.5, weight="bold")
+        for k, (organisation, person) in enumerate(plan.signatories):
+            cx, cy = x + (k % 2) * 70, y + (k // 2) * 8.5
+            sheet.text(cx, cy, organisation, 7.2, weight="bold")
             if person:
-                sheet.text(x + 62, y, person, 7.5, color=GREY)
-            y += 4.2
+                sheet.text(cx, cy + 3.4, person, 7, color=GREY)
     # a small map of the territory and its sectors on the right half
     ax = sheet.axes(170, 30, 115, 150)
     extent = carto.fit_extent(plan.layers["communes"].total_bounds
@@ -211,15 +212,15 @@ def overview(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int,
 
 
 def legend_box(sheet: Sheet, handles: list[Any], x: float, y: float, w: float, h: float,
-               ncol: int = 1, title: str = "Légende", size: float = 6.8) -> None:
+               ncol: int = 1, title: str | None = "Légende", size: float = 6.8) -> None:
     ax = sheet.axes(x, y, w, h)
     ax.axis("off")
     if handles:
         ax.legend(handles=handles, loc="upper left", ncol=ncol, frameon=False,
                   fontsize=size * sheet.scale, title=title, alignment="left",
                   title_fontproperties={"weight": "bold", "size": 8.5 * sheet.scale},
-                  handlelength=2.2, handleheight=1.1, borderaxespad=0, columnspacing=1.6,
-                  labelspacing=0.55)
+                  handlelength=2.2, handleheight=1.1, borderaxespad=0, columnspacing=1.2,
+                  labelspacing=0.5)
 
 
 # -- sector and zone pages ---------------------------------------------------------------------
@@ -247,10 +248,12 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
         credits.append("Relief : ombrage calculé du modèle numérique de terrain fourni")
     chrome(sheet, plan, page_no, total, title, subtitle, credits)
     legend_box(sheet, handles, LEFT, TOP + MAP_H + 3, MAP_W, BOTTOM - TOP - MAP_H - 3,
-               ncol=max(3, -(-len(handles) // 4)), size=6.2)
+               ncol=max(3, -(-len(handles) // 5)), size=6.0, title=None)
     scale = carto.scale_ratio(ax)
-    sheet.text(LEFT + MAP_W, TOP + MAP_H + 4.5, f"Échelle 1:{format_value(scale, decimals=0)} "
-               "(impression sans réduction)", 6.3, ha="right", color=GREY)
+    ax.text(0.985, 0.015, f"Échelle 1:{format_value(scale, decimals=0)} (impression {sheet.paper})",
+            transform=ax.transAxes, ha="right", va="bottom", fontsize=6 * sheet.scale,
+            color=INK, zorder=30, bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85,
+                                        "pad": 1.5})
 
     x, width = LEFT + MAP_W + 6, RIGHT - (LEFT + MAP_W + 6)
     y = _details(sheet, page, x, TOP + 2, width)
@@ -374,7 +377,8 @@ def _building_list(sheet: Sheet, buildings: gpd.GeoDataFrame, x: float, y: float
                        "query »).", 6.3, color=GREY)
             break
         name = row.adresse if isinstance(row.adresse, str) and row.adresse else row.id
-        sheet.text(x, y, str(name)[:30], 6.2)
+        name = re.sub(r"\s+\d{5}\b.*$", "", str(name))  # the street is enough in a sector
+        sheet.text(x, y, name[:27], 6.2)
         sheet.text(cols[1][0], y, format_value(row.nb_logements, decimals=0), 6.2, ha="right")
         sheet.text(cols[2][0], y, format_value(row.nb_logements_vacants, decimals=0), 6.2,
                    ha="right")
@@ -423,7 +427,7 @@ def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
             lines = max(len(wrap(c, w - 2, ANNEX_SIZE))
                         for c, (_, w, _) in zip(cells, ANNEX_COLUMNS, strict=True))
             rows.append(AnnexRow("action", cells, lines * ANNEX_LINE + 1.6))
-        cost = part["cout_ht"].fillna(0).sum() if "cout_ht" in part else 0
+        cost = part["cout_ht"].sum(min_count=1) if "cout_ht" in part else None
         rows.append(AnnexRow("total", [f"{len(part)} action{'s' if len(part) > 1 else ''}",
                                        format_euros(cost)], 5.5, colour))
     return rows

