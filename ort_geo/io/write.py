@@ -129,7 +129,8 @@ def _plain_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         if column == out.geometry.name or out[column].dtype != object:
             continue
         values = out[column]
-        if values.map(lambda v: isinstance(v, dt.date)).any():
+        first = values.first_valid_index()  # columns from a store are typed: one probe suffices
+        if first is not None and isinstance(values[first], dt.date):
             out[column] = values.map(lambda v: v.isoformat() if isinstance(v, dt.date) else v)
     return out
 
