@@ -8,6 +8,6 @@ SOURCE_DATE_EPOCH). matplotlib belongs to the ``pdf`` extra and is imported lazi
 
 from __future__ import annotations
 
-from .build import AtlasResult, build_atlas
+from .build import AtlasResult, build_atlas, page_png
 
-__all__ = ["AtlasResult", "build_atlas"]
+__all__ = ["AtlasResult", "build_atlas", "page_png"]

@@ -148,3 +148,20 @@ def _metadata(plan: AtlasPlan) -> dict:
         "CreationDate": plan.date,
         "ModDate": plan.date,
     }
+
+
+def page_png(pdf: str | Path, page: int, png: str | Path, *, dpi: int = 110) -> Path:
+    """Render one page of a PDF to PNG with poppler's ``pdftoppm`` (Debian poppler-utils)."""
+    import shutil
+    import subprocess
+
+    from ort_geo.errors import OrtGeoError
+
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        raise OrtGeoError("pdftoppm est introuvable : installez le paquet poppler-utils.")
+    png = Path(png)
+    subprocess.run([tool, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                    "-singlefile", str(pdf), str(png.with_suffix(""))], check=True,
+                   capture_output=True)
+    return png

@@ -40,6 +40,14 @@ def public_pdf(small_store, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def demo_pdf(demo_store, tmp_path_factory):
+    """The public atlas of the Val d'Argent demo store, as ``make demo`` writes it."""
+    out = tmp_path_factory.mktemp("demo") / "atlas-public.pdf"
+    result = build_atlas(demo_store, out, edition="public")
+    return out, result
+
+
+@pytest.fixture(scope="module")
 def staff_pdf(small_store, tmp_path_factory):
     out = tmp_path_factory.mktemp("staff") / "atlas-staff.pdf"
     result = build_atlas(small_store, out, edition="staff")
@@ -54,6 +62,23 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\xa0", " "))
 
 
+def test_demo_atlas_has_a_page_per_sector_and_zone(demo_store, demo_pdf):
+    path, result = demo_pdf
+    sectors, zones = demo_store.count("secteurs_ort"), demo_store.count("permis_de_louer")
+    assert sectors >= 3 and zones >= 1
+    reader = pypdf.PdfReader(path)
+    assert len(reader.pages) == 3 + sectors + zones + result.annex_pages
+    cover = reader.pages[0].extract_text()
+    assert "Communauté de communes du Val d'Argent" in cover
+    assert "Haut-Rhin (68)" in cover
+    assert "Noëllie Hestin" in cover  # signatories from the territory's manifest
+    assert "13/07/2023" in cover
+    # every action of the store is listed once in the annex
+    annex = _norm("\n".join(p.extract_text() for p in reader.pages[-result.annex_pages:]))
+    for title in demo_store.read("actions")["titre"]:
+        assert _norm(title)[:30] in annex
+
+
 def test_page_count_matches_sectors_zones_and_annex(small_store, public_pdf, staff_pdf):
     sectors, zones = small_store.count("secteurs_ort"), small_store.count("permis_de_louer")
     path, result = public_pdf
@@ -65,8 +90,10 @@ def test_page_count_matches_sectors_zones_and_annex(small_store, public_pdf, sta
         staff.annex_pages
 
 
-def test_sector_pages_show_their_name_and_the_figures_of_ort_geo_stats(small_store, public_pdf):
-    path, _ = public_pdf
+@pytest.mark.parametrize("which", ["small", "demo"])
+def test_sector_pages_show_their_name_and_the_figures_of_ort_geo_stats(which, request):
+    small_store = request.getfixturevalue("small_store" if which == "small" else "demo_store")
+    path, _ = request.getfixturevalue("public_pdf" if which == "small" else "demo_pdf")
     texts = [_norm(t) for t in _texts(path)]
     plan = plan_atlas(small_store, edition="public")
     for layer, pages in (("secteurs_ort", plan.sectors), ("permis_de_louer", plan.zones)):
@@ -84,20 +111,26 @@ def test_sector_pages_show_their_name_and_the_figures_of_ort_geo_stats(small_sto
                 shown = expected if isinstance(expected, str) else format_value(
                     expected, decimals={"measure": 2, "rate": 1}.get(kind, 0))
                 assert f"{_norm(STAT_LABELS[key])} {_norm(shown)}" in text, (page.name, key)
-    # the small sector holds 7 buildings: the public page masks them
-    small = next(p for p in plan.sectors if p.feature_id == "scam-centre")
-    assert "Bâtiments < 11" in texts[3 + plan.pages.index(small)]
+    if which == "small":  # the small sector holds 7 buildings: the public page masks them
+        small = next(p for p in plan.sectors if p.feature_id == "scam-centre")
+        assert "Bâtiments < 11" in texts[3 + plan.pages.index(small)]
 
 
-def test_public_edition_carries_no_private_value(small_store, public_pdf):
-    path, _ = public_pdf
+@pytest.mark.parametrize("which", ["small", "demo"])
+def test_public_edition_carries_no_private_value(which, request):
+    small_store = request.getfixturevalue("small_store" if which == "small" else "demo_store")
+    path, _ = request.getfixturevalue("public_pdf" if which == "small" else "demo_pdf")
     text = "\n".join(_texts(path))
     private = [f.name for layer in CATALOGUE for f in layer.fields if not f.public]
     for name in private:
         assert name not in text, name
     buildings = small_store.read("batiments")
-    for value in list(buildings["id"]) + list(buildings["rnb_id"]) + list(buildings["adresse"]):
-        assert str(value) not in text
+    ids = [v for v in list(buildings["id"]) + list(buildings["rnb_id"]) if isinstance(v, str)]
+    assert ids
+    assert not [v for v in ids if v in text]
+    flat = _norm(text)
+    addresses = {a for a in buildings["adresse"].dropna() if a}
+    assert not [a for a in addresses if _norm(a) in flat]
     assert "diffusion restreinte" not in text.lower()
     # every published count is 0, masked, or at least 11
     plan = plan_atlas(small_store, edition="public")
