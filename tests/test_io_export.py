@@ -177,3 +177,17 @@ def test_cli_export(tmp_path, filled):
     assert "3 objet(s) de batiments exporté(s)" in result.output
     props = json.loads(out.read_text())["features"][0]["properties"]
     assert "nb_logements_vacants" not in props and props["nb_logements"] == 4
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_empty_layer_exports(tmp_path, store, fmt):
+    path = export_layer(store, "secteurs_ort", tmp_path / FORMATS[fmt], fmt)
+    if fmt == "csv-fr":
+        assert path.read_text(encoding="utf-8-sig").splitlines() == [
+            ";".join([*store.spec("secteurs_ort").field_names, "wkt"])]
+        return
+    target = f"/vsizip/{path}/secteurs_ort.shp" if fmt == "shp-zip" else path
+    info = pyogrio.read_info(target)
+    assert info["features"] == 0
+    if fmt != "geojson":  # GeoJSON has no layer-level geometry type
+        assert info["geometry_type"] in ("MultiPolygon", "Polygon")  # a shapefile's polygons are multi

@@ -377,9 +377,11 @@ def test_csv_cp1252_keeps_accents(tmp_path, store):
 def test_fields_mapped_by_case_and_alias_unknown_reported(tmp_path, store):
     frame = sectors().rename(columns={"nom": "NOM", "code_insee": "INSEE_COM", "type": "Type"})
     frame["couleur"] = ["rouge", "bleu"]
+    frame["Libelle"] = ["Centre (libellé long)", "Halles"]  # an alias of nom, which NOM took
     report = import_file(store, "secteurs_ort", _write(frame, tmp_path / "s.geojson"), author="t")
     assert report.renamed == {"NOM": "nom", "INSEE_COM": "code_insee", "Type": "type"}
-    assert report.unknown_fields == ["couleur"]
+    assert report.unknown_fields == ["couleur", "Libelle"]
+    assert any("Libelle (→ nom, pris dans NOM)" in m for m in report.messages)
     assert "version" in report.missing_fields
     assert any("couleur" in m and "ignorés" in m for m in report.messages)
     assert store.get("secteurs_ort", "centre").properties["code_insee"] == "68298"

@@ -106,3 +106,22 @@ def test_actions_must_be_tied_to_a_sector_or_commune(demo_store):
     assert ("rattachement", "actions", ids[0]) in found
     assert ("rattachement", "actions", ids[1]) in found
     assert ("commune", "actions", ids[2]) in found
+
+
+def test_official_sectors_replace_the_indicative_ones_in_one_command(demo_store_copy, tmp_path):
+    """The documented replacement: `ort-geo import FILE --couche secteurs_ort --mode replace`."""
+    official = demo_store_copy.read("secteurs_ort")
+    official["geometry"] = official.geometry.buffer(-10)
+    official["indicatif"] = False
+    official["deliberation"] = "DCM 2023-07-07"
+    official = official[official["id"] != "scam-les-halles"].to_crs(3948)
+    path = tmp_path / "annexe2_secteurs.shp"
+    official.drop(columns=["date_debut", "date_fin"]).to_file(path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["import", str(path), "--couche", "secteurs_ort", "--mode",
+                                  "replace", "--store", demo_store_copy.url])
+    assert result.exit_code == 0, result.output
+    sectors = demo_store_copy.read("secteurs_ort")
+    assert len(sectors) == 3 and not sectors["indicatif"].any()
+    result = runner.invoke(main, ["validate", "--store", demo_store_copy.url])
+    assert result.exit_code == 0, result.output

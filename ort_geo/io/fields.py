@@ -11,8 +11,9 @@ from .report import ImportReport
 from .write import shapefile_names
 
 
-def match_fields(spec: LayerSpec, columns: list[str]) -> tuple[dict[str, str], list[str]]:
-    """``({source column: catalogue field}, [unmatched columns])``.
+def match_fields(spec: LayerSpec, columns: list[str]
+                 ) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """``({column: field}, [unknown columns], {column: field already taken by another column}``.
 
     A column matches a field by its exact name, else by its name ignoring case and accents, else by
     one of the field's aliases, else by its 10-character Shapefile name
@@ -33,13 +34,14 @@ def match_fields(spec: LayerSpec, columns: list[str]) -> tuple[dict[str, str], l
                 ranked.append((rank, column, table[probe]))
                 break
     mapping: dict[str, str] = {}
-    taken: set[str] = set()
+    duplicates: dict[str, str] = {}
     for _rank, column, target in sorted(ranked, key=lambda r: r[0]):
-        if target not in taken:
+        if target in mapping.values():
+            duplicates[column] = target
+        else:
             mapping[column] = target
-            taken.add(target)
-    unmatched = [c for c in columns if c not in mapping]
-    return mapping, unmatched
+    unknown = [c for c in columns if c not in mapping and c not in duplicates]
+    return mapping, unknown, duplicates
 
 
 def map_fields(spec: LayerSpec, frame: gpd.GeoDataFrame, report: ImportReport) -> gpd.GeoDataFrame:
@@ -49,15 +51,20 @@ def map_fields(spec: LayerSpec, frame: gpd.GeoDataFrame, report: ImportReport) -
     """
     geometry = frame.geometry.name
     columns = [c for c in frame.columns if c != geometry]
-    mapping, unknown = match_fields(spec, columns)
+    mapping, unknown, duplicates = match_fields(spec, columns)
     renamed = {src: dst for src, dst in mapping.items() if src != dst}
     missing = [f.name for f in spec.fields if f.name not in mapping.values()]
-    report.renamed, report.unknown_fields, report.missing_fields = renamed, unknown, missing
+    report.renamed, report.missing_fields = renamed, missing
+    report.unknown_fields = unknown + list(duplicates)
     if renamed:
         report.note("Champs reconnus sous un autre nom : "
                     + ", ".join(f"{s} → {d}" for s, d in renamed.items()) + ".")
     if unknown:
         report.note(f"Champs inconnus de la couche {spec.name}, ignorés : {', '.join(unknown)}.")
+    if duplicates:
+        report.note("Colonnes en double d'un champ déjà lu, ignorées : " + ", ".join(
+            f"{c} (→ {t}, pris dans {next(k for k, v in mapping.items() if v == t)})"
+            for c, t in duplicates.items()) + ".")
     required = [n for n in missing if n == spec.key or spec.by_name[n].required]
     if required:
         raise FieldError(

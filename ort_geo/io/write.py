@@ -80,12 +80,14 @@ def write_frame(
     layer_name: str | None = None,
     dbf_names: Mapping[str, str] | None = None,
     labels: Mapping[str, str] | None = None,
+    geometry_type: str | None = None,
 ) -> Path:
     """Write ``frame`` to ``path`` as ``fmt`` (gpkg, geojson, shp-zip or csv-fr; else by extension).
 
     GeoJSON is reprojected to WGS84 lon/lat (RFC 7946); the other formats keep the frame's CRS.
     ``dbf_names`` fixes the 10-character Shapefile names (default: :func:`shapefile_names`) and
     ``labels`` (field -> French label) documents them in the archive's ``champs.csv``.
+    ``geometry_type`` (e.g. ``"MultiPolygon"``) declares the type of an empty frame's layer.
     """
     path = Path(path)
     kind = export_format(path, fmt)
@@ -95,13 +97,14 @@ def write_frame(
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = _plain_columns(frame)
     if kind == "gpkg":
-        pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG")
+        pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
+                                geometry_type=geometry_type if plain.empty else None)
     elif kind == "geojson":
         path.unlink(missing_ok=True)
         pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
                                 layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
     elif kind == "shp-zip":
-        _write_shapefile_zip(plain, path, name, dbf_names, labels or {})
+        _write_shapefile_zip(plain, path, name, dbf_names, labels or {}, geometry_type)
     else:
         _write_csv_fr(plain, path)
     return path
@@ -117,9 +120,10 @@ def export_layer(
     frame = store.read(layer)
     if public:
         frame = public_view(spec, frame)
+    kind = "Unknown" if spec.geometry == "Any" or spec.accepts_points else spec.geometry
     return write_frame(frame, path, fmt, layer_name=layer,
                        dbf_names=shapefile_names(spec.field_names),
-                       labels={f.name: f.label for f in spec.fields})
+                       labels={f.name: f.label for f in spec.fields}, geometry_type=kind)
 
 
 def _plain_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -140,7 +144,8 @@ def _family(geom_type: str) -> str:
 
 
 def _write_shapefile_zip(frame: gpd.GeoDataFrame, path: Path, name: str,
-                         dbf_names: Mapping[str, str] | None, labels: Mapping[str, str]) -> None:
+                         dbf_names: Mapping[str, str] | None, labels: Mapping[str, str],
+                         geometry_type: str | None) -> None:
     geometry = frame.geometry.name
     columns = [c for c in frame.columns if c != geometry]
     names = dict(dbf_names or {})
@@ -153,7 +158,7 @@ def _write_shapefile_zip(frame: gpd.GeoDataFrame, path: Path, name: str,
     families = renamed.geometry.geom_type.map(_family)
     if families.isna().any():
         raise GeometryError("Export Shapefile impossible : objets sans géométrie.")
-    groups = sorted(families.unique())
+    groups = sorted(families.unique()) or [None]  # an empty layer still gets its shapefile
     if "GeometryCollection" in groups:
         raise GeometryError("Export Shapefile impossible : collections de géométries.")
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,9 +166,10 @@ def _write_shapefile_zip(frame: gpd.GeoDataFrame, path: Path, name: str,
         for family in groups:
             # A shapefile holds one geometry type: mixed layers give one shapefile per type.
             stem = name if len(groups) == 1 else f"{name}_{_FAMILY_SUFFIX[family]}"
-            part = renamed[families == family]
+            part = renamed[families == family] if family else renamed
+            kind = geometry_type if family is None and geometry_type != "Unknown" else None
             pyogrio.write_dataframe(part, folder / f"{stem}.shp", driver="ESRI Shapefile",
-                                    encoding="UTF-8")
+                                    encoding="UTF-8", geometry_type=kind)
             (folder / f"{stem}.cpg").write_text("UTF-8")
         rows = [{"champ_dbf": names[c], "champ": c, "libelle": labels.get(c, "")}
                 for c in columns]
