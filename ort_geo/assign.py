@@ -16,7 +16,7 @@ predicate as shapely ``intersects_xy`` / ``covers``, geopandas ``sjoin(predicate
 DuckDB ``ST_Intersects``. Overlapping polygons each receive the point; a point exactly on an edge
 shared by two polygons counts in both (with float coordinates this is rare; it is never lost).
 
-Why the classification is exact: boundary segments are cut to at most one cell long and each marks
+Why the classification is exact: boundary segments are cut shorter than a cell and each marks
 every cell its bounding box (widened by ``eps``) touches. A cell not marked is at least ``eps`` away
 from every boundary, so it is wholly inside or wholly outside each polygon, and its centre tells
 which. ``eps`` is far larger than the rounding of ``floor((x - x0) / cell)``, so a point is never
@@ -43,7 +43,7 @@ class PolygonGrid:
         self,
         polygons,
         *,
-        cells_per_polygon: int = 4096,
+        points_hint: int | None = None,
         max_cells: int = 16_000_000,
     ) -> None:
         geoms = np.asarray(polygons, dtype=object)
@@ -65,9 +65,12 @@ class PolygonGrid:
         box_area = np.maximum(bounds[:, 2] - bounds[:, 0], span * 1e-6) * np.maximum(
             bounds[:, 3] - bounds[:, 1], span * 1e-6
         )
-        budget = min(max_cells, cells_per_polygon * len(self._usable))
+        # Finer cells send fewer points to the exact test but cost more to build: aim at about
+        # 32 points per cell, within 64..4096 cells per polygon (measured in benchmarks/).
+        m = len(self._usable)
+        per_polygon = 256 if points_hint is None else min(max(points_hint // (32 * m), 64), 4096)
+        budget = min(max_cells, per_polygon * m)
         cell = float(np.sqrt(box_area.sum() / budget))
-        # The coarse grid must stay small however far apart the polygons are.
         # The coarse grid must stay small however far apart the polygons are, and a cell must
         # stay far larger than the rounding of coordinates (ulp) so eps fits inside it.
         ulp = float(np.spacing(max(1.0, abs(x0), abs(y0), abs(x1), abs(y1))))
@@ -111,10 +114,11 @@ class PolygonGrid:
             ix1 = self._ix(np.maximum(xa, xb) + self.eps)
             iy0 = self._iy(np.minimum(ya, yb) - self.eps)
             iy1 = self._iy(np.maximum(ya, yb) + self.eps)
-            if len(ix0) and (int((ix1 - ix0).max()) > 2 or int((iy1 - iy0).max()) > 2):
-                raise AssertionError("segment longer than a cell after segmentize")
-            for dx in range(3):
-                for dy in range(3):
+            # A segment (with its eps margins) is shorter than a cell: it spans 2 x 2 cells at most.
+            if len(ix0) and (int((ix1 - ix0).max()) > 1 or int((iy1 - iy0).max()) > 1):
+                raise RuntimeError("segment longer than a cell after segmentize")
+            for dx in range(2):
+                for dy in range(2):
                     ok = (ix0 + dx <= ix1) & (iy0 + dy <= iy1)
                     cells = (iy0[ok] + dy) * self.nx + (ix0[ok] + dx)
                     keys.append(np.unique(cells * self.n + poly[ok]))
@@ -200,19 +204,30 @@ class PolygonGrid:
         self._blocks = np.full((len(ucoarse), _BLOCK * _BLOCK), -1, np.int32)
         local = ((iy & (_BLOCK - 1)) << _BLOCK_SHIFT) | (ix & (_BLOCK - 1))
         self._blocks[block_of, local] = cls.astype(np.int32)
+        self._flat_blocks = self._blocks.reshape(-1)
 
     # -- queries --------------------------------------------------------------------------------
 
     def _pairs_chunk(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        ix, iy = self._ix(x), self._iy(y)
-        ok = (ix >= 0) & (ix < self.nx) & (iy >= 0) & (iy < self.ny)  # NaN falls out here too
+        # Same cell formula as the build (floor((x - x0) / cell)); for in-range values the
+        # truncating cast is that floor. NaN fails every comparison and drops out.
+        fx = np.subtract(x, self.x0)
+        fx /= self.cell
+        fy = np.subtract(y, self.y0)
+        fy /= self.cell
+        ok = fx >= 0
+        ok &= fx < self.nx
+        ok &= fy >= 0
+        ok &= fy < self.ny
         pts = np.flatnonzero(ok)
-        ix, iy = ix[pts], iy[pts]
-        block = self._coarse[(iy >> _BLOCK_SHIFT) * self.ncx + (ix >> _BLOCK_SHIFT)]
-        has = block >= 0
+        ix = fx[pts].astype(np.int32)
+        iy = fy[pts].astype(np.int32)
+        block = self._coarse[(iy >> _BLOCK_SHIFT) * np.int32(self.ncx) + (ix >> _BLOCK_SHIFT)]
+        has = np.flatnonzero(block >= 0)
         pts, ix, iy, block = pts[has], ix[has], iy[has], block[has]
-        cls = self._blocks[block, ((iy & (_BLOCK - 1)) << _BLOCK_SHIFT) | (ix & (_BLOCK - 1))]
-        has = cls >= 0
+        local = ((iy & (_BLOCK - 1)) << _BLOCK_SHIFT) | (ix & (_BLOCK - 1))
+        cls = self._flat_blocks[block.astype(np.int64) * (_BLOCK * _BLOCK) + local]
+        has = np.flatnonzero(cls >= 0)
         pts, cls = pts[has], cls[has]
         lens = self._class_len[cls]
         if len(lens) and lens.max() > 1:
@@ -267,10 +282,13 @@ class PolygonGrid:
         """
         out = {name: np.zeros(self.n, np.int64 if _integral(v) else np.float64)
                for name, v in values.items()}
+        arrays = {name: np.asarray(v) for name, v in values.items()}
         for _, p, g in self.iter_pairs(x, y, chunk=chunk):
-            for name, v in values.items():
-                w = np.asarray(v)[p]
-                if _integral(v):
+            for name, v in arrays.items():
+                w = v[p]
+                if w.dtype == bool:
+                    out[name] += np.bincount(g[w], minlength=self.n)
+                elif _integral(w):
                     # bincount weights are float64: exact below 2**53, which any count is.
                     out[name] += np.bincount(g, weights=w, minlength=self.n).astype(np.int64)
                 else:

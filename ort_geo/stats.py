@@ -86,13 +86,28 @@ COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
 def _ints(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.zeros(len(frame), np.int64)
-    return pd.to_numeric(frame[name], errors="coerce").fillna(0).to_numpy(np.int64)
+    column = frame[name]
+    if column.dtype.kind in "iu":  # plain numpy integers: no copy
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").fillna(0).to_numpy(np.int64)
 
 
 def _flags(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.zeros(len(frame), bool)
-    return frame[name].fillna(False).astype(bool).to_numpy()
+    column = frame[name]
+    if column.dtype == bool:
+        return column.to_numpy()
+    return column.fillna(False).astype(bool).to_numpy()
+
+
+def _isin(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+    """``column.isin(values)``, through the codes when categorical (20 M rows in a blink)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        hit = np.r_[np.isin(column.cat.categories, values), False]  # code -1 (missing) -> False
+        return hit[codes]
+    return column.isin(values).to_numpy()
 
 
 def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
@@ -106,18 +121,18 @@ def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.
     long_term = np.where(start <= reference_year - LONG_TERM_YEARS, vacant, 0)
     etat = frame["etat"] if "etat" in frame.columns else pd.Series([None] * len(frame))
     return {
-        "batiments": np.ones(len(frame), np.int8),
+        "batiments": np.ones(len(frame), bool),
         "logements": dwellings,
         "logements_vacants": vacant,
         "vacants_longue_duree": long_term,
-        "batiments_degrades": etat.isin(DEGRADED).to_numpy(),
+        "batiments_degrades": _isin(etat, DEGRADED),
         "habitat_indigne": _flags(frame, "habitat_indigne"),
         "rdc_vacants": _flags(frame, "rdc_vacant"),
     }
 
 
 def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {"commerces": np.ones(len(frame), np.int8), "commerces_vacants": _flags(frame, "vacant")}
+    return {"commerces": np.ones(len(frame), bool), "commerces_vacants": _flags(frame, "vacant")}
 
 
 def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -126,7 +141,7 @@ def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         cost = pd.to_numeric(frame["cout_ht"], errors="coerce").fillna(0).to_numpy(np.float64)
     else:
         cost = np.zeros(len(frame))
-    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), np.int8), "cout_total": cost}
+    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost}
     for k in ORIENTATIONS:
         out[f"actions_o{k}"] = orientation == k
         out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
@@ -165,7 +180,7 @@ def zone_stats(
     functions and the benchmark share.
     """
     zones = np.asarray(zones, dtype=object)
-    grid = PolygonGrid(zones)
+    grid = PolygonGrid(zones, points_hint=sum(len(ps.x) for ps in points))
     data: dict[str, np.ndarray] = {"surface_ha": shapely.area(zones) / 1e4}
     total: dict[str, float] = {
         "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4

@@ -41,8 +41,8 @@ def _random_layer(rng, n, spread):
     return polys
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_grid_equals_brute_force_with_boundary_points(seed):
+@pytest.mark.parametrize(("seed", "hint"), [(0, None), (1, 10**9), (2, 1)])
+def test_grid_equals_brute_force_with_boundary_points(seed, hint):
     rng = np.random.default_rng(seed)
     polys = _random_layer(rng, 150, 20_000)  # random stars overlap each other
     # Two squares sharing an edge, a missing and an empty geometry.
@@ -56,7 +56,7 @@ def test_grid_equals_brute_force_with_boundary_points(seed):
         normalized=True))
     x = np.r_[x, coords[:, 0], mids[:, 0], 7e5 + 1000, 7e5 + 1000, np.nan, np.inf]
     y = np.r_[y, coords[:, 1], mids[:, 1], 6.6e6 + 500, 6.6e6 + 1000, 0.0, 6.6e6]
-    grid = PolygonGrid(polys)
+    grid = PolygonGrid(polys, points_hint=hint)  # coarse to fine grids
     p, g = grid.pairs(x, y, chunk=30_000)
     bp, bg = _brute(polys, x, y)
     assert len(p) > 10_000
