@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 SOURCE = "données de démonstration générées (ort-geo, non réelles)"
 RNB_ALPHABET = "123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: Inhabitants per generated building, so a town gets about population / this many buildings.
-PEOPLE_PER_BUILDING = 3.2
+PEOPLE_PER_BUILDING = 3.5
 
 _STREETS = {
     "68298": ("rue du Maréchal-de-Lattre-de-Tassigny", "rue Wilson", "rue Jean-Jaurès",
@@ -143,7 +143,7 @@ def _attributes(rng: np.random.Generator, code: str, n: int, central: bool, d_ce
                                rng.integers(1975, 2024)], p=[0.2, 0.45, 0.35]))
     dwellings = 0
     if usage == "Résidentiel":
-        dwellings = int(rng.integers(1, 8)) if central else int(rng.choice([1, 1, 1, 1, 2, 3]))
+        dwellings = int(rng.integers(1, 7)) if central else int(rng.choice([1, 1, 1, 1, 2, 3]))
     elif usage == "Commercial et services":
         dwellings = int(rng.integers(0, 5))
     vacancy_rate = 0.19 if central else 0.09

@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from .catalogue import CATALOGUE
-from .errors import ValidationError
+from .errors import CRSError, ValidationError
 from .store import Store
 from .territory import Territory
 
@@ -91,10 +91,10 @@ def validate(
         if name not in frames:
             if name in overrides:
                 candidate = overrides[name]
-                if candidate.crs is None or candidate.crs.to_epsg() != 2154:
-                    candidate = candidate.set_crs(2154) if candidate.crs is None else \
-                        candidate.to_crs(2154)
-                frames[name] = candidate
+                if candidate.crs is None:
+                    raise CRSError(f"Couche candidate {name} sans système de coordonnées : "
+                                   "déclarez-le (Lambert-93 attendu).")
+                frames[name] = candidate.to_crs(2154)
             else:
                 frames[name] = store.read(name)
         return frames[name]
@@ -123,9 +123,10 @@ def validate(
         if "code_insee" in data.columns and name != "communes":
             codes = data["code_insee"]
             bad = codes.notna() & ~codes.astype(str).isin(members)
+            rule = "L303-2" if name == "secteurs_ort" else "commune"
             for fid, code in zip(ids[bad.to_numpy()], codes[bad], strict=True):
-                found.append(Violation("commune", name, fid,
-                                       f"la commune {code} n'est pas membre du territoire"))
+                found.append(Violation(rule, name, fid,
+                                       f"la commune {code} n'est pas membre de l'EPCI"))
         if area is not None and spec.within_territory:
             found += _outside(name, ids, geoms, area, tolerant,
                               rule="L303-2" if name == "secteurs_ort" else "hors_territoire")
@@ -170,11 +171,33 @@ def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | Non
     current = store.read(layer)
     keep = ~current[spec.key].astype(str).isin(set(map(str, deletes)))
     if upserts is not None and len(upserts):
-        upserts = upserts.to_crs(2154) if upserts.crs is not None else upserts.set_crs(2154)
+        if upserts.crs is None:
+            raise CRSError("Objets candidats sans système de coordonnées (Lambert-93 attendu).")
+        upserts = upserts.to_crs(2154)
         keep &= ~current[spec.key].astype(str).isin(set(upserts[spec.key].astype(str)))
         merged = pd.concat([current[keep], upserts], ignore_index=True)
         return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=2154)
     return current[keep].reset_index(drop=True)
+
+
+def candidate_from_file(store: Store, layer: str, path: str, *, mode: str = "replace"
+                        ) -> gpd.GeoDataFrame:
+    """The layer as it would be after ``ort-geo import FILE --couche LAYER --mode MODE``.
+
+    The file goes through the same reader, field mapping and catalogue checks as an import, so
+    a file that could not be imported fails here with the same error; nothing is written.
+    """
+    from .io import ImportReport, map_fields, read_vector
+    from .store.base import features_to_frame
+    from .validation import frame_to_features
+
+    spec = CATALOGUE[layer]
+    frame, report = read_vector(path, prefer_layer=layer)
+    frame = map_fields(spec, frame, report or ImportReport(source=str(path)))
+    typed = features_to_frame(spec, frame_to_features(spec, frame))
+    if mode == "replace":
+        return typed
+    return candidate_layer(store, layer, upserts=typed)
 
 
 def format_report(violations: Sequence[Violation]) -> str:

@@ -191,3 +191,27 @@ def test_empty_layer_exports(tmp_path, store, fmt):
     assert info["features"] == 0
     if fmt != "geojson":  # GeoJSON has no layer-level geometry type
         assert info["geometry_type"] in ("MultiPolygon", "Polygon")  # a shapefile's polygons are multi
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_reimporting_an_export_creates_no_version(tmp_path, filled, fmt):
+    # Shapefile writers rewind rings, GeoJSON and CSV round coordinates: none of it is an edit.
+    for layer in ("secteurs_ort", "batiments", "actions"):
+        path = export_layer(filled, layer, tmp_path / f"{layer}{FORMATS[fmt][1:]}", fmt)
+        summary = import_file(filled, layer, path, author="again").summary
+        assert (summary.updated, summary.unchanged) == (0, filled.count(layer)), layer
+    assert all(e.author == "test" for e in filled.journal())
+    # ...while a real move of 5 cm is one
+    moved = _sectors()
+    moved.geometry = moved.geometry.translate(0.05, 0)
+    assert filled.write("secteurs_ort", moved, author="edit").updated == 2
+
+
+def test_same_geometry_tolerance_is_not_blind():
+    from ort_geo.features import same_geometry
+
+    square = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)])
+    assert same_geometry(square, shapely.Polygon([(0, 0), (0, 10), (10, 10), (10, 0.004)]))
+    assert not same_geometry(square, shapely.Polygon([(0, 0), (10, 10), (10, 0), (0, 10)]))
+    assert not same_geometry(square, shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10.02)]))
+    assert not same_geometry(square, square.buffer(0.001))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import shapely
 from click.testing import CliRunner
 
 from ort_geo.cli import main
+from ort_geo.errors import CRSError
 from ort_geo.rules import candidate_layer, ensure_valid, errors, format_report, validate
 
 
@@ -64,6 +66,11 @@ def test_sector_outside_the_epci_fails_l303_2(demo_store):
     candidate = candidate_layer(demo_store, "secteurs_ort", upserts=extra)
     found = validate(demo_store, overrides={"secteurs_ort": candidate}, layers=["secteurs_ort"])
     assert ("L303-2", "secteurs_ort", "hors-epci") in _rules(found)
+    extra["code_insee"] = "67462"  # Sélestat: not a member either
+    candidate = candidate_layer(demo_store, "secteurs_ort", upserts=extra)
+    found = validate(demo_store, overrides={"secteurs_ort": candidate}, layers=["secteurs_ort"])
+    messages = [v.message for v in found if v.feature_id == "hors-epci"]
+    assert any("67462" in m for m in messages) and len(messages) == 2
 
 
 def test_overlap_sliver_and_invalid_geometry_are_named(demo_store):
@@ -125,3 +132,28 @@ def test_official_sectors_replace_the_indicative_ones_in_one_command(demo_store_
     assert len(sectors) == 3 and not sectors["indicatif"].any()
     result = runner.invoke(main, ["validate", "--store", demo_store_copy.url])
     assert result.exit_code == 0, result.output
+
+
+def test_validate_a_candidate_file_before_importing_it(demo_store_path, tmp_path):
+    from ort_geo import open_store
+
+    sectors = open_store(demo_store_path).read("secteurs_ort")
+    bad = sectors[sectors["id"] != "smam-centre-ville"].to_crs(4326)
+    bad["type"] = "Quartier"  # a label, normalised as an import would
+    path = tmp_path / "secteurs.geojson"
+    bad.to_file(path)
+    before = demo_store_path.read_bytes()
+    result = CliRunner().invoke(main, ["validate", "--store", str(demo_store_path),
+                                       "--candidat", f"secteurs_ort={path}"])
+    assert result.exit_code == 1, result.output
+    assert "L303-2" in result.output and "non importé" in result.output
+    assert demo_store_path.read_bytes() == before
+    result = CliRunner().invoke(main, ["validate", "--store", str(demo_store_path),
+                                       "--candidat", f"inconnue={path}"])
+    assert result.exit_code == 2 and "COUCHE=FICHIER" in result.output
+
+
+def test_candidate_without_crs_is_refused(demo_store):
+    sectors = demo_store.read("secteurs_ort").set_crs(None, allow_override=True)
+    with pytest.raises(CRSError):
+        validate(demo_store, overrides={"secteurs_ort": sectors})

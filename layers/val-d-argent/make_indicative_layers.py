@@ -259,6 +259,24 @@ def main() -> None:
          "Parc naturel régional des Ballons des Vosges", f"ADEME, {ccva}", "basse", "en_cours",
          None, SCAM, villa_burrus, "Programme soutenu par l'ADEME (art. 5.6)."),
     ]
+    # Who finances what, as the convention states it (art. 5); amounts are not given there.
+    financing = {
+        "1.1": "Région Grand Est (soutien aux centralités rurales et urbaines), Banque des "
+               "Territoires (offre PVD), État",
+        "1.2": "Banque des Territoires, Anah",
+        "1.4": "Collectivité européenne d'Alsace (mission ADAUHR)",
+        "1.5": "Collectivité européenne d'Alsace (AAP Aide à la vie partagée)",
+        "1.6": "Banque des Territoires",
+        "1.7": "Collectivité européenne d'Alsace (aides à la pierre déléguées), Anah",
+        "1.8": "Habitats de Haute-Alsace (plan stratégique du patrimoine 2020-2029)",
+        "2.1": "Banque des Territoires (étude de programmation)",
+        "2.2": "ADEME, CEREMA (programme AVELO2)",
+        "3.1": "Fondation du patrimoine (mécénat populaire)",
+        "3.2": "Région Grand Est, Parc naturel régional des Ballons des Vosges",
+        "4.1": "Région Grand Est (soutien à l'amélioration du cadre de vie), Parc naturel "
+               "régional des Ballons des Vosges",
+        "4.2": "ADEME",
+    }
     pdl_geom = shapely.MultiPolygon([p for _, g in pdl for p in getattr(clean(g), "geoms",
                                                                          [clean(g)])])
     rows, geoms = [], []
@@ -266,7 +284,8 @@ def main() -> None:
          note) in actions:
         rows.append({"id": f"action-{num}", "numero": num, "titre": titre,
                      "orientation": orientation, "maitre_ouvrage": moa, "partenaires": partners,
-                     "priorite": prio, "statut": statut, "secteur_id": sector,
+                     "priorite": prio, "statut": statut, "financement": financing.get(num),
+                     "secteur_id": sector,
                      "code_insee": code, "description": note,
                      "source": "Convention-cadre PVD du Val d'Argent (2023) ; localisation "
                                "indicative ort-geo"})

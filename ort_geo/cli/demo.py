@@ -42,8 +42,10 @@ def command(out: str, dem: str | None) -> None:
     for name in store.layer_names():
         meta = store.get_meta(name)
         origin = ("données de démonstration générées" if meta.get("demo") == "oui"
-                  else "périmètre indicatif" if meta.get("indicatif") == "oui"
-                  else meta.get("methode") or meta.get("source") or "")
+                  else "localisations indicatives" if name == "actions"
+                  else "périmètres indicatifs" if meta.get("indicatif") == "oui"
+                  else f"méthode : {meta['methode']}" if meta.get("methode")
+                  else meta.get("source", ""))
         table.add_row(store.spec(name).title, str(store.count(name)), origin)
     console.print(table)
     buildings = store.read("batiments", columns=["nb_logements"])
