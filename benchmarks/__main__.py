@@ -29,27 +29,38 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sectors", type=int, default=2000)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--data", type=Path, default=Path("out/bench"))
+    parser.add_argument("--repeat", type=int, default=None,
+                        help="runs per method, best time kept (default: 3 up to 2 M, else 1)")
     args = parser.parse_args(argv)
     ok = True
     for n in args.buildings:
         folder = args.data / f"{n}-{args.sectors}"
         print(f"== {n:,} buildings, {args.sectors:,} sectors — data in {folder}", flush=True)
+        print("  method      statistics time   peak resident memory (each in its own process)")
         generate(folder, n, args.sectors)
         results: dict[str, dict] = {}
         frames: dict[str, pd.DataFrame] = {}
         with tempfile.TemporaryDirectory() as tmp:
+            repeat = args.repeat or (3 if n <= 2_000_000 else 1)
             for method in args.methods:
                 out = Path(tmp) / f"{method}.pkl"
-                proc = subprocess.run(
-                    [sys.executable, "-m", "benchmarks.run", method, str(folder), str(out)],
-                    capture_output=True, text=True)
+                runs = []
+                for _ in range(repeat):
+                    proc = subprocess.run(
+                        [sys.executable, "-m", "benchmarks.run", method, str(folder), str(out)],
+                        capture_output=True, text=True)
+                    if proc.returncode != 0:
+                        break
+                    runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
                 if proc.returncode != 0:
                     print(f"{method}: FAILED\n{proc.stderr[-2000:]}", flush=True)
                     ok = False
                     continue
-                results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
+                # Best time of the runs (the machine is shared); the largest peak memory.
+                r = min(runs, key=lambda run: run["compute_s"])
+                r["peak_mib"] = max(run["peak_mib"] for run in runs)
+                results[method] = r
                 frames[method] = pd.read_pickle(out)
-                r = results[method]
                 print(f"  {method:10s} {r['compute_s']:8.2f} s   peak {r['peak_mib']:8.0f} MiB"
                       f"   (input arrays {r['input_mib']:.0f} MiB)", flush=True)
         ok &= _compare(frames)
@@ -69,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
 def _compare(frames: dict[str, pd.DataFrame]) -> bool:
     if "ort_geo" not in frames:
         return True
+    # A sum over no feature: ort-geo says "unknown" (NaN) for costs, the baselines 0.
+    frames = {m: f.fillna(0) for m, f in frames.items()}
     ref = frames["ort_geo"]
     same = True
     for method, frame in frames.items():

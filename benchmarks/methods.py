@@ -16,7 +16,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ort_geo.stats import PointSet, action_measures, building_measures, shop_measures, zone_stats
+
 from .synthetic import ETATS, REFERENCE_YEAR
+
+try:  # the `bench` extra; imported here so that no method's timing includes an import
+    import duckdb
+    from duckdb_extensions import import_extension
+except ImportError:  # pragma: no cover
+    duckdb = None
 
 COUNTS = ["batiments", "logements", "logements_vacants", "vacants_longue_duree",
           "batiments_degrades", "habitat_indigne", "rdc_vacants", "commerces",
@@ -55,14 +63,6 @@ class Data:
 # -- ort-geo ------------------------------------------------------------------------------------
 
 def run_ort_geo(d: Data) -> pd.DataFrame:
-    from ort_geo.stats import (
-        PointSet,
-        action_measures,
-        building_measures,
-        shop_measures,
-        zone_stats,
-    )
-
     points = [
         PointSet(d.b["x"], d.b["y"], building_measures(d.buildings_frame(), REFERENCE_YEAR)),
         PointSet(d.c["x"], d.c["y"], shop_measures(pd.DataFrame({"vacant": d.c["vacant"]}))),
@@ -121,9 +121,8 @@ def run_geopandas(d: Data) -> pd.DataFrame:
 # -- DuckDB -------------------------------------------------------------------------------------
 
 def run_duckdb(d: Data) -> pd.DataFrame:
-    import duckdb
-    from duckdb_extensions import import_extension
-
+    if duckdb is None:
+        raise SystemExit("DuckDB absent : installez l'extra « bench » (pip install -e '.[bench]').")
     con = duckdb.connect()
     import_extension("spatial", con=con)
     con.load_extension("spatial")

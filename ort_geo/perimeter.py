@@ -14,7 +14,8 @@ import geopandas as gpd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import CRSError, FeatureNotFoundError, GeometryError, InputError
+from .errors import FeatureNotFoundError, GeometryError, InputError
+from .io import read_vector
 from .store.base import STORAGE_CRS, Store
 
 Perimeter = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
@@ -78,20 +79,8 @@ def _from_layer(store: Store, text: str) -> gpd.GeoDataFrame:
 def _read_file(path: Path) -> gpd.GeoDataFrame:
     if not path.exists():
         raise InputError(f"Fichier de périmètre introuvable : {path}")
-    try:
-        from .io import read_vector  # the io engine: CRS inference, swap detection, repair
-    except ImportError:  # pragma: no cover - until ort_geo.io is available
-        read_vector = None
-    if read_vector is not None:
-        frame, _report = read_vector(path)
-        return frame
-    try:
-        frame = gpd.read_file(path)
-    except Exception as exc:
-        raise InputError(f"Fichier de périmètre illisible ({path.name}) : {exc}") from exc
-    if frame.crs is None:
-        raise CRSError(f"Le fichier {path.name} ne déclare pas de système de coordonnées.")
-    return frame.to_crs(STORAGE_CRS)
+    frame, _report = read_vector(path)  # CRS inference, swapped axes refused, repair
+    return frame
 
 
 def _normalise(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -19,6 +19,7 @@ import shapely
 
 from .assign import PolygonGrid
 from .errors import AccessDeniedError, InputError
+from .io import shapefile_names, write_frame
 from .perimeter import Perimeter, resolve_perimeter
 from .privacy import public_view
 from .stats import DEGRADED, LONG_TERM_YEARS, representative_xy
@@ -119,29 +120,9 @@ def _covered(zones: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return hit
 
 
-def export_buildings(frame: gpd.GeoDataFrame, path: Path, fmt: str | None = None) -> Path:
-    """Write a query result as GeoPackage, GeoJSON (WGS84) or French-spreadsheet CSV."""
-    path = Path(path)
-    fmt = fmt or {".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson",
-                  ".csv": "csv-fr"}.get(path.suffix.lower())
-    if fmt not in ("gpkg", "geojson", "csv-fr"):
-        raise InputError(f"Format de sortie inconnu pour {path.name} : choisissez .gpkg, "
-                         ".geojson ou .csv.")
-    try:
-        from .io import write_frame
-    except ImportError:  # until ort_geo.io.write_frame lands; same formats
-        write_frame = _write_frame
-    write_frame(frame, path, fmt)
-    return path
-
-
-def _write_frame(frame: gpd.GeoDataFrame, path: Path, fmt: str) -> None:
-    if fmt == "gpkg":
-        frame.to_file(path, driver="GPKG", layer="batiments")
-    elif fmt == "geojson":
-        frame.to_crs(4326).to_file(path, driver="GeoJSON")
-    else:
-        table = pd.DataFrame(frame.drop(columns="geometry"))
-        pts = frame.geometry.representative_point().to_crs(4326)
-        table["longitude"], table["latitude"] = pts.x, pts.y
-        table.to_csv(path, sep=";", decimal=",", index=False, encoding="utf-8-sig")
+def export_buildings(frame: gpd.GeoDataFrame, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a query result: GeoPackage, GeoJSON (WGS84), zipped Shapefile or French CSV
+    (format from ``fmt`` or the extension; see :func:`ort_geo.io.write_frame`)."""
+    spec_names = [c for c in frame.columns if c != frame.geometry.name]
+    return write_frame(frame, path, fmt, layer_name="batiments",
+                       dbf_names=shapefile_names(spec_names), geometry_type="Polygon")

@@ -40,6 +40,7 @@ TERRITORY_NAME = "Ensemble du territoire"
 DEGRADED = ("degrade", "tres_degrade")
 LONG_TERM_YEARS = 2
 ORIENTATIONS = (1, 2, 3, 4)
+_KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
 
 StatKind = Literal["measure", "count", "rate", "money"]
 
@@ -138,13 +139,17 @@ def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     orientation = _ints(frame, "orientation")
     if "cout_ht" in frame.columns:
-        cost = pd.to_numeric(frame["cout_ht"], errors="coerce").fillna(0).to_numpy(np.float64)
+        cost = pd.to_numeric(frame["cout_ht"], errors="coerce").to_numpy(np.float64)
     else:
-        cost = np.zeros(len(frame))
-    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost}
+        cost = np.full(len(frame), np.nan)
+    known = ~np.isnan(cost)
+    cost = np.where(known, cost, 0.0)
+    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost,
+                                  _KNOWN + "cout_total": known}
     for k in ORIENTATIONS:
         out[f"actions_o{k}"] = orientation == k
         out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
+        out[_KNOWN + f"cout_o{k}"] = known & (orientation == k)
     return out
 
 
@@ -194,6 +199,11 @@ def zone_stats(
         total[name] = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
     frame = pd.DataFrame(data)
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
+    for name in [c for c in frame.columns if c.startswith(_KNOWN)]:
+        money = name[len(_KNOWN):]
+        frame[money] = frame[money].where(frame[name] > 0)
+        del frame[name]
     _add_rates(frame)
     return frame
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
 from click.testing import CliRunner
 from shapely.geometry import box
@@ -72,6 +73,28 @@ def test_query_by_layer_geometry_and_file(zones_store, tmp_path):
     assert set(whole_layer["id"]) == parts
 
 
+def test_bad_perimeter_files_are_refused_clearly(zones_store, tmp_path):
+    import json
+
+    from ort_geo.errors import OrtGeoError
+
+    zone = gpd.GeoDataFrame(geometry=[box(1_001_500, 6_790_300, 1_002_500, 6_791_100)],
+                            crs=2154).to_crs(4326)
+    ring = [[y, x] for x, y in zone.geometry.iloc[0].exterior.coords]  # lat/lon swapped
+    swapped = tmp_path / "inverse.geojson"
+    swapped.write_text(json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {}, "geometry": {"type": "Polygon",
+                                                          "coordinates": [ring]}}]}))
+    with pytest.raises(OrtGeoError, match="(?i)invers|lat"):
+        buildings_within(zones_store, str(swapped))
+    with pytest.raises(InputError, match="introuvable"):
+        buildings_within(zones_store, str(tmp_path / "absent.gpkg"))
+    points = tmp_path / "points.geojson"
+    gpd.GeoDataFrame(geometry=gpd.points_from_xy([7.1], [48.2]), crs=4326).to_file(points)
+    with pytest.raises(InputError, match="polygones"):
+        buildings_within(zones_store, str(points))
+
+
 def test_query_errors_and_public(zones_store):
     with pytest.raises(FeatureNotFoundError):
         buildings_within(zones_store, "secteurs_ort:NOPE")
@@ -89,10 +112,13 @@ def test_query_errors_and_public(zones_store):
 
 def test_exports_and_cli(zones_store, tmp_path):
     frame = buildings_within(zones_store, "secteurs_ort:S2", vacant=True)
-    for suffix in ("gpkg", "geojson"):
+    for suffix in ("gpkg", "geojson", "zip"):
         out = export_buildings(frame, tmp_path / f"b.{suffix}")
-        back = gpd.read_file(out)
+        # A zipped Shapefile holds one layer per geometry family (polygons, points).
+        layers = [name for name, _ in pyogrio.list_layers(out)]
+        back = pd.concat([gpd.read_file(out, layer=name) for name in layers])
         assert sorted(back["id"]) == sorted(frame["id"])
+        assert back.crs.to_epsg() == (4326 if suffix == "geojson" else 2154)
     csv = export_buildings(frame, tmp_path / "b.csv")
     raw = csv.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")

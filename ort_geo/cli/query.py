@@ -28,7 +28,7 @@ from ._common import console, store_option
               help="Construits cette année ou avant.")
 @click.option("--annee", "year", type=int, help="Année de référence (vacance de longue durée).")
 @click.option("--sortie", "-o", "output", type=click.Path(dir_okay=False), required=True,
-              help="Fichier de sortie : .gpkg, .geojson ou .csv (tableur, séparateur « ; »).")
+              help="Fichier de sortie : .gpkg, .geojson, .zip (Shapefile) ou .csv (tableur, « ; »).")
 @store_option
 def command(within, vacant, long_term, etat, pdl, built_from, built_to, year, output, store):
     """Liste les bâtiments d'un périmètre selon des filtres et les exporte (usage réservé aux
