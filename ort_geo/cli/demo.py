@@ -55,7 +55,27 @@ def command(out: str, dem: str | None) -> None:
     strata = store.get_meta("strates")
     console.print(f"Strates : {strata.get('parametres', '')}.")
     # -- further demo outputs (web maps, atlas) go below ------------------------------------
+    _web_maps(store, out_dir)
     _atlas(store, out_dir, dem)
+
+
+def _web_maps(store, out_dir: Path) -> None:
+    """The residents' map and the staff map, each with a PNG screenshot."""
+    from ..errors import MissingExtraError
+    from ..webmap import write_map
+    from ..webmap.browser import READY, READY_TILES, screenshot
+
+    for audience, name, ready in (("public", "carte-publique", READY),
+                                  ("staff", "carte-travail", READY_TILES)):
+        with console.status(f"Carte web {name}…"):
+            report = write_map(store, out_dir / f"{name}.html", audience=audience)
+        console.print(f"Carte : {report}", highlight=False)
+        try:
+            with console.status(f"Capture {name}.png…"):
+                screenshot(report.path, out_dir / f"{name}.png", ready=ready)
+            console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
+        except MissingExtraError as exc:
+            console.print(f"[yellow]Capture de {name} omise :[/] {exc}", highlight=False)
 
 
 def _atlas(store, out_dir: Path, dem: str | None) -> None:
