@@ -38,6 +38,8 @@ from .base import (
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
+#: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
+_SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10300
@@ -456,12 +458,10 @@ class _GpkgTransaction(Transaction):
         out: list[Any] = [encode_geometries(batch.geometry), batch.ids.tolist()]
         for name in names:
             column = batch.columns.get(name)
-            if column is None:
-                out.append([None] * len(batch))
-            elif layer.field(name).type == "date":
-                out.append([None if v is None else v.isoformat() for v in column.tolist()])
-            else:
-                out.append(column.tolist())
+            values = [None] * len(batch) if column is None else column.tolist()
+            if not set(map(type, values)) <= _SQL_NATIVE:  # numpy scalars, dates…
+                values = [_sql_value(v) for v in values]
+            out.append(values)
         return out
 
     def _fids(self, layer: LayerSpec, ids: list[str]) -> list[int]:
