@@ -10,6 +10,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DESIGN_W, DESIGN_H = 297.0, 210.0
@@ -36,6 +37,7 @@ class Sheet:
     def new(cls, paper: str) -> Sheet:
         width, height = PAPERS[paper]
         fig = Figure(figsize=(width / MM_PER_INCH, height / MM_PER_INCH))
+        FigureCanvasAgg(fig)  # measures text (contents' leaders); PdfPages draws the page
         return cls(fig=fig, scale=width / DESIGN_W, paper=paper)
 
     # coordinates ---------------------------------------------------------------------------
@@ -62,13 +64,17 @@ class Sheet:
         self.fig.add_artist(Rectangle((self.fx(x), self.fy(y + h)), w / DESIGN_W, h / DESIGN_H,
                                       transform=self.fig.transFigure, **kw))
 
-    def hline(self, x0: float, x1: float, y: float, colour: str = LIGHT, width: float = 0.6
-              ) -> None:
+    def mm_x(self, pixels: float, renderer) -> float:
+        """A display x coordinate (from an artist's extent) in design mm."""
+        return pixels / (self.fig.get_figwidth() * self.fig.dpi) * DESIGN_W
+
+    def hline(self, x0: float, x1: float, y: float, colour: str = LIGHT, width: float = 0.6,
+              style: Any = "-") -> None:
         from matplotlib.lines import Line2D
 
         self.fig.add_artist(Line2D([self.fx(x0), self.fx(x1)], [self.fy(y), self.fy(y)],
                                    transform=self.fig.transFigure, color=colour,
-                                   linewidth=width * self.scale))
+                                   linewidth=width * self.scale, linestyle=style))
 
     def paragraph(self, x: float, y: float, width: float, s: str, size: float = 7.5,
                   leading: float = 1.3, max_lines: int | None = None, **kw: Any) -> float:
