@@ -10,7 +10,6 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 DESIGN_W, DESIGN_H = 297.0, 210.0
@@ -37,7 +36,6 @@ class Sheet:
     def new(cls, paper: str) -> Sheet:
         width, height = PAPERS[paper]
         fig = Figure(figsize=(width / MM_PER_INCH, height / MM_PER_INCH))
-        FigureCanvasAgg(fig)  # measures text (contents' leaders); PdfPages draws the page
         return cls(fig=fig, scale=width / DESIGN_W, paper=paper)
 
     # coordinates ---------------------------------------------------------------------------
@@ -63,6 +61,13 @@ class Sheet:
         kw.setdefault("linewidth", 0)
         self.fig.add_artist(Rectangle((self.fx(x), self.fy(y + h)), w / DESIGN_W, h / DESIGN_H,
                                       transform=self.fig.transFigure, **kw))
+
+    def renderer(self):
+        """A renderer to measure text. Attached only where needed: geopandas asks the canvas to
+        redraw after each plot, which an Agg canvas would do for real, page after page."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        return FigureCanvasAgg(self.fig).get_renderer()
 
     def mm_x(self, pixels: float, renderer) -> float:
         """A display x coordinate (from an artist's extent) in design mm."""

@@ -132,7 +132,7 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
 
 def contents(sheet: Sheet, plan: AtlasPlan, entries: list[Entry], total: int) -> None:
     chrome(sheet, plan, 2, total, "Sommaire", plan.convention_title)
-    renderer = sheet.fig.canvas.get_renderer()
+    renderer = sheet.renderer()
     y = TOP + 8
     right = 160.0
     for entry in entries:
