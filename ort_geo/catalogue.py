@@ -157,7 +157,7 @@ CATALOGUE = Catalogue(
             name="communes", title="Communes", geometry="MultiPolygon", key="code_insee",
             allow_overlap=False, within_territory=False,
             fields=(
-                _f("code_insee", "str", "Code INSEE", required=True, aliases=_INSEE.aliases),
+                _f("code_insee", "str", "Code INSEE", required=True, aliases=(*_INSEE.aliases, "code")),
                 _f("nom", "str", "Nom", required=True, aliases=("name", "lib_com", "libelle")),
                 _f("siren_epci", "str", "SIREN de l'EPCI", aliases=("epci", "code_epci")),
                 _f("population", "int", "Population municipale", minimum=0,

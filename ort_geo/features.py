@@ -59,4 +59,32 @@ class Feature:
         return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
     def same_content(self, other: Feature) -> bool:
-        return self.to_record() == other.to_record()
+        """Same id and properties, and the same geometry up to :data:`GEOMETRY_TOLERANCE`."""
+        mine, theirs = self.to_record(), other.to_record()
+        if mine["id"] != theirs["id"] or mine["properties"] != theirs["properties"]:
+            return False
+        return same_geometry(self.geometry, other.geometry)
+
+
+#: Geometries this close (storage units: metres) are one version. Re-importing an export must not
+#: create versions: GeoJSON keeps 7 decimals of a degree (< 1 cm), the CSV 1 cm, and Shapefile
+#: writers rewind rings clockwise.
+GEOMETRY_TOLERANCE = 0.01
+
+
+def same_geometry(a: BaseGeometry | None, b: BaseGeometry | None,
+                  tolerance: float = GEOMETRY_TOLERANCE) -> bool:
+    """True when both are absent, or of one type, with as many vertices, none of them moved by more
+    than ``tolerance`` (ring orientation, starting vertex and part order do not matter)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if shapely.equals_exact(a, b, 0):
+        return True
+    if a.geom_type != b.geom_type or (
+            shapely.get_num_coordinates(a) != shapely.get_num_coordinates(b)):
+        return False
+    if shapely.hausdorff_distance(a, b) > tolerance:
+        return False
+    # The same vertices in another order draw another shape: its area or length gives it away.
+    slack = 2 * tolerance * (a.length + shapely.get_num_coordinates(a) * tolerance)
+    return abs(a.area - b.area) <= slack and abs(a.length - b.length) <= slack

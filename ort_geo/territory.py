@@ -42,6 +42,26 @@ class LayerSource(BaseModel):
     credit: str = ""
 
 
+class StrataSettings(BaseModel):
+    """How the three strata are derived (see ``ort_geo.strata``).
+
+    ``distance``: bands of distance (m) from the valley axis, a line file beside the manifest.
+    ``altitude``: bands of altitude (m) read from a DEM given at build time (``--dem``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    axe: str = "axe_vallee.geojson"
+    distances: tuple[float, float] = (300.0, 420.0)
+    altitudes: tuple[float, float] = (300.0, 420.0)
+
+    @field_validator("distances", "altitudes")
+    @classmethod
+    def _increasing(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < value[0] < value[1]:
+            raise ValueError(f"seuils croissants et positifs attendus : {value}")
+        return value
+
+
 class Territory(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -53,6 +73,8 @@ class Territory(BaseModel):
     communes: tuple[str, ...]
     convention: Convention | None = None
     layers: dict[str, LayerSource] = {}
+    strates: StrataSettings = StrataSettings()
+    demo_seed: int = 2154
     directory: Path | None = Field(default=None, exclude=True)
 
     @field_validator("communes")

@@ -1,0 +1,1 @@
+"""Benchmarks of ort-geo: run them with ``make bench`` or ``python -m benchmarks``."""

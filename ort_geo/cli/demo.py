@@ -1,0 +1,77 @@
+"""``ort-geo demo``: the ``make demo`` entry point — the Val d'Argent atlas built into ``--out``.
+
+Steps: build the store from layers/val-d-argent, validate it, print a French summary. Further
+outputs (web maps, atlas PDF) are added as steps below by their modules.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..rules import errors, format_report, validate
+from ._common import console
+from .build import DEFAULT_TERRITORY, dem_option, run_build
+
+STORE_NAME = "val-d-argent.gpkg"
+
+
+@click.command("demo")
+@click.option("--out", "out", default="out", show_default=True, type=click.Path(file_okay=False),
+              help="Dossier de sortie.")
+@dem_option
+def command(out: str, dem: str | None) -> None:
+    """Construit la démonstration du Val d'Argent (entrepôt, validation, résumé) dans --out."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_path = out_dir / STORE_NAME
+    console.rule("[bold]ort-geo — démonstration : Val d'Argent")
+    store = run_build(str(DEFAULT_TERRITORY), str(store_path), dem)
+
+    found = validate(store)
+    console.print(format_report(found), highlight=False)
+    if errors(found):
+        sys.exit(1)
+
+    table = Table(title=f"Entrepôt {store_path}")
+    for col in ("couche", "objets", "origine"):
+        table.add_column(col, justify="right" if col == "objets" else "left")
+    for name in store.layer_names():
+        meta = store.get_meta(name)
+        origin = ("données de démonstration générées" if meta.get("demo") == "oui"
+                  else "localisations indicatives" if name == "actions"
+                  else "périmètres indicatifs" if meta.get("indicatif") == "oui"
+                  else f"méthode : {meta['methode']}" if meta.get("methode")
+                  else meta.get("source", ""))
+        table.add_row(store.spec(name).title, str(store.count(name)), origin)
+    console.print(table)
+    buildings = store.read("batiments", columns=["nb_logements"])
+    console.print(
+        f"{len(buildings)} bâtiments et {int(buildings['nb_logements'].sum())} logements : "
+        "[bold]données de démonstration générées[/], aucun bâtiment réel.")
+    strata = store.get_meta("strates")
+    console.print(f"Strates : {strata.get('parametres', '')}.")
+    # -- further demo outputs (web maps, atlas) go below ------------------------------------
+    _web_maps(store, out_dir)
+
+
+def _web_maps(store, out_dir: Path) -> None:
+    """The residents' map and the staff map, each with a PNG screenshot."""
+    from ..errors import MissingExtraError
+    from ..webmap import write_map
+    from ..webmap.browser import READY, READY_TILES, screenshot
+
+    for audience, name, ready in (("public", "carte-publique", READY),
+                                  ("staff", "carte-travail", READY_TILES)):
+        with console.status(f"Carte web {name}…"):
+            report = write_map(store, out_dir / f"{name}.html", audience=audience)
+        console.print(f"Carte : {report}", highlight=False)
+        try:
+            with console.status(f"Capture {name}.png…"):
+                screenshot(report.path, out_dir / f"{name}.png", ready=ready)
+            console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
+        except MissingExtraError as exc:
+            console.print(f"[yellow]Capture de {name} omise :[/] {exc}", highlight=False)

@@ -1,0 +1,358 @@
+"""Domain and topology rules of an ORT atlas, checked on a store or on a candidate change.
+
+Rules (each violation names its rule, layer and feature, in French):
+
+- ``L303-2``: the ORT sectors include the centre-ville of the EPCI's main town — a sector typed
+  ``centre_ville_principal`` in the main town that contains its town hall — and every sector lies
+  within the EPCI's member communes (art. L303-2 of the Code de la construction et de l'habitation);
+- ``commune``: a feature's ``code_insee`` is a member commune;
+- ``geometrie``: geometries are present, non-empty and valid (OGC);
+- ``chevauchement``: no two features overlap in a layer whose catalogue forbids it;
+- ``eclat``: no sliver polygon parts (tiny or thinner than a metre);
+- ``hors_territoire``: features of layers bound to the territory lie within its communes;
+- ``rattachement``: every action is tied to an existing sector or a member commune.
+
+:func:`validate` checks what is stored; ``overrides={layer: frame}`` substitutes candidate layers,
+so an edit can be checked *before* it is committed (see :func:`candidate_layer` and
+:func:`ensure_valid`). Work is vectorised (shapely arrays, STRtree) to stay fast on large layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .catalogue import CATALOGUE
+from .errors import CRSError, ValidationError
+from .store import Store
+from .territory import Territory
+
+Severity = Literal["erreur", "avertissement"]
+
+#: Overlaps, and parts outside the territory, smaller than this (m²) are numerical noise.
+AREA_TOLERANCE = 1.0
+#: Distance (m) by which a feature may pass the territory's outline (simplified outlines).
+OUTSIDE_TOLERANCE = 2.0
+#: A polygon part is a sliver when its area is below this (m²)…
+SLIVER_AREA = 10.0
+#: …or its mean width (2 × area / perimeter) is below this (m).
+SLIVER_WIDTH = 1.0
+#: Layers where small parts are normal (sheds, kiosks): no sliver check.
+NO_SLIVER_CHECK = frozenset({"batiments"})
+
+RULE_TITLES = {
+    "L303-2": "article L303-2 du CCH (secteurs d'intervention de l'ORT)",
+    "commune": "commune membre du territoire",
+    "geometrie": "géométrie valide",
+    "chevauchement": "pas de chevauchement dans la couche",
+    "eclat": "pas d'éclat (polygone minuscule ou filiforme)",
+    "hors_territoire": "objet dans le territoire",
+    "rattachement": "action rattachée à un secteur ou une commune",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One failed rule for one feature (``feature_id`` None when the layer as a whole fails)."""
+
+    rule: str
+    layer: str
+    feature_id: str | None
+    message: str
+    severity: Severity = "erreur"
+
+    def __str__(self) -> str:
+        where = f"{self.layer}/{self.feature_id}" if self.feature_id else self.layer
+        return f"[{self.rule}] {where} : {self.message}"
+
+
+def validate(
+    store: Store,
+    territory: Territory | None = None,
+    *,
+    overrides: Mapping[str, gpd.GeoDataFrame] | None = None,
+    layers: Iterable[str] | None = None,
+) -> list[Violation]:
+    """Every violation in the store (or in it with ``overrides`` substituted), errors first."""
+    from .build import territory_of, town_halls_of
+
+    territory = territory or territory_of(store)
+    overrides = dict(overrides or {})
+    names = list(layers) if layers is not None else CATALOGUE.names
+    frames: dict[str, gpd.GeoDataFrame] = {}
+
+    def frame(name: str) -> gpd.GeoDataFrame:
+        if name not in frames:
+            if name in overrides:
+                candidate = overrides[name]
+                if candidate.crs is None:
+                    raise CRSError(f"Couche candidate {name} sans système de coordonnées : "
+                                   "déclarez-le (Lambert-93 attendu).")
+                frames[name] = candidate.to_crs(2154)
+            else:
+                frames[name] = store.read(name)
+        return frames[name]
+
+    found: list[Violation] = []
+    communes = frame("communes")
+    members = set(territory.communes)
+    own = communes[communes["code_insee"].astype(str).isin(members)]
+    missing = sorted(members - set(own["code_insee"].astype(str)))
+    if missing:
+        found.append(Violation("commune", "communes", None,
+                               f"communes membres absentes de la couche : {', '.join(missing)}"))
+    area = shapely.union_all(own.geometry.values) if len(own) else None
+    if area is not None:
+        shapely.prepare(area)
+        tolerant = area.buffer(OUTSIDE_TOLERANCE)
+        shapely.prepare(tolerant)
+    for name in names:
+        spec = CATALOGUE[name]
+        data = frame(name)
+        if data.empty:
+            continue
+        ids = data[spec.key].astype(str).to_numpy()
+        geoms = data.geometry.to_numpy()
+        found += _geometry_rules(name, ids, geoms)
+        if "code_insee" in data.columns and name != "communes":
+            codes = data["code_insee"]
+            bad = codes.notna() & ~codes.astype(str).isin(members)
+            rule = "L303-2" if name == "secteurs_ort" else "commune"
+            for fid, code in zip(ids[bad.to_numpy()], codes[bad], strict=True):
+                found.append(Violation(rule, name, fid,
+                                       f"la commune {code} n'est pas membre de l'EPCI"))
+        if area is not None and spec.within_territory:
+            found += _outside(name, ids, geoms, area, tolerant,
+                              rule="L303-2" if name == "secteurs_ort" else "hors_territoire")
+    if "secteurs_ort" in names:
+        halls = town_halls_of(store)
+        if territory.main_town not in halls:
+            from .communes import read_town_halls
+
+            halls[territory.main_town] = read_town_halls([territory.main_town]).geometry.iloc[0]
+        found += _main_centre(frame("secteurs_ort"), territory, halls.get(territory.main_town),
+                              own)
+    if "actions" in names:
+        found += _actions(frame("actions"), frame("secteurs_ort"), own)
+    return sorted(found, key=lambda v: (v.severity != "erreur", v.rule, v.layer,
+                                        v.feature_id or ""))
+
+
+def errors(violations: Iterable[Violation]) -> list[Violation]:
+    return [v for v in violations if v.severity == "erreur"]
+
+
+def ensure_valid(store: Store, territory: Territory | None = None, *,
+                 overrides: Mapping[str, gpd.GeoDataFrame] | None = None) -> list[Violation]:
+    """Raise :class:`ValidationError` (with the French report) when a rule fails; else warnings."""
+    layers = None
+    if overrides:
+        # A candidate change is checked on its own layers plus the rules that read them.
+        layers = set(overrides) | ({"secteurs_ort", "actions"} if "secteurs_ort" in overrides
+                                   else set())
+        if "communes" in overrides:
+            layers = None
+    found = validate(store, territory, overrides=overrides, layers=layers)
+    if errors(found):
+        raise ValidationError(format_report(found))
+    return found
+
+
+def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | None = None,
+                    deletes: Sequence[str] = ()) -> gpd.GeoDataFrame:
+    """The layer as it would be after upserting ``upserts`` and deleting ``deletes``."""
+    spec = CATALOGUE[layer]
+    current = store.read(layer)
+    keep = ~current[spec.key].astype(str).isin(set(map(str, deletes)))
+    if upserts is not None and len(upserts):
+        if upserts.crs is None:
+            raise CRSError("Objets candidats sans système de coordonnées (Lambert-93 attendu).")
+        upserts = upserts.to_crs(2154)
+        keep &= ~current[spec.key].astype(str).isin(set(upserts[spec.key].astype(str)))
+        merged = pd.concat([current[keep], upserts], ignore_index=True)
+        return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=2154)
+    return current[keep].reset_index(drop=True)
+
+
+def candidate_from_file(store: Store, layer: str, path: str, *, mode: str = "replace"
+                        ) -> gpd.GeoDataFrame:
+    """The layer as it would be after ``ort-geo import FILE --couche LAYER --mode MODE``.
+
+    The file goes through the same reader, field mapping and catalogue checks as an import, so
+    a file that could not be imported fails here with the same error; nothing is written.
+    """
+    from .io import ImportReport, map_fields, read_vector
+    from .store.base import features_to_frame
+    from .validation import frame_to_features
+
+    spec = CATALOGUE[layer]
+    frame, report = read_vector(path, prefer_layer=layer)
+    frame = map_fields(spec, frame, report or ImportReport(source=str(path)))
+    typed = features_to_frame(spec, frame_to_features(spec, frame))
+    if mode == "replace":
+        return typed
+    return candidate_layer(store, layer, upserts=typed)
+
+
+def format_report(violations: Sequence[Violation]) -> str:
+    """The French report: one line per violation, grouped by rule, then a verdict."""
+    if not violations:
+        return "Validation réussie : aucune règle enfreinte."
+    lines: list[str] = []
+    by_rule: dict[str, list[Violation]] = {}
+    for v in violations:
+        by_rule.setdefault(v.rule, []).append(v)
+    for rule, items in by_rule.items():
+        lines.append(f"Règle {rule} — {RULE_TITLES.get(rule, rule)} :")
+        for v in items:
+            mark = "✗" if v.severity == "erreur" else "!"
+            where = f"{v.layer} « {v.feature_id} »" if v.feature_id else v.layer
+            lines.append(f"  {mark} {where} : {v.message}")
+    n_err = len(errors(violations))
+    n_warn = len(violations) - n_err
+    verdict = (f"Validation échouée : {n_err} erreur(s)" if n_err else "Validation réussie")
+    lines.append(f"{verdict}, {n_warn} avertissement(s).")
+    return "\n".join(lines)
+
+
+# -- rules ----------------------------------------------------------------------------------
+
+def _geometry_rules(layer: str, ids: np.ndarray, geoms: np.ndarray) -> list[Violation]:
+    out: list[Violation] = []
+    missing = shapely.is_missing(geoms)
+    empty = np.zeros(len(geoms), bool)
+    empty[~missing] = shapely.is_empty(geoms[~missing])
+    for fid in ids[missing | empty]:
+        out.append(Violation("geometrie", layer, fid, "géométrie vide ou absente"))
+    ok = ~(missing | empty)
+    invalid = np.zeros(len(geoms), bool)
+    invalid[ok] = ~shapely.is_valid(geoms[ok])
+    for fid, geom in zip(ids[invalid], geoms[invalid], strict=True):
+        out.append(Violation("geometrie", layer, fid,
+                             f"géométrie invalide ({shapely.is_valid_reason(geom)})"))
+    usable = ok & ~invalid
+    polygonal = usable & np.isin(shapely.get_type_id(geoms), (3, 6))
+    if not CATALOGUE[layer].allow_overlap and polygonal.sum() > 1:
+        out += _overlaps(layer, ids[polygonal], geoms[polygonal])
+    if layer not in NO_SLIVER_CHECK and polygonal.any():
+        out += _slivers(layer, ids[polygonal], geoms[polygonal])
+    return out
+
+
+def _overlaps(layer: str, ids: np.ndarray, geoms: np.ndarray) -> list[Violation]:
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if not len(left):
+        return []
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    out = []
+    for i, j, a in zip(left, right, shared, strict=True):
+        if a > AREA_TOLERANCE:
+            out.append(Violation("chevauchement", layer, ids[i],
+                                 f"chevauche « {ids[j]} » sur {a:,.0f} m²".replace(",", " ")))
+    return out
+
+
+def _slivers(layer: str, ids: np.ndarray, geoms: np.ndarray) -> list[Violation]:
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    areas = shapely.area(parts)
+    widths = 2 * areas / np.maximum(shapely.length(parts), 1e-9)
+    bad = (areas < SLIVER_AREA) | (widths < SLIVER_WIDTH)
+    out = []
+    for k in np.flatnonzero(bad):
+        out.append(Violation(
+            "eclat", layer, ids[index[k]],
+            f"partie de {areas[k]:.1f} m² (largeur moyenne {widths[k]:.2f} m) : éclat à supprimer"))
+    return out
+
+
+def _outside(layer: str, ids: np.ndarray, geoms: np.ndarray, area, tolerant,
+             *, rule: str) -> list[Violation]:
+    usable = ~shapely.is_missing(geoms)
+    usable[usable] &= ~shapely.is_empty(geoms[usable])
+    inside = np.ones(len(geoms), bool)
+    inside[usable] = shapely.covered_by(geoms[usable], tolerant)
+    out = []
+    for k in np.flatnonzero(~inside):
+        geom = geoms[k]
+        if geom.geom_type.endswith("Polygon"):
+            outside = geom.difference(area).area
+            if outside <= AREA_TOLERANCE:
+                continue
+            detail = f"{outside:,.0f} m² hors des communes du territoire".replace(",", " ")
+        else:
+            detail = "hors des communes du territoire"
+        message = detail if rule != "L303-2" else \
+            f"le secteur doit se situer dans les communes membres de l'EPCI ({detail})"
+        out.append(Violation(rule, layer, ids[k], message))
+    return out
+
+
+def _main_centre(sectors: gpd.GeoDataFrame, territory: Territory, hall, communes
+                 ) -> list[Violation]:
+    main = territory.main_town
+    names = dict(zip(communes["code_insee"].astype(str), communes["nom"], strict=True))
+    town = f"{names.get(main, main)} ({main})"
+    if sectors.empty:
+        return [Violation("L303-2", "secteurs_ort", None,
+                          "aucun secteur d'intervention : l'ORT doit en définir au moins un, "
+                          f"incluant le centre-ville de la ville principale, {town}")]
+    typed = sectors[(sectors["type"] == "centre_ville_principal")]
+    in_main = typed[typed["code_insee"].astype(str) == main]
+    out: list[Violation] = []
+    for row in typed[typed["code_insee"].astype(str) != main].itertuples():
+        out.append(Violation("L303-2", "secteurs_ort", str(row.id),
+                             f"typé centre-ville de la ville principale mais situé dans la "
+                             f"commune {row.code_insee} au lieu de {town}"))
+    covering = [r for r in in_main.itertuples()
+                if hall is None or (r.geometry is not None and r.geometry.covers(hall))]
+    if not covering:
+        if len(in_main):
+            for row in in_main.itertuples():
+                out.append(Violation("L303-2", "secteurs_ort", str(row.id),
+                                     f"le secteur centre-ville de {town} ne contient pas la mairie"))
+        else:
+            out.append(Violation(
+                "L303-2", "secteurs_ort", None,
+                f"aucun secteur ne couvre le centre-ville de la ville principale, {town} : "
+                "il faut un secteur de type « centre_ville_principal » contenant sa mairie"))
+    return out
+
+
+def _actions(actions: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame, communes: gpd.GeoDataFrame
+             ) -> list[Violation]:
+    sector_geoms = dict(zip(sectors["id"].astype(str), sectors.geometry, strict=True))
+    commune_geoms = dict(zip(communes["code_insee"].astype(str), communes.geometry, strict=True))
+    out: list[Violation] = []
+    for row in actions.itertuples():
+        fid = str(row.id)
+        sector = None if pd.isna(row.secteur_id) else str(row.secteur_id)
+        code = None if pd.isna(row.code_insee) else str(row.code_insee)
+        geom = row.geometry
+        if sector is not None and sector not in sector_geoms:
+            out.append(Violation("rattachement", "actions", fid,
+                                 f"le secteur « {sector} » n'existe pas"))
+            sector = None
+        if code is not None and code not in commune_geoms:
+            code = None  # already reported by the commune rule
+        if sector is None and code is None:
+            out.append(Violation("rattachement", "actions", fid,
+                                 "ni secteur ORT ni commune membre : rattachez l'action"))
+            continue
+        if geom is None or geom.is_empty:
+            continue
+        if sector is not None and not geom.intersects(sector_geoms[sector].buffer(50)):
+            out.append(Violation("rattachement", "actions", fid,
+                                 f"localisée hors de son secteur « {sector} »", "avertissement"))
+        elif sector is None and not geom.intersects(commune_geoms[code].buffer(10)):
+            out.append(Violation("rattachement", "actions", fid,
+                                 f"localisée hors de sa commune {code}", "avertissement"))
+    return out

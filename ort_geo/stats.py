@@ -1,0 +1,330 @@
+"""Statistics per zone: what the comité de pilotage and the partners read.
+
+One engine for every caller (CLI, atlas, API, web map): :func:`sector_stats` gives, per feature of a
+polygon layer (or of a perimeter brought by the user) and for the whole territory, the counts of
+buildings, dwellings, vacancy, condition, shops, actions and active-mobility kilometres.
+
+Rules (DESIGN.md):
+
+* a building, shop or action belongs to a zone when its representative point (``point_on_surface``,
+  inside its footprint) is covered by the zone, boundary included (see :mod:`ort_geo.assign`);
+  overlapping zones each count it; a building straddling a boundary counts once;
+* active-mobility lengths are the lengths of the lines' intersection with each zone, in EPSG:2154;
+* the whole-territory row counts every feature of the store, wherever it lies; its area is the
+  communes' area;
+* long-term vacancy: vacant dwellings of buildings whose vacancy started at least two years
+  before the reference year (unknown start years are not counted as long-term);
+* public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
+  is shown "< 11" and the rates derived from it are masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from .assign import PolygonGrid
+from .errors import InputError
+from .perimeter import Perimeter, polygon_layers, resolve_perimeter
+from .privacy import mask_count, mask_rate
+from .store.base import Store
+
+TERRITORY_ID = "territoire"
+TERRITORY_NAME = "Ensemble du territoire"
+DEGRADED = ("degrade", "tres_degrade")
+LONG_TERM_YEARS = 2
+ORIENTATIONS = (1, 2, 3, 4)
+_KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
+
+StatKind = Literal["measure", "count", "rate", "money"]
+
+
+@dataclass(frozen=True)
+class StatColumn:
+    """One column of the statistics table."""
+
+    name: str
+    label: str
+    kind: StatKind
+    #: For a rate: (numerator, denominator) counts it is derived from.
+    base: tuple[str, ...] = ()
+
+
+COLUMNS: tuple[StatColumn, ...] = (
+    StatColumn("surface_ha", "Surface (ha)", "measure"),
+    StatColumn("batiments", "Bâtiments", "count"),
+    StatColumn("logements", "Logements", "count"),
+    StatColumn("logements_vacants", "Logements vacants", "count"),
+    StatColumn("taux_vacance", "Taux de vacance (%)", "rate", ("logements_vacants", "logements")),
+    StatColumn("vacants_longue_duree", "Logements vacants depuis 2 ans ou plus", "count"),
+    StatColumn("batiments_degrades", "Bâtiments dégradés ou très dégradés", "count"),
+    StatColumn("habitat_indigne", "Bâtiments repérés en habitat indigne", "count"),
+    StatColumn("rdc_vacants", "Rez-de-chaussée commerciaux vacants", "count"),
+    StatColumn("commerces", "Commerces et locaux", "count"),
+    StatColumn("commerces_vacants", "Locaux commerciaux vacants", "count"),
+    StatColumn("taux_vacance_commerciale", "Taux de vacance commerciale (%)", "rate",
+               ("commerces_vacants", "commerces")),
+    StatColumn("actions", "Actions", "count"),
+    *(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count") for k in ORIENTATIONS),
+    StatColumn("cout_total", "Coût des actions (€ HT)", "money"),
+    *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
+      for k in ORIENTATIONS),
+    StatColumn("km_mobilites_existantes", "Mobilités actives existantes (km)", "measure"),
+    StatColumn("km_mobilites_projetees", "Mobilités actives projetées (km)", "measure"),
+)
+BY_NAME: dict[str, StatColumn] = {c.name: c for c in COLUMNS}
+COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
+
+
+# -- per-feature measures (one value per building, shop, action) -----------------------------
+
+def _ints(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.zeros(len(frame), np.int64)
+    column = frame[name]
+    if column.dtype.kind in "iu":  # plain numpy integers: no copy
+        return column.to_numpy()
+    return pd.to_numeric(column, errors="coerce").fillna(0).to_numpy(np.int64)
+
+
+def _flags(frame: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in frame.columns:
+        return np.zeros(len(frame), bool)
+    column = frame[name]
+    if column.dtype == bool:
+        return column.to_numpy()
+    return column.fillna(False).astype(bool).to_numpy()
+
+
+def _isin(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
+    """``column.isin(values)``, through the codes when categorical (20 M rows in a blink)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy()
+        hit = np.r_[np.isin(column.cat.categories, values), False]  # code -1 (missing) -> False
+        return hit[codes]
+    return column.isin(values).to_numpy()
+
+
+def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
+    """Per building, the quantities the statistics add up (catalogue fields of ``batiments``)."""
+    dwellings = _ints(frame, "nb_logements")
+    vacant = _ints(frame, "nb_logements_vacants")
+    if "annee_debut_vacance" in frame.columns:
+        start = pd.to_numeric(frame["annee_debut_vacance"], errors="coerce").to_numpy(np.float64)
+    else:
+        start = np.full(len(frame), np.nan)
+    long_term = np.where(start <= reference_year - LONG_TERM_YEARS, vacant, 0)
+    etat = frame["etat"] if "etat" in frame.columns else pd.Series([None] * len(frame))
+    return {
+        "batiments": np.ones(len(frame), bool),
+        "logements": dwellings,
+        "logements_vacants": vacant,
+        "vacants_longue_duree": long_term,
+        "batiments_degrades": _isin(etat, DEGRADED),
+        "habitat_indigne": _flags(frame, "habitat_indigne"),
+        "rdc_vacants": _flags(frame, "rdc_vacant"),
+    }
+
+
+def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {"commerces": np.ones(len(frame), bool), "commerces_vacants": _flags(frame, "vacant")}
+
+
+def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    orientation = _ints(frame, "orientation")
+    if "cout_ht" in frame.columns:
+        cost = pd.to_numeric(frame["cout_ht"], errors="coerce").to_numpy(np.float64)
+    else:
+        cost = np.full(len(frame), np.nan)
+    known = ~np.isnan(cost)
+    cost = np.where(known, cost, 0.0)
+    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost,
+                                  _KNOWN + "cout_total": known}
+    for k in ORIENTATIONS:
+        out[f"actions_o{k}"] = orientation == k
+        out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
+        out[_KNOWN + f"cout_o{k}"] = known & (orientation == k)
+    return out
+
+
+def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of each geometry's representative point (NaN for missing ones)."""
+    geoms = np.asarray(geometries, dtype=object)
+    points = shapely.point_on_surface(geoms)
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+@dataclass
+class PointSet:
+    """Features reduced to their representative point and the values they contribute."""
+
+    x: np.ndarray
+    y: np.ndarray
+    values: Mapping[str, np.ndarray]
+
+
+def zone_stats(
+    zones,
+    points: list[PointSet],
+    lines: Mapping[str, np.ndarray] | None = None,
+    *,
+    territory_area_m2: float | None = None,
+) -> pd.DataFrame:
+    """Sums per zone (one row per zone, then the territory row) of every point set's values.
+
+    ``lines`` maps a column name (e.g. ``km_mobilites_existantes``) to an array of line
+    geometries whose length inside each zone is summed (in km). This is the engine the store
+    functions and the benchmark share.
+    """
+    zones = np.asarray(zones, dtype=object)
+    grid = PolygonGrid(zones, points_hint=sum(len(ps.x) for ps in points))
+    data: dict[str, np.ndarray] = {"surface_ha": shapely.area(zones) / 1e4}
+    total: dict[str, float] = {
+        "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4
+    }
+    for ps in points:
+        for name, sums in grid.sums(ps.x, ps.y, ps.values).items():
+            data[name] = sums
+            total[name] = np.asarray(ps.values[name]).sum()
+    for name, geoms in (lines or {}).items():
+        data[name] = _clipped_lengths(zones, np.asarray(geoms, dtype=object)) / 1000.0
+        total[name] = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
+    frame = pd.DataFrame(data)
+    frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
+    # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
+    for name in [c for c in frame.columns if c.startswith(_KNOWN)]:
+        money = name[len(_KNOWN):]
+        frame[money] = frame[money].where(frame[name] > 0)
+        del frame[name]
+    _add_rates(frame)
+    return frame
+
+
+def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Per zone, the total length of the lines' intersection with it (same order as summed)."""
+    out = np.zeros(len(zones))
+    if not len(lines) or not len(zones):
+        return out
+    tree = shapely.STRtree(lines)
+    zi, li = tree.query(zones, predicate="intersects")
+    order = np.lexsort((li, zi))
+    zi, li = zi[order], li[order]
+    lengths = shapely.length(shapely.intersection(lines[li], zones[zi]))
+    return np.bincount(zi, weights=lengths, minlength=len(zones))
+
+
+def _add_rates(frame: pd.DataFrame) -> None:
+    for col in COLUMNS:
+        if col.kind == "rate" and all(b in frame.columns for b in col.base):
+            num, den = (frame[b].astype(float) for b in col.base)
+            frame[col.name] = (100.0 * num / den).where(den > 0)
+
+
+# -- the store-facing functions -----------------------------------------------------------------
+
+def _points(store: Store, layer: str, measures, columns: list[str]) -> PointSet:
+    spec = store.spec(layer)
+    frame = store.read(layer, columns=[c for c in columns if c in spec.field_names])
+    x, y = representative_xy(frame.geometry.to_numpy())
+    return PointSet(x, y, measures(frame))
+
+
+def sector_stats(
+    store: Store,
+    layer: str | None,
+    *,
+    public: bool = False,
+    perimeter: Perimeter | None = None,
+    reference_year: int | None = None,
+) -> pd.DataFrame:
+    """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
+
+    Returns a DataFrame with ``id``, ``nom`` and the columns of :data:`COLUMNS`, one row per
+    zone in storage order then the whole-territory row (``id == "territoire"``). With
+    ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
+    masked. ``frame.attrs`` records the layer, reference year and mode.
+    """
+    year = reference_year or dt.date.today().year
+    if perimeter is not None:
+        zones = resolve_perimeter(perimeter, store)
+        source = "perimetre"
+    elif layer:
+        if layer not in polygon_layers(store):
+            store.spec(layer)  # unknown layer -> LayerNotFoundError
+            raise InputError(
+                f"Les statistiques se calculent sur une couche de zones ; « {layer} » n'en est "
+                f"pas une. Couches possibles : {', '.join(polygon_layers(store))}."
+            )
+        zones = resolve_perimeter(layer, store)
+        source = layer
+    else:
+        raise InputError("Indiquez une couche de zones ou un périmètre.")
+    points = [
+        _points(store, "batiments", lambda f: building_measures(f, year),
+                ["nb_logements", "nb_logements_vacants", "annee_debut_vacance", "etat",
+                 "habitat_indigne", "rdc_vacant"]),
+        _points(store, "commerces", shop_measures, ["vacant"]),
+        _points(store, "actions", action_measures, ["orientation", "cout_ht"]),
+    ]
+    mobility = store.read("mobilites_actives", columns=["statut"])
+    statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
+    lines = {
+        "km_mobilites_existantes": mobility.geometry.to_numpy()[(statut == "existant").to_numpy()],
+        "km_mobilites_projetees": mobility.geometry.to_numpy()[(statut == "projete").to_numpy()],
+    }
+    communes = store.read("communes", columns=[])
+    area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None
+    stats = zone_stats(zones.geometry.to_numpy(), points, lines, territory_area_m2=area)
+    head = pd.DataFrame({
+        "id": [*zones["id"].astype(str), TERRITORY_ID],
+        "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
+    })
+    frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
+    for name in COUNT_COLUMNS:
+        frame[name] = frame[name].astype(np.int64)
+    if public:
+        frame = secret(frame)
+    frame.attrs.update({"layer": source, "reference_year": year, "public": public})
+    return frame
+
+
+def secret(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with statistical secrecy applied (counts 1–10 -> "< 11", derived rates masked)."""
+    out = frame.copy()
+    for col in COLUMNS:
+        if col.name not in out.columns:
+            continue
+        if col.kind == "rate":
+            out[col.name] = [mask_rate(r, *counts) for r, *counts in
+                             zip(frame[col.name], *(frame[b] for b in col.base), strict=True)]
+    for name in COUNT_COLUMNS:
+        if name in out.columns:
+            out[name] = frame[name].map(mask_count).astype(object)
+    return out
+
+
+def labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table with French column headers, for people."""
+    names = {"id": "Identifiant", "nom": "Nom", **{c.name: c.label for c in COLUMNS}}
+    return frame.rename(columns=names)
+
+
+def stats_records(frame: pd.DataFrame) -> list[dict]:
+    """JSON-ready rows (NaN -> None, numpy scalars -> Python)."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
+            for row in clean.to_dict(orient="records")]
+
+
+__all__ = [
+    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
+    "stats_records", "building_measures", "representative_xy",
+]

@@ -1,0 +1,130 @@
+"""The three strata of the territorial design: ligne de vie, terrasses de mi-hauteur, hauts.
+
+The convention defines them by "isochrones 250/300 m" and "420 m". The valley's elevation model
+shows these cannot all be absolute altitudes (Sainte-Marie-aux-Mines never goes below 326 m), so
+the strata are derived by a *declared* method, recorded on every feature and in the layer metadata:
+
+- ``distance`` (default): bands of distance from the valley axis (the Lièpvrette and the main road),
+  ``distances = (ligne de vie, terrasses)`` in metres;
+- ``altitude``: bands of altitude read from any DEM rasterio opens (GeoTIFF, SRTM ``.hgt``…),
+  ``altitudes = (ligne de vie, terrasses)`` in metres: below the first is the ligne de vie, between
+  the two the terraces, above the second the hauts.
+
+Both return a ``strates``-layer frame in EPSG:2154 clipped to the territory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from .errors import CRSError, InputError, MissingExtraError
+
+STRATA = ("ligne_de_vie", "terrasses", "hauts")
+LABELS = {
+    "ligne_de_vie": "Ligne de vie",
+    "terrasses": "Terrasses de la mi-hauteur",
+    "hauts": "Les hauts",
+}
+#: Parts smaller than this (m²) are raster or clipping noise, not strata.
+MIN_PART_AREA = 100.0
+
+
+def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str) -> gpd.GeoDataFrame:
+    rows, shapes = [], []
+    for name in STRATA:
+        geom = _multipolygon(geoms[name])
+        if geom is None:
+            continue
+        rows.append({"id": name, "strate": name, "libelle": LABELS[name], "methode": method,
+                     "parametres": params, "source": source})
+        shapes.append(geom)
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+
+
+def _multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon | None:
+    geom = shapely.make_valid(geom)
+    polygons = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon"
+                and p.area >= MIN_PART_AREA]
+    return shapely.MultiPolygon(polygons) if polygons else None
+
+
+def by_distance(axis: BaseGeometry, territory: BaseGeometry,
+                distances: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
+    """Strata as bands of distance (m) from the valley axis, clipped to the territory."""
+    near, mid = distances
+    inner = axis.buffer(near, quad_segs=16)
+    outer = axis.buffer(mid, quad_segs=16)
+    geoms = {
+        "ligne_de_vie": inner.intersection(territory),
+        "terrasses": outer.difference(inner).intersection(territory),
+        "hauts": territory.difference(outer),
+    }
+    params = f"distance à l'axe de la vallée : ligne de vie ≤ {near:g} m, terrasses ≤ {mid:g} m"
+    return _frame(geoms, "distance", params, "axe de la vallée (Lièpvrette et route principale)")
+
+
+def by_altitude(dem: str | Path, territory: BaseGeometry,
+                altitudes: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
+    """Strata as altitude bands (m) of a DEM, polygonised with rasterio and clipped.
+
+    ``territory`` is in EPSG:2154; the DEM may be in any CRS rasterio knows.
+    """
+    try:
+        import rasterio
+        import rasterio.features
+        import rasterio.mask
+    except ImportError as exc:  # pragma: no cover - rasterio is a core dependency
+        raise MissingExtraError("dem", "rasterio") from exc
+    low, high = altitudes
+    path = Path(dem)
+    if not path.exists():
+        raise InputError(f"Modèle numérique de terrain introuvable : {path}")
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"Modèle numérique de terrain illisible ({path}) : {exc}") from None
+    with src:
+        if src.crs is None:
+            raise CRSError(f"Le MNT {path.name} n'a pas de système de coordonnées.")
+        local = gpd.GeoSeries([territory], crs="EPSG:2154").to_crs(src.crs).iloc[0]
+        # Read only the window around the territory; pixels outside it are masked.
+        try:
+            data, transform = rasterio.mask.mask(src, [local], crop=True, filled=False,
+                                                 all_touched=True)
+        except ValueError as exc:
+            raise InputError(f"Le MNT {path.name} ne couvre pas le territoire.") from exc
+        band = data[0]
+        valid = ~np.ma.getmaskarray(band)
+        if src.nodata is not None:
+            valid &= band.data != src.nodata
+        classes = np.full(band.shape, 255, dtype=np.uint8)
+        values = band.data.astype("float64")
+        classes[valid & (values < low)] = 0
+        classes[valid & (values >= low) & (values < high)] = 1
+        classes[valid & (values >= high)] = 2
+        shapes: dict[int, list[BaseGeometry]] = {0: [], 1: [], 2: []}
+        for geom, value in rasterio.features.shapes(classes, mask=classes != 255,
+                                                    transform=transform):
+            shapes[int(value)].append(shapely.geometry.shape(geom))
+        dem_crs = src.crs
+    merged = gpd.GeoSeries([shapely.union_all(shapes[i]) for i in range(3)], crs=dem_crs)
+    merged = merged.to_crs(2154)
+    geoms = {name: merged.iloc[i].intersection(territory) for i, name in enumerate(STRATA)}
+    params = (f"altitude (MNT {path.name}) : ligne de vie < {low:g} m, "
+              f"terrasses < {high:g} m, hauts au-delà")
+    return _frame(geoms, "altitude", params, f"MNT {path.name}")
+
+
+def shares_below(strata: gpd.GeoDataFrame, communes: gpd.GeoDataFrame,
+                 names: tuple[str, ...] = ("ligne_de_vie", "terrasses")) -> dict[str, float]:
+    """Share (%) of each commune's area covered by the given strata (e.g. below 420 m)."""
+    covered = shapely.union_all(strata[strata["strate"].isin(names)].geometry.values)
+    return {
+        str(row.code_insee): 100.0 * row.geometry.intersection(covered).area / row.geometry.area
+        for row in communes.itertuples()
+    }

@@ -1,0 +1,195 @@
+"""Statistics equal an independent brute-force computation (shapely per zone), exactly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from ort_geo.cli import main
+from ort_geo.errors import InputError, LayerNotFoundError
+from ort_geo.privacy import MASK
+from ort_geo.stats import COLUMNS, COUNT_COLUMNS, sector_stats
+
+YEAR = 2026
+ZONE_LAYERS = ["secteurs_ort", "permis_de_louer", "strates", "communes"]
+
+
+def brute_force(store, layer, year):
+    """Per zone, loop over every feature with shapely predicates; no shared code with stats.py."""
+    zones = store.read(layer)
+    key = store.spec(layer).key
+    b = store.read("batiments")
+    c = store.read("commerces")
+    a = store.read("actions")
+    m = store.read("mobilites_actives")
+    b_pts = b.geometry.representative_point().to_numpy()
+    c_pts = c.geometry.representative_point().to_numpy()
+    a_pts = a.geometry.representative_point().to_numpy()
+    rows = []
+    for _, zone in zones.iterrows():
+        z = zone.geometry
+        inb = b[shapely.covers(z, b_pts)]
+        inc = c[shapely.covers(z, c_pts)]
+        ina = a[shapely.covers(z, a_pts)]
+        row = {"id": zone[key], "surface_ha": z.area / 1e4, "batiments": len(inb)}
+        row["logements"] = int(inb["nb_logements"].fillna(0).sum())
+        row["logements_vacants"] = int(inb["nb_logements_vacants"].fillna(0).sum())
+        row["vacants_longue_duree"] = sum(
+            int(r.nb_logements_vacants or 0) for r in inb.itertuples()
+            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2)
+        row["batiments_degrades"] = sum(e in ("degrade", "tres_degrade") for e in inb["etat"])
+        row["habitat_indigne"] = sum(bool(pd.notna(v) and v) for v in inb["habitat_indigne"])
+        row["rdc_vacants"] = sum(bool(pd.notna(v) and v) for v in inb["rdc_vacant"])
+        row["commerces"] = len(inc)
+        row["commerces_vacants"] = sum(bool(pd.notna(v) and v) for v in inc["vacant"])
+        row["actions"] = len(ina)
+        for k in (1, 2, 3, 4):
+            sel = ina[ina["orientation"] == k]
+            row[f"actions_o{k}"] = len(sel)
+            row[f"cout_o{k}"] = _known_sum(sel["cout_ht"])
+        row["cout_total"] = _known_sum(ina["cout_ht"])
+        for statut, col in (("existant", "km_mobilites_existantes"),
+                            ("projete", "km_mobilites_projetees")):
+            total = 0.0
+            for line in m[m["statut"] == statut].geometry:
+                total += shapely.intersection(line, z).length
+            row[col] = total / 1000
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _known_sum(costs: pd.Series) -> float:
+    """Sum of known costs; unknown (NaN) when none is known."""
+    known = costs.dropna()
+    return float(known.sum()) if len(known) else np.nan
+
+
+@pytest.fixture(params=["synthetic", "demo"])
+def any_store(request):
+    """The synthetic zones store, and the demo store once the territory build provides it."""
+    if request.param == "synthetic":
+        return request.getfixturevalue("zones_store")
+    try:
+        return request.getfixturevalue("demo_store")
+    except pytest.FixtureLookupError:
+        pytest.skip("fixture demo_store indisponible")
+
+
+@pytest.mark.parametrize("layer", ZONE_LAYERS + ["ilot_demonstrateur", "zones_activite"])
+def test_stats_equal_brute_force(any_store, layer):
+    got = sector_stats(any_store, layer, reference_year=YEAR)
+    want = brute_force(any_store, layer, YEAR)
+    if want.empty:
+        assert len(got) == 1  # only the territory row
+        return
+    assert got["id"].iloc[-1] == "territoire"
+    zones = got.iloc[:-1].reset_index(drop=True)
+    assert zones["id"].tolist() == want["id"].tolist()
+    for col in want.columns.drop("id"):
+        if col in COUNT_COLUMNS:
+            assert zones[col].tolist() == want[col].tolist(), col
+        else:
+            np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
+                                       rtol=1e-12, atol=0, err_msg=col)  # NaN == NaN here
+    # Rates follow from the counts.
+    expected = 100 * zones["logements_vacants"] / zones["logements"]
+    np.testing.assert_allclose(zones["taux_vacance"], expected.where(zones["logements"] > 0))
+    if layer in ("communes", "strates"):
+        assert zones["batiments"].sum() > 0
+
+
+def test_territory_row_and_partitions(zones_store):
+    strata = sector_stats(zones_store, "strates", reference_year=YEAR)
+    total = strata.iloc[-1]
+    buildings = zones_store.read("batiments")
+    assert total["batiments"] == len(buildings)
+    assert total["logements"] == buildings["nb_logements"].sum()
+    assert total["surface_ha"] == pytest.approx(800.0)
+    # Strata tile the communes; only buildings exactly on a shared edge count twice.
+    y = buildings.geometry.representative_point().y - 6_790_000
+    on_edges = int(y.isin([700.0, 1400.0]).sum())
+    assert on_edges == 4
+    assert strata["batiments"].iloc[:-1].sum() - total["batiments"] == on_edges
+
+
+def test_boundary_building_counts_in_both_adjacent_sectors(zones_store):
+    s = sector_stats(zones_store, "secteurs_ort", reference_year=YEAR).set_index("id")
+    # The building centred on the S1|S2 edge (x = 1200) and the edge shop count in both.
+    from shapely.geometry import Point
+
+    edge_point = Point(1_001_200.0, 6_790_500.0)
+    shops = zones_store.read("commerces", ids=["Cedge"])
+    assert shops.geometry.iloc[0].equals(edge_point)
+    s1 = zones_store.get("secteurs_ort", "S1").geometry
+    s2 = zones_store.get("secteurs_ort", "S2").geometry
+    assert s1.covers(edge_point) and s2.covers(edge_point)
+    assert s.loc["S1", "commerces"] >= 1 and s.loc["S2", "commerces"] >= 1
+
+
+def test_perimeter_frame_and_file(zones_store, tmp_path):
+    from shapely.geometry import box
+
+    zone = box(1_000_000, 6_790_000, 1_001_000, 6_791_000)
+    by_geom = sector_stats(zones_store, None, perimeter=zone, reference_year=YEAR)
+    assert by_geom["id"].tolist() == ["perimetre", "territoire"]
+    pts = zones_store.read("batiments").geometry.representative_point()
+    assert by_geom["batiments"].iloc[0] == int(zone.covers(pts).sum())
+    import geopandas as gpd
+
+    frame = gpd.GeoDataFrame({"nom": ["Carré"]}, geometry=[zone], crs=2154)
+    path = tmp_path / "perimetre.gpkg"
+    frame.to_file(path, driver="GPKG")
+    by_file = sector_stats(zones_store, None, perimeter=str(path), reference_year=YEAR)
+    assert by_file["nom"].iloc[0] == "Carré"
+    assert by_file["batiments"].iloc[0] == by_geom["batiments"].iloc[0]
+
+
+def test_public_mode_masks_small_counts(any_store, zones_store):
+    for layer in ZONE_LAYERS:
+        staff = sector_stats(any_store, layer, reference_year=YEAR)
+        public = sector_stats(any_store, layer, public=True, reference_year=YEAR)
+        assert public.attrs["public"] is True
+        for col in COLUMNS:
+            for s, p in zip(staff[col.name], public[col.name], strict=True):
+                if col.kind == "count":
+                    assert p == (MASK if 1 <= s <= 10 else s)
+                    assert not (isinstance(p, (int, np.integer)) and 1 <= p <= 10)
+        for rate, (num, den) in (("taux_vacance", ("logements_vacants", "logements")),
+                                 ("taux_vacance_commerciale", ("commerces_vacants", "commerces"))):
+            secret = staff[num].between(1, 10) | staff[den].between(1, 10)
+            assert (public[rate][secret] == MASK).all()
+    assert (sector_stats(zones_store, "secteurs_ort", public=True)["actions_o1"] == MASK).any()
+
+
+def test_errors(zones_store):
+    with pytest.raises(LayerNotFoundError):
+        sector_stats(zones_store, "inconnue")
+    with pytest.raises(InputError, match="couche de zones"):
+        sector_stats(zones_store, "batiments")
+    with pytest.raises(InputError):
+        sector_stats(zones_store, None)
+
+
+def test_cli_stats_formats(zones_store):
+    runner = CliRunner()
+    url = str(zones_store.url) if hasattr(zones_store, "url") else None
+    res = runner.invoke(main, ["stats", "secteurs_ort", "--store", url, "--format", "json",
+                               "--public"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert rows[-1]["id"] == "territoire"
+    for row in rows:
+        for name in COUNT_COLUMNS:
+            assert not (isinstance(row[name], int) and 1 <= row[name] <= 10)
+    res = runner.invoke(main, ["stats", "strates", "--store", url, "--format", "csv"])
+    assert res.exit_code == 0
+    assert res.output.splitlines()[0].startswith("Identifiant;Nom;Surface (ha)")
+    res = runner.invoke(main, ["stats", "secteurs_ort", "--store", url])
+    assert res.exit_code == 0 and "Centre-ville" in res.output and "Bâtiments" in res.output
+    res = runner.invoke(main, ["stats", "batiments", "--store", url])
+    assert res.exit_code == 2 and "couche de zones" in res.output
