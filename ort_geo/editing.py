@@ -1,10 +1,10 @@
 """Single-feature edits checked against the domain rules before they are committed.
 
 The store already refuses what the catalogue forbids (types, geometry kinds, unknown fields) and
-stale versions (``if_match``). The domain rules of :mod:`ort_geo.rules` (the same as
-``ort-geo validate``) look at a whole territory, so an edit is checked on a :class:`CandidateView`:
-the store as it would be after the edit, without writing anything. Only violations the edit would
-introduce refuse it — an unrelated, pre-existing problem does not block every other edit.
+stale versions (``if_match``). The domain rules (:mod:`ort_geo.rules`, the same as
+``ort-geo validate``) look at whole layers, so an edit is checked on the candidate layer — the
+layer as it would be after the edit — before anything is written. Only errors the edit would
+introduce refuse it: an unrelated, pre-existing problem does not block every other edit.
 """
 
 from __future__ import annotations
@@ -12,76 +12,33 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-import geopandas as gpd
-import pandas as pd
-import shapely
-
-from .errors import ValidationError
+from . import rules
+from .errors import InputError, ValidationError
 from .features import Feature
-from .store.base import STORAGE_CRS, Store, features_to_frame
+from .store.base import Store, features_to_frame
+from .validation import frame_to_features
 
 Operation = Literal["create", "replace", "update", "delete"]
 
 
-class CandidateView:
-    """A read-only view of a store with one feature of one layer changed (or removed)."""
+def introduced_errors(store: Store, layer: str, feature_id: str,
+                      after: Feature | None) -> list[rules.Violation]:
+    """Rule errors present once ``feature_id`` of ``layer`` becomes ``after`` (None: deleted)
+    and absent now. Nothing is checked for a store that records no territory."""
+    from .build import territory_of
 
-    def __init__(self, store: Store, layer: str, feature_id: str, after: Feature | None) -> None:
-        self._store, self._layer, self._id, self._after = store, layer, feature_id, after
-
-    def __getattr__(self, name: str) -> Any:  # everything else is the store's
-        return getattr(self._store, name)
-
-    def read(self, layer: str, *, bbox=None, where=None, ids=None, columns=None, limit=None,
-             offset: int = 0) -> gpd.GeoDataFrame:
-        if layer != self._layer:
-            return self._store.read(layer, bbox=bbox, where=where, ids=ids, columns=columns,
-                                    limit=limit, offset=offset)
-        spec = self._store.spec(layer)
-        frame = self._store.read(layer)
-        frame = frame[frame[spec.key] != self._id]
-        if self._after is not None:
-            added = features_to_frame(spec, [self._after])
-            frame = gpd.GeoDataFrame(pd.concat([frame, added[frame.columns]], ignore_index=True),
-                                     geometry="geometry", crs=STORAGE_CRS)
-        frame = _filtered(frame, spec.key, bbox, where, ids)
-        if columns is not None:
-            frame = frame[[spec.key, *[c for c in columns if c != spec.key], "geometry"]]
-        end = None if limit is None else offset + limit
-        return frame.iloc[offset:end].reset_index(drop=True)
-
-    def count(self, layer: str, *, bbox=None, where=None) -> int:
-        return len(self.read(layer, bbox=bbox, where=where))
-
-    def get(self, layer: str, feature_id: str) -> Feature:
-        if layer == self._layer and feature_id == self._id and self._after is not None:
-            return self._after
-        return Store.get(self, layer, feature_id)  # type: ignore[arg-type]
-
-
-def _filtered(frame: gpd.GeoDataFrame, key: str, bbox, where, ids) -> gpd.GeoDataFrame:
-    keep = pd.Series(True, index=frame.index)
-    for name, value in (where or {}).items():
-        values = list(value) if isinstance(value, (list, tuple, set)) else [value]
-        keep &= frame[name].isin(values)
-    if ids is not None:
-        keep &= frame[key].isin([str(i) for i in ids])
-    if bbox is not None:
-        keep &= frame.intersects(shapely.box(*bbox))
-    return frame[keep]
-
-
-def rule_violations(store) -> list[str]:
-    """The domain rules' findings on a store (or a candidate view), as messages."""
     try:
-        from . import rules  # the territory rules (ort-geo validate), issue 3
-    except ImportError:
+        territory = territory_of(store)
+    except InputError:
         return []
-
-    territory = rules.territory_of(store)
-    if territory is None:
-        return []
-    return [str(v) for v in rules.validate(store, territory)]
+    spec = store.spec(layer)
+    upserts = None if after is None else features_to_frame(spec, [after])
+    candidate = rules.candidate_layer(store, layer, upserts=upserts, deletes=[feature_id])
+    names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
+    now = rules.errors(rules.validate(store, territory, layers=names))
+    then = rules.errors(rules.validate(store, territory, overrides={layer: candidate},
+                                       layers=names))
+    return _new(now, then)
 
 
 def checked_edit(
@@ -94,21 +51,22 @@ def checked_edit(
     ``update`` merges ``properties`` (and ``geometry`` when given) into the stored feature.
     """
     fid = feature.id if feature is not None else str(feature_id)
+    if operation == "create" and store.count(layer, where={store.spec(layer).key: fid}):
+        raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
     if operation == "update":
         current = store.get(layer, fid)
         after: Feature | None = Feature(fid, {**current.properties, **(properties or {})},
                                         current.geometry if geometry is None else geometry)
     else:
         after = feature
-    if operation != "delete" and after is not None:
-        # Type-check first (the store's own validation) so rules see clean values.
-        from .validation import frame_to_features
-
-        after = frame_to_features(store.spec(layer), features_to_frame(store.spec(layer), [after]))[0]
-    introduced = _new(rule_violations(store), rule_violations(CandidateView(store, layer, fid, after)))
+    if after is not None:
+        # The catalogue's checks first (the store's own), so the rules see clean values.
+        spec = store.spec(layer)
+        after = frame_to_features(spec, features_to_frame(spec, [after]))[0]
+    introduced = introduced_errors(store, layer, fid, after)
     if introduced:
-        raise ValidationError("Modification refusée, elle enfreindrait les règles du territoire :\n  "
-                              + "\n  ".join(introduced))
+        raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"
+                              + rules.format_report(introduced))
     if operation == "create":
         return store.create(layer, after, author=author, message=message)  # type: ignore[arg-type]
     if operation == "delete":
@@ -118,6 +76,7 @@ def checked_edit(
                          message=message)
 
 
-def _new(before: Sequence[str], after: Sequence[str]) -> list[str]:
+def _new(before: Sequence[rules.Violation], after: Sequence[rules.Violation]
+         ) -> list[rules.Violation]:
     known = set(before)
     return [v for v in after if v not in known]

@@ -52,11 +52,60 @@ def _sample_id(client, layer: str, headers) -> str | None:
     return body["features"][0]["id"] if body["features"] else None
 
 
+PERIMETER = {"type": "Polygon", "coordinates": [[[7.17, 48.24], [7.21, 48.24], [7.21, 48.26],
+                                                [7.17, 48.26], [7.17, 48.24]]]}
+
+
+def assert_masked(text: str) -> None:
+    """Every published count between 1 and 10 reads "< 11"."""
+    for row in json.loads(text)["statistiques"]:
+        for name, value in row.items():
+            assert not (isinstance(value, int) and 0 < value < 11), (name, value, row["id"])
+
+
 def check_route(client, keys, method: str, path: str) -> None:
     """What an anonymous (and a lower-role) caller gets from one route."""
     staff = {"X-API-Key": keys["staff"]}
     layer = _layer(path)
     spec = CATALOGUE[layer] if layer else None
+    if path.startswith("/collections/") and path.endswith("/stats"):
+        anon = client.get(path)
+        assert anon.status_code == 200, anon.text
+        # Aggregates only (a count may share a field's name, e.g. habitat_indigne), all masked.
+        assert SECRET not in anon.text
+        assert_masked(anon.text)
+        assert json.loads(anon.text)["secret_statistique"] is True
+        assert client.get(path, headers=staff).json()["secret_statistique"] is False
+        return
+    if path == "/stats":
+        assert client.post(path, json=PERIMETER).status_code == 401
+        assert client.post(path, json=PERIMETER, headers=staff).status_code == 200
+        return
+    if path.endswith("/{featureId}/batiments") or path == "/batiments/within":
+        if path == "/batiments/within":
+            def call(query="", headers=None):
+                return client.post(f"{path}{query}", json=PERIMETER, headers=headers)
+        else:
+            fid = _sample_id(client, layer, staff)
+            if fid is None:
+                assert client.get(path.replace("{featureId}", "x")).status_code == 404
+                return
+            url = path.replace("{featureId}", fid)
+
+            def call(query="", headers=None):
+                return client.get(f"{url}{query}", headers=headers)
+        anon = call()
+        assert anon.status_code == 200, anon.text
+        assert_nothing_private(anon.text)
+        for fmt in ("csv", "gpkg"):
+            assert SECRET.encode() not in call(f"?f={fmt}").content
+        for query in ("?vacant=true", "?etat=degrade", "?vacance_longue=false"):
+            refused = call(query)
+            assert refused.status_code == 401 and SECRET not in refused.text, (path, query)
+        if anon.json()["features"]:
+            assert SECRET in call(headers=staff).text
+            assert call("?vacant=true", headers=staff).status_code == 200
+        return
     if method == "GET":
         url = path
         if "{featureId}" in path:
