@@ -32,7 +32,7 @@ def command(out: str, dem: str | None) -> None:
     store = run_build(str(DEFAULT_TERRITORY), str(store_path), dem)
 
     found = validate(store)
-    console.print(format_report(found), highlight=False)
+    console.print(format_report(found), highlight=False, soft_wrap=True)
     if errors(found):
         sys.exit(1)
 
