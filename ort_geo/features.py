@@ -149,13 +149,22 @@ class FeatureBatch:
 
     def records_json(self) -> np.ndarray:
         """``json.dumps(feature.to_record(), ensure_ascii=False)`` of every feature, in bulk."""
-        names = sorted(self.columns)
-        template = ('{"id": %s, "properties": {'
-                    + ", ".join(encode_basestring(n).replace("%", "%%") + ": %s" for n in names)
-                    + '}, "geometry": %s}')
-        wkt = objects(shapely.to_wkt(self.geometry, rounding_precision=-1))
-        columns = [_json_values(self.ids), *(_json_values(self.columns[n]) for n in names),
-                   _json_values(wkt)]
+        parts, columns = [], [_json_values(self.ids)]
+        for name in sorted(self.columns):
+            values = self.columns[name]
+            if pd.isna(values).all():  # written once in the template rather than on every row
+                parts.append(encode_basestring(name).replace("%", "%%") + ": null")
+            else:
+                parts.append(encode_basestring(name).replace("%", "%%") + ": %s")
+                columns.append(_json_values(values))
+        wkt = shapely.to_wkt(self.geometry, rounding_precision=-1)
+        if shapely.is_missing(self.geometry).any():
+            columns.append(_json_values(objects(wkt)))
+            geometry = "%s"
+        else:  # WKT holds nothing JSON must escape
+            columns.append(wkt)
+            geometry = '"%s"'
+        template = '{"id": %s, "properties": {' + ", ".join(parts) + '}, "geometry": ' + geometry + "}"
         return objects([template % row for row in zip(*(c.tolist() for c in columns), strict=True)])
 
 

@@ -177,3 +177,36 @@ def test_bulk_write_keeps_a_valid_geopackage(new_store):
     pyogrio.write_dataframe(extra, store.path, layer="batiments", append=True)
     assert store.read("batiments", bbox=(1, 1, 2, 2))["id"].tolist() == ["G1"]
     assert store.extent("batiments") == (0.0, 0.0, 1_008_982.0, 6_800_509.0)
+
+
+@pytest.mark.parametrize("n", [0, 1, 167, 168, 30_000])
+def test_packed_rtree_equals_sqlite_inserts(n):
+    """The packed R-tree holds exactly the boxes SQLite would store, answers the same queries,
+    passes SQLite's own check and stays editable by SQLite."""
+    from ort_geo.store.rtree import pack, rtree_boxes
+
+    rng = np.random.default_rng(n)
+    x, y = rng.uniform(-1e6, 1e6, n), rng.uniform(6e6, 7e6, n)
+    bounds = np.c_[x, y, x + rng.uniform(0, 30, n), y + rng.uniform(0, 30, n)]
+    ids = np.arange(1, n + 1) * 3
+    trees = []
+    for packed in (False, True):
+        conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+        if packed:
+            pack(conn, "r", ids, rtree_boxes(bounds))
+        else:
+            conn.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?)",
+                             zip(ids.tolist(), *bounds[:, [0, 2, 1, 3]].T.tolist(), strict=True))
+        trees.append(conn)
+    query = ("SELECT id FROM r WHERE maxx >= 0 AND minx <= 1e5 AND maxy >= 6.4e6 "
+             "AND miny <= 6.6e6 ORDER BY id")
+    for sql in ("SELECT * FROM r ORDER BY id", query):
+        assert trees[1].execute(sql).fetchall() == trees[0].execute(sql).fetchall()
+    assert trees[1].execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+    for conn in trees:
+        conn.execute("INSERT INTO r VALUES (1, -5, 5, 6.5e6, 6.5e6 + 1)")
+        conn.execute("DELETE FROM r WHERE id < ?", (3 * (n // 2),))
+    assert (trees[1].execute("SELECT * FROM r ORDER BY id").fetchall()
+            == trees[0].execute("SELECT * FROM r ORDER BY id").fetchall())
+    assert trees[1].execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"

@@ -35,9 +35,12 @@ from .base import (
     Transaction,
     typed_series,
 )
+from .rtree import pack, rtree_boxes
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
+#: Writes of at least this many features (and a quarter of the layer) rebuild the R-tree packed.
+PACK_MIN = 1000
 #: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
 _SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
@@ -475,15 +478,24 @@ class _GpkgTransaction(Transaction):
 
     def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
         """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""
-        bounds = shapely.bounds(geoms)
         indexed = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        fids = np.asarray(fids)
-        rtree = f'"rtree_{layer.name}_geom"'
-        self.conn.executemany(f"DELETE FROM {rtree} WHERE id = ?",
+        fids = np.asarray(fids, dtype="int64")
+        boxes = rtree_boxes(shapely.bounds(geoms[indexed]))
+        rtree = f"rtree_{layer.name}_geom"
+        if len(fids) >= PACK_MIN:
+            stored = self.conn.execute(f'SELECT count(*) FROM "{rtree}_rowid"').fetchone()[0]
+            if len(fids) * 4 >= stored:  # a large share of the layer: rebuild the tree packed
+                old = np.array(self.conn.execute(f'SELECT * FROM "{rtree}"').fetchall(),
+                               dtype="float64").reshape(-1, 5)
+                kept = ~np.isin(old[:, 0].astype("int64"), fids)
+                pack(self.conn, rtree, np.concatenate([old[kept, 0].astype("int64"),
+                                                       fids[indexed]]),
+                     np.concatenate([old[kept, 1:].astype("float32"), boxes]))
+                return
+        self.conn.executemany(f'DELETE FROM "{rtree}" WHERE id = ?',
                               [(f,) for f in fids[~indexed].tolist()])
-        self.conn.executemany(
-            f"INSERT OR REPLACE INTO {rtree} VALUES (?, ?, ?, ?, ?)",
-            zip(fids[indexed].tolist(), *bounds[indexed][:, [0, 2, 1, 3]].T.tolist(), strict=True))
+        self.conn.executemany(f'INSERT OR REPLACE INTO "{rtree}" VALUES (?, ?, ?, ?, ?)',
+                              zip(fids[indexed].tolist(), *boxes.T.tolist(), strict=True))
 
     @contextmanager
     def _rtree_by_hand(self, layer: LayerSpec) -> Iterator[None]:
