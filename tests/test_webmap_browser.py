@@ -163,3 +163,4 @@ def test_staff_map_building_popup(chromium, town_maps):
         assert "Logements vacants" in stats.inner_text()
     assert visit.errors == []
     assert visit.blocked == []
+

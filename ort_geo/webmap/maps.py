@@ -242,13 +242,19 @@ def _territory_title(store: Store) -> str:
     return meta.get("title") or meta.get("name") or DEFAULT_TITLE
 
 
-def _base_map(fit: list[list[float]], basemap: str) -> folium.Map:
+View = tuple[float, float, int]
+
+
+def _base_map(fit: list[list[float]], basemap: str, view: View | None = None) -> folium.Map:
     if basemap not in BASEMAPS:
         raise InputError(f"Fond de plan inconnu « {basemap} » : choisir parmi {', '.join(BASEMAPS)}.")
-    m = folium.Map(location=None, tiles=None, control_scale=False, zoom_control=True)
+    m = folium.Map(location=None if view is None else [view[0], view[1]],
+                   zoom_start=10 if view is None else view[2], tiles=None, control_scale=False,
+                   zoom_control=True)
     m.default_js = elements.LEAFLET_JS  # no CDN: vendored Leaflet only (no jQuery, no Bootstrap)
     m.default_css = elements.LEAFLET_CSS
-    m.fit_bounds(fit)
+    if view is None:
+        m.fit_bounds(fit)
     folium.TileLayer(tiles=xyz.OpenStreetMap.Mapnik.build_url(), attr=OSM_ATTRIBUTION,
                      name="OpenStreetMap", max_zoom=19, show=basemap == "osm").add_to(m)
     folium.TileLayer(tiles=xyz.GeoportailFrance.plan.build_url(), attr=IGN_ATTRIBUTION,
@@ -310,11 +316,16 @@ def _fit(prepared: list[_Layer], prefer: tuple[str, ...] = ()) -> list[list[floa
     return bounds(frame)
 
 
-def public_map(store: Store, *, title: str | None = None, basemap: str = "osm") -> folium.Map:
-    """The residents' map: public layers and fields only, in French."""
+def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
+               view: View | None = None) -> folium.Map:
+    """The residents' map: public layers and fields only, in French.
+
+    ``view`` (latitude, longitude, zoom) sets the opening view; by default it frames the sectors
+    and actions.
+    """
     prepared, omitted = _prepared_layers(store, "public")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap, view)
     _add_layers(m, prepared)
     m._ort_geo = {"layers": {e.config.name: len(e.collection["features"]) for e in prepared},  # type: ignore[attr-defined]
                   "omitted": omitted, "buildings": 0}
@@ -324,11 +335,12 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm") 
                    audience="public")
 
 
-def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm") -> folium.Map:
+def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
+              view: View | None = None) -> folium.Map:
     """The partners' working map: every layer plus buildings by condition and vacancy."""
     prepared, omitted = _prepared_layers(store, "staff")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap, view)
     _add_layers(m, prepared)
     spec = CATALOGUE["batiments"]
     count = store.count("batiments")
@@ -369,10 +381,11 @@ def render_html(m: folium.Map) -> str:
 
 
 def write_map(store: Store, path: str | os.PathLike[str], *, audience: Audience = "public",
-              basemap: str = "osm", title: str | None = None) -> MapReport:
+              basemap: str = "osm", title: str | None = None,
+              view: View | None = None) -> MapReport:
     """Build the public or staff map of a store and write it to ``path``."""
     build = public_map if audience == "public" else staff_map
-    m = build(store, title=title, basemap=basemap)
+    m = build(store, title=title, basemap=basemap, view=view)
     html = render_html(m)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
