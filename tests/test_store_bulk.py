@@ -210,3 +210,17 @@ def test_packed_rtree_equals_sqlite_inserts(n):
     assert (trees[1].execute("SELECT * FROM r ORDER BY id").fetchall()
             == trees[0].execute("SELECT * FROM r ORDER BY id").fetchall())
     assert trees[1].execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+
+
+def test_store_write_benchmark_runs(monkeypatch, capsys):
+    """``python -m benchmarks.store_write`` at a tiny scale: it runs and its writes do what it says."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from benchmarks.store_write import main
+
+    main(["--features", "300"])
+    out = capsys.readouterr().out
+    assert "300 ajout(s)" in out
+    assert "30 modification(s), 0 suppression(s), 270 inchangé(s)" in out
+    assert out.count("ratio") == 4
