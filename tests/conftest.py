@@ -109,9 +109,10 @@ def store_state() -> Callable:
     return _store_state
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each backend in turn: tests using it (or ``store``) run on GeoPackage and PostGIS."""
+    """Each backend in turn: tests using it (or ``store``, ``zones_store``…) run on GeoPackage
+    and PostGIS — once per backend, never crossed."""
     return request.param
 
 
@@ -155,8 +156,58 @@ def demo_store_copy(demo_store_path: Path, tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def zones_store(tmp_path_factory):
-    """A small synthetic store with zones sharing edges, overlapping, with holes (stats tests)."""
+def postgis_copy(request: pytest.FixtureRequest) -> Iterator[Callable]:
+    """``postgis_copy(store)``: a copy of a store in a fresh PostGIS schema, kept for the session
+    (read-only by convention, like the stores it copies; one copy per source); schemas are
+    dropped at the end."""
+    from ort_geo import open_store
+    from ort_geo.copy import copy_store
+
+    made: list[tuple] = []
+    copies: dict[str, object] = {}
+
+    def copy(source):
+        if source.url in copies:
+            return copies[source.url]
+        url = request.getfixturevalue("postgis_url")
+        schema = f"test_{uuid.uuid4().hex[:12]}"
+        dest = open_store(f"{url}?schema={schema}", create=True)
+        made.append((dest, url, schema))
+        copy_store(source, dest)
+        copies[source.url] = dest
+        return dest
+
+    yield copy
+    for dest, url, schema in made:
+        dest.close()
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def zones_store_gpkg(tmp_path_factory):
     from stats_data import build_small_store
 
     return build_small_store(tmp_path_factory.mktemp("zones") / "zones.gpkg")
+
+
+@pytest.fixture(scope="session")
+def zones_store(request: pytest.FixtureRequest, zones_store_gpkg, backend: str):
+    """A small synthetic store with zones sharing edges, overlapping, with holes (stats and
+    query tests), on each backend (the PostGIS one is a verified copy of the GeoPackage)."""
+    return on_backend(request, zones_store_gpkg, backend)
+
+
+def on_backend(request: pytest.FixtureRequest, store, backend: str):
+    """``store`` itself for "gpkg", its session copy in PostGIS for "postgis"."""
+    if backend == "gpkg":
+        return store
+    return request.getfixturevalue("postgis_copy")(store)
+
+
+@pytest.fixture(scope="session")
+def demo_store_postgis(demo_store, postgis_copy):
+    """The demo store copied (and verified) into PostGIS, once per session; do not modify."""
+    return postgis_copy(demo_store)
