@@ -156,34 +156,44 @@ def demo_store_copy(demo_store_path: Path, tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def postgis_copy(request: pytest.FixtureRequest) -> Iterator[Callable]:
-    """``postgis_copy(store)``: a copy of a store in a fresh PostGIS schema, kept for the session
-    (read-only by convention, like the stores it copies; one copy per source); schemas are
-    dropped at the end."""
+def postgis_schema_url(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    """``postgis_schema_url()``: the URL of a fresh PostGIS schema, kept for the session and
+    dropped at its end (for session- and module-scoped stores)."""
+    schemas: list[tuple[str, str]] = []
+
+    def make() -> str:
+        url, schema = request.getfixturevalue("postgis_url"), f"test_{uuid.uuid4().hex[:12]}"
+        schemas.append((url, schema))
+        return f"{url}?schema={schema}"
+
+    yield make
+    if schemas:
+        import psycopg
+
+        with psycopg.connect(schemas[0][0], autocommit=True) as conn:
+            for _, schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def postgis_copy(postgis_schema_url: Callable[[], str]) -> Iterator[Callable]:
+    """``postgis_copy(store)``: a verified copy of a store in a fresh PostGIS schema, one per
+    source, kept for the session (read-only by convention, like the stores it copies)."""
     from ort_geo import open_store
     from ort_geo.copy import copy_store
 
-    made: list[tuple] = []
     copies: dict[str, object] = {}
 
     def copy(source):
-        if source.url in copies:
-            return copies[source.url]
-        url = request.getfixturevalue("postgis_url")
-        schema = f"test_{uuid.uuid4().hex[:12]}"
-        dest = open_store(f"{url}?schema={schema}", create=True)
-        made.append((dest, url, schema))
-        copy_store(source, dest)
-        copies[source.url] = dest
-        return dest
+        if source.url not in copies:
+            dest = open_store(postgis_schema_url(), create=True)
+            copy_store(source, dest)
+            copies[source.url] = dest
+        return copies[source.url]
 
     yield copy
-    for dest, url, schema in made:
+    for dest in copies.values():
         dest.close()
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 @pytest.fixture(scope="session")
