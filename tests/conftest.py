@@ -204,17 +204,23 @@ def zones_store_gpkg(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def zones_store(request: pytest.FixtureRequest, zones_store_gpkg, backend: str):
+def zones_store(zones_store_gpkg, backend: str, on_backend: Callable):
     """A small synthetic store with zones sharing edges, overlapping, with holes (stats and
     query tests), on each backend (the PostGIS one is a verified copy of the GeoPackage)."""
-    return on_backend(request, zones_store_gpkg, backend)
+    return on_backend(zones_store_gpkg, backend)
 
 
-def on_backend(request: pytest.FixtureRequest, store, backend: str):
-    """``store`` itself for "gpkg", its session copy in PostGIS for "postgis"."""
-    if backend == "gpkg":
-        return store
-    return request.getfixturevalue("postgis_copy")(store)
+@pytest.fixture(scope="session")
+def on_backend(request: pytest.FixtureRequest) -> Callable:
+    """``on_backend(store, backend)``: the store itself for "gpkg", its session copy in PostGIS
+    for "postgis" (read-only stores only)."""
+
+    def place(store, backend: str):
+        if backend == "gpkg":
+            return store
+        return request.getfixturevalue("postgis_copy")(store)
+
+    return place
 
 
 @pytest.fixture(scope="session")

@@ -70,12 +70,10 @@ def _known_sum(costs: pd.Series) -> float:
 
 
 @pytest.fixture(params=["synthetic", "demo"])
-def any_store(request, backend):
+def any_store(request, backend, on_backend):
     """The synthetic zones store and the demo store, on each backend."""
-    from conftest import on_backend
-
     name = "zones_store_gpkg" if request.param == "synthetic" else "demo_store"
-    return on_backend(request, request.getfixturevalue(name), backend)
+    return on_backend(request.getfixturevalue(name), backend)
 
 
 @pytest.mark.parametrize("layer", ZONE_LAYERS + ["ilot_demonstrateur", "zones_activite"])
