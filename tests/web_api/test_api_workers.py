@@ -25,12 +25,13 @@ ROUNDS = 8
 URL = "/collections/secteurs_ort/items/centre"
 
 
+pytestmark = pytest.mark.postgis
+
+
 @pytest.fixture
-def two_workers(backend, request, tmp_path):
-    if backend == "postgis":
-        store = build_store(request.getfixturevalue("postgis_schema_url")())
-    else:
-        store = build_store(tmp_path / "atlas.gpkg")
+def two_workers(postgis_schema_url):
+    """``ort-geo serve --workers 2`` on a PostGIS store (the multi-user backend)."""
+    store = build_store(postgis_schema_url())
     key = auth.create_key(store, "Chef de projet", "editor")
     port = free_port()
     exe = str(Path(sys.executable).with_name("ort-geo"))
@@ -39,14 +40,16 @@ def two_workers(backend, request, tmp_path):
                             text=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while True:
             try:
                 httpx.get(f"{base}/conformance", timeout=1)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serveur non démarré : {proc.stderr.read()}") from None
+                    proc.terminate()  # stderr only ends with the process
+                    raise RuntimeError(f"serveur non démarré : {proc.communicate(timeout=15)[1]}"
+                                       ) from None
                 time.sleep(0.2)
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                  text=True).stdout.split()
