@@ -170,6 +170,8 @@ class Request:
 
 @dataclass
 class Result:
+    """Successful requests (status 200): their number, latencies and features; failures."""
+
     count: int
     errors: int
     seconds: float
@@ -205,17 +207,17 @@ async def _load(base: str, requests: list[Request], clients: int, seconds: float
                 print(f"    {type(exc).__name__} on {req.method} {req.path[:80]}", flush=True)
                 continue
             body = resp.content
-            latencies.append(time.perf_counter() - start)
             if resp.status_code != 200:
                 errors += 1
                 print(f"    HTTP {resp.status_code} on {req.method} {req.path[:80]}: "
                       f"{body[:200]!r}", flush=True)
             else:
+                latencies.append(time.perf_counter() - start)  # successes only
                 data = json.loads(body)
                 features += data.get("numberReturned", len(data.get("features", ())))
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=120) as http:
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
         begin = time.perf_counter()
         await asyncio.gather(*(worker(http) for _ in range(clients)))
         elapsed = time.perf_counter() - begin
@@ -354,6 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             for (scenario, clients), results in table.items():
                 ours, base = results["ort-geo"], results["pygeoapi"]
                 note = f"  (pygeoapi errors: {base.errors})" if base.errors else ""
+                if not base.count:
+                    print(f"  {scenario:11s} {clients:2d} client(s)  pygeoapi answered no request "
+                          f"successfully{note}", flush=True)
+                    continue
                 print(f"  {scenario:11s} {clients:2d} client(s)  throughput "
                       f"{ours.rps / base.rps:6.1f}×   p99 {base.pct(99) / ours.pct(99):6.1f}× "
                       f"lower{note}", flush=True)
