@@ -443,3 +443,24 @@ def test_kml_folders_are_read_together(tmp_path):
     assert sorted(got["id"]) == ["centre", "halles"]
     assert "timestamp" not in got.columns
     assert any("2 couches réunies" in m for m in report.messages)
+
+
+def test_cli_history_after_two_imports(tmp_path):
+    from click.testing import CliRunner
+
+    from ort_geo.cli import main
+
+    store = tmp_path / "atlas.gpkg"
+    runner = CliRunner()
+    runner.invoke(main, ["init", str(store)])
+    first = _write(sectors(), tmp_path / "v1.geojson")
+    second = _write(sectors(nom=["Centre élargi", "Les Halles"]), tmp_path / "v2.geojson")
+    for path, who in ((first, "alice"), (second, "bob")):
+        result = runner.invoke(main, ["import", str(path), "--couche", "secteurs_ort",
+                                      "--store", str(store), "--auteur", who])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["history", "secteurs_ort", "centre", "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "Version 1" in result.output and "par alice" in result.output
+    assert "Version 2" in result.output and "par bob" in result.output
+    assert "'Centre-ville' → 'Centre élargi'" in result.output

@@ -32,7 +32,7 @@ def command(out: str, dem: str | None) -> None:
     store = run_build(str(DEFAULT_TERRITORY), str(store_path), dem)
 
     found = validate(store)
-    console.print(format_report(found), highlight=False)
+    console.print(format_report(found), highlight=False, soft_wrap=True)
     if errors(found):
         sys.exit(1)
 
@@ -55,3 +55,23 @@ def command(out: str, dem: str | None) -> None:
     strata = store.get_meta("strates")
     console.print(f"Strates : {strata.get('parametres', '')}.")
     # -- further demo outputs (web maps, atlas) go below ------------------------------------
+    _web_maps(store, out_dir)
+
+
+def _web_maps(store, out_dir: Path) -> None:
+    """The residents' map and the staff map, each with a PNG screenshot."""
+    from ..errors import MissingExtraError
+    from ..webmap import write_map
+    from ..webmap.browser import READY, READY_TILES, screenshot
+
+    for audience, name, ready in (("public", "carte-publique", READY),
+                                  ("staff", "carte-travail", READY_TILES)):
+        with console.status(f"Carte web {name}…"):
+            report = write_map(store, out_dir / f"{name}.html", audience=audience)
+        console.print(f"Carte : {report}", highlight=False)
+        try:
+            with console.status(f"Capture {name}.png…"):
+                screenshot(report.path, out_dir / f"{name}.png", ready=ready)
+            console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
+        except MissingExtraError as exc:
+            console.print(f"[yellow]Capture de {name} omise :[/] {exc}", highlight=False)

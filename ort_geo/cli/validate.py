@@ -34,6 +34,6 @@ def command(store: str, territory: str | None, candidates: tuple[str, ...]) -> N
         console.print(f"Candidat : {layer} ← {path} ({len(overrides[layer])} objets, "
                       "non importé).", highlight=False)
     found = validate(st, load_territory(territory) if territory else None, overrides=overrides)
-    console.print(format_report(found), highlight=False)
+    console.print(format_report(found), highlight=False, soft_wrap=True)
     if errors(found):
         sys.exit(1)

@@ -1,0 +1,107 @@
+"""A real headless browser (Debian's chromium, driven by playwright) to look at the maps.
+
+Used for the demo's screenshots, the browser tests and the staff-map benchmark. Never downloads a
+browser: it runs the system chromium (``ORT_GEO_CHROMIUM`` or ``/usr/bin/chromium``). Every request
+that is not for a local file is aborted and recorded, so a page shows what it shows offline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MissingExtraError, OrtGeoError
+
+#: JavaScript conditions for "the map is shown": runtime ready; and building tiles drawn.
+READY = "window.ortGeoReady === true"
+READY_TILES = READY + " && (!!window.ortGeoTilesLoaded || !window.ortGeoTilesExpected)"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    """The system chromium, or None when it is not installed."""
+    candidate = os.environ.get("ORT_GEO_CHROMIUM", "/usr/bin/chromium")
+    return candidate if Path(candidate).is_file() else shutil.which("chromium")
+
+
+class BrowserError(OrtGeoError):
+    """A page failed to load in the browser."""
+
+
+@dataclass
+class PageVisit:
+    """What happened while a page was open."""
+
+    errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@contextmanager
+def browser() -> Iterator[Any]:
+    """A playwright chromium browser (the system one)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - dev extra installs it
+        raise MissingExtraError("playwright manque : pip install 'ort-geo[browser]'.") from exc
+    executable = chromium_path()
+    if executable is None:
+        raise MissingExtraError("Chromium est introuvable (apt-get install chromium).")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+@contextmanager
+def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
+              ready: str = READY) -> Iterator[tuple[Any, PageVisit]]:
+    """Open a local HTML file offline; yields the page and the record of errors and requests."""
+    visit = PageVisit()
+    context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+    page = context.new_page()
+    page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
+    page.on("console", lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            visit.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    start = time.perf_counter()
+    page.goto(Path(html).resolve().as_uri(), wait_until="load")
+    try:
+        page.wait_for_function(ready, timeout=30_000)
+    except Exception as exc:
+        context.close()
+        raise BrowserError(f"La page {html} ne s'est pas chargée : {exc}; erreurs : {visit.errors}"
+                           ) from exc
+    visit.seconds = time.perf_counter() - start
+    try:
+        yield page, visit
+    finally:
+        context.close()
+
+
+def screenshot(html: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1400,
+               height: int = 900, zoom: int | None = None, ready: str = READY) -> PageVisit:
+    """Render ``html`` offline to a PNG; ``zoom`` sets the map's zoom level first."""
+    with browser() as instance, open_page(instance, Path(html), width=width, height=height,
+                                          ready=ready) as (page, visit):
+        if zoom is not None:
+            page.evaluate(f"ortGeo.map.setZoom({int(zoom)}, {{animate: false}})")
+        page.wait_for_timeout(600)  # let tiles and vector layers settle
+        page.screenshot(path=str(png))
+    return visit

@@ -1,0 +1,107 @@
+"""What each layer looks like on the web maps and what its popups say.
+
+Plain data: a :class:`MapLayer` per catalogue layer, in drawing order. Field lists name catalogue
+fields; the public map refuses any that the catalogue does not mark public.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: The four strategic orientations of the Val d'Argent convention (article 2): label, colour.
+ORIENTATIONS: dict[str, tuple[str, str]] = {
+    "1": ("1 — Redynamiser les centres-villes", "#c0392b"),
+    "2": ("2 — S'engager pour la transition écologique", "#1e8449"),
+    "3": ("3 — Valoriser le territoire", "#2471a3"),
+    "4": ("4 — Préserver l'environnement et le cadre de vie", "#9a7d0a"),
+}
+
+STRATA: dict[str, tuple[str, str]] = {
+    "ligne_de_vie": ("Ligne de vie (fond de vallée)", "#f0c75e"),
+    "terrasses": ("Terrasses de mi-hauteur", "#9bc27a"),
+    "hauts": ("Les hauts", "#4f8f5a"),
+}
+
+SECTOR_TYPES: dict[str, tuple[str, str]] = {
+    "centre_ville_principal": ("Centre-ville de la ville principale", "#b03a2e"),
+    "centre_ville": ("Centre-ville", "#e67e22"),
+    "quartier": ("Quartier", "#d35400"),
+    "autre": ("Autre secteur", "#a04000"),
+}
+
+#: Staff map: building condition, and vacancy.
+CONDITIONS: dict[str, tuple[str, str]] = {
+    "bon": ("Bon état", "#abb2b9"),
+    "moyen": ("État moyen", "#f4d03f"),
+    "degrade": ("Dégradé", "#e67e22"),
+    "tres_degrade": ("Très dégradé", "#922b21"),
+    "": ("État non renseigné", "#e5e8e8"),
+}
+VACANCY: dict[str, tuple[str, str]] = {
+    "vacant": ("Au moins un logement vacant", "#6c3483"),
+    "occupe": ("Aucun logement vacant connu", "#d5d8dc"),
+}
+
+
+@dataclass(frozen=True)
+class MapLayer:
+    """One catalogue layer as drawn on a web map."""
+
+    name: str
+    title: str
+    popup: tuple[str, ...]
+    #: Fields joined to name a feature (tooltip, search, list).
+    label: tuple[str, ...] = ("nom",)
+    label_prefix: str = ""
+    color: str = "#333333"
+    fill: str | None = None
+    fill_opacity: float = 0.2
+    weight: float = 2.0
+    dash: str | None = None
+    #: Field whose value chooses the colour, with its palette (value -> label, colour).
+    category: str | None = None
+    palette: dict[str, tuple[str, str]] = field(default_factory=dict)
+    show: bool = True
+    searchable: bool = True
+    #: Listed in the text alternative beside the map.
+    listed: bool = False
+
+
+PUBLIC_LAYERS: tuple[MapLayer, ...] = (
+    MapLayer("strates", "Strates du projet de territoire",
+             popup=("strate", "libelle", "methode", "parametres", "source"),
+             label=("libelle",), label_prefix="Strate : ", weight=0, fill_opacity=0.35,
+             category="strate", palette=STRATA, show=False, searchable=False),
+    MapLayer("communes", "Communes", popup=("nom", "code_insee", "population", "source"),
+             label_prefix="Commune : ", color="#4d5656", weight=2, dash="6 4", fill=None),
+    MapLayer("zones_activite", "Zones d'activité",
+             popup=("nom", "type_site", "vocation", "gestionnaire", "indicatif", "source"),
+             label_prefix="Zone d'activité : ", color="#5d6d7e", fill="#aab7b8",
+             fill_opacity=0.45, weight=1.5),
+    MapLayer("permis_de_louer", "Zones de permis de louer",
+             popup=("nom", "regime", "date_effet", "deliberation", "indicatif", "source"),
+             label_prefix="Permis de louer : ", color="#7d3c98", fill="#d2b4de",
+             fill_opacity=0.25, weight=2, dash="8 4"),
+    MapLayer("secteurs_ort", "Secteurs d'intervention ORT",
+             popup=("nom", "type", "convention", "deliberation", "date_debut", "date_fin",
+                    "version", "indicatif", "source"),
+             label_prefix="Secteur ORT : ", color="#b03a2e", fill="#e74c3c", fill_opacity=0.18,
+             weight=3, category="type", palette=SECTOR_TYPES, listed=True),
+    MapLayer("ilot_demonstrateur", "Îlot démonstrateur",
+             popup=("nom", "description", "indicatif", "source"),
+             label_prefix="Îlot démonstrateur : ", color="#ba4a00", fill="#f0b27a",
+             fill_opacity=0.6, weight=2.5),
+    MapLayer("actions", "Actions du programme",
+             popup=("numero", "titre", "orientation", "statut", "maitre_ouvrage", "partenaires",
+                    "cout_ht", "financement", "priorite", "date_debut", "date_fin",
+                    "description"),
+             label=("numero", "titre"), label_prefix="Action ", color="#1b2631", fill="#c0392b",
+             fill_opacity=0.85, weight=1.5, category="orientation", palette=ORIENTATIONS,
+             listed=True),
+)
+
+#: Fields of buildings carried by the staff map's vector tiles (all restricted to staff).
+BUILDING_FIELDS: tuple[str, ...] = (
+    "id", "adresse", "annee_construction", "usage", "nb_logements", "nb_logements_vacants",
+    "annee_debut_vacance", "etat", "habitat_indigne", "rdc_commerce", "rdc_vacant", "demo",
+)
