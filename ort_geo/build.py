@@ -171,11 +171,18 @@ def build_territory(
             raise InputError(f"Fichier de couche introuvable pour {name} : "
                              f"{territory.directory / source.file}")
     say = on_step or (lambda _msg: None)
+
+    if str(store_path).startswith(("postgresql://", "postgres://")):
+        raise InputError("La construction écrit un GeoPackage : construisez dans un fichier .gpkg "
+                         "puis copiez-le vers PostGIS avec « ort-geo copy ».")
+    store_path = Path(store_path)
+    if store_path.suffix.lower() != ".gpkg":
+        raise InputError(f"Entrepôt à construire : fichier .gpkg attendu (reçu : {store_path}).")
+    if dem is not None and not Path(dem).is_file():
+        raise InputError(f"Modèle numérique de terrain introuvable : {dem}")
     ctx = BuildContext(territory, dem=Path(dem) if dem else None)
     ctx.communes = read_communes(territory.communes, siren_epci=territory.siren_epci)
     ctx.town_halls = read_town_halls(territory.communes)
-
-    store_path = Path(store_path)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
     tmp.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .build import territory_of, town_halls_of
 from .catalogue import CATALOGUE
 from .errors import CRSError, ValidationError
 from .store import Store
@@ -80,8 +81,6 @@ def validate(
     layers: Iterable[str] | None = None,
 ) -> list[Violation]:
     """Every violation in the store (or in it with ``overrides`` substituted), errors first."""
-    from .build import territory_of, town_halls_of
-
     territory = territory or territory_of(store)
     overrides = dict(overrides or {})
     names = list(layers) if layers is not None else CATALOGUE.names

@@ -189,6 +189,14 @@ def test_failed_build_leaves_the_existing_store_untouched(demo_store_path, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store.gpkg", "territoire"]
 
 
+def test_build_target_must_be_a_geopackage(tmp_path):
+    with pytest.raises(InputError, match="ort-geo copy"):
+        build_territory(TERRITORY_DIR, "postgresql://localhost/atlas")
+    with pytest.raises(InputError, match=".gpkg"):
+        build_territory(TERRITORY_DIR, tmp_path / "atlas.sqlite")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_builder_is_refused(tmp_path):
     broken = tmp_path / "territoire"
     shutil.copytree(TERRITORY_DIR, broken)
@@ -200,9 +208,61 @@ def test_unknown_builder_is_refused(tmp_path):
     assert not (tmp_path / "s.gpkg").exists()
 
 
+def test_build_command_is_deterministic(tmp_path, demo_store):
+    """`ort-geo build` twice from the same manifest gives the same layers, feature for feature."""
+    from ort_geo import open_store
+
+    path = tmp_path / "again.gpkg"
+    result = CliRunner().invoke(main, ["build", "--store", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Entrepôt construit" in result.output
+    again = open_store(path)
+    for name in CATALOGUE.names:
+        ours, theirs = again.read(name), demo_store.read(name)
+        assert ours.drop(columns="geometry").equals(theirs.drop(columns="geometry")), name
+        assert ours.geometry.to_wkb().equals(theirs.geometry.to_wkb()), name
+
+
 def test_demo_command_builds_validates_and_summarises(tmp_path):
+    """`make demo`'s entry point, end to end (later steps add maps and the atlas)."""
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "val-d-argent.gpkg").exists()
     assert "Validation réussie" in result.output
     assert "données de démonstration générées" in result.output
+
+
+def test_altitude_strata_on_a_small_dem_and_bad_dems(tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from ort_geo.errors import CRSError
+    from ort_geo.strata import by_altitude
+
+    # A 2 km × 1 km Lambert-93 DEM rising west to east from 250 m to 550 m.
+    z = np.tile(np.linspace(250, 550, 200, dtype="float32"), (100, 1))
+    profile = {"driver": "GTiff", "width": 200, "height": 100, "count": 1, "dtype": "float32",
+               "transform": from_origin(1_000_000, 6_801_000, 10, 10)}
+    dem = tmp_path / "mnt.tif"
+    with rasterio.open(dem, "w", crs="EPSG:2154", **profile) as dst:
+        dst.write(z, 1)
+    area = shapely.box(1_000_000, 6_800_000, 1_002_000, 6_801_000)
+    strata = by_altitude(dem, area, (300, 420)).set_index("strate")
+    assert strata.area.sum() == pytest.approx(area.area)
+    # 250→550 m over 2 km: below 300 m is the first sixth, 300–420 m the next 40 %.
+    assert strata.loc["ligne_de_vie"].geometry.area / area.area == pytest.approx(1 / 6, abs=0.01)
+    assert strata.loc["terrasses"].geometry.area / area.area == pytest.approx(0.4, abs=0.01)
+
+    elsewhere = shapely.box(900_000, 6_700_000, 901_000, 6_701_000)
+    with pytest.raises(InputError, match="ne couvre pas"):
+        by_altitude(dem, elsewhere)
+    no_crs = tmp_path / "sans_scr.tif"
+    with rasterio.open(no_crs, "w", **profile) as dst:
+        dst.write(z, 1)
+    with pytest.raises(CRSError):
+        by_altitude(no_crs, area)
+    fake = tmp_path / "faux.tif"
+    fake.write_text("pas un raster", encoding="utf-8")
+    with pytest.raises(InputError, match="illisible"):
+        by_altitude(fake, area)
