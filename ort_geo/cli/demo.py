@@ -56,6 +56,7 @@ def command(out: str, dem: str | None) -> None:
     console.print(f"Strates : {strata.get('parametres', '')}.")
     # -- further demo outputs (web maps, atlas) go below ------------------------------------
     _web_maps(store, out_dir)
+    _atlas(store, out_dir, dem)
 
 
 def _web_maps(store, out_dir: Path) -> None:
@@ -75,3 +76,23 @@ def _web_maps(store, out_dir: Path) -> None:
             console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
         except MissingExtraError as exc:
             console.print(f"[yellow]Capture de {name} omise :[/] {exc}", highlight=False)
+
+
+def _atlas(store, out_dir: Path, dem: str | None) -> None:
+    """The public printed atlas and a PNG of its first sector page."""
+    import time
+
+    from atlas import build_atlas, page_png
+
+    from ..errors import OrtGeoError
+
+    started = time.perf_counter()
+    with console.status("Atlas public (PDF)…"):
+        result = build_atlas(store, out_dir / "atlas-public.pdf", edition="public", dem=dem)
+    console.print(f"Atlas public : {result.path} ({result.pages} pages, "
+                  f"{time.perf_counter() - started:.1f} s).", highlight=False)
+    try:
+        png = page_png(result.path, 4, out_dir / "atlas-public-secteur-1.png")
+        console.print(f"Aperçu de la première page de secteur : {png}", highlight=False)
+    except OrtGeoError as exc:
+        console.print(f"Aperçu PNG non produit : {exc}", highlight=False)

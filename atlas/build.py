@@ -1,0 +1,167 @@
+"""Assemble the atlas: number the pages, draw them in order, write the PDF atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ort_geo import __version__
+from ort_geo.atlas_plan import AtlasPlan, Edition, buildings_of, plan_atlas
+from ort_geo.errors import InputError, MissingExtraError
+from ort_geo.store import Store
+from ort_geo.territory import Territory
+
+Progress = Callable[[int, int, str], None]
+
+#: matplotlib settings for print: TrueType fonts embedded (type 42) so text stays selectable and
+#: accents render; DejaVu Sans ships with matplotlib, so the output does not depend on the host.
+RC = {
+    "pdf.fonttype": 42,
+    "font.family": "DejaVu Sans",
+    "hatch.linewidth": 0.5,
+    "legend.handletextpad": 0.6,
+}
+
+
+@dataclass(frozen=True)
+class AtlasResult:
+    path: Path
+    pages: int
+    sectors: int
+    zones: int
+    annex_pages: int
+    edition: str
+
+
+def build_atlas(
+    store: Store,
+    output: str | Path,
+    *,
+    edition: Edition = "public",
+    paper: str = "A4",
+    territory: Territory | None = None,
+    dem: str | Path | None = None,
+    progress: Progress | None = None,
+) -> AtlasResult:
+    """Write the atlas of ``store`` to ``output`` (PDF) and describe what was written."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib import rc_context
+        from matplotlib.backends.backend_pdf import PdfPages
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise MissingExtraError("pdf", "matplotlib") from None
+    from . import pages as P
+    from .layout import PAPERS, Sheet
+
+    if paper not in PAPERS:
+        raise InputError(f"Format de papier inconnu « {paper} » : choisissez A4 ou A3.")
+    if dem is not None and not Path(dem).is_file():
+        raise InputError(f"Modèle numérique de terrain introuvable : {dem}")
+    output = Path(output)
+    if output.suffix.lower() != ".pdf":
+        raise InputError(f"Le fichier de sortie doit se terminer par .pdf : {output}")
+
+    plan = plan_atlas(store, edition=edition, territory=territory)
+    staff = plan.edition == "staff"
+    annex_parts = P.paginate(P.annex_rows(plan), P.ANNEX_BODY)
+
+    # Number every page first: the contents and the cross-references need the numbers.
+    page_of: dict[tuple[str, str], int] = {}
+    number = 3  # cover, contents, overview
+    for page in plan.pages:
+        number += 1
+        page_of[(page.layer, page.feature_id)] = number
+        number += 1 if staff else 0
+    annex_page = number + 1
+    total = number + len(annex_parts)
+    entries = _contents(plan, page_of, annex_page, staff)
+
+    jobs: list[tuple[str, Callable[[Sheet], None]]] = [
+        ("couverture", lambda s: P.cover(s, plan, dem)),
+        ("sommaire", lambda s: P.contents(s, plan, entries, total)),
+        ("carte d'ensemble", lambda s: P.overview(s, plan, 3, total, page_of, dem)),
+    ]
+    for page in plan.pages:
+        n = page_of[(page.layer, page.feature_id)]
+        jobs.append((page.name, lambda s, p=page, n=n: P.feature_page(
+            s, plan, p, n, total, annex_page, dem)))
+        if staff:
+            jobs.append((f"bâti – {page.name}", lambda s, p=page, n=n: P.feature_page(
+                s, plan, p, n + 1, total, annex_page, dem, buildings=buildings_of(store, p))))
+    for k, rows in enumerate(annex_parts, start=1):
+        jobs.append(("annexe", lambda s, r=rows, k=k: P.annex(
+            s, plan, r, annex_page + k - 1, total, k, len(annex_parts))))
+    assert len(jobs) == total
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.name + ".partiel")
+    try:
+        with rc_context(RC), PdfPages(partial, metadata=_metadata(plan)) as pdf:
+            for done, (label, draw) in enumerate(jobs):
+                if progress is not None:
+                    progress(done, total, label)
+                sheet = Sheet.new(paper)
+                draw(sheet)
+                pdf.savefig(sheet.fig)
+        os.replace(partial, output)
+    finally:
+        partial.unlink(missing_ok=True)
+    if progress is not None:
+        progress(total, total, "terminé")
+    return AtlasResult(output, total, len(plan.sectors), len(plan.zones), len(annex_parts),
+                       plan.edition)
+
+
+def _contents(plan: AtlasPlan, page_of: dict[tuple[str, str], int], annex_page: int,
+              staff: bool) -> list:
+    from .pages import Entry
+
+    entries = [Entry(0, "Carte d'ensemble du territoire", 3)]
+    for heading, pages in (("Secteurs d'intervention de l'ORT", plan.sectors),
+                           ("Zones de permis de louer", plan.zones)):
+        if not pages:
+            continue
+        entries.append(Entry(0, heading, page_of[(pages[0].layer, pages[0].feature_id)]))
+        for page in pages:
+            n = page_of[(page.layer, page.feature_id)]
+            entries.append(Entry(1, f"{page.number}. {page.name}", n))
+            if staff:
+                entries.append(Entry(1, f"     bâti et vacance – {page.name}", n + 1))
+    entries.append(Entry(0, "Annexe – les actions par orientation", annex_page))
+    return entries
+
+
+def _metadata(plan: AtlasPlan) -> dict:
+    edition = "édition publique" if plan.edition == "public" else "édition de travail, " \
+        "diffusion restreinte"
+    return {
+        "Title": f"{plan.title} – {plan.territory_title}",
+        "Subject": f"Annexe 2 de la {plan.convention_title[:1].lower()}"
+                   f"{plan.convention_title[1:]} ({edition})",
+        "Author": "ort-geo",
+        "Keywords": "ORT; Petites villes de demain; atlas cartographique; annexe 2",
+        "Creator": f"ort-geo {__version__}",
+        "CreationDate": plan.date,
+        "ModDate": plan.date,
+    }
+
+
+def page_png(pdf: str | Path, page: int, png: str | Path, *, dpi: int = 110) -> Path:
+    """Render one page of a PDF to PNG with poppler's ``pdftoppm`` (Debian poppler-utils)."""
+    import shutil
+    import subprocess
+
+    from ort_geo.errors import OrtGeoError
+
+    tool = shutil.which("pdftoppm")
+    if tool is None:
+        raise OrtGeoError("pdftoppm est introuvable : installez le paquet poppler-utils.")
+    png = Path(png)
+    subprocess.run([tool, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                    "-singlefile", str(pdf), str(png.with_suffix(""))], check=True,
+                   capture_output=True)
+    return png

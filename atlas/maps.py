@@ -1,0 +1,112 @@
+"""The map frame of an atlas page: context layers, relief, labels, north arrow and scale bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+from matplotlib import patheffects
+from matplotlib.axes import Axes
+
+from ort_geo import cartography as carto
+from ort_geo.atlas_plan import AtlasPlan
+
+HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+OUTSIDE = "#eceff1"  # beyond the territory
+
+
+def draw_map(
+    ax: Axes,
+    plan: AtlasPlan,
+    extent: tuple[float, float, float, float],
+    *,
+    focus: tuple[str, str] | None = None,
+    buildings: gpd.GeoDataFrame | None = None,
+    dem: str | Path | None = None,
+    action_labels: bool = True,
+) -> tuple[list[Any], list[str]]:
+    """Draw every context layer within ``extent``; return legend handles and the layers shown."""
+    xmin, xmax, ymin, ymax = extent
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor(OUTSIDE)
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.9)
+        spine.set_color("#1b2631")
+
+    communes = carto.clip_to(plan.layers["communes"], extent)
+    if not communes.empty:  # the territory on white, the outside in grey
+        communes.plot(ax=ax, facecolor="white", edgecolor="none", zorder=0.5)
+
+    handles: list[Any] = []
+    shown: list[str] = []
+    for layer in plan.layers:
+        if layer == "batiments":
+            continue
+        frame = carto.clip_to(plan.layers[layer], extent)
+        if frame.empty:
+            continue
+        emphasis = focus[1] if focus and focus[0] == layer else None
+        labels = None
+        if layer in ("secteurs_ort", "permis_de_louer"):
+            labels = {p.feature_id: p.number for p in plan.pages if p.layer == layer}
+        elif layer == "actions" and action_labels:
+            labels = {}
+        handles += carto.draw_layer(ax, layer, frame, emphasis=emphasis, number=labels)
+        shown.append(layer)
+        if layer == "actions" and action_labels and "numero" in frame:
+            _action_numbers(ax, frame)
+
+    if buildings is not None and not buildings.empty:  # staff edition only
+        handles += carto.draw_layer(ax, "batiments", carto.clip_to(buildings, extent))
+        shown.append("batiments")
+
+    if dem is not None:
+        relief = carto.hillshade(dem, extent)
+        if relief is not None:
+            shade, box = relief
+            ax.imshow(shade, extent=box, cmap="gray", vmin=0, vmax=1, alpha=0.28, zorder=1.5,
+                      interpolation="bilinear", origin="upper")
+            shown.append("relief")
+
+    _commune_names(ax, communes, extent)
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    ax.set_xlabel("")  # geopandas labels the axes after the CRS; a map frame needs none
+    ax.set_ylabel("")
+    carto.north_arrow(ax)
+    carto.scale_bar(ax)
+    return _unique(handles), shown
+
+
+def _action_numbers(ax: Axes, frame: gpd.GeoDataFrame) -> None:
+    points = frame.geometry.representative_point()
+    for numero, pt in zip(frame["numero"], points, strict=True):
+        if numero:
+            ax.annotate(str(numero), (pt.x, pt.y), xytext=(5, 4), textcoords="offset points",
+                        fontsize=6, color="#1b2631", weight="bold", zorder=13,
+                        path_effects=HALO)
+
+
+def _commune_names(ax: Axes, communes: gpd.GeoDataFrame, extent) -> None:
+    if communes.empty:
+        return
+    xmin, xmax, ymin, ymax = extent
+    for name, pt in zip(communes["nom"], communes.geometry.representative_point(), strict=True):
+        if xmin < pt.x < xmax and ymin < pt.y < ymax:
+            ax.text(pt.x, pt.y, str(name).upper(), fontsize=6.5, color="#566573",
+                    style="italic", ha="center", va="center", zorder=14, path_effects=HALO)
+
+
+def _unique(handles: list[Any]) -> list[Any]:
+    seen: set[str] = set()
+    out = []
+    for h in handles:
+        if h.get_label() not in seen:
+            seen.add(h.get_label())
+            out.append(h)
+    return out

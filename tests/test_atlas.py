@@ -1,0 +1,254 @@
+"""The printed atlas, read back from the real PDF (pypdf), rendered by poppler when available."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pypdf
+import pytest
+from atlas_store import build_small_store
+from click.testing import CliRunner
+
+from atlas import build_atlas
+from ort_geo import CATALOGUE, open_store
+from ort_geo.atlas_plan import STAT_LABELS, format_value, plan_atlas
+from ort_geo.cli import main
+from ort_geo.errors import InputError
+from ort_geo.stats import BY_NAME
+
+COUNT_KEYS = ("batiments", "logements", "logements_vacants", "vacants_longue_duree",
+              "batiments_degrades", "habitat_indigne", "rdc_vacants")
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("atlas") / "small.gpkg"
+    store = open_store(path, create=True)
+    build_small_store(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def public_pdf(small_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pub") / "atlas-public.pdf"
+    result = build_atlas(small_store, out, edition="public")
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def demo_pdf(demo_store, tmp_path_factory):
+    """The public atlas of the Val d'Argent demo store, as ``make demo`` writes it."""
+    out = tmp_path_factory.mktemp("demo") / "atlas-public.pdf"
+    result = build_atlas(demo_store, out, edition="public")
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def staff_pdf(small_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("staff") / "atlas-staff.pdf"
+    result = build_atlas(small_store, out, edition="staff")
+    return out, result
+
+
+def _texts(path: Path) -> list[str]:
+    return [page.extract_text() for page in pypdf.PdfReader(path).pages]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\u202f", " ").replace("\xa0", " "))
+
+
+def test_demo_atlas_has_a_page_per_sector_and_zone(demo_store, demo_pdf):
+    path, result = demo_pdf
+    sectors, zones = demo_store.count("secteurs_ort"), demo_store.count("permis_de_louer")
+    assert sectors >= 3 and zones >= 1
+    reader = pypdf.PdfReader(path)
+    assert len(reader.pages) == 3 + sectors + zones + result.annex_pages
+    cover = reader.pages[0].extract_text()
+    assert "Communauté de communes du Val d'Argent" in cover
+    assert "Haut-Rhin (68)" in cover
+    assert "Noëllie Hestin" in cover  # signatories from the territory's manifest
+    assert "13/07/2023" in cover
+    # every action of the store is listed once in the annex
+    annex = _norm("\n".join(p.extract_text() for p in reader.pages[-result.annex_pages:]))
+    for title in demo_store.read("actions")["titre"]:
+        assert _norm(title)[:30] in annex
+
+
+def test_page_count_matches_sectors_zones_and_annex(small_store, public_pdf, staff_pdf):
+    sectors, zones = small_store.count("secteurs_ort"), small_store.count("permis_de_louer")
+    path, result = public_pdf
+    assert (result.sectors, result.zones) == (sectors, zones)
+    assert len(pypdf.PdfReader(path).pages) == 3 + sectors + zones + result.annex_pages
+    staff_path, staff = staff_pdf
+    # the staff edition adds a building map after each sector and zone page
+    assert len(pypdf.PdfReader(staff_path).pages) == 3 + 2 * (sectors + zones) + \
+        staff.annex_pages
+
+
+@pytest.mark.parametrize("which", ["small", "demo"])
+def test_sector_pages_show_their_name_and_the_figures_of_ort_geo_stats(which, request):
+    small_store = request.getfixturevalue("small_store" if which == "small" else "demo_store")
+    path, _ = request.getfixturevalue("public_pdf" if which == "small" else "demo_pdf")
+    texts = [_norm(t) for t in _texts(path)]
+    plan = plan_atlas(small_store, edition="public")
+    for layer, pages in (("secteurs_ort", plan.sectors), ("permis_de_louer", plan.zones)):
+        result = CliRunner().invoke(main, [
+            "stats", layer, "--public", "--format", "json", "--annee", str(plan.date.year),
+            "--store", str(small_store.path)])
+        assert result.exit_code == 0, result.output
+        rows = {r["id"]: r for r in json.loads(result.output)}
+        for page in pages:
+            text = texts[3 + plan.pages.index(page)]
+            assert page.name in text
+            for key in STAT_LABELS:
+                expected = rows[page.feature_id][key]
+                kind = BY_NAME[key].kind
+                shown = expected if isinstance(expected, str) else format_value(
+                    expected, decimals={"measure": 2, "rate": 1}.get(kind, 0))
+                assert f"{_norm(STAT_LABELS[key])} {_norm(shown)}" in text, (page.name, key)
+    if which == "small":  # the small sector holds 7 buildings: the public page masks them
+        small = next(p for p in plan.sectors if p.feature_id == "scam-centre")
+        assert "Bâtiments < 11" in texts[3 + plan.pages.index(small)]
+
+
+@pytest.mark.parametrize("which", ["small", "demo"])
+def test_public_edition_carries_no_private_value(which, request):
+    small_store = request.getfixturevalue("small_store" if which == "small" else "demo_store")
+    path, _ = request.getfixturevalue("public_pdf" if which == "small" else "demo_pdf")
+    text = "\n".join(_texts(path))
+    private = [f.name for layer in CATALOGUE for f in layer.fields if not f.public]
+    for name in private:
+        assert name not in text, name
+    buildings = small_store.read("batiments")
+    ids = [v for v in list(buildings["id"]) + list(buildings["rnb_id"]) if isinstance(v, str)]
+    assert ids
+    assert not [v for v in ids if v in text]
+    flat = _norm(text)
+    addresses = {a for a in buildings["adresse"].dropna() if a}
+    assert not [a for a in addresses if _norm(a) in flat]
+    assert "diffusion restreinte" not in text.lower()
+    # every published count is 0, masked, or at least 11
+    plan = plan_atlas(small_store, edition="public")
+    for page in plan.pages:
+        for line in page.stats:
+            if line.key in COUNT_KEYS:
+                for shown in (line.value, line.territory):
+                    if shown != "< 11":
+                        value = int(shown.replace("\u202f", ""))
+                        assert value == 0 or value >= 11, (page.name, line.key, shown)
+
+
+def test_staff_edition_is_marked_restricted_on_every_page(staff_pdf, small_store):
+    path, _ = staff_pdf
+    texts = _texts(path)
+    assert all("DIFFUSION RESTREINTE" in t for t in texts)
+    # its building pages name the vacant buildings
+    vacant = small_store.read("batiments", where={"id": "BATI00000000"})
+    assert "Bâti et vacance" in "\n".join(texts)
+    assert not vacant.empty
+
+
+def test_same_store_gives_the_same_bytes(small_store, public_pdf, tmp_path, monkeypatch):
+    path, _ = public_pdf
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    again = tmp_path / "again.pdf"
+    build_atlas(small_store, again, edition="public")
+    assert again.read_bytes() == path.read_bytes()
+    # SOURCE_DATE_EPOCH fixes the date printed and recorded
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 14/11/2023
+    dated = tmp_path / "dated.pdf"
+    build_atlas(small_store, dated, edition="public")
+    reader = pypdf.PdfReader(dated)
+    assert reader.metadata["/CreationDate"].startswith("D:20231114")
+    assert "14/11/2023" in reader.pages[0].extract_text()
+
+
+def test_vector_pages_with_embedded_fonts(public_pdf):
+    path, _ = public_pdf
+    reader = pypdf.PdfReader(path)
+    fonts = set()
+    for page in reader.pages:
+        assert not page.images  # maps are vector paths, not pictures
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            for descendant in font.get("/DescendantFonts", [font]):
+                descriptor = descendant.get_object()["/FontDescriptor"].get_object()
+                assert "/FontFile2" in descriptor  # TrueType embedded
+                fonts.add(str(descendant.get_object()["/BaseFont"]))
+    assert any("DejaVuSans" in f for f in fonts)
+    assert "Îlot démonstrateur" in reader.pages[3].extract_text()
+    width, height = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
+    assert (round(width), round(height)) == (842, 595)  # A4 landscape, in points
+
+
+def test_a3_format(small_store, tmp_path):
+    out = tmp_path / "a3.pdf"
+    build_atlas(small_store, out, paper="A3")
+    page = pypdf.PdfReader(out).pages[4]
+    assert (round(float(page.mediabox.width)), round(float(page.mediabox.height))) == (1191, 842)
+
+
+@pytest.mark.shared
+def test_hillshade_from_a_real_dem(small_store, shared_data, tmp_path):
+    out = tmp_path / "relief.pdf"
+    build_atlas(small_store, out, dem=shared_data / "dem" / "srtm3_val-d-argent_clip.tif")
+    reader = pypdf.PdfReader(out)
+    assert reader.pages[2].images  # the overview carries the relief shading
+    assert "Relief" in reader.pages[3].extract_text()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"edition": "privee"}, "Édition inconnue"),
+    ({"paper": "A5"}, "Format de papier"),
+    ({"dem": "/nulle/part.tif"}, "introuvable"),
+])
+def test_bad_options_are_refused_and_write_nothing(small_store, tmp_path, kwargs, message):
+    out = tmp_path / "atlas.pdf"
+    with pytest.raises(InputError, match=message):
+        build_atlas(small_store, out, **kwargs)
+    assert not out.exists()
+
+
+def test_empty_store_is_refused_and_an_existing_pdf_is_kept(store, tmp_path):
+    out = tmp_path / "atlas.pdf"
+    out.write_bytes(b"%PDF-1.4 previous")
+    with pytest.raises(InputError, match="aucun secteur"):
+        build_atlas(store, out)
+    assert out.read_bytes() == b"%PDF-1.4 previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atlas.pdf", "store.gpkg"]
+
+
+def test_a_file_that_is_not_a_dem_is_refused(small_store, tmp_path):
+    fake = tmp_path / "mnt.tif"
+    fake.write_text("pas un raster")
+    with pytest.raises(InputError, match="MNT illisible"):
+        build_atlas(small_store, tmp_path / "a.pdf", dem=fake)
+    assert not (tmp_path / "a.pdf").exists()
+
+
+def test_cli_writes_the_atlas_and_speaks_french(small_store, tmp_path):
+    out = tmp_path / "cli.pdf"
+    result = CliRunner().invoke(main, ["atlas", "--edition", "public", "-o", str(out),
+                                       "--store", str(small_store.path)])
+    assert result.exit_code == 0, result.output
+    assert "Atlas public écrit" in result.output
+    assert out.read_bytes().startswith(b"%PDF")
+    bad = CliRunner().invoke(main, ["atlas", "-o", str(tmp_path / "x.pdf"), "--format", "A3",
+                                    "--mnt", str(tmp_path / "absent.tif"),
+                                    "--store", str(small_store.path)])
+    assert bad.exit_code == 2
+    assert "Modèle numérique de terrain introuvable" in bad.output
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils absent")
+def test_poppler_renders_the_first_sector_page(public_pdf, tmp_path):
+    path, _ = public_pdf
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "4", "-l", "4", str(path),
+                    str(tmp_path / "page")], check=True)
+    (png,) = tmp_path.glob("page*.png")
+    assert png.stat().st_size > 5_000
