@@ -119,6 +119,8 @@ def coerce_value(field: FieldSpec, value: Any) -> Any:
 
 def normalise_geometry(spec: LayerSpec, geom: BaseGeometry) -> BaseGeometry:
     """Promote or merge a geometry to the layer's declared kind; ValueError when impossible."""
+    if shapely.has_z(geom):  # stores are 2D (GeoPackage z=0, PostGIS 2D columns)
+        geom = shapely.force_2d(geom)
     kind = geom.geom_type
     if kind not in spec.accepted_geometries:
         allowed = ", ".join(spec.accepted_geometries)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +25,97 @@ def communes_geojson(shared_data: Path) -> Path:
     return shared_data / "admin" / "val-d-argent-communes_france-geojson-2018.geojson"
 
 
+POSTGIS_ENV = "ORT_GEO_TEST_POSTGIS"
+BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> str:
+    """URL of a PostGIS test database (``ORT_GEO_TEST_POSTGIS``, see ``.ci/postgis-up``).
+
+    Without one the PostGIS tests skip, saying why; in CI (``CI=true``) they fail instead, so a
+    broken server can never pass as a green run.
+    """
+    url = os.environ.get(POSTGIS_ENV, "")
+    reason = ""
+    if not url:
+        reason = (f"{POSTGIS_ENV} non défini : pas de serveur PostGIS de test "
+                  f"(export {POSTGIS_ENV}=\"$(.ci/postgis-up)\" en démarre un)")
+    else:
+        try:
+            import psycopg
+
+            psycopg.connect(url, connect_timeout=5).close()
+        except Exception as exc:  # noqa: BLE001 - any failure means "no server"
+            reason = f"serveur PostGIS injoignable ({POSTGIS_ENV}) : {exc}"
+    if reason:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI : les tests PostGIS doivent tourner. {reason}")
+        pytest.skip(reason)
+    return url
+
+
 @pytest.fixture
-def store(tmp_path: Path):
+def new_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable]:
+    """Factory of fresh empty stores: ``new_store("gpkg")`` or ``new_store("postgis")``.
+
+    Each PostGIS store lives in its own schema, dropped after the test.
+    """
     from ort_geo import open_store
 
-    return open_store(tmp_path / "store.gpkg", create=True)
+    opened, schemas = [], []
+
+    def make(kind: str, name: str = "store"):
+        if kind == "gpkg":
+            st = open_store(tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.gpkg", create=True)
+        else:
+            base = request.getfixturevalue("postgis_url")
+            schema = f"test_{uuid.uuid4().hex[:12]}"
+            schemas.append(schema)
+            st = open_store(f"{base}?schema={schema}", create=True)
+        opened.append(st)
+        return st
+
+    yield make
+    for st in opened:
+        st.close()
+    if schemas:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("postgis_url"), autocommit=True) as conn:
+            for schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _store_state(store) -> str:
+    """Everything a failed write must leave as it was: the store's whole content (layers,
+    journal, metadata) and, for a GeoPackage, the file's bytes. Works on every backend."""
+    import hashlib
+
+    from ort_geo.copy import store_digest
+
+    state = store_digest(store).fingerprint
+    if hasattr(store, "path"):
+        state += hashlib.sha256(Path(store.path).read_bytes()).hexdigest()
+    return state
+
+
+@pytest.fixture
+def store_state() -> Callable:
+    """``store_state(store)``: compare it before and after a refused write (any backend)."""
+    return _store_state
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each backend in turn: tests using it (or ``store``) run on GeoPackage and PostGIS."""
+    return request.param
+
+
+@pytest.fixture
+def store(new_store: Callable, backend: str):
+    """An empty store, once per backend."""
+    return new_store(backend)
 
 
 TERRITORY_DIR = ROOT / "layers" / "val-d-argent"

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import pytest
@@ -254,14 +252,14 @@ def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):
     assert history[-1].author == "lovac"
 
 
-def test_failed_lovac_import_leaves_the_store_unchanged(real_store, tmp_path):
+def test_failed_lovac_import_leaves_the_store_unchanged(real_store, tmp_path, store_state):
     path = tmp_path / "doublons.csv"
     path.write_text("ff_idlocal;ff_x;ff_y\n1;1010800;6802580\n1;1010800;6802580\n",
                     encoding="utf-8")
-    before = hashlib.sha256(Path(real_store.url).read_bytes()).hexdigest()
+    before = store_state(real_store)
     with pytest.raises(FieldError, match="plusieurs fois"):
         import_buildings(real_store, path, "lovac", author="test")
-    assert hashlib.sha256(Path(real_store.url).read_bytes()).hexdigest() == before
+    assert store_state(real_store) == before
 
 
 def test_cli_import_batiments(real_store, bdtopo_gpkg):

@@ -172,7 +172,7 @@ def test_cli_export(tmp_path, filled):
 
     out = tmp_path / "public.geojson"
     result = CliRunner().invoke(main, ["export", "batiments", "-o", str(out), "--public",
-                                       "--store", str(filled.path)])
+                                       "--store", filled.url])
     assert result.exit_code == 0, result.output
     assert "3 objet(s) de batiments exporté(s)" in result.output
     props = json.loads(out.read_text())["features"][0]["properties"]

@@ -1,8 +1,8 @@
-"""The GeoPackage store: schema readable by GDAL, transactions, journal, optimistic concurrency."""
+"""The store on every backend (GeoPackage, PostGIS): transactions, journal, optimistic concurrency."""
 
 from __future__ import annotations
 
-import hashlib
+from contextlib import contextmanager
 
 import geopandas as gpd
 import pyogrio
@@ -34,11 +34,8 @@ def _sectors(**overrides):
     return frame
 
 
-def _digest(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def test_gdal_reads_every_layer(store):
+def test_gdal_reads_every_layer(new_store):
+    store = new_store("gpkg")
     store.write("secteurs_ort", _sectors(), author="test")
     layers = dict(pyogrio.list_layers(store.path))
     assert layers["secteurs_ort"] == "MultiPolygon"
@@ -86,26 +83,33 @@ def test_replace_mode_deletes_absent_features(store):
     ],
     ids=["crs", "unknown-field", "bad-enum", "duplicate-id", "empty", "wrong-type", "bowtie"],
 )
-def test_failed_write_leaves_file_unchanged(store, frame, error):
+def test_failed_write_leaves_store_unchanged(store, frame, error, store_state):
     store.write("secteurs_ort", _sectors(), author="a")
-    before = _digest(store.path)
+    before = store_state(store)
     with pytest.raises(error):
         store.write("secteurs_ort", frame, author="a")
-    assert _digest(store.path) == before
+    assert store_state(store) == before
 
 
-def test_failure_inside_transaction_rolls_back(store, monkeypatch):
+def test_failure_inside_transaction_rolls_back(store, monkeypatch, store_state):
     store.write("secteurs_ort", _sectors(), author="a")
-    before = _digest(store.path)
-    from ort_geo.store import gpkg
+    before = store_state(store)
+    begin = store._transaction
 
-    def boom(self, entries):
-        raise RuntimeError("disque plein")
+    @contextmanager
+    def failing_journal():
+        with begin() as tx:  # features get written, then the journal fails: all must roll back
+            def boom(entries):
+                raise RuntimeError("disque plein")
 
-    monkeypatch.setattr(gpkg._GpkgTransaction, "journal", boom)
+            monkeypatch.setattr(tx, "journal", boom)
+            yield tx
+
+    monkeypatch.setattr(store, "_transaction", failing_journal)
     with pytest.raises(RuntimeError):
         store.write("secteurs_ort", _sectors(nom=["A", "B"]), author="a")
-    assert _digest(store.path) == before
+    monkeypatch.undo()
+    assert store_state(store) == before
     assert store.read("secteurs_ort")["nom"].tolist() == ["Centre", "Halles"]
 
 

@@ -11,12 +11,20 @@ __all__ = ["STORAGE_CRS", "STORAGE_EPSG", "JournalEntry", "Store", "WriteSummary
 
 
 def open_store(location: str | Path, *, create: bool = False) -> Store:
-    """Open the store at ``location``: a ``.gpkg`` path (the embedded default)."""
+    """Open the store at ``location``.
+
+    A ``.gpkg`` path opens the embedded GeoPackage store; a ``postgresql://`` URL (optionally with
+    ``?schema=name``) a PostGIS store shared by many users (extra ``ort-geo[postgis]``).
+    ``create=True`` creates the store (file, or schema and tables) when it does not exist.
+    """
     text = str(location)
     if text.startswith(("postgresql://", "postgres://")):
-        raise StoreError("Le moteur PostGIS n'est pas encore disponible.")
+        from .postgis import PostGISStore
+
+        return PostGISStore(text, create=create)
     if not text.lower().endswith(".gpkg"):
-        raise StoreError(f"Emplacement d'entrepôt non reconnu : {text} (attendu : fichier .gpkg).")
+        raise StoreError(f"Emplacement d'entrepôt non reconnu : {text} (attendu : fichier .gpkg "
+                         "ou URL postgresql://).")
     from .gpkg import GeoPackageStore
 
     return GeoPackageStore(text, create=create)

@@ -76,7 +76,12 @@ class Transaction(ABC):
     def delete(self, layer: LayerSpec, ids: Sequence[str]) -> None: ...
 
     @abstractmethod
-    def journal(self, entries: Sequence[JournalEntry]) -> None: ...
+    def journal(self, entries: Sequence[JournalEntry]) -> None:
+        """Append entries; an entry with a non-zero ``seq`` (a copied journal) keeps it."""
+
+    @abstractmethod
+    def set_meta(self, scope: str, values: dict[str, str | None]) -> None:
+        """Set (or, with None, remove) metadata keys."""
 
 
 class Store(ABC):
@@ -131,8 +136,13 @@ class Store(ABC):
         """Key/value metadata of a scope (a layer name, ``territory``, ``apikeys``…)."""
 
     @abstractmethod
+    def meta_scopes(self) -> list[str]:
+        """Every scope holding metadata, sorted."""
+
     def set_meta(self, scope: str, values: dict[str, str | None]) -> None:
         """Set (or, with None, remove) metadata keys, atomically."""
+        with self._transaction() as tx:
+            tx.set_meta(scope, values)
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         """Release connections."""
@@ -298,6 +308,21 @@ def _missing(value: Any) -> bool:
 def features_to_frame(spec: LayerSpec, features: Sequence[Feature]) -> gpd.GeoDataFrame:
     rows = [{spec.key: f.id, **f.properties} for f in features]
     return gpd.GeoDataFrame(rows, geometry=[f.geometry for f in features], crs=STORAGE_CRS)
+
+
+def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:
+    """A pandas column with the catalogue type of field ``name`` (nullable dtypes)."""
+    kind = spec.field(name).type
+    if kind == "int":
+        return pd.Series(values, dtype="Int64")
+    if kind == "float":
+        return pd.Series(values, dtype="float64")
+    if kind == "bool":
+        return pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
+    if kind == "date":
+        return pd.Series([None if v is None else dt.date.fromisoformat(str(v)[:10])
+                          for v in values], dtype=object)
+    return pd.Series(values, dtype=object)
 
 
 def _now() -> str:

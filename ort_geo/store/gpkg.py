@@ -18,14 +18,21 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
 from ..errors import StoreError
 from ..features import Feature, _plain
-from .base import STORAGE_CRS, STORAGE_EPSG, BBox, JournalEntry, Store, Transaction
+from .base import (
+    STORAGE_CRS,
+    STORAGE_EPSG,
+    BBox,
+    JournalEntry,
+    Store,
+    Transaction,
+    typed_series,
+)
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
@@ -351,15 +358,9 @@ class GeoPackageStore(Store):
         with self._read() as conn:
             return dict(conn.execute("SELECT key, value FROM ort_meta WHERE scope = ?", (scope,)))
 
-    def set_meta(self, scope, values) -> None:
-        with self._transaction() as tx:
-            conn = tx.conn  # type: ignore[attr-defined]
-            for key, value in values.items():
-                if value is None:
-                    conn.execute("DELETE FROM ort_meta WHERE scope = ? AND key = ?", (scope, key))
-                else:
-                    conn.execute("INSERT OR REPLACE INTO ort_meta VALUES (?, ?, ?)",
-                                 (scope, key, str(value)))
+    def meta_scopes(self) -> list[str]:
+        with self._read() as conn:
+            return [r[0] for r in conn.execute("SELECT DISTINCT scope FROM ort_meta ORDER BY scope")]
 
 
 class _GpkgTransaction(Transaction):
@@ -420,10 +421,18 @@ class _GpkgTransaction(Transaction):
 
     def journal(self, entries):
         self.conn.executemany(
-            "INSERT INTO ort_journal (ts, author, layer, feature_id, operation, before, after, "
-            "message) VALUES (?,?,?,?,?,?,?,?)",
-            [(e.timestamp, e.author, e.layer, e.feature_id, e.operation,
+            "INSERT INTO ort_journal (seq, ts, author, layer, feature_id, operation, before, "
+            "after, message) VALUES (?,?,?,?,?,?,?,?,?)",  # seq NULL: numbered by SQLite
+            [(e.seq or None, e.timestamp, e.author, e.layer, e.feature_id, e.operation,
               _dump(e.before), _dump(e.after), e.message) for e in entries])
+
+    def set_meta(self, scope, values):
+        for key, value in values.items():
+            if value is None:
+                self.conn.execute("DELETE FROM ort_meta WHERE scope = ? AND key = ?", (scope, key))
+            else:
+                self.conn.execute("INSERT OR REPLACE INTO ort_meta VALUES (?, ?, ?)",
+                                  (scope, key, str(value)))
 
     def finish(self) -> None:
         """Keep gpkg_contents' extent and last change in step with the tables."""
@@ -465,20 +474,3 @@ def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.Ge
     geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS),
                             crs=STORAGE_CRS)
-
-
-def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:
-    """A pandas column with the catalogue type of field ``name`` (nullable dtypes)."""
-    kind = spec.field(name).type
-    if kind == "int":
-        return pd.Series(values, dtype="Int64")
-    if kind == "float":
-        return pd.Series(values, dtype="float64")
-    if kind == "bool":
-        return pd.Series([None if v is None else bool(v) for v in values], dtype="boolean")
-    if kind == "date":
-        import datetime as dt
-
-        return pd.Series([None if v is None else dt.date.fromisoformat(str(v)[:10])
-                          for v in values], dtype=object)
-    return pd.Series(values, dtype=object)

@@ -1,0 +1,399 @@
+"""PostGIS backend: one store shared by many users and processes, in a PostgreSQL schema.
+
+Open it with ``open_store("postgresql://user:password@host:5432/db?schema=val_d_argent")``
+(``schema`` defaults to ``public``; one database may hold several stores, one per schema).
+
+Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, 2154)`` column and a
+GiST index; ``ort_journal`` and ``ort_meta`` mirror the GeoPackage tables. Geometries travel as
+WKB in binary mode both ways (shapely vectorised encoding, ``COPY`` for bulk inserts).
+
+Concurrency: writes run in READ COMMITTED transactions whose ``fetch`` locks the rows it returns
+(``SELECT … FOR UPDATE``). A second writer of the same feature waits for the first to commit, then
+sees its version, so the ETag check in :class:`~ort_geo.store.base.Store` cannot lose an update,
+whichever process the writers run in. Two writers creating the same new id collide on the unique
+key and the second gets a :class:`~ort_geo.errors.ConflictError`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..catalogue import LayerSpec
+from ..errors import ConflictError, MissingExtraError, StoreError
+from ..features import Feature, _plain
+from ..validation import coerce_value
+from .base import (
+    STORAGE_CRS,
+    STORAGE_EPSG,
+    BBox,
+    JournalEntry,
+    Store,
+    Transaction,
+    iter_features,
+    typed_series,
+)
+from .gpkg import geometry_type_name
+
+if TYPE_CHECKING:
+    import psycopg
+
+_SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
+              "bool": "boolean", "date": "date"}
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def _psycopg():
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise MissingExtraError("postgis", exc.name or "psycopg") from None
+    return psycopg, psycopg_pool
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(libpq connection URL, schema) from a store URL carrying an optional ``schema=`` parameter."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [v for k, v in query if k == "schema"]
+    schema = schemas[-1] if schemas else "public"
+    if not _SCHEMA_NAME.match(schema):
+        raise StoreError(f"Nom de schéma PostgreSQL invalide : « {schema} » (minuscules, chiffres, _).")
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
+
+
+def masked(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+class PostGISStore(Store):
+    """A store in a PostgreSQL/PostGIS schema."""
+
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4) -> None:
+        self.url = url
+        self.conninfo, self.schema = split_url(url)
+        self._pool_size = pool_size
+        self._pool: Any = None
+        self._pid = os.getpid()
+        psycopg, _ = _psycopg()
+        try:
+            with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
+                if not self._exists(conn):
+                    if not create:
+                        raise StoreError(
+                            f"Aucun entrepôt ort-geo dans le schéma « {self.schema} » de "
+                            f"{masked(self.conninfo)} (créez-le avec ort-geo init).")
+                    self._create(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
+                             f"{_reason(exc)}") from None
+
+    def __repr__(self) -> str:
+        return f"PostGISStore({masked(self.conninfo)!r}, schema={self.schema!r})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    def _t(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"'
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection; psycopg errors become the library's, in French."""
+        psycopg, psycopg_pool = _psycopg()
+        if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
+            self._pid = os.getpid()
+            self._pool = psycopg_pool.ConnectionPool(
+                self.conninfo, min_size=1, max_size=self._pool_size, open=True, timeout=30,
+                kwargs={"connect_timeout": 10}, name=f"ort-geo:{self.schema}")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except psycopg.errors.UniqueViolation as exc:
+            raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
+                                f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
+            raise ConflictError("Modification concurrente d'un autre utilisateur : réessayez "
+                                f"({_reason(exc)}).") from None
+        except psycopg.Error as exc:
+            raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
+                             f"{_reason(exc)}") from None
+        except psycopg_pool.PoolTimeout:
+            raise StoreError(f"Base PostGIS injoignable ({masked(self.conninfo)}).") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Transaction]:
+        with self._connection() as conn, conn.transaction():
+            yield _PgTransaction(conn, self)
+
+    def close(self) -> None:
+        if self._pool is not None and self._pid == os.getpid():
+            self._pool.close()
+        self._pool = None
+
+    # -- schema -------------------------------------------------------------------------------
+
+    def _exists(self, conn: psycopg.Connection) -> bool:
+        row = conn.execute("SELECT to_regclass(%s)", (self._t("ort_journal"),)).fetchone()
+        return row is not None and row[0] is not None
+
+    def _create(self, conn: psycopg.Connection) -> None:
+        psycopg, _ = _psycopg()
+        if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'postgis'").fetchone() is None:
+            try:
+                with conn.transaction():
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            except psycopg.Error as exc:
+                raise StoreError(
+                    "L'extension PostGIS manque dans la base et ce compte ne peut pas l'installer "
+                    f"({_reason(exc)}) : un administrateur doit exécuter CREATE EXTENSION postgis."
+                ) from None
+        with conn.transaction():
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+            conn.execute(f"""CREATE TABLE {self._t("ort_journal")} (
+                seq bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, ts text NOT NULL,
+                author text NOT NULL, layer text NOT NULL, feature_id text NOT NULL,
+                operation text NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
+                before jsonb, after jsonb, message text NOT NULL DEFAULT '')""")
+            conn.execute(f'CREATE INDEX ON {self._t("ort_journal")} (layer, feature_id, seq)')
+            conn.execute(f"""CREATE TABLE {self._t("ort_meta")} (scope text NOT NULL,
+                key text NOT NULL, value text NOT NULL, PRIMARY KEY (scope, key))""")
+            for spec in self.catalogue:
+                self._create_layer(conn, spec)
+
+    def _create_layer(self, conn: psycopg.Connection, spec: LayerSpec) -> None:
+        cols = ", ".join(
+            f'"{f.name}" {_SQL_TYPES[f.type]}' + (" NOT NULL UNIQUE" if f.name == spec.key else "")
+            for f in spec.fields)
+        kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
+        conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
+                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {STORAGE_EPSG}))")
+        conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
+                     "USING gist (geom)")
+        # Titles and labels show up in QGIS and psql (\d+).
+        conn.execute(f"COMMENT ON TABLE {self._t(spec.name)} IS {_literal(spec.title)}")
+        for f in spec.fields:
+            conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
+                         f"{_literal(f.label)}")
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def _filters(self, spec: LayerSpec, bbox: BBox | None, where: dict[str, Any] | None,
+                 ids: Sequence[str] | None) -> tuple[str, list[Any]]:
+        clauses, params = ["TRUE"], []
+        for name, value in (where or {}).items():
+            field = spec.field(name)
+            values = list(value) if isinstance(value, (list, tuple, set)) else [value]
+            if any(v is None for v in values):
+                clauses.append(f'"{name}" IS NULL')
+                continue
+            typed = []
+            for v in values:
+                try:
+                    typed.append(_value(coerce_value(field, v)))
+                except (ValueError, TypeError, OverflowError):
+                    continue  # a value of the wrong type matches nothing
+            clauses.append(f'"{name}" = ANY(%s::{_SQL_TYPES[field.type]}[])')
+            params.append(typed)
+        if ids is not None:
+            clauses.append(f'"{spec.key}" = ANY(%s::text[])')
+            params.append([str(i) for i in ids])
+        if bbox is not None:
+            clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
+            params += [float(c) for c in bbox]
+        return " AND ".join(clauses), params
+
+    def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
+             offset=0) -> gpd.GeoDataFrame:
+        spec = self.spec(layer)
+        names = spec.field_names if columns is None else [spec.key] + [
+            spec.field(c).name for c in columns if c != spec.key]
+        sql_where, params = self._filters(spec, bbox, where, ids)
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql = (f"SELECT {cols}, ST_AsBinary(geom) FROM {self._t(layer)} WHERE {sql_where} "
+               "ORDER BY fid")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        if offset:
+            sql += f" OFFSET {int(offset)}"
+        with self._connection() as conn:
+            rows = conn.execute(sql, params, binary=True).fetchall()
+        return _typed_frame(spec, names, rows)
+
+    def count(self, layer, *, bbox=None, where=None) -> int:
+        spec = self.spec(layer)
+        sql_where, params = self._filters(spec, bbox, where, None)
+        with self._connection() as conn:
+            return conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE {sql_where}",
+                                params).fetchone()[0]
+
+    def extent(self, layer) -> BBox | None:
+        self.spec(layer)
+        # ST_Extent would use the float4 boxes cached in each geometry: compute exact bounds.
+        sql = (f"SELECT min(ST_XMin(b)), min(ST_YMin(b)), max(ST_XMax(b)), max(ST_YMax(b)) "
+               f"FROM (SELECT Box3D(geom) AS b FROM {self._t(layer)}) AS boxes")
+        with self._connection() as conn:
+            row = conn.execute(sql).fetchone()
+        return None if row[0] is None else tuple(float(v) for v in row)  # type: ignore[return-value]
+
+    def history(self, layer, feature_id) -> list[JournalEntry]:
+        self.spec(layer)
+        return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
+                                  [layer, str(feature_id)])
+
+    def journal(self, *, layer=None, limit=None) -> list[JournalEntry]:
+        sql, params = "", []
+        if layer is not None:
+            sql, params = "WHERE layer = %s", [layer]
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self._journal_rows(sql, params)
+
+    def _journal_rows(self, tail: str, params: list[Any]) -> list[JournalEntry]:
+        sql = ("SELECT seq, ts, author, layer, feature_id, operation, before, after, message "
+               f"FROM {self._t('ort_journal')} {tail}")
+        with self._connection() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_journal_entry(r) for r in rows]
+
+    def get_meta(self, scope) -> dict[str, str]:
+        with self._connection() as conn:
+            return dict(conn.execute(f"SELECT key, value FROM {self._t('ort_meta')} "
+                                     "WHERE scope = %s ORDER BY key", (scope,)).fetchall())
+
+    def meta_scopes(self) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute(f"SELECT DISTINCT scope FROM {self._t('ort_meta')} ORDER BY scope")
+            return [r[0] for r in rows]
+
+
+class _PgTransaction(Transaction):
+    def __init__(self, conn: psycopg.Connection, store: PostGISStore) -> None:
+        self.conn = conn
+        self.store = store
+
+    def fetch(self, layer, ids):
+        names = layer.field_names
+        cols = ", ".join(f'"{n}"' for n in names)
+        # Locks in key order, so two writers of overlapping sets cannot deadlock each other.
+        sql = f"SELECT {cols}, ST_AsBinary(geom) FROM {self.store._t(layer.name)}"
+        params: list[Any] = []
+        if ids is not None:
+            sql += f' WHERE "{layer.key}" = ANY(%s::text[])'
+            params.append([str(i) for i in ids])
+        sql += f' ORDER BY "{layer.key}" FOR UPDATE'
+        rows = self.conn.execute(sql, params, binary=True).fetchall()
+        frame = _typed_frame(layer, names, rows)
+        return {f.id: f for f in iter_features(layer, frame)}
+
+    def insert(self, layer, features):
+        if not features:
+            return
+        others = [n for n in layer.field_names if n != layer.key]
+        cols = ", ".join(f'"{n}"' for n in [layer.key, *others])
+        hexes = _ewkb_hex([f.geometry for f in features])
+        with self.conn.cursor().copy(
+            f"COPY {self.store._t(layer.name)} ({cols}, geom) FROM STDIN"
+        ) as copy:
+            for feature, geom in zip(features, hexes, strict=True):
+                copy.write_row([feature.id, *(_value(feature.properties.get(n)) for n in others),
+                                geom])
+
+    def update(self, layer, features):
+        if not features:
+            return
+        others = [n for n in layer.field_names if n != layer.key]
+        sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {STORAGE_EPSG})"]
+                         + [f'"{n}" = %s' for n in others])
+        wkbs = shapely.to_wkb(np.asarray([f.geometry for f in features], dtype=object),
+                              flavor="iso")
+        rows = [[wkb, *(_value(f.properties.get(n)) for n in others), f.id]
+                for f, wkb in zip(features, wkbs, strict=True)]
+        with self.conn.cursor() as cur:
+            cur.executemany(f'UPDATE {self.store._t(layer.name)} SET {sets} '
+                            f'WHERE "{layer.key}" = %s', rows)
+
+    def delete(self, layer, ids):
+        if not ids:
+            return
+        self.conn.execute(f'DELETE FROM {self.store._t(layer.name)} '
+                          f'WHERE "{layer.key}" = ANY(%s::text[])', ([str(i) for i in ids],))
+
+    def journal(self, entries):
+        if not entries:
+            return
+        from psycopg.types.json import Jsonb
+
+        table = self.store._t("ort_journal")
+        rows = [(e.seq or None, e.timestamp, e.author, e.layer, e.feature_id, e.operation,
+                 None if e.before is None else Jsonb(e.before.to_record()),
+                 None if e.after is None else Jsonb(e.after.to_record()), e.message)
+                for e in entries]
+        with self.conn.cursor() as cur:
+            # An explicit seq (a copied journal) is kept; otherwise the identity numbers it.
+            cur.executemany(
+                f"INSERT INTO {table} (seq, ts, author, layer, feature_id, operation, before, "
+                "after, message) VALUES (COALESCE(%s, nextval(pg_get_serial_sequence(%s, "
+                "'seq'))), %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(r[0], table, *r[1:]) for r in rows])
+        if any(e.seq for e in entries):
+            self.conn.execute(f"SELECT setval(pg_get_serial_sequence(%s, 'seq'), "
+                              f"(SELECT max(seq) FROM {table}))", (table,))
+
+
+    def set_meta(self, scope, values):
+        table = self.store._t("ort_meta")
+        for key, value in values.items():
+            if value is None:
+                self.conn.execute(f"DELETE FROM {table} WHERE scope = %s AND key = %s",
+                                  (scope, key))
+            else:
+                self.conn.execute(f"INSERT INTO {table} VALUES (%s, %s, %s) ON CONFLICT (scope, "
+                                  "key) DO UPDATE SET value = EXCLUDED.value",
+                                  (scope, key, str(value)))
+
+
+def _reason(exc: Exception) -> str:
+    diag = getattr(exc, "diag", None)
+    text = (getattr(diag, "message_primary", None) or str(exc)).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _value(value: Any) -> Any:
+    """A stored value: numpy/pandas scalars made plain, dates kept as dates."""
+    return value if hasattr(value, "isoformat") else _plain(value)
+
+
+def _ewkb_hex(geoms: Sequence[Any]) -> list[str | None]:
+    arr = shapely.set_srid(np.asarray(geoms, dtype=object), STORAGE_EPSG)
+    return list(shapely.to_wkb(arr, hex=True, include_srid=True, flavor="extended"))
+
+
+def _journal_entry(row: tuple) -> JournalEntry:
+    seq, ts, author, layer, fid, op, before, after, message = row
+    def load(record):
+        return None if record is None else Feature.from_record(record)
+    return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
+
+
+def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.GeoDataFrame:
+    data = {name: typed_series(spec, name, [r[i] for r in rows]) for i, name in enumerate(names)}
+    wkbs = np.asarray([r[-1] for r in rows], dtype=object)
+    geoms = shapely.from_wkb(wkbs) if rows else np.array([], dtype=object)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)

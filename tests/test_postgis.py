@@ -1,0 +1,97 @@
+"""What only the PostGIS backend has: URLs and schemas, server errors, column types, indexes.
+
+Everything the two backends share is tested once, on both, through the ``store`` fixture.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+
+from ort_geo import open_store
+from ort_geo.errors import ConflictError, MissingExtraError, StoreError
+
+pytestmark = pytest.mark.postgis
+
+
+def test_missing_store_unreachable_server_and_bad_schema(postgis_url):
+    with pytest.raises(StoreError, match="Aucun entrepôt ort-geo"):
+        open_store(f"{postgis_url}?schema=absent_de_la_base")
+    with pytest.raises(StoreError, match="invalide"):
+        open_store(f"{postgis_url}?schema=Robert');DROP")
+    with pytest.raises(StoreError, match="inaccessible") as info:
+        open_store("postgresql://ortgeo:secret-password@127.0.0.1:1/ortgeo_test")
+    assert "secret-password" not in str(info.value)  # never echo a password
+
+
+def test_tables_typed_and_indexed(new_store):
+    import psycopg
+
+    store = new_store("postgis")
+    with psycopg.connect(store.conninfo) as conn:
+        geoms = dict(conn.execute(
+            "SELECT f_table_name, type || ':' || srid FROM geometry_columns "
+            "WHERE f_table_schema = %s", (store.schema,)).fetchall())
+        types = dict(conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'batiments'", (store.schema,)).fetchall())
+        gist = {r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = %s AND indexdef LIKE '%%gist%%'",
+            (store.schema,))}
+    assert geoms["secteurs_ort"] == "MULTIPOLYGON:2154"
+    assert geoms["commerces"] == "POINT:2154"
+    assert geoms["batiments"] == "GEOMETRY:2154"  # footprints or points
+    assert types["nb_logements"] == "bigint" and types["annee_construction"] == "bigint"
+    assert types["habitat_indigne"] == "boolean"
+    assert gist == set(store.layer_names())
+
+
+def test_reads_have_the_geopackage_dtypes(new_store):
+    frames = {}
+    for kind in ("gpkg", "postgis"):
+        store = new_store(kind)
+        frame = gpd.GeoDataFrame(
+            [{"id": "b1", "nb_logements": 3, "habitat_indigne": True, "annee_construction": 1890},
+             {"id": "b2", "nb_logements": None, "habitat_indigne": None}],
+            geometry=[shapely.box(1010000.25, 6800000, 1010010, 6800010.5),
+                      shapely.Point(1010020.125, 6800005)], crs="EPSG:2154")
+        store.write("batiments", frame, author="t")
+        frames[kind] = store.read("batiments")
+    pd_testing = pytest.importorskip("pandas.testing")
+    pd_testing.assert_frame_equal(frames["gpkg"].drop(columns="geometry"),
+                                  frames["postgis"].drop(columns="geometry"))
+    assert frames["gpkg"].geometry.geom_equals_exact(frames["postgis"].geometry, 0).all()
+    assert frames["postgis"].crs.to_epsg() == 2154
+
+
+def test_concurrent_creation_of_the_same_id_conflicts(new_store):
+    from ort_geo import Feature
+
+    store = new_store("postgis")
+    geom = shapely.box(1010000, 6802000, 1010100, 6802100)
+    begin = store._transaction
+    # Another session creates "a1" between our check and our insert (the row did not exist to
+    # be locked): the unique key must turn that into a conflict, not a duplicate.
+    with pytest.raises(ConflictError), begin() as tx:
+        assert tx.fetch(store.spec("actions"), ["a1"]) == {}
+        store.create("actions", Feature("a1", {"titre": "Îlot", "orientation": 1}, geom),
+                     author="autre")
+        tx.insert(store.spec("actions"), [Feature("a1", {"titre": "Doublon"}, geom)])
+    assert store.get("actions", "a1").properties["titre"] == "Îlot"
+    assert len(store.history("actions", "a1")) == 1
+
+
+def test_missing_driver_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_psycopg(name, *args, **kwargs):
+        if name.startswith("psycopg"):
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    with pytest.raises(MissingExtraError, match=r"ort-geo\[postgis\]"):
+        open_store("postgresql://localhost/none")
