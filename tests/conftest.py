@@ -67,7 +67,10 @@ def new_store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callab
 
     def make(kind: str, name: str = "store"):
         if kind == "gpkg":
-            st = open_store(tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.gpkg", create=True)
+            path = tmp_path / f"{name}.gpkg"
+            if path.exists():
+                path = tmp_path / f"{name}-{uuid.uuid4().hex[:6]}.gpkg"
+            st = open_store(path, create=True)
         else:
             base = request.getfixturevalue("postgis_url")
             schema = f"test_{uuid.uuid4().hex[:12]}"
