@@ -1,0 +1,101 @@
+"""The FastAPI application: OGC API – Features over a store, domain endpoints and editing.
+
+Routes are thin: they parse HTTP, call the library and serialise. Library errors become HTTP
+statuses here, once (:data:`STATUSES`), as OGC exception documents (``code`` + ``description``).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ort_geo import errors
+from ort_geo.auth import ANONYMOUS
+from ort_geo.store import open_store
+
+from . import domain, editing, ogc
+
+#: Library error -> HTTP status (first match wins: subclasses before their parents).
+STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
+    (editing.PreconditionRequired, 428),
+    (errors.LayerNotFoundError, 404),
+    (errors.FeatureNotFoundError, 404),
+    (errors.ValidationError, 422),
+    (errors.InputError, 400),
+    (errors.ConflictError, 412),
+    (errors.AccessDeniedError, 403),
+    (errors.MissingExtraError, 501),
+]
+
+
+def _problem(status: int, code: str, description: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "description": description}, status_code=status,
+                        headers=headers)
+
+
+def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
+    status = next((s for cls, s in STATUSES if isinstance(exc, cls)), 500)
+    headers = None
+    if status == 403 and getattr(request.state, "principal", ANONYMOUS).anonymous:
+        # Not refused for who the caller is, but for being nobody: ask for credentials.
+        status, headers = 401, {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    return _problem(status, type(exc).__name__, str(exc), headers)
+
+
+def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    text = {404: "Ressource introuvable.", 405: "Méthode non permise sur cette ressource."}
+    description = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
+        "Not Found", "Method Not Allowed") else text.get(exc.status_code, str(exc.detail))
+    return _problem(exc.status_code, "HTTPError", description, getattr(exc, "headers", None))
+
+
+_MESSAGES = {
+    "greater_than_equal": "doit être supérieur ou égal à {ge}",
+    "less_than_equal": "doit être inférieur ou égal à {le}",
+    "int_parsing": "doit être un nombre entier",
+    "missing": "est obligatoire",
+    "dict_type": "doit être un objet JSON",
+    "json_invalid": "JSON illisible",
+}
+
+
+def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body"))
+        text = _MESSAGES.get(err.get("type", ""))
+        msg = text.format(**err.get("ctx", {})) if text else err.get("msg")
+        parts.append(f"{where or 'corps'} : {msg}")
+    return _problem(400, "InvalidParameterValue", "Requête invalide — " + " ; ".join(parts))
+
+
+def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
+    """The API over the store at ``store_url`` (a .gpkg path or a PostgreSQL URL)."""
+    app = FastAPI(
+        title=f"{title} — OGC API Features",
+        description="Atlas d'une opération de revitalisation de territoire (ORT / Petites villes "
+                    "de demain) : couches, statistiques par secteur, bâtiments d'un périmètre, "
+                    "édition des secteurs, zones et actions.",
+        version="1.0.0",
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+    )
+    app.state.store = open_store(store_url)
+    app.add_exception_handler(errors.OrtGeoError, _library_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.state.extents = ogc.Extents(app.state.store)
+    app.include_router(ogc.router())
+    app.include_router(editing.router())
+    app.include_router(domain.router())
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn (``ort-geo serve``): the store named by ORT_GEO_STORE."""
+    return create_app(os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg"))

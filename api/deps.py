@@ -1,0 +1,82 @@
+"""Request-level helpers shared by the routers: who is calling, links, query parameters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import Depends, Request, Security
+from fastapi.security import (
+    APIKeyHeader,
+    HTTPAuthorizationCredentials,
+    HTTPBasic,
+    HTTPBasicCredentials,
+    HTTPBearer,
+)
+
+from ort_geo.auth import Principal, authenticate
+from ort_geo.errors import InputError
+
+_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                           description="Clé d'API (ort-geo apikey create) : rôle staff ou editor.")
+_bearer = HTTPBearer(auto_error=False, description="La même clé d'API en jeton Bearer.")
+# Desktop GIS (QGIS, GDAL's USERPWD) know HTTP Basic: any user name, the key as password.
+_basic = HTTPBasic(auto_error=False, description="Authentification HTTP Basic : la clé d'API en "
+                                                 "mot de passe (nom d'utilisateur libre).")
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def caller(
+    request: Request,
+    key: Annotated[str | None, Security(_key_header)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    basic: Annotated[HTTPBasicCredentials | None, Security(_basic)] = None,
+) -> Principal:
+    """The caller's principal, from ``X-API-Key``, a Bearer token or HTTP Basic; anonymous else."""
+    token = key or (bearer.credentials if bearer else None) or (basic.password if basic else None)
+    principal = authenticate(request.app.state.store, token)
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def url_with(request: Request, **changes) -> str:
+    """The request's URL with some query parameters changed (None removes one)."""
+    params = dict(request.query_params)
+    for name, value in changes.items():
+        name = name.replace("_", "-")
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = str(value)
+    query = urlencode(params)
+    return f"{base_url(request)}{request.url.path}" + (f"?{query}" if query else "")
+
+
+def check_format(f: str | None, allowed: tuple[str, ...] = ("json",)) -> str:
+    """The ``f`` parameter: one of ``allowed`` (first one by default)."""
+    if f is None:
+        return allowed[0]
+    value = f.lower()
+    aliases = {"geojson": "json", "application/geo+json": "json", "application/json": "json",
+               "gpkg": "gpkg", "geopackage": "gpkg", "text/csv": "csv"}
+    value = aliases.get(value, value)
+    if value not in allowed:
+        raise InputError(f"Format « {f} » non pris en charge (admis : {', '.join(allowed)}).")
+    return value
+
+
+def check_known(request: Request, allowed: set[str]) -> None:
+    """Refuse query parameters the API does not define (OGC API Features /req/core/query-param-unknown)."""
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise InputError(f"Paramètre(s) inconnu(s) : {', '.join(unknown)} "
+                         f"(admis : {', '.join(sorted(allowed))}).")

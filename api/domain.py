@@ -1,0 +1,233 @@
+"""Domain endpoints: statistics per zone and buildings within a sector or a posted perimeter.
+
+Same engines as the CLI (:func:`ort_geo.stats.sector_stats`, :func:`ort_geo.query.buildings_within`).
+Without a staff key, statistics are masked (statistical secrecy) and buildings carry public fields
+only; filters on restricted fields (vacancy, condition) are refused by the library.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import geopandas as gpd
+from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from ort_geo import auth
+from ort_geo.catalogue import CATALOGUE, LayerSpec
+from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.perimeter import polygon_layers
+from ort_geo.query import buildings_within, export_buildings
+from ort_geo.stats import labelled, sector_stats, stats_records
+from ort_geo.store.base import STORAGE_CRS, Store
+
+from . import geojson
+from .deps import GEOJSON, Caller, check_format, check_known
+
+MAX_UPLOAD = 50 * 1024 * 1024
+#: Perimeter files accepted as uploads (any format ``ort-geo import`` reads).
+UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".fgb", ".csv", ".gml")
+QUERY_FORMATS = ("json", "csv", "gpkg")
+_MEDIA = {"csv": "text/csv; charset=utf-8", "gpkg": "application/geopackage+sqlite3"}
+# Zone layers depend on the catalogue only (a class attribute of every store).
+_POLYGON_LAYERS = [CATALOGUE[name] for name in polygon_layers(Store)]  # type: ignore[arg-type]
+
+
+class BuildingFilters:
+    """The query filters, named as the CLI's options (``ort-geo query``)."""
+
+    NAMES = {"vacant", "vacance_longue", "etat", "permis_de_louer", "construit_apres",
+             "construit_avant", "annee", "f", "crs"}
+
+    def __init__(
+        self,
+        vacant: Annotated[bool | None, Query(description="Au moins un logement vacant "
+                                             "(agents habilités)")] = None,
+        vacance_longue: Annotated[bool | None, Query(description="Vacance de deux ans ou plus "
+                                                     "(agents habilités)")] = None,
+        etat: Annotated[list[str] | None, Query(description="État du bâti, répétable : bon, "
+                                                "moyen, degrade, tres_degrade, degrades "
+                                                "(agents habilités)")] = None,
+        permis_de_louer: Annotated[bool | None, Query(description="Dans une zone de permis de "
+                                                      "louer")] = None,
+        construit_apres: Annotated[int | None, Query(ge=1000, le=2100,
+                                                     description="Construit en ou après")] = None,
+        construit_avant: Annotated[int | None, Query(ge=1000, le=2100,
+                                                     description="Construit en ou avant")] = None,
+        annee: Annotated[int | None, Query(ge=1900, le=2100,
+                                           description="Année de référence")] = None,
+        f: Annotated[str | None, Query(description="Format : json (GeoJSON), csv, gpkg")] = None,
+        crs: Annotated[str | None, Query(description="SCR du GeoJSON rendu")] = None,
+    ) -> None:
+        self.kwargs = {"vacant": vacant, "long_term_vacant": vacance_longue, "etat": etat,
+                       "permis_de_louer": permis_de_louer, "built_from": construit_apres,
+                       "built_to": construit_avant, "reference_year": annee}
+        self.fmt = check_format(f, QUERY_FORMATS)
+        self.crs = geojson.parse_crs(crs)
+
+
+def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Response:
+    if filters.fmt == "json":
+        fields = [c for c in frame.columns if c != frame.geometry.name]
+        body = geojson.feature_collection(
+            geojson.features_json(frame, "id", fields, filters.crs),
+            {"numberMatched": len(frame), "numberReturned": len(frame)})
+        return Response(body, media_type=GEOJSON, headers={"Content-Crs": filters.crs.header})
+    with tempfile.TemporaryDirectory(prefix="ort-geo-api-") as tmp:
+        path = export_buildings(frame, Path(tmp) / f"batiments.{filters.fmt}", filters.fmt)
+        data = path.read_bytes()
+    return Response(data, media_type=_MEDIA[filters.fmt], headers={
+        "Content-Disposition": f'attachment; filename="batiments.{filters.fmt}"'})
+
+
+def _stats_response(frame, fmt: str) -> Response:
+    if fmt == "csv":
+        text = labelled(frame).to_csv(sep=";", decimal=",", index=False)
+        return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
+                        headers={"Content-Disposition": 'attachment; filename="statistiques.csv"'})
+    body = {"couche": frame.attrs.get("layer"), "annee_reference": frame.attrs.get("reference_year"),
+            "secret_statistique": bool(frame.attrs.get("public")),
+            "statistiques": stats_records(frame)}
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+
+
+async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
+    """The posted perimeter: GeoJSON (CRS84 unless Content-Crs) or an uploaded file (``fichier``).
+
+    An uploaded file is saved in a temporary directory under a fixed name (only its suffix comes
+    from the client) and read by the importer's reader; the caller deletes the directory.
+    """
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("fichier")
+        if not isinstance(upload, UploadFile):
+            raise InputError("Envoyez le périmètre dans le champ de fichier « fichier ».")
+        suffix = Path(upload.filename or "").suffix.lower()
+        if suffix not in UPLOAD_SUFFIXES:
+            raise FormatError(f"Fichier « {upload.filename} » : format de périmètre non reconnu "
+                              f"(admis : {', '.join(UPLOAD_SUFFIXES)} ; Shapefile en .zip).")
+        data = await upload.read(MAX_UPLOAD + 1)
+        if len(data) > MAX_UPLOAD:
+            raise InputError("Fichier de périmètre trop volumineux (50 Mo au plus).")
+        folder = Path(tempfile.mkdtemp(prefix="ort-geo-perimetre-"))
+        path = folder / f"perimetre{suffix}"
+        path.write_bytes(data)
+        return path
+    body = await request.body()
+    if len(body) > MAX_UPLOAD:
+        raise InputError("Périmètre trop volumineux (50 Mo au plus).")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError("Corps illisible : envoyez un GeoJSON (géométrie, Feature ou "
+                         "FeatureCollection) ou un fichier en multipart (« fichier »).") from None
+    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
+    geom = geojson.parse_perimeter(data, crs)
+    return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
+
+
+def _cleanup(perimeter: gpd.GeoDataFrame | Path) -> None:
+    if isinstance(perimeter, Path):
+        for child in perimeter.parent.iterdir():
+            child.unlink()
+        perimeter.parent.rmdir()
+
+
+_PERIMETER_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Le périmètre : GeoJSON (CRS84 sauf en-tête Content-Crs) ou fichier "
+                       "(GeoPackage, GeoJSON, Shapefile zippé, KML, FlatGeobuf, CSV…).",
+        "content": {
+            GEOJSON: {"schema": {"type": "object"}},
+            "application/json": {"schema": {"type": "object"}},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["fichier"],
+                "properties": {"fichier": {"type": "string", "format": "binary"}}}},
+        },
+    }
+}
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    tag = "Statistiques et requêtes"
+
+    @r.post("/stats", tags=[tag], response_class=Response, operation_id="stats_perimeter",
+            summary="Statistiques d'un périmètre envoyé (agents habilités)",
+            openapi_extra=_PERIMETER_BODY)
+    async def stats_of_perimeter(
+        request: Request, who: Caller,
+        annee: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        f: Annotated[str | None, Query(description="Format : json, csv")] = None,
+    ) -> Response:
+        # Free perimeters defeat small-count masking (two perimeters differing by one building
+        # give its figures by subtraction): the public gets statistics of the published zones.
+        auth.check_role(who, "staff", "Statistiques d'un périmètre libre")
+        fmt = check_format(f, ("json", "csv"))
+        check_known(request, {"annee", "f"})
+        perimeter = await _perimeter(request)
+        try:
+            frame = await run_in_threadpool(
+                sector_stats, request.app.state.store, None, perimeter=perimeter,
+                reference_year=annee)
+        finally:
+            _cleanup(perimeter)
+        return _stats_response(frame, fmt)
+
+    @r.post("/batiments/within", tags=[tag], response_class=Response,
+            operation_id="buildings_within_perimeter", openapi_extra=_PERIMETER_BODY,
+            summary="Bâtiments dans un périmètre envoyé (GeoJSON, CSV, GeoPackage)")
+    async def buildings_in_perimeter(request: Request, who: Caller,
+                                     filters: Annotated[BuildingFilters, Depends()]) -> Response:
+        check_known(request, BuildingFilters.NAMES)
+        perimeter = await _perimeter(request)
+        try:
+            frame = await run_in_threadpool(
+                buildings_within, request.app.state.store, perimeter,
+                public=not who.has("staff"), **filters.kwargs)
+        finally:
+            _cleanup(perimeter)
+        return await run_in_threadpool(_buildings_response, frame, filters)
+
+    for spec in _POLYGON_LAYERS:
+        _layer_routes(r, spec, tag)
+    return r
+
+
+def _layer_routes(r: APIRouter, spec: LayerSpec, tag: str) -> None:
+    name = spec.name
+
+    @r.get(f"/collections/{name}/stats", tags=[tag], response_class=Response,
+           operation_id=f"stats_{name}", summary=f"{spec.title} : statistiques par zone")
+    def stats(
+        request: Request, who: Caller,
+        annee: Annotated[int | None, Query(ge=1900, le=2100,
+                                           description="Année de référence")] = None,
+        f: Annotated[str | None, Query(description="Format : json, csv")] = None,
+    ) -> Response:
+        auth.check_readable(spec, who)
+        fmt = check_format(f, ("json", "csv"))
+        check_known(request, {"annee", "f"})
+        frame = sector_stats(request.app.state.store, name, public=not who.has("staff"),
+                             reference_year=annee)
+        return _stats_response(frame, fmt)
+
+    @r.get(f"/collections/{name}/items/{{featureId}}/batiments", tags=[tag],
+           response_class=Response, operation_id=f"buildings_in_{name}",
+           summary=f"{spec.title} : bâtiments de la zone (GeoJSON, CSV, GeoPackage)")
+    def buildings(request: Request, featureId: str, who: Caller,  # noqa: N803
+                  filters: Annotated[BuildingFilters, Depends()]) -> Response:
+        auth.check_readable(spec, who)
+        check_known(request, BuildingFilters.NAMES)
+        zone = request.app.state.store.read(name, ids=[featureId])
+        if zone.empty:
+            raise FeatureNotFoundError(f"Objet « {featureId} » introuvable dans la couche {name}.")
+        frame = buildings_within(request.app.state.store, zone[["geometry"]],
+                                 public=not who.has("staff"), **filters.kwargs)
+        return _buildings_response(frame, filters)

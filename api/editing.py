@@ -1,0 +1,128 @@
+"""Editing in the style of OGC API – Features Part 4: create, replace, update, delete.
+
+Only ``editor`` keys edit, and only the layers the catalogue marks ``editable`` (sectors, zones,
+actions). Every change is optimistic: PUT, PATCH and DELETE must carry ``If-Match`` with the ETag
+the editor read, so that of two editors working from the same version one wins and the other gets
+412 and reloads — no edit is silently overwritten. The store validates and journals each change
+under the key's name; the domain rules (:mod:`ort_geo.rules`, as ``ort-geo validate``) are checked
+before commit by :func:`ort_geo.editing.checked_edit`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Request, Response
+
+from ort_geo import auth
+from ort_geo.catalogue import CATALOGUE, LayerSpec
+from ort_geo.editing import checked_edit
+from ort_geo.errors import InputError
+
+from . import geojson
+from .deps import GEOJSON, Caller, base_url
+from .ogc import feature_json
+
+_FEATURE_BODY = Body(
+    media_type=GEOJSON,
+    description="Objet GeoJSON (Feature) ; géométries en CRS84 sauf en-tête Content-Crs.",
+    examples=[{"type": "Feature", "id": "secteur-1", "properties": {"nom": "Centre"},
+               "geometry": {"type": "Polygon", "coordinates": [
+                   [[7.17, 48.24], [7.18, 48.24], [7.18, 48.25], [7.17, 48.24]]]}}],
+)
+ContentCrs = Annotated[str | None, Header(alias="Content-Crs",
+                                           description="SCR des géométries du corps")]
+IfMatch = Annotated[str | None, Header(alias="If-Match",
+                                       description="ETag de la version lue (obligatoire)")]
+
+
+class PreconditionRequired(InputError):
+    """An edit of an existing feature without If-Match (428)."""
+
+
+def _etag(value: str | None) -> str:
+    if not value:
+        raise PreconditionRequired(
+            "En-tête If-Match obligatoire : relisez l'objet et renvoyez son ETag, afin de ne "
+            "jamais écraser la modification d'un autre."
+        )
+    return value.strip().removeprefix("W/").strip('"')
+
+
+def _answer(request: Request, spec: LayerSpec, feature_id: str, status: int) -> Response:
+    etag, text = feature_json(request.app.state.store, spec, feature_id, spec.field_names,
+                              geojson.CRS84)
+    request.app.state.extents.clear()
+    headers = {"ETag": etag, "Content-Crs": geojson.CRS84.header}
+    if status == 201:
+        headers["Location"] = f"{base_url(request)}/collections/{spec.name}/items/{feature_id}"
+    return Response(text.encode(), status_code=status, media_type=GEOJSON, headers=headers)
+
+
+def router() -> APIRouter:
+    r = APIRouter()
+    for spec in CATALOGUE:
+        if spec.editable:
+            _layer_routes(r, spec)
+    return r
+
+
+def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
+    name, tag = spec.name, spec.title
+    item_path = f"/collections/{name}/items/{{featureId}}"
+
+    @r.post(f"/collections/{name}/items", tags=[tag], status_code=201, response_class=Response,
+            operation_id=f"create_{name}", summary=f"{spec.title} : ajouter un objet (éditeur)")
+    def create(request: Request, who: Caller, body: Annotated[dict[str, Any], _FEATURE_BODY],
+               content_crs: ContentCrs = None) -> Response:
+        auth.check_editable(spec, who)
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
+                                        spec.key)
+        checked_edit(request.app.state.store, name, "create", feature, author=who.name)
+        return _answer(request, spec, feature.id, 201)
+
+    @r.put(item_path, tags=[tag], response_class=Response, operation_id=f"replace_{name}",
+           summary=f"{spec.title} : remplacer un objet (éditeur, If-Match)")
+    def replace(request: Request, featureId: str, who: Caller,  # noqa: N803
+                body: Annotated[dict[str, Any], _FEATURE_BODY], if_match: IfMatch = None,
+                content_crs: ContentCrs = None) -> Response:
+        auth.check_editable(spec, who)
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
+                                        spec.key, featureId)
+        checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
+                     if_match=_etag(if_match))
+        return _answer(request, spec, featureId, 200)
+
+    @r.patch(item_path, tags=[tag], response_class=Response, operation_id=f"update_{name}",
+             summary=f"{spec.title} : modifier des champs (éditeur, If-Match)")
+    def update(request: Request, featureId: str, who: Caller,  # noqa: N803
+               body: Annotated[dict[str, Any], Body(
+                   media_type="application/merge-patch+json",
+                   description="Fusion (RFC 7396) : « properties » à changer, « geometry » "
+                               "facultative.")],
+               if_match: IfMatch = None, content_crs: ContentCrs = None) -> Response:
+        auth.check_editable(spec, who)
+        tag_ = _etag(if_match)
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise InputError("« properties » doit être un objet JSON.")
+        if spec.key in props and str(props[spec.key]) != featureId:
+            raise InputError("L'identifiant d'un objet ne se modifie pas.")
+        props = {k: v for k, v in props.items() if k != spec.key}
+        geometry = None
+        if body.get("geometry") is not None:
+            geometry = geojson.parse_geometry(body["geometry"],
+                                              geojson.parse_crs(content_crs, "Content-Crs"))
+        checked_edit(request.app.state.store, name, "update", None, feature_id=featureId,
+                     properties=props, geometry=geometry, author=who.name, if_match=tag_)
+        return _answer(request, spec, featureId, 200)
+
+    @r.delete(item_path, tags=[tag], status_code=204, response_class=Response,
+              operation_id=f"delete_{name}", summary=f"{spec.title} : supprimer (éditeur, If-Match)")
+    def delete(request: Request, featureId: str, who: Caller,  # noqa: N803
+               if_match: IfMatch = None) -> Response:
+        auth.check_editable(spec, who)
+        checked_edit(request.app.state.store, name, "delete", None, feature_id=featureId,
+                     author=who.name, if_match=_etag(if_match))
+        request.app.state.extents.clear()
+        return Response(status_code=204)

@@ -1,0 +1,208 @@
+"""GeoJSON in and out of the API, and the CRSs of OGC API – Features Part 2.
+
+The store keeps Lambert-93 (EPSG:2154). Web clients get RFC 7946 GeoJSON (CRS84, lon/lat) unless
+they ask for another supported CRS with ``crs``; EPSG:4326 is served in its own axis order
+(latitude first), as Part 2 requires.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pyproj import CRS, Transformer
+from shapely.geometry.base import BaseGeometry
+
+from ort_geo.errors import CRSError, GeometryError, InputError, SwappedAxesError
+from ort_geo.features import Feature, _plain
+
+STORAGE_CRS = "EPSG:2154"
+
+
+@dataclass(frozen=True)
+class ApiCRS:
+    """A CRS the API serves: its OGC URI, its EPSG code and its axis order."""
+
+    uri: str
+    epsg: int
+    lat_first: bool
+    decimals: int
+
+    @property
+    def header(self) -> str:
+        return f"<{self.uri}>"
+
+
+CRS84 = ApiCRS("http://www.opengis.net/def/crs/OGC/1.3/CRS84", 4326, False, 7)
+EPSG4326 = ApiCRS("http://www.opengis.net/def/crs/EPSG/0/4326", 4326, True, 7)
+LAMBERT93 = ApiCRS("http://www.opengis.net/def/crs/EPSG/0/2154", 2154, False, 2)
+SUPPORTED = (CRS84, EPSG4326, LAMBERT93)
+_ALIASES = {
+    "crs84": CRS84, "ogc:crs84": CRS84, "urn:ogc:def:crs:ogc:1.3:crs84": CRS84,
+    "epsg:4326": EPSG4326, "urn:ogc:def:crs:epsg::4326": EPSG4326,
+    "epsg:2154": LAMBERT93, "urn:ogc:def:crs:epsg::2154": LAMBERT93,
+}
+# Area of use of Lambert-93 (metropolitan France), in lon/lat, with a margin.
+_FRANCE = (-10.5, 40.5, 11.0, 52.0)
+
+
+def parse_crs(value: str | None, what: str = "crs") -> ApiCRS:
+    """The supported CRS named by an OGC URI (or a short form); CRS84 when absent."""
+    if value is None or not value.strip():
+        return CRS84
+    text = value.strip().strip("<>")
+    for crs in SUPPORTED:
+        if text == crs.uri:
+            return crs
+    found = _ALIASES.get(text.lower())
+    if found is None:
+        supported = ", ".join(c.uri for c in SUPPORTED)
+        raise CRSError(f"Paramètre {what} : SCR « {value} » non pris en charge (admis : {supported}).")
+    return found
+
+
+def _transformer(src: int, dst: int) -> Transformer:
+    return Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
+
+
+_TO_STORAGE = {4326: _transformer(4326, 2154)}
+
+
+def parse_bbox(value: str, crs: ApiCRS) -> tuple[float, float, float, float]:
+    """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a box in EPSG:2154."""
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise InputError(f"Paramètre bbox : « {value} » n'est pas une liste de nombres.") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or not all(np.isfinite(numbers)):
+        raise InputError("Paramètre bbox : 4 nombres attendus (xmin,ymin,xmax,ymax).")
+    if crs.lat_first:
+        numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
+    minx, miny, maxx, maxy = numbers
+    if minx > maxx or miny > maxy:
+        raise InputError("Paramètre bbox : le minimum dépasse le maximum (ordre xmin,ymin,xmax,ymax).")
+    if crs.epsg == 4326:
+        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+            raise InputError("Paramètre bbox : longitudes entre -180 et 180, latitudes entre -90 "
+                             "et 90 attendues.")
+        # Clip to where Lambert-93 is defined, then densify the edges while projecting.
+        minx, miny = max(minx, _FRANCE[0]), max(miny, _FRANCE[1])
+        maxx, maxy = min(maxx, _FRANCE[2]), min(maxy, _FRANCE[3])
+        if minx > maxx or miny > maxy:
+            return (0.0, 0.0, 0.0, 0.0)  # outside France: matches nothing
+        return tuple(_TO_STORAGE[4326].transform_bounds(minx, miny, maxx, maxy, densify_pts=21))
+    return (minx, miny, maxx, maxy)
+
+
+def extent_crs84(bbox: Sequence[float] | None) -> list[float] | None:
+    """A Lambert-93 extent as a CRS84 bbox."""
+    if bbox is None:
+        return None
+    minx, miny, maxx, maxy = _transformer(2154, 4326).transform_bounds(*bbox, densify_pts=21)
+    # Rounded outwards, so the extent still contains every feature.
+    return [math.floor(minx * 1e6) / 1e6, math.floor(miny * 1e6) / 1e6,
+            math.ceil(maxx * 1e6) / 1e6, math.ceil(maxy * 1e6) / 1e6]
+
+
+def geometries_json(geoms: gpd.GeoSeries, crs: ApiCRS) -> list[str]:
+    """Each geometry as a GeoJSON text in ``crs`` (rounded to the CRS's useful precision)."""
+    values = geoms.values if crs.epsg == 2154 else geoms.to_crs(epsg=4326).values
+    arr = np.asarray(values, dtype=object)
+    scale = 10.0 ** crs.decimals
+    if crs.lat_first:
+        arr = shapely.transform(arr, lambda c: np.round(c[:, ::-1] * scale) / scale)
+    else:
+        arr = shapely.transform(arr, lambda c: np.round(c * scale) / scale)
+    return ["null" if g is None else g for g in shapely.to_geojson(arr).tolist()]
+
+
+def features_json(frame: gpd.GeoDataFrame, key: str, fields: Sequence[str], crs: ApiCRS) -> list[str]:
+    """Each row of a store frame as a GeoJSON Feature text with only ``fields`` as properties."""
+    geoms = geometries_json(frame.geometry, crs)
+    columns = {name: [_plain(v) for v in frame[name].tolist()] for name in fields}
+    ids = frame[key].tolist()
+    out = []
+    for i, fid in enumerate(ids):
+        props = {name: columns[name][i] for name in fields}
+        out.append('{"type":"Feature","id":' + json.dumps(str(fid)) + ',"geometry":' + geoms[i]
+                   + ',"properties":' + json.dumps(props, ensure_ascii=False) + "}")
+    return out
+
+
+def feature_collection(features: list[str], extra: dict[str, Any]) -> bytes:
+    """A FeatureCollection document from pre-serialised features and its other members."""
+    head = json.dumps({"type": "FeatureCollection", **extra}, ensure_ascii=False)[:-1]
+    return (head + ',"features":[' + ",".join(features) + "]}").encode()
+
+
+# -- reading GeoJSON bodies ---------------------------------------------------------------------
+
+def parse_geometry(data: Any, crs: ApiCRS) -> BaseGeometry:
+    """A GeoJSON geometry object in ``crs`` -> a shapely geometry in EPSG:2154."""
+    if not isinstance(data, dict) or "type" not in data:
+        raise GeometryError("Géométrie GeoJSON attendue (objet avec « type » et « coordinates »).")
+    try:
+        geom = shapely.geometry.shape(data)
+    except Exception as exc:  # shapely raises several kinds for malformed coordinates
+        raise GeometryError(f"Géométrie GeoJSON illisible : {exc}") from None
+    if geom.is_empty:
+        raise GeometryError("Géométrie vide : dessinez au moins un objet.")
+    if crs.lat_first:
+        geom = shapely.transform(geom, lambda c: c[:, ::-1])
+    if crs.epsg == 2154:
+        return geom
+    minx, miny, maxx, maxy = geom.bounds
+    if not _inside_france(minx, miny, maxx, maxy):
+        if _inside_france(miny, minx, maxy, maxx):
+            raise SwappedAxesError(
+                "Coordonnées hors de France : latitude et longitude semblent inversées "
+                "(GeoJSON attend longitude, latitude)."
+            )
+        raise CRSError(
+            "Coordonnées hors de France métropolitaine : indiquez leur SCR dans l'en-tête "
+            f"Content-Crs (admis : {', '.join(c.uri for c in SUPPORTED)})."
+        )
+    return shapely.transform(geom, lambda c: np.column_stack(_TO_STORAGE[4326].transform(c[:, 0], c[:, 1])))
+
+
+def _inside_france(minx: float, miny: float, maxx: float, maxy: float) -> bool:
+    return _FRANCE[0] <= minx and maxx <= _FRANCE[2] and _FRANCE[1] <= miny and maxy <= _FRANCE[3]
+
+
+def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None) -> Feature:
+    """A GeoJSON Feature body -> a Feature (geometry in EPSG:2154); the id may come from the URL."""
+    if not isinstance(data, dict) or data.get("type") != "Feature":
+        raise InputError("Corps attendu : un objet GeoJSON de type « Feature ».")
+    props = data.get("properties") or {}
+    if not isinstance(props, dict):
+        raise InputError("« properties » doit être un objet JSON.")
+    props = dict(props)
+    ids = {str(v) for v in (data.get("id"), props.pop(key, None), feature_id) if v is not None}
+    if len(ids) > 1:
+        raise InputError(f"Identifiants contradictoires : {', '.join(sorted(ids))}.")
+    if not ids:
+        raise InputError(f"Identifiant manquant : donnez « id » ou la propriété « {key} ».")
+    geometry = data.get("geometry")
+    if geometry is None:
+        raise GeometryError("Géométrie absente : chaque objet doit être localisé.")
+    return Feature(ids.pop(), props, parse_geometry(geometry, crs))
+
+
+def parse_perimeter(data: Any, crs: ApiCRS) -> BaseGeometry:
+    """A perimeter posted as GeoJSON (geometry, Feature or FeatureCollection) in EPSG:2154."""
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        parts = [parse_geometry((f or {}).get("geometry"), crs) for f in data.get("features") or []]
+        if not parts:
+            raise GeometryError("Périmètre vide : la collection ne contient aucun objet.")
+        return shapely.union_all(parts)
+    if isinstance(data, dict) and data.get("type") == "Feature":
+        return parse_geometry(data.get("geometry"), crs)
+    return parse_geometry(data, crs)

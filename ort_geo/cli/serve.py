@@ -1,0 +1,28 @@
+"""``ort-geo serve``: the HTTP API (OGC API – Features and domain endpoints) over a store."""
+
+from __future__ import annotations
+
+import click
+
+from ..store import open_store
+from ._common import console_err, store_option
+
+
+@click.command("serve")
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
+@click.option("--workers", default=1, show_default=True, type=int,
+              help="Processus serveurs (plusieurs pour servir beaucoup de clients).")
+def command(store: str, host: str, port: int, workers: int) -> None:
+    """Sert l'API HTTP (OGC API – Features, statistiques, requêtes, édition) sur l'entrepôt."""
+    import os
+
+    import uvicorn
+
+    open_store(store).close()  # a clear French error now rather than at the first request
+    os.environ["ORT_GEO_STORE"] = store
+    console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}) — "
+                      "Ctrl+C pour arrêter.", highlight=False)
+    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="warning")

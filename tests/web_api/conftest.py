@@ -1,0 +1,78 @@
+"""Fixtures of the API tests: a small store around Sainte-Marie-aux-Mines, keys, a live server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest_api import build_store
+
+from ort_geo import auth
+
+
+@pytest.fixture(scope="module")
+def api_store(tmp_path_factory):
+    return build_store(tmp_path_factory.mktemp("api") / "atlas.gpkg")
+
+
+@pytest.fixture(scope="module")
+def keys(api_store) -> dict[str, str]:
+    return {"staff": auth.create_key(api_store, "Anah 68", "staff"),
+            "editor": auth.create_key(api_store, "Chef de projet PVD", "editor"),
+            "editor2": auth.create_key(api_store, "Urbaniste", "editor")}
+
+
+@pytest.fixture(scope="module")
+def client(api_store, keys):
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    with TestClient(create_app(api_store.url)) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(store_path) -> Iterator[str]:
+    """``ort-geo serve`` on a free port of 127.0.0.1, in its own process; yields its base URL.
+
+    A separate process, not a thread: GDAL's HTTP client holds the GIL while it waits.
+    """
+    port = free_port()
+    exe = str(Path(sys.executable).with_name("ort-geo"))
+    proc = subprocess.Popen([exe, "serve", "--store", str(store_path), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/conformance", timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"le serveur n'a pas démarré : {proc.stderr.read()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def live_server(api_store, keys):
+    with serve(api_store.path) as url:
+        yield url

@@ -1,0 +1,143 @@
+"""Editing by editors: Part 4 create/replace/update/delete, ETag/If-Match, journal, no lost edit."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+from conftest_api import X0, Y0
+
+L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+
+
+def _square(x: float, y: float, size: float = 200.0) -> dict:
+    return {"type": "Polygon", "coordinates": [[[x, y], [x + size, y], [x + size, y + size],
+                                                [x, y + size], [x, y]]]}
+
+
+@pytest.fixture
+def editor(keys):
+    return {"X-API-Key": keys["editor"]}
+
+
+def test_create_read_update_replace_delete_with_journal(client, editor, api_store):
+    feature = {"type": "Feature", "id": "gare", "properties": {"nom": "Quartier de la gare",
+                                                              "type": "quartier"},
+               "geometry": _square(X0 + 2000, Y0)}
+    created = client.post("/collections/secteurs_ort/items", json=feature,
+                          headers={**editor, "Content-Crs": f"<{L93}>"})
+    assert created.status_code == 201, created.text
+    assert created.headers["location"].endswith("/collections/secteurs_ort/items/gare")
+    etag = created.headers["etag"]
+    assert client.get("/collections/secteurs_ort/items/gare").json()["properties"]["nom"] == (
+        "Quartier de la gare")
+
+    patched = client.patch("/collections/secteurs_ort/items/gare",
+                           json={"properties": {"version": 2}}, headers={**editor, "If-Match": etag})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["properties"] == {**patched.json()["properties"], "version": 2,
+                                            "nom": "Quartier de la gare"}
+    etag2 = patched.headers["etag"]
+    assert etag2 != etag
+
+    feature["properties"] = {"nom": "Gare", "type": "quartier", "version": 3}
+    replaced = client.put("/collections/secteurs_ort/items/gare", json=feature,
+                          headers={**editor, "If-Match": etag2, "Content-Crs": f"<{L93}>"})
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["properties"]["nom"] == "Gare"
+
+    deleted = client.delete("/collections/secteurs_ort/items/gare",
+                            headers={**editor, "If-Match": replaced.headers["etag"]})
+    assert deleted.status_code == 204
+    assert client.get("/collections/secteurs_ort/items/gare").status_code == 404
+
+    history = api_store.history("secteurs_ort", "gare")
+    assert [e.operation for e in history] == ["insert", "update", "update", "delete"]
+    assert {e.author for e in history} == {"Chef de projet PVD"}
+
+
+def test_edits_need_if_match_and_a_current_etag(client, editor):
+    url = "/collections/actions/items/a1"
+    current = client.get(url, headers=editor)
+    body = {"properties": {"statut": "realise"}}
+    missing = client.patch(url, json=body, headers=editor)
+    assert missing.status_code == 428 and "If-Match" in missing.json()["description"]
+    stale = client.patch(url, json=body, headers={**editor, "If-Match": '"0123456789abcdef0123"'})
+    assert stale.status_code == 412 and "modifié entre-temps" in stale.json()["description"]
+    assert client.get(url, headers=editor).headers["etag"] == current.headers["etag"]
+
+
+@pytest.mark.parametrize("body, status, words", [
+    ({"type": "Feature", "id": "z", "properties": {"couleur": "bleu"},
+      "geometry": _square(7.18, 48.24, 0.001)}, 400, "couleur"),
+    ({"type": "Feature", "id": "z", "properties": {"type": "metropole"},
+      "geometry": _square(7.18, 48.24, 0.001)}, 400, "type"),
+    ({"type": "Feature", "id": "z", "properties": {},
+      "geometry": {"type": "Polygon", "coordinates": [[[7.18, 48.24], [7.19, 48.25],
+                                                       [7.19, 48.24], [7.18, 48.25],
+                                                       [7.18, 48.24]]]}}, 400, "invalide"),
+    ({"type": "Feature", "id": "z", "properties": {}, "geometry": _square(48.24, 7.18, 0.001)},
+     400, "inversées"),
+    ({"type": "Feature", "id": "z", "properties": {}, "geometry": None}, 400, "absente"),
+    ({"type": "Feature", "id": "z", "properties": {},
+      "geometry": {"type": "LineString", "coordinates": [[7.18, 48.24], [7.19, 48.25]]}},
+     400, "LineString"),
+    ({"type": "FeatureCollection", "features": []}, 400, "Feature"),
+])
+def test_bad_input_is_refused_and_changes_nothing(client, editor, api_store, body, status, words):
+    journal = len(api_store.journal())
+    resp = client.post("/collections/secteurs_ort/items", json=body, headers=editor)
+    assert resp.status_code == status, resp.text
+    assert words in resp.json()["description"]
+    assert len(api_store.journal()) == journal
+    assert client.get("/collections/secteurs_ort/items/z").status_code == 404
+
+
+def test_creating_an_existing_id_is_refused(client, editor):
+    body = {"type": "Feature", "id": "centre", "properties": {},
+            "geometry": _square(X0, Y0)}
+    resp = client.post("/collections/secteurs_ort/items", json=body,
+                       headers={**editor, "Content-Crs": L93})
+    assert resp.status_code == 400 and "existe déjà" in resp.json()["description"]
+
+
+def test_buildings_are_not_editable_through_the_api(client, editor):
+    resp = client.post("/collections/batiments/items", headers=editor,
+                       json={"type": "Feature", "id": "x", "properties": {},
+                             "geometry": _square(X0, Y0)})
+    assert resp.status_code == 405
+
+
+def test_two_editors_same_etag_one_wins_the_other_gets_412(live_server, keys, api_store):
+    url = f"{live_server}/collections/actions/items/a1"
+    etag = httpx.get(url, headers={"X-API-Key": keys["editor"]}).headers["etag"]
+    barrier, results = threading.Barrier(2), {}
+
+    def edit(who: str, title: str) -> None:
+        with httpx.Client() as http:
+            barrier.wait()
+            results[who] = http.patch(url, json={"properties": {"titre": title}},
+                                      headers={"X-API-Key": keys[who], "If-Match": etag})
+
+    threads = [threading.Thread(target=edit, args=(who, f"Titre de {who}"))
+               for who in ("editor", "editor2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    statuses = sorted(r.status_code for r in results.values())
+    assert statuses == [200, 412], {k: r.text for k, r in results.items()}
+    winner = next(who for who, r in results.items() if r.status_code == 200)
+    loser = next(who for who, r in results.items() if r.status_code == 412)
+    stored = api_store.get("actions", "a1")
+    assert stored.properties["titre"] == f"Titre de {winner}"
+    last = api_store.history("actions", "a1")[-1]
+    assert last.author == {"editor": "Chef de projet PVD", "editor2": "Urbaniste"}[winner]
+    # The loser reloads and re-applies: both edits end up in the journal, nothing is lost.
+    fresh = httpx.get(url, headers={"X-API-Key": keys[loser]}).headers["etag"]
+    retry = httpx.patch(url, json={"properties": {"titre": f"Titre de {loser}"}},
+                        headers={"X-API-Key": keys[loser], "If-Match": fresh})
+    assert retry.status_code == 200
+    titles = [e.after.properties["titre"] for e in api_store.history("actions", "a1")[-2:]]
+    assert titles == [f"Titre de {winner}", f"Titre de {loser}"]

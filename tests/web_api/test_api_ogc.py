@@ -1,0 +1,133 @@
+"""OGC API – Features Core, CRS and queryables over the test store (in-process client)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest_api import N_BUILDINGS, X0, Y0
+from pyproj import Transformer
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
+EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
+TO_WGS84 = Transformer.from_crs(2154, 4326, always_xy=True)
+
+
+def test_landing_conformance_and_openapi(client):
+    links = {link["rel"]: link["href"] for link in client.get("/").json()["links"]}
+    assert {"self", "service-desc", "conformance", "data"} <= set(links)
+    conf = client.get("/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conf
+    api = client.get("/api")
+    assert api.status_code == 200 and api.json()["openapi"].startswith("3.")
+    assert "/collections/batiments/items" in api.json()["paths"]
+
+
+def test_collections_describe_extent_and_crs(client):
+    ids = [c["id"] for c in client.get("/collections").json()["collections"]]
+    assert {"secteurs_ort", "batiments", "actions", "communes"} <= set(ids)
+    doc = client.get("/collections/secteurs_ort").json()
+    assert doc["storageCrs"] == L93 and CRS84 in doc["crs"] and EPSG4326 in doc["crs"]
+    minx, miny, maxx, maxy = doc["extent"]["spatial"]["bbox"][0]
+    # Every corner of both sectors lies inside the CRS84 extent, which is no wider than needed.
+    corners = [TO_WGS84.transform(x, y) for x in (X0, X0 + 1500) for y in (Y0, Y0 + 500)]
+    assert minx == pytest.approx(min(c[0] for c in corners), abs=1e-5)
+    assert maxy == pytest.approx(max(c[1] for c in corners), abs=1e-5)
+    assert all(minx <= lon <= maxx and miny <= lat <= maxy for lon, lat in corners)
+    assert client.get("/collections/inconnue").status_code == 404
+
+
+def test_items_paging_follows_next_links(client):
+    url, seen, pages = "/collections/batiments/items?limit=25", [], 0
+    while url:
+        page = client.get(url)
+        assert page.status_code == 200
+        assert page.headers["content-type"] == "application/geo+json"
+        body = page.json()
+        assert body["numberMatched"] == N_BUILDINGS
+        assert body["numberReturned"] == len(body["features"]) <= 25
+        seen += [f["id"] for f in body["features"]]
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+        pages += 1
+    assert pages == 3 and len(seen) == len(set(seen)) == N_BUILDINGS
+
+
+def test_items_are_rfc7946_lon_lat_by_default(client):
+    resp = client.get("/collections/secteurs_ort/items")
+    assert resp.headers["content-crs"] == f"<{CRS84}>"
+    feature = resp.json()["features"][0]
+    lon, lat = feature["geometry"]["coordinates"][0][0][0]
+    assert 7.0 < lon < 7.4 and 48.1 < lat < 48.4
+    assert feature["id"] == "centre" and feature["properties"]["nom"] == "Centre-ville"
+
+
+def test_crs_parameter_lambert93_and_epsg4326_axis_order(client):
+    l93 = client.get(f"/collections/secteurs_ort/items/centre?crs={L93}")
+    assert l93.headers["content-crs"] == f"<{L93}>"
+    ring = l93.json()["geometry"]["coordinates"][0][0]
+    xs = sorted(p[0] for p in ring)
+    assert xs[0] == pytest.approx(X0) and xs[-1] == pytest.approx(X0 + 500)
+    latlon = client.get(f"/collections/secteurs_ort/items/centre?crs={EPSG4326}").json()
+    lat, lon = latlon["geometry"]["coordinates"][0][0][0]
+    assert 48.1 < lat < 48.4 and 7.0 < lon < 7.4
+
+
+def test_bbox_in_each_crs_selects_the_same_buildings(client):
+    # The western sector only: buildings b000..b039.
+    box = (X0, Y0, X0 + 600, Y0 + 600)
+    lon0, lat0 = TO_WGS84.transform(box[0] + 1, box[1] + 1)
+    lon1, lat1 = TO_WGS84.transform(box[2], box[3])
+    queries = {
+        f"bbox={','.join(map(str, box))}&bbox-crs={L93}",
+        f"bbox={lon0},{lat0},{lon1},{lat1}",
+        f"bbox={lat0},{lon0},{lat1},{lon1}&bbox-crs={EPSG4326}",
+    }
+    for query in queries:
+        body = client.get(f"/collections/batiments/items?limit=100&{query}").json()
+        assert body["numberMatched"] == 40, query
+        assert {f["id"] for f in body["features"]} == {f"b{i:03d}" for i in range(40)}
+
+
+def test_single_item_etag_and_not_modified(client):
+    resp = client.get("/collections/secteurs_ort/items/centre")
+    etag = resp.headers["etag"]
+    assert etag.startswith('"') and resp.json()["id"] == "centre"
+    again = client.get("/collections/secteurs_ort/items/centre", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert client.get("/collections/secteurs_ort/items/absent").status_code == 404
+
+
+def test_queryables_and_property_filters(client):
+    q = client.get("/collections/actions/queryables")
+    assert q.headers["content-type"].startswith("application/schema+json")
+    props = q.json()["properties"]
+    assert props["orientation"]["type"] == "integer" and "enum" in props["statut"]
+    body = client.get("/collections/batiments/items?nb_logements=3&limit=100").json()
+    assert body["numberMatched"] == 12
+    assert all(f["properties"]["nb_logements"] == 3 for f in body["features"])
+    both = client.get("/collections/batiments/items?nb_logements=3&nb_logements=4").json()
+    assert both["numberMatched"] == 24
+
+
+@pytest.mark.parametrize("query, words", [
+    ("limit=0", "limit"),
+    ("limit=100001", "limit"),
+    ("limit=abc", "limit"),
+    ("offset=-1", "offset"),
+    ("bbox=1,2,3", "4 nombres"),
+    ("bbox=a,b,c,d", "nombres"),
+    ("bbox=10,50,5,40", "minimum"),
+    ("bbox=7,48,8", "4 nombres"),
+    ("crs=EPSG:9999", "non pris en charge"),
+    ("bbox=7,48,8,49&bbox-crs=urn:bad", "bbox-crs"),
+    ("bbox-crs=EPSG:2154", "bbox"),
+    ("couleur=rouge", "inconnu"),
+    ("nb_logements=beaucoup", "nb_logements"),
+    ("nb_logements=99999999999999999999999", "hors limites"),
+    ("annee_construction=1e400", "entier"),
+    ("f=html", "Format"),
+])
+def test_invalid_parameters_answer_400_with_a_clear_message(client, query, words):
+    resp = client.get(f"/collections/batiments/items?{query}")
+    assert resp.status_code == 400, resp.text
+    assert words in resp.json()["description"]
