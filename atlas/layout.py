@@ -62,13 +62,24 @@ class Sheet:
         self.fig.add_artist(Rectangle((self.fx(x), self.fy(y + h)), w / DESIGN_W, h / DESIGN_H,
                                       transform=self.fig.transFigure, **kw))
 
-    def hline(self, x0: float, x1: float, y: float, colour: str = LIGHT, width: float = 0.6
-              ) -> None:
+    def renderer(self):
+        """A renderer to measure text. Attached only where needed: geopandas asks the canvas to
+        redraw after each plot, which an Agg canvas would do for real, page after page."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        return FigureCanvasAgg(self.fig).get_renderer()
+
+    def mm_x(self, pixels: float, renderer) -> float:
+        """A display x coordinate (from an artist's extent) in design mm."""
+        return pixels / (self.fig.get_figwidth() * self.fig.dpi) * DESIGN_W
+
+    def hline(self, x0: float, x1: float, y: float, colour: str = LIGHT, width: float = 0.6,
+              style: Any = "-") -> None:
         from matplotlib.lines import Line2D
 
         self.fig.add_artist(Line2D([self.fx(x0), self.fx(x1)], [self.fy(y), self.fy(y)],
                                    transform=self.fig.transFigure, color=colour,
-                                   linewidth=width * self.scale))
+                                   linewidth=width * self.scale, linestyle=style))
 
     def paragraph(self, x: float, y: float, width: float, s: str, size: float = 7.5,
                   leading: float = 1.3, max_lines: int | None = None, **kw: Any) -> float:

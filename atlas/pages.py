@@ -132,31 +132,34 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
 
 def contents(sheet: Sheet, plan: AtlasPlan, entries: list[Entry], total: int) -> None:
     chrome(sheet, plan, 2, total, "Sommaire", plan.convention_title)
+    renderer = sheet.renderer()
     y = TOP + 8
+    right = 160.0
     for entry in entries:
         if entry.level == 0:
             y += 2.5
-            sheet.text(LEFT + 4, y, entry.title, 10, weight="bold")
+            label = sheet.text(LEFT + 4, y, entry.title, 10, weight="bold")
         else:
-            sheet.text(LEFT + 10, y, entry.title, 8.5)
+            label = sheet.text(LEFT + 10, y, entry.title, 8.5)
         if entry.page:
-            sheet.text(160, y, str(entry.page), 8.5 if entry.level else 10, ha="right",
+            sheet.text(right, y, str(entry.page), 8.5 if entry.level else 10, ha="right",
                        weight="bold" if entry.level == 0 else "normal")
-            sheet.hline(LEFT + 10 + min(len(entry.title) * 1.7, 100), 152, y - 0.6, LIGHT, 0.4)
+            end = sheet.mm_x(label.get_window_extent(renderer).x1, renderer)
+            sheet.hline(end + 2, right - 6, y - 0.4, GREY, 0.5, style=(0, (1, 2)))
         y += 6 if entry.level == 0 else 5
     _reading_guide(sheet, plan, 178, TOP + 8)
 
 
 def _reading_guide(sheet: Sheet, plan: AtlasPlan, x: float, y: float) -> None:
-    sheet.rect(x - 4, y - 6, RIGHT - x + 4, 150, facecolor="#f4f6f7")
+    top = y
     sheet.text(x, y, "Lire cet atlas", 10, weight="bold")
     parts = [
         "Chaque secteur d'intervention de l'opération de revitalisation de territoire (ORT) et "
         "chaque zone de permis de louer a sa page : la carte zoomée sur le périmètre, ses "
         "chiffres clés comparés à ceux du territoire et la liste des actions du programme qui "
         "s'y trouvent.",
-        "Les chiffres sont ceux de la commande « ort-geo stats » : un bâtiment appartient à un "
-        "périmètre lorsque son point représentatif s'y trouve.",
+        "Les chiffres sont ceux de la commande « ort-geo stats » : un bâtiment, un commerce ou "
+        "une action appartient à un périmètre lorsque son point représentatif s'y trouve.",
         "Les actions sont numérotées comme les fiches actions (annexe 3) et classées par "
         "orientation stratégique dans l'annexe en fin de document.",
     ]
@@ -176,6 +179,7 @@ def _reading_guide(sheet: Sheet, plan: AtlasPlan, x: float, y: float) -> None:
     y += 7
     for part in parts:
         y = sheet.paragraph(x, y, RIGHT - x - 2, part, 7.5, leading=1.35) + 2.5
+    sheet.rect(x - 4, top - 6, RIGHT - x + 4, y - top + 4, facecolor="#f4f6f7", zorder=0)
 
 
 # -- overview ----------------------------------------------------------------------------------
