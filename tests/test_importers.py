@@ -267,3 +267,17 @@ def test_cli_import_batiments(real_store, bdtopo_gpkg):
                                        "bdtopo", "--store", real_store.url])
     assert result.exit_code == 0, result.output
     assert "3 ajout(s)" in result.output
+
+
+def test_buildings_outside_the_territory_are_skipped_unless_asked(real_store, tmp_path):
+    frame = _bdtopo_frame().iloc[:2].copy()
+    # The second building moves to Colmar, outside the Val d'Argent.
+    frame["geometry"] = [frame.geometry.iloc[0],
+                         shapely.force_3d(shapely.box(1024000, 6785000, 1024012, 6785009), 190.)]
+    path = tmp_path / "bdtopo.gpkg"
+    frame.to_file(path, layer="batiment")
+    report = import_buildings(real_store, path, "bdtopo", author="test")
+    assert report.summary.inserted == 1 and "hors des communes" in str(report)
+    report = import_buildings(real_store, path, "bdtopo", author="test", keep_outside=True)
+    assert report.summary.inserted == 1
+    assert real_store.get("batiments", "BATIMENT0000000241234562").properties["code_insee"] is None

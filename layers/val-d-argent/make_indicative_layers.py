@@ -31,6 +31,13 @@ CODES = ("68298", "68294", "68185", "68283")
 SMAM, SCAM, LIEPVRE, ROMBACH = CODES
 SOURCE = "Périmètre indicatif ort-geo (annexe 2 officielle non disponible), dessiné autour des centres réels"
 CONVENTION = "Convention-cadre PVD valant ORT du Val d'Argent, 13 juillet 2023"
+# The deliberations authorising the signature of the convention (its first page).
+DELIBERATIONS = {
+    SMAM: "Conseil municipal de Sainte-Marie-aux-Mines, 7 juin 2023 ; conseil communautaire, "
+          "4 mai 2023",
+    SCAM: "Conseil municipal de Sainte-Croix-aux-Mines, 5 mai 2023 ; conseil communautaire, "
+          "4 mai 2023",
+}
 
 # The valley axis (lon, lat): the Lièpvrette from upstream of Sainte-Marie-aux-Mines to the
 # eastern limit of Lièpvre, and the Rombach branch from Rombach-le-Franc down to Lièpvre.
@@ -107,7 +114,7 @@ def main() -> None:
         geom = clean(corridor(axis, a, b, w).intersection(commune[code]).difference(taken))
         taken = taken.union(geom)
         sectors.append(({"id": fid, "nom": nom, "type": kind, "code_insee": code,
-                         "convention": CONVENTION, "version": 1, "date_debut": "2023-07-13",
+                         "convention": CONVENTION, "deliberation": DELIBERATIONS[code], "version": 1, "date_debut": "2023-07-13",
                          "date_fin": "2028-07-13", "indicatif": True, "source": SOURCE}, geom))
     assert sectors[0][1].contains(halls[SMAM]), "le centre-ville doit contenir la mairie"
     save("secteurs_ort", [r for r, _ in sectors], [g for _, g in sectors])

@@ -18,13 +18,16 @@ from ._common import author_option, console, store_option
               help="LOVAC : ne pas rattacher les logements aux emprises existantes.")
 @click.option("--distance", default=30.0, show_default=True,
               help="LOVAC : distance maximale (m) entre un logement et l'emprise rattachée.")
+@click.option("--hors-territoire", "keep_outside", is_flag=True,
+              help="Garder aussi les bâtiments situés hors des communes du territoire.")
 @store_option
 @author_option
-def command(fichier: str, fmt: str, no_attach: bool, distance: float, store: str,
-            author: str) -> None:
+def command(fichier: str, fmt: str, no_attach: bool, distance: float, keep_outside: bool,
+            store: str, author: str) -> None:
     """Importe des bâtiments réels (BD TOPO, RNB) ou des logements (LOVAC) dans « batiments »."""
     st = open_store(store)
     with console.status("Import des bâtiments…"):
         report = import_buildings(st, fichier, fmt, author=author,  # type: ignore[arg-type]
-                                  attach=not no_attach, max_distance=distance)
+                                  attach=not no_attach, max_distance=distance,
+                                  keep_outside=keep_outside)
     console.print(str(report), highlight=False)

@@ -31,8 +31,10 @@ __all__ = ["FORMATS", "aggregate_dwellings", "attach_to_footprints", "import_bui
            "read_bdtopo", "read_dwellings", "read_rnb"]
 
 
-def _with_communes(store: Store, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Fill missing ``code_insee`` from the store's communes (by representative point)."""
+def _in_territory(store: Store, frame: gpd.GeoDataFrame, report: ImportReport,
+                  keep_outside: bool) -> gpd.GeoDataFrame:
+    """Fill ``code_insee`` from the store's communes (by representative point) and, unless
+    ``keep_outside``, drop buildings outside them: national files cover a whole département."""
     communes = store.read("communes", columns=["code_insee"])
     if communes.empty or frame.empty:
         return frame
@@ -42,21 +44,27 @@ def _with_communes(store: Store, frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     frame = frame.copy()
     current = frame["code_insee"] if "code_insee" in frame else pd.Series(None, index=frame.index)
     frame["code_insee"] = current.where(current.notna(), found)
+    outside = found.isna()
+    if outside.any() and not keep_outside:
+        report.note(f"{int(outside.sum())} bâtiment(s) hors des communes du territoire ignoré(s).")
+        frame = frame[~outside.to_numpy()]
     return frame
 
 
 def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str,
-                     attach: bool = True, max_distance: float = 30.0) -> ImportReport:
+                     attach: bool = True, max_distance: float = 30.0,
+                     keep_outside: bool = False) -> ImportReport:
     """Import a BD TOPO, RNB or LOVAC-like file into ``batiments`` (upsert, one transaction).
 
     RNB buildings linked to a BD TOPO footprint already stored enrich that footprint (RNB id, BAN
     address, parcel) instead of adding a duplicate. LOVAC-like dwellings are attached to the
     stored footprints when ``attach`` (nearest within ``max_distance`` m); buildings with no
-    footprint are stored as points.
+    footprint are stored as points. Buildings outside the store's communes are skipped unless
+    ``keep_outside`` (a BD TOPO or RNB file covers a whole département).
     """
     if fmt == "bdtopo":
         frame, report = read_bdtopo(path)
-        frame = _with_communes(store, frame)
+        frame = _in_territory(store, frame, report, keep_outside)
     elif fmt == "rnb":
         frame, report = read_rnb(path)
         stored = set(store.read("batiments", columns=["id"])["id"]) if len(frame) else set()
@@ -69,11 +77,12 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
             footprints = store.read("batiments", ids=list(frame.loc[linked, "id"]),
                                     columns=["id"]).set_index("id").geometry
             frame.loc[linked, "geometry"] = frame.loc[linked, "id"].map(footprints).to_numpy()
-        frame = _with_communes(store, frame.drop(columns=["bdtopo_id"]))
+        frame = _in_territory(store, frame.drop(columns=["bdtopo_id"]), report, keep_outside)
     elif fmt == "lovac":
         dwellings, report = read_dwellings(path)
         frame = aggregate_dwellings(dwellings)
         report.note(f"{len(frame)} bâtiment(s) après regroupement des logements.")
+        frame = _in_territory(store, frame, report, keep_outside)
         if attach:
             footprints = store.read("batiments", columns=["id"])
             updates, unmatched = attach_to_footprints(frame, footprints,
@@ -82,7 +91,6 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
                         f"{len(unmatched)} bâtiment(s) sans emprise ajouté(s) en points.")
             frame = pd.concat([updates, unmatched], ignore_index=True)
             frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:2154")
-        frame = _with_communes(store, frame)
     else:
         raise InputError(f"Format de bâtiments inconnu « {fmt} » (connus : {', '.join(FORMATS)}).")
     report.layer = "batiments"
