@@ -331,9 +331,9 @@ def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
         return
     size, limit = 6.6, BOTTOM - 6
     for shown, row in enumerate(actions.itertuples(index=False)):
-        head = f"{row.numero or '–'}  {row.titre}"
+        head = f"{_text(row, 'numero') or '–'}  {_text(row, 'titre')}"
         meta = " · ".join(p for p in (
-            getattr(row, "maitre_ouvrage", None), label_value(getattr(row, "statut", None)),
+            _text(row, "maitre_ouvrage"), label_value(getattr(row, "statut", None)),
             format_euros(getattr(row, "cout_ht", None)) if _has(row, "cout_ht") else None,
         ) if p)
         need = line_height(size) * (len(wrap(head, width - 4, size)) + len(wrap(meta, width - 4,
@@ -350,9 +350,15 @@ def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
         y = sheet.paragraph(x + 4, y, width - 4, meta, size - 0.6, color=GREY) + 1.0
 
 
+def _text(row: Any, name: str) -> str:
+    """A field as text, empty when missing (never "nan")."""
+    return str(getattr(row, name)) if _has(row, name) else ""
+
+
 def _has(row: Any, name: str) -> bool:
     value = getattr(row, name, None)
-    return value is not None and not (isinstance(value, float) and pd.isna(value))
+    return value is not None and value != "" and not (pd.api.types.is_scalar(value)
+                                                      and pd.isna(value))
 
 
 def _building_list(sheet: Sheet, buildings: gpd.GeoDataFrame, x: float, y: float,
@@ -422,9 +428,8 @@ def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
             continue
         rows.append(AnnexRow("heading", [f"Orientation {orientation} – {label}"], 7.0, colour))
         for row in part.itertuples(index=False):
-            cells = [str(row.numero or ""), str(row.titre), row.lieu,
-                     str(getattr(row, "maitre_ouvrage", "") or ""),
-                     str(getattr(row, "partenaires", "") or ""),
+            cells = [_text(row, "numero"), _text(row, "titre"), _text(row, "lieu"),
+                     _text(row, "maitre_ouvrage"), _text(row, "partenaires"),
                      label_value(getattr(row, "statut", None)),
                      label_value(getattr(row, "priorite", None)),
                      format_euros(row.cout_ht) if _has(row, "cout_ht") else "–"]

@@ -70,8 +70,11 @@ def build_small_store(store) -> None:
         [{"id": a, "numero": n, "titre": t, "orientation": o, "secteur_id": s,
           "maitre_ouvrage": "CC du Val d'Argent", "statut": "en_cours", "priorite": "haute",
           "cout_ht": 120000.0 * o, "partenaires": "Banque des Territoires, Région Grand Est"}
-         for a, n, t, o, s, _, _ in actions],
-        [shapely.Point(X0 + x, Y0 + y) for *_, x, y in actions]), author="test")
+         for a, n, t, o, s, _, _ in actions]
+        # an action with only the required fields: the atlas must print blanks, never "nan"
+        + [{"id": "a7", "titre": "Étude de circulation", "orientation": 4}],
+        [shapely.Point(X0 + x, Y0 + y) for *_, x, y in actions]
+        + [shapely.Point(X0 + 1600, Y0 + 1200)]), author="test")
     w("commerces", _frame(
         [{"id": "c1", "nom": "Boulangerie", "vacant": False},
          {"id": "c2", "nom": "Ancienne mercerie", "vacant": True}],

@@ -135,6 +135,7 @@ def test_public_edition_carries_no_private_value(which, request):
     addresses = {a for a in buildings["adresse"].dropna() if a}
     assert not [a for a in addresses if _norm(a) in flat]
     assert "diffusion restreinte" not in text.lower()
+    assert not re.search(r"\b(nan|None|NaT)\b", text)
     # every published count is 0, masked, or at least 11
     plan = plan_atlas(small_store, edition="public")
     for page in plan.pages:
@@ -177,7 +178,10 @@ def test_vector_pages_with_embedded_fonts(public_pdf):
                 assert "/FontFile2" in descriptor  # TrueType embedded
                 fonts.add(str(descendant.get_object()["/BaseFont"]))
     assert any("DejaVuSans" in f for f in fonts)
+    # each page's legend names what is on that page: the îlot lies in the first sector only
     assert "Îlot démonstrateur" in reader.pages[3].extract_text()
+    assert "Îlot démonstrateur" not in reader.pages[4].extract_text()
+    assert "Échelle 1:" in reader.pages[4].extract_text()
     width, height = float(reader.pages[0].mediabox.width), float(reader.pages[0].mediabox.height)
     assert (round(width), round(height)) == (842, 595)  # A4 landscape, in points
 
