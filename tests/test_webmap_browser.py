@@ -59,6 +59,8 @@ def test_demo_public_map_offline(chromium, demo_store, tmp_path: Path):
             if layer.name in report.layers:
                 assert layer.title in names
         assert set(report.layers) >= {"secteurs_ort", "actions", "communes"}
+        sources = page.locator(".og-sources").inner_text()
+        assert "tracés indicatifs" in sources  # the demo's perimeters say what they are
         bases = page.locator(".leaflet-control-layers-base label").all_inner_texts()
         assert [b.strip() for b in bases] == ["OpenStreetMap", "Plan IGN v2 (IGN)",
                                               "Aucun fond de plan"]
@@ -163,3 +165,4 @@ def test_staff_map_building_popup(chromium, town_maps):
         assert "Logements vacants" in stats.inner_text()
     assert visit.errors == []
     assert visit.blocked == []
+

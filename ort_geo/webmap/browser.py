@@ -64,7 +64,7 @@ def browser() -> Iterator[Any]:
 
 @contextmanager
 def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
-              ready: str = READY) -> Iterator[tuple[Any, PageVisit]]:
+              ready: str = READY, timeout_s: float = 30) -> Iterator[tuple[Any, PageVisit]]:
     """Open a local HTML file offline; yields the page and the record of errors and requests."""
     visit = PageVisit()
     context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
@@ -81,9 +81,9 @@ def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900
 
     page.route("**/*", route)
     start = time.perf_counter()
-    page.goto(Path(html).resolve().as_uri(), wait_until="load")
     try:
-        page.wait_for_function(ready, timeout=30_000)
+        page.goto(Path(html).resolve().as_uri(), wait_until="load", timeout=timeout_s * 1000)
+        page.wait_for_function(ready, timeout=timeout_s * 1000)
     except Exception as exc:
         context.close()
         raise BrowserError(f"La page {html} ne s'est pas chargée : {exc}; erreurs : {visit.errors}"

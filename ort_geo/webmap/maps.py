@@ -9,6 +9,7 @@ tiles (:mod:`.tiles`), under a "diffusion restreinte" banner.
 from __future__ import annotations
 
 import base64
+import json
 import math
 import os
 from collections.abc import Callable
@@ -72,7 +73,10 @@ def _label(layer: MapLayer, spec: LayerSpec, record: dict[str, Any], key: str) -
     return f"{layer.label_prefix}{text}"
 
 
-def _style(layer: MapLayer) -> Callable[[dict], dict]:
+def _style(layer: MapLayer, audience: Audience) -> Callable[[dict], dict]:
+    # On the staff map, buildings are drawn over the perimeters: lighter fills keep them legible.
+    opacity = layer.fill_opacity * (0.4 if audience == "staff" and layer.name != "actions" else 1)
+
     def style_function(feature: dict) -> dict:
         colour = feature["properties"].get("_couleur")
         fill = layer.fill
@@ -86,7 +90,7 @@ def _style(layer: MapLayer) -> Callable[[dict], dict]:
             "dashArray": layer.dash,
             "fill": fill is not None,
             "fillColor": fill,
-            "fillOpacity": layer.fill_opacity,
+            "fillOpacity": opacity,
         }
 
     return style_function
@@ -208,7 +212,7 @@ def _list_item(layer: str, feature: dict[str, Any], details: list[str]) -> str:
     return f'<li>{button}{f"<span class=og-meta>{meta}</span>" if meta else ""}</li>'
 
 
-def _aside(prepared: dict[str, _Layer], legend: str, basemap_note: str) -> str:
+def _aside(prepared: dict[str, _Layer], legend: str, basemap_note: str, sources: str) -> str:
     parts = ['<aside class="og-aside" aria-label="Légende et liste des secteurs et des actions">',
              legend, '<div id="og-liste" tabindex="-1">',
              "<p>Chaque élément de la liste ouvre sa fiche sur la carte.</p>"]
@@ -230,7 +234,7 @@ def _aside(prepared: dict[str, _Layer], legend: str, basemap_note: str) -> str:
             parts += [_list_item("actions", f, ["statut", "maitre_ouvrage", "cout_ht"])
                       for f in by_group[group]]
             parts.append("</ul>")
-    parts.append(f'</div><p class="og-meta">{basemap_note}</p></aside>')
+    parts.append(f'</div>{sources}<p class="og-meta">{basemap_note}</p></aside>')
     return "".join(parts)
 
 
@@ -238,17 +242,50 @@ def _aside(prepared: dict[str, _Layer], legend: str, basemap_note: str) -> str:
 
 
 def _territory_title(store: Store) -> str:
+    """"<territory> — Petites villes de demain", from the manifest the store was built from."""
     meta = store.get_meta("territory")
-    return meta.get("title") or meta.get("name") or DEFAULT_TITLE
+    try:
+        name = json.loads(meta.get("manifest") or "{}").get("title")
+    except json.JSONDecodeError:
+        name = None
+    name = name or meta.get("title")
+    return f"{name} — Petites villes de demain" if name else DEFAULT_TITLE
 
 
-def _base_map(fit: list[list[float]], basemap: str) -> folium.Map:
+def _sources(store: Store, names: list[str], audience: Audience) -> str:
+    """Credits of the layers shown, and what is indicative or generated."""
+    items = []
+    for name in names:
+        meta = store.get_meta(name)
+        text = meta.get("credit") or meta.get("source") or ""
+        if meta.get("indicatif") == "oui":
+            text += " — tracés indicatifs"
+        if meta.get("demo") == "oui":
+            text += " — données de démonstration générées, aucun bâtiment réel"
+        elif audience == "staff" and meta.get("note"):
+            text += f" ({meta['note']})"
+        if text:
+            items.append(f"<li><strong>{escape(CATALOGUE[name].title)}</strong> : "
+                         f"{escape(text.lstrip(' —'))}</li>")
+    if not items:
+        return ""
+    return '<h2>Sources</h2><ul class="og-sources">' + "".join(items) + "</ul>"
+
+
+View = tuple[float, float, int]
+
+
+def _base_map(fit: list[list[float]], basemap: str, view: View | None = None) -> folium.Map:
     if basemap not in BASEMAPS:
         raise InputError(f"Fond de plan inconnu « {basemap} » : choisir parmi {', '.join(BASEMAPS)}.")
-    m = folium.Map(location=None, tiles=None, control_scale=False, zoom_control=True)
+    m = folium.Map(location=None if view is None else [view[0], view[1]],
+                   zoom_start=10 if view is None else view[2], tiles=None, control_scale=False,
+                   zoom_control=True)
     m.default_js = elements.LEAFLET_JS  # no CDN: vendored Leaflet only (no jQuery, no Bootstrap)
     m.default_css = elements.LEAFLET_CSS
-    m.fit_bounds(fit)
+    if view is None:
+        # keep the data clear of the layer switcher (top right)
+        m.fit_bounds(fit, padding_top_left=(20, 20), padding_bottom_right=(300, 20))
     folium.TileLayer(tiles=xyz.OpenStreetMap.Mapnik.build_url(), attr=OSM_ATTRIBUTION,
                      name="OpenStreetMap", max_zoom=19, show=basemap == "osm").add_to(m)
     folium.TileLayer(tiles=xyz.GeoportailFrance.plan.build_url(), attr=IGN_ATTRIBUTION,
@@ -257,12 +294,12 @@ def _base_map(fit: list[list[float]], basemap: str) -> folium.Map:
     return m
 
 
-def _add_layers(m: folium.Map, prepared: list[_Layer]) -> None:
+def _add_layers(m: folium.Map, prepared: list[_Layer], audience: Audience) -> None:
     for entry in prepared:
         layer = entry.config
         geojson = folium.GeoJson(
             entry.collection, name=layer.title, show=layer.show, control=True,
-            style_function=_style(layer), zoom_on_click=False,
+            style_function=_style(layer, audience), zoom_on_click=False,
             marker=folium.CircleMarker(radius=8, weight=1.5),
         )
         fields = [(n, entry.spec.field(n).label) for n in layer.popup]
@@ -271,7 +308,8 @@ def _add_layers(m: folium.Map, prepared: list[_Layer]) -> None:
 
 
 def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
-            banner: str | None, legend_extra: list, audience: Audience) -> folium.Map:
+            banner: str | None, legend_extra: list, audience: Audience,
+            sources: str) -> folium.Map:
     control = folium.LayerControl(position="topright", collapsed=False).add_to(m)
     m.add_child(elements.fullscreen())
     m.add_child(elements.Search())
@@ -284,7 +322,8 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
     figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)
     note = ("Fonds de plan : OpenStreetMap ou Plan IGN v2, chargés depuis Internet ; "
             "hors connexion, les couches du programme restent affichées.")
-    aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note)
+    aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note,
+                   sources)
     figure.html.add_child(folium.Element(aside))
     return m
 
@@ -302,34 +341,50 @@ def _prepared_layers(store: Store, audience: Audience) -> tuple[list[_Layer], li
     return prepared, omitted
 
 
-def _fit(prepared: list[_Layer], prefer: tuple[str, ...] = ()) -> list[list[float]]:
-    """Bounds of the preferred layers (all layers when none of them is there)."""
+def _fit(prepared: list[_Layer], prefer: tuple[str, ...] = (),
+         main_centre: bool = False) -> list[list[float]]:
+    """Bounds of the preferred layers (all layers when none of them is there).
+
+    ``main_centre`` narrows the sectors to the main town's centre-ville when there is one.
+    """
     chosen = [e for e in prepared if e.config.name in prefer] or prepared
-    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(
-        [g for e in chosen for g in e.frame.geometry], crs=chosen[0].frame.crs))
-    return bounds(frame)
+    geoms = [g for e in chosen for g in e.frame.geometry]
+    if main_centre:
+        sectors = next((e.frame for e in prepared if e.config.name == "secteurs_ort"), None)
+        if sectors is not None and "type" in sectors:
+            centre = sectors[sectors["type"] == "centre_ville_principal"]
+            geoms = list(centre.geometry) or geoms
+    return bounds(gpd.GeoDataFrame(geometry=gpd.GeoSeries(geoms, crs=chosen[0].frame.crs)))
 
 
-def public_map(store: Store, *, title: str | None = None, basemap: str = "osm") -> folium.Map:
-    """The residents' map: public layers and fields only, in French."""
+def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
+               view: View | None = None) -> folium.Map:
+    """The residents' map: public layers and fields only, in French.
+
+    ``view`` (latitude, longitude, zoom) sets the opening view; by default it frames the sectors
+    and actions.
+    """
     prepared, omitted = _prepared_layers(store, "public")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap)
-    _add_layers(m, prepared)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap, view)
+    _add_layers(m, prepared, "public")
     m._ort_geo = {"layers": {e.config.name: len(e.collection["features"]) for e in prepared},  # type: ignore[attr-defined]
                   "omitted": omitted, "buildings": 0}
     subtitle = ("Secteurs d'intervention, zones et actions de l'opération de revitalisation "
                 "de territoire (ORT).")
     return _finish(m, prepared, title=title, subtitle=subtitle, banner=None, legend_extra=[],
-                   audience="public")
+                   audience="public",
+                   sources=_sources(store, [e.config.name for e in prepared], "public"))
 
 
-def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm") -> folium.Map:
+def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
+              view: View | None = None) -> folium.Map:
     """The partners' working map: every layer plus buildings by condition and vacancy."""
     prepared, omitted = _prepared_layers(store, "staff")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap)
-    _add_layers(m, prepared)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort",), main_centre=True), basemap,
+                  view)
+    _add_layers(m, prepared, "staff")
     spec = CATALOGUE["batiments"]
     count = store.count("batiments")
     if count:
@@ -359,7 +414,9 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm") -
     subtitle = (f"Carte de travail des partenaires : bâtiments visibles à partir du niveau de "
                 f"zoom {tiles.MIN_ZOOM}, colorés par état du bâti ou par vacance.")
     return _finish(m, prepared, title=title, subtitle=subtitle, banner=BANNER,
-                   legend_extra=legend_extra, audience="staff")
+                   legend_extra=legend_extra, audience="staff",
+                   sources=_sources(store, [e.config.name for e in prepared]
+                                    + (["batiments"] if count else []), "staff"))
 
 
 def render_html(m: folium.Map) -> str:
@@ -369,10 +426,11 @@ def render_html(m: folium.Map) -> str:
 
 
 def write_map(store: Store, path: str | os.PathLike[str], *, audience: Audience = "public",
-              basemap: str = "osm", title: str | None = None) -> MapReport:
+              basemap: str = "osm", title: str | None = None,
+              view: View | None = None) -> MapReport:
     """Build the public or staff map of a store and write it to ``path``."""
     build = public_map if audience == "public" else staff_map
-    m = build(store, title=title, basemap=basemap)
+    m = build(store, title=title, basemap=basemap, view=view)
     html = render_html(m)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
