@@ -443,15 +443,24 @@ def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
 
 
 def paginate(rows: list[AnnexRow], height: float) -> list[list[AnnexRow]]:
+    """Rows split into pages; a heading never ends a page alone, and a page that continues an
+    orientation starts with its heading marked "(suite)"."""
     pages: list[list[AnnexRow]] = [[]]
     used = 0.0
+    heading: AnnexRow | None = None
     for i, row in enumerate(rows):
-        # a heading never ends a page alone
         need = row.height + (rows[i + 1].height if row.kind == "heading" and i + 1 < len(rows)
                              else 0)
         if pages[-1] and used + need > height:
             pages.append([])
             used = 0.0
+            if row.kind != "heading" and heading is not None:
+                again = AnnexRow("heading", [f"{heading.cells[0]} (suite)"], heading.height,
+                                 heading.colour)
+                pages[-1].append(again)
+                used += again.height
+        if row.kind == "heading":
+            heading = row
         pages[-1].append(row)
         used += row.height
     return pages

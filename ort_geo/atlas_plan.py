@@ -271,8 +271,8 @@ def _pages(store: Store, layer: str, layers: dict[str, gpd.GeoDataFrame],
         details = []
         if layer == "secteurs_ort":
             kind = label_value(row.get("type")) or "Secteur d'intervention"
-            details += [("Convention", row.get("convention")),
-                        ("Délibération", row.get("deliberation")),
+            # the convention itself is on the cover: each page keeps what is its own
+            details += [("Délibération", row.get("deliberation")),
                         ("Validité", _period(row.get("date_debut"), row.get("date_fin"))),
                         ("Version du périmètre", row.get("version"))]
         else:

@@ -12,7 +12,8 @@ from typing import Any
 
 from .catalogue import FieldSpec
 
-#: French words for enum codes of the catalogue (codes are unique across layers).
+#: French words for enum codes of the catalogue (codes are unique across layers); the same
+#: wording as the printed atlas (``ort_geo.atlas_plan.VALUE_LABELS``).
 CHOICE_LABELS: dict[str, str] = {
     # secteurs_ort.type
     "centre_ville_principal": "Centre-ville de la ville principale",
@@ -20,8 +21,8 @@ CHOICE_LABELS: dict[str, str] = {
     "quartier": "Quartier",
     "autre": "Autre",
     # permis_de_louer.regime
-    "autorisation_prealable": "Autorisation préalable",
-    "declaration": "Déclaration",
+    "autorisation_prealable": "Autorisation préalable de mise en location",
+    "declaration": "Déclaration de mise en location",
     # strates.strate
     "ligne_de_vie": "Ligne de vie",
     "terrasses": "Terrasses de mi-hauteur",
@@ -31,7 +32,7 @@ CHOICE_LABELS: dict[str, str] = {
     "moyenne": "Moyenne",
     "basse": "Basse",
     "a_lancer": "À lancer",
-    "en_etude": "En étude",
+    "en_etude": "À l'étude",
     "en_cours": "En cours",
     "realise": "Réalisée",
     "abandonne": "Abandonnée",

@@ -252,3 +252,18 @@ def test_poppler_renders_the_first_sector_page(public_pdf, tmp_path):
                     str(tmp_path / "page")], check=True)
     (png,) = tmp_path.glob("page*.png")
     assert png.stat().st_size > 5_000
+
+
+def test_annex_pages_repeat_the_orientation_heading():
+    from atlas.pages import AnnexRow, paginate
+
+    rows = [AnnexRow("heading", ["Orientation 1 – Redynamiser les centres-villes"], 7.0)]
+    rows += [AnnexRow("action", [str(k)], 10.0) for k in range(10)]
+    rows += [AnnexRow("total", ["10 actions", "–"], 5.5)]
+    pages = paginate(rows, 60.0)
+    assert len(pages) == 3
+    assert all(sum(r.height for r in page) <= 60.0 for page in pages)
+    assert [r.cells[0] for r in pages[1][:1]] == \
+        ["Orientation 1 – Redynamiser les centres-villes (suite)"]
+    assert [r.cells[0] for p in pages for r in p if r.kind == "action"] == \
+        [str(k) for k in range(10)]

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-#: The four strategic orientations of the Val d'Argent convention (article 2): label, colour.
-ORIENTATIONS: dict[str, tuple[str, str]] = {
-    "1": ("1 — Redynamiser les centres-villes", "#c0392b"),
-    "2": ("2 — S'engager pour la transition écologique", "#1e8449"),
-    "3": ("3 — Valoriser le territoire", "#2471a3"),
-    "4": ("4 — Préserver l'environnement et le cadre de vie", "#9a7d0a"),
-}
+from .. import cartography
 
-STRATA: dict[str, tuple[str, str]] = {
-    "ligne_de_vie": ("Ligne de vie (fond de vallée)", "#f0c75e"),
-    "terrasses": ("Terrasses de mi-hauteur", "#9bc27a"),
-    "hauts": ("Les hauts", "#4f8f5a"),
+# Colours and labels shared with the printed atlas (ort_geo.cartography), so both read the same.
+#: Orientation ("1".."4") -> label shown in popups and the legend, colour.
+ORIENTATIONS: dict[str, tuple[str, str]] = {
+    str(k): (f"{k} — {label}", colour) for k, (label, colour) in cartography.ORIENTATIONS.items()
 }
+STRATA: dict[str, tuple[str, str]] = dict(cartography.STRATA)
 
 SECTOR_TYPES: dict[str, tuple[str, str]] = {
     "centre_ville_principal": ("Centre-ville de la ville principale", "#b03a2e"),
@@ -31,11 +26,7 @@ SECTOR_TYPES: dict[str, tuple[str, str]] = {
 
 #: Staff map: building condition, and vacancy.
 CONDITIONS: dict[str, tuple[str, str]] = {
-    "bon": ("Bon état", "#abb2b9"),
-    "moyen": ("État moyen", "#f4d03f"),
-    "degrade": ("Dégradé", "#e67e22"),
-    "tres_degrade": ("Très dégradé", "#922b21"),
-    "": ("État non renseigné", "#e5e8e8"),
+    **cartography.BUILDING_CONDITIONS, "": ("État non renseigné", "#f2f3f4"),
 }
 VACANCY: dict[str, tuple[str, str]] = {
     "vacant": ("Au moins un logement vacant", "#6c3483"),
@@ -70,7 +61,7 @@ class MapLayer:
 PUBLIC_LAYERS: tuple[MapLayer, ...] = (
     MapLayer("strates", "Strates du projet de territoire",
              popup=("strate", "libelle", "methode", "parametres", "source"),
-             label=("libelle",), label_prefix="Strate : ", weight=0, fill_opacity=0.35,
+             label=("libelle",), label_prefix="Strate : ", weight=0, fill_opacity=0.6,
              category="strate", palette=STRATA, show=False, searchable=False),
     MapLayer("communes", "Communes", popup=("nom", "code_insee", "population", "source"),
              label_prefix="Commune : ", color="#4d5656", weight=2, dash="6 4", fill=None),
