@@ -74,8 +74,17 @@ def _transformer(src: int, dst: int) -> Transformer:
 _TO_STORAGE = {4326: _transformer(4326, 2154)}
 
 
-def parse_bbox(value: str, crs: ApiCRS) -> tuple[float, float, float, float]:
-    """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a box in EPSG:2154."""
+@dataclass(frozen=True)
+class BBoxQuery:
+    """A bbox in Lambert-93: the envelope the store searches, and, for a box given in degrees,
+    the exact area it covers (a CRS84 box is a curved quadrilateral in Lambert-93)."""
+
+    envelope: tuple[float, float, float, float]
+    area: BaseGeometry | None = None
+
+
+def parse_bbox(value: str, crs: ApiCRS) -> BBoxQuery:
+    """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a query in EPSG:2154."""
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
@@ -89,17 +98,21 @@ def parse_bbox(value: str, crs: ApiCRS) -> tuple[float, float, float, float]:
     minx, miny, maxx, maxy = numbers
     if minx > maxx or miny > maxy:
         raise InputError("Paramètre bbox : le minimum dépasse le maximum (ordre xmin,ymin,xmax,ymax).")
-    if crs.epsg == 4326:
-        if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
-            raise InputError("Paramètre bbox : longitudes entre -180 et 180, latitudes entre -90 "
-                             "et 90 attendues.")
-        # Clip to where Lambert-93 is defined, then densify the edges while projecting.
-        minx, miny = max(minx, _FRANCE[0]), max(miny, _FRANCE[1])
-        maxx, maxy = min(maxx, _FRANCE[2]), min(maxy, _FRANCE[3])
-        if minx > maxx or miny > maxy:
-            return (0.0, 0.0, 0.0, 0.0)  # outside France: matches nothing
-        return tuple(_TO_STORAGE[4326].transform_bounds(minx, miny, maxx, maxy, densify_pts=21))
-    return (minx, miny, maxx, maxy)
+    if crs.epsg != 4326:
+        return BBoxQuery((minx, miny, maxx, maxy))
+    if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
+        raise InputError("Paramètre bbox : longitudes entre -180 et 180, latitudes entre -90 "
+                         "et 90 attendues.")
+    # Clip to where Lambert-93 is defined, then project the outline with densified edges.
+    minx, miny = max(minx, _FRANCE[0]), max(miny, _FRANCE[1])
+    maxx, maxy = min(maxx, _FRANCE[2]), min(maxy, _FRANCE[3])
+    if minx > maxx or miny > maxy:
+        return BBoxQuery((0.0, 0.0, 0.0, 0.0), shapely.Point(0, 0))  # outside France: nothing
+    outline = shapely.segmentize(shapely.box(minx, miny, maxx, maxy),
+                                 max(maxx - minx, maxy - miny, 1e-9) / 32)
+    area = shapely.transform(outline, lambda c: np.column_stack(
+        _TO_STORAGE[4326].transform(c[:, 0], c[:, 1])))
+    return BBoxQuery(tuple(area.bounds), area)  # type: ignore[arg-type]
 
 
 def extent_crs84(bbox: Sequence[float] | None) -> list[float] | None:

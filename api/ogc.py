@@ -215,15 +215,24 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
         where = filters(request, spec, who)
         out_crs = geojson.parse_crs(crs)
-        box = None
+        query = None
         if bbox is not None:
-            box = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs"))
+            query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs"))
         elif bbox_crs is not None:
             raise InputError("Paramètre bbox-crs sans bbox.")
         st = request.app.state.store
-        matched = st.count(name, bbox=box, where=where or None)
-        frame = st.read(name, bbox=box, where=where or None, columns=visible, limit=limit,
-                        offset=offset)
+        if query is None:
+            matched = st.count(name, where=where or None)
+            frame = st.read(name, where=where or None, columns=visible, limit=limit,
+                            offset=offset)
+        else:
+            # The store finds the envelope's candidates; a box in degrees is then matched
+            # exactly (it is not a rectangle in Lambert-93), so count and page come from it.
+            frame = st.read(name, bbox=query.envelope, where=where or None, columns=visible)
+            if query.area is not None:
+                frame = frame[frame.intersects(query.area)]
+            matched = len(frame)
+            frame = frame.iloc[offset:offset + limit]
         links = [
             {"rel": "self", "type": GEOJSON, "href": url_with(request), "title": "Cette page"},
             {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/{name}",

@@ -12,7 +12,11 @@ from matplotlib.axes import Axes
 from ort_geo import cartography as carto
 from ort_geo.atlas_plan import AtlasPlan
 
-HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+
+def _halo(scale: float) -> list:
+    """A white outline that keeps labels legible over any fill."""
+    return [patheffects.withStroke(linewidth=2.2 * scale, foreground="white")]
+
 OUTSIDE = "#eceff1"  # beyond the territory
 
 
@@ -25,8 +29,11 @@ def draw_map(
     buildings: gpd.GeoDataFrame | None = None,
     dem: str | Path | None = None,
     action_labels: bool = True,
+    scale: float = 1.0,
 ) -> tuple[list[Any], list[str]]:
-    """Draw every context layer within ``extent``; return legend handles and the layers shown."""
+    """Draw every context layer within ``extent``; return legend handles and the layers shown.
+
+    ``scale`` enlarges every size given in points (symbols, labels, lines) on larger paper."""
     xmin, xmax, ymin, ymax = extent
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
@@ -35,7 +42,7 @@ def draw_map(
     ax.set_yticks([])
     ax.set_facecolor(OUTSIDE)
     for spine in ax.spines.values():
-        spine.set_linewidth(0.9)
+        spine.set_linewidth(0.9 * scale)
         spine.set_color("#1b2631")
 
     communes = carto.clip_to(plan.layers["communes"], extent)
@@ -56,13 +63,15 @@ def draw_map(
             labels = {p.feature_id: p.number for p in plan.pages if p.layer == layer}
         elif layer == "actions" and action_labels:
             labels = {}
-        handles += carto.draw_layer(ax, layer, frame, emphasis=emphasis, number=labels)
+        handles += carto.draw_layer(ax, layer, frame, emphasis=emphasis, number=labels,
+                                    scale=scale)
         shown.append(layer)
         if layer == "actions" and action_labels and "numero" in frame:
-            _action_numbers(ax, frame)
+            _action_numbers(ax, frame, scale)
 
     if buildings is not None and not buildings.empty:  # staff edition only
-        handles += carto.draw_layer(ax, "batiments", carto.clip_to(buildings, extent))
+        handles += carto.draw_layer(ax, "batiments", carto.clip_to(buildings, extent),
+                                    scale=scale)
         shown.append("batiments")
 
     if dem is not None:
@@ -73,33 +82,34 @@ def draw_map(
                       interpolation="bilinear", origin="upper")
             shown.append("relief")
 
-    _commune_names(ax, communes, extent)
+    _commune_names(ax, communes, extent, scale)
     ax.set_xlim(xmin, xmax)
     ax.set_ylim(ymin, ymax)
     ax.set_xlabel("")  # geopandas labels the axes after the CRS; a map frame needs none
     ax.set_ylabel("")
-    carto.north_arrow(ax)
-    carto.scale_bar(ax)
+    carto.north_arrow(ax, scale=scale)
+    carto.scale_bar(ax, scale=scale)
     return _unique(handles), shown
 
 
-def _action_numbers(ax: Axes, frame: gpd.GeoDataFrame) -> None:
+def _action_numbers(ax: Axes, frame: gpd.GeoDataFrame, scale: float) -> None:
     points = frame.geometry.representative_point()
     for numero, pt in zip(frame["numero"], points, strict=True):
         if numero:
             ax.annotate(str(numero), (pt.x, pt.y), xytext=(5, 4), textcoords="offset points",
-                        fontsize=6, color="#1b2631", weight="bold", zorder=13,
-                        path_effects=HALO)
+                        fontsize=6 * scale, color="#1b2631", weight="bold", zorder=13,
+                        path_effects=_halo(scale))
 
 
-def _commune_names(ax: Axes, communes: gpd.GeoDataFrame, extent) -> None:
+def _commune_names(ax: Axes, communes: gpd.GeoDataFrame, extent, scale: float) -> None:
     if communes.empty:
         return
     xmin, xmax, ymin, ymax = extent
     for name, pt in zip(communes["nom"], communes.geometry.representative_point(), strict=True):
         if xmin < pt.x < xmax and ymin < pt.y < ymax:
-            ax.text(pt.x, pt.y, str(name).upper(), fontsize=6.5, color="#566573",
-                    style="italic", ha="center", va="center", zorder=14, path_effects=HALO)
+            ax.text(pt.x, pt.y, str(name).upper(), fontsize=6.5 * scale, color="#566573",
+                    style="italic", ha="center", va="center", zorder=14,
+                    path_effects=_halo(scale))
 
 
 def _unique(handles: list[Any]) -> list[Any]:

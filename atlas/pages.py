@@ -118,7 +118,7 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
     extent = carto.fit_extent(plan.layers["communes"].total_bounds
                               if not plan.layers["communes"].empty
                               else plan.layers["secteurs_ort"].total_bounds, 115 / 150, 0.04)
-    draw_map(ax, plan, extent, dem=dem, action_labels=False)
+    draw_map(ax, plan, extent, dem=dem, action_labels=False, scale=sheet.scale)
     sheet.text(227.5, 185, "Secteurs d'intervention de l'ORT et strates du projet de territoire",
                7, color=GREY, ha="center")
     note = ("Document produit par ort-geo à partir de l'entrepôt cartographique du territoire. "
@@ -197,7 +197,7 @@ def overview(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int,
     bounds = plan.layers["communes"].total_bounds if not plan.layers["communes"].empty \
         else plan.layers["secteurs_ort"].total_bounds
     extent = carto.fit_extent(bounds, width / height, 0.03)
-    handles, _ = draw_map(ax, plan, extent, dem=dem, action_labels=False)
+    handles, _ = draw_map(ax, plan, extent, dem=dem, action_labels=False, scale=sheet.scale)
     x = LEFT + width + 6
     legend_box(sheet, handles, x, TOP, RIGHT - x, 80, ncol=1)
     y = TOP + 84
@@ -224,6 +224,7 @@ def legend_box(sheet: Sheet, handles: list[Any], x: float, y: float, w: float, h
                   fontsize=size * sheet.scale, title=title, alignment="left",
                   title_fontproperties={"weight": "bold", "size": 8.5 * sheet.scale},
                   handlelength=2.2, handleheight=1.1, borderaxespad=0, columnspacing=1.2,
+                  markerscale=sheet.scale,
                   labelspacing=0.5)
 
 
@@ -246,7 +247,7 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     ax = sheet.axes(LEFT, TOP, MAP_W, MAP_H)
     extent = carto.fit_extent(page.geometry.bounds, MAP_W / MAP_H, 0.12)
     handles, shown = draw_map(ax, plan, extent, focus=(page.layer, page.feature_id),
-                              buildings=buildings, dem=dem)
+                              buildings=buildings, dem=dem, scale=sheet.scale)
     credits = plan.credits_for(shown)
     if "relief" in shown:
         credits.append("Relief : ombrage calculé du modèle numérique de terrain fourni")

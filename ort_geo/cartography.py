@@ -132,13 +132,16 @@ def clip_to(frame: gpd.GeoDataFrame, extent: Sequence[float]) -> gpd.GeoDataFram
 # -- drawing -----------------------------------------------------------------------------------
 
 
-def draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle, **override: Any) -> None:
-    """Polygons of a layer with its style (``override`` changes single properties)."""
+def draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle, *, scale: float = 1.0,
+                  **override: Any) -> None:
+    """Polygons of a layer with its style (``override`` changes single properties; ``scale``
+    enlarges line widths for larger paper)."""
     if frame.empty:
         return
     kw = {
         "facecolor": style.facecolor, "edgecolor": style.edgecolor,
-        "linewidth": style.linewidth, "linestyle": style.linestyle, "zorder": style.zorder,
+        "linewidth": style.linewidth * scale, "linestyle": style.linestyle,
+        "zorder": style.zorder,
         "hatch": style.hatch,
     }
     kw.update(override)
@@ -154,12 +157,14 @@ def draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle, **overri
 
 
 def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str | None = None,
-               number: dict[str, str] | None = None) -> list[Artist]:
+               number: dict[str, str] | None = None, scale: float = 1.0) -> list[Artist]:
     """Draw one catalogue layer with its house style; return its legend handles.
 
     ``emphasis`` is the id of the page's own feature (drawn stronger); ``number`` maps feature
-    ids to labels written on the map (sector numbers, action numbers).
+    ids to labels written on the map (sector numbers, action numbers); ``scale`` enlarges
+    every size given in points (1 for A4, about 1.41 for A3).
     """
+    k = scale
     _mpl()
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -180,7 +185,7 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
             part = frame[frame["statut"] == key] if "statut" in frame else frame.iloc[0:0]
             if part.empty:
                 continue
-            part.plot(ax=ax, color=style.edgecolor, linewidth=style.linewidth, linestyle=dash,
+            part.plot(ax=ax, color=style.edgecolor, linewidth=style.linewidth * k, linestyle=dash,
                       zorder=style.zorder)
             handles.append(Line2D([], [], color=style.edgecolor, linewidth=style.linewidth,
                                   linestyle=dash, label=f"Itinéraire actif {label}"))
@@ -192,8 +197,8 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
             if part.empty or (vacant is None and is_vacant):
                 continue
             pts = part.geometry.representative_point()
-            ax.scatter(pts.x, pts.y, s=9, marker="s", facecolor=face, edgecolor=style.edgecolor,
-                       linewidth=0.6, zorder=style.zorder)
+            ax.scatter(pts.x, pts.y, s=9 * k * k, marker="s", facecolor=face,
+                       edgecolor=style.edgecolor, linewidth=0.6 * k, zorder=style.zorder)
             handles.append(Line2D([], [], marker="s", linestyle="none", markersize=4,
                                   markerfacecolor=face, markeredgecolor=style.edgecolor,
                                   label=label))
@@ -203,24 +208,24 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
             mask = (frame["orientation"] == orientation).to_numpy()
             if not mask.any():
                 continue
-            ax.scatter(pts.x[mask], pts.y[mask], s=70, marker="o", facecolor=colour,
-                       edgecolor="white", linewidth=0.8, zorder=style.zorder)
+            ax.scatter(pts.x[mask], pts.y[mask], s=70 * k * k, marker="o", facecolor=colour,
+                       edgecolor="white", linewidth=0.8 * k, zorder=style.zorder)
             handles.append(Line2D([], [], marker="o", linestyle="none", markersize=7,
                                   markerfacecolor=colour, markeredgecolor="white",
                                   label=f"Action – orientation {orientation}"))
         if number:
             for fid, pt in zip(frame["id"], pts, strict=True):
                 if fid in number:
-                    ax.annotate(number[fid], (pt.x, pt.y), fontsize=5.5, color="white",
+                    ax.annotate(number[fid], (pt.x, pt.y), fontsize=5.5 * k, color="white",
                                 ha="center", va="center", weight="bold", zorder=style.zorder + 1)
     elif layer == "batiments":
-        handles.extend(_draw_buildings(ax, frame))
+        handles.extend(_draw_buildings(ax, frame, k))
     else:
         others = frame if emphasis is None else frame[frame["id"] != emphasis]
-        draw_polygons(ax, others, style)
+        draw_polygons(ax, others, style, scale=k)
         if emphasis is not None:
             own = frame[frame["id"] == emphasis]
-            draw_polygons(ax, own, style, linewidth=style.linewidth * 1.9)
+            draw_polygons(ax, own, style, linewidth=style.linewidth * 1.9 * k)
         if layer == "permis_de_louer":
             handles.append(Patch(facecolor="none", edgecolor=style.edgecolor, hatch=style.hatch,
                                  linewidth=style.linewidth, label=style.label))
@@ -232,11 +237,11 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
                                  edgecolor=style.edgecolor, hatch=style.hatch,
                                  linewidth=style.linewidth, label=style.label))
         if number:
-            label_features(ax, frame, number, colour=style.edgecolor)
+            label_features(ax, frame, number, colour=style.edgecolor, size=8.0 * k)
     return handles
 
 
-def _draw_buildings(ax: Axes, frame: gpd.GeoDataFrame) -> list[Artist]:
+def _draw_buildings(ax: Axes, frame: gpd.GeoDataFrame, k: float) -> list[Artist]:
     from matplotlib.patches import Patch
 
     handles: list[Artist] = []
@@ -247,12 +252,12 @@ def _draw_buildings(ax: Axes, frame: gpd.GeoDataFrame) -> list[Artist]:
         part = frame if etat is None else frame[etat == key]
         if part.empty:
             continue
-        part.plot(ax=ax, facecolor=colour, edgecolor="#7b7d7d", linewidth=0.15, zorder=5)
+        part.plot(ax=ax, facecolor=colour, edgecolor="#7b7d7d", linewidth=0.15 * k, zorder=5)
         handles.append(Patch(facecolor=colour, edgecolor="#7b7d7d", label=f"Bâti : {label}"))
         if etat is None:
             break
     if vacant is not None and vacant.any():
-        frame[vacant].plot(ax=ax, facecolor="none", edgecolor=VACANT_EDGE, linewidth=0.7,
+        frame[vacant].plot(ax=ax, facecolor="none", edgecolor=VACANT_EDGE, linewidth=0.7 * k,
                            zorder=5)
         handles.append(Patch(facecolor="white", edgecolor=VACANT_EDGE, linewidth=1.0,
                              label="Bâtiment avec logement vacant"))
@@ -269,7 +274,7 @@ def label_features(ax: Axes, frame: gpd.GeoDataFrame, labels: dict[str, str], *,
         ax.annotate(labels[fid], (pt.x, pt.y), fontsize=size, ha="center", va="center",
                     weight="bold", color=colour, zorder=20,
                     bbox={"boxstyle": "circle,pad=0.25", "facecolor": "white",
-                          "edgecolor": colour, "linewidth": 1.0})
+                          "edgecolor": colour, "linewidth": size / 8})
 
 
 def _blend(colour: str, alpha: float) -> Any:
@@ -282,7 +287,8 @@ def _blend(colour: str, alpha: float) -> Any:
     return tuple(rgb * alpha + (1 - alpha))
 
 
-def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.07) -> None:
+def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.07,
+                scale: float = 1.0) -> None:
     """A north arrow in axes coordinates (Lambert-93 grid north is close to true north here)."""
     from matplotlib.patches import Polygon
 
@@ -296,18 +302,19 @@ def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.0
     ax.add_patch(left)
     ax.add_patch(right)
     ax.text(x, y + size + 0.012, "N", transform=ax.transAxes, ha="center", va="bottom",
-            fontsize=10, weight="bold", color="#1b2631", zorder=30)
+            fontsize=10 * scale, weight="bold", color="#1b2631", zorder=30)
 
 
-def scale_bar(ax: Axes, *, location: str = "lower left") -> None:
+def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> None:
     """A metric scale bar (EPSG:2154: one data unit is one metre)."""
     try:
         from matplotlib_scalebar.scalebar import ScaleBar
     except ImportError:  # pragma: no cover - depends on the installed extras
         raise MissingExtraError("pdf", "matplotlib-scalebar") from None
     ax.add_artist(ScaleBar(1.0, units="m", location=location, length_fraction=0.22,
-                           box_alpha=0.85, font_properties={"size": 7}, scale_loc="top",
-                           border_pad=0.6, color="#1b2631"))
+                           box_alpha=0.85, font_properties={"size": 7 * scale},
+                           scale_loc="top", border_pad=0.6, color="#1b2631",
+                           width_fraction=0.012))
 
 
 def scale_ratio(ax: Axes) -> int:

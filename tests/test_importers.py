@@ -187,6 +187,7 @@ def test_rnb_enriches_bdtopo_footprints(real_store, bdtopo_gpkg, tmp_path):
     enriched = real_store.get("batiments", "BATIMENT0000000241234561")
     assert enriched.properties["idpar"] == "68298000AB0013"
     assert enriched.properties["nb_logements"] == 4  # BD TOPO value kept
+    assert "BD TOPO" in enriched.properties["source"] and "RNB" in enriched.properties["source"]
     assert enriched.geometry.equals(footprint)
     assert real_store.get("batiments", "9ABCDEFGHJKM").geometry.geom_type == "Point"
 
@@ -244,6 +245,11 @@ def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):
     first = real_store.get("batiments", "BATIMENT0000000241234561").properties
     assert first["nb_logements"] == 3 and first["nb_logements_vacants"] == 2
     assert first["annee_debut_vacance"] == 2015
+    # Fields LOVAC does not carry keep their stored values.
+    assert first["code_insee"] == "68298" and first["usage"] == "Résidentiel"
+    points = real_store.read("batiments")
+    points = points[points["id"].str.startswith("lovac-")]
+    assert len(points) == 1 and points["code_insee"].iloc[0] == "68298"
     second = real_store.get("batiments", "BATIMENT0000000241234562").properties
     assert (second["nb_logements"], second["nb_logements_vacants"]) == (2, 1)
     # The third dwelling group is 2 km away from any footprint: stored as a point.
@@ -281,3 +287,20 @@ def test_buildings_outside_the_territory_are_skipped_unless_asked(real_store, tm
     report = import_buildings(real_store, path, "bdtopo", author="test", keep_outside=True)
     assert report.summary.inserted == 1
     assert real_store.get("batiments", "BATIMENT0000000241234562").properties["code_insee"] is None
+
+
+def test_a_new_lovac_vintage_clears_vacancy_that_ended(real_store, bdtopo_gpkg, tmp_path):
+    import_buildings(real_store, bdtopo_gpkg, "bdtopo", author="test")
+    import_buildings(real_store, _lovac_csv(tmp_path), "lovac", author="lovac-2024")
+    assert real_store.get("batiments", "BATIMENT0000000241234561").properties[
+        "nb_logements_vacants"] == 2
+    # Next year's file: the dwellings of the first building are no longer listed.
+    newer = tmp_path / "lovac_2025.csv"
+    lines = _lovac_csv(tmp_path).read_text(encoding="utf-8").splitlines()
+    newer.write_text("\n".join(line for line in lines if ";B001;" not in line) + "\n",
+                     encoding="utf-8")
+    report = import_buildings(real_store, newer, "lovac", author="lovac-2025")
+    first = real_store.get("batiments", "BATIMENT0000000241234561").properties
+    assert first["nb_logements_vacants"] == 0 and first["annee_debut_vacance"] is None
+    assert first["nb_logements"] == 3  # what the previous file knew stays
+    assert "remise à zéro" in str(report)

@@ -20,6 +20,7 @@ import pandas as pd
 from ..errors import InputError
 from ..io import ImportReport
 from ..store import Store
+from . import rnb
 from .bdtopo import read_bdtopo
 from .lovac import aggregate_dwellings, attach_to_footprints, read_dwellings
 from .rnb import read_rnb
@@ -51,6 +52,19 @@ def _in_territory(store: Store, frame: gpd.GeoDataFrame, report: ImportReport,
     return frame
 
 
+def _stale_vacancy(footprints: gpd.GeoDataFrame, updates: gpd.GeoDataFrame,
+                   communes: set[str]) -> gpd.GeoDataFrame:
+    """Stored buildings of the file's communes still marked vacant but absent from the new
+    vintage: a LOVAC file lists every vacant dwelling of its communes, so they are vacant no more.
+    """
+    was_vacant = footprints["nb_logements_vacants"].fillna(0) > 0
+    covered = footprints["code_insee"].isin(communes)
+    stale = footprints[was_vacant & covered & ~footprints["id"].isin(set(updates["id"]))]
+    return gpd.GeoDataFrame({"id": stale["id"], "nb_logements_vacants": 0,
+                             "annee_debut_vacance": None}, geometry=stale.geometry.values,
+                            crs="EPSG:2154")
+
+
 def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str,
                      attach: bool = True, max_distance: float = 30.0,
                      keep_outside: bool = False) -> ImportReport:
@@ -74,9 +88,14 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
                         "déjà présente.")
             frame.loc[linked, "id"] = frame.loc[linked, "bdtopo_id"]
             # Keep the stored footprint: the RNB shape may be a point.
-            footprints = store.read("batiments", ids=list(frame.loc[linked, "id"]),
-                                    columns=["id"]).set_index("id").geometry
-            frame.loc[linked, "geometry"] = frame.loc[linked, "id"].map(footprints).to_numpy()
+            stored_rows = store.read("batiments", ids=list(frame.loc[linked, "id"]),
+                                     columns=["id", "source"]).set_index("id")
+            ids = frame.loc[linked, "id"]
+            frame.loc[linked, "geometry"] = ids.map(stored_rows.geometry).to_numpy()
+            # Both sources are credited; the BD TOPO footprint's other fields are untouched.
+            frame.loc[linked, "source"] = [
+                f"{old} ; {rnb.SOURCE}" if old and rnb.SOURCE not in old else (old or rnb.SOURCE)
+                for old in ids.map(stored_rows["source"])]
         frame = _in_territory(store, frame.drop(columns=["bdtopo_id"]), report, keep_outside)
     elif fmt == "lovac":
         dwellings, report = read_dwellings(path)
@@ -84,12 +103,24 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
         report.note(f"{len(frame)} bâtiment(s) après regroupement des logements.")
         frame = _in_territory(store, frame, report, keep_outside)
         if attach:
-            footprints = store.read("batiments", columns=["id"])
+            footprints = store.read("batiments", columns=["id", "code_insee",
+                                                          "nb_logements_vacants"])
             updates, unmatched = attach_to_footprints(frame, footprints,
                                                       max_distance=max_distance)
             report.note(f"{len(updates)} emprise(s) existante(s) complétée(s) ; "
                         f"{len(unmatched)} bâtiment(s) sans emprise ajouté(s) en points.")
-            frame = pd.concat([updates, unmatched], ignore_index=True)
+            stale = _stale_vacancy(footprints, updates, set(frame["code_insee"].dropna()))
+            if len(stale):
+                report.note(f"{len(stale)} bâtiment(s) absents du nouveau fichier : vacance "
+                            "remise à zéro (millésime précédent).")
+            changes = pd.concat([updates, stale], ignore_index=True).set_index("id")
+            # Start from the stored rows, so the fields LOVAC does not carry keep their values
+            # (a column present in the written frame replaces the stored value, even when empty).
+            rows = store.read("batiments", ids=list(changes.index)).set_index("id")
+            for column in changes.columns.drop("geometry"):
+                known = changes[column].notna() | (column == "annee_debut_vacance")
+                rows.loc[known[known].index, column] = changes.loc[known, column]
+            frame = pd.concat([rows.reset_index(), unmatched], ignore_index=True)
             frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:2154")
     else:
         raise InputError(f"Format de bâtiments inconnu « {fmt} » (connus : {', '.join(FORMATS)}).")

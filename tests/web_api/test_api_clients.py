@@ -98,7 +98,7 @@ def test_schemathesis_finds_no_server_error(fuzz_server):
     assert len(operations) > 30
     def fuzz(operation, mode, headers) -> None:
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=4, deadline=None, derandomize=True, database=None,
+        @settings(max_examples=3, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         def run(case):
             response = case.call(headers=headers, timeout=30)

@@ -131,3 +131,22 @@ def test_invalid_parameters_answer_400_with_a_clear_message(client, query, words
     resp = client.get(f"/collections/batiments/items?{query}")
     assert resp.status_code == 400, resp.text
     assert words in resp.json()["description"]
+
+
+def test_a_bbox_in_degrees_is_matched_exactly(client, api_store):
+    """A CRS84 box is a curved quadrilateral in Lambert-93: no building outside it is returned,
+    none inside it is missed (checked against geopandas on the reprojected buildings)."""
+    import numpy as np
+    import shapely
+
+    buildings = api_store.read("batiments").to_crs(4326)
+    lon0, lat0 = TO_WGS84.transform(X0, Y0)
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        x, y = lon0 + rng.uniform(-0.001, 0.015), lat0 + rng.uniform(-0.001, 0.004)
+        box = (x, y, x + rng.uniform(0.002, 0.01), y + rng.uniform(0.001, 0.003))
+        expected = set(buildings.loc[buildings.intersects(shapely.box(*box)), "id"])
+        body = client.get("/collections/batiments/items?limit=100&bbox="
+                          + ",".join(f"{v:.7f}" for v in box)).json()
+        assert {f["id"] for f in body["features"]} == expected, box
+        assert body["numberMatched"] == len(expected)
