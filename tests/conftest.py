@@ -109,9 +109,10 @@ def store_state() -> Callable:
     return _store_state
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """Each backend in turn: tests using it (or ``store``) run on GeoPackage and PostGIS."""
+    """Each backend in turn: tests using it (or ``store``, ``zones_store``…) run on GeoPackage
+    and PostGIS — once per backend, never crossed."""
     return request.param
 
 
@@ -155,8 +156,74 @@ def demo_store_copy(demo_store_path: Path, tmp_path: Path):
 
 
 @pytest.fixture(scope="session")
-def zones_store(tmp_path_factory):
-    """A small synthetic store with zones sharing edges, overlapping, with holes (stats tests)."""
+def postgis_schema_url(request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+    """``postgis_schema_url()``: the URL of a fresh PostGIS schema, kept for the session and
+    dropped at its end (for session- and module-scoped stores)."""
+    schemas: list[tuple[str, str]] = []
+
+    def make() -> str:
+        url, schema = request.getfixturevalue("postgis_url"), f"test_{uuid.uuid4().hex[:12]}"
+        schemas.append((url, schema))
+        return f"{url}?schema={schema}"
+
+    yield make
+    if schemas:
+        import psycopg
+
+        with psycopg.connect(schemas[0][0], autocommit=True) as conn:
+            for _, schema in schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def postgis_copy(postgis_schema_url: Callable[[], str]) -> Iterator[Callable]:
+    """``postgis_copy(store)``: a verified copy of a store in a fresh PostGIS schema, one per
+    source, kept for the session (read-only by convention, like the stores it copies)."""
+    from ort_geo import open_store
+    from ort_geo.copy import copy_store
+
+    copies: dict[str, object] = {}
+
+    def copy(source):
+        if source.url not in copies:
+            dest = open_store(postgis_schema_url(), create=True)
+            copy_store(source, dest)
+            copies[source.url] = dest
+        return copies[source.url]
+
+    yield copy
+    for dest in copies.values():
+        dest.close()
+
+
+@pytest.fixture(scope="session")
+def zones_store_gpkg(tmp_path_factory):
     from stats_data import build_small_store
 
     return build_small_store(tmp_path_factory.mktemp("zones") / "zones.gpkg")
+
+
+@pytest.fixture(scope="session")
+def zones_store(zones_store_gpkg, backend: str, on_backend: Callable):
+    """A small synthetic store with zones sharing edges, overlapping, with holes (stats and
+    query tests), on each backend (the PostGIS one is a verified copy of the GeoPackage)."""
+    return on_backend(zones_store_gpkg, backend)
+
+
+@pytest.fixture(scope="session")
+def on_backend(request: pytest.FixtureRequest) -> Callable:
+    """``on_backend(store, backend)``: the store itself for "gpkg", its session copy in PostGIS
+    for "postgis" (read-only stores only)."""
+
+    def place(store, backend: str):
+        if backend == "gpkg":
+            return store
+        return request.getfixturevalue("postgis_copy")(store)
+
+    return place
+
+
+@pytest.fixture(scope="session")
+def demo_store_postgis(demo_store, postgis_copy):
+    """The demo store copied (and verified) into PostGIS, once per session; do not modify."""
+    return postgis_copy(demo_store)

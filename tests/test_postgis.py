@@ -95,3 +95,17 @@ def test_missing_driver_names_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_psycopg)
     with pytest.raises(MissingExtraError, match=r"ort-geo\[postgis\]"):
         open_store("postgresql://localhost/none")
+
+
+def test_cli_init_creates_a_schema_once(postgis_schema_url):
+    from click.testing import CliRunner
+
+    from ort_geo.cli import main
+
+    url = postgis_schema_url()
+    created = CliRunner().invoke(main, ["init", url])
+    assert created.exit_code == 0, created.output
+    assert "Entrepôt créé" in created.output and ":ortgeo@" not in created.output
+    assert open_store(url).count("secteurs_ort") == 0
+    again = CliRunner().invoke(main, ["init", url])
+    assert again.exit_code != 0 and "existe déjà" in again.output

@@ -70,14 +70,10 @@ def _known_sum(costs: pd.Series) -> float:
 
 
 @pytest.fixture(params=["synthetic", "demo"])
-def any_store(request):
-    """The synthetic zones store, and the demo store once the territory build provides it."""
-    if request.param == "synthetic":
-        return request.getfixturevalue("zones_store")
-    try:
-        return request.getfixturevalue("demo_store")
-    except pytest.FixtureLookupError:
-        pytest.skip("fixture demo_store indisponible")
+def any_store(request, backend, on_backend):
+    """The synthetic zones store and the demo store, on each backend."""
+    name = "zones_store_gpkg" if request.param == "synthetic" else "demo_store"
+    return on_backend(request.getfixturevalue(name), backend)
 
 
 @pytest.mark.parametrize("layer", ZONE_LAYERS + ["ilot_demonstrateur", "zones_activite"])

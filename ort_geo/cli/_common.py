@@ -19,7 +19,7 @@ DEFAULT_STORE = os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg")
 
 store_option = click.option(
     "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,
-    help="Entrepôt : fichier .gpkg (variable ORT_GEO_STORE).",
+    help="Entrepôt : fichier .gpkg ou URL postgresql://…?schema=nom (variable ORT_GEO_STORE).",
 )
 author_option = click.option(
     "--auteur", "author", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or getpass.getuser(),

@@ -18,7 +18,10 @@ from ort_geo import auth
 
 
 @pytest.fixture(scope="module")
-def api_store(tmp_path_factory):
+def api_store(tmp_path_factory, backend, request):
+    """The API's store, on each backend (a fresh PostGIS schema per module)."""
+    if backend == "postgis":
+        return build_store(request.getfixturevalue("postgis_schema_url")())
     return build_store(tmp_path_factory.mktemp("api") / "atlas.gpkg")
 
 
@@ -74,5 +77,5 @@ def serve(store_path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live_server(api_store, keys):
-    with serve(api_store.path) as url:
+    with serve(api_store.url) as url:
         yield url
