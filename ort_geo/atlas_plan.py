@@ -23,6 +23,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import __version__
+from .display import CHOICE_LABELS, NBSP, format_number
 from .errors import InputError
 from .privacy import public_view
 from .store import Store
@@ -38,25 +39,7 @@ CONTEXT_LAYERS: tuple[str, ...] = (
 )
 PAGE_LAYERS: tuple[str, ...] = ("secteurs_ort", "permis_de_louer")
 
-#: French labels of enumerated values shown to readers.
-VALUE_LABELS: dict[str, str] = {
-    "centre_ville_principal": "Centre-ville de la ville principale",
-    "centre_ville": "Centre-ville",
-    "quartier": "Quartier",
-    "autre": "Autre secteur",
-    "autorisation_prealable": "Autorisation préalable de mise en location",
-    "declaration": "Déclaration de mise en location",
-    "a_lancer": "À lancer",
-    "en_etude": "À l'étude",
-    "en_cours": "En cours",
-    "realise": "Réalisée",
-    "abandonne": "Abandonnée",
-    "haute": "Haute",
-    "moyenne": "Moyenne",
-    "basse": "Basse",
-}
 _SECTOR_ORDER = {"centre_ville_principal": 0, "centre_ville": 1, "quartier": 2, "autre": 3}
-THIN_SPACE = "\u202f"  # French thousands separator
 
 
 @dataclass(frozen=True)
@@ -144,13 +127,10 @@ def format_value(value: Any, *, decimals: int = 1, unit: str = "") -> str:
         return value
     if isinstance(value, bool):
         return "oui" if value else "non"
-    suffix = f"{THIN_SPACE}{unit}" if unit else ""
-    if isinstance(value, int) or (hasattr(value, "is_integer") and float(value).is_integer()
-                                  and decimals == 0):
-        text = f"{int(value):,}".replace(",", THIN_SPACE)
-        return text + suffix
-    text = f"{float(value):,.{decimals}f}".replace(",", " ").replace(".", ",")
-    return text.replace(" ", THIN_SPACE) + suffix
+    suffix = f"{NBSP}{unit}" if unit else ""
+    if isinstance(value, int) or (decimals == 0 and float(value).is_integer()):
+        return format_number(int(value)) + suffix
+    return format_number(float(value), decimals) + suffix
 
 
 def format_euros(value: Any) -> str:
@@ -162,7 +142,7 @@ def format_euros(value: Any) -> str:
 def label_value(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return VALUE_LABELS.get(str(value), str(value))
+    return CHOICE_LABELS.get(str(value), str(value))
 
 
 def natural_key(text: Any) -> tuple:

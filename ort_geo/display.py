@@ -12,8 +12,8 @@ from typing import Any
 
 from .catalogue import FieldSpec
 
-#: French words for enum codes of the catalogue (codes are unique across layers); the same
-#: wording as the printed atlas (``ort_geo.atlas_plan.VALUE_LABELS``).
+#: French words for enum codes of the catalogue (codes are unique across layers); the printed
+#: atlas uses them too.
 CHOICE_LABELS: dict[str, str] = {
     # secteurs_ort.type
     "centre_ville_principal": "Centre-ville de la ville principale",
