@@ -267,3 +267,13 @@ def test_annex_pages_repeat_the_orientation_heading():
         ["Orientation 1 – Redynamiser les centres-villes (suite)"]
     assert [r.cells[0] for p in pages for r in p if r.kind == "action"] == \
         [str(k) for k in range(10)]
+
+
+@pytest.mark.postgis
+def test_postgis_copy_of_the_demo_gives_the_same_bytes(demo_store_postgis, demo_pdf, tmp_path):
+    """The same atlas from either backend: a verified PostGIS copy (journal included) yields
+    a byte-identical PDF."""
+    path, _ = demo_pdf
+    out = tmp_path / "atlas-postgis.pdf"
+    build_atlas(demo_store_postgis, out, edition="public")
+    assert out.read_bytes() == path.read_bytes()

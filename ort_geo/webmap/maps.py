@@ -75,15 +75,18 @@ def _label(layer: MapLayer, spec: LayerSpec, record: dict[str, Any], key: str) -
 
 def _style(layer: MapLayer, audience: Audience) -> Callable[[dict], dict]:
     # On the staff map, buildings are drawn over the perimeters: lighter fills keep them legible.
-    opacity = layer.fill_opacity * (0.4 if audience == "staff" and layer.name != "actions" else 1)
+    lighter = 0.4 if audience == "staff" else 1.0
 
     def style_function(feature: dict) -> dict:
         colour = feature["properties"].get("_couleur")
         fill = layer.fill
         if layer.category:
             fill = colour or fill
-        if feature["geometry"]["type"] in ("LineString", "MultiLineString"):
+        kind = feature["geometry"]["type"]
+        if kind in ("LineString", "MultiLineString"):
             return {"color": fill or layer.color, "weight": 5, "opacity": 0.9}
+        # Markers stay opaque; areas (an action may be a whole neighbourhood) let the map show.
+        opacity = layer.fill_opacity if "Point" in kind else min(layer.fill_opacity, 0.35) * lighter
         return {
             "color": layer.color if not (layer.category and layer.weight == 0) else fill,
             "weight": layer.weight,
