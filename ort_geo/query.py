@@ -115,7 +115,7 @@ def _covered(zones: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """True where some zone covers the point (the statistics' rule)."""
     hit = np.zeros(len(x), bool)
     if len(zones) and len(x):
-        points, _ = PolygonGrid(zones, points_hint=len(x)).pairs(x, y)
+        points, _ = PolygonGrid(zones, points=(x, y)).pairs(x, y)
         hit[points] = True
     return hit
 

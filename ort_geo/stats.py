@@ -185,7 +185,8 @@ def zone_stats(
     functions and the benchmark share.
     """
     zones = np.asarray(zones, dtype=object)
-    grid = PolygonGrid(zones, points_hint=sum(len(ps.x) for ps in points))
+    largest = max(points, key=lambda ps: len(ps.x), default=None)
+    grid = PolygonGrid(zones, points=None if largest is None else (largest.x, largest.y))
     data: dict[str, np.ndarray] = {"surface_ha": shapely.area(zones) / 1e4}
     total: dict[str, float] = {
         "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4
