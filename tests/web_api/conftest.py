@@ -49,30 +49,40 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(store_path) -> Iterator[str]:
-    """``ort-geo serve`` on a free port of 127.0.0.1, in its own process; yields its base URL.
+def serve_process(store_url, *args: str, timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen]]:
+    """``ort-geo serve [args]`` on a free port of 127.0.0.1, in its own process.
 
-    A separate process, not a thread: GDAL's HTTP client holds the GIL while it waits.
+    Yields its base URL and the process. A separate process, not a thread: GDAL's HTTP client
+    holds the GIL while it waits.
     """
     port = free_port()
     exe = str(Path(sys.executable).with_name("ort-geo"))
-    proc = subprocess.Popen([exe, "serve", "--store", str(store_path), "--port", str(port)],
+    proc = subprocess.Popen([exe, "serve", "--store", str(store_url), "--port", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 httpx.get(f"{url}/conformance", timeout=1)
                 break
             except httpx.TransportError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"le serveur n'a pas démarré : {proc.stderr.read()}") from None
+                    proc.terminate()  # stderr only ends with the process
+                    raise RuntimeError("le serveur n'a pas démarré : "
+                                       f"{proc.communicate(timeout=15)[1]}") from None
                 time.sleep(0.1)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(15)
+
+
+@contextmanager
+def serve(store_url) -> Iterator[str]:
+    """``ort-geo serve`` on a free port of 127.0.0.1; yields its base URL."""
+    with serve_process(store_url) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,11 @@ change must be in the journal, each starting from the version the previous one p
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import serve_process
 from conftest_api import build_store
 
 from ort_geo import auth
@@ -33,30 +30,10 @@ def two_workers(postgis_schema_url):
     """``ort-geo serve --workers 2`` on a PostGIS store (the multi-user backend)."""
     store = build_store(postgis_schema_url())
     key = auth.create_key(store, "Chef de projet", "editor")
-    port = free_port()
-    exe = str(Path(sys.executable).with_name("ort-geo"))
-    proc = subprocess.Popen([exe, "serve", "--store", store.url, "--port", str(port),
-                             "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                httpx.get(f"{base}/conformance", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.terminate()  # stderr only ends with the process
-                    raise RuntimeError(f"serveur non démarré : {proc.communicate(timeout=15)[1]}"
-                                       ) from None
-                time.sleep(0.2)
+    with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
         workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                  text=True).stdout.split()
         yield base, key, store, workers
-    finally:
-        proc.terminate()
-        proc.wait(15)
 
 
 def _editor(base: str, key: str) -> tuple[int, int]:
