@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test lint bench clean venv
+.PHONY: demo test check lint bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,12 @@ demo: $(STAMP)
 	mkdir -p $(OUT)
 	$(BIN)/ort-geo demo --out $(OUT)
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: check
 	$(BIN)/python -m pytest -q
+
+# Static checks, fast: run before every landing.
+check: $(STAMP)
+	$(BIN)/ruff check .
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
