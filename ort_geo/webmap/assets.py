@@ -56,6 +56,10 @@ PACKAGES: tuple[NpmPackage, ...] = (
     NpmPackage("leaflet.vectorgrid", "1.3.0", "LICENSE", (
         "dist/Leaflet.VectorGrid.bundled.min.js",)),
     NpmPackage("pmtiles", "4.5.0", "LICENSE", ("dist/pmtiles.js",)),
+    # Tableau de bord (ort_geo/dashboard): Vega-Lite charts written by Altair, drawn offline.
+    NpmPackage("vega", "6.4.0", "LICENSE", ("build/vega.min.js",)),
+    NpmPackage("vega-lite", "6.5.0", "LICENSE", ("build/vega-lite.min.js",)),
+    NpmPackage("vega-embed", "7.3.0", "LICENSE", ("build/vega-embed.min.js",)),
 )
 
 #: Licence texts of packages whose npm tarball carries none (copied from their repositories).
