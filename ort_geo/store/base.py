@@ -188,8 +188,14 @@ class Store(ABC):
         """Every change of one feature, oldest first."""
 
     @abstractmethod
-    def journal(self, *, layer: str | None = None, limit: int | None = None) -> list[JournalEntry]:
-        """The change journal, oldest first."""
+    def journal(
+        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None
+    ) -> list[JournalEntry]:
+        """The change journal, oldest first.
+
+        ``since`` (an ISO 8601 text) keeps the entries whose timestamp text sorts after it: a
+        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates).
+        """
 
     @abstractmethod
     def get_meta(self, scope: str) -> dict[str, str]:
