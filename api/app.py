@@ -18,7 +18,7 @@ from ort_geo import errors
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
 
-from . import domain, editing, geojson, history, ogc
+from . import domain, editing, editor, geojson, history, ogc
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
 STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
@@ -81,6 +81,7 @@ _MESSAGES = {
     "missing": "est obligatoire",
     "dict_type": "doit être un objet JSON",
     "json_invalid": "JSON illisible",
+    "string_too_long": "doit faire au plus {max_length} caractères",
 }
 
 
@@ -115,6 +116,7 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
     app.include_router(editing.router())
     app.include_router(domain.router())
     app.include_router(history.router())
+    app.include_router(editor.router())
     return app
 
 
