@@ -26,8 +26,7 @@ TERRITORY_DIR = Path(__file__).resolve().parents[1] / "layers" / "val-d-argent"
 
 def test_every_layer_is_built_and_non_empty(demo_store):
     for name in CATALOGUE.names:
-        if CATALOGUE[name].spatial:  # follow-up tables: see test_programme.py
-            assert demo_store.count(name) > 0, name
+        assert demo_store.count(name) > 0, name
     assert demo_store.read("communes").crs.to_epsg() == 2154
 
 
