@@ -356,8 +356,9 @@ def format_stat(value: Any, kind: str) -> str:
     """A statistic formatted as ``ort-geo stats`` prints it (by the engine's column kind)."""
     if isinstance(value, str):
         return value  # "< 11"
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "inconnu"  # not zero: no feature of the zone knows it
+    missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if missing and kind == "count":
+        return "inconnu"  # not zero: the zone has features but none knows the value
     return format_value(value, decimals={"measure": 2, "rate": 1}.get(kind, 0))
 
 
