@@ -55,20 +55,37 @@ TERRITORY = "territoire"  # the territory row's id (ort_geo.stats.TERRITORY_ID)
 DERIVED_FROM: dict[str, tuple[str, tuple[str, ...]]] = {
     "batiments": ("batiments", ()),
     "logements": ("batiments", ("nb_logements",)),
+    "batiments_logements_connus": ("batiments", ("nb_logements",)),
     "logements_vacants": ("batiments", ("nb_logements_vacants",)),
+    # Coverage columns tell where a restricted field is filled: restricted too.
+    "batiments_vacance_connue": ("batiments", ("nb_logements_vacants",)),
+    "logements_vacance_connue": ("batiments", ("nb_logements", "nb_logements_vacants")),
     "vacants_longue_duree": ("batiments", ("nb_logements_vacants", "annee_debut_vacance")),
     "batiments_degrades": ("batiments", ("etat",)),
+    "batiments_etat_connu": ("batiments", ("etat",)),
     "habitat_indigne": ("batiments", ("habitat_indigne",)),
     "rdc_vacants": ("batiments", ("rdc_vacant",)),
     "commerces": ("commerces", ()),
     "commerces_vacants": ("commerces", ("vacant",)),
+    "commerces_vacance_connue": ("commerces", ("vacant",)),
+    "actions": ("actions", ()),
+    **{f"actions_o{k}": ("actions", ("orientation",)) for k in (1, 2, 3, 4)},
+    "actions_cout_connu": ("actions", ("cout_ht",)),
 }
-#: Per feature, a restricted count never exceeds another one (long-term vacancy <= vacancy).
-DOMINATED_BY: dict[str, str] = {"vacants_longue_duree": "logements_vacants"}
-#: Which public per-feature quantity caps each restricted count (None: one per feature).
-CAPPED_BY: dict[str, str | None] = {
-    "logements_vacants": "nb_logements", "vacants_longue_duree": "nb_logements",
+#: Per feature, a restricted count never exceeds another one (long-term vacancy <= vacancy, a
+#: degraded building has a known condition).
+DOMINATED_BY: dict[str, str] = {"vacants_longue_duree": "logements_vacants",
+                                "batiments_degrades": "batiments_etat_connu"}
+#: The public per-feature quantity that caps each restricted count: dwellings (unknown: no cap,
+#: or 0 for the dwellings of buildings whose vacancy is known), else one per feature.
+CAPPED_BY: dict[str, tuple[str, float]] = {
+    "logements_vacants": ("nb_logements", math.inf),
+    "vacants_longue_duree": ("nb_logements", math.inf),
+    "logements_vacance_connue": ("nb_logements", 0.0),
 }
+#: Coverage counts (how many buildings or dwellings a restricted field is known for): a complete
+#: one (every building of the zone known) says nothing of any building, like a count of 0.
+COVERAGE = ("batiments_vacance_connue", "logements_vacance_connue", "batiments_etat_connu")
 _TOL = 1e-6
 
 
@@ -150,13 +167,13 @@ def build_structure(zones: Mapping[str, gpd.GeoDataFrame], points: gpd.GeoDataFr
         incidence = np.zeros((len(rows), 0), bool)
     caps: dict[str, np.ndarray] = {}
     for column in columns:
-        by = CAPPED_BY.get(column)
-        if by is None:
+        if column not in CAPPED_BY:
             per_point = np.ones(len(points))
         else:
+            by, unknown = CAPPED_BY[column]
             per_point = pd.to_numeric(points[by], errors="coerce").to_numpy(np.float64) \
                 if by in points.columns else np.full(len(points), np.nan)
-            per_point = np.where(np.isnan(per_point), np.inf, per_point)
+            per_point = np.where(np.isnan(per_point), unknown, per_point)
         caps[column] = np.bincount(atom_of, weights=per_point, minlength=incidence.shape[1]) \
             if len(points) else np.zeros(0)
     return Structure(rows, incidence, caps, atom_of)
@@ -240,18 +257,21 @@ def required_width(structure: Structure, cell: Cell, threshold: int) -> float:
 # -- secondary suppression ----------------------------------------------------------------------
 
 
-def suppress(structure: Structure, values: Mapping[Cell, int], threshold: int = SECRECY_THRESHOLD
-             ) -> tuple[set[Cell], set[Cell]]:
+def suppress(structure: Structure, values: Mapping[Cell, int], threshold: int = SECRECY_THRESHOLD,
+             fixed: Iterable[Cell] = ()) -> tuple[set[Cell], set[Cell]]:
     """(primary, secondary) cells to mask so that every masked cell keeps its protection.
 
-    Primary: counts between 1 and ``threshold - 1``. Then, for each masked cell (in a fixed
+    Primary: counts between 1 and ``threshold - 1`` (a complete coverage count excepted). Then, for each masked cell (in a fixed
     order) whose interval is too narrow, complements are added: the cheapest cell of the same
     column (not the territory, then the smallest value) that makes the interval wide enough,
     else the one that widens it most. Masking more only widens intervals, so a cell once
     protected stays protected, and the loop ends (at worst every cell of the column is masked,
-    which leaves each its whole public range).
+    which leaves each its whole public range). ``fixed`` cells are published whatever happens
+    (a count no feature knows reads "unknown", which says it is 0): never complements.
     """
-    primary = {c for c, v in values.items() if is_secret(v) and v < threshold}
+    fixed = set(fixed)
+    primary = {c for c, v in values.items() if is_secret(v) and v < threshold and c not in fixed
+               and not (c[0] in COVERAGE and v >= structure.cell_cap(*c))}
     masked = set(primary)
     columns = sorted({c for c, _ in values}, key=list(DERIVED_FROM).index)
     for group in _groups(columns):
@@ -270,8 +290,8 @@ def suppress(structure: Structure, values: Mapping[Cell, int], threshold: int = 
                 lo, hi = model.interval(cell, published)
                 if hi - lo >= need - _TOL:
                     break
-                added = _complement(model, structure, cell, need, values, group_cells, masked,
-                                    hi - lo)
+                added = _complement(model, structure, cell, need, values, group_cells,
+                                    masked | fixed, hi - lo)
                 masked.add(added)
                 todo.append(added)
             checked.add(cell)
@@ -373,10 +393,10 @@ def _mask_tables(store: Store, raw: Mapping[str, pd.DataFrame], year: int, thres
     for column in restricted:
         by_layer.setdefault(DERIVED_FROM[column][0], []).append(column)
     for point_layer, columns in by_layer.items():
-        points = _public_points(store, point_layer, [CAPPED_BY.get(c) or "" for c in columns])
+        points = _public_points(store, point_layer, [CAPPED_BY.get(c, ("",))[0] for c in columns])
         structure = build_structure(zones, points, columns)
-        values = _cell_values(structure, raw, columns)
-        p, s = suppress(structure, values, threshold)
+        values, fixed = _cell_values(structure, raw, columns)
+        p, s = suppress(structure, values, threshold, fixed)
         primary |= {(c, *structure.rows[r]) for c, r in p}
         secondary |= {(c, *structure.rows[r]) for c, r in s}
     tables = {layer: mask_table(frame, layer, primary | secondary) for layer, frame in raw.items()}
@@ -386,17 +406,22 @@ def _mask_tables(store: Store, raw: Mapping[str, pd.DataFrame], year: int, thres
 
 
 def _cell_values(structure: Structure, raw: Mapping[str, pd.DataFrame], columns: list[str]
-                 ) -> dict[Cell, int]:
-    """Each restricted cell's true value, read from the unmasked tables."""
+                 ) -> tuple[dict[Cell, int], set[Cell]]:
+    """Each restricted cell's true value, read from the unmasked tables, and the unknown ones
+    (no feature of the zone knows the value: it adds 0, and "unknown" is published)."""
     index = {row: r for r, row in enumerate(structure.rows)}
     values: dict[Cell, int] = {}
+    unknown: set[Cell] = set()
     for layer, frame in raw.items():
         for _, line in frame.iterrows():
             fid = str(line["id"])
             row = index[(TERRITORY, TERRITORY)] if fid == TERRITORY else index[(layer, fid)]
             for column in columns:
-                values[(column, row)] = int(line[column])
-    return values
+                value = line[column]
+                if pd.isna(value):
+                    unknown.add((column, row))
+                values[(column, row)] = 0 if pd.isna(value) else int(value)
+    return values, unknown
 
 
 def mask_table(frame: pd.DataFrame, layer: str, masked: set[tuple[str, str, str]]) -> pd.DataFrame:
@@ -490,10 +515,12 @@ def audit(tables: Mapping[str, pd.DataFrame], zones: Mapping[str, gpd.GeoDataFra
                     value = line[column]
                     if isinstance(value, str):
                         hidden.add(cell)
-                    elif cell in published and published[cell] != float(value):
+                        continue
+                    # "unknown" (no feature of the zone knows the value) adds 0 to the count
+                    number = 0.0 if value is None or pd.isna(value) else float(value)
+                    if cell in published and published[cell] != number:
                         raise InputError(f"{column} de « {fid} » publié avec deux valeurs.")
-                    else:
-                        published[cell] = float(value)
+                    published[cell] = number
         hidden -= set(published)  # masked in one table but published in another: not hidden
         for group in _groups(columns):
             model = IntervalModel(structure, group)
