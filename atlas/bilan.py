@@ -18,7 +18,18 @@ from ort_geo.bilan_plan import BilanPlan, plan_bilan
 from ort_geo.errors import InputError, MissingExtraError
 from ort_geo.store import Store
 
-from .layout import ACCENT, GREY, INK, LIGHT, Sheet, draw_table, paginate_rows, row_height, wrap
+from .layout import (
+    ACCENT,
+    GREY,
+    INK,
+    LIGHT,
+    RESTRICTED,
+    Sheet,
+    draw_table,
+    paginate_rows,
+    row_height,
+    wrap,
+)
 
 LEFT, RIGHT = 14.0, 283.0
 TOP, BOTTOM = 30.0, 192.0
@@ -35,7 +46,7 @@ class BilanResult:
 
 
 def build_bilan(store: Store, output: str | Path, *, year: int, evaluation: bool = False,
-                paper: str = "A4") -> BilanResult:
+                edition: str = "public", paper: str = "A4") -> BilanResult:
     """Write the bilan of ``year`` (or the evaluation since the signature) to ``output``."""
     try:
         import matplotlib
@@ -53,7 +64,7 @@ def build_bilan(store: Store, output: str | Path, *, year: int, evaluation: bool
         raise InputError(f"Le fichier de sortie doit se terminer par .pdf : {output}")
     if paper not in PAPERS:
         raise InputError(f"Format de papier inconnu « {paper} » : choisissez A4 ou A3.")
-    plan = plan_bilan(store, year, evaluation=evaluation)
+    plan = plan_bilan(store, year, evaluation=evaluation, edition=edition)
     jobs = _jobs(plan)
     total = len(jobs)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +104,13 @@ def _metadata(plan: BilanPlan) -> dict:
 # -- page chrome ---------------------------------------------------------------------------------
 
 def _chrome(sheet: Sheet, plan: BilanPlan, title: str, number: int, total: int) -> None:
-    sheet.rect(0, 0, 297, 4, facecolor=ACCENT)
+    if plan.edition == "staff":
+        sheet.rect(0, 0, 297, 7, facecolor=RESTRICTED)
+        sheet.text(148.5, 5, "DOCUMENT DE TRAVAIL – DIFFUSION RESTREINTE – indicateurs issus de "
+                   "données d'occupation non soumis au secret statistique", 7.5, color="white",
+                   weight="bold", ha="center")
+    else:
+        sheet.rect(0, 0, 297, 4, facecolor=ACCENT)
     sheet.text(LEFT, 15, title, 14, weight="bold")
     sheet.text(LEFT, 21.5, f"{_title(plan)} — {_period(plan)}", 8, color=GREY)
     sheet.text(RIGHT, 13.5, "Article L303-2 du CCH", 7.2, color=GREY, ha="right")
@@ -102,8 +119,11 @@ def _chrome(sheet: Sheet, plan: BilanPlan, title: str, number: int, total: int) 
     sheet.hline(LEFT, RIGHT, 24.5, colour=INK, width=0.8)
     sheet.hline(LEFT, RIGHT, 197.5)
     foot = ("Produit par ort-geo à partir de l'entrepôt du territoire et de son journal des "
-            "modifications. Indicateurs issus de données restreintes soumis au secret "
-            "statistique (« < 11 »).")
+            "modifications. ")
+    foot += ("Édition de travail : diffusion restreinte." if plan.edition == "staff" else
+             "Secret statistique : « secret » remplace les petits effectifs issus de données "
+             "protégées ; « non diffusé » : indicateur issu de données protégées, publié pour "
+             "l'année de référence publique seulement.")
     if plan.demo:
         foot += " Historique de démonstration : données générées, non réelles."
     sheet.paragraph(LEFT, 201, 230, foot, 5.8, color=GREY, max_lines=2)

@@ -58,6 +58,7 @@ class PerimeterChange:
 class BilanPlan:
     year: int
     evaluation: bool
+    edition: str
     start: dt.date  #: first day of the period
     end: dt.date  #: the date figures are read at
     date: dt.datetime  #: the document's date (deterministic)
@@ -98,9 +99,15 @@ def bilan_date(store: Store, end: dt.date) -> dt.datetime:
     return dt.datetime.fromisoformat(max(kept)).astimezone(dt.UTC).replace(microsecond=0)
 
 
-def plan_bilan(store: Store, year: int, *, evaluation: bool = False,
+def plan_bilan(store: Store, year: int, *, evaluation: bool = False, edition: str = "public",
                today: dt.date | None = None) -> BilanPlan:
-    """Read the store (through its journal) and decide every figure of the bilan of ``year``."""
+    """Read the store (through its journal) and decide every figure of the bilan of ``year``.
+
+    ``public`` (default): indicators derived from restricted data follow the public release
+    (:mod:`ort_geo.secrecy`: one public year, masks); ``staff``: every value, for the
+    collectivités and services entitled to restricted data."""
+    if edition not in ("public", "staff"):
+        raise InputError(f"Édition inconnue « {edition} » : public ou staff.")
     from .build import territory_of
 
     territory = territory_of(store)
@@ -136,7 +143,7 @@ def plan_bilan(store: Store, year: int, *, evaluation: bool = False,
 
     # Measured indicators are read at each year's end by the engine itself; entered ones as
     # known today (a year's values are entered the year after).
-    indicators = (indicator_table(store, year, public=True,
+    indicators = (indicator_table(store, year, public=edition == "public",
                                   reference_year=signature.year if signature else None)
                   if indicator_specs(store) else pd.DataFrame())
     perimeter = perimeter_changes(store, before_day, end)
@@ -160,7 +167,7 @@ def plan_bilan(store: Store, year: int, *, evaluation: bool = False,
     if end < dt.date(year, 12, 31):
         notes.append(f"Année en cours : situation au {end:%d/%m/%Y}.")
     return BilanPlan(
-        year=year, evaluation=evaluation, start=start, end=end, date=bilan_date(store, end),
+        year=year, evaluation=evaluation, edition=edition, start=start, end=end, date=bilan_date(store, end),
         territory_title=territory.title,
         convention_title=territory.convention.titre if territory.convention else "",
         convention_reference=territory.convention.reference if territory.convention else "",

@@ -21,6 +21,17 @@ from .stats import BY_NAME, TERRITORY_ID, TERRITORY_NAME, stats_at
 from .store.base import Store
 
 COMPUTED_SOURCE = "Calculé par ort-geo depuis les couches de l'entrepôt"
+#: A public value derived from restricted data for a year other than the public reference year:
+#: not published (differences between years would reveal masked counts, see ort_geo.secrecy).
+UNPUBLISHED = "non diffusé"
+
+
+def restricted_measure(column: str) -> bool:
+    """Whether a statistics column is derived from restricted fields (masked in public)."""
+    from .secrecy import restricted_columns
+
+    restricted = set(restricted_columns())
+    return column in restricted or any(b in restricted for b in BY_NAME[column].base)
 
 
 def indicator_specs(store: Store) -> tuple[IndicatorSpec, ...]:
@@ -63,12 +74,17 @@ def indicator_values(store: Store, years: list[int], *, layer: str = "secteurs_o
     specs = indicator_specs(store) if specs is None else specs
     rows: list[dict] = []
     measured = [s for s in specs if s.mesure is not None]
+    release, release_year = _public_table(store, layer, years) if public else (None, None)
     if measured:
         for year in years:
-            frame = stats_at(store, layer, year_end(year), public=public, reference_year=year)
+            frame = stats_at(store, layer, year_end(year), reference_year=year)
             for spec in measured:
-                for zone, name, value in zip(frame["id"], frame["nom"], frame[spec.mesure],
-                                             strict=True):
+                values = frame[spec.mesure]
+                if public and restricted_measure(spec.mesure):
+                    # Only the public release's year is published, with its masks.
+                    values = (frame["id"].map(release[spec.mesure]) if year == release_year
+                              else pd.Series([UNPUBLISHED] * len(frame)))
+                for zone, name, value in zip(frame["id"], frame["nom"], values, strict=True):
                     rows.append({"code": spec.code, "secteur_id": str(zone), "secteur": name,
                                  "annee": year, "valeur": _value(value), "source":
                                  COMPUTED_SOURCE, "calcule": True})
@@ -86,6 +102,22 @@ def indicator_values(store: Store, years: list[int], *, layer: str = "secteurs_o
     out = pd.DataFrame(rows, columns=["code", "secteur_id", "secteur", "annee", "valeur",
                                       "source", "calcule"])
     return out.sort_values(["code", "annee"], kind="stable").reset_index(drop=True)
+
+
+def _public_table(store: Store, layer: str, years: list[int]
+                  ) -> tuple[pd.DataFrame | None, int | None]:
+    """The public release's table of ``layer`` (indexed by zone) and its year, when that year
+    is one of ``years`` and ``store`` is the store as it stands (not a past state)."""
+    from .secrecy import public_year
+    from .stats import sector_stats
+    from .timeline import StoreAt
+
+    if isinstance(store, StoreAt):
+        return None, None
+    year = public_year(store)
+    if year not in years:
+        return None, None
+    return sector_stats(store, layer, public=True).set_index("id"), year
 
 
 def indicator_table(store: Store, year: int, *, layer: str = "secteurs_ort",
@@ -142,5 +174,5 @@ def _value(value: object) -> object:
     return float(value)
 
 
-__all__ = ["COMPUTED_SOURCE", "indicator_specs", "indicator_table", "indicator_values",
+__all__ = ["COMPUTED_SOURCE", "UNPUBLISHED", "restricted_measure", "indicator_specs", "indicator_table", "indicator_values",
            "programme_years", "year_end"]

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from ort_geo.atlas_plan import format_euros, format_value
 from ort_geo.cli import main
 from ort_geo.demo_history import AUTHOR, TAG
+from ort_geo.privacy import MASK
 from ort_geo.timeline import parse_when
 
 YEAR = 2025
@@ -113,7 +114,8 @@ def test_dashboard_totals_equal_independent_sums(demo_store, dashboards):
 def test_public_dashboard_applies_secrecy_and_holds_no_building(demo_store, dashboards):
     public = dashboards["public"].read_text(encoding="utf-8")
     staff = dashboards["staff"].read_text(encoding="utf-8")
-    assert "&lt; 11" in public and "&lt; 11" not in staff
+    assert "non diffusé" in public and "non diffusé" not in staff
+    assert f">{MASK}<" in public and f">{MASK}<" not in staff
     assert "diffusion restreinte" in staff and "diffusion restreinte" not in public
     # masked values are never plotted
     for key, spec in _specs(public).items():

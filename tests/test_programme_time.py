@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from ort_geo import open_store
 from ort_geo.cli import main
+from ort_geo.errors import AccessDeniedError
 from ort_geo.stats import sector_stats, stats_at, stats_between
 from ort_geo.store.base import features_to_frame
 from ort_geo.timeline import parse_when
@@ -63,9 +64,9 @@ def test_stats_at_a_date_equal_a_brute_force_replay(history_store, when, tmp_pat
     for layer in ("secteurs_ort", "communes"):
         ours = stats_at(history_store, layer, when)
         _same(ours, sector_stats(replay, layer, reference_year=year))
-    # Public figures at a date are masked like today's.
-    masked = stats_at(history_store, "secteurs_ort", when, public=True)
-    assert (masked == "< 11").any().any()
+    # A past state is never a public release (one per store, ort_geo.secrecy).
+    with pytest.raises(AccessDeniedError, match="agents habilités"):
+        stats_at(history_store, "secteurs_ort", when, public=True)
 
 
 def test_the_history_moves_the_figures(history_store):
@@ -97,6 +98,7 @@ def test_cli_stats_au_and_depuis(demo_store_path, tmp_path):
     assert result.exit_code == 0, result.output
     assert "Évolution — secteurs_ort du 01/01/2024 au 31/12/2025" in result.output
     for bad in (["--depuis", "2024-01-01", "--public"], ["--au", "31/13/2024"],
+                ["--au", "2024-06-30", "--public"],
                 ["--depuis", "2025-01-01", "--au", "2024-01-01"]):
         result = runner.invoke(main, ["stats", "secteurs_ort", *bad,
                                       "--store", str(demo_store_path)])

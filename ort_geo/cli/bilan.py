@@ -19,10 +19,14 @@ from ._common import console, store_option
                    "cinq ans) au lieu du bilan de l'année.")
 @click.option("--sortie", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fichier PDF produit (défaut : bilan-<année>.pdf).")
+@click.option("--edition", "-e", type=click.Choice(["public", "staff"]), default="public",
+              show_default=True,
+              help="public : secret statistique sur les indicateurs issus de données protégées ; "
+                   "staff : toutes les valeurs, mention « diffusion restreinte ».")
 @click.option("--format", "paper", type=click.Choice(["A4", "A3"], case_sensitive=False),
               default="A4", show_default=True, help="Format du papier, en paysage.")
 @store_option
-def command(year: int | None, evaluation: bool, output: Path | None, paper: str,
+def command(year: int | None, evaluation: bool, output: Path | None, edition: str, paper: str,
             store: str) -> None:
     """Produit le bilan annuel (ou l'évaluation) des actions de l'ORT et de leurs incidences
     financières, pour les conseils municipaux et le conseil communautaire."""
@@ -32,7 +36,7 @@ def command(year: int | None, evaluation: bool, output: Path | None, paper: str,
     output = output or Path(f"{'evaluation' if evaluation else 'bilan'}-{year}.pdf")
     with open_store(store) as opened, console.status("Bilan…"):
         result = build_bilan(opened, output, year=year, evaluation=evaluation,
-                             paper=paper.upper())
+                             edition=edition, paper=paper.upper())
     kind = "Évaluation" if evaluation else "Bilan annuel"
     console.print(f"{kind} {year} écrit dans {result.path} : {result.pages} pages.",
                   highlight=False)

@@ -8,7 +8,8 @@ with Altair; Vega, Vega-Lite and vega-embed are vendored npm builds inlined into
 (:mod:`ort_geo.webmap.assets`), so the page opens from disk with no network at all.
 
 Two editions: ``staff`` (every figure) and ``public`` (statistical secrecy: indicators derived
-from restricted data are masked "< 11" and left out of the charts). Neither holds any
+from restricted data are published for the public release's year only, with its masks; masked
+values are left out of the charts). Neither holds any
 building-level record: only aggregates, the actions and the financing plan (public money).
 """
 
@@ -38,6 +39,7 @@ from ..followup import (
     status_label,
 )
 from ..indicators import indicator_specs, indicator_values, programme_years
+from ..privacy import MASK_NOTE
 from ..store.base import Store
 from ..timeline import parse_when, store_at
 
@@ -170,9 +172,10 @@ def _page(data: dict, specs: dict[str, dict]) -> str:
     sections.append(_indicator_table(data))
     banner = ("" if public else '<div class="restricted">Document de travail — diffusion '
               "restreinte (indicateurs non soumis au secret statistique)</div>")
-    secrecy = ("<p class=\"note\">Secret statistique : les effectifs de 1 à 10 issus de données "
-               "restreintes sont affichés « < 11 » et retirés des graphiques, ainsi que les taux "
-               "qui en dérivent.</p>" if public else "")
+    secrecy = (f"<p class=\"note\">{html.escape(MASK_NOTE)} Les indicateurs issus de données "
+               "restreintes ne sont publiés que pour l'année de référence publique (« non "
+               "diffusé » sinon) ; les valeurs masquées sont retirées des graphiques.</p>"
+               if public else "")
     demo = ""
     if data["store"].get_meta("historique_demo"):
         demo = ('<p class="note demo">Historique de démonstration : les bâtiments, l\'avancement '
