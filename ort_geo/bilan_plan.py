@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import shapely
 
+from . import clock
 from .errors import InputError
 from .followup import (
     AMOUNTS,
@@ -31,7 +32,8 @@ from .followup import (
 )
 from .indicators import indicator_specs, indicator_table
 from .store.base import Store
-from .timeline import changes, store_at
+from .timeline import changes, store_at, versions
+from .version_diff import compare_versions
 
 
 @dataclass
@@ -111,7 +113,7 @@ def plan_bilan(store: Store, year: int, *, evaluation: bool = False, edition: st
     from .build import territory_of
 
     territory = territory_of(store)
-    today = today or dt.date.today()
+    today = today or clock.today()
     signature = (dt.date.fromisoformat(territory.convention.date_signature)
                  if territory.convention and territory.convention.date_signature else None)
     if year > today.year:
@@ -225,6 +227,14 @@ def perimeter_changes(store: Store, since: dt.date, until: dt.date,
             continue  # an attribute change: not a perimeter change
         empty = shapely.Polygon()
         b, a = before or empty, after or empty
+        gained, lost = shapely.difference(a, b), shapely.difference(b, a)
+        if before is not None and after is not None:
+            # The same comparison as ``ort-geo diff`` (ort_geo.version_diff), by version numbers.
+            numbers = {v.seq: v.number for v in versions(store, change.layer, change.feature_id)}
+            diff = compare_versions(store, change.layer, change.feature_id,
+                                    numbers[change.entries[0].seq] - 1,
+                                    numbers[change.entries[-1].seq])
+            gained, lost = diff.gained, diff.lost
         props = (change.after or change.before).properties
         out.append(PerimeterChange(
             layer=change.layer, feature_id=change.feature_id,
@@ -236,8 +246,7 @@ def perimeter_changes(store: Store, since: dt.date, until: dt.date,
             version_after=(change.after.properties.get("version")
                            if change.after is not None else None),
             area_before_ha=b.area / 1e4, area_after_ha=a.area / 1e4,
-            gained_ha=shapely.difference(a, b).area / 1e4,
-            lost_ha=shapely.difference(b, a).area / 1e4,
+            gained_ha=gained.area / 1e4, lost_ha=lost.area / 1e4,
             deliberation=str(props.get("deliberation") or ""),
             date=dt.datetime.fromisoformat(change.entries[-1].timestamp).date(),
             before=before, after=after))

@@ -15,6 +15,7 @@ import datetime as dt
 
 import pandas as pd
 
+from . import clock
 from .errors import InputError
 from .followup_spec import IndicatorSpec
 from .stats import BY_NAME, TERRITORY_ID, TERRITORY_NAME, stats_at
@@ -52,14 +53,14 @@ def indicator_specs(store: Store) -> tuple[IndicatorSpec, ...]:
 def programme_years(store: Store, until: dt.date | None = None) -> list[int]:
     """The years the journal covers, from the first change to ``until`` (default: today)."""
     first = store.journal(limit=1)
-    end = until or dt.date.today()
+    end = until or clock.today()
     start = int(first[0].timestamp[:4]) if first else end.year
     return list(range(start, end.year + 1))
 
 
 def year_end(year: int, today: dt.date | None = None) -> dt.date:
     """The date a year's figures are read at: 31 December, or today for the current year."""
-    today = today or dt.date.today()
+    today = today or clock.today()
     return min(dt.date(year, 12, 31), today)
 
 

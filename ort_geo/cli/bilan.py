@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import click
 
+from .. import clock
 from ..store import open_store
 from ._common import console, store_option
 
@@ -32,7 +32,7 @@ def command(year: int | None, evaluation: bool, output: Path | None, edition: st
     financières, pour les conseils municipaux et le conseil communautaire."""
     from atlas.bilan import build_bilan
 
-    year = year or dt.date.today().year - 1
+    year = year or clock.today().year - 1
     output = output or Path(f"{'evaluation' if evaluation else 'bilan'}-{year}.pdf")
     with open_store(store) as opened, console.status("Bilan…"):
         result = build_bilan(opened, output, year=year, evaluation=evaluation,

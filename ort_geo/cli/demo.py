@@ -117,11 +117,10 @@ def _atlas(store, out_dir: Path, dem: str | None) -> None:
 def _follow_up(store, out_dir: Path) -> None:
     """The tableau de bord and the bilan of the last full year, with PNGs of their first
     screens and pages, from the seeded history."""
-    import datetime as dt
-
     from atlas import page_png
     from atlas.bilan import build_bilan
 
+    from .. import clock
     from ..dashboard import capture, write_dashboard
     from ..errors import MissingExtraError, MissingToolError, OrtGeoError
 
@@ -134,7 +133,7 @@ def _follow_up(store, out_dir: Path) -> None:
         console.print(f"Capture : {out_dir / 'tableau.png'}", highlight=False)
     except (MissingExtraError, MissingToolError) as exc:
         _skipped(exc)
-    year = dt.date.today().year - 1
+    year = clock.today().year - 1
     with console.status(f"Bilan annuel {year}…"):
         result = build_bilan(store, out_dir / f"bilan-{year}.pdf", year=year)
     console.print(f"Bilan annuel {year} : {result.path} ({result.pages} pages).",
