@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, MissingExtraError, StoreError
+from ..errors import ConflictError, StoreError, require_module
 from ..features import Feature, _plain
 from ..validation import coerce_value
 from .base import (
@@ -52,12 +52,7 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _psycopg():
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError as exc:
-        raise MissingExtraError("postgis", exc.name or "psycopg") from None
-    return psycopg, psycopg_pool
+    return require_module("psycopg", "postgis"), require_module("psycopg_pool", "postgis")
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -252,11 +247,15 @@ class PostGISStore(Store):
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
                                   [layer, str(feature_id)])
 
-    def journal(self, *, layer=None, limit=None) -> list[JournalEntry]:
-        sql, params = "", []
+    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+        clauses, params = ["TRUE"], []
         if layer is not None:
-            sql, params = "WHERE layer = %s", [layer]
-        sql += " ORDER BY seq"
+            clauses.append("layer = %s")
+            params.append(layer)
+        if since is not None:
+            clauses.append('ts COLLATE "C" > %s')
+            params.append(str(since))
+        sql = "WHERE " + " AND ".join(clauses) + " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._journal_rows(sql, params)
