@@ -206,7 +206,7 @@ class PostGISStore(Store):
             params.append([str(i) for i in ids])
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
-            params += [float(c) for c in bbox]
+            params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
