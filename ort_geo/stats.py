@@ -14,13 +14,17 @@ Rules (DESIGN.md):
   communes' area;
 * long-term vacancy: vacant dwellings of buildings whose vacancy started at least two years
   before the reference year (unknown start years are not counted as long-term);
+* unknown is not zero: a building whose dwellings, vacancy or condition is missing (footprints
+  imported without LOVAC, say) adds nothing to the count of that field, the coverage columns
+  (``batiments_vacance_connue``…) say how many buildings each count is known for, rates are
+  computed on the known part, and a count no feature of the zone knows is missing (NaN / <NA>),
+  never 0;
 * public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
   is shown "< 11" and the rates derived from it are masked.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -30,6 +34,7 @@ import pandas as pd
 import shapely
 
 from .assign import PolygonGrid
+from .clock import today
 from .errors import InputError
 from .measures import Condition, Measure, evaluate
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
@@ -55,25 +60,45 @@ class StatColumn:
     kind: StatKind
     #: For a rate: (numerator, denominator) counts it is derived from.
     base: tuple[str, ...] = ()
+    #: The coverage column counting the features whose value is known, and the population
+    #: column it is a part of: the value is unknown where features exist but none knows it.
+    known: str | None = None
+    population: str | None = None
 
 
+_B = "batiments"
 COLUMNS: tuple[StatColumn, ...] = (
     StatColumn("surface_ha", "Surface (ha)", "measure"),
     StatColumn("batiments", "Bâtiments", "count"),
-    StatColumn("logements", "Logements", "count"),
-    StatColumn("logements_vacants", "Logements vacants", "count"),
-    StatColumn("taux_vacance", "Taux de vacance (%)", "rate", ("logements_vacants", "logements")),
-    StatColumn("vacants_longue_duree", "Logements vacants depuis 2 ans ou plus", "count"),
-    StatColumn("batiments_degrades", "Bâtiments dégradés ou très dégradés", "count"),
-    StatColumn("habitat_indigne", "Bâtiments repérés en habitat indigne", "count"),
-    StatColumn("rdc_vacants", "Rez-de-chaussée commerciaux vacants", "count"),
+    StatColumn("logements", "Logements", "count", known="batiments_logements_connus",
+               population=_B),
+    StatColumn("batiments_logements_connus", "Bâtiments au nombre de logements connu", "count"),
+    StatColumn("logements_vacants", "Logements vacants", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("batiments_vacance_connue", "Bâtiments à la vacance connue", "count"),
+    StatColumn("logements_vacance_connue", "Logements des bâtiments à la vacance connue", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("taux_vacance", "Taux de vacance (%)", "rate",
+               ("logements_vacants", "logements_vacance_connue")),
+    StatColumn("vacants_longue_duree", "Logements vacants depuis 2 ans ou plus", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("batiments_degrades", "Bâtiments dégradés ou très dégradés", "count",
+               known="batiments_etat_connu", population=_B),
+    StatColumn("batiments_etat_connu", "Bâtiments à l'état connu", "count"),
+    StatColumn("habitat_indigne", "Bâtiments repérés en habitat indigne", "count",
+               known=_KNOWN + "habitat_indigne", population=_B),
+    StatColumn("rdc_vacants", "Rez-de-chaussée commerciaux vacants", "count",
+               known=_KNOWN + "rdc_vacants", population=_B),
     StatColumn("commerces", "Commerces et locaux", "count"),
-    StatColumn("commerces_vacants", "Locaux commerciaux vacants", "count"),
+    StatColumn("commerces_vacants", "Locaux commerciaux vacants", "count",
+               known="commerces_vacance_connue", population="commerces"),
+    StatColumn("commerces_vacance_connue", "Locaux à la vacance connue", "count"),
     StatColumn("taux_vacance_commerciale", "Taux de vacance commerciale (%)", "rate",
-               ("commerces_vacants", "commerces")),
+               ("commerces_vacants", "commerces_vacance_connue")),
     StatColumn("actions", "Actions", "count"),
     *(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count") for k in ORIENTATIONS),
     StatColumn("cout_total", "Coût des actions (€ HT)", "money"),
+    StatColumn("actions_cout_connu", "Actions au coût connu", "count"),
     *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
       for k in ORIENTATIONS),
     StatColumn("km_mobilites_existantes", "Mobilités actives existantes (km)", "measure"),
@@ -85,37 +110,51 @@ COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
 
 # -- per-feature measures (one value per building, shop, action) -----------------------------
 
+def _known(name: str) -> Condition:
+    return Condition(name, "known")
+
+
 def building_measure_list(reference_year: int) -> tuple[Measure, ...]:
-    """What the statistics add up per building (catalogue fields of ``batiments``)."""
+    """What the statistics add up per building (catalogue fields of ``batiments``), with the
+    coverage of each (the buildings whose value is known)."""
     return (
         Measure("batiments"),
         Measure("logements", "nb_logements"),
+        Measure("batiments_logements_connus", where=(_known("nb_logements"),)),
         Measure("logements_vacants", "nb_logements_vacants"),
+        Measure("batiments_vacance_connue", where=(_known("nb_logements_vacants"),)),
+        # The rate's denominator: dwellings of the buildings whose vacancy is known.
+        Measure("logements_vacance_connue", "nb_logements", (_known("nb_logements_vacants"),)),
         Measure("vacants_longue_duree", "nb_logements_vacants",
                 (Condition("annee_debut_vacance", "le", reference_year - LONG_TERM_YEARS),)),
         Measure("batiments_degrades", where=(Condition("etat", "in", DEGRADED),)),
+        Measure("batiments_etat_connu", where=(_known("etat"),)),
         Measure("habitat_indigne", where=(Condition("habitat_indigne", "true"),)),
+        Measure(_KNOWN + "habitat_indigne", where=(_known("habitat_indigne"),)),
         Measure("rdc_vacants", where=(Condition("rdc_vacant", "true"),)),
+        Measure(_KNOWN + "rdc_vacants", where=(_known("rdc_vacant"),)),
     )
 
 
 SHOP_MEASURES = (Measure("commerces"),
-                 Measure("commerces_vacants", where=(Condition("vacant", "true"),)))
-_COST_KNOWN = Condition("cout_ht", "known")
+                 Measure("commerces_vacants", where=(Condition("vacant", "true"),)),
+                 Measure("commerces_vacance_connue", where=(_known("vacant"),)))
 ACTION_MEASURES = (
     Measure("actions"),
     Measure("cout_total", "cout_ht", integer=False),
-    Measure(_KNOWN + "cout_total", where=(_COST_KNOWN,)),
+    Measure(_KNOWN + "cout_total", where=(_known("cout_ht"),)),
+    Measure("actions_cout_connu", where=(_known("cout_ht"),)),
     *(m for k in ORIENTATIONS for m in (
         Measure(f"actions_o{k}", where=(Condition("orientation", "in", (k,)),)),
         Measure(f"cout_o{k}", "cout_ht", (Condition("orientation", "in", (k,)),), integer=False),
-        Measure(_KNOWN + f"cout_o{k}", where=(Condition("orientation", "in", (k,)), _COST_KNOWN)),
+        Measure(_KNOWN + f"cout_o{k}", where=(Condition("orientation", "in", (k,)),
+                                             _known("cout_ht"))),
     )),
 )
 
 
 def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
-    """Per building, the quantities the statistics add up."""
+    """Per building, the quantities the statistics add up (see :func:`building_measure_list`)."""
     return evaluate(building_measure_list(reference_year), frame)
 
 
@@ -179,8 +218,14 @@ def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
     # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
     for name in [c for c in frame.columns if c.startswith(_KNOWN)]:
         money = name[len(_KNOWN):]
-        frame[money] = frame[money].where(frame[name] > 0)
-        del frame[name]
+        if BY_NAME.get(money) is not None and BY_NAME[money].kind == "money":
+            frame[money] = frame[money].where(frame[name] > 0)
+    # A count is unknown (not 0) where the zone has features but none of them knows the value.
+    for col in COLUMNS:
+        if col.known in frame.columns and col.population in frame.columns:
+            unknown = (frame[col.known] == 0) & (frame[col.population] > 0)
+            frame[col.name] = frame[col.name].astype("float64").where(~unknown)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith(_KNOWN)])
     _add_rates(frame)
     return frame
 
@@ -222,7 +267,7 @@ def sector_stats(
     ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
     masked. ``frame.attrs`` records the layer, reference year and mode.
     """
-    year = reference_year or dt.date.today().year
+    year = reference_year or today().year
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
         source = "perimetre"
@@ -258,8 +303,8 @@ def sector_stats(
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
     })
     frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
-    for name in COUNT_COLUMNS:
-        frame[name] = frame[name].astype(np.int64)
+    for name in COUNT_COLUMNS:  # nullable: an unknown count stays <NA>, never 0
+        frame[name] = frame[name].round().astype("Int64")
     if public:
         frame = secret(frame)
     frame.attrs.update({"layer": source, "reference_year": year, "public": public})
@@ -288,7 +333,7 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stats_records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-ready rows (NaN -> None, numpy scalars -> Python)."""
+    """JSON-ready rows (NaN and <NA> -> None, numpy scalars -> Python)."""
     clean = frame.astype(object).where(frame.notna(), None)
     return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
             for row in clean.to_dict(orient="records")]

@@ -17,7 +17,8 @@ import pyogrio
 import pytest
 import shapely
 
-from ort_geo.stats import building_measure_list, zone_stats
+from ort_geo.assign import PolygonGrid
+from ort_geo.stats import building_measure_list, building_measures
 from ort_geo.store.base import Store, representative_xy
 from ort_geo.store.gpkg import encode_geometries
 
@@ -53,11 +54,10 @@ def _zones() -> np.ndarray:
 
 def _engine(frame: gpd.GeoDataFrame, zones: np.ndarray) -> dict[str, np.ndarray]:
     """The reference: the engine on the features' own representative points."""
-    from ort_geo.stats import PointSet, building_measures
-
     x, y = representative_xy(frame.geometry.to_numpy())
-    table = zone_stats(zones, [PointSet(x, y, building_measures(frame, 2026))])
-    return {m.name: table[m.name].to_numpy() for m in building_measure_list(2026)}
+    values = building_measures(frame, 2026)
+    sums = PolygonGrid(zones).sums(x, y, values)
+    return {name: np.r_[sums[name], v.sum()] for name, v in values.items()}
 
 
 def _sums(store: Store, zones: np.ndarray, generic: bool = False) -> dict[str, np.ndarray]:
