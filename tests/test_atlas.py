@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -246,7 +245,7 @@ def test_cli_speaks_french(staff_pdf, small_store, tmp_path):
     assert not (tmp_path / "x.pdf").exists()
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils absent")
+@pytest.mark.poppler
 def test_poppler_renders_the_first_sector_page(public_pdf, tmp_path):
     path, _ = public_pdf
     subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "4", "-l", "4", str(path),

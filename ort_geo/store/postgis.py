@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, MissingExtraError, StoreError
+from ..errors import ConflictError, StoreError, require_module
 from ..features import Feature, _plain
 from ..measures import Measure
 from ..validation import coerce_value
@@ -61,12 +61,7 @@ _POINT_COLUMN = (f"ort_point geometry(Point, {STORAGE_EPSG}) "
 
 
 def _psycopg():
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError as exc:
-        raise MissingExtraError("postgis", exc.name or "psycopg") from None
-    return psycopg, psycopg_pool
+    return require_module("psycopg", "postgis"), require_module("psycopg_pool", "postgis")
 
 
 def split_url(url: str) -> tuple[str, str]:
