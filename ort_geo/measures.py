@@ -15,12 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-ConditionOp = Literal["in", "le", "true", "known"]
+ConditionOp = Literal["in", "not_in", "le", "true", "known"]
 
 
 @dataclass(frozen=True)
 class Condition:
-    """``field`` among ``value`` (``in``), ``<= value`` (``le``), true, or known (not missing)."""
+    """``field`` among ``value`` (``in``), missing or not among them (``not_in``), ``<= value``
+    (``le``), true, or known (not missing)."""
 
     field: str
     op: ConditionOp
@@ -39,6 +40,11 @@ class Measure:
 
     def fields(self) -> set[str]:
         return ({self.field} if self.field else set()) | {c.field for c in self.where}
+
+
+def with_condition(measures: Sequence[Measure], condition: Condition) -> tuple[Measure, ...]:
+    """The measures restricted to the features meeting ``condition`` too."""
+    return tuple(Measure(m.name, m.field, (*m.where, condition), m.integer) for m in measures)
 
 
 def fields_of(measures: Sequence[Measure]) -> list[str]:
@@ -67,6 +73,8 @@ def _condition(frame: pd.DataFrame, c: Condition) -> np.ndarray:
     column = frame[c.field]
     if c.op == "in":
         return _isin(column, c.value)
+    if c.op == "not_in":
+        return ~_isin(column, c.value)
     if c.op == "le":
         return _numbers(frame, c.field) <= c.value  # missing (NaN) never qualifies
     if c.op == "true":
@@ -103,4 +111,4 @@ def evaluate(measures: Sequence[Measure], frame: pd.DataFrame) -> dict[str, np.n
     return out
 
 
-__all__ = ["Condition", "Measure", "evaluate", "fields_of"]
+__all__ = ["Condition", "Measure", "evaluate", "fields_of", "with_condition"]

@@ -19,8 +19,9 @@ Rules (DESIGN.md):
   (``batiments_vacance_connue``…) say how many buildings each count is known for, rates are
   computed on the known part, and a count no feature of the zone knows is missing (NaN / <NA>),
   never 0;
-* public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
-  is shown "< 11" and the rates derived from it are masked.
+* public mode returns the table of the public release (:mod:`ort_geo.secrecy`): the one public
+  reference year, buildings of restricted sources left out, counts derived from restricted fields
+  masked with secondary suppression across every public table.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ import shapely
 
 from .assign import PolygonGrid
 from .clock import today
-from .errors import InputError
-from .measures import Condition, Measure, evaluate
+from .errors import AccessDeniedError, InputError
+from .measures import Condition, Measure, evaluate, with_condition
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
-from .privacy import mask_count, mask_rate
+from .privacy import RESTRICTED_SOURCES
 from .store.base import Store, ZoneSums, representative_xy
 
 TERRITORY_ID = "territoire"
@@ -259,14 +260,31 @@ def sector_stats(
     public: bool = False,
     perimeter: Perimeter | None = None,
     reference_year: int | None = None,
+    public_records: bool = False,
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
     Returns a DataFrame with ``id``, ``nom`` and the columns of :data:`COLUMNS`, one row per
     zone in storage order then the whole-territory row (``id == "territoire"``). With
-    ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
-    masked. ``frame.attrs`` records the layer, reference year and mode.
+    ``public=True`` it is the layer's table of the public release
+    (:func:`ort_geo.secrecy.public_release`: public reference year only, secondary suppression);
+    a free perimeter or another year is refused there. ``public_records`` leaves out records
+    of restricted sources (the release's input). ``frame.attrs`` records the layer, reference
+    year and mode.
     """
+    if public:
+        from .secrecy import check_public_year, public_release
+
+        if perimeter is not None:
+            raise AccessDeniedError(
+                "Statistiques d'un périmètre libre : réservées aux agents habilités (deux "
+                "périmètres voisins révéleraient par différence des effectifs masqués).")
+        if not layer:
+            raise InputError("Indiquez une couche de zones ou un périmètre.")
+        year = check_public_year(store, reference_year)
+        frame = public_release(store, year).table(layer)
+        frame.attrs.update({"layer": layer, "reference_year": year, "public": True})
+        return frame
     year = reference_year or today().year
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
@@ -285,9 +303,13 @@ def sector_stats(
     zone_geoms = zones.geometry.to_numpy()
     # Each store adds up the measures where it is fastest (streamed columns and the grid
     # engine, or a join inside the database): features are never materialised here.
+    # The public release's input leaves out records of restricted sources.
+    public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
     sums: dict[str, ZoneSums] = {}
     for name, measures in (("batiments", building_measure_list(year)),
                            ("commerces", SHOP_MEASURES), ("actions", ACTION_MEASURES)):
+        if public_records and name != "actions":
+            measures = with_condition(measures, public_only)
         sums.update(store.zone_sums(name, zone_geoms, measures))
     mobility = store.read("mobilites_actives", columns=["statut"])
     statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
@@ -305,25 +327,8 @@ def sector_stats(
     frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
     for name in COUNT_COLUMNS:  # nullable: an unknown count stays <NA>, never 0
         frame[name] = frame[name].round().astype("Int64")
-    if public:
-        frame = secret(frame)
-    frame.attrs.update({"layer": source, "reference_year": year, "public": public})
+    frame.attrs.update({"layer": source, "reference_year": year, "public": False})
     return frame
-
-
-def secret(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with statistical secrecy applied (counts 1–10 -> "< 11", derived rates masked)."""
-    out = frame.copy()
-    for col in COLUMNS:
-        if col.name not in out.columns:
-            continue
-        if col.kind == "rate":
-            out[col.name] = [mask_rate(r, *counts) for r, *counts in
-                             zip(frame[col.name], *(frame[b] for b in col.base), strict=True)]
-    for name in COUNT_COLUMNS:
-        if name in out.columns:
-            out[name] = frame[name].map(mask_count).astype(object)
-    return out
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -340,7 +345,7 @@ def stats_records(frame: pd.DataFrame) -> list[dict]:
 
 
 __all__ = [
-    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
+    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "labelled",
     "stats_records", "building_measures", "representative_xy", "building_measure_list",
     "SHOP_MEASURES", "ACTION_MEASURES",
 ]

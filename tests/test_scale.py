@@ -18,6 +18,8 @@ import pytest
 import shapely
 
 from ort_geo.assign import PolygonGrid
+from ort_geo.measures import Condition, with_condition
+from ort_geo.privacy import RESTRICTED_SOURCES
 from ort_geo.stats import building_measure_list, building_measures
 from ort_geo.store.base import Store, representative_xy
 from ort_geo.store.gpkg import encode_geometries
@@ -41,6 +43,7 @@ def _l_shapes(n: int, seed: int = 3) -> gpd.GeoDataFrame:
         "annee_debut_vacance": rng.choice([2010, 2020, 2025, None], n),
         "etat": rng.choice(["bon", "moyen", "degrade", "tres_degrade", None], n),
         "habitat_indigne": rng.choice([True, False, None], n),
+        "source": rng.choice([RESTRICTED_SOURCES[0], "BD TOPO", None], n),
     }, geometry=geoms, crs=2154)
 
 
@@ -60,9 +63,10 @@ def _engine(frame: gpd.GeoDataFrame, zones: np.ndarray) -> dict[str, np.ndarray]
     return {name: np.r_[sums[name], v.sum()] for name, v in values.items()}
 
 
-def _sums(store: Store, zones: np.ndarray, generic: bool = False) -> dict[str, np.ndarray]:
+def _sums(store: Store, zones: np.ndarray, generic: bool = False, measures=None
+          ) -> dict[str, np.ndarray]:
     fn = Store.zone_sums if generic else type(store).zone_sums
-    sums = fn(store, "batiments", zones, building_measure_list(2026))
+    sums = fn(store, "batiments", zones, measures or building_measure_list(2026))
     return {name: np.r_[s.per_zone, s.total] for name, s in sums.items()}
 
 
@@ -150,3 +154,10 @@ def test_postgis_join_in_sql_equals_the_engine(new_store):
     sql, streamed = _sums(store, zones), _sums(store, zones, generic=True)
     _assert_same(streamed, sql)
     _assert_same(_engine(store.read("batiments"), zones), sql)
+    # Public records only (the public release's input): missing sources are kept.
+    public = with_condition(building_measure_list(2026),
+                            Condition("source", "not_in", RESTRICTED_SOURCES))
+    restricted = _sums(store, zones, measures=public)
+    _assert_same(_sums(store, zones, generic=True, measures=public), restricted)
+    kept = frame["source"].ne(RESTRICTED_SOURCES[0]).sum()
+    assert 0 < restricted["batiments"][-1] == kept < len(frame)

@@ -451,6 +451,10 @@ def _aggregates(spec: LayerSpec, measures: Sequence[Measure]) -> tuple[str, list
             elif c.op == "in":
                 conds.append(f'b."{c.field}" = ANY(%s::{_SQL_TYPES[spec.field(c.field).type]}[])')
                 params.append(list(c.value))
+            elif c.op == "not_in":
+                kind = _SQL_TYPES[spec.field(c.field).type]
+                conds.append(f'NOT coalesce(b."{c.field}" = ANY(%s::{kind}[]), FALSE)')
+                params.append(list(c.value))
             elif c.op == "le":
                 conds.append(f'b."{c.field}" <= %s::float8')
                 params.append(float(c.value))
