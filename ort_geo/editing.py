@@ -72,7 +72,8 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     except InputError:
         return check
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f]))[0] for f in upserts]
+    typed = [snap_to_neighbours(store, layer, frame_to_features(
+        spec, features_to_frame(spec, [f]))[0]) for f in upserts]
     frame = features_to_frame(spec, typed) if typed else None
     candidate = rules.candidate_layer(store, layer, upserts=frame, deletes=list(deletes))
     names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
@@ -93,6 +94,31 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     check.introduced = [Finding(v, rules.locate(v, frames, area, hall)) for v in introduced]
     check.warnings = [Finding(v, rules.locate(v, frames, area, hall)) for v in warnings]
     return check
+
+
+#: Distance (m) within which an edited vertex is put back on a vertex of the zone's stored shape or
+#: of a neighbouring zone: coordinates that travelled through the web (degrees with 7 decimals,
+#: about 1 cm) must not open slivers or overlaps along a shared boundary.
+SNAP_TOLERANCE = 0.05
+
+
+def snap_to_neighbours(store: Store, layer: str, feature: Feature) -> Feature:
+    """``feature`` with its vertices snapped to the stored zones of ``layer`` it touches
+    (its own stored version included) within :data:`SNAP_TOLERANCE` (polygons only)."""
+    geom = feature.geometry
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return feature
+    x0, y0, x1, y1 = geom.bounds
+    pad = SNAP_TOLERANCE * 2
+    near = store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    if near.empty:
+        return feature
+    reference = shapely.union_all(shapely.boundary(near.geometry.values))
+    snapped = shapely.snap(geom, reference, SNAP_TOLERANCE)
+    if snapped.is_empty or not snapped.is_valid or snapped.geom_type not in ("Polygon",
+                                                                              "MultiPolygon"):
+        return feature
+    return Feature(feature.id, feature.properties, snapped)
 
 
 def introduced_errors(store: Store, layer: str, feature_id: str,
@@ -174,7 +200,8 @@ def checked_edit(
     if after is not None:
         # The catalogue's checks first (the store's own), so the rules see clean values.
         spec = store.spec(layer)
-        after = frame_to_features(spec, features_to_frame(spec, [after]))[0]
+        after = snap_to_neighbours(store, layer,
+                                   frame_to_features(spec, features_to_frame(spec, [after]))[0])
     introduced = introduced_errors(store, layer, fid, after)
     if introduced:
         raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"

@@ -151,9 +151,9 @@
         onEachFeature: function (f, layer) {
           layer.bindTooltip(spec.title + " : " + labelOf(spec, f.properties, f.id));
           layer.on("click", function (e) {
+            if (S.mode === "merge") { L.DomEvent.stopPropagation(e); return mergeWith(spec.name, f.id); }
+            if (S.mode) return;  // drawing: the click is geoman's (a vertex on this zone)
             L.DomEvent.stopPropagation(e);
-            if (S.mode === "merge") return mergeWith(spec.name, f.id);
-            if (S.mode) return;
             if (S.layer !== spec.name) { S.layer = spec.name; $("ed-layer").value = spec.name; renderList(); }
             select(spec.name, String(f.id));
           });
@@ -198,7 +198,8 @@
       var grid = ortGeoTiles.layer(ortGeoTiles.fromBytes(new Uint8Array(buf)), {
         mode: "etat", palette: b.palette, fields: [["adresse", "Adresse"], ["etat", "État du bâti"],
           ["nb_logements", "Logements"], ["nb_logements_vacants", "Logements vacants"]],
-        conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom
+        conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom,
+        interactive: false  // context while drawing: clicks must reach the map and geoman
       });
       grid.addTo(map());
       S.control.addOverlay(grid, "Bâtiments (état du bâti)");
@@ -241,7 +242,7 @@
     if (S.working && S.working.setStyle) S.working.setStyle({ color: "#ca6f1e", weight: 3, fillOpacity: 0.3, fillColor: "#f5b041" });
     if (S.working) S.working.on("pm:edit pm:dragend", function () { pushUndo(); });
   }
-  function geometry() { return S.working ? S.working.toGeoJSON().geometry : null; }
+  function geometry() { return S.working ? S.working.toGeoJSON(false).geometry : null; }
 
   function showForm(props, isNew) {
     var spec = S.specs[S.sel.layer], box = $("ed-fields");
@@ -320,7 +321,7 @@
       stopModes();
       var spec = S.specs[S.layer];
       S.sel = { layer: S.layer, id: null, etag: null, isNew: true, feature: null };
-      setWorking(e.layer.toGeoJSON().geometry);
+      setWorking(e.layer.toGeoJSON(false).geometry);
       var props = {};
       props[spec.key] = S.layer.replace(/_.*/, "") + "-" + Date.now().toString(36);
       showForm(props, true);
@@ -329,11 +330,11 @@
     } else if (mode === "split") {
       map().removeLayer(e.layer);
       stopModes();
-      split(e.layer.toGeoJSON().geometry);
+      split(e.layer.toGeoJSON(false).geometry);
     } else if (mode === "perimeter") {
       stopModes();
       S.found.clearLayers();
-      S.perimeter = e.layer.toGeoJSON().geometry;
+      S.perimeter = e.layer.toGeoJSON(false).geometry;
       e.layer.setStyle({ color: "#1f618d", dashArray: "6 4", fillOpacity: 0.05 });
       e.layer.options.pmIgnore = true;
       S.found.addLayer(e.layer);
@@ -492,7 +493,7 @@
     fc.features.forEach(function (f) {
       var p = f.properties, li = document.createElement("li");
       li.className = "ed-v-" + p.gravite;
-      li.textContent = "[" + p.regle + "] " + p.titre + " : " + p.message;
+      li.textContent = "[" + p.regle + "] " + p.titre + " — " + (p.objet ? "« " + p.objet + " » : " : "") + p.message;
       ul.appendChild(li);
       if (f.geometry) {
         L.geoJSON(f, {
