@@ -351,7 +351,8 @@ class Store(ABC):
             if if_match is not None and before is not None and before.etag != if_match:
                 raise ConflictError(
                     f"L'objet « {feature_id} » a été modifié entre-temps (version {before.etag}, "
-                    f"attendue {if_match}) : rechargez-le avant de le modifier."
+                    f"attendue {if_match}) : rechargez-le avant de le modifier.",
+                    layer=layer, feature_id=feature_id,
                 )
             now = _now()
             if feature is None:
