@@ -274,3 +274,50 @@ def test_keyboard_alone_signs_in_selects_edits_saves_and_undoes(chromium, site):
     entry = st.history("secteurs_ort", sector.id)[-1]
     assert entry.message == "saisie au clavier" and entry.after.properties["deliberation"] == \
         "DCC 2026-02"
+
+
+def test_history_compare_two_versions_in_hectares_and_restore_one(chromium, site):
+    from ort_geo.features import Feature
+    from ort_geo.timeline import versions
+    from ort_geo.version_diff import compare_versions, format_ha
+
+    base, st, keys = site
+    sector = next(f for f in st.read("secteurs_ort").itertuples() if f.nom == "Quartier Saint-Blaise")
+    fid = str(sector.id)
+    current = st.get("secteurs_ort", fid)
+    # Another planner shrank it by 20 m on every side (a version to compare and undo).
+    shrunk = current.geometry.buffer(-20, join_style="mitre")
+    st.replace("secteurs_ort", Feature(fid, current.properties, shrunk),
+               author="Urbaniste EPCI", message="réduction du périmètre")
+    numbers = [v.number for v in versions(st, "secteurs_ort", fid)]
+    old, new = numbers[-2], numbers[-1]
+    expected = compare_versions(st, "secteurs_ort", fid, old, new)
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])
+        page.locator("#ed-list button", has_text="Quartier Saint-Blaise").click()
+        page.wait_for_selector("#ed-form-panel:not([hidden])")
+        page.click("#ed-tab-historique")
+        page.wait_for_selector(f"#ed-v-{new}")
+        assert "réduction du périmètre" in page.inner_text("#ed-versions")
+        page.check(f"#ed-v-{old}")
+        page.check(f"#ed-v-{new}")
+        page.click("#ed-compare")
+        page.wait_for_selector("#ed-loss-ha")
+        # The same hectares as `ort-geo diff` (one library computes both).
+        assert page.inner_text("#ed-loss-ha").replace("\u202f", " ").replace("\xa0", " ") == \
+            format_ha(expected.lost_ha).replace("\u202f", " ")
+        assert expected.lost_ha > 0 and expected.gained_ha == 0
+        assert page.evaluate("ortGeoEditor.versions.getLayers().length") >= 2
+        assert "Statistiques du secteur avant et après" in page.inner_text("#ed-diff")
+        page.locator(f"#ed-versions button[data-version='{old}']").click()
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               f".includes('Version {old} affichée')")
+        page.fill("#ed-message", "retour au périmètre délibéré")
+        page.click("#ed-restore")
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               f".includes('Version {old} restaurée')", timeout=15000)
+        assert visit.errors == []
+    restored = st.get("secteurs_ort", fid)
+    assert restored.same_content(current)
+    last = st.history("secteurs_ort", fid)[-1]
+    assert last.author == "Chef de projet PVD" and last.message == "retour au périmètre délibéré"
