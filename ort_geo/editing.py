@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
@@ -103,8 +104,10 @@ SNAP_TOLERANCE = 0.05
 
 
 def snap_to_neighbours(store: Store, layer: str, feature: Feature) -> Feature:
-    """``feature`` with its vertices snapped to the stored zones of ``layer`` it touches
-    (its own stored version included) within :data:`SNAP_TOLERANCE` (polygons only)."""
+    """``feature`` with each vertex moved onto the nearest vertex of the stored zones of
+    ``layer`` around it (its own stored version included) when one lies within
+    :data:`SNAP_TOLERANCE`. Vertices are moved, never added, so a shape sent back unchanged stays
+    the same version (polygons only; the feature itself when nothing moves)."""
     geom = feature.geometry
     if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
         return feature
@@ -113,10 +116,17 @@ def snap_to_neighbours(store: Store, layer: str, feature: Feature) -> Feature:
     near = store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
     if near.empty:
         return feature
-    reference = shapely.union_all(shapely.boundary(near.geometry.values))
-    snapped = shapely.snap(geom, reference, SNAP_TOLERANCE)
-    if snapped.is_empty or not snapped.is_valid or snapped.geom_type not in ("Polygon",
-                                                                              "MultiPolygon"):
+    targets = shapely.get_coordinates(near.geometry.values)
+    tree = shapely.STRtree(shapely.points(targets))
+    coords = shapely.get_coordinates(geom)
+    mine, theirs = tree.query_nearest(shapely.points(coords), max_distance=SNAP_TOLERANCE,
+                                      all_matches=False)
+    moved = targets[theirs]
+    if not len(mine) or np.array_equal(coords[mine], moved):
+        return feature
+    coords[mine] = moved
+    snapped = shapely.set_coordinates(shapely.force_2d(geom), coords)
+    if not snapped.is_valid:
         return feature
     return Feature(feature.id, feature.properties, snapped)
 
