@@ -19,8 +19,9 @@ Rules (DESIGN.md):
   (``batiments_vacance_connue``…) say how many buildings each count is known for, rates are
   computed on the known part, and a count no feature of the zone knows is missing (NaN / <NA>),
   never 0;
-* public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
-  is shown "< 11" and the rates derived from it are masked.
+* public mode returns the table of the public release (:mod:`ort_geo.secrecy`): the one public
+  reference year, buildings of restricted sources left out, counts derived from restricted fields
+  masked with secondary suppression across every public table.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ import shapely
 
 from .assign import PolygonGrid
 from .clock import today
-from .errors import InputError
+from .errors import AccessDeniedError, InputError
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
-from .privacy import mask_count, mask_rate
+from .privacy import restricted_records
 from .store.base import Store
 
 TERRITORY_ID = "territoire"
@@ -280,9 +281,15 @@ def _add_rates(frame: pd.DataFrame) -> None:
 
 # -- the store-facing functions -----------------------------------------------------------------
 
-def _points(store: Store, layer: str, measures, columns: list[str]) -> PointSet:
+def _points(store: Store, layer: str, measures, columns: list[str], public_records: bool = False
+            ) -> PointSet:
     spec = store.spec(layer)
-    frame = store.read(layer, columns=[c for c in columns if c in spec.field_names])
+    wanted = [c for c in columns if c in spec.field_names]
+    if public_records and "source" in spec.field_names:
+        frame = store.read(layer, columns=[*wanted, "source"])
+        frame = frame[~restricted_records(frame)]
+    else:
+        frame = store.read(layer, columns=wanted)
     x, y = representative_xy(frame.geometry.to_numpy())
     return PointSet(x, y, measures(frame))
 
@@ -294,14 +301,31 @@ def sector_stats(
     public: bool = False,
     perimeter: Perimeter | None = None,
     reference_year: int | None = None,
+    public_records: bool = False,
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
     Returns a DataFrame with ``id``, ``nom`` and the columns of :data:`COLUMNS`, one row per
     zone in storage order then the whole-territory row (``id == "territoire"``). With
-    ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
-    masked. ``frame.attrs`` records the layer, reference year and mode.
+    ``public=True`` it is the layer's table of the public release
+    (:func:`ort_geo.secrecy.public_release`: public reference year only, secondary suppression);
+    a free perimeter or another year is refused there. ``public_records`` leaves out records
+    of restricted sources (the release's input). ``frame.attrs`` records the layer, reference
+    year and mode.
     """
+    if public:
+        from .secrecy import check_public_year, public_release
+
+        if perimeter is not None:
+            raise AccessDeniedError(
+                "Statistiques d'un périmètre libre : réservées aux agents habilités (deux "
+                "périmètres voisins révéleraient par différence des effectifs masqués).")
+        if not layer:
+            raise InputError("Indiquez une couche de zones ou un périmètre.")
+        year = check_public_year(store, reference_year)
+        frame = public_release(store, year).table(layer)
+        frame.attrs.update({"layer": layer, "reference_year": year, "public": True})
+        return frame
     year = reference_year or today().year
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
@@ -320,8 +344,8 @@ def sector_stats(
     points = [
         _points(store, "batiments", lambda f: building_measures(f, year),
                 ["nb_logements", "nb_logements_vacants", "annee_debut_vacance", "etat",
-                 "habitat_indigne", "rdc_vacant"]),
-        _points(store, "commerces", shop_measures, ["vacant"]),
+                 "habitat_indigne", "rdc_vacant"], public_records),
+        _points(store, "commerces", shop_measures, ["vacant"], public_records),
         _points(store, "actions", action_measures, ["orientation", "cout_ht"]),
     ]
     mobility = store.read("mobilites_actives", columns=["statut"])
@@ -340,25 +364,8 @@ def sector_stats(
     frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
     for name in COUNT_COLUMNS:  # nullable: an unknown count stays <NA>, never 0
         frame[name] = frame[name].round().astype("Int64")
-    if public:
-        frame = secret(frame)
-    frame.attrs.update({"layer": source, "reference_year": year, "public": public})
+    frame.attrs.update({"layer": source, "reference_year": year, "public": False})
     return frame
-
-
-def secret(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with statistical secrecy applied (counts 1–10 -> "< 11", derived rates masked)."""
-    out = frame.copy()
-    for col in COLUMNS:
-        if col.name not in out.columns:
-            continue
-        if col.kind == "rate":
-            out[col.name] = [mask_rate(r, *counts) for r, *counts in
-                             zip(frame[col.name], *(frame[b] for b in col.base), strict=True)]
-    for name in COUNT_COLUMNS:
-        if name in out.columns:
-            out[name] = frame[name].map(mask_count).astype(object)
-    return out
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -375,6 +382,6 @@ def stats_records(frame: pd.DataFrame) -> list[dict]:
 
 
 __all__ = [
-    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
+    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "labelled",
     "stats_records", "building_measures", "representative_xy",
 ]
