@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, InputError
+from ort_geo.privacy import public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
@@ -75,13 +76,13 @@ def filters(request: Request, spec: LayerSpec, who: auth.Principal) -> dict[str,
 
 
 def feature_json(store, spec: LayerSpec, feature_id: str, visible: list[str],
-                 crs: geojson.ApiCRS) -> tuple[str, str]:
+                 crs: geojson.ApiCRS, where: dict[str, Any] | None = None) -> tuple[str, str]:
     """One feature's quoted ETag and GeoJSON text, showing only ``visible`` fields.
 
     The ETag of a partial view is computed on that view alone, so that it reveals nothing about
     hidden fields (it would change when they do); the full view's is the store's version tag.
     """
-    frame = store.read(spec.name, ids=[feature_id], columns=visible)
+    frame = store.read(spec.name, ids=[feature_id], columns=visible, where=where or None)
     if frame.empty:
         raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {spec.name}.")
     etag = next(iter_features(spec, frame)).etag
@@ -214,6 +215,8 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         visible = auth.visible_fields(spec, who)
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
         where = filters(request, spec, who)
+        if not who.has("staff"):  # records of restricted sources are staff-only as a whole
+            where = public_where(name, where)
         out_crs = geojson.parse_crs(crs)
         query = None
         if bbox is not None:
@@ -263,7 +266,8 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         check_known(request, {"crs", "f"})
         out_crs = geojson.parse_crs(crs)
         visible = auth.visible_fields(spec, who)
-        etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs)
+        etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs,
+                                  None if who.has("staff") else public_where(name))
         headers = {"Content-Crs": out_crs.header, "ETag": etag}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
