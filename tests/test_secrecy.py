@@ -103,3 +103,101 @@ def test_other_years_are_staff_only(demo_store):
     # staff still reads any year
     assert len(sector_stats(demo_store, "communes", reference_year=year - 1)) == 5
     assert np.all(sector_stats(demo_store, "communes")["batiments"] >= 0)
+
+
+# -- restricted sources never become public records ------------------------------------------
+
+LOVAC_HEAD = "ff_idlocal;ff_idbat;ff_idpar;ccodep;commune;ff_x;ff_y;ff_jannath;ff_ccthp;debutvacance\n"
+SECRET_PARCEL = "68298000ZZ77"  # parcels of the dwellings that match no footprint
+
+
+@pytest.fixture
+def lovac_store(demo_store_copy, tmp_path):
+    """The demo with a LOVAC-like file: dwellings on footprints, and dwellings far from any."""
+    import shapely
+
+    from ort_geo.importers import import_buildings
+
+    store = demo_store_copy
+    buildings = store.read("batiments")
+    commune = store.read("communes", ids=["68298"]).geometry.iloc[0]
+    tree = shapely.STRtree(buildings.geometry.to_numpy())
+    xmin, ymin, xmax, ymax = commune.bounds
+    lonely = []
+    for x in np.linspace(xmin, xmax, 40):
+        for y in np.linspace(ymin, ymax, 40):
+            p = shapely.Point(x, y)
+            if commune.contains(p) and tree.query_nearest(p, return_distance=True)[1][0] > 300:
+                lonely.append(p)
+    lonely = lonely[:: max(1, len(lonely) // 3)][:3]
+    assert len(lonely) == 3
+    lines = []
+    for k, b in enumerate(buildings.geometry.representative_point().iloc[:4]):
+        lines.append(f"6829810000{k:02d};;68298000AB{k:04d};68;298;{b.x:.1f};{b.y:.1f};1900;V;2015")
+    for k, p in enumerate(lonely):
+        for d in range(2):
+            lines.append(f"6829820{k:03d}{d:02d};;{SECRET_PARCEL}{k:02d};68;298;{p.x:.1f};{p.y:.1f};"
+                         f"1777;V;2012")
+    path = tmp_path / "lovac.csv"
+    path.write_text(LOVAC_HEAD + "\n".join(lines) + "\n", encoding="utf-8")
+    report = import_buildings(store, path, "lovac", author="test")
+    assert "3 bâtiment(s) sans emprise" in str(report)
+    points = store.read("batiments", where={"source": "LOVAC (DGFiP, Cerema) — données à "
+                                            "diffusion restreinte"})
+    assert len(points) == 3 and points["id"].str.startswith("lovac-").all()
+    return store, list(points["id"])
+
+
+def _no_trace(text: str, ids: list[str]) -> None:
+    assert "lovac" not in text.lower() and "diffusion restreinte" not in text
+    assert SECRET_PARCEL not in text
+    for i in ids:
+        assert i not in text
+
+
+def test_lovac_points_leave_no_trace_in_public_outputs(lovac_store, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from ort_geo.atlas_plan import plan_atlas
+    from ort_geo.io import export_layer
+    from ort_geo.webmap import public_map
+
+    store, ids = lovac_store
+    # staff still sees them
+    assert set(ids) <= set(store.read("batiments")["id"])
+    with TestClient(create_app(str(store.path))) as client:
+        texts = [client.get("/collections/batiments/items", params={"limit": 10000}).text]
+        assert all(client.get(f"/collections/batiments/items/{i}").status_code == 404
+                   for i in ids)
+        for layer in ("communes", "secteurs_ort"):
+            first = store.read(layer).iloc[0][store.spec(layer).key]
+            texts.append(client.get(f"/collections/{layer}/items/{first}/batiments").text)
+            texts.append(client.get(f"/collections/{layer}/stats").text)
+        commune = store.read("communes", ids=["68298"]).to_crs(4326).geometry.iloc[0]
+        texts.append(client.post("/batiments/within",
+                                 json=shapely_mapping(commune.envelope)).text)
+        # asking for the restricted source by name finds nothing
+        assert client.get("/collections/batiments/items", params={
+            "source": "LOVAC (DGFiP, Cerema) — données à diffusion restreinte"}).json()[
+            "features"] == []
+    for fmt in ("geojson", "csv"):
+        path = export_layer(store, "batiments", tmp_path / f"b.{fmt}", public=True)
+        texts.append(path.read_text(encoding="utf-8-sig"))
+    html = tmp_path / "carte.html"
+    public_map(store).save(str(html))
+    texts.append(html.read_text(encoding="utf-8"))
+    plan = plan_atlas(store, edition="public")
+    texts.append(repr([p.stats for p in plan.pages]) + repr(list(plan.layers)))
+    for text in texts:
+        _no_trace(text, ids)
+    # the public release counts public buildings only
+    release = public_release(store)
+    public_count = len(store.read("batiments")) - len(ids)
+    assert int(release.tables["communes"].iloc[-1]["batiments"]) == public_count
+
+
+def shapely_mapping(geom) -> dict:
+    import shapely.geometry
+
+    return shapely.geometry.mapping(geom)
