@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ort_geo.cli import main
 from ort_geo.privacy import MASK
@@ -201,3 +203,68 @@ def shapely_mapping(geom) -> dict:
     import shapely.geometry
 
     return shapely.geometry.mapping(geom)
+
+
+# -- randomised stores ----------------------------------------------------------------------------
+
+def _random_store(path, seed: int, n_buildings: int, n_sectors: int):
+    """Two communes tiling a 4 × 2 km territory, three strata bands, sectors on a grid, and
+    buildings with random occupancy and condition (generated, deterministic per seed)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from ort_geo import open_store
+
+    rng = np.random.default_rng(seed)
+    x0, y0 = 1_000_000.0, 6_790_000.0
+
+    def frame(rows, geoms):
+        return gpd.GeoDataFrame(rows, geometry=geoms, crs="EPSG:2154")
+
+    store = open_store(path, create=True)
+    w = {"author": "test"}
+    split = float(rng.uniform(1000, 3000))
+    store.write("communes", frame(
+        [{"code_insee": "68298", "nom": "A"}, {"code_insee": "68294", "nom": "B"}],
+        [box(x0, y0, x0 + split, y0 + 2000), box(x0 + split, y0, x0 + 4000, y0 + 2000)]), **w)
+    cuts = np.sort(rng.uniform(200, 1800, 2))
+    store.write("strates", frame(
+        [{"id": s, "strate": s} for s in ("ligne_de_vie", "terrasses", "hauts")],
+        [box(x0, y0 + a, x0 + 4000, y0 + b) for a, b in
+         zip((0, *cuts), (*cuts, 2000), strict=True)]), **w)
+    cells = rng.choice(32, size=n_sectors, replace=False)
+    store.write("secteurs_ort", frame(
+        [{"id": f"S{k}", "nom": f"Secteur {k}", "type": "quartier"} for k in range(n_sectors)],
+        [box(x0 + 500 * (c % 8), y0 + 500 * (c // 8), x0 + 500 * (c % 8) + 500,
+             y0 + 500 * (c // 8) + 500) for c in cells]), **w)
+    px, py = rng.uniform(0, 4000, n_buildings), rng.uniform(0, 2000, n_buildings)
+    dwellings = rng.integers(0, 6, n_buildings)
+    vacant = np.minimum(dwellings, rng.integers(0, 3, n_buildings))
+    start = np.where(vacant > 0, rng.integers(2010, 2027, n_buildings), 0).astype(object)
+    start[vacant == 0] = None
+    etat = rng.choice(np.array(["bon", "moyen", "degrade", "tres_degrade"], dtype=object),
+                      n_buildings)
+    store.write("batiments", frame(
+        [{"id": f"b{k}", "nb_logements": int(d), "nb_logements_vacants": int(v),
+          "annee_debut_vacance": s, "etat": e, "habitat_indigne": bool(rng.random() < 0.05),
+          "rdc_vacant": bool(rng.random() < 0.05)}
+         for k, (d, v, s, e) in enumerate(zip(dwellings, vacant, start, etat, strict=True))],
+        [box(x0 + x - 4, y0 + y - 4, x0 + x + 4, y0 + y + 4) for x, y in
+         zip(px, py, strict=True)]), **w)
+    return store
+
+
+@settings(max_examples=4, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**16), n_buildings=st.integers(20, 250),
+       n_sectors=st.integers(1, 6))
+def test_randomised_stores_pass_the_audit(tmp_path, seed, n_buildings, n_sectors):
+    store = _random_store(tmp_path / f"r{seed}-{n_buildings}-{n_sectors}.gpkg", seed,
+                          n_buildings, n_sectors)
+    release = public_release(store)
+    for table in release.tables.values():
+        for column in set(restricted_columns()) - set(COVERAGE):  # complete coverage is shown
+            for value in table[column]:
+                assert not (isinstance(value, (int, np.integer)) and 1 <= value <= 10)
+    report = audit_store(store)
+    assert report.ok, report.failures
