@@ -268,3 +268,100 @@ def test_randomised_stores_pass_the_audit(tmp_path, seed, n_buildings, n_sectors
                 assert not (isinstance(value, (int, np.integer)) and 1 <= value <= 10)
     report = audit_store(store)
     assert report.ok, report.failures
+
+
+# -- every public channel publishes the release ---------------------------------------------------
+
+def test_api_map_and_atlas_publish_the_release(demo_store, demo_store_path, tmp_path):
+    import re
+
+    from fastapi.testclient import TestClient
+    from test_webmap import _geojson_layers
+
+    from api import create_app
+    from ort_geo.atlas_plan import format_stat, plan_atlas
+    from ort_geo.stats import BY_NAME
+    from ort_geo.webmap import public_map
+
+    release = public_release(demo_store)
+    masked = {(c, layer, zone) for c, layer, zone in release.primary | release.secondary}
+    with TestClient(create_app(str(demo_store_path))) as client:
+        for layer, table in release.tables.items():
+            body = client.get(f"/collections/{layer}/stats").json()
+            assert body["annee_reference"] == release.year and body["secret_statistique"]
+            for row, (_, expected) in zip(body["statistiques"], table.iterrows(), strict=True):
+                for column in restricted_columns():
+                    value = expected[column]
+                    assert row[column] == (value if isinstance(value, str) else
+                                           None if pd.isna(value) else int(value))
+        # another year: staff only (a difference between two years would reveal)
+        other = client.get("/collections/communes/stats", params={"annee": release.year - 1})
+        assert other.status_code == 401 and "réservées aux agents habilités" in other.text
+    # public map: the sector popups carry the release's figures
+    html = tmp_path / "carte.html"
+    public_map(demo_store).save(str(html))
+    popups = {}
+    for collection in _geojson_layers(html.read_text(encoding="utf-8")):
+        for feature in collection["features"]:
+            if "_stats" in feature["properties"]:
+                popups[feature["properties"]["id"]] = dict(feature["properties"]["_stats"])
+    sectors = release.tables["secteurs_ort"].set_index("id")
+    checked = 0
+    for fid in sectors.index[:-1]:
+        for column in ("logements_vacants", "habitat_indigne", "batiments_degrades"):
+            shown = popups[fid][BY_NAME[column].label]
+            if (column, "secteurs_ort", fid) in masked:
+                assert shown == MASK
+            else:
+                assert re.sub(r"\D", "", shown) == str(int(sectors.at[fid, column]))
+            checked += 1
+    assert checked and any(v == MASK for p in popups.values() for v in p.values())
+    # public atlas: every stats line is the release's value, formatted
+    plan = plan_atlas(demo_store, edition="public")
+    assert plan.date.year == release.year
+    table = release.tables["secteurs_ort"].set_index("id")
+    for page in plan.sectors:
+        for line in page.stats:
+            value = table.at[page.feature_id, line.key]
+            assert line.value == format_stat(None if value is pd.NA else value,
+                                             BY_NAME[line.key].kind), (page.name, line.key)
+        # public facts are never masked: the actions listed match the figure shown
+        shown = {line.key: line.value for line in page.stats}
+        assert shown["actions"] != MASK
+
+
+def test_audit_reads_a_running_api_as_anyone(demo_store_path):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = str(Path(sys.executable).with_name("ort-geo"))
+    proc = subprocess.Popen([exe, "serve", "--store", str(demo_store_path), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/conformance", timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+        res = subprocess.run([exe, "secret", "verifier", "--api", url], capture_output=True,
+                             text=True, timeout=300)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "Secret statistique vérifié" in res.stdout
+        # a stricter threshold than the release's protection fails, with exit code 1
+        res = subprocess.run([exe, "secret", "verifier", "--api", url, "--seuil", "40"],
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 1 and "Secret statistique insuffisant" in res.stdout
+    finally:
+        proc.terminate()
+        proc.wait(15)
