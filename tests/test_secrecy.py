@@ -304,7 +304,7 @@ def test_api_map_and_atlas_publish_the_release(demo_store, demo_store_path, tmp_
     for collection in _geojson_layers(html.read_text(encoding="utf-8")):
         for feature in collection["features"]:
             if "_stats" in feature["properties"]:
-                popups[feature["properties"]["id"]] = dict(feature["properties"]["_stats"])
+                popups[str(feature["id"])] = dict(feature["properties"]["_stats"])
     sectors = release.tables["secteurs_ort"].set_index("id")
     checked = 0
     for fid in sectors.index[:-1]:
