@@ -190,9 +190,10 @@ def records_frame(store: Store, layer: str, features: Sequence[Feature],
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
 
 
-def _patched(store: Store, layer: str, states: dict[str, Feature | None],
+def patched_layer(store: Store, layer: str, states: dict[str, Feature | None],
              columns: Sequence[str] | None) -> gpd.GeoDataFrame:
-    """The current layer with the features of ``states`` put in those states."""
+    """The current layer with the features of ``states`` put in those states (None: absent),
+    typed like ``store.read(layer, columns=columns)``."""
     spec = store.spec(layer)
     current = store.read(layer, columns=columns)
     if not states:
@@ -217,7 +218,7 @@ def layer_at(store: Store, layer: str, when: When,
     """The layer as it stood at ``when``, typed like ``store.read(layer, columns=columns)``."""
     store.spec(layer)
     instant = parse_when(when)
-    return _patched(store, layer, _rewind(_after(store, instant, layer)).get(layer, {}), columns)
+    return patched_layer(store, layer, _rewind(_after(store, instant, layer)).get(layer, {}), columns)
 
 
 # -- the whole store ----------------------------------------------------------------------------
@@ -258,7 +259,7 @@ class StoreAt(Store):
                                   limit=limit, offset=offset)
         wanted = None if columns is None else list(columns)
         needed = None if wanted is None else list(dict.fromkeys([*wanted, *(where or {})]))
-        frame = _patched(self.base, layer, states, needed)
+        frame = patched_layer(self.base, layer, states, needed)
         keep = np.ones(len(frame), dtype=bool)
         for name, value in (where or {}).items():
             spec.field(name)
@@ -295,8 +296,8 @@ class StoreAt(Store):
     def history(self, layer, feature_id) -> list[JournalEntry]:
         return [e for e in self.base.history(layer, feature_id) if entry_time(e) <= self.when]
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
-        entries = [e for e in self.base.journal(layer=layer, since=since)
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+        entries = [e for e in self.base.journal(layer=layer, since=since, author=author)
                    if entry_time(e) <= self.when]
         return entries if limit is None else entries[:limit]
 
