@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import CRSError, InputError, MissingExtraError
+from .errors import CRSError, InputError
 
 STRATA = ("ligne_de_vie", "terrasses", "hauts")
 LABELS = {
@@ -74,12 +74,11 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
 
     ``territory`` is in EPSG:2154; the DEM may be in any CRS rasterio knows.
     """
-    try:
-        import rasterio
-        import rasterio.features
-        import rasterio.mask
-    except ImportError as exc:  # pragma: no cover - rasterio is a core dependency
-        raise MissingExtraError("dem", "rasterio") from exc
+    import rasterio  # a core dependency, imported here because it is slow to load
+    import rasterio.errors
+    import rasterio.features
+    import rasterio.mask
+
     low, high = altitudes
     path = Path(dem)
     if not path.exists():

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ort_geo.cli import main
 from ort_geo.errors import InputError, LayerNotFoundError
 from ort_geo.privacy import MASK
+from ort_geo.secrecy import restricted_columns
 from ort_geo.stats import COLUMNS, COUNT_COLUMNS, sector_stats
 
 YEAR = 2026
@@ -37,22 +38,35 @@ def brute_force(store, layer, year):
         inc = c[shapely.covers(z, c_pts)]
         ina = a[shapely.covers(z, a_pts)]
         row = {"id": zone[key], "surface_ha": z.area / 1e4, "batiments": len(inb)}
-        row["logements"] = int(inb["nb_logements"].fillna(0).sum())
-        row["logements_vacants"] = int(inb["nb_logements_vacants"].fillna(0).sum())
-        row["vacants_longue_duree"] = sum(
+        vacancy = inb["nb_logements_vacants"].notna()
+        row["logements"] = _unknown_or(inb["nb_logements"], int(inb["nb_logements"].fillna(0).sum()))
+        row["batiments_logements_connus"] = int(inb["nb_logements"].notna().sum())
+        row["logements_vacants"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements_vacants"].fillna(0).sum()))
+        row["batiments_vacance_connue"] = int(vacancy.sum())
+        row["logements_vacance_connue"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements"][vacancy].fillna(0).sum()))
+        row["vacants_longue_duree"] = _unknown_or(inb["nb_logements_vacants"], sum(
             int(r.nb_logements_vacants or 0) for r in inb.itertuples()
-            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2)
-        row["batiments_degrades"] = sum(e in ("degrade", "tres_degrade") for e in inb["etat"])
-        row["habitat_indigne"] = sum(bool(pd.notna(v) and v) for v in inb["habitat_indigne"])
-        row["rdc_vacants"] = sum(bool(pd.notna(v) and v) for v in inb["rdc_vacant"])
+            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2))
+        row["batiments_degrades"] = _unknown_or(
+            inb["etat"], sum(e in ("degrade", "tres_degrade") for e in inb["etat"]))
+        row["batiments_etat_connu"] = int(inb["etat"].notna().sum())
+        row["habitat_indigne"] = _unknown_or(inb["habitat_indigne"], sum(
+            bool(pd.notna(v) and v) for v in inb["habitat_indigne"]))
+        row["rdc_vacants"] = _unknown_or(inb["rdc_vacant"], sum(
+            bool(pd.notna(v) and v) for v in inb["rdc_vacant"]))
         row["commerces"] = len(inc)
-        row["commerces_vacants"] = sum(bool(pd.notna(v) and v) for v in inc["vacant"])
+        row["commerces_vacants"] = _unknown_or(
+            inc["vacant"], sum(bool(pd.notna(v) and v) for v in inc["vacant"]))
+        row["commerces_vacance_connue"] = int(inc["vacant"].notna().sum())
         row["actions"] = len(ina)
         for k in (1, 2, 3, 4):
             sel = ina[ina["orientation"] == k]
             row[f"actions_o{k}"] = len(sel)
             row[f"cout_o{k}"] = _known_sum(sel["cout_ht"])
         row["cout_total"] = _known_sum(ina["cout_ht"])
+        row["actions_cout_connu"] = int(ina["cout_ht"].notna().sum())
         for statut, col in (("existant", "km_mobilites_existantes"),
                             ("projete", "km_mobilites_projetees")):
             total = 0.0
@@ -61,6 +75,11 @@ def brute_force(store, layer, year):
             row[col] = total / 1000
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _unknown_or(values: pd.Series, count: int):
+    """Unknown (<NA>) when features exist but none knows the value; else the count."""
+    return pd.NA if len(values) and not values.notna().any() else count
 
 
 def _known_sum(costs: pd.Series) -> float:
@@ -93,8 +112,8 @@ def test_stats_equal_brute_force(any_store, layer):
             np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
                                        rtol=1e-12, atol=0, err_msg=col)  # NaN == NaN here
     # Rates follow from the counts.
-    expected = 100 * zones["logements_vacants"] / zones["logements"]
-    np.testing.assert_allclose(zones["taux_vacance"], expected.where(zones["logements"] > 0))
+    num, den = (zones[c].astype(float) for c in ("logements_vacants", "logements_vacance_connue"))
+    np.testing.assert_allclose(zones["taux_vacance"], (100 * num / den).where(den > 0))
     if layer in ("communes", "strates"):
         assert zones["batiments"].sum() > 0
 
@@ -145,21 +164,25 @@ def test_perimeter_frame_and_file(zones_store, tmp_path):
     assert by_file["batiments"].iloc[0] == by_geom["batiments"].iloc[0]
 
 
-def test_public_mode_masks_small_counts(any_store, zones_store):
+def test_public_mode_masks_small_restricted_counts(any_store, zones_store):
+    restricted = restricted_columns()
     for layer in ZONE_LAYERS:
         staff = sector_stats(any_store, layer, reference_year=YEAR)
         public = sector_stats(any_store, layer, public=True, reference_year=YEAR)
         assert public.attrs["public"] is True
         for col in COLUMNS:
             for s, p in zip(staff[col.name], public[col.name], strict=True):
-                if col.kind == "count":
-                    assert p == (MASK if 1 <= s <= 10 else s)
-                    assert not (isinstance(p, (int, np.integer)) and 1 <= p <= 10)
-        for rate, (num, den) in (("taux_vacance", ("logements_vacants", "logements")),
-                                 ("taux_vacance_commerciale", ("commerces_vacants", "commerces"))):
-            secret = staff[num].between(1, 10) | staff[den].between(1, 10)
-            assert (public[rate][secret] == MASK).all()
-    assert (sector_stats(zones_store, "secteurs_ort", public=True)["actions_o1"] == MASK).any()
+                if col.kind == "count" and pd.isna(s):
+                    assert pd.isna(p)  # unknown stays unknown
+                elif col.name in restricted:  # small ones masked, others shown or complements
+                    assert p == MASK if 1 <= s <= 10 else p in (MASK, s)
+                elif col.kind == "count":  # public facts are shown as they are
+                    assert p == s
+        secret = public["logements_vacants"] == MASK
+        assert (public["taux_vacance"][secret] == MASK).all()
+        assert (public["taux_vacance_commerciale"].astype(object) != MASK).all()
+    assert (sector_stats(zones_store, "secteurs_ort", public=True)["habitat_indigne"]
+            == MASK).any()
 
 
 def test_errors(zones_store):
@@ -180,8 +203,14 @@ def test_cli_stats_formats(zones_store):
     rows = json.loads(res.output)
     assert rows[-1]["id"] == "territoire"
     for row in rows:
-        for name in COUNT_COLUMNS:
+        for name in restricted_columns():
             assert not (isinstance(row[name], int) and 1 <= row[name] <= 10)
+    # Another year than the public one is for staff (differences between years would reveal).
+    res = runner.invoke(main, ["stats", "secteurs_ort", "--store", url, "--public", "--annee",
+                               "2015"])
+    assert res.exit_code == 2 and "réservées aux agents habilités" in res.output
+    res = runner.invoke(main, ["stats", "--perimetre", "p.geojson", "--store", url, "--public"])
+    assert res.exit_code == 2 and "périmètre libre" in res.output
     res = runner.invoke(main, ["stats", "strates", "--store", url, "--format", "csv"])
     assert res.exit_code == 0
     assert res.output.splitlines()[0].startswith("Identifiant;Nom;Surface (ha)")

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import folium
 import geopandas as gpd
+import pandas as pd
 import xyzservices.providers as xyz
 
 from ..catalogue import CATALOGUE, LayerSpec
@@ -133,8 +134,10 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
         raw = ["" if v is None else str(v) for v in frame[layer.category]]
         extra["_couleur"] = [layer.palette.get(v, ("", layer.fill))[1] for v in raw]
         categories = [v for v in layer.palette if v in set(raw)]
-    if audience == "staff" and layer.name in STATS_LAYERS:
-        extra["_stats"] = _stats_rows(store, layer.name, keys)
+    if layer.name in STATS_LAYERS:
+        # Residents read the public release (one year, masked together with every other
+        # public table: the same figures as the public atlas and the anonymous API).
+        extra["_stats"] = _stats_rows(store, layer.name, keys, public=audience == "public")
     palette_labels = {layer.category: {k: v[0] for k, v in layer.palette.items()}} \
         if layer.category else {}
     collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,
@@ -142,27 +145,33 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
     return _Layer(layer, spec, collection, frame, categories)
 
 
-#: Staff map: layers whose popups carry statistics, and which columns of ort_geo.stats they show.
+#: Layers whose popups carry statistics (masked on the public map), and which columns they show.
 STATS_LAYERS = ("secteurs_ort", "permis_de_louer")
-STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants", "taux_vacance",
-                 "vacants_longue_duree", "batiments_degrades", "habitat_indigne", "rdc_vacants",
+STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants",
+                 "batiments_vacance_connue", "taux_vacance", "vacants_longue_duree",
+                 "batiments_degrades", "batiments_etat_connu", "habitat_indigne", "rdc_vacants",
                  "commerces_vacants", "actions", "cout_total")
 
 
-def _stats_rows(store: Store, layer: str, keys: list[str]) -> list[list[list[str]]]:
-    """Per feature, the [label, value] rows of its statistics (staff: no masking)."""
+def _stats_rows(store: Store, layer: str, keys: list[str], *, public: bool = False
+                ) -> list[list[list[str]]]:
+    """Per feature, the [label, value] rows of its statistics (public: the public release's)."""
     from ..stats import BY_NAME, sector_stats
 
-    table = sector_stats(store, layer).set_index("id")
+    table = sector_stats(store, layer, public=public).set_index("id")
     rows = []
     for key in keys:
         shown = []
         for name in STATS_COLUMNS:
             value = table.at[key, name] if key in table.index and name in table.columns else None
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
             column = BY_NAME[name]
-            if column.kind == "money":
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                if column.kind == "count" or name == "taux_vacance":  # unknown is not zero
+                    shown.append([column.label, "inconnu"])
+                continue
+            if isinstance(value, str):  # the secrecy mark
+                text = value
+            elif column.kind == "money":
                 text = f"{format_number(float(value))}\u202f€ HT"
             elif column.kind in ("rate", "measure"):
                 text = format_number(float(value), 1 if column.kind == "rate" else 2)

@@ -57,9 +57,12 @@ PERIMETER = {"type": "Polygon", "coordinates": [[[7.17, 48.24], [7.21, 48.24], [
 
 
 def assert_masked(text: str) -> None:
-    """Every published count between 1 and 10 reads "< 11"."""
+    """Every published count derived from restricted fields between 1 and 10 is masked."""
+    from ort_geo.secrecy import restricted_columns
+
     for row in json.loads(text)["statistiques"]:
-        for name, value in row.items():
+        for name in restricted_columns():
+            value = row[name]
             assert not (isinstance(value, int) and 0 < value < 11), (name, value, row["id"])
 
 
