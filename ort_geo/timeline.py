@@ -11,9 +11,10 @@ and ``after`` state. This module is the one place that reads it back in time, fo
 * :func:`changes` — the net changes of features between two dates.
 
 Dates. ``when`` may be a :class:`datetime.date` (the end of that day: every change made that day
-counts), a :class:`datetime.datetime` (that instant, included; a naive one is UTC), an ISO 8601
-text (``2025-12-31``, ``2025-12-31T18:00``), a French ``31/12/2025``, or None for now. Journal
-timestamps are UTC; a date's day is a UTC day.
+counts), a :class:`datetime.datetime` (that instant, included), an ISO 8601 text (``2025-12-31``,
+``2025-12-31T18:00``, ``2025-12-31T17:00Z``), a French ``31/12/2025``, or None for now. Journal
+timestamps are UTC instants; days and times without an offset are those of Paris, as everywhere a
+user reads or types a date (:mod:`ort_geo.clock`).
 
 How a date is reached. The current layer is read, then each feature changed after ``when`` is put
 back to the ``before`` of its first later change (entries ordered by timestamp, then sequence).
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .clock import PARIS
 from .errors import FeatureNotFoundError, InputError, StoreError
 from .features import Feature
 from .store.base import STORAGE_CRS, BBox, JournalEntry, Store, Transaction, typed_series
@@ -60,9 +62,9 @@ def parse_when(when: When) -> dt.datetime:
     if when is None:
         return dt.datetime.now(dt.UTC)
     if isinstance(when, dt.datetime):
-        return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+        return (when.replace(tzinfo=PARIS) if when.tzinfo is None else when).astimezone(dt.UTC)
     if isinstance(when, dt.date):
-        return dt.datetime.combine(when, dt.time.max, tzinfo=dt.UTC)
+        return dt.datetime.combine(when, dt.time.max, tzinfo=PARIS).astimezone(dt.UTC)
     text = str(when).strip()
     french = _FRENCH_DATE.match(text)
     try:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 import click
 
 from ..catalogue import CATALOGUE
+from ..clock import format_timestamp
 from ..external_edits import EXTERNAL_AUTHOR, external_edits
 from ..rules import candidate_from_file, errors, format_report, validate
 from ..store import open_store
@@ -56,9 +56,8 @@ def _external(store, territory, found) -> None:
     for (layer, fid), entries in sorted(external.entries.items()):
         last = entries[-1]
         detail = f", {last.message}" if last.message else ""
-        when = dt.datetime.fromisoformat(last.timestamp).astimezone(dt.UTC)
-        console.print(f"  {layer}/{fid} : {labels[last.operation]} le {when:%d/%m/%Y à %H:%M} "
-                      f"UTC{detail}", highlight=False, markup=False)
+        console.print(f"  {layer}/{fid} : {labels[last.operation]} le "
+                      f"{format_timestamp(last.timestamp)}{detail}", highlight=False, markup=False)
     if external.introduced:
         console.print(f"{len(external.introduced)} problème(s) introduit(s) par ces "
                       "modifications :", highlight=False)
