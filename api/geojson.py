@@ -134,6 +134,8 @@ def geometries_json(geoms: gpd.GeoSeries, crs: ApiCRS) -> list[str]:
         arr = shapely.transform(arr, lambda c: np.round(c[:, ::-1] * scale) / scale)
     else:
         arr = shapely.transform(arr, lambda c: np.round(c * scale) / scale)
+    # RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise (in the axis order served).
+    arr = shapely.orient_polygons(arr, exterior_cw=False)
     return ["null" if g is None else g for g in shapely.to_geojson(arr).tolist()]
 
 
