@@ -283,6 +283,18 @@ class StoreAt(Store):
         return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry",
                                 crs=STORAGE_CRS)
 
+    # Statistics: the backend's fast paths while nothing changed since; else the base class's
+    # defaults, which go through :meth:`read`.
+
+    def iter_points(self, layer, fields, **kwargs):
+        source = self.base if not self.states(layer) else super()
+        yield from source.iter_points(layer, fields, **kwargs)
+
+    def zone_sums(self, layer, zones, measures):
+        if not self.states(layer):
+            return self.base.zone_sums(layer, zones, measures)
+        return super().zone_sums(layer, zones, measures)
+
     def count(self, layer, *, bbox=None, where=None) -> int:
         if not self.states(layer):
             return self.base.count(layer, bbox=bbox, where=where)
