@@ -571,7 +571,7 @@ class _GpkgTransaction(Transaction):
     def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
         """SQL parameters column by column: blobs, keys, the other fields, then the stored
         representative point (point layers)."""
-        out: list[Any] = [encode_geometries(batch.geometry), batch.ids.tolist()]
+        out: list[Any] = [encode_geometries(batch.geometry), batch.ids.tolist()]  # type: ignore[arg-type]
         for name in names:
             column = batch.columns.get(name)
             values = [None] * len(batch) if column is None else column.tolist()
@@ -594,7 +594,7 @@ class _GpkgTransaction(Transaction):
     def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
         """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""
         indexed = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        fids = np.asarray(fids, dtype="int64")
+        fids = np.asarray(fids, dtype="int64")  # type: ignore[assignment]
         boxes = rtree_boxes(shapely.bounds(geoms[indexed]))
         rtree = f"rtree_{layer.name}_geom"
         if len(fids) >= PACK_MIN:

@@ -271,7 +271,7 @@ class PostGISStore(Store):
             params.append([str(i) for i in ids])
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
-            params += [float(c) for c in bbox]
+            params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
@@ -337,7 +337,7 @@ class PostGISStore(Store):
         zones = np.asarray(zones, dtype=object)
         aggs, agg_params = _aggregates(spec, measures)
         wkbs = [None if w is None else bytes(w) for w in shapely.to_wkb(zones, flavor="iso")]
-        per_zone = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
+        per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
         with self._connection() as conn:
             rows = conn.execute(
                 f"WITH z AS (SELECT (ord - 1)::int AS i, ST_GeomFromWKB(w, {STORAGE_EPSG}) AS g "
@@ -485,7 +485,8 @@ def _kind(measure: Measure) -> type:
 def _aggregates(spec: LayerSpec, measures: Sequence[Measure]) -> tuple[str, list[Any]]:
     """The SQL aggregates of :class:`~ort_geo.measures.Measure` s (as :func:`evaluate` counts:
     missing values add 0, a condition on a missing value is false)."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for m in measures:
         conds = []
         for c in m.where:
