@@ -198,7 +198,8 @@ def _compare(store: Store, layer: str, feature_id: str, first: Version | None,
         stats = _version_stats(store if data_at is None else store_at(store, data_at),
                                {"avant": geom_a, "apres": geom_b})
     return ZoneDiff(layer, feature_id, first, second, gained, lost, stats,
-                    _changed_fields(first and first.feature, second and second.feature))
+                    _changed_fields(first.feature if first else None,
+                                    second.feature if second else None))
 
 
 def _version_stats(store: Store, zones: dict[str, BaseGeometry]) -> pd.DataFrame:
