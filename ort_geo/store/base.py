@@ -56,6 +56,13 @@ class ZoneSums:
 
 
 @dataclass(frozen=True)
+class NotIn:
+    """A ``where`` value keeping features whose field is empty or none of ``values``."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     """One change of one feature."""
 
@@ -196,7 +203,8 @@ class Store(ABC):
         """Features as a GeoDataFrame in EPSG:2154, in stable storage order.
 
         ``bbox`` (EPSG:2154) keeps features whose geometry intersects the box; ``where`` keeps
-        features whose fields equal the given values (a list value means "any of").
+        features whose fields equal the given values (a list value means "any of", a
+        :class:`NotIn` value "empty or none of").
         """
 
     @abstractmethod
@@ -214,12 +222,14 @@ class Store(ABC):
 
     @abstractmethod
     def journal(
-        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None
+        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None,
+        author: str | None = None,
     ) -> list[JournalEntry]:
         """The change journal, oldest first.
 
         ``since`` (an ISO 8601 text) keeps the entries whose timestamp text sorts after it: a
-        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates).
+        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates);
+        ``author`` the entries of one author.
         """
 
     @abstractmethod

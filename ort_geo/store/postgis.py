@@ -40,6 +40,7 @@ from .base import (
     STORAGE_EPSG,
     BBox,
     JournalEntry,
+    NotIn,
     Store,
     Transaction,
     ZoneSums,
@@ -47,6 +48,16 @@ from .base import (
     typed_series,
 )
 from .gpkg import geometry_type_name
+from .journal_triggers import (
+    PG_FUNCTION,
+    PG_SETTING,
+    PG_TRIGGER,
+    PG_TRUNCATE_TRIGGER,
+    PG_VERSION,
+    normalise_record,
+    pg_install_sql,
+    pg_layer_sql,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -91,6 +102,7 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
+        self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
@@ -142,7 +154,35 @@ class PostGISStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
         with self._connection() as conn, conn.transaction():
+            # Marks this transaction as the tool's: the journal triggers stay silent in it.
+            conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
+            if not self._journal_ready and not self._triggers_installed(conn):
+                self._install_triggers(conn)  # a store created before the triggers
             yield _PgTransaction(conn, self)
+        self._journal_ready = True  # committed
+
+    def _triggers_installed(self, conn: psycopg.Connection) -> bool:
+        version = conn.execute(
+            "SELECT obj_description(p.oid, 'pg_proc') FROM pg_proc p JOIN pg_namespace n "
+            "ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.proname = %s",
+            (self.schema, PG_FUNCTION)).fetchone()
+        if version is None or version[0] != PG_VERSION:
+            return False
+        count = conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND t.tgname IN (%s, %s)", (self.schema, PG_TRIGGER, PG_TRUNCATE_TRIGGER)).fetchone()
+        return count[0] == 2 * len(self.catalogue.names)
+
+    def _install_triggers(self, conn: psycopg.Connection) -> None:
+        """The functions and triggers that journal other clients' edits (journal_triggers)."""
+        postgis = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                               "ON n.oid = e.extnamespace WHERE e.extname = 'postgis'").fetchone()
+        for sql in pg_install_sql(self.schema, postgis[0] if postgis else "public"):
+            conn.execute(sql)
+        for spec in self.catalogue:
+            for sql in pg_layer_sql(self.schema, spec):
+                conn.execute(sql)
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
@@ -178,6 +218,7 @@ class PostGISStore(Store):
                 key text NOT NULL, value text NOT NULL, PRIMARY KEY (scope, key))""")
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
+            self._install_triggers(conn)
 
     def _upgrade(self, conn: psycopg.Connection) -> None:
         """Add the tables and columns the catalogue gained since the store was created."""
@@ -242,6 +283,11 @@ class PostGISStore(Store):
         clauses, params = ["TRUE"], []
         for name, value in (where or {}).items():
             field = spec.field(name)
+            if isinstance(value, NotIn):
+                clauses.append(f'("{name}" IS NULL OR NOT ("{name}" = ANY(%s::'
+                               f'{_SQL_TYPES[field.type]}[])))')
+                params.append([_value(coerce_value(field, v)) for v in value.values])
+                continue
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if any(v is None for v in values):
                 clauses.append(f'"{name}" IS NULL')
@@ -350,7 +396,7 @@ class PostGISStore(Store):
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
                                   [layer, str(feature_id)])
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
         clauses, params = ["TRUE"], []
         if layer is not None:
             clauses.append("layer = %s")
@@ -358,6 +404,9 @@ class PostGISStore(Store):
         if since is not None:
             clauses.append('ts COLLATE "C" > %s')
             params.append(str(since))
+        if author is not None:
+            clauses.append("author = %s")
+            params.append(author)
         sql = "WHERE " + " AND ".join(clauses) + " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -550,7 +599,7 @@ def _ewkb_hex(geoms: Sequence[Any]) -> list[str | None]:
 def _journal_entry(row: tuple) -> JournalEntry:
     seq, ts, author, layer, fid, op, before, after, message = row
     def load(record):
-        return None if record is None else Feature.from_record(record)
+        return None if record is None else Feature.from_record(normalise_record(layer, record))
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
