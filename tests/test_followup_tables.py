@@ -105,6 +105,9 @@ def test_store_created_before_the_tables_gains_them(tmp_path):
     for table in ("financements", "indicateurs_valeurs"):
         conn.execute(f'DROP TABLE "{table}"')
         conn.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                "AND name LIKE 'ort_journal_actions_%'").fetchall():
+        conn.execute(f'DROP TRIGGER "{name}"')  # older triggers did not know the column
     conn.execute('ALTER TABLE actions DROP COLUMN "taux_realisation"')
     conn.commit()
     conn.close()
@@ -117,3 +120,29 @@ def test_store_created_before_the_tables_gains_them(tmp_path):
     import pyogrio
 
     assert pyogrio.read_dataframe(path, layer="financements").empty  # GDAL reads it
+    store.write("financements", LINES, author="x")  # triggers back, with every column
+    assert store.count("financements") == 2
+
+
+def test_edits_by_other_clients_reach_the_journal(store):
+    """QGIS or psql editing a table without geometry: journaled like any layer."""
+    store.write("financements", LINES, author="chef de projet")
+    if hasattr(store, "path"):
+        conn = sqlite3.connect(store.path)
+        conn.execute("UPDATE financements SET montant_verse = 55000 WHERE id = 'a1|Région|2024'")
+        conn.execute("DELETE FROM financements WHERE annee = 2025")
+        conn.commit()
+        conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store.conninfo) as conn:
+            conn.execute(f'UPDATE "{store.schema}".financements SET montant_verse = 55000 '
+                         "WHERE id = 'a1|Région|2024'")
+            conn.execute(f'DELETE FROM "{store.schema}".financements WHERE annee = 2025')
+    external = [e for e in store.journal(layer="financements") if e.operation != "insert"]
+    assert [(e.operation, e.feature_id) for e in external] == [
+        ("update", "a1|Région|2024"), ("delete", "a1|Banque des Territoires|2025")]
+    assert external[0].after.properties["montant_verse"] == 55000.0
+    assert external[0].after.geometry is None
+    assert len({e.author for e in external}) == 1 and external[0].author != "chef de projet"
