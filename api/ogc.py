@@ -176,7 +176,8 @@ class Extents:
     reads every geometry)."""
 
     def __init__(self, store) -> None:
-        self.store, self.cache = store, {}
+        self.store = store
+        self.cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def __call__(self, collection: Collection) -> dict[str, Any] | None:
         hit = self.cache.get(collection.id)

@@ -11,9 +11,10 @@ and ``after`` state. This module is the one place that reads it back in time, fo
 * :func:`changes` — the net changes of features between two dates.
 
 Dates. ``when`` may be a :class:`datetime.date` (the end of that day: every change made that day
-counts), a :class:`datetime.datetime` (that instant, included; a naive one is UTC), an ISO 8601
-text (``2025-12-31``, ``2025-12-31T18:00``), a French ``31/12/2025``, or None for now. Journal
-timestamps are UTC; a date's day is a UTC day.
+counts), a :class:`datetime.datetime` (that instant, included), an ISO 8601 text (``2025-12-31``,
+``2025-12-31T18:00``, ``2025-12-31T17:00Z``), a French ``31/12/2025``, or None for now. Journal
+timestamps are UTC instants; days and times without an offset are those of Paris, as everywhere a
+user reads or types a date (:mod:`ort_geo.clock`).
 
 How a date is reached. The current layer is read, then each feature changed after ``when`` is put
 back to the ``before`` of its first later change (entries ordered by timestamp, then sequence).
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from .clock import PARIS
 from .errors import FeatureNotFoundError, InputError, StoreError
 from .features import Feature
 from .store.base import STORAGE_CRS, BBox, JournalEntry, Store, Transaction, typed_series
@@ -60,9 +62,9 @@ def parse_when(when: When) -> dt.datetime:
     if when is None:
         return dt.datetime.now(dt.UTC)
     if isinstance(when, dt.datetime):
-        return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+        return (when.replace(tzinfo=PARIS) if when.tzinfo is None else when).astimezone(dt.UTC)
     if isinstance(when, dt.date):
-        return dt.datetime.combine(when, dt.time.max, tzinfo=dt.UTC)
+        return dt.datetime.combine(when, dt.time.max, tzinfo=PARIS).astimezone(dt.UTC)
     text = str(when).strip()
     french = _FRENCH_DATE.match(text)
     try:
@@ -190,9 +192,10 @@ def records_frame(store: Store, layer: str, features: Sequence[Feature],
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
 
 
-def _patched(store: Store, layer: str, states: dict[str, Feature | None],
+def patched_layer(store: Store, layer: str, states: dict[str, Feature | None],
              columns: Sequence[str] | None) -> gpd.GeoDataFrame:
-    """The current layer with the features of ``states`` put in those states."""
+    """The current layer with the features of ``states`` put in those states (None: absent),
+    typed like ``store.read(layer, columns=columns)``."""
     spec = store.spec(layer)
     current = store.read(layer, columns=columns)
     if not states:
@@ -217,7 +220,7 @@ def layer_at(store: Store, layer: str, when: When,
     """The layer as it stood at ``when``, typed like ``store.read(layer, columns=columns)``."""
     store.spec(layer)
     instant = parse_when(when)
-    return _patched(store, layer, _rewind(_after(store, instant, layer)).get(layer, {}), columns)
+    return patched_layer(store, layer, _rewind(_after(store, instant, layer)).get(layer, {}), columns)
 
 
 # -- the whole store ----------------------------------------------------------------------------
@@ -258,7 +261,7 @@ class StoreAt(Store):
                                   limit=limit, offset=offset)
         wanted = None if columns is None else list(columns)
         needed = None if wanted is None else list(dict.fromkeys([*wanted, *(where or {})]))
-        frame = _patched(self.base, layer, states, needed)
+        frame = patched_layer(self.base, layer, states, needed)
         keep = np.ones(len(frame), dtype=bool)
         for name, value in (where or {}).items():
             spec.field(name)
@@ -280,6 +283,18 @@ class StoreAt(Store):
         return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry",
                                 crs=STORAGE_CRS)
 
+    # Statistics: the backend's fast paths while nothing changed since; else the base class's
+    # defaults, which go through :meth:`read`.
+
+    def iter_points(self, layer, fields, **kwargs):
+        source = self.base if not self.states(layer) else super()
+        yield from source.iter_points(layer, fields, **kwargs)
+
+    def zone_sums(self, layer, zones, measures, **kwargs):
+        if not self.states(layer):
+            return self.base.zone_sums(layer, zones, measures, **kwargs)
+        return super().zone_sums(layer, zones, measures, **kwargs)
+
     def count(self, layer, *, bbox=None, where=None) -> int:
         if not self.states(layer):
             return self.base.count(layer, bbox=bbox, where=where)
@@ -295,8 +310,8 @@ class StoreAt(Store):
     def history(self, layer, feature_id) -> list[JournalEntry]:
         return [e for e in self.base.history(layer, feature_id) if entry_time(e) <= self.when]
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
-        entries = [e for e in self.base.journal(layer=layer, since=since)
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+        entries = [e for e in self.base.journal(layer=layer, since=since, author=author)
                    if entry_time(e) <= self.when]
         return entries if limit is None else entries[:limit]
 

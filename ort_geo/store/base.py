@@ -213,12 +213,14 @@ class Store(ABC):
 
     @abstractmethod
     def journal(
-        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None
+        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None,
+        author: str | None = None,
     ) -> list[JournalEntry]:
         """The change journal, oldest first.
 
         ``since`` (an ISO 8601 text) keeps the entries whose timestamp text sorts after it: a
-        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates).
+        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates);
+        ``author`` the entries of one author.
         """
 
     @abstractmethod

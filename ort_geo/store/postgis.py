@@ -48,6 +48,16 @@ from .base import (
     typed_series,
 )
 from .gpkg import geometry_type_name
+from .journal_triggers import (
+    PG_FUNCTION,
+    PG_SETTING,
+    PG_TRIGGER,
+    PG_TRUNCATE_TRIGGER,
+    PG_VERSION,
+    normalise_record,
+    pg_install_sql,
+    pg_layer_sql,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -92,6 +102,7 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
+        self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
@@ -142,7 +153,35 @@ class PostGISStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
         with self._connection() as conn, conn.transaction():
+            # Marks this transaction as the tool's: the journal triggers stay silent in it.
+            conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
+            if not self._journal_ready and not self._triggers_installed(conn):
+                self._install_triggers(conn)  # a store created before the triggers
             yield _PgTransaction(conn, self)
+        self._journal_ready = True  # committed
+
+    def _triggers_installed(self, conn: psycopg.Connection) -> bool:
+        version = conn.execute(
+            "SELECT obj_description(p.oid, 'pg_proc') FROM pg_proc p JOIN pg_namespace n "
+            "ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.proname = %s",
+            (self.schema, PG_FUNCTION)).fetchone()
+        if version is None or version[0] != PG_VERSION:
+            return False
+        count = conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND t.tgname IN (%s, %s)", (self.schema, PG_TRIGGER, PG_TRUNCATE_TRIGGER)).fetchone()
+        return count[0] == 2 * len(self.catalogue.names)
+
+    def _install_triggers(self, conn: psycopg.Connection) -> None:
+        """The functions and triggers that journal other clients' edits (journal_triggers)."""
+        postgis = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                               "ON n.oid = e.extnamespace WHERE e.extname = 'postgis'").fetchone()
+        for sql in pg_install_sql(self.schema, postgis[0] if postgis else "public"):
+            conn.execute(sql)
+        for spec in self.catalogue:
+            for sql in pg_layer_sql(self.schema, spec):
+                conn.execute(sql)
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
@@ -178,6 +217,7 @@ class PostGISStore(Store):
                 key text NOT NULL, value text NOT NULL, PRIMARY KEY (scope, key))""")
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
+            self._install_triggers(conn)
 
     def _add_points(self, conn: psycopg.Connection) -> None:
         """Give a store made before stored points its point column (computed by PostgreSQL)."""
@@ -232,7 +272,7 @@ class PostGISStore(Store):
             params.append([str(i) for i in ids])
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
-            params += [float(c) for c in bbox]
+            params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
@@ -298,7 +338,7 @@ class PostGISStore(Store):
         zones = np.asarray(zones, dtype=object)
         aggs, agg_params = _aggregates(spec, measures)
         wkbs = [None if w is None else bytes(w) for w in shapely.to_wkb(zones, flavor="iso")]
-        per_zone = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
+        per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
         if not measures:
             return {}
         with self._connection() as conn, conn.transaction():
@@ -324,7 +364,7 @@ class PostGISStore(Store):
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
                                   [layer, str(feature_id)])
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
         clauses, params = ["TRUE"], []
         if layer is not None:
             clauses.append("layer = %s")
@@ -332,6 +372,9 @@ class PostGISStore(Store):
         if since is not None:
             clauses.append('ts COLLATE "C" > %s')
             params.append(str(since))
+        if author is not None:
+            clauses.append("author = %s")
+            params.append(author)
         sql = "WHERE " + " AND ".join(clauses) + " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -493,7 +536,8 @@ def _kind(measure: Measure) -> type:
 def _aggregates(spec: LayerSpec, measures: Sequence[Measure]) -> tuple[str, list[Any]]:
     """The SQL aggregates of :class:`~ort_geo.measures.Measure` s (as :func:`evaluate` counts:
     missing values add 0, a condition on a missing value is false)."""
-    parts, params = [], []
+    parts: list[str] = []
+    params: list[Any] = []
     for m in measures:
         conds = []
         for c in m.where:
@@ -542,7 +586,7 @@ def _value(value: Any) -> Any:
     return value if hasattr(value, "isoformat") else _plain(value)
 
 
-def _ewkb_hex(geoms: Sequence[Any]) -> list[str | None]:
+def _ewkb_hex(geoms: Sequence[Any] | np.ndarray) -> list[str | None]:
     arr = shapely.set_srid(np.asarray(geoms, dtype=object), STORAGE_EPSG)
     return list(shapely.to_wkb(arr, hex=True, include_srid=True, flavor="extended"))
 
@@ -550,7 +594,7 @@ def _ewkb_hex(geoms: Sequence[Any]) -> list[str | None]:
 def _journal_entry(row: tuple) -> JournalEntry:
     seq, ts, author, layer, fid, op, before, after, message = row
     def load(record):
-        return None if record is None else Feature.from_record(record)
+        return None if record is None else Feature.from_record(normalise_record(layer, record))
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
