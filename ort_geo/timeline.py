@@ -4,7 +4,8 @@ The journal (:meth:`Store.journal`) records every change of every feature with i
 and ``after`` state. This module is the one place that reads it back in time, for both backends:
 
 * :func:`versions` — the versions of one feature (date, author, message, before/after), numbered
-  from 1 like ``ort-geo history``; :func:`feature_version` and :func:`feature_at` give one of them;
+  from 1 like ``ort-geo history``; :func:`feature_version`, :func:`version_at` and
+  :func:`feature_at` give one of them;
 * :func:`layer_at` — a layer as it stood at a date, typed exactly like :meth:`Store.read`;
 * :func:`store_at` — a read-only view of the whole store at a date: any code that reads a store
   (``sector_stats``, ``buildings_within``, ``validate``…) computes "as of" that date unchanged;
@@ -48,7 +49,7 @@ When = dt.date | dt.datetime | str | None
 
 __all__ = [
     "FeatureChange", "StoreAt", "Version", "When", "changes", "feature_at", "feature_version",
-    "layer_at", "parse_when", "store_at", "versions",
+    "layer_at", "parse_when", "store_at", "version_at", "versions",
 ]
 
 
@@ -150,6 +151,14 @@ def feature_version(store: Store, layer: str, feature_id: str, number: int) -> V
         raise FeatureNotFoundError(f"L'objet « {feature_id} » de la couche {layer} n'a pas de "
                                    f"version {number} (versions 1 à {len(found)}).")
     return found[int(number) - 1]
+
+
+def version_at(store: Store, layer: str, feature_id: str, when: When) -> Version | None:
+    """The version of a feature in force at ``when`` (None before its first journaled change;
+    a version whose ``feature`` is None when it was deleted then)."""
+    instant = parse_when(when)
+    found = [v for v in versions(store, layer, feature_id) if _timestamp(v.timestamp) <= instant]
+    return found[-1] if found else None
 
 
 def feature_at(store: Store, layer: str, feature_id: str, when: When) -> Feature | None:

@@ -55,6 +55,13 @@ class ZoneSums:
 
 
 @dataclass(frozen=True)
+class NotIn:
+    """A ``where`` value keeping features whose field is empty or none of ``values``."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     """One change of one feature."""
 
@@ -195,7 +202,8 @@ class Store(ABC):
         """Features as a GeoDataFrame in EPSG:2154, in stable storage order.
 
         ``bbox`` (EPSG:2154) keeps features whose geometry intersects the box; ``where`` keeps
-        features whose fields equal the given values (a list value means "any of").
+        features whose fields equal the given values (a list value means "any of", a
+        :class:`NotIn` value "empty or none of").
         """
 
     @abstractmethod

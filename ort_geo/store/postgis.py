@@ -41,6 +41,7 @@ from .base import (
     STORAGE_EPSG,
     BBox,
     JournalEntry,
+    NotIn,
     Store,
     Transaction,
     ZoneSums,
@@ -255,6 +256,11 @@ class PostGISStore(Store):
         clauses, params = ["TRUE"], []
         for name, value in (where or {}).items():
             field = spec.field(name)
+            if isinstance(value, NotIn):
+                clauses.append(f'("{name}" IS NULL OR NOT ("{name}" = ANY(%s::'
+                               f'{_SQL_TYPES[field.type]}[])))')
+                params.append([_value(coerce_value(field, v)) for v in value.values])
+                continue
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if any(v is None for v in values):
                 clauses.append(f'"{name}" IS NULL')
