@@ -161,6 +161,7 @@ def test_lovac_points_leave_no_trace_in_public_outputs(lovac_store, tmp_path):
     from fastapi.testclient import TestClient
 
     from api import create_app
+    from api.geojson import extent_crs84
     from ort_geo.atlas_plan import plan_atlas
     from ort_geo.io import export_layer
     from ort_geo.webmap import public_map
@@ -170,6 +171,11 @@ def test_lovac_points_leave_no_trace_in_public_outputs(lovac_store, tmp_path):
     assert set(ids) <= set(store.read("batiments")["id"])
     with TestClient(create_app(str(store.path))) as client:
         texts = [client.get("/collections/batiments/items", params={"limit": 10000}).text]
+        extent = client.get("/collections/batiments").json()["extent"]["spatial"]["bbox"][0]
+        every = store.read("batiments")
+        public = every[~every["id"].isin(ids)]
+        assert extent == extent_crs84(tuple(public.total_bounds))
+        assert extent != extent_crs84(tuple(every.total_bounds))  # the fixture widens it
         assert all(client.get(f"/collections/batiments/items/{i}").status_code == 404
                    for i in ids)
         for layer in ("communes", "secteurs_ort"):
