@@ -326,10 +326,10 @@ class StoreAt(Store):
             out["x"], out["y"] = x, y
             yield out.reset_index(drop=True)
 
-    def zone_sums(self, layer, zones, measures):
+    def zone_sums(self, layer, zones, measures, **kwargs):
         if not self.states(layer):
-            return self.base.zone_sums(layer, zones, measures)
-        return super().zone_sums(layer, zones, measures)
+            return self.base.zone_sums(layer, zones, measures, **kwargs)
+        return super().zone_sums(layer, zones, measures, **kwargs)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
         states = self.states(layer)

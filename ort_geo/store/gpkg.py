@@ -35,6 +35,7 @@ from .base import (
     STORAGE_EPSG,
     BBox,
     JournalEntry,
+    NotIn,
     Store,
     Transaction,
     representative_xy,
@@ -360,6 +361,11 @@ class GeoPackageStore(Store):
         clauses, params = ["1=1"], []
         for name, value in (where or {}).items():
             spec.field(name)
+            if isinstance(value, NotIn):
+                clauses.append(f'("{name}" IS NULL OR "{name}" NOT IN '
+                               f'({",".join("?" * len(value.values))}))')
+                params += [_sql_value(v) for v in value.values]
+                continue
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if any(v is None for v in values):
                 clauses.append(f'"{name}" IS NULL')
