@@ -299,10 +299,10 @@ class StoreAt(Store):
         source = self.base if not self.states(layer) else super()
         yield from source.iter_points(layer, fields, **kwargs)
 
-    def zone_sums(self, layer, zones, measures):
+    def zone_sums(self, layer, zones, measures, **kwargs):
         if not self.states(layer):
-            return self.base.zone_sums(layer, zones, measures)
-        return super().zone_sums(layer, zones, measures)
+            return self.base.zone_sums(layer, zones, measures, **kwargs)
+        return super().zone_sums(layer, zones, measures, **kwargs)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
         if not self.states(layer):
