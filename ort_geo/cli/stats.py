@@ -9,6 +9,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
+from ..privacy import MASK_NOTE
 from ..stats import COLUMNS, labelled, sector_stats, stats_at, stats_between, stats_records
 from ..store import open_store
 from ._common import console, store_option
@@ -44,8 +45,6 @@ def _fr(value, kind: str | None) -> str:
 @click.option("--depuis", "since", metavar="DATE",
               help="Évolution entre cette date et --au (ou aujourd'hui), zone par zone.")
 @store_option
-
-
 def command(layer, perimeter, public, fmt, year, output, until, since, store):
     """Statistiques par zone d'une couche (secteurs_ort, permis_de_louer, strates, communes…)
     ou d'un périmètre, avec une ligne pour l'ensemble du territoire ; à une date (--au) ou entre
@@ -88,6 +87,8 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
         for col in COLUMNS:
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
         console.print(table)
+        if public:
+            console.print(MASK_NOTE)
         return
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")

@@ -274,20 +274,23 @@ class Store(ABC):
             yield out
 
     def zone_sums(
-        self, layer: str, zones: np.ndarray, measures: Sequence[Measure]
+        self, layer: str, zones: np.ndarray, measures: Sequence[Measure], *,
+        cache: dict[str, Any] | None = None,
     ) -> dict[str, ZoneSums]:
         """Each measure summed over the features of ``layer`` whose representative point each
         zone covers (boundary included; overlapping zones each count), and over the layer.
 
         Streams the stored points batch by batch through :class:`~ort_geo.assign.PolygonGrid`:
-        memory stays bounded whatever the number of features.
+        memory stays bounded whatever the number of features. Calls over the same zones may
+        share a ``cache`` dict (the grid is built once; call the largest layer first).
         """
+        cache = {} if cache is None else cache
         spec = self.spec(layer)
         zones = np.asarray(zones, dtype=object)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
-        grid = None
+        grid = cache.get("grid")
         for batch in self.iter_points(layer, fields):
             values = evaluate(measures, batch)
             x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
@@ -300,7 +303,7 @@ class Store(ABC):
                     share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
                         if usable.any() else 0.0
                     hint = int(share * max(self.count(layer), len(x)))
-                grid = PolygonGrid(zones, points_hint=hint)
+                grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
             for name, sums in grid.sums(x, y, values).items():
                 per_zone[name] = per_zone[name] + sums if name in per_zone else sums
             for name, v in values.items():
