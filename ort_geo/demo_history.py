@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
@@ -61,30 +62,30 @@ def seed_history(store: Store, territory: Territory) -> int:
     steps: list[tuple[dt.datetime, str, Callable[[], None]]] = []
     programme = _at(history.debut + dt.timedelta(days=60))
     steps.append((programme, "programmation du plan d'action",
-                  lambda: _programme(store, history, rng, programme.date())))
+                  partial(_programme, store, history, rng, programme.date())))
     for day in _quarters(history.debut, history.fin):
-        steps.append((_at(day), "suivi trimestriel",
-                      lambda day=day: _quarter(store, history, rng, day)))
+        steps.append((_at(day), "suivi trimestriel", partial(_quarter, store, history, rng, day)))
     for year in range(history.debut.year, history.fin.year):
         day = dt.date(year + 1, 2, 15)
         if day <= history.fin:
             steps.append((_at(day, 10), f"indicateurs saisis de {year}",
-                          lambda year=year: _entered_indicators(store, territory, year)))
+                          partial(_entered_indicators, store, territory, year)))
     opening = dt.date(2024, 10, 15)
     if history.debut < opening <= history.fin:
         steps.append((_at(opening, 11), "mise en service d'une liaison cyclable",
-                      lambda: _open_route(store)))
+                      partial(_open_route, store)))
     if history.revision_secteur and history.revision_date:
         steps.append((_at(history.revision_date, 14), "révision d'un périmètre",
-                      lambda: _revise_sector(store, history)))
-    for when, _label, run in sorted(steps, key=lambda s: s[0]):
+                      partial(_revise_sector, store, history)))
+    for when, _label, run in sorted(steps, key=lambda step: step[0]):
         with journal_clock(when):
             run()
     return len(store.journal()) - before
 
 
 def _quarters(start: dt.date, end: dt.date) -> list[dt.date]:
-    out, year, month = [], start.year, ((start.month - 1) // 3 + 1) * 3
+    out: list[dt.date] = []
+    year, month = start.year, ((start.month - 1) // 3 + 1) * 3
     while True:
         month += 3
         if month > 12:

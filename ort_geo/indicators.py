@@ -172,7 +172,7 @@ def _value(value: object) -> object:
         return value  # masked: "< 11"
     if value is None or pd.isna(value):
         return None
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 __all__ = ["COMPUTED_SOURCE", "UNPUBLISHED", "restricted_measure", "indicator_specs", "indicator_table", "indicator_values",

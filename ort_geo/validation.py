@@ -180,7 +180,7 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
     ids = objects([str(k) for k in key_values])
 
     if not spec.spatial:
-        geoms, geometry_problems = np.full(len(ids), None, dtype=object), []
+        geoms, geometry_problems = np.full(len(ids), None, dtype=object), list[str]()
     else:
         geoms, geometry_problems = _check_geometries(spec, ids, frame.geometry)
     if geometry_problems:

@@ -41,7 +41,7 @@ from ..followup import (
 from ..indicators import indicator_specs, indicator_values, programme_years
 from ..privacy import MASK_NOTE
 from ..store.base import Store
-from ..timeline import parse_when, store_at
+from ..timeline import When, parse_when, store_at
 
 Edition = Literal["staff", "public"]
 READY = "window.ortGeoDashboardReady === true"
@@ -64,7 +64,7 @@ class DashboardReport:
 
 
 def build_dashboard_data(store: Store, *, edition: Edition = "staff",
-                         at: object = None) -> dict:
+                         at: When = None) -> dict:
     """Every figure of the dashboard, as plain data (the page and the tests read the same)."""
     if edition not in ("staff", "public"):
         raise InputError(f"Édition inconnue « {edition} » : staff ou public.")
@@ -87,7 +87,7 @@ def build_dashboard_data(store: Store, *, edition: Edition = "staff",
 
 
 def write_dashboard(store: Store, output: str | Path, *, edition: Edition = "staff",
-                    at: object = None) -> DashboardReport:
+                    at: When = None) -> DashboardReport:
     """Write the tableau de bord of ``store`` (as it stands, or stood ``at`` a date)."""
     output = Path(output)
     if output.suffix.lower() not in (".html", ".htm"):
@@ -233,8 +233,9 @@ def _cell(value: object, unit: str) -> str:
         return "—"
     if isinstance(value, str):
         return value
-    decimals = 0 if float(value).is_integer() else (1 if unit == "%" else 2)
-    return format_number(float(value), decimals) + (f"\u202f{unit}" if unit == "%" else "")
+    number = float(value)  # type: ignore[arg-type]
+    decimals = 0 if number.is_integer() else (1 if unit == "%" else 2)
+    return format_number(number, decimals) + (f"\u202f{unit}" if unit == "%" else "")
 
 
 def _territory_title(store: Store) -> str:

@@ -33,7 +33,7 @@ def all_charts(data: dict) -> dict[str, dict]:
         return {k: _plain(c) for k, c in charts.items() if c is not None}
 
 
-def _plain(chart: alt.TopLevelMixin) -> dict:
+def _plain(chart: alt.TopLevelMixin | alt.TopLevelSpec) -> dict:
     spec = chart.to_dict()
     spec.pop("$schema", None)  # a URL vega-embed would only print; no request is made
     return spec
@@ -216,7 +216,7 @@ def _indicators(data: dict) -> dict[str, alt.Chart]:
     return out
 
 
-def _map(data: dict) -> alt.LayerChart | None:
+def _map(data: dict) -> alt.LayerChart | alt.FacetChart | None:
     store = data["store"]
     progress = data["progress"]
     located = progress[progress["geometry"].notna()]

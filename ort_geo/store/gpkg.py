@@ -635,7 +635,7 @@ class _GpkgTransaction(Transaction):
     def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
         """SQL parameters column by column: blobs, keys, the other fields, then the stored
         representative point (point layers)."""
-        blobs = encode_geometries(batch.geometry) if layer.spatial else None
+        blobs = encode_geometries(batch.geometry) if layer.spatial else None  # type: ignore[arg-type]
         out: list[Any] = [blobs, batch.ids.tolist()]  # type: ignore[arg-type]
         for name in names:
             column = batch.columns.get(name)
