@@ -470,9 +470,12 @@ class GeoPackageStore(Store):
         return [_journal_entry(r) for r in rows]
 
     def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+        # From a date on, the time index finds the few recent entries ("+" keeps SQLite off the
+        # other indexes, ORDER BY would make it scan in seq order): sorted here instead.
+        plus = "+" if since is not None else ""
         sql, params = "SELECT * FROM ort_journal WHERE 1=1", []
         if layer is not None:
-            sql += " AND layer = ?"
+            sql += f" AND {plus}layer = ?"
             params.append(layer)
         if since is not None:
             sql += " AND ts > ?"
@@ -480,11 +483,15 @@ class GeoPackageStore(Store):
         if author is not None:
             sql += " AND author = ?"
             params.append(author)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if since is None:
+            sql += " ORDER BY seq"
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
         with self._read() as conn:
-            return [_journal_entry(r) for r in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+        if since is not None:
+            rows = sorted(rows, key=lambda r: r[0])[:limit]
+        return [_journal_entry(r) for r in rows]
 
     def get_meta(self, scope) -> dict[str, str]:
         with self._read() as conn:
