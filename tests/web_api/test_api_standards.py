@@ -184,6 +184,9 @@ def test_schema_publishes_field_types(client):
     doc = client.get("/collections/actions").json()
     link = next(x for x in doc["links"] if x["rel"] == "describedby")
     assert link["type"] == "application/schema+json"
+    assert link["href"].endswith("/collections/actions/feature-schema")
+    feature = client.get("/collections/actions/feature-schema").json()
+    assert feature["properties"]["properties"]["properties"]["cout_ht"]["type"] == "number"
     resp = client.get("/collections/actions/schema")
     assert resp.headers["content-type"].startswith("application/schema+json")
     props = resp.json()["properties"]
@@ -243,6 +246,34 @@ def test_validation_error_wording_covers_every_common_type():
         text = validation_message({"type": kind, "loc": ("query", "x"), "msg": "Input should",
                                    "ctx": ctx})
         assert text.startswith("x : ") and "Input" not in text
+
+
+def test_gdal_reads_every_demo_action_with_field_types(demo_store_path):
+    """GDAL's OGC API driver (as QGIS users get it through GDAL) reads the 15 demo actions: the
+    mixed collection as an untyped layer, and every one of them through the typed views, with
+    the catalogue's field types (from the describedby schema, even for empty columns)."""
+    import pyogrio
+
+    from ort_geo import open_store
+
+    stored = open_store(demo_store_path).read("actions")
+    assert len(stored) == 15
+    with serve(demo_store_path) as url:
+        source = f"OAPIF:{url}"
+        mixed = pyogrio.read_dataframe(source, layer="actions")
+        assert sorted(mixed["id"]) == sorted(stored["id"])
+        seen = []
+        for view, kind in (("points", "MultiPoint"), ("lignes", "MultiLineString"),
+                           ("surfaces", "MultiPolygon")):
+            info = pyogrio.read_info(source, layer=f"actions_{view}")
+            assert info["geometry_type"] == kind
+            types = dict(zip(info["fields"], info["dtypes"], strict=True))
+            assert types["orientation"] == "int32" and types["cout_ht"] == "float64"
+            assert types["date_debut"] == types["date_fin"] == "datetime64[D]"
+            frame = pyogrio.read_dataframe(source, layer=f"actions_{view}")
+            assert set(frame.geom_type) == {kind}
+            seen += frame["id"].tolist()
+    assert sorted(seen) == sorted(stored["id"])
 
 
 def _ogctests_dir() -> Path:
