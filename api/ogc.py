@@ -269,6 +269,10 @@ def router() -> APIRouter:
                  "title": f"{title} (GeoJSON)"},
                 {"rel": "describedby", "type": SCHEMA_JSON, "href": f"{base}/feature-schema",
                  "title": "Schéma JSON d'un objet GeoJSON (types des champs)"},
+                # The same link in the spelling GDAL < 3.7 (QGIS 3.22) looks for; relation types
+                # compare case-insensitively (RFC 8288), so clients see one relation.
+                {"rel": "describedBy", "type": SCHEMA_JSON, "href": f"{base}/feature-schema",
+                 "title": "Schéma JSON d'un objet GeoJSON (types des champs)"},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/schema", "type": SCHEMA_JSON,
                  "href": f"{base}/schema", "title": "Schéma des objets (types des champs)"},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",

@@ -276,6 +276,46 @@ def test_gdal_reads_every_demo_action_with_field_types(demo_store_path):
     assert sorted(seen) == sorted(stored["id"])
 
 
+_QGIS_SCRIPT = r"""
+import sys
+from qgis.core import QgsApplication, QgsVectorLayer, QgsWkbTypes
+app = QgsApplication([], False)
+app.initQgis()
+for name in ("actions_points", "actions_lignes", "actions_surfaces"):
+    for provider, uri in (("OAPIF", f"url='{sys.argv[1]}' typename='{name}'"),
+                          ("ogr", f"OAPIF:{sys.argv[1]}|layername={name}")):
+        layer = QgsVectorLayer(uri, name, provider)
+        ids = sorted(f["id"] for f in layer.getFeatures() if f.hasGeometry())
+        types = {f.name(): f.typeName() for f in layer.fields()}
+        print(provider, name, layer.isValid(), QgsWkbTypes.displayString(layer.wkbType()),
+              ",".join(ids), types.get("cout_ht"), types.get("date_debut"), sep="|")
+app.exitQgis()
+"""
+
+
+def test_qgis_draws_every_demo_action(demo_store_path):
+    """QGIS (Debian's 3.22, if installed) draws the 15 demo actions through the typed views, with
+    its own OGC API provider and with the GDAL one (which also gets the field types)."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("QGIS absent (paquets Debian python3-qgis et qgis-providers)")
+    from ort_geo import open_store
+
+    expected = sorted(open_store(demo_store_path).read("actions")["id"])
+    with serve(demo_store_path) as url:
+        run = subprocess.run(["/usr/bin/python3", "-c", _QGIS_SCRIPT, url], capture_output=True,
+                             text=True, timeout=300,
+                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    rows = [line.split("|") for line in run.stdout.splitlines() if line.count("|") == 6]
+    assert len(rows) == 6, run.stdout + run.stderr
+    for provider in ("OAPIF", "ogr"):
+        mine = [r for r in rows if r[0] == provider]
+        assert all(r[2] == "True" and r[3].startswith("Multi") for r in mine)
+        drawn = sorted(i for r in mine for i in r[4].split(",") if i)
+        assert drawn == expected, provider
+    assert all(r[5] == "Real" and r[6] == "Date" for r in rows if r[0] == "ogr")
+
+
 def _ogctests_dir() -> Path:
     import ogctests
 
