@@ -89,18 +89,37 @@ from osgeo import gdal, ogr
 gdal.UseExceptions()
 ds = ogr.Open(sys.argv[1], 1)
 layer = ds.GetLayerByName("secteurs_ort")
-old = layer.GetNextFeature()
-feature = ogr.Feature(layer.GetLayerDefn())
-feature.SetFrom(old)
-feature.SetFID(old.GetFID())
-feature.SetField("nom", "Centre élargi")
-feature.SetGeometry(ogr.CreateGeometryFromWkt(
+fid = layer.GetNextFeature().GetFID()
+moved = ogr.CreateGeometryFromWkt(
     "MULTIPOLYGON (((1010000 6802000, 1010800 6802000, 1010800 6802600, 1010000 6802600, "
-    "1010000 6802000)))"))
-layer.UpsertFeature(feature)
+    "1010000 6802000)))")
+feature = layer.GetFeature(fid)
+feature.SetGeometry(moved)
+layer.SetFeature(feature)  # GDAL writes the moved geometry, then the UPSERT rewrites it
+# The UPSERT of the GeoPackage 1.4 rationale (an existing fid, a geometry), as a client sends it.
+ds.ExecuteSQL(
+    "INSERT INTO secteurs_ort (fid, id, nom, geom) SELECT fid, id, 'Centre élargi', geom "
+    "FROM secteurs_ort WHERE fid = %d "
+    "ON CONFLICT (fid) DO UPDATE SET nom = excluded.nom, geom = excluded.geom" % fid)
 ds = None
 print("ok")
 """
+
+
+def _sqlite_upsert(path: Path) -> None:
+    from ort_geo.store.gpkg import _st, _st_is_empty
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        for name, fn in (("ST_MinX", _st(0)), ("ST_MaxX", _st(1)), ("ST_MinY", _st(2)),
+                         ("ST_MaxY", _st(3)), ("ST_IsEmpty", _st_is_empty)):
+            conn.create_function(name, 1, fn, deterministic=True)
+        conn.execute(
+            "INSERT INTO secteurs_ort (fid, id, nom, geom) SELECT fid, id, nom, geom "
+            "FROM secteurs_ort WHERE id = 'centre' "
+            "ON CONFLICT (fid) DO UPDATE SET nom = excluded.nom, geom = excluded.geom")
+    finally:
+        conn.close()
 
 
 def _gdal_upsert(path: Path) -> subprocess.CompletedProcess:
@@ -114,9 +133,15 @@ def _gdal_upsert(path: Path) -> subprocess.CompletedProcess:
 def test_a_gdal_client_upserts_into_the_store(tmp_path):
     path = tmp_path / "atlas.gpkg"
     _store(path)
+    # Proof the triggers matter: a plain SQLite client (sqlite3, QGIS' SQL window) sending the
+    # UPSERT of the GeoPackage 1.4 rationale is refused by the pre-1.4 triggers (on a raw copy, not
+    # opened by ort-geo, which would upgrade it) and accepted by ours. (GDAL works around them.)
     old = tmp_path / "ancien.gpkg"
     shutil.copy(path, old)
     _downgrade(old)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE constraint failed"):
+        _sqlite_upsert(old)
+    _sqlite_upsert(path)
     done = _gdal_upsert(path)
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
     st = open_store(path)
