@@ -161,6 +161,7 @@ def test_lovac_points_leave_no_trace_in_public_outputs(lovac_store, tmp_path):
     from fastapi.testclient import TestClient
 
     from api import create_app
+    from api.geojson import extent_crs84
     from ort_geo.atlas_plan import plan_atlas
     from ort_geo.io import export_layer
     from ort_geo.webmap import public_map
@@ -170,6 +171,11 @@ def test_lovac_points_leave_no_trace_in_public_outputs(lovac_store, tmp_path):
     assert set(ids) <= set(store.read("batiments")["id"])
     with TestClient(create_app(str(store.path))) as client:
         texts = [client.get("/collections/batiments/items", params={"limit": 10000}).text]
+        extent = client.get("/collections/batiments").json()["extent"]["spatial"]["bbox"][0]
+        every = store.read("batiments")
+        public = every[~every["id"].isin(ids)]
+        assert extent == extent_crs84(tuple(public.total_bounds))
+        assert extent != extent_crs84(tuple(every.total_bounds))  # the fixture widens it
         assert all(client.get(f"/collections/batiments/items/{i}").status_code == 404
                    for i in ids)
         for layer in ("communes", "secteurs_ort"):
@@ -251,6 +257,16 @@ def _random_store(path, seed: int, n_buildings: int, n_sectors: int):
          for k, (d, v, s, e) in enumerate(zip(dwellings, vacant, start, etat, strict=True))],
         [box(x0 + x - 4, y0 + y - 4, x0 + x + 4, y0 + y + 4) for x, y in
          zip(px, py, strict=True)]), **w)
+    # dwellings known only from a LOVAC-like file: staff-only points, out of the public release
+    from shapely.geometry import Point
+
+    from ort_geo.privacy import RESTRICTED_SOURCES
+
+    k = int(rng.integers(1, 6))
+    store.write("batiments", frame(
+        [{"id": f"lovac-{j}", "nb_logements_vacants": int(rng.integers(1, 4)),
+          "annee_debut_vacance": 2015, "source": RESTRICTED_SOURCES[0]} for j in range(k)],
+        [Point(x0 + rng.uniform(0, 4000), y0 + rng.uniform(0, 2000)) for _ in range(k)]), **w)
     return store
 
 
@@ -262,6 +278,7 @@ def test_randomised_stores_pass_the_audit(tmp_path, seed, n_buildings, n_sectors
     store = _random_store(tmp_path / f"r{seed}-{n_buildings}-{n_sectors}.gpkg", seed,
                           n_buildings, n_sectors)
     release = public_release(store)
+    assert int(release.tables["communes"].iloc[-1]["batiments"]) == n_buildings
     for table in release.tables.values():
         for column in set(restricted_columns()) - set(COVERAGE):  # complete coverage is shown
             for value in table[column]:
