@@ -17,6 +17,7 @@ is checked against the rules), serves it with ``ort-geo serve`` and measures, in
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def build(path: Path, n_buildings: int, n_sectors: int) -> tuple[str, str]:
     territory = Territory(name="ville-synthetique", title="Ville synthétique", departement="68",
                           siren_epci="246800395", main_town="68298", communes=("68298",))
     st.set_meta("territory", {"manifest": territory.model_dump_json(),
-                              "mairies": '{"68298": {"x": %f, "y": %f}}' % (x, y)})
+                              "mairies": json.dumps({"68298": {"x": x, "y": y}})})
     key = auth.create_key(st, "Banc d'essai", "editor")
     st.close()
     return key, "s010"
