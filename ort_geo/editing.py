@@ -83,12 +83,14 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(spec, typed)
                                       if typed else None, deletes=list(deletes),
                                       current=frames[layer])
-    now = rules.validate(store, territory, overrides=frames, layers=names)
     then = rules.validate(store, territory, overrides={**frames, layer: candidate},
                           layers=names)
     check = EditCheck(layer, features=typed)
     changed = {f.id for f in typed} | set(map(str, deletes))
-    introduced = _new(rules.errors(now), rules.errors(then))
+    introduced: list[rules.Violation] = []
+    if rules.errors(then):  # the stored state is read only when there is something to compare
+        now = rules.validate(store, territory, overrides=frames, layers=names)
+        introduced = _new(rules.errors(now), rules.errors(then))
     warnings = [v for v in then if v.severity != "erreur" and v.feature_id in changed]
     if not introduced and not warnings:
         return check
