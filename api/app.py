@@ -166,9 +166,9 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
         redoc_url=None,
     )
     app.state.store = open_store(store_url)
-    app.add_exception_handler(errors.OrtGeoError, _library_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(errors.OrtGeoError, _library_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.state.extents = ogc.Extents(app.state.store)
     app.include_router(ogc.router())
     app.include_router(editing.router())

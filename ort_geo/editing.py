@@ -162,7 +162,8 @@ def split_geometry(geometry: BaseGeometry, line: BaseGeometry) -> list[BaseGeome
         raise GeometryError("Découpage : seule une surface (polygone) se découpe.")
     if line is None or line.geom_type not in ("LineString", "MultiLineString"):
         raise GeometryError("Découpage : tracez une ligne qui traverse la zone.")
-    crossed, untouched = [], []
+    crossed: list = []
+    untouched: list = []
     for part in shapely.get_parts(geometry):
         pieces = [g for g in split(part, line).geoms if g.area > 0]
         (crossed if len(pieces) > 1 else untouched).extend(pieces)

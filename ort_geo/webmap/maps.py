@@ -140,7 +140,7 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
         extra["_stats"] = _stats_rows(store, layer.name, keys, public=audience == "public")
     palette_labels = {layer.category: {k: v[0] for k, v in layer.palette.items()}} \
         if layer.category else {}
-    collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,
+    collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,  # type: ignore[arg-type]
                                     labels=palette_labels)
     return _Layer(layer, spec, collection, frame, categories)
 
@@ -330,13 +330,13 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
     m.add_child(elements.Runtime(label=label, layer_control=control.get_name(),
                                  search=searchable))
     figure = m.get_root()
-    figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"
-    figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)
+    figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"  # type: ignore[attr-defined]
+    figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)  # type: ignore[attr-defined]
     note = ("Fonds de plan : OpenStreetMap ou Plan IGN v2, chargés depuis Internet ; "
             "hors connexion, les couches du programme restent affichées.")
     aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note,
                    sources)
-    figure.html.add_child(folium.Element(aside))
+    figure.html.add_child(folium.Element(aside))  # type: ignore[attr-defined]
     return m
 
 
