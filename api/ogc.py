@@ -26,7 +26,7 @@ from ort_geo import auth, validity
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, InputError
 from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
-from ort_geo.privacy import public_where
+from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
@@ -191,9 +191,15 @@ class Extents:
     def _compute(self, collection: Collection) -> dict[str, Any] | None:
         spec = collection.spec
         frame = None
-        if collection.view or spec.validity:
-            frame = read_collection(self.store, collection, [f for f in spec.validity])
-        if collection.view:
+        # Shared by every caller: records of restricted sources must not widen it.
+        restricted = "source" in spec.by_name and self.store.count(
+            spec.name, where={"source": list(RESTRICTED_SOURCES)}) > 0
+        if collection.view or spec.validity or restricted:
+            frame = read_collection(self.store, collection, [
+                *spec.validity, *(["source"] if restricted else [])])
+            if restricted:
+                frame = public_records(frame)
+        if collection.view or restricted:
             bounds = None if frame is None or frame.empty else tuple(frame.total_bounds)
         else:
             bounds = self.store.extent(spec.name)
