@@ -129,11 +129,16 @@ def sqlite_trigger_names(specs: Iterable[LayerSpec]) -> list[str]:
     return [f"{TRIGGER_PREFIX}{s.name}_{op}" for s in specs for op in ("insert", "update", "delete")]
 
 
+#: Reading the journal from a date on (ort_geo.timeline) without scanning it.
+TS_INDEX = "ort_journal_ts"
+
+
 def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
-    """Create the guard table and the triggers that are missing (inside the caller's
-    transaction). Dropped and recreated when their SQL differs (a catalogue with new fields)."""
+    """Create the guard table, the time index and the triggers that are missing (inside the
+    caller's transaction). Triggers are recreated when their SQL differs (new fields)."""
     specs = list(specs)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {GUARD_TABLE} (pid INTEGER)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {TS_INDEX} ON ort_journal (ts)")
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -149,8 +154,11 @@ def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
 
 
 def sqlite_installed(conn, specs: Iterable[LayerSpec]) -> bool:
-    """Whether every trigger is there with the SQL this version writes."""
+    """Whether the time index and every trigger are there, with the SQL this version writes."""
     specs = list(specs)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    (TS_INDEX,)).fetchone() is None:
+        return False
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     return all(stored.get(n) == s for spec in specs
@@ -232,7 +240,8 @@ BEGIN
 END
 $body$"""
     return [row_fn, truncate_fn,
-            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'"]
+            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'",
+            f'CREATE INDEX IF NOT EXISTS {TS_INDEX} ON {journal} (ts COLLATE "C")']
 
 
 def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
