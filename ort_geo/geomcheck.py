@@ -158,7 +158,7 @@ def _check_geometry(data: Any, label: str, budget: VertexBudget, in_collection: 
         for i, part in enumerate(parts):
             _check_geometry(part, f"{label}, géométrie {i + 1}", budget, in_collection=True)
         return
-    if kind not in _DEPTH:
+    if not isinstance(kind, str) or kind not in _DEPTH:
         shown = kind if isinstance(kind, str) and len(kind) < 40 else _kind(kind)
         raise GeometryError(f"{label} : type de géométrie inconnu « {shown} » (admis : "
                             f"{', '.join(TYPES)}).")
