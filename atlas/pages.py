@@ -18,6 +18,7 @@ from ort_geo.atlas_plan import (
     format_value,
     label_value,
 )
+from ort_geo.privacy import MASK_NOTE
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
 from .maps import draw_map
@@ -28,8 +29,7 @@ EDITION_LABEL = {
     "public": "Édition publique",
     "staff": "Édition de travail – diffusion restreinte",
 }
-SECRECY_NOTE = ("Secret statistique : les effectifs de 1 à 10 sont affichés « < 11 » et les "
-                "taux qui en dérivent sont masqués.")
+SECRECY_NOTE = MASK_NOTE
 
 
 @dataclass

