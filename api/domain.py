@@ -137,7 +137,7 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
 
 
 def _parse_body(body: bytes, crs) -> gpd.GeoDataFrame:
-    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre"), crs)
+    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs)
     return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
 
 

@@ -120,7 +120,7 @@ class RequestLimits:
         """401/403 before the body: writes need an editor, free-perimeter statistics staff."""
         items = _ITEMS.match(path)
         needs = None
-        if items and items.group(1) in CATALOGUE.names():
+        if items and items.group(1) in CATALOGUE and CATALOGUE[items.group(1)].editable:
             spec = CATALOGUE[items.group(1)]
             needs = lambda who: auth.check_editable(spec, who)  # noqa: E731
         elif path.rstrip("/") == "/stats" and scope["method"] == "POST":
