@@ -205,8 +205,13 @@ def test_bad_dates_are_french_input_errors(text):
         parse_when(text)
 
 
-def test_dates_mean_the_end_of_the_day():
-    assert parse_when("2025-12-31") == dt.datetime(2025, 12, 31, 23, 59, 59, 999999,
+def test_dates_mean_the_end_of_the_day_in_paris():
+    # 31 December ends at 23:00 UTC in Paris (winter time); 30 June at 22:00 UTC (summer).
+    assert parse_when("2025-12-31") == dt.datetime(2025, 12, 31, 22, 59, 59, 999999,
+                                                   tzinfo=dt.UTC)
+    assert parse_when("2025-06-30") == dt.datetime(2025, 6, 30, 21, 59, 59, 999999,
                                                    tzinfo=dt.UTC)
     assert parse_when("31/12/2025") == parse_when(dt.date(2025, 12, 31))
+    assert parse_when("2025-12-31T10:00") == dt.datetime(2025, 12, 31, 9, tzinfo=dt.UTC)
+    assert parse_when("2025-12-31T10:00Z") == dt.datetime(2025, 12, 31, 10, tzinfo=dt.UTC)
     assert parse_when("2025-12-31T10:00+01:00") == dt.datetime(2025, 12, 31, 9, tzinfo=dt.UTC)
