@@ -10,18 +10,19 @@
 from __future__ import annotations
 
 import math
+import select
 import socket
 import threading
 import time
 from urllib.parse import urlparse
 
+import hostile
 import httpx
 import pytest
 from conftest import serve_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hostile
 from ort_geo.geomcheck import MAX_REQUEST_VERTICES
 
 GEOJSON = {"Content-Type": "application/geo+json"}
@@ -112,26 +113,28 @@ def _raw(url: str, head: str, body_chunks=(), *, chunked: bool = False,
     sent = 0
     try:
         sock.sendall(head.encode())
-        sock.setblocking(False)
         reply = b""
         for chunk in body_chunks:
-            try:
-                reply += sock.recv(65536)
-            except BlockingIOError:
-                pass
-            if reply:
+            if select.select([sock], [], [], 0)[0]:  # the server answered already
+                reply = sock.recv(65536)
                 break
             data = (f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n") if chunked else chunk
             try:
                 sock.sendall(data)
-            except BlockingIOError:
-                time.sleep(0.01)
             except (BrokenPipeError, ConnectionResetError):
                 break
             sent += len(chunk)
-        sock.setblocking(True)
         sock.settimeout(read_timeout)
-        while b"\r\n\r\n" not in reply:
+
+        def complete() -> bool:
+            head, sep, rest = reply.partition(b"\r\n\r\n")
+            if not sep:
+                return False
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            return len(rest) >= length
+
+        while not complete():
             part = sock.recv(65536)
             if not part:
                 break
