@@ -296,6 +296,7 @@ CATALOGUE = Catalogue(
         ),
         LayerSpec(
             name="mobilites_actives", title="Mobilités actives", geometry="LineString", key="id",
+            editable=True,
             fields=(
                 _ID, _NOM,
                 _f("type", "enum", "Type d'aménagement",

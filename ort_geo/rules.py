@@ -172,10 +172,12 @@ def ensure_valid(store: Store, territory: Territory | None = None, *,
 
 
 def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | None = None,
-                    deletes: Sequence[str] = ()) -> gpd.GeoDataFrame:
-    """The layer as it would be after upserting ``upserts`` and deleting ``deletes``."""
+                    deletes: Sequence[str] = (), current: gpd.GeoDataFrame | None = None
+                    ) -> gpd.GeoDataFrame:
+    """The layer as it would be after upserting ``upserts`` and deleting ``deletes``
+    (``current``: the stored layer when the caller has already read it)."""
     spec = CATALOGUE[layer]
-    current = store.read(layer)
+    current = store.read(layer) if current is None else current
     keep = ~current[spec.key].astype(str).isin(set(map(str, deletes)))
     if upserts is not None and len(upserts):
         if upserts.crs is None:

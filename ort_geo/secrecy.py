@@ -536,10 +536,11 @@ def audit(tables: Mapping[str, pd.DataFrame], zones: Mapping[str, gpd.GeoDataFra
 
 def audit_store(store: Store, year: int | None = None, *,
                 threshold: int = SECRECY_THRESHOLD) -> AuditReport:
-    """The audit of a store's public release, fed only with what the public channels give."""
+    """The audit of a store's public release (as published) against ``threshold``, fed only with
+    what the public channels give."""
     from .privacy import public_view
 
-    release = public_release(store, year, threshold=threshold)
+    release = public_release(store, year)
     zones = {}
     for layer in release.tables:
         # The zones as the public map and API publish them (key and geometry are public).

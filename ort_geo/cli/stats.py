@@ -9,6 +9,8 @@ import click
 import pandas as pd
 from rich.table import Table
 
+from ..io.write import csv_fr
+from ..privacy import MASK_NOTE
 from ..stats import COLUMNS, labelled, sector_stats, stats_records
 from ..store import open_store
 from ._common import console, store_option
@@ -51,7 +53,7 @@ def command(layer, perimeter, public, fmt, year, output, store):
     if fmt == "json":
         text = json.dumps(stats_records(frame), ensure_ascii=False, indent=2)
     elif fmt == "csv":
-        text = labelled(frame).to_csv(sep=";", decimal=",", index=False)
+        text = csv_fr(labelled(frame))
     else:
         # One row per statistic, one column per zone: readable in a terminal.
         table = Table(title=f"Statistiques — {frame.attrs['layer']}"
@@ -62,6 +64,8 @@ def command(layer, perimeter, public, fmt, year, output, store):
         for col in COLUMNS:
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
         console.print(table)
+        if public:
+            console.print(MASK_NOTE)
         return
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
