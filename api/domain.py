@@ -20,6 +20,7 @@ from starlette.datastructures import UploadFile
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
 from ort_geo.stats import labelled, sector_stats, stats_records
@@ -88,7 +89,7 @@ def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Re
 
 def _stats_response(frame, fmt: str) -> Response:
     if fmt == "csv":
-        text = labelled(frame).to_csv(sep=";", decimal=",", index=False)
+        text = csv_fr(labelled(frame))
         return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
                         headers={"Content-Disposition": 'attachment; filename="statistiques.csv"'})
     body = {"couche": frame.attrs.get("layer"), "annee_reference": frame.attrs.get("reference_year"),

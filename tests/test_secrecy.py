@@ -388,3 +388,23 @@ def test_audit_reads_a_running_api_as_anyone(demo_store_path):
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_stores_leave_out_restricted_records_on_both_backends(store):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from ort_geo.privacy import RESTRICTED_SOURCES, public_where
+
+    frame = gpd.GeoDataFrame(
+        {"id": ["a", "b", "lovac-x"], "source": [None, "BD TOPO", RESTRICTED_SOURCES[0]]},
+        geometry=[Point(1_000_000 + k, 6_790_000) for k in range(3)], crs="EPSG:2154")
+    store.write("batiments", frame, author="test")
+    where = public_where("batiments")
+    assert sorted(store.read("batiments", where=where)["id"]) == ["a", "b"]
+    assert store.count("batiments", where=where) == 2
+    assert store.read("batiments", ids=["lovac-x"], where=where).empty
+    # asking for the restricted source by name finds nothing
+    assert store.count("batiments", where=public_where("batiments", {
+        "source": RESTRICTED_SOURCES[0]})) == 0
+    assert len(store.read("batiments")) == 3  # staff reads everything

@@ -9,6 +9,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
+from ..io.write import csv_fr
 from ..privacy import MASK_NOTE
 from ..stats import COLUMNS, labelled, sector_stats, stats_records
 from ..store import open_store
@@ -52,7 +53,7 @@ def command(layer, perimeter, public, fmt, year, output, store):
     if fmt == "json":
         text = json.dumps(stats_records(frame), ensure_ascii=False, indent=2)
     elif fmt == "csv":
-        text = labelled(frame).to_csv(sep=";", decimal=",", index=False)
+        text = csv_fr(labelled(frame))
     else:
         # One row per statistic, one column per zone: readable in a terminal.
         table = Table(title=f"Statistiques — {frame.attrs['layer']}"

@@ -1,6 +1,6 @@
 """GeoPackage backend: the embedded default store, one file, written through SQLite.
 
-Tables follow the OGC GeoPackage 1.3 encoding (gpkg_contents, gpkg_geometry_columns, R-tree
+Tables follow the OGC GeoPackage 1.4 encoding (gpkg_contents, gpkg_geometry_columns, R-tree
 extension with its triggers), so GDAL, QGIS and pyogrio read the file as any GeoPackage. Writes go
 through SQLite transactions (``BEGIN IMMEDIATE``): a failed write is rolled back and leaves the file
 as it was; concurrent writers queue on SQLite's lock.
@@ -58,7 +58,7 @@ PACK_MIN = 1000
 _SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
-USER_VERSION = 10300
+USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
 
 def geometry_type_name(spec: LayerSpec) -> str:
@@ -149,31 +149,40 @@ CREATE TABLE IF NOT EXISTS ort_meta (
   scope TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (scope, key));
 """
 
+#: The R-tree triggers of GeoPackage 1.4 (the version of the store and of exports): updates of the
+#: geometry ``UPDATE`` the R-tree row (update6) or insert it (update7) instead of the pre-1.4
+#: ``INSERT OR REPLACE`` of update1/update3, whose conflict clause broke UPSERT statements sent by
+#: other clients ("INSERT ... ON CONFLICT DO UPDATE"). GDAL's validator expects exactly this set in
+#: a 1.4 file (and the old one in 1.3 files), so version and triggers change together.
 _RTREE_TRIGGERS = """
 CREATE TRIGGER "rtree_{t}_geom_insert" AFTER INSERT ON "{t}"
 WHEN (new.geom NOT NULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
   INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
     ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
-CREATE TRIGGER "rtree_{t}_geom_update1" AFTER UPDATE OF geom ON "{t}"
-WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
-  INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
-    ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
 CREATE TRIGGER "rtree_{t}_geom_update2" AFTER UPDATE OF geom ON "{t}"
 WHEN OLD.fid = NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN
   DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; END;
-CREATE TRIGGER "rtree_{t}_geom_update3" AFTER UPDATE ON "{t}"
+CREATE TRIGGER "rtree_{t}_geom_update4" AFTER UPDATE ON "{t}"
+WHEN OLD.fid != NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN
+  DELETE FROM "rtree_{t}_geom" WHERE id IN (OLD.fid, NEW.fid); END;
+CREATE TRIGGER "rtree_{t}_geom_update5" AFTER UPDATE ON "{t}"
 WHEN OLD.fid != NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom)) BEGIN
   DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid;
   INSERT OR REPLACE INTO "rtree_{t}_geom" VALUES (NEW.fid,
     ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
-CREATE TRIGGER "rtree_{t}_geom_update4" AFTER UPDATE ON "{t}"
-WHEN OLD.fid != NEW.fid AND (NEW.geom ISNULL OR ST_IsEmpty(NEW.geom)) BEGIN
-  DELETE FROM "rtree_{t}_geom" WHERE id IN (OLD.fid, NEW.fid); END;
+CREATE TRIGGER "rtree_{t}_geom_update6" AFTER UPDATE OF geom ON "{t}"
+WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom))
+  AND (OLD.geom NOTNULL AND NOT ST_IsEmpty(OLD.geom)) BEGIN
+  UPDATE "rtree_{t}_geom" SET minx = ST_MinX(NEW.geom), maxx = ST_MaxX(NEW.geom),
+    miny = ST_MinY(NEW.geom), maxy = ST_MaxY(NEW.geom) WHERE id = NEW.fid; END;
+CREATE TRIGGER "rtree_{t}_geom_update7" AFTER UPDATE OF geom ON "{t}"
+WHEN OLD.fid = NEW.fid AND (NEW.geom NOTNULL AND NOT ST_IsEmpty(NEW.geom))
+  AND (OLD.geom ISNULL OR ST_IsEmpty(OLD.geom)) BEGIN
+  INSERT INTO "rtree_{t}_geom" VALUES (NEW.fid,
+    ST_MinX(NEW.geom), ST_MaxX(NEW.geom), ST_MinY(NEW.geom), ST_MaxY(NEW.geom)); END;
 CREATE TRIGGER "rtree_{t}_geom_delete" AFTER DELETE ON "{t}"
 WHEN old.geom NOT NULL BEGIN DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; END;
 """
-
-
 # The representative point of each feature of a point layer (POINT_LAYERS) lives in two REAL
 # columns written with the feature. Another client (QGIS, GDAL) that changes a geometry cannot
 # compute a point on surface in SQLite: this trigger forgets the stale point, and readers compute
@@ -191,9 +200,36 @@ def _has_points(spec: LayerSpec) -> bool:
     return spec.name in POINT_LAYERS
 
 
+#: Pre-1.4 triggers replaced when an older store is opened.
+_OLD_TRIGGERS = ("update1", "update3")
+
+
 def _trigger_names(t: str) -> list[str]:
     return [f"rtree_{t}_geom_{suffix}" for suffix in
-            ("insert", "update1", "update2", "update3", "update4", "delete")]
+            ("insert", "update2", "update4", "update5", "update6", "update7", "delete")]
+
+
+def _upgrade_rtree_triggers(conn: sqlite3.Connection) -> None:
+    """Bring a store made by an older ort-geo (GeoPackage 1.3, pre-1.4 R-tree triggers) to 1.4, in
+    one transaction."""
+    old = [r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'rtree_%' AND ("
+        + " OR ".join(f"name LIKE '%_geom_{s}'" for s in _OLD_TRIGGERS) + ")")]
+    if not old:
+        return
+    tables = sorted({r[0] for r in conn.execute(
+        "SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")})
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for t in tables:
+            for name in _trigger_names(t) + [f"rtree_{t}_geom_{s}" for s in _OLD_TRIGGERS]:
+                conn.execute(f'DROP TRIGGER IF EXISTS "{name}"')
+            _exec_script(conn, _RTREE_TRIGGERS.format(t=t))
+        conn.execute(f"PRAGMA user_version = {USER_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _exec_script(conn: sqlite3.Connection, script: str) -> None:
@@ -326,6 +362,8 @@ class GeoPackageStore(Store):
             with self._read() as conn:
                 app = conn.execute("PRAGMA application_id").fetchone()[0]
                 tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                if app == APPLICATION_ID and "ort_journal" in tables:
+                    _upgrade_rtree_triggers(conn)
         except (StoreError, sqlite3.DatabaseError) as exc:
             raise StoreError(f"{self.path} n'est pas un GeoPackage lisible : {exc}") from None
         if app != APPLICATION_ID or "ort_journal" not in tables:
@@ -470,9 +508,12 @@ class GeoPackageStore(Store):
         return [_journal_entry(r) for r in rows]
 
     def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+        # From a date on, the time index finds the few recent entries ("+" keeps SQLite off the
+        # other indexes, ORDER BY would make it scan in seq order): sorted here instead.
+        plus = "+" if since is not None else ""
         sql, params = "SELECT * FROM ort_journal WHERE 1=1", []
         if layer is not None:
-            sql += " AND layer = ?"
+            sql += f" AND {plus}layer = ?"
             params.append(layer)
         if since is not None:
             sql += " AND ts > ?"
@@ -480,11 +521,15 @@ class GeoPackageStore(Store):
         if author is not None:
             sql += " AND author = ?"
             params.append(author)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if since is None:
+            sql += " ORDER BY seq"
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
         with self._read() as conn:
-            return [_journal_entry(r) for r in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+        if since is not None:
+            rows = sorted(rows, key=lambda r: r[0])[:limit]
+        return [_journal_entry(r) for r in rows]
 
     def get_meta(self, scope) -> dict[str, str]:
         with self._read() as conn:

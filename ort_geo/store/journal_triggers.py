@@ -128,11 +128,16 @@ def sqlite_trigger_names(specs: Iterable[LayerSpec]) -> list[str]:
     return [f"{TRIGGER_PREFIX}{s.name}_{op}" for s in specs for op in ("insert", "update", "delete")]
 
 
+#: Reading the journal from a date on (ort_geo.timeline) without scanning it.
+TS_INDEX = "ort_journal_ts"
+
+
 def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
-    """Create the guard table and the triggers that are missing (inside the caller's
-    transaction). Dropped and recreated when their SQL differs (a catalogue with new fields)."""
+    """Create the guard table, the time index and the triggers that are missing (inside the
+    caller's transaction). Triggers are recreated when their SQL differs (new fields)."""
     specs = list(specs)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {GUARD_TABLE} (pid INTEGER)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {TS_INDEX} ON ort_journal (ts)")
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -148,8 +153,11 @@ def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
 
 
 def sqlite_installed(conn, specs: Iterable[LayerSpec]) -> bool:
-    """Whether every trigger is there with the SQL this version writes."""
+    """Whether the time index and every trigger are there, with the SQL this version writes."""
     specs = list(specs)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    (TS_INDEX,)).fetchone() is None:
+        return False
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     return all(stored.get(n) == s for spec in specs
@@ -163,7 +171,7 @@ PG_TRUNCATE_FUNCTION = "ort_journal_externe_vidage"
 PG_TRIGGER = "ort_journal_externe"
 PG_TRUNCATE_TRIGGER = "ort_journal_externe_vidage"
 #: Bumped when the trigger code changes, so stores get the new version at their next write.
-PG_VERSION = "ort-geo journal externe 2"
+PG_VERSION = "ort-geo journal externe 3"
 
 
 def _pg_record(row: str) -> str:
@@ -217,7 +225,8 @@ BEGIN
 END
 $body$"""
     return [row_fn, truncate_fn,
-            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'"]
+            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'",
+            f'CREATE INDEX IF NOT EXISTS {TS_INDEX} ON {journal} (ts COLLATE "C")']
 
 
 def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
