@@ -17,7 +17,7 @@ from ort_geo.stats import sector_stats, stats_at, stats_between
 from ort_geo.store.base import features_to_frame
 from ort_geo.timeline import parse_when
 
-DATES = ["2023-07-13", "2024-06-30", "2025-12-31"]
+DATES = ["2024-06-30", "2025-12-31"]  # before and after the perimeter revision
 
 
 def _replayed_store(store, when, path):
