@@ -125,8 +125,9 @@ def collection_schema(collection: Collection, visible: list[str], schema_id: str
         if name in roles:
             prop["x-ogc-role"] = roles[name]
         properties[name] = prop
-    properties["geometry"] = {"x-ogc-role": "primary-geometry",
-                              "format": _GEOMETRY_FORMATS[collection.geometry]}
+    if collection.geometry in _GEOMETRY_FORMATS:  # tables without geometry have none
+        properties["geometry"] = {"x-ogc-role": "primary-geometry",
+                                  "format": _GEOMETRY_FORMATS[collection.geometry]}
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
             "type": "object", "title": collection.title, "properties": properties}
 
@@ -136,7 +137,7 @@ def feature_schema(collection: Collection, visible: list[str], schema_id: str) -
     ``describedby`` document that GDAL's OGC API driver (and so QGIS) reads field types from
     (it looks for the fields under ``properties.properties``)."""
     flat = collection_schema(collection, visible, schema_id)["properties"]
-    geometry = flat.pop("geometry")
+    geometry = flat.pop("geometry", None)
     # GDAL reads the GeoJSON ``id`` member as an "id" field already: declaring the property
     # too would give it two fields of that name.
     flat.pop("id", None)
@@ -147,8 +148,9 @@ def feature_schema(collection: Collection, visible: list[str], schema_id: str) -
         "properties": {
             "type": {"type": "string", "enum": ["Feature"]},
             "id": {"type": "string"},
-            "geometry": {"type": "object", "title": "Géométrie GeoJSON",
-                         "format": geometry["format"]},
+            "geometry": ({"type": "object", "title": "Géométrie GeoJSON",
+                          "format": geometry["format"]} if geometry else
+                         {"type": "null", "title": "Sans géométrie (table)"}),
             "properties": {"type": "object", "properties": flat},
         },
     }
@@ -321,8 +323,10 @@ def router() -> APIRouter:
         base = base_url(request)
         return {
             "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
+            # Tables without geometry (follow-up data) are served at their own path but not
+            # listed: OGC API – Features clients expect located features in every collection.
             "collections": [collection_doc(request, c) for c in COLLECTIONS
-                            if auth.readable(c.spec, who)],
+                            if auth.readable(c.spec, who) and c.spec.spatial],
         }
 
     for collection in COLLECTIONS:

@@ -42,6 +42,15 @@ def build_store(path: Path):
           "statut": "en_cours", "cout_ht": 120000.0, "secteur_id": "centre"}],
         geometry=[shapely.Point(X0 + 250, Y0 + 250)], crs="EPSG:2154")
     st.write("actions", actions, author="fixture")
+    # Follow-up tables (no geometry): one row each, so every collection lists features.
+    import pandas as pd
+
+    st.write("financements", pd.DataFrame([{"id": "a1|region|2024", "action_id": "a1",
+                                            "financeur": "Région", "annee": 2024,
+                                            "montant_prevu": 40000.0}]), author="fixture")
+    st.write("indicateurs_valeurs", pd.DataFrame([{"id": "arbres||2024", "indicateur": "arbres",
+                                                   "annee": 2024, "valeur": 212.0,
+                                                   "source": "test"}]), author="fixture")
     return st
 
 
