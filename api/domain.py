@@ -23,7 +23,7 @@ from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
 from ort_geo.stats import labelled, sector_stats, stats_records
-from ort_geo.store.base import STORAGE_CRS, Store
+from ort_geo.store.base import Store
 
 from . import geojson
 from .deps import GEOJSON, Caller, check_format, check_known
@@ -45,6 +45,7 @@ class BuildingFilters:
 
     def __init__(
         self,
+        request: Request,
         vacant: Annotated[bool | None, Query(description="Au moins un logement vacant "
                                              "(agents habilités)")] = None,
         vacance_longue: Annotated[bool | None, Query(description="Vacance de deux ans ou plus "
@@ -67,7 +68,7 @@ class BuildingFilters:
                        "permis_de_louer": permis_de_louer, "built_from": construit_apres,
                        "built_to": construit_avant, "reference_year": annee}
         self.fmt = check_format(f, QUERY_FORMATS)
-        self.crs = geojson.parse_crs(crs)
+        self.crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
 
 
 def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Response:
@@ -126,9 +127,10 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
     except (ValueError, UnicodeDecodeError):
         raise InputError("Corps illisible : envoyez un GeoJSON (géométrie, Feature ou "
                          "FeatureCollection) ou un fichier en multipart (« fichier »).") from None
-    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
-    geom = geojson.parse_perimeter(data, crs)
-    return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
+    store = request.app.state.store
+    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs", storage=store.epsg)
+    geom = geojson.parse_perimeter(data, crs, storage=store.epsg)
+    return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=store.crs)
 
 
 def _cleanup(perimeter: gpd.GeoDataFrame | Path) -> None:

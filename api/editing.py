@@ -76,8 +76,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
     def create(request: Request, who: Caller, body: Annotated[dict[str, Any], _FEATURE_BODY],
                content_crs: ContentCrs = None) -> Response:
         auth.check_editable(spec, who)
-        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key)
+        epsg = request.app.state.store.epsg
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
+                                                                storage=epsg),
+                                        spec.key, storage=epsg)
         checked_edit(request.app.state.store, name, "create", feature, author=who.name)
         return _answer(request, spec, feature.id, 201)
 
@@ -87,8 +89,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                 body: Annotated[dict[str, Any], _FEATURE_BODY], if_match: IfMatch = None,
                 content_crs: ContentCrs = None) -> Response:
         auth.check_editable(spec, who)
-        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key, featureId)
+        epsg = request.app.state.store.epsg
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
+                                                                storage=epsg),
+                                        spec.key, featureId, storage=epsg)
         checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
                      if_match=_etag(if_match))
         return _answer(request, spec, featureId, 200)
@@ -111,8 +115,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         props = {k: v for k, v in props.items() if k != spec.key}
         geometry = None
         if body.get("geometry") is not None:
-            geometry = geojson.parse_geometry(body["geometry"],
-                                              geojson.parse_crs(content_crs, "Content-Crs"))
+            epsg = request.app.state.store.epsg
+            geometry = geojson.parse_geometry(
+                body["geometry"], geojson.parse_crs(content_crs, "Content-Crs", storage=epsg),
+                storage=epsg)
         checked_edit(request.app.state.store, name, "update", None, feature_id=featureId,
                      properties=props, geometry=geometry, author=who.name, if_match=tag_)
         return _answer(request, spec, featureId, 200)

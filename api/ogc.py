@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
+from ort_geo.crs import crs_label
 from ort_geo.errors import FeatureNotFoundError, InputError
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
@@ -97,7 +98,8 @@ class Extents:
     def __call__(self, name: str) -> list[float] | None:
         hit = self.cache.get(name)
         if hit is None or time.monotonic() - hit[0] > _EXTENT_TTL:
-            hit = (time.monotonic(), geojson.extent_crs84(self.store.extent(name)))
+            hit = (time.monotonic(), geojson.extent_crs84(self.store.extent(name),
+                                                          storage=self.store.epsg))
             self.cache[name] = hit
         return hit[1]
 
@@ -111,11 +113,12 @@ def router() -> APIRouter:
     def collection_doc(request: Request, spec: LayerSpec) -> dict[str, Any]:
         base = f"{base_url(request)}/collections/{spec.name}"
         bbox = request.app.state.extents(spec.name)
+        epsg = request.app.state.store.epsg
         doc: dict[str, Any] = {
             "id": spec.name, "title": spec.title, "itemType": "feature",
-            "description": f"{spec.title} ({spec.geometry}, Lambert-93)",
-            "crs": [c.uri for c in geojson.SUPPORTED],
-            "storageCrs": geojson.LAMBERT93.uri,
+            "description": f"{spec.title} ({spec.geometry}, {crs_label(epsg)})",
+            "crs": [c.uri for c in geojson.supported(epsg)],
+            "storageCrs": geojson.projected(epsg).uri,
             "links": [
                 {"rel": "self", "type": JSON, "href": base, "title": spec.title},
                 {"rel": "items", "type": GEOJSON, "href": f"{base}/items",
@@ -214,10 +217,12 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         visible = auth.visible_fields(spec, who)
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
         where = filters(request, spec, who)
-        out_crs = geojson.parse_crs(crs)
+        epsg = request.app.state.store.epsg
+        out_crs = geojson.parse_crs(crs, storage=epsg)
         query = None
         if bbox is not None:
-            query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs"))
+            query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs", storage=epsg),
+                                       storage=epsg)
         elif bbox_crs is not None:
             raise InputError("Paramètre bbox-crs sans bbox.")
         st = request.app.state.store
@@ -227,7 +232,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
                             offset=offset)
         else:
             # The store finds the envelope's candidates; a box in degrees is then matched
-            # exactly (it is not a rectangle in Lambert-93), so count and page come from it.
+            # exactly (it is not a rectangle once projected), so count and page come from it.
             frame = st.read(name, bbox=query.envelope, where=where or None, columns=visible)
             if query.area is not None:
                 frame = frame[frame.intersects(query.area)]
@@ -261,7 +266,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         auth.check_readable(spec, who)
         check_format(f)
         check_known(request, {"crs", "f"})
-        out_crs = geojson.parse_crs(crs)
+        out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         visible = auth.visible_fields(spec, who)
         etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs)
         headers = {"Content-Crs": out_crs.header, "ETag": etag}

@@ -75,7 +75,7 @@ def draw_map(
         shown.append("batiments")
 
     if dem is not None:
-        relief = carto.hillshade(dem, extent)
+        relief = carto.hillshade(dem, extent, epsg=plan.store.epsg)
         if relief is not None:
             shade, box = relief
             ax.imshow(shade, extent=box, cmap="gray", vmin=0, vmax=1, alpha=0.28, zorder=1.5,

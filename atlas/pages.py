@@ -18,6 +18,7 @@ from ort_geo.atlas_plan import (
     format_value,
     label_value,
 )
+from ort_geo.crs import crs_label
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
 from .maps import draw_map
@@ -70,7 +71,8 @@ def restricted_band(sheet: Sheet, plan: AtlasPlan) -> None:
 def footer(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, credits: list[str]) -> None:
     sheet.hline(LEFT, RIGHT, 197.5)
     text = "Sources : " + " · ".join(credits) if credits else ""
-    text += ("" if not text else " · ") + "Projection Lambert-93 (EPSG:2154). Réalisation : ort-geo."
+    text += ("" if not text else " · ") + (f"Projection {crs_label(plan.store.epsg)}. "
+                                           "Réalisation : ort-geo.")
     sheet.paragraph(LEFT, 201, 225, text, 5.6, color=GREY, max_lines=2)
     sheet.text(RIGHT, 201.5, f"{page_no} / {total}", 8, ha="right", weight="bold")
     colour = RESTRICTED if plan.edition == "staff" else GREY

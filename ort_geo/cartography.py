@@ -1,7 +1,7 @@
 """Map drawing shared by printed outputs: layer styles, legend entries, north arrow, scale bar.
 
-Maps are drawn with matplotlib in Lambert-93 (EPSG:2154) metres, so one data unit is one metre and
-the scale bar needs no projection arithmetic. matplotlib is part of the ``pdf`` extra: this module
+Maps are drawn with matplotlib in the store's projected CRS (Lambert-93, or UTM overseas: metres
+either way), so one data unit is one metre and the scale bar needs no projection arithmetic. matplotlib is part of the ``pdf`` extra: this module
 imports it lazily and raises :class:`~ort_geo.errors.MissingExtraError` when it is absent.
 
 Colours and French labels live in plain data (``LAYER_STYLES``, ``STRATA``, ``ORIENTATIONS``,
@@ -289,7 +289,8 @@ def _blend(colour: str, alpha: float) -> Any:
 
 def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.07,
                 scale: float = 1.0) -> None:
-    """A north arrow in axes coordinates (Lambert-93 grid north is close to true north here)."""
+    """A north arrow in axes coordinates (grid north of the territory's projection is close to
+    true north at a town's scale)."""
     from matplotlib.patches import Polygon
 
     w = size * 0.38
@@ -306,7 +307,7 @@ def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.0
 
 
 def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> None:
-    """A metric scale bar (EPSG:2154: one data unit is one metre)."""
+    """A metric scale bar (projected CRS in metres: one data unit is one metre)."""
     try:
         from matplotlib_scalebar.scalebar import ScaleBar
     except ImportError:  # pragma: no cover - depends on the installed extras
@@ -330,9 +331,10 @@ def scale_ratio(ax: Axes) -> int:
 # -- relief ------------------------------------------------------------------------------------
 
 
-def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
-              ) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
-    """A hillshade (0–1 array) of the DEM resampled to EPSG:2154 over ``extent``.
+def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900,
+              epsg: int = 2154) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """A hillshade (0–1 array) of the DEM resampled to the map's CRS (``epsg``, the store's)
+    over ``extent``.
 
     Returns None when the DEM does not cover the window. Relief is computed by matplotlib's
     ``LightSource`` (light from the north-west, the cartographic convention).
@@ -355,7 +357,7 @@ def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
             if src.crs is None:
                 raise InputError(f"Le MNT {dem} n'a pas de système de coordonnées.")
             reproject(source=rasterio.band(src, 1), destination=target, dst_transform=transform,
-                      dst_crs="EPSG:2154", resampling=Resampling.bilinear,
+                      dst_crs=f"EPSG:{epsg}", resampling=Resampling.bilinear,
                       src_nodata=src.nodata, dst_nodata=np.nan)
     except RasterioIOError as exc:
         raise InputError(f"MNT illisible : {dem} ({exc})") from None

@@ -17,6 +17,7 @@ from importlib.resources import files
 import geopandas as gpd
 import shapely
 
+from .crs import STORAGE_EPSG
 from .errors import InputError
 
 CREDIT = (
@@ -54,8 +55,9 @@ def _rows(codes: tuple[str, ...]) -> tuple[dict[str, str], ...]:
     return tuple(sorted(found, key=lambda r: order[r["code"]]))
 
 
-def read_communes(codes: Iterable[str], *, siren_epci: str | None = None) -> gpd.GeoDataFrame:
-    """The communes with these INSEE codes as a ``communes``-layer frame in EPSG:2154."""
+def read_communes(codes: Iterable[str], *, siren_epci: str | None = None,
+                  epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
+    """The communes with these INSEE codes as a ``communes``-layer frame in ``epsg``."""
     rows = _rows(tuple(codes))
     source = credit()
     frame = gpd.GeoDataFrame(
@@ -69,11 +71,11 @@ def read_communes(codes: Iterable[str], *, siren_epci: str | None = None) -> gpd
         geometry=[shapely.from_wkb(r["geometry"]) for r in rows],
         crs="EPSG:4326",
     )
-    return frame.to_crs(2154)
+    return frame.to_crs(epsg)
 
 
-def read_town_halls(codes: Iterable[str]) -> gpd.GeoDataFrame:
-    """Town-hall (mairie) locations and addresses of these communes, in EPSG:2154."""
+def read_town_halls(codes: Iterable[str], *, epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
+    """Town-hall (mairie) locations and addresses of these communes, in ``epsg``."""
     rows = _rows(tuple(codes))
     frame = gpd.GeoDataFrame(
         {
@@ -84,4 +86,4 @@ def read_town_halls(codes: Iterable[str]) -> gpd.GeoDataFrame:
         geometry=[shapely.from_wkb(r["mairie_localisation"]) for r in rows],
         crs="EPSG:4326",
     )
-    return frame.to_crs(2154)
+    return frame.to_crs(epsg)

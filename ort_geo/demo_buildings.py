@@ -62,7 +62,7 @@ def generate_buildings(
     reference_year: int = 2026,
     localities: Mapping[str, str] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Demo ``batiments`` frame (EPSG:2154).
+    """Demo ``batiments`` frame (in the CRS of ``communes``, the store's).
 
     ``communes`` is a communes-layer frame (code_insee, population, geometry); ``axes`` the valley
     axis lines (buildings are laid out along the nearest one); ``centres`` the town-hall point of
@@ -128,7 +128,7 @@ def generate_buildings(
             rows.append(_attributes(rng, code, placed, central, d_centre, reference_year,
                                     localities.get(code, code)))
             shapes.append(footprint)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=communes.crs)
 
 
 def _attributes(rng: np.random.Generator, code: str, n: int, central: bool, d_centre: float,
@@ -197,8 +197,10 @@ def generate_commerces(
     *,
     seed: int = 2154,
     localities: Mapping[str, str] | None = None,
+    crs: str = "EPSG:2154",
 ) -> gpd.GeoDataFrame:
-    """Demo ``commerces``: shopfronts along the main street of each centre, some vacant.
+    """Demo ``commerces``: shopfronts along the main street of each centre, some vacant (in
+    ``crs``, the store's, like every geometry given).
 
     Drawn independently of the buildings' (restricted) ground-floor vacancy, so the public shop
     layer reveals nothing about any building.
@@ -232,4 +234,4 @@ def generate_commerces(
                 "source": SOURCE,
             })
             shapes.append(point)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=crs)

@@ -32,7 +32,7 @@ def introduced_errors(store: Store, layer: str, feature_id: str,
     except InputError:
         return []
     spec = store.spec(layer)
-    upserts = None if after is None else features_to_frame(spec, [after])
+    upserts = None if after is None else features_to_frame(spec, [after], crs=store.crs)
     candidate = rules.candidate_layer(store, layer, upserts=upserts, deletes=[feature_id])
     names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
     now = rules.errors(rules.validate(store, territory, layers=names))
@@ -62,7 +62,8 @@ def checked_edit(
     if after is not None:
         # The catalogue's checks first (the store's own), so the rules see clean values.
         spec = store.spec(layer)
-        after = frame_to_features(spec, features_to_frame(spec, [after]))[0]
+        after = frame_to_features(spec, features_to_frame(spec, [after], crs=store.crs),
+                                  epsg=store.epsg)[0]
     introduced = introduced_errors(store, layer, fid, after)
     if introduced:
         raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"

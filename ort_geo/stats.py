@@ -9,7 +9,8 @@ Rules (DESIGN.md):
 * a building, shop or action belongs to a zone when its representative point (``point_on_surface``,
   inside its footprint) is covered by the zone, boundary included (see :mod:`ort_geo.assign`);
   overlapping zones each count it; a building straddling a boundary counts once;
-* active-mobility lengths are the lengths of the lines' intersection with each zone, in EPSG:2154;
+* active-mobility lengths are the lengths of the lines' intersection with each zone, in the
+  store's CRS (metres);
 * the whole-territory row counts every feature of the store, wherever it lies; its area is the
   communes' area;
 * long-term vacancy: vacant dwellings of buildings whose vacancy started at least two years

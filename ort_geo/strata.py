@@ -10,7 +10,7 @@ the strata are derived by a *declared* method, recorded on every feature and in 
   ``altitudes = (ligne de vie, terrasses)`` in metres: below the first is the ligne de vie, between
   the two the terraces, above the second the hauts.
 
-Both return a ``strates``-layer frame in EPSG:2154 clipped to the territory.
+Both return a ``strates``-layer frame in the store's CRS (``crs``) clipped to the territory.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ LABELS = {
 MIN_PART_AREA = 100.0
 
 
-def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str) -> gpd.GeoDataFrame:
+def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str,
+           crs: str) -> gpd.GeoDataFrame:
     rows, shapes = [], []
     for name in STRATA:
         geom = _multipolygon(geoms[name])
@@ -43,7 +44,7 @@ def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str
         rows.append({"id": name, "strate": name, "libelle": LABELS[name], "methode": method,
                      "parametres": params, "source": source})
         shapes.append(geom)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=crs)
 
 
 def _multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon | None:
@@ -54,7 +55,8 @@ def _multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon | None:
 
 
 def by_distance(axis: BaseGeometry, territory: BaseGeometry,
-                distances: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
+                distances: tuple[float, float] = (300.0, 420.0), *,
+                crs: str = "EPSG:2154") -> gpd.GeoDataFrame:
     """Strata as bands of distance (m) from the valley axis, clipped to the territory."""
     near, mid = distances
     inner = axis.buffer(near, quad_segs=16)
@@ -65,14 +67,16 @@ def by_distance(axis: BaseGeometry, territory: BaseGeometry,
         "hauts": territory.difference(outer),
     }
     params = f"distance à l'axe de la vallée : ligne de vie ≤ {near:g} m, terrasses ≤ {mid:g} m"
-    return _frame(geoms, "distance", params, "axe de la vallée (Lièpvrette et route principale)")
+    return _frame(geoms, "distance", params, "axe de la vallée (Lièpvrette et route principale)",
+                  crs)
 
 
 def by_altitude(dem: str | Path, territory: BaseGeometry,
-                altitudes: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
+                altitudes: tuple[float, float] = (300.0, 420.0), *,
+                crs: str = "EPSG:2154") -> gpd.GeoDataFrame:
     """Strata as altitude bands (m) of a DEM, polygonised with rasterio and clipped.
 
-    ``territory`` is in EPSG:2154; the DEM may be in any CRS rasterio knows.
+    ``territory`` is in ``crs`` (the store's); the DEM may be in any CRS rasterio knows.
     """
     try:
         import rasterio
@@ -91,7 +95,7 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
     with src:
         if src.crs is None:
             raise CRSError(f"Le MNT {path.name} n'a pas de système de coordonnées.")
-        local = gpd.GeoSeries([territory], crs="EPSG:2154").to_crs(src.crs).iloc[0]
+        local = gpd.GeoSeries([territory], crs=crs).to_crs(src.crs).iloc[0]
         # Read only the window around the territory; pixels outside it are masked.
         try:
             data, transform = rasterio.mask.mask(src, [local], crop=True, filled=False,
@@ -113,11 +117,11 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
             shapes[int(value)].append(shapely.geometry.shape(geom))
         dem_crs = src.crs
     merged = gpd.GeoSeries([shapely.union_all(shapes[i]) for i in range(3)], crs=dem_crs)
-    merged = merged.to_crs(2154)
+    merged = merged.to_crs(crs)
     geoms = {name: merged.iloc[i].intersection(territory) for i, name in enumerate(STRATA)}
     params = (f"altitude (MNT {path.name}) : ligne de vie < {low:g} m, "
               f"terrasses < {high:g} m, hauts au-delà")
-    return _frame(geoms, "altitude", params, f"MNT {path.name}")
+    return _frame(geoms, "altitude", params, f"MNT {path.name}", crs)
 
 
 def shares_below(strata: gpd.GeoDataFrame, communes: gpd.GeoDataFrame,

@@ -29,7 +29,7 @@ def import_file(
     """
     spec = store.spec(layer)
     frame, report = read_vector(path, crs=crs, layer=source_layer, repair=repair,
-                                prefer_layer=layer, progress=progress)
+                                prefer_layer=layer, progress=progress, target=store.epsg)
     report.layer = layer
     if progress:
         progress("Champs")

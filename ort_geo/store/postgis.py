@@ -3,7 +3,8 @@
 Open it with ``open_store("postgresql://user:password@host:5432/db?schema=val_d_argent")``
 (``schema`` defaults to ``public``; one database may hold several stores, one per schema).
 
-Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, 2154)`` column and a
+Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, <SRID>)`` column (the
+territory's CRS, ``Store.epsg``) and a
 GiST index; ``ort_journal`` and ``ort_meta`` mirror the GeoPackage tables. Geometries travel as
 WKB in binary mode both ways (shapely vectorised encoding, ``COPY`` for bulk inserts).
 
@@ -81,7 +82,8 @@ def masked(url: str) -> str:
 class PostGISStore(Store):
     """A store in a PostgreSQL/PostGIS schema."""
 
-    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4,
+                 epsg: int = STORAGE_EPSG) -> None:
         self.url = url
         self.conninfo, self.schema = split_url(url)
         self._pool_size = pool_size
@@ -95,10 +97,19 @@ class PostGISStore(Store):
                         raise StoreError(
                             f"Aucun entrepôt ort-geo dans le schéma « {self.schema} » de "
                             f"{masked(self.conninfo)} (créez-le avec ort-geo init).")
+                    self._epsg = epsg
                     self._create(conn)
+                else:
+                    row = conn.execute(
+                        "SELECT srid FROM geometry_columns WHERE f_table_schema = %s "
+                        "AND f_table_name = 'communes'", (self.schema,)).fetchone()
+                    self._epsg = STORAGE_EPSG if row is None else int(row[0])
         except psycopg.Error as exc:
             raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
                              f"{_reason(exc)}") from None
+
+    def _read_epsg(self) -> int:
+        return STORAGE_EPSG  # read (or set) when the store is opened
 
     def __repr__(self) -> str:
         return f"PostGISStore({masked(self.conninfo)!r}, schema={self.schema!r})"
@@ -178,7 +189,7 @@ class PostGISStore(Store):
             for f in spec.fields)
         kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
         conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
-                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {STORAGE_EPSG}))")
+                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {self.epsg}))")
         conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
                      "USING gist (geom)")
         # Titles and labels show up in QGIS and psql (\d+).
@@ -210,7 +221,7 @@ class PostGISStore(Store):
             clauses.append(f'"{spec.key}" = ANY(%s::text[])')
             params.append([str(i) for i in ids])
         if bbox is not None:
-            clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
+            clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))")
             params += [float(c) for c in bbox]
         return " AND ".join(clauses), params
 
@@ -229,7 +240,7 @@ class PostGISStore(Store):
             sql += f" OFFSET {int(offset)}"
         with self._connection() as conn:
             rows = conn.execute(sql, params, binary=True).fetchall()
-        return _typed_frame(spec, names, rows)
+        return _typed_frame(spec, names, rows, self.crs)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
         spec = self.spec(layer)
@@ -295,7 +306,7 @@ class _PgTransaction(Transaction):
             params.append([str(i) for i in ids])
         sql += f' ORDER BY "{layer.key}" FOR UPDATE'
         rows = self.conn.execute(sql, params, binary=True).fetchall()
-        frame = _typed_frame(layer, names, rows)
+        frame = _typed_frame(layer, names, rows, self.store.crs)
         return {f.id: f for f in iter_features(layer, frame)}
 
     def insert(self, layer, features):
@@ -303,7 +314,7 @@ class _PgTransaction(Transaction):
             return
         others = [n for n in layer.field_names if n != layer.key]
         cols = ", ".join(f'"{n}"' for n in [layer.key, *others])
-        hexes = _ewkb_hex([f.geometry for f in features])
+        hexes = _ewkb_hex([f.geometry for f in features], self.store.epsg)
         with self.conn.cursor().copy(
             f"COPY {self.store._t(layer.name)} ({cols}, geom) FROM STDIN"
         ) as copy:
@@ -315,7 +326,7 @@ class _PgTransaction(Transaction):
         if not features:
             return
         others = [n for n in layer.field_names if n != layer.key]
-        sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {STORAGE_EPSG})"]
+        sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {self.store.epsg})"]
                          + [f'"{n}" = %s' for n in others])
         wkbs = shapely.to_wkb(np.asarray([f.geometry for f in features], dtype=object),
                               flavor="iso")
@@ -380,8 +391,8 @@ def _value(value: Any) -> Any:
     return value if hasattr(value, "isoformat") else _plain(value)
 
 
-def _ewkb_hex(geoms: Sequence[Any]) -> list[str | None]:
-    arr = shapely.set_srid(np.asarray(geoms, dtype=object), STORAGE_EPSG)
+def _ewkb_hex(geoms: Sequence[Any], epsg: int) -> list[str | None]:
+    arr = shapely.set_srid(np.asarray(geoms, dtype=object), epsg)
     return list(shapely.to_wkb(arr, hex=True, include_srid=True, flavor="extended"))
 
 
@@ -392,8 +403,9 @@ def _journal_entry(row: tuple) -> JournalEntry:
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
-def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.GeoDataFrame:
+def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
+                 crs: str = STORAGE_CRS) -> gpd.GeoDataFrame:
     data = {name: typed_series(spec, name, [r[i] for r in rows]) for i, name in enumerate(names)}
     wkbs = np.asarray([r[-1] for r in rows], dtype=object)
     geoms = shapely.from_wkb(wkbs) if rows else np.array([], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
