@@ -6,6 +6,7 @@ statuses here, once (:data:`STATUSES`), as OGC exception documents (``code`` + `
 
 from __future__ import annotations
 
+import json
 import os
 
 from fastapi import FastAPI, Request
@@ -14,10 +15,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ort_geo import errors
-from ort_geo.auth import ANONYMOUS
+from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
 
-from . import domain, editing, ogc
+from . import domain, editing, editor, geojson, history, ogc
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
 STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
@@ -43,7 +44,27 @@ def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
     if status == 403 and getattr(request.state, "principal", ANONYMOUS).anonymous:
         # Not refused for who the caller is, but for being nobody: ask for credentials.
         status, headers = 401, {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
+    if isinstance(exc, errors.ConflictError) and exc.layer and exc.feature_id:
+        return _conflict(request, exc)
     return _problem(status, type(exc).__name__, str(exc), headers)
+
+
+def _conflict(request: Request, exc: errors.ConflictError) -> JSONResponse:
+    """412 with the version that won (``actuel``, GeoJSON in CRS84, and its ``ETag``), so that an
+    editor can show both versions; ``actuel`` is null when the feature was deleted meanwhile."""
+    spec = request.app.state.store.spec(exc.layer)
+    who = getattr(request.state, "principal", ANONYMOUS)
+    body: dict = {"code": type(exc).__name__, "description": str(exc), "actuel": None}
+    headers = {}
+    try:
+        etag, text = ogc.feature_json(request.app.state.store, spec, exc.feature_id,
+                                      visible_fields(spec, who), geojson.CRS84)
+    except errors.FeatureNotFoundError:
+        pass
+    else:
+        body["actuel"] = json.loads(text)
+        headers["ETag"] = etag
+    return JSONResponse(body, status_code=412, headers=headers)
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -60,6 +81,7 @@ _MESSAGES = {
     "missing": "est obligatoire",
     "dict_type": "doit être un objet JSON",
     "json_invalid": "JSON illisible",
+    "string_too_long": "doit faire au plus {max_length} caractères",
 }
 
 
@@ -93,6 +115,8 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
     app.include_router(ogc.router())
     app.include_router(editing.router())
     app.include_router(domain.router())
+    app.include_router(history.router())
+    app.include_router(editor.router())
     return app
 
 

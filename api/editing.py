@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, LayerSpec
@@ -34,6 +34,8 @@ ContentCrs = Annotated[str | None, Header(alias="Content-Crs",
                                            description="SCR des géométries du corps")]
 IfMatch = Annotated[str | None, Header(alias="If-Match",
                                        description="ETag de la version lue (obligatoire)")]
+Message = Annotated[str, Query(max_length=500, description="Message du journal, ex. « délibération "
+                                                         "du 12 mars 2026 »")]
 
 
 class PreconditionRequired(InputError):
@@ -74,27 +76,28 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
     @r.post(f"/collections/{name}/items", tags=[tag], status_code=201, response_class=Response,
             operation_id=f"create_{name}", summary=f"{spec.title} : ajouter un objet (éditeur)")
     def create(request: Request, who: Caller, body: Annotated[dict[str, Any], _FEATURE_BODY],
-               content_crs: ContentCrs = None) -> Response:
+               content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         epsg = request.app.state.store.epsg
         feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
                                                                 storage=epsg),
                                         spec.key, storage=epsg)
-        checked_edit(request.app.state.store, name, "create", feature, author=who.name)
+        checked_edit(request.app.state.store, name, "create", feature, author=who.name,
+                     message=message)
         return _answer(request, spec, feature.id, 201)
 
     @r.put(item_path, tags=[tag], response_class=Response, operation_id=f"replace_{name}",
            summary=f"{spec.title} : remplacer un objet (éditeur, If-Match)")
     def replace(request: Request, featureId: str, who: Caller,  # noqa: N803
                 body: Annotated[dict[str, Any], _FEATURE_BODY], if_match: IfMatch = None,
-                content_crs: ContentCrs = None) -> Response:
+                content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         epsg = request.app.state.store.epsg
         feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
                                                                 storage=epsg),
                                         spec.key, featureId, storage=epsg)
         checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
-                     if_match=_etag(if_match))
+                     if_match=_etag(if_match), message=message)
         return _answer(request, spec, featureId, 200)
 
     @r.patch(item_path, tags=[tag], response_class=Response, operation_id=f"update_{name}",
@@ -104,7 +107,8 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                    media_type="application/merge-patch+json",
                    description="Fusion (RFC 7396) : « properties » à changer, « geometry » "
                                "facultative.")],
-               if_match: IfMatch = None, content_crs: ContentCrs = None) -> Response:
+               if_match: IfMatch = None, content_crs: ContentCrs = None,
+               message: Message = "") -> Response:
         auth.check_editable(spec, who)
         tag_ = _etag(if_match)
         props = body.get("properties") or {}
@@ -120,15 +124,16 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                 body["geometry"], geojson.parse_crs(content_crs, "Content-Crs", storage=epsg),
                 storage=epsg)
         checked_edit(request.app.state.store, name, "update", None, feature_id=featureId,
-                     properties=props, geometry=geometry, author=who.name, if_match=tag_)
+                     properties=props, geometry=geometry, author=who.name, if_match=tag_,
+                     message=message)
         return _answer(request, spec, featureId, 200)
 
     @r.delete(item_path, tags=[tag], status_code=204, response_class=Response,
               operation_id=f"delete_{name}", summary=f"{spec.title} : supprimer (éditeur, If-Match)")
     def delete(request: Request, featureId: str, who: Caller,  # noqa: N803
-               if_match: IfMatch = None) -> Response:
+               if_match: IfMatch = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         checked_edit(request.app.state.store, name, "delete", None, feature_id=featureId,
-                     author=who.name, if_match=_etag(if_match))
+                     author=who.name, if_match=_etag(if_match), message=message)
         request.app.state.extents.clear()
         return Response(status_code=204)

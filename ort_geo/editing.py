@@ -10,10 +10,15 @@ introduce refuse it: an unrelated, pre-existing problem does not block every oth
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import shapely
+from shapely.geometry.base import BaseGeometry
+from shapely.ops import split
+
 from . import rules
-from .errors import InputError, ValidationError
+from .errors import GeometryError, InputError, ValidationError
 from .features import Feature
 from .store.base import Store, features_to_frame
 from .validation import frame_to_features
@@ -21,24 +26,132 @@ from .validation import frame_to_features
 Operation = Literal["create", "replace", "update", "delete"]
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A violation and where it lies (in the store's CRS; None when it has no place)."""
+
+    violation: rules.Violation
+    geometry: BaseGeometry | None = None
+
+
+@dataclass
+class EditCheck:
+    """What the rules say of a candidate change, before it is committed.
+
+    ``introduced`` are the errors the change would bring (they refuse it); ``warnings`` the
+    warnings about the changed features once changed (they do not).
+    """
+
+    layer: str
+    introduced: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.introduced
+
+    @property
+    def report(self) -> str:
+        return rules.format_report([f.violation for f in self.introduced + self.warnings])
+
+
+def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
+                  deletes: Sequence[str] = ()) -> EditCheck:
+    """Check the layer as it would be after upserting ``upserts`` and deleting ``deletes``.
+
+    The same rules as ``ort-geo validate``; only errors absent from the stored layer count, so a
+    pre-existing problem elsewhere does not block an edit. Each finding carries the geometry to
+    draw (the overlap, the sliver, the part outside the territory…). Nothing is checked for a
+    store that records no territory.
+    """
+    from .build import territory_of, town_halls_of
+
+    check = EditCheck(layer)
+    try:
+        territory = territory_of(store)
+    except InputError:
+        return check
+    spec = store.spec(layer)
+    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
+                               epsg=store.epsg)[0] for f in upserts]
+    frame = features_to_frame(spec, typed, crs=store.crs) if typed else None
+    candidate = rules.candidate_layer(store, layer, upserts=frame, deletes=list(deletes))
+    names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
+    now = rules.validate(store, territory, layers=names)
+    then = rules.validate(store, territory, overrides={layer: candidate}, layers=names)
+    changed = {f.id for f in typed} | set(map(str, deletes))
+    introduced = _new(rules.errors(now), rules.errors(then))
+    warnings = [v for v in then if v.severity != "erreur" and v.feature_id in changed]
+    if not introduced and not warnings:
+        return check
+    frames = {layer: candidate}
+    for name in {v.layer for v in introduced + warnings} - {layer}:
+        frames[name] = store.read(name)
+    communes = store.read("communes")
+    own = communes[communes["code_insee"].astype(str).isin(set(territory.communes))]
+    area = shapely.union_all(own.geometry.values) if len(own) else None
+    hall = town_halls_of(store).get(territory.main_town)
+    check.introduced = [Finding(v, rules.locate(v, frames, area, hall)) for v in introduced]
+    check.warnings = [Finding(v, rules.locate(v, frames, area, hall)) for v in warnings]
+    return check
+
+
 def introduced_errors(store: Store, layer: str, feature_id: str,
                       after: Feature | None) -> list[rules.Violation]:
     """Rule errors present once ``feature_id`` of ``layer`` becomes ``after`` (None: deleted)
     and absent now. Nothing is checked for a store that records no territory."""
-    from .build import territory_of
+    check = check_changes(store, layer, [after] if after is not None else [],
+                          [] if after is not None else [feature_id])
+    return [f.violation for f in check.introduced]
 
-    try:
-        territory = territory_of(store)
-    except InputError:
-        return []
-    spec = store.spec(layer)
-    upserts = None if after is None else features_to_frame(spec, [after], crs=store.crs)
-    candidate = rules.candidate_layer(store, layer, upserts=upserts, deletes=[feature_id])
-    names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
-    now = rules.errors(rules.validate(store, territory, layers=names))
-    then = rules.errors(rules.validate(store, territory, overrides={layer: candidate},
-                                       layers=names))
-    return _new(now, then)
+
+def split_geometry(geometry: BaseGeometry, line: BaseGeometry) -> list[BaseGeometry]:
+    """Cut a (multi)polygon in two along a line drawn across it (projected CRS, metres).
+
+    The line must cross the zone once from side to side, so that it falls into exactly two
+    pieces; parts of a multipolygon the line does not touch stay with the larger piece.
+    """
+    if geometry is None or geometry.is_empty or geometry.geom_type not in ("Polygon",
+                                                                           "MultiPolygon"):
+        raise GeometryError("Découpage : seule une surface (polygone) se découpe.")
+    if line is None or line.geom_type not in ("LineString", "MultiLineString"):
+        raise GeometryError("Découpage : tracez une ligne qui traverse la zone.")
+    crossed, untouched = [], []
+    for part in shapely.get_parts(geometry):
+        pieces = [g for g in split(part, line).geoms if g.area > 0]
+        (crossed if len(pieces) > 1 else untouched).extend(pieces)
+    if len(crossed) != 2:
+        raise GeometryError("Découpage impossible : la ligne doit traverser la zone une fois, "
+                            "de part en part, pour la couper en deux."
+                            if len(crossed) < 2 else
+                            f"Découpage ambigu : la ligne coupe la zone en {len(crossed)} "
+                            "morceaux ; tracez une ligne qui la coupe en deux.")
+    crossed.sort(key=lambda g: -g.area)
+    return [shapely.union_all([crossed[0], *untouched]), crossed[1]]
+
+
+def merge_geometries(geometries: Sequence[BaseGeometry]) -> BaseGeometry:
+    """The union of zones to merge (projected CRS, metres); they must touch or overlap.
+
+    Shared edges drawn with snapping coincide; a gap of a few centimetres between two edges
+    drawn by hand is closed too (buffered by :data:`MERGE_TOLERANCE` and back).
+    """
+    geoms = [g for g in geometries if g is not None and not g.is_empty]
+    if len(geoms) < 2:
+        raise GeometryError("Fusion : choisissez au moins deux zones.")
+    if any(g.geom_type not in ("Polygon", "MultiPolygon") for g in geoms):
+        raise GeometryError("Fusion : seules des surfaces (polygones) se fusionnent.")
+    merged = shapely.union_all(geoms)
+    closed = merged.buffer(MERGE_TOLERANCE, join_style="mitre").buffer(-MERGE_TOLERANCE,
+                                                                         join_style="mitre")
+    if closed.geom_type == "MultiPolygon":
+        raise GeometryError("Fusion impossible : les zones ne se touchent pas (fusionnez des "
+                            "zones voisines).")
+    return closed
+
+
+#: Gap (m) between two zones that a merge closes.
+MERGE_TOLERANCE = 0.05
 
 
 def checked_edit(

@@ -63,7 +63,17 @@ class ValidationError(InputError):
 
 
 class ConflictError(OrtGeoError):
-    """An edit based on a stale version of a feature (optimistic concurrency)."""
+    """An edit based on a stale version of a feature (optimistic concurrency).
+
+    ``layer`` and ``feature_id`` name the feature when known, so that adapters can show the
+    version that won (the API's 412 carries it).
+    """
+
+    def __init__(self, message: str, *, layer: str | None = None,
+                 feature_id: str | None = None) -> None:
+        super().__init__(message)
+        self.layer = layer
+        self.feature_id = feature_id
 
 
 class AccessDeniedError(OrtGeoError, PermissionError):

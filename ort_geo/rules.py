@@ -210,6 +210,53 @@ def candidate_from_file(store: Store, layer: str, path: str, *, mode: str = "rep
     return candidate_layer(store, layer, upserts=typed)
 
 
+def locate(violation: Violation, frames: Mapping[str, gpd.GeoDataFrame], territory_area=None,
+           hall=None):
+    """Where to draw ``violation`` (EPSG:2154): the overlapping area, the sliver part, what lies
+    outside the territory, the invalid spot, the missing town hall — else the feature itself.
+
+    ``frames`` holds the layers the violation was found on (candidate layers substituted);
+    ``territory_area`` is the union of the member communes, ``hall`` the main town's town hall.
+    None when there is nothing to point at (a layer-wide violation without a place).
+    """
+    frame = frames.get(violation.layer)
+    geom = None
+    if frame is not None and violation.feature_id is not None:
+        key = CATALOGUE[violation.layer].key
+        rows = frame[frame[key].astype(str) == violation.feature_id]
+        geom = rows.geometry.iloc[0] if len(rows) else None
+    if geom is None or geom.is_empty:
+        return hall if violation.rule == "L303-2" else None
+    rule = violation.rule
+    if rule == "geometrie":
+        spot = shapely.is_valid_reason(geom)
+        numbers = spot[spot.find("[") + 1:spot.find("]")].split() if "[" in spot else []
+        if len(numbers) == 2:
+            return shapely.Point(float(numbers[0]), float(numbers[1]))
+        return geom
+    if not geom.is_valid:
+        return geom
+    if rule == "chevauchement":
+        others = frame[frame[CATALOGUE[violation.layer].key].astype(str) != violation.feature_id]
+        others = others.geometry[others.geometry.intersects(geom)]
+        shared = shapely.intersection(geom, shapely.union_all(others.values)) if len(others) \
+            else None
+        return shared if shared is not None and not shared.is_empty else geom
+    if rule == "eclat":
+        parts = shapely.get_parts(geom)
+        areas = shapely.area(parts)
+        widths = 2 * areas / np.maximum(shapely.length(parts), 1e-9)
+        bad = parts[(areas < SLIVER_AREA) | (widths < SLIVER_WIDTH)]
+        return shapely.union_all(bad) if len(bad) else geom
+    if rule in ("L303-2", "hors_territoire") and territory_area is not None \
+            and "hors des communes" in violation.message:
+        outside = shapely.difference(geom, territory_area)
+        return geom if outside.is_empty else outside
+    if rule == "L303-2" and "mairie" in violation.message and hall is not None:
+        return hall
+    return geom
+
+
 def format_report(violations: Sequence[Violation]) -> str:
     """The French report: one line per violation, grouped by rule, then a verdict."""
     if not violations:

@@ -212,8 +212,14 @@ class Store(ABC):
         """Every change of one feature, oldest first."""
 
     @abstractmethod
-    def journal(self, *, layer: str | None = None, limit: int | None = None) -> list[JournalEntry]:
-        """The change journal, oldest first."""
+    def journal(
+        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None
+    ) -> list[JournalEntry]:
+        """The change journal, oldest first.
+
+        ``since`` (an ISO 8601 text) keeps the entries whose timestamp text sorts after it: a
+        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates).
+        """
 
     @abstractmethod
     def get_meta(self, scope: str) -> dict[str, str]:
@@ -369,7 +375,8 @@ class Store(ABC):
             if if_match is not None and before is not None and before.etag != if_match:
                 raise ConflictError(
                     f"L'objet « {feature_id} » a été modifié entre-temps (version {before.etag}, "
-                    f"attendue {if_match}) : rechargez-le avant de le modifier."
+                    f"attendue {if_match}) : rechargez-le avant de le modifier.",
+                    layer=layer, feature_id=feature_id,
                 )
             now = _now()
             if feature is None:

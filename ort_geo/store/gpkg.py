@@ -368,11 +368,14 @@ class GeoPackageStore(Store):
                                 "ORDER BY seq", (layer, str(feature_id))).fetchall()
         return [_journal_entry(r) for r in rows]
 
-    def journal(self, *, layer=None, limit=None) -> list[JournalEntry]:
-        sql, params = "SELECT * FROM ort_journal", []
+    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+        sql, params = "SELECT * FROM ort_journal WHERE 1=1", []
         if layer is not None:
-            sql += " WHERE layer = ?"
+            sql += " AND layer = ?"
             params.append(layer)
+        if since is not None:
+            sql += " AND ts > ?"
+            params.append(str(since))
         sql += " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"

@@ -263,11 +263,15 @@ class PostGISStore(Store):
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
                                   [layer, str(feature_id)])
 
-    def journal(self, *, layer=None, limit=None) -> list[JournalEntry]:
-        sql, params = "", []
+    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+        clauses, params = ["TRUE"], []
         if layer is not None:
-            sql, params = "WHERE layer = %s", [layer]
-        sql += " ORDER BY seq"
+            clauses.append("layer = %s")
+            params.append(layer)
+        if since is not None:
+            clauses.append('ts COLLATE "C" > %s')
+            params.append(str(since))
+        sql = "WHERE " + " AND ".join(clauses) + " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         return self._journal_rows(sql, params)

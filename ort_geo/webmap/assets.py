@@ -40,6 +40,12 @@ class NpmPackage:
     version: str
     licence: str
     files: tuple[str, ...]
+    #: Folder under ``vendor/`` (scoped npm names hold a slash, pseudo-URLs cannot).
+    folder: str = ""
+
+    @property
+    def directory(self) -> str:
+        return self.folder or self.name
 
 
 #: Pinned npm packages and the files the maps use (paths inside the package).
@@ -56,6 +62,9 @@ PACKAGES: tuple[NpmPackage, ...] = (
     NpmPackage("leaflet.vectorgrid", "1.3.0", "LICENSE", (
         "dist/Leaflet.VectorGrid.bundled.min.js",)),
     NpmPackage("pmtiles", "4.5.0", "LICENSE", ("dist/pmtiles.js",)),
+    # The editor only (/editeur): drawing, vertex editing, cutting, snapping.
+    NpmPackage("@geoman-io/leaflet-geoman-free", "2.20.2", "LICENSE", (
+        "dist/leaflet-geoman.min.js", "dist/leaflet-geoman.css"), folder="leaflet-geoman-free"),
 )
 
 #: Licence texts of packages whose npm tarball carries none (copied from their repositories).
@@ -93,7 +102,7 @@ def css_text(package: str, path: str) -> str:
 
     def embed(match: re.Match[str]) -> str:
         target = match.group(2)
-        if target.startswith(("data:", "#")):
+        if target.startswith(("data:", "#", "%23")):  # %23: a fragment inside an inline SVG
             return match.group(0)
         relative = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
         return f'url("{_data_uri(_vendored(package, relative))}")'
@@ -163,7 +172,7 @@ def update(npm: str = "npm") -> None:  # pragma: no cover - needs the npm regist
             with tarfile.open(Path(tmp) / info["filename"]) as tar:
                 tar.extractall(Path(tmp) / package.name, filter="data")
             root = Path(tmp) / package.name / "package"
-            target = VENDOR / package.name
+            target = VENDOR / package.directory
             digests = {}
             for path in (*package.files, package.licence):
                 source = root / path
@@ -173,7 +182,7 @@ def update(npm: str = "npm") -> None:  # pragma: no cover - needs the npm regist
                     (target / path).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(source, target / path)
                 digests[path] = hashlib.sha256(source.read_bytes()).hexdigest()
-            entries[package.name] = {"version": package.version, "integrity": info["integrity"],
+            entries[package.directory] = {"version": package.version, "integrity": info["integrity"],
                                      "licence": package.licence, "sha256": digests}
     (VENDOR / "MANIFEST.json").write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
 

@@ -17,8 +17,11 @@
   function archive(base64) {
     var binary = atob(base64), bytes = new Uint8Array(binary.length);
     for (var i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return new pmtiles.PMTiles(new MemorySource(bytes));
+    return fromBytes(bytes);
   }
+
+  /* An archive already in memory (the editor fetches it with its API key). */
+  function fromBytes(bytes) { return new pmtiles.PMTiles(new MemorySource(bytes)); }
 
   /* VectorGrid.Protobuf reads tiles with fetch(); hand it each tile as a blob: URL instead. */
   var EmbeddedGrid = L.VectorGrid.Protobuf.extend({
@@ -120,7 +123,9 @@
         // Building tiles cover the perimeters: a click that hits no building opens the perimeter
         // under it, as it would without the tiles.
         map._ogFallback = true;
-        map.on("click", function (e) { if (map.hasLayer(grid)) ortGeo.openAt(map, e.latlng); });
+        map.on("click", function (e) {
+          if (map.hasLayer(grid) && window.ortGeo) ortGeo.openAt(map, e.latlng);
+        });
       }
     });
     grid.on("click", function (e) {
@@ -133,5 +138,5 @@
     return grid;
   }
 
-  window.ortGeoTiles = { archive: archive, layer: layer };
+  window.ortGeoTiles = { archive: archive, fromBytes: fromBytes, layer: layer };
 })();
