@@ -64,7 +64,7 @@ def draw_map(
         elif layer == "actions" and action_labels:
             labels = {}
         handles += carto.draw_layer(ax, layer, frame, emphasis=emphasis, number=labels,
-                                    scale=scale)
+                                    scale=scale, orientations=plan.orientations)
         shown.append(layer)
         if layer == "actions" and action_labels and "numero" in frame:
             _action_numbers(ax, frame, scale)

@@ -266,7 +266,7 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     y = _details(sheet, page, x, TOP + 2, width)
     if buildings is None:
         y = _stats(sheet, plan, page, x, y + 3, width)
-        _actions(sheet, page, x, y + 4, width, annex_page)
+        _actions(sheet, page, x, y + 4, width, annex_page, plan.orientations)
     else:
         _building_list(sheet, buildings[buildings["inside"]], x, y + 3, width)
 
@@ -306,7 +306,7 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
         sheet.text(x + 1, y, "Par orientation", 6.4, color=GREY, weight="bold")
         cols = [x + width * (0.40 + 0.15 * k) for k in range(1, 5)]
         for k, cx in zip(page.orientations, cols, strict=True):
-            colour = carto.ORIENTATIONS[k][1]
+            colour = plan.orientations.get(k, ("", GREY))[1]
             sheet.text(cx, y, f"O{k}", 6.4, ha="right", color=colour, weight="bold")
         for label, index in (("Actions", 0), ("Coût (€ HT)", 1)):
             y += step
@@ -325,7 +325,7 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
 
 
 def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
-             annex_page: int) -> None:
+             annex_page: int, orientations: dict[int, tuple[str, str]]) -> None:
     actions = page.actions
     sheet.text(x, y + 3, f"Actions du programme ({len(actions)})", 9.5, weight="bold")
     y += 8
@@ -347,7 +347,7 @@ def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
                             f"{'s' if rest > 1 else ''} : voir l'annexe, page {annex_page}.",
                             6.6, color=GREY)
             return
-        colour = carto.ORIENTATIONS.get(int(row.orientation), ("", GREY))[1]
+        colour = orientations.get(int(row.orientation), ("", GREY))[1]
         sheet.text(x + 0.8, y, "●", 7, color=colour)
         y = sheet.paragraph(x + 4, y, width - 4, head, size, weight="bold")
         y = sheet.paragraph(x + 4, y, width - 4, meta, size - 0.6, color=GREY) + 1.0
@@ -425,7 +425,7 @@ class AnnexRow:
 def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
     """The annex as rows, each with its printed height, ready to be paginated."""
     rows: list[AnnexRow] = []
-    for orientation, (label, colour) in carto.ORIENTATIONS.items():
+    for orientation, (label, colour) in plan.orientations.items():
         part = plan.actions[plan.actions["orientation"] == orientation]
         if part.empty:
             continue

@@ -4,8 +4,10 @@ Maps are drawn with matplotlib in the store's projected CRS (Lambert-93, or UTM 
 either way), so one data unit is one metre and the scale bar needs no projection arithmetic. matplotlib is part of the ``pdf`` extra: this module
 imports it lazily and raises :class:`~ort_geo.errors.MissingExtraError` when it is absent.
 
-Colours and French labels live in plain data (``LAYER_STYLES``, ``STRATA``, ``ORIENTATIONS``,
-``BUILDING_CONDITIONS``) so that other outputs (web map) can share them.
+Colours and French labels live in plain data (``LAYER_STYLES``, ``STRATA``,
+``BUILDING_CONDITIONS``) so that other outputs (web map) can share them. What belongs to a
+territory — its orientations' titles and colours, its strata's names — comes from the store's
+manifest (:func:`ort_geo.territory.orientations_of`, the strata features' ``libelle``).
 """
 
 from __future__ import annotations
@@ -20,24 +22,17 @@ import numpy as np
 import shapely
 
 from .errors import InputError, MissingExtraError
+from .territory import STRATA_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
-#: The four strategic orientations of the Val d'Argent convention (article 2).
-ORIENTATIONS: dict[int, tuple[str, str]] = {
-    1: ("Redynamiser les centres-villes", "#c0392b"),
-    2: ("S'engager pour la transition écologique", "#1e8449"),
-    3: ("Valoriser le territoire", "#2471a3"),
-    4: ("Préserver l'environnement et le cadre de vie", "#b7950b"),
-}
-
-#: Strata of the territorial design: French label and fill colour.
+#: Strata of the territorial design: default French label and fill colour (a layer's own
+#: ``libelle``, from its manifest, names them on maps).
 STRATA: dict[str, tuple[str, str]] = {
-    "ligne_de_vie": ("Ligne de vie (fond de vallée)", "#f3e3b3"),
-    "terrasses": ("Terrasses de mi-hauteur", "#d5e6bd"),
-    "hauts": ("Les hauts", "#a9cba0"),
+    key: (STRATA_LABELS[key], colour) for key, colour in
+    (("ligne_de_vie", "#f3e3b3"), ("terrasses", "#d5e6bd"), ("hauts", "#a9cba0"))
 }
 
 #: Building condition (staff maps only): French label and fill colour.
@@ -157,12 +152,14 @@ def draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle, *, scale
 
 
 def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str | None = None,
-               number: dict[str, str] | None = None, scale: float = 1.0) -> list[Artist]:
+               number: dict[str, str] | None = None, scale: float = 1.0,
+               orientations: dict[int, tuple[str, str]] | None = None) -> list[Artist]:
     """Draw one catalogue layer with its house style; return its legend handles.
 
     ``emphasis`` is the id of the page's own feature (drawn stronger); ``number`` maps feature
     ids to labels written on the map (sector numbers, action numbers); ``scale`` enlarges
-    every size given in points (1 for A4, about 1.41 for A3).
+    every size given in points (1 for A4, about 1.41 for A3); ``orientations`` gives each
+    orientation's title and colour (:func:`ort_geo.territory.orientations_of`).
     """
     k = scale
     _mpl()
@@ -177,6 +174,8 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
         for key, (label, colour) in STRATA.items():
             part = frame[frame["strate"] == key]
             if not part.empty:
+                named = part["libelle"].dropna() if "libelle" in part else part.iloc[0:0]
+                label = str(named.iloc[0]) if len(named) else label
                 part.plot(ax=ax, facecolor=colour, edgecolor="none", zorder=style.zorder,
                           alpha=style.alpha, linewidth=0)
                 handles.append(Patch(facecolor=colour, edgecolor="none", label=label))
@@ -204,7 +203,10 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
                                   label=label))
     elif layer == "actions":
         pts = frame.geometry.representative_point()
-        for orientation, (_label, colour) in ORIENTATIONS.items():
+        styles = orientations or {}
+        for k in sorted({int(v) for v in frame["orientation"].dropna()} - set(styles)):
+            styles = {**styles, k: (f"Orientation {k}", "#7f7f7f")}
+        for orientation, (_label, colour) in sorted(styles.items()):
             mask = (frame["orientation"] == orientation).to_numpy()
             if not mask.any():
                 continue

@@ -115,7 +115,8 @@ def validate(
         if territory.main_town not in halls:
             from .communes import read_town_halls
 
-            halls[territory.main_town] = read_town_halls([territory.main_town]).geometry.iloc[0]
+            halls[territory.main_town] = read_town_halls(
+                [territory.main_town], epsg=store.epsg).geometry.iloc[0]
         found += _main_centre(frame("secteurs_ort"), territory, halls.get(territory.main_town),
                               own)
     if "actions" in names:

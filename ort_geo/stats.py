@@ -22,7 +22,7 @@ Rules (DESIGN.md):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,12 +35,12 @@ from .errors import InputError
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
 from .privacy import mask_count, mask_rate
 from .store.base import Store
+from .territory import orientations_of
 
 TERRITORY_ID = "territoire"
 TERRITORY_NAME = "Ensemble du territoire"
 DEGRADED = ("degrade", "tres_degrade")
 LONG_TERM_YEARS = 2
-ORIENTATIONS = (1, 2, 3, 4)
 _KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
 
 StatKind = Literal["measure", "count", "rate", "money"]
@@ -72,15 +72,45 @@ COLUMNS: tuple[StatColumn, ...] = (
     StatColumn("taux_vacance_commerciale", "Taux de vacance commerciale (%)", "rate",
                ("commerces_vacants", "commerces")),
     StatColumn("actions", "Actions", "count"),
-    *(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count") for k in ORIENTATIONS),
     StatColumn("cout_total", "Coût des actions (€ HT)", "money"),
-    *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
-      for k in ORIENTATIONS),
     StatColumn("km_mobilites_existantes", "Mobilités actives existantes (km)", "measure"),
     StatColumn("km_mobilites_projetees", "Mobilités actives projetées (km)", "measure"),
 )
 BY_NAME: dict[str, StatColumn] = {c.name: c for c in COLUMNS}
 COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
+
+
+def orientation_columns(orientations: Iterable[int]) -> tuple[StatColumn, ...]:
+    """The per-orientation columns (count, then cost) of a territory's orientations: a
+    convention has any number of them (its manifest lists them)."""
+    numbers = sorted(set(orientations))
+    return (*(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count")
+              for k in numbers),
+            *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
+              for k in numbers))
+
+
+def columns_for(orientations: Iterable[int] = ()) -> tuple[StatColumn, ...]:
+    """Every column of a statistics table: :data:`COLUMNS` with the orientations' columns
+    after ``actions`` and ``cout_total``."""
+    extra = orientation_columns(orientations)
+    counts = [c for c in extra if c.kind == "count"]
+    costs = [c for c in extra if c.kind == "money"]
+    out: list[StatColumn] = []
+    for col in COLUMNS:
+        out.append(col)
+        out += counts if col.name == "actions" else costs if col.name == "cout_total" else []
+    return tuple(out)
+
+
+def stat_column(name: str) -> StatColumn | None:
+    """The column called ``name`` (per-orientation ones included), or None."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    for prefix in ("actions_o", "cout_o"):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            return orientation_columns([int(name[len(prefix):])])[0]
+    return None
 
 
 # -- per-feature measures (one value per building, shop, action) -----------------------------
@@ -137,7 +167,10 @@ def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return {"commerces": np.ones(len(frame), bool), "commerces_vacants": _flags(frame, "vacant")}
 
 
-def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def action_measures(frame: pd.DataFrame, orientations: Iterable[int] = ()
+                    ) -> dict[str, np.ndarray]:
+    """Per action: counts and costs, in total and per orientation (``orientations``, plus any
+    number the actions use)."""
     orientation = _ints(frame, "orientation")
     if "cout_ht" in frame.columns:
         cost = pd.to_numeric(frame["cout_ht"], errors="coerce").to_numpy(np.float64)
@@ -147,7 +180,7 @@ def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     cost = np.where(known, cost, 0.0)
     out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost,
                                   _KNOWN + "cout_total": known}
-    for k in ORIENTATIONS:
+    for k in sorted(set(orientations) | (set(orientation.tolist()) - {0})):
         out[f"actions_o{k}"] = orientation == k
         out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
         out[_KNOWN + f"cout_o{k}"] = known & (orientation == k)
@@ -224,7 +257,7 @@ def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 
 def _add_rates(frame: pd.DataFrame) -> None:
-    for col in COLUMNS:
+    for col in COLUMNS:  # rates have no per-orientation form
         if col.kind == "rate" and all(b in frame.columns for b in col.base):
             num, den = (frame[b].astype(float) for b in col.base)
             frame[col.name] = (100.0 * num / den).where(den > 0)
@@ -249,12 +282,14 @@ def sector_stats(
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
-    Returns a DataFrame with ``id``, ``nom`` and the columns of :data:`COLUMNS`, one row per
-    zone in storage order then the whole-territory row (``id == "territoire"``). With
+    Returns a DataFrame with ``id``, ``nom`` and the columns of :func:`columns_for` the store's
+    orientations (:func:`ort_geo.territory.orientations_of`), one row per zone in storage order then the whole-territory row (``id == "territoire"``). With
     ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
     masked. ``frame.attrs`` records the layer, reference year and mode.
     """
     year = reference_year or dt.date.today().year
+    orientations = list(orientations_of(store))
+    columns = columns_for(orientations)
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
         source = "perimetre"
@@ -274,7 +309,8 @@ def sector_stats(
                 ["nb_logements", "nb_logements_vacants", "annee_debut_vacance", "etat",
                  "habitat_indigne", "rdc_vacant"]),
         _points(store, "commerces", shop_measures, ["vacant"]),
-        _points(store, "actions", action_measures, ["orientation", "cout_ht"]),
+        _points(store, "actions", lambda f: action_measures(f, orientations),
+                ["orientation", "cout_ht"]),
     ]
     mobility = store.read("mobilites_actives", columns=["statut"])
     statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
@@ -289,9 +325,10 @@ def sector_stats(
         "id": [*zones["id"].astype(str), TERRITORY_ID],
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
     })
-    frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
-    for name in COUNT_COLUMNS:
-        frame[name] = frame[name].astype(np.int64)
+    frame = pd.concat([head, stats[[c.name for c in columns]]], axis=1)
+    for col in columns:
+        if col.kind == "count":
+            frame[col.name] = frame[col.name].astype(np.int64)
     if public:
         frame = secret(frame)
     frame.attrs.update({"layer": source, "reference_year": year, "public": public})
@@ -301,21 +338,21 @@ def sector_stats(
 def secret(frame: pd.DataFrame) -> pd.DataFrame:
     """The table with statistical secrecy applied (counts 1–10 -> "< 11", derived rates masked)."""
     out = frame.copy()
-    for col in COLUMNS:
-        if col.name not in out.columns:
-            continue
+    present = [c for c in map(stat_column, out.columns) if c is not None]
+    for col in present:
         if col.kind == "rate":
             out[col.name] = [mask_rate(r, *counts) for r, *counts in
                              zip(frame[col.name], *(frame[b] for b in col.base), strict=True)]
-    for name in COUNT_COLUMNS:
-        if name in out.columns:
-            out[name] = frame[name].map(mask_count).astype(object)
+    for col in present:
+        if col.kind == "count":
+            out[col.name] = frame[col.name].map(mask_count).astype(object)
     return out
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     """The table with French column headers, for people."""
-    names = {"id": "Identifiant", "nom": "Nom", **{c.name: c.label for c in COLUMNS}}
+    names = {"id": "Identifiant", "nom": "Nom",
+             **{name: col.label for name in frame.columns if (col := stat_column(name))}}
     return frame.rename(columns=names)
 
 
@@ -327,6 +364,6 @@ def stats_records(frame: pd.DataFrame) -> list[dict]:
 
 
 __all__ = [
-    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
+    "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
     "stats_records", "building_measures", "representative_xy",
 ]

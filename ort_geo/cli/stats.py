@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..stats import COLUMNS, labelled, sector_stats, stats_records
+from ..stats import labelled, sector_stats, stat_column, stats_records
 from ..store import open_store
 from ._common import console, store_option
 
@@ -57,7 +57,7 @@ def command(layer, perimeter, public, fmt, year, output, store):
         table.add_column("Indicateur")
         for fid, name in zip(frame["id"], frame["nom"], strict=True):
             table.add_column(str(name) if isinstance(name, str) else str(fid), justify="right")
-        for col in COLUMNS:
+        for col in filter(None, map(stat_column, frame.columns)):
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
         console.print(table)
         return
