@@ -284,7 +284,7 @@ MANIFEST_HEADER = """\
 # Territory manifest written by `ort-geo init` from the commune reference ({credit}).
 # To fill in: the convention (reference, date of signature, signatories' names), its strategic
 # orientations, e.g.
-#   orientations = [{{ numero = 1, titre = "Redynamiser le centre-ville", couleur = "#c0392b" }}]
+#   orientations = [{{ numero = 1, titre = "Redynamiser le centre-ville", couleur = "#1f77b4" }}]
 # and, for strata, [strates] axe = "axe.geojson" (a line file in this folder) or a DEM given to
 # `ort-geo build --dem`. Then rebuild with `ort-geo build --territoire {directory}`, or keep the
 # store and draw or import its zones (`ort-geo import … --couche secteurs_ort`).

@@ -163,6 +163,20 @@ class Territory(BaseModel):
         return self
 
 
+def shipped_territories() -> dict[str, Path]:
+    """The manifests shipped with ort-geo, by name: ``layers/<name>/territory.toml`` beside the
+    package (a source checkout)."""
+    root = Path(__file__).resolve().parents[1] / "layers"
+    return {p.parent.name: p.parent for p in sorted(root.glob("*/territory.toml"))}
+
+
+def default_territory() -> Path | None:
+    """The territory ``ort-geo build`` and ``ort-geo demo`` use when none is named: the first
+    shipped manifest."""
+    shipped = shipped_territories()
+    return next(iter(shipped.values()), None)
+
+
 def load_territory(path: str | Path) -> Territory:
     """Load and validate ``territory.toml`` (``path`` is the file or its directory)."""
     path = Path(path)
@@ -176,7 +190,7 @@ def load_territory(path: str | Path) -> Territory:
         raise InputError(f"Manifeste de territoire illisible ({path}) : {exc}") from None
     try:
         territory = Territory(**data)
-    except ValidationError as exc:
+    except (ValidationError, TypeError) as exc:
         raise InputError(f"Manifeste de territoire invalide ({path}) :\n{exc}") from None
     return territory.model_copy(update={"directory": path.parent})
 

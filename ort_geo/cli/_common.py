@@ -15,7 +15,15 @@ console = Console()
 console_err = Console(stderr=True)
 T = TypeVar("T")
 
-DEFAULT_STORE = os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg")
+def _default_store() -> str:
+    """``ORT_GEO_STORE``, else the store ``ort-geo demo`` builds (out/<shipped territory>.gpkg)."""
+    from ..territory import default_territory
+
+    shipped = default_territory()
+    return os.environ.get("ORT_GEO_STORE") or f"out/{shipped.name if shipped else 'atlas'}.gpkg"
+
+
+DEFAULT_STORE = _default_store()
 
 store_option = click.option(
     "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,

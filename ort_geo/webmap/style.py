@@ -84,7 +84,7 @@ PUBLIC_LAYERS: tuple[MapLayer, ...] = (
              popup=("numero", "titre", "orientation", "statut", "maitre_ouvrage", "partenaires",
                     "cout_ht", "financement", "priorite", "date_debut", "date_fin",
                     "description"),
-             label=("numero", "titre"), label_prefix="Action ", color="#1b2631", fill="#c0392b",
+             label=("numero", "titre"), label_prefix="Action ", color="#1b2631", fill="#566573",
              fill_opacity=0.85, weight=1.5, category="orientation", palette={},
              listed=True),
 )
