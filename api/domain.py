@@ -76,7 +76,9 @@ def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Re
         fields = [c for c in frame.columns if c != frame.geometry.name]
         body = geojson.feature_collection(
             geojson.features_json(frame, "id", fields, filters.crs),
-            {"numberMatched": len(frame), "numberReturned": len(frame)})
+            {"numberMatched": len(frame), "numberReturned": len(frame),
+             # buildings left aside because a filtered field is unknown (never counted as 0)
+             **({"inconnus": frame.attrs["inconnus"]} if frame.attrs.get("inconnus") else {})})
         return Response(body, media_type=GEOJSON, headers={"Content-Crs": filters.crs.header})
     with tempfile.TemporaryDirectory(prefix="ort-geo-api-") as tmp:
         path = export_buildings(frame, Path(tmp) / f"batiments.{filters.fmt}", filters.fmt)

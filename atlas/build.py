@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ort_geo import __version__
 from ort_geo.atlas_plan import AtlasPlan, Edition, buildings_of, plan_atlas
-from ort_geo.errors import InputError, MissingExtraError
+from ort_geo.errors import InputError, OrtGeoError, require_module, require_tool
 from ort_geo.store import Store
 from ort_geo.territory import Territory
 
@@ -46,14 +46,10 @@ def build_atlas(
     progress: Progress | None = None,
 ) -> AtlasResult:
     """Write the atlas of ``store`` to ``output`` (PDF) and describe what was written."""
-    try:
-        import matplotlib
+    require_module("matplotlib", "pdf").use("Agg", force=False)
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
 
-        matplotlib.use("Agg", force=False)
-        from matplotlib import rc_context
-        from matplotlib.backends.backend_pdf import PdfPages
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise MissingExtraError("pdf", "matplotlib") from None
     from . import pages as P
     from .layout import PAPERS, Sheet
 
@@ -152,16 +148,14 @@ def _metadata(plan: AtlasPlan) -> dict:
 
 def page_png(pdf: str | Path, page: int, png: str | Path, *, dpi: int = 110) -> Path:
     """Render one page of a PDF to PNG with poppler's ``pdftoppm`` (Debian poppler-utils)."""
-    import shutil
     import subprocess
 
-    from ort_geo.errors import OrtGeoError
-
-    tool = shutil.which("pdftoppm")
-    if tool is None:
-        raise OrtGeoError("pdftoppm est introuvable : installez le paquet poppler-utils.")
+    tool = require_tool("pdftoppm")
     png = Path(png)
-    subprocess.run([tool, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
-                    "-singlefile", str(pdf), str(png.with_suffix(""))], check=True,
-                   capture_output=True)
+    done = subprocess.run([tool, "-png", "-r", str(dpi), "-f", str(page), "-l", str(page),
+                           "-singlefile", str(pdf), str(png.with_suffix(""))],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise OrtGeoError(f"pdftoppm n'a pas rendu la page {page} de {pdf} : "
+                          f"{done.stderr.strip()[:300]}")
     return png

@@ -304,7 +304,10 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
     if page.orientations:
         y += 1.5
         sheet.text(x + 1, y, "Par orientation", 6.4, color=GREY, weight="bold")
-        cols = [x + width * (0.40 + 0.15 * k) for k in range(1, 5)]
+        # Any number of orientations share the right part of the table.
+        gap = min(0.15, 0.60 / len(page.orientations))
+        cols = [x + width * (1.0 - gap * (len(page.orientations) - 1 - i))
+                for i in range(len(page.orientations))]
         for k, cx in zip(page.orientations, cols, strict=True):
             colour = plan.orientations.get(k, ("", GREY))[1]
             sheet.text(cx, y, f"O{k}", 6.4, ha="right", color=colour, weight="bold")

@@ -23,6 +23,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from . import __version__
+from .clock import PARIS, local
 from .display import CHOICE_LABELS, NBSP, format_number
 from .errors import InputError
 from .privacy import public_view
@@ -156,20 +157,18 @@ def natural_key(text: Any) -> tuple:
 
 
 def atlas_date(store: Store) -> dt.datetime:
-    """The atlas' date: SOURCE_DATE_EPOCH when set, else the store's last change to its atlas
-    layers (so that the same store always yields the same document)."""
+    """The atlas' date, in Europe/Paris: SOURCE_DATE_EPOCH when set, else the store's last change
+    to its atlas layers (so that the same store always yields the same document)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch:
         try:
-            return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
-        except ValueError:
+            return dt.datetime.fromtimestamp(int(epoch), PARIS)
+        except (ValueError, OverflowError, OSError):
             raise InputError(f"SOURCE_DATE_EPOCH invalide : {epoch!r}") from None
     stamps = [e.timestamp for layer in CONTEXT_LAYERS for e in store.journal(layer=layer)]
     if not stamps:
-        return dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    last = dt.datetime.fromisoformat(max(stamps))
-    return (last if last.tzinfo else last.replace(tzinfo=dt.UTC)).astimezone(dt.UTC).replace(
-        microsecond=0)
+        return local(dt.datetime(1970, 1, 1, tzinfo=dt.UTC))
+    return local(max(stamps)).replace(microsecond=0)
 
 
 def _journal_version(store: Store) -> int:
@@ -338,8 +337,10 @@ STAT_LABELS: dict[str, str] = {
     "logements": "Logements",
     "logements_vacants": "Logements vacants",
     "taux_vacance": "Taux de vacance (%)",
+    "batiments_vacance_connue": "dont vacance connue (bâtiments)",
     "vacants_longue_duree": "Vacants depuis 2 ans ou plus",
     "batiments_degrades": "Bâtiments dégradés",
+    "batiments_etat_connu": "dont état connu (bâtiments)",
     "habitat_indigne": "Habitat indigne repéré",
     "rdc_vacants": "Rez-de-chaussée vacants",
     "commerces": "Commerces et locaux",
@@ -358,6 +359,9 @@ def format_stat(value: Any, kind: str) -> str:
     """A statistic formatted as ``ort-geo stats`` prints it (by the engine's column kind)."""
     if isinstance(value, str):
         return value  # "< 11"
+    missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+    if missing and kind == "count":
+        return "inconnu"  # not zero: the zone has features but none knows the value
     return format_value(value, decimals={"measure": 2, "rate": 1}.get(kind, 0))
 
 

@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .errors import InputError, MissingExtraError
+from .errors import InputError, require_module
 from .territory import STRATA_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -84,10 +84,7 @@ MOBILITY_STATUS = {"existant": ("existant", "-"), "projete": ("projeté", (0, (3
 
 
 def _mpl():
-    try:
-        import matplotlib
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise MissingExtraError("pdf", "matplotlib") from None
+    matplotlib = require_module("matplotlib", "pdf")
     matplotlib.use("Agg", force=False)
     return matplotlib
 
@@ -310,10 +307,7 @@ def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.0
 
 def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> None:
     """A metric scale bar (projected CRS in metres: one data unit is one metre)."""
-    try:
-        from matplotlib_scalebar.scalebar import ScaleBar
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise MissingExtraError("pdf", "matplotlib-scalebar") from None
+    ScaleBar = require_module("matplotlib_scalebar.scalebar", "pdf").ScaleBar  # noqa: N806
     ax.add_artist(ScaleBar(1.0, units="m", location=location, length_fraction=0.22,
                            box_alpha=0.85, font_properties={"size": 7 * scale},
                            scale_loc="top", border_pad=0.6, color="#1b2631",

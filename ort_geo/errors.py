@@ -80,16 +80,93 @@ class AccessDeniedError(OrtGeoError, PermissionError):
     """A role that may not see or change what it asked for."""
 
 
+class UnsupportedError(OrtGeoError, RuntimeError):
+    """The installed libraries lack a capability (e.g. a GDAL driver)."""
+
+
 class StoreError(OrtGeoError, OSError):
     """A store that cannot be opened, read or written."""
 
 
+#: The optional dependency groups of ``pyproject.toml`` (``pip install 'ort-geo[extra]'``).
+EXTRAS = ("postgis", "pdf", "browser", "bench", "dev")
+
+#: Optional system programs: name -> (Debian package, what the tool does without it).
+TOOLS: dict[str, tuple[str, str]] = {
+    "chromium": ("chromium", "captures PNG des cartes web omises"),
+    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas omis"),
+}
+
+
 class MissingExtraError(OrtGeoError, ImportError):
-    """An optional dependency group is not installed."""
+    """An optional dependency group is not installed.
+
+    Raise it through :func:`require_module` (or with an extra of :data:`EXTRAS` and the missing
+    module's name): a wrong argument is refused when the error is made, not when it is shown.
+    """
 
     def __init__(self, extra: str, module: str) -> None:
+        if extra not in EXTRAS or not module or " " in module:
+            raise TypeError(f"MissingExtraError(extra, module) : extra parmi {EXTRAS} et nom de "
+                            f"module attendus, reçu ({extra!r}, {module!r})")
         super().__init__(
             f"Le module « {module} » manque : installez l'extra avec pip install 'ort-geo[{extra}]'."
         )
         self.extra = extra
         self.module = module
+        self.name = module  # ImportError's attribute
+
+
+class MissingToolError(OrtGeoError, FileNotFoundError):
+    """An optional system program (chromium, pdftoppm…) is not installed: a French line says
+    what is skipped and the command that installs it. Raise it through :func:`require_tool`."""
+
+    def __init__(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise TypeError(f"MissingToolError(tool) : outil parmi {tuple(TOOLS)} attendu, "
+                            f"reçu {tool!r}")
+        package, skipped = TOOLS[tool]
+        super().__init__(f"{tool} est introuvable : {skipped} ; pour l'installer : "
+                         f"{install_command(package)}")
+        self.tool = tool
+        self.package = package
+
+    def __str__(self) -> str:  # FileNotFoundError would format (errno, strerror)
+        return str(self.args[0])
+
+
+def install_command(package: str) -> str:
+    """The command that installs a Debian package, for this user (sudo unless root)."""
+    import os
+
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    return f"{'' if root else 'sudo '}apt-get install {package}"
+
+
+def require_module(module: str, extra: str):
+    """Import ``module`` (e.g. ``"matplotlib"``) or raise :class:`MissingExtraError` naming
+    ``extra``. The one way the library imports an optional dependency."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        missing = (exc.name or module).split(".")[0]
+        raise MissingExtraError(extra, missing) from None
+
+
+def require_tool(tool: str, path: str | None = None) -> str:
+    """The path of system program ``tool`` (``path`` if given and executable, else from PATH),
+    or raise :class:`MissingToolError`. The one way the library looks for a system program."""
+    import os
+    import shutil
+
+    if tool not in TOOLS:
+        raise TypeError(f"require_tool : outil inconnu {tool!r}")
+    if path:
+        found = path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    else:
+        found = shutil.which(tool)
+    if found is None:
+        raise MissingToolError(tool)
+    return found

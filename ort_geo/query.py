@@ -8,7 +8,6 @@ fields and refuses filters on restricted ones (filtering on them would reveal th
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pandas as pd
 import shapely
 
 from .assign import PolygonGrid
+from .clock import today
 from .errors import AccessDeniedError, InputError
 from .io import shapefile_names, write_frame
 from .perimeter import Perimeter, resolve_perimeter
@@ -50,7 +50,7 @@ def buildings_within(
     passed as the shortcut ``"degrades"``). ``permis_de_louer``: inside (True) or outside
     (False) any rental-permit zone. ``built_from`` / ``built_to``: construction years, inclusive.
     """
-    year = reference_year or dt.date.today().year
+    year = reference_year or today().year
     etats = _etats(etat)
     restricted = [name for name, value in (("vacance", vacant), ("vacance de longue durée",
                   long_term_vacant), ("état du bâti", etats)) if value is not None]
@@ -70,25 +70,55 @@ def buildings_within(
     keep = np.ones(len(frame), bool)
     if zones is not None:
         keep &= _covered(zones, x, y)
+    # Unknown is not zero: a building whose filtered field is unknown matches neither the
+    # filter nor its opposite; how many were left aside is recorded in ``attrs["inconnus"]``.
+    unknown: dict[str, int] = {}
+
+    def where_known(label: str, known: np.ndarray, match: np.ndarray) -> np.ndarray:
+        missing = int((keep & ~known).sum())
+        if missing:
+            unknown[label] = max(unknown.get(label, 0), missing)
+        return known & match
+
     if vacant is not None:
-        keep &= (_num(frame, "nb_logements_vacants") > 0) == vacant
+        count = _num(frame, "nb_logements_vacants")
+        keep &= where_known("vacance", ~np.isnan(count), (count > 0) == vacant)
     if long_term_vacant is not None:
-        start = _num(frame, "annee_debut_vacance")
-        lt = (_num(frame, "nb_logements_vacants") > 0) & (start <= year - LONG_TERM_YEARS)
-        keep &= lt == long_term_vacant
+        count, start = _num(frame, "nb_logements_vacants"), _num(frame, "annee_debut_vacance")
+        lt = (count > 0) & (start <= year - LONG_TERM_YEARS)
+        # Known: vacancy known, and either no vacant dwelling or a known start year.
+        known = ~np.isnan(count) & ((count == 0) | ~np.isnan(start))
+        keep &= where_known("vacance de longue durée", known, lt == long_term_vacant)
     if etats is not None:
-        keep &= frame["etat"].isin(etats).to_numpy()
-    if built_from is not None:
-        keep &= _num(frame, "annee_construction") >= built_from
-    if built_to is not None:
-        keep &= _num(frame, "annee_construction") <= built_to
+        keep &= where_known("état du bâti", frame["etat"].notna().to_numpy(),
+                            frame["etat"].isin(etats).to_numpy())
+    if built_from is not None or built_to is not None:
+        built = _num(frame, "annee_construction")
+        match = np.ones(len(frame), bool)
+        if built_from is not None:
+            match &= built >= built_from
+        if built_to is not None:
+            match &= built <= built_to
+        keep &= where_known("année de construction", ~np.isnan(built), match)
     if permis_de_louer is not None:
         zones_pdl = store.read("permis_de_louer").geometry.to_numpy()
         keep &= _covered(zones_pdl, x, y) == permis_de_louer
     out = frame[keep].reset_index(drop=True)
     if public:
         out = public_view(store.spec("batiments"), out)
+    out.attrs["inconnus"] = unknown
     return out
+
+
+def unknown_note(frame: pd.DataFrame) -> str | None:
+    """French note on buildings left aside because a filtered field is unknown, if any."""
+    unknown = frame.attrs.get("inconnus") or {}
+    if not unknown:
+        return None
+    parts = [f"{label} inconnu{'' if label == 'état du bâti' else 'e'} pour {n} bâtiment(s)"
+             for label, n in unknown.items()]
+    return ("Non retenus, la donnée filtrée étant inconnue (jamais comptée comme zéro) : "
+            + " ; ".join(parts) + ".")
 
 
 def _etats(etat: str | Sequence[str] | None) -> list[str] | None:
@@ -108,7 +138,9 @@ def _etats(etat: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _num(frame: pd.DataFrame, name: str) -> np.ndarray:
-    return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+    if name not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[name], errors="coerce").astype("float64").to_numpy()
 
 
 def _covered(zones: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

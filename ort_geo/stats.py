@@ -15,13 +15,17 @@ Rules (DESIGN.md):
   communes' area;
 * long-term vacancy: vacant dwellings of buildings whose vacancy started at least two years
   before the reference year (unknown start years are not counted as long-term);
+* unknown is not zero: a building whose dwellings, vacancy or condition is missing (footprints
+  imported without LOVAC, say) adds nothing to the count of that field, the coverage columns
+  (``batiments_vacance_connue``…) say how many buildings each count is known for, rates are
+  computed on the known part, and a count no feature of the zone knows is missing (NaN / <NA>),
+  never 0;
 * public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
   is shown "< 11" and the rates derived from it are masked.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +35,7 @@ import pandas as pd
 import shapely
 
 from .assign import PolygonGrid
+from .clock import today
 from .errors import InputError
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
 from .privacy import mask_count, mask_rate
@@ -55,24 +60,44 @@ class StatColumn:
     kind: StatKind
     #: For a rate: (numerator, denominator) counts it is derived from.
     base: tuple[str, ...] = ()
+    #: The coverage column counting the features whose value is known, and the population
+    #: column it is a part of: the value is unknown where features exist but none knows it.
+    known: str | None = None
+    population: str | None = None
 
 
+_B = "batiments"
 COLUMNS: tuple[StatColumn, ...] = (
     StatColumn("surface_ha", "Surface (ha)", "measure"),
     StatColumn("batiments", "Bâtiments", "count"),
-    StatColumn("logements", "Logements", "count"),
-    StatColumn("logements_vacants", "Logements vacants", "count"),
-    StatColumn("taux_vacance", "Taux de vacance (%)", "rate", ("logements_vacants", "logements")),
-    StatColumn("vacants_longue_duree", "Logements vacants depuis 2 ans ou plus", "count"),
-    StatColumn("batiments_degrades", "Bâtiments dégradés ou très dégradés", "count"),
-    StatColumn("habitat_indigne", "Bâtiments repérés en habitat indigne", "count"),
-    StatColumn("rdc_vacants", "Rez-de-chaussée commerciaux vacants", "count"),
+    StatColumn("logements", "Logements", "count", known="batiments_logements_connus",
+               population=_B),
+    StatColumn("batiments_logements_connus", "Bâtiments au nombre de logements connu", "count"),
+    StatColumn("logements_vacants", "Logements vacants", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("batiments_vacance_connue", "Bâtiments à la vacance connue", "count"),
+    StatColumn("logements_vacance_connue", "Logements des bâtiments à la vacance connue", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("taux_vacance", "Taux de vacance (%)", "rate",
+               ("logements_vacants", "logements_vacance_connue")),
+    StatColumn("vacants_longue_duree", "Logements vacants depuis 2 ans ou plus", "count",
+               known="batiments_vacance_connue", population=_B),
+    StatColumn("batiments_degrades", "Bâtiments dégradés ou très dégradés", "count",
+               known="batiments_etat_connu", population=_B),
+    StatColumn("batiments_etat_connu", "Bâtiments à l'état connu", "count"),
+    StatColumn("habitat_indigne", "Bâtiments repérés en habitat indigne", "count",
+               known=_KNOWN + "habitat_indigne", population=_B),
+    StatColumn("rdc_vacants", "Rez-de-chaussée commerciaux vacants", "count",
+               known=_KNOWN + "rdc_vacants", population=_B),
     StatColumn("commerces", "Commerces et locaux", "count"),
-    StatColumn("commerces_vacants", "Locaux commerciaux vacants", "count"),
+    StatColumn("commerces_vacants", "Locaux commerciaux vacants", "count",
+               known="commerces_vacance_connue", population="commerces"),
+    StatColumn("commerces_vacance_connue", "Locaux à la vacance connue", "count"),
     StatColumn("taux_vacance_commerciale", "Taux de vacance commerciale (%)", "rate",
-               ("commerces_vacants", "commerces")),
+               ("commerces_vacants", "commerces_vacance_connue")),
     StatColumn("actions", "Actions", "count"),
     StatColumn("cout_total", "Coût des actions (€ HT)", "money"),
+    StatColumn("actions_cout_connu", "Actions au coût connu", "count"),
     StatColumn("km_mobilites_existantes", "Mobilités actives existantes (km)", "measure"),
     StatColumn("km_mobilites_projetees", "Mobilités actives projetées (km)", "measure"),
 )
@@ -92,14 +117,15 @@ def orientation_columns(orientations: Iterable[int]) -> tuple[StatColumn, ...]:
 
 def columns_for(orientations: Iterable[int] = ()) -> tuple[StatColumn, ...]:
     """Every column of a statistics table: :data:`COLUMNS` with the orientations' columns
-    after ``actions`` and ``cout_total``."""
+    after ``actions`` and ``actions_cout_connu``."""
     extra = orientation_columns(orientations)
     counts = [c for c in extra if c.kind == "count"]
     costs = [c for c in extra if c.kind == "money"]
     out: list[StatColumn] = []
     for col in COLUMNS:
         out.append(col)
-        out += counts if col.name == "actions" else costs if col.name == "cout_total" else []
+        out += counts if col.name == "actions" else costs if col.name == "actions_cout_connu" \
+            else []
     return tuple(out)
 
 
@@ -115,22 +141,27 @@ def stat_column(name: str) -> StatColumn | None:
 
 # -- per-feature measures (one value per building, shop, action) -----------------------------
 
-def _ints(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _ints(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The column as int64 (unknown -> 0) and where it is known (a missing column: nowhere)."""
     if name not in frame.columns:
-        return np.zeros(len(frame), np.int64)
+        return np.zeros(len(frame), np.int64), np.zeros(len(frame), bool)
     column = frame[name]
-    if column.dtype.kind in "iu":  # plain numpy integers: no copy
-        return column.to_numpy()
-    return pd.to_numeric(column, errors="coerce").fillna(0).to_numpy(np.int64)
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":  # plain ints: no copy
+        return column.to_numpy(), np.ones(len(frame), bool)
+    values = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
+    known = np.isfinite(values)
+    return np.where(known, values, 0).astype(np.int64), known
 
 
-def _flags(frame: pd.DataFrame, name: str) -> np.ndarray:
+def _flags(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The column as bool (unknown -> False) and where it is known."""
     if name not in frame.columns:
-        return np.zeros(len(frame), bool)
+        return np.zeros(len(frame), bool), np.zeros(len(frame), bool)
     column = frame[name]
     if column.dtype == bool:
-        return column.to_numpy()
-    return column.fillna(False).astype(bool).to_numpy()
+        return column.to_numpy(), np.ones(len(frame), bool)
+    known = column.notna().to_numpy()
+    return column.fillna(False).astype(bool).to_numpy(), known
 
 
 def _isin(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
@@ -143,35 +174,48 @@ def _isin(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
 
 
 def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
-    """Per building, the quantities the statistics add up (catalogue fields of ``batiments``)."""
-    dwellings = _ints(frame, "nb_logements")
-    vacant = _ints(frame, "nb_logements_vacants")
+    """Per building, the quantities the statistics add up (catalogue fields of ``batiments``),
+    with the coverage of each (whether the building's value is known)."""
+    dwellings, dwellings_known = _ints(frame, "nb_logements")
+    vacant, vacancy_known = _ints(frame, "nb_logements_vacants")
     if "annee_debut_vacance" in frame.columns:
-        start = pd.to_numeric(frame["annee_debut_vacance"], errors="coerce").to_numpy(np.float64)
+        start = pd.to_numeric(frame["annee_debut_vacance"], errors="coerce").astype(
+            "float64").to_numpy()
     else:
         start = np.full(len(frame), np.nan)
     long_term = np.where(start <= reference_year - LONG_TERM_YEARS, vacant, 0)
     etat = frame["etat"] if "etat" in frame.columns else pd.Series([None] * len(frame))
+    indigne, indigne_known = _flags(frame, "habitat_indigne")
+    rdc, rdc_known = _flags(frame, "rdc_vacant")
     return {
         "batiments": np.ones(len(frame), bool),
         "logements": dwellings,
+        "batiments_logements_connus": dwellings_known,
         "logements_vacants": vacant,
+        "batiments_vacance_connue": vacancy_known,
+        # The rate's denominator: dwellings of the buildings whose vacancy is known.
+        "logements_vacance_connue": np.where(vacancy_known, dwellings, 0),
         "vacants_longue_duree": long_term,
         "batiments_degrades": _isin(etat, DEGRADED),
-        "habitat_indigne": _flags(frame, "habitat_indigne"),
-        "rdc_vacants": _flags(frame, "rdc_vacant"),
+        "batiments_etat_connu": etat.notna().to_numpy(),
+        "habitat_indigne": indigne,
+        _KNOWN + "habitat_indigne": indigne_known,
+        "rdc_vacants": rdc,
+        _KNOWN + "rdc_vacants": rdc_known,
     }
 
 
 def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {"commerces": np.ones(len(frame), bool), "commerces_vacants": _flags(frame, "vacant")}
+    vacant, known = _flags(frame, "vacant")
+    return {"commerces": np.ones(len(frame), bool), "commerces_vacants": vacant,
+            "commerces_vacance_connue": known}
 
 
 def action_measures(frame: pd.DataFrame, orientations: Iterable[int] = ()
                     ) -> dict[str, np.ndarray]:
     """Per action: counts and costs, in total and per orientation (``orientations``, plus any
     number the actions use)."""
-    orientation = _ints(frame, "orientation")
+    orientation, _ = _ints(frame, "orientation")
     if "cout_ht" in frame.columns:
         cost = pd.to_numeric(frame["cout_ht"], errors="coerce").to_numpy(np.float64)
     else:
@@ -179,7 +223,7 @@ def action_measures(frame: pd.DataFrame, orientations: Iterable[int] = ()
     known = ~np.isnan(cost)
     cost = np.where(known, cost, 0.0)
     out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost,
-                                  _KNOWN + "cout_total": known}
+                                  _KNOWN + "cout_total": known, "actions_cout_connu": known}
     for k in sorted(set(orientations) | (set(orientation.tolist()) - {0})):
         out[f"actions_o{k}"] = orientation == k
         out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
@@ -237,8 +281,15 @@ def zone_stats(
     # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
     for name in [c for c in frame.columns if c.startswith(_KNOWN)]:
         money = name[len(_KNOWN):]
-        frame[money] = frame[money].where(frame[name] > 0)
-        del frame[name]
+        column = stat_column(money)
+        if column is not None and column.kind == "money":
+            frame[money] = frame[money].where(frame[name] > 0)
+    # A count is unknown (not 0) where the zone has features but none of them knows the value.
+    for col in COLUMNS:
+        if col.known in frame.columns and col.population in frame.columns:
+            unknown = (frame[col.known] == 0) & (frame[col.population] > 0)
+            frame[col.name] = frame[col.name].astype("float64").where(~unknown)
+    frame = frame.drop(columns=[c for c in frame.columns if c.startswith(_KNOWN)])
     _add_rates(frame)
     return frame
 
@@ -287,7 +338,7 @@ def sector_stats(
     ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
     masked. ``frame.attrs`` records the layer, reference year and mode.
     """
-    year = reference_year or dt.date.today().year
+    year = reference_year or today().year
     orientations = list(orientations_of(store))
     columns = columns_for(orientations)
     if perimeter is not None:
@@ -326,9 +377,9 @@ def sector_stats(
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
     })
     frame = pd.concat([head, stats[[c.name for c in columns]]], axis=1)
-    for col in columns:
+    for col in columns:  # nullable: an unknown count stays <NA>, never 0
         if col.kind == "count":
-            frame[col.name] = frame[col.name].astype(np.int64)
+            frame[col.name] = frame[col.name].round().astype("Int64")
     if public:
         frame = secret(frame)
     frame.attrs.update({"layer": source, "reference_year": year, "public": public})
@@ -357,13 +408,13 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def stats_records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-ready rows (NaN -> None, numpy scalars -> Python)."""
+    """JSON-ready rows (NaN and <NA> -> None, numpy scalars -> Python)."""
     clean = frame.astype(object).where(frame.notna(), None)
     return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
             for row in clean.to_dict(orient="records")]
 
 
 __all__ = [
-    "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats", "zone_stats", "secret", "labelled",
-    "stats_records", "building_measures", "representative_xy",
+    "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats",
+    "zone_stats", "secret", "labelled", "stats_records", "building_measures", "representative_xy",
 ]

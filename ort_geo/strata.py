@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import CRSError, InputError, MissingExtraError
+from .errors import CRSError, InputError
 from .territory import STRATA_LABELS
 
 STRATA = ("ligne_de_vie", "terrasses", "hauts")
@@ -83,12 +83,11 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
 
     ``territory`` is in ``crs`` (the store's); the DEM may be in any CRS rasterio knows.
     """
-    try:
-        import rasterio
-        import rasterio.features
-        import rasterio.mask
-    except ImportError as exc:  # pragma: no cover - rasterio is a core dependency
-        raise MissingExtraError("dem", "rasterio") from exc
+    import rasterio  # a core dependency, imported here because it is slow to load
+    import rasterio.errors
+    import rasterio.features
+    import rasterio.mask
+
     low, high = altitudes
     path = Path(dem)
     if not path.exists():

@@ -25,6 +25,37 @@ def communes_geojson(shared_data: Path) -> Path:
     return shared_data / "admin" / "val-d-argent-communes_france-geojson-2018.geojson"
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose optional system tool is missing, saying why; in CI (``CI=true``) fail
+    instead, so a missing tool can never pass as a green run."""
+    if IN_CI:
+        pytest.fail(f"CI : ce test doit tourner. {reason}")
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests marked ``browser`` need chromium (and playwright), ``poppler`` needs pdftoppm."""
+    if item.get_closest_marker("browser"):
+        from ort_geo.errors import MissingExtraError, MissingToolError, require_module
+        from ort_geo.webmap.browser import _chromium
+
+        try:
+            require_module("playwright.sync_api", "browser")
+            _chromium()
+        except (MissingExtraError, MissingToolError) as exc:
+            unavailable(str(exc))
+    if item.get_closest_marker("poppler"):
+        from ort_geo.errors import MissingToolError, require_tool
+
+        try:
+            require_tool("pdftoppm")
+        except MissingToolError as exc:
+            unavailable(str(exc))
+
+
 POSTGIS_ENV = "ORT_GEO_TEST_POSTGIS"
 BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
 
@@ -49,9 +80,7 @@ def postgis_url() -> str:
         except Exception as exc:  # noqa: BLE001 - any failure means "no server"
             reason = f"serveur PostGIS injoignable ({POSTGIS_ENV}) : {exc}"
     if reason:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI : les tests PostGIS doivent tourner. {reason}")
-        pytest.skip(reason)
+        unavailable(f"Tests PostGIS : {reason}")
     return url
 
 

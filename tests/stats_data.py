@@ -22,7 +22,10 @@ def _frame(rows: list[dict], geoms: list) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry=geoms, crs=CRS)
 
 
-def build_small_store(path: Path):
+def build_small_store(path: Path, buildings: str = "complete"):
+    """``buildings``: "complete" (every field known), "footprints" (ids, commune and geometry
+    only, as a BD TOPO import without LOVAC), or "mixed" (every other building empty; shops and
+    actions with unknown fields too)."""
     from ort_geo import open_store
 
     rng = np.random.default_rng(42)
@@ -77,17 +80,21 @@ def build_small_store(path: Path):
     rdc_vacant = np.where(rdc, rng.random(m) < 0.4, False)
     years = rng.integers(1700, 2024, m).astype(object)
     years[rng.random(m) < 0.05] = None
-    store.write("batiments", _frame(
-        [{"id": f"B{i:05d}", "nb_logements": int(dwellings[i]),
-          "nb_logements_vacants": int(vacant[i]), "annee_debut_vacance": start[i],
-          "etat": etat[i], "habitat_indigne": indigne[i], "rdc_commerce": bool(rdc[i]),
-          "rdc_vacant": bool(rdc_vacant[i]), "annee_construction": years[i],
-          "code_insee": "68298", "demo": True} for i in range(m)], geoms), **w)
+    rows = [{"id": f"B{i:05d}", "nb_logements": int(dwellings[i]),
+             "nb_logements_vacants": int(vacant[i]), "annee_debut_vacance": start[i],
+             "etat": etat[i], "habitat_indigne": indigne[i], "rdc_commerce": bool(rdc[i]),
+             "rdc_vacant": bool(rdc_vacant[i]), "annee_construction": years[i],
+             "code_insee": "68298", "demo": True} for i in range(m)]
+    if buildings != "complete":
+        rows = [{"id": r["id"], "code_insee": r["code_insee"]}
+                if buildings == "footprints" or i % 2 else r for i, r in enumerate(rows)]
+    store.write("batiments", _frame(rows, geoms), **w)
 
     k = 300
     sx, sy = rng.uniform(0, 4000, k), rng.uniform(0, 2000, k)
     store.write("commerces", _frame(
-        [{"id": f"C{i}", "nom": f"Commerce {i}", "vacant": bool(rng.random() < 0.3)}
+        [{"id": f"C{i}", "nom": f"Commerce {i}",
+          "vacant": None if buildings != "complete" and i % 2 else bool(rng.random() < 0.3)}
          for i in range(k)] + [{"id": "Cedge", "nom": "Sur la limite", "vacant": True}],
         [Point(X0 + x, Y0 + y) for x, y in zip(sx, sy, strict=True)] + [Point(X0 + 1200, Y0 + 500)]),
         **w)
@@ -98,8 +105,9 @@ def build_small_store(path: Path):
         g = (Point(X0 + x, Y0 + y) if kind == 0 else
              LineString([(X0 + x, Y0 + y), (X0 + x + 150, Y0 + y + 40)]) if kind == 1 else
              _b(x, y, x + 60, y + 60))
+        cost = None if i % 7 == 0 else float(rng.integers(1, 500) * 1000)
         actions.append({"id": f"A{i}", "titre": f"Action {i}", "orientation": int(1 + i % 4),
-                        "cout_ht": None if i % 7 == 0 else float(rng.integers(1, 500) * 1000)})
+                        "cout_ht": None if buildings != "complete" and i % 2 else cost})
         ageoms.append(g)
     store.write("actions", _frame(actions, ageoms), **w)
     lines, lrows = [], []

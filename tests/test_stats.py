@@ -38,22 +38,35 @@ def brute_force(store, layer, year):
         inc = c[shapely.covers(z, c_pts)]
         ina = a[shapely.covers(z, a_pts)]
         row = {"id": zone[key], "surface_ha": z.area / 1e4, "batiments": len(inb)}
-        row["logements"] = int(inb["nb_logements"].fillna(0).sum())
-        row["logements_vacants"] = int(inb["nb_logements_vacants"].fillna(0).sum())
-        row["vacants_longue_duree"] = sum(
+        vacancy = inb["nb_logements_vacants"].notna()
+        row["logements"] = _unknown_or(inb["nb_logements"], int(inb["nb_logements"].fillna(0).sum()))
+        row["batiments_logements_connus"] = int(inb["nb_logements"].notna().sum())
+        row["logements_vacants"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements_vacants"].fillna(0).sum()))
+        row["batiments_vacance_connue"] = int(vacancy.sum())
+        row["logements_vacance_connue"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements"][vacancy].fillna(0).sum()))
+        row["vacants_longue_duree"] = _unknown_or(inb["nb_logements_vacants"], sum(
             int(r.nb_logements_vacants or 0) for r in inb.itertuples()
-            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2)
-        row["batiments_degrades"] = sum(e in ("degrade", "tres_degrade") for e in inb["etat"])
-        row["habitat_indigne"] = sum(bool(pd.notna(v) and v) for v in inb["habitat_indigne"])
-        row["rdc_vacants"] = sum(bool(pd.notna(v) and v) for v in inb["rdc_vacant"])
+            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2))
+        row["batiments_degrades"] = _unknown_or(
+            inb["etat"], sum(e in ("degrade", "tres_degrade") for e in inb["etat"]))
+        row["batiments_etat_connu"] = int(inb["etat"].notna().sum())
+        row["habitat_indigne"] = _unknown_or(inb["habitat_indigne"], sum(
+            bool(pd.notna(v) and v) for v in inb["habitat_indigne"]))
+        row["rdc_vacants"] = _unknown_or(inb["rdc_vacant"], sum(
+            bool(pd.notna(v) and v) for v in inb["rdc_vacant"]))
         row["commerces"] = len(inc)
-        row["commerces_vacants"] = sum(bool(pd.notna(v) and v) for v in inc["vacant"])
+        row["commerces_vacants"] = _unknown_or(
+            inc["vacant"], sum(bool(pd.notna(v) and v) for v in inc["vacant"]))
+        row["commerces_vacance_connue"] = int(inc["vacant"].notna().sum())
         row["actions"] = len(ina)
         for k in orientations_of(store):  # the manifest's, and any the actions use
             sel = ina[ina["orientation"] == k]
             row[f"actions_o{k}"] = len(sel)
             row[f"cout_o{k}"] = _known_sum(sel["cout_ht"])
         row["cout_total"] = _known_sum(ina["cout_ht"])
+        row["actions_cout_connu"] = int(ina["cout_ht"].notna().sum())
         for statut, col in (("existant", "km_mobilites_existantes"),
                             ("projete", "km_mobilites_projetees")):
             total = 0.0
@@ -62,6 +75,11 @@ def brute_force(store, layer, year):
             row[col] = total / 1000
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _unknown_or(values: pd.Series, count: int):
+    """Unknown (<NA>) when features exist but none knows the value; else the count."""
+    return pd.NA if len(values) and not values.notna().any() else count
 
 
 def _known_sum(costs: pd.Series) -> float:
@@ -94,8 +112,8 @@ def test_stats_equal_brute_force(any_store, layer):
             np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
                                        rtol=1e-12, atol=0, err_msg=col)  # NaN == NaN here
     # Rates follow from the counts.
-    expected = 100 * zones["logements_vacants"] / zones["logements"]
-    np.testing.assert_allclose(zones["taux_vacance"], expected.where(zones["logements"] > 0))
+    num, den = (zones[c].astype(float) for c in ("logements_vacants", "logements_vacance_connue"))
+    np.testing.assert_allclose(zones["taux_vacance"], (100 * num / den).where(den > 0))
     if layer in ("communes", "strates"):
         assert zones["batiments"].sum() > 0
 
@@ -153,11 +171,14 @@ def test_public_mode_masks_small_counts(any_store, zones_store):
         assert public.attrs["public"] is True
         for col in COLUMNS:
             for s, p in zip(staff[col.name], public[col.name], strict=True):
-                if col.kind == "count":
+                if col.kind == "count" and pd.isna(s):
+                    assert pd.isna(p)  # unknown stays unknown
+                elif col.kind == "count":
                     assert p == (MASK if 1 <= s <= 10 else s)
                     assert not (isinstance(p, (int, np.integer)) and 1 <= p <= 10)
-        for rate, (num, den) in (("taux_vacance", ("logements_vacants", "logements")),
-                                 ("taux_vacance_commerciale", ("commerces_vacants", "commerces"))):
+        for rate, (num, den) in (("taux_vacance", ("logements_vacants", "logements_vacance_connue")),
+                                 ("taux_vacance_commerciale",
+                                  ("commerces_vacants", "commerces_vacance_connue"))):
             secret = staff[num].between(1, 10) | staff[den].between(1, 10)
             assert (public[rate][secret] == MASK).all()
     assert (sector_stats(zones_store, "secteurs_ort", public=True)["actions_o1"] == MASK).any()

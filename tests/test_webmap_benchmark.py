@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ort_geo.webmap.browser import chromium_path
-
-pytest.importorskip("playwright")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(chromium_path() is None, reason="chromium absent (apt-get install chromium)"),
-]
+pytestmark = pytest.mark.browser  # skipped without chromium, failed in CI (conftest.py)
 
 
 def test_staff_benchmark_runs_at_tiny_scale(capsys):

@@ -30,9 +30,17 @@ store_option = click.option(
     help="Entrepôt : fichier .gpkg ou URL postgresql://…?schema=nom (variable ORT_GEO_STORE).",
 )
 author_option = click.option(
-    "--auteur", "author", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or getpass.getuser(),
+    "--auteur", "author", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or current_user(),
     help="Auteur inscrit au journal des modifications.",
 )
+
+
+def current_user() -> str:
+    """The login name, or "inconnu" for a user id without a name (containers, CI runners)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "inconnu"
 
 
 def progress() -> Progress:

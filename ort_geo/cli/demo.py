@@ -63,23 +63,38 @@ def command(out: str, dem: str | None) -> None:
     _atlas(store, out_dir, dem)
 
 
-def _web_maps(store, out_dir: Path) -> None:
-    """The residents' map and the staff map, each with a PNG screenshot."""
-    from ..errors import MissingExtraError
-    from ..webmap import write_map
-    from ..webmap.browser import READY, READY_TILES, screenshot
+def _skipped(exc: Exception) -> None:
+    """The one French line of an optional tool the demo goes without."""
+    console.print(f"[yellow]Omis :[/] {exc}", highlight=False, soft_wrap=True)
 
+
+def _web_maps(store, out_dir: Path) -> None:
+    """The residents' map and the staff map, each with a PNG screenshot when chromium is there."""
+    from ..errors import MissingExtraError, MissingToolError, OrtGeoError, require_module
+    from ..webmap import write_map
+    from ..webmap.browser import READY, READY_TILES, _chromium, screenshot
+
+    try:  # one check, one line: both captures need the same browser
+        require_module("playwright.sync_api", "browser")
+        _chromium()
+        missing = None
+    except (MissingExtraError, MissingToolError) as exc:
+        missing = exc
     for audience, name, ready in (("public", "carte-publique", READY),
                                   ("staff", "carte-travail", READY_TILES)):
         with console.status(f"Carte web {name}…"):
             report = write_map(store, out_dir / f"{name}.html", audience=audience)
         console.print(f"Carte : {report}", highlight=False)
+        if missing is not None:
+            continue
         try:
             with console.status(f"Capture {name}.png…"):
                 screenshot(report.path, out_dir / f"{name}.png", ready=ready)
             console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
-        except MissingExtraError as exc:
-            console.print(f"[yellow]Capture de {name} omise :[/] {exc}", highlight=False)
+        except OrtGeoError as exc:  # a chromium that does not start or a page that fails
+            missing = exc
+    if missing is not None:
+        _skipped(missing)
 
 
 def _atlas(store, out_dir: Path, dem: str | None) -> None:
@@ -99,4 +114,4 @@ def _atlas(store, out_dir: Path, dem: str | None) -> None:
         png = page_png(result.path, 4, out_dir / "atlas-public-secteur-1.png")
         console.print(f"Aperçu de la première page de secteur : {png}", highlight=False)
     except OrtGeoError as exc:
-        console.print(f"Aperçu PNG non produit : {exc}", highlight=False)
+        _skipped(exc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..clock import format_timestamp
 from ..store import open_store
 from ._common import console, store_option
 
@@ -23,7 +24,7 @@ def command(layer: str, feature_id: str, store: str) -> None:
     labels = {"insert": "création", "update": "modification", "delete": "suppression"}
     for number, entry in enumerate(entries, 1):
         console.print(f"[bold]Version {number}[/] — {labels[entry.operation]} le "
-                      f"{entry.timestamp} par {entry.author}"
+                      f"{format_timestamp(entry.timestamp)} par {entry.author}"
                       + (f" ({entry.message})" if entry.message else ""), highlight=False)
         before = entry.before.to_record() if entry.before else {"properties": {}, "geometry": None}
         after = entry.after.to_record() if entry.after else {"properties": {}, "geometry": None}

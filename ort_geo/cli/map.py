@@ -31,10 +31,15 @@ def command(audience: str, output: str, basemap: str, title: str | None, png: st
     kind = "publique" if audience == "public" else "de travail (diffusion restreinte)"
     console.print(f"Carte {kind} écrite : {report}", highlight=False)
     if png:
+        from ..errors import MissingExtraError, MissingToolError
         from ..webmap.browser import screenshot
 
-        with console.status("Capture de la carte…"):
-            screenshot(output, png, ready=_ready(audience))
+        try:
+            with console.status("Capture de la carte…"):
+                screenshot(output, png, ready=_ready(audience))
+        except (MissingExtraError, MissingToolError) as exc:  # the map itself is written
+            console.print(f"[yellow]Omis :[/] {exc}", highlight=False, soft_wrap=True)
+            return
         console.print(f"Capture écrite : {png}", highlight=False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..query import buildings_within, export_buildings
+from ..query import buildings_within, export_buildings, unknown_note
 from ..store import open_store
 from ._common import console, store_option
 
@@ -40,3 +40,6 @@ def command(within, vacant, long_term, etat, pdl, built_from, built_to, year, ou
         )
     export_buildings(frame, output)
     console.print(f"{len(frame)} bâtiment(s) exporté(s) dans {output}")
+    note = unknown_note(frame)
+    if note:
+        console.print(note, highlight=False)

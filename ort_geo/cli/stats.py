@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+import pandas as pd
 from rich.table import Table
 
 from ..stats import labelled, sector_stats, stat_column, stats_records
@@ -15,8 +16,8 @@ from ._common import console, store_option
 
 def _fr(value, kind: str | None) -> str:
     """A number the French way: thin-space thousands, decimal comma."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "—"
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return "inconnu"
     if isinstance(value, str):
         return value
     if kind in ("rate", "measure"):

@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, MissingExtraError, StoreError
+from ..errors import ConflictError, StoreError, require_module
 from ..features import Feature, _plain
 from ..validation import coerce_value
 from .base import (
@@ -53,12 +53,7 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _psycopg():
-    try:
-        import psycopg
-        import psycopg_pool
-    except ImportError as exc:
-        raise MissingExtraError("postgis", exc.name or "psycopg") from None
-    return psycopg, psycopg_pool
+    return require_module("psycopg", "postgis"), require_module("psycopg_pool", "postgis")
 
 
 def split_url(url: str) -> tuple[str, str]:

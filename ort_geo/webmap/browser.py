@@ -8,7 +8,6 @@ that is not for a local file is aborted and recorded, so a page shows what it sh
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import MissingExtraError, OrtGeoError
+from ..errors import MissingToolError, OrtGeoError, require_module, require_tool
 
 #: JavaScript conditions for "the map is shown": runtime ready; and building tiles drawn.
 READY = "window.ortGeoReady === true"
@@ -26,9 +25,21 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 
 def chromium_path() -> str | None:
-    """The system chromium, or None when it is not installed."""
-    candidate = os.environ.get("ORT_GEO_CHROMIUM", "/usr/bin/chromium")
-    return candidate if Path(candidate).is_file() else shutil.which("chromium")
+    """The system chromium, or None when it is not installed: ``ORT_GEO_CHROMIUM`` when set (and
+    only it: pointing it nowhere makes the tool behave as without chromium), else
+    ``/usr/bin/chromium``, else ``chromium`` on PATH."""
+    try:
+        return _chromium()
+    except MissingToolError:
+        return None
+
+
+def _chromium() -> str:
+    chosen = os.environ.get("ORT_GEO_CHROMIUM")
+    if chosen:
+        return require_tool("chromium", chosen)
+    default = "/usr/bin/chromium"
+    return require_tool("chromium", default if Path(default).is_file() else None)
 
 
 class BrowserError(OrtGeoError):
@@ -47,15 +58,14 @@ class PageVisit:
 @contextmanager
 def browser() -> Iterator[Any]:
     """A playwright chromium browser (the system one)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # pragma: no cover - dev extra installs it
-        raise MissingExtraError("playwright manque : pip install 'ort-geo[browser]'.") from exc
-    executable = chromium_path()
-    if executable is None:
-        raise MissingExtraError("Chromium est introuvable (apt-get install chromium).")
+    sync_playwright = require_module("playwright.sync_api", "browser").sync_playwright
+    executable = _chromium()
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        except Exception as exc:  # playwright's own errors: a chromium that does not start
+            raise BrowserError(f"Chromium ({executable}) ne démarre pas : "
+                               f"{str(exc).splitlines()[0] if str(exc) else exc!r}") from None
         try:
             yield instance
         finally:

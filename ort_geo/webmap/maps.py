@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import folium
 import geopandas as gpd
+import pandas as pd
 import xyzservices.providers as xyz
 
 from ..catalogue import CATALOGUE, LayerSpec
@@ -144,8 +145,9 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
 
 #: Staff map: layers whose popups carry statistics, and which columns of ort_geo.stats they show.
 STATS_LAYERS = ("secteurs_ort", "permis_de_louer")
-STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants", "taux_vacance",
-                 "vacants_longue_duree", "batiments_degrades", "habitat_indigne", "rdc_vacants",
+STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants",
+                 "batiments_vacance_connue", "taux_vacance", "vacants_longue_duree",
+                 "batiments_degrades", "batiments_etat_connu", "habitat_indigne", "rdc_vacants",
                  "commerces_vacants", "actions", "cout_total")
 
 
@@ -159,9 +161,11 @@ def _stats_rows(store: Store, layer: str, keys: list[str]) -> list[list[list[str
         shown = []
         for name in STATS_COLUMNS:
             value = table.at[key, name] if key in table.index and name in table.columns else None
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                continue
             column = BY_NAME[name]
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                if column.kind == "count" or name == "taux_vacance":  # unknown is not zero
+                    shown.append([column.label, "inconnu"])
+                continue
             if column.kind == "money":
                 text = f"{format_number(float(value))}\u202f€ HT"
             elif column.kind in ("rate", "measure"):

@@ -14,7 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import pyogrio
 
-from ..errors import MissingExtraError
+from ..errors import UnsupportedError
 
 LAYER = "batiments"
 MIN_ZOOM = 14
@@ -32,8 +32,9 @@ def buildings_pmtiles(frame: gpd.GeoDataFrame, fields: Sequence[str], *, min_zoo
     Booleans become "Oui"/"Non" (MVT has no portable boolean); other values keep their type.
     """
     if not has_pmtiles_driver():
-        raise MissingExtraError(
-            "Le GDAL de pyogrio n'a pas le pilote PMTiles (GDAL ≥ 3.8 requis) : mettez pyogrio à jour.")
+        raise UnsupportedError(
+            "Le GDAL de pyogrio n'a pas le pilote PMTiles (GDAL ≥ 3.8 requis) : mettez pyogrio à "
+            "jour (pip install --upgrade pyogrio).")
     data = frame[[*fields, frame.geometry.name]].copy()
     for name in fields:
         if data[name].dtype == bool or str(data[name].dtype) == "boolean":
