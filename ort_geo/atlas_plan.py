@@ -424,7 +424,7 @@ def _territory_info(store: Store, territory: Territory | None) -> dict[str, Any]
 
 
 def _departement(code: str) -> str:
-    """ "Haut-Rhin (68)" from "68", with the names of the commune reference (INSEE COG)."""
+    """ "Landes (40)" from "40", with the names of the commune reference (INSEE COG)."""
     from .communes import departement_name
 
     try:

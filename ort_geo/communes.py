@@ -139,7 +139,7 @@ def _departements() -> dict[str, tuple[str, str]]:
 
 
 def departement_name(code: str) -> str | None:
-    """The name of a département ("Haut-Rhin" for "68"), None when unknown; a small table, read
+    """The name of a département ("Landes" for "40"), None when unknown; a small table, read
     without the rest."""
     return dict(_departements().values()).get(code)
 

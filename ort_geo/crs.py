@@ -186,8 +186,9 @@ def infer_crs(bounds: Bounds, target: int = STORAGE_EPSG) -> CRSResolution:
             f"SCR absent du fichier : {crs_label(chosen)} déduit des coordonnées "
             f"({_ranges(bounds)}), seul candidat dont le domaine de validité "
             f"({_area_name(chosen, target)}) les contient ; {' et '.join(others)} écarté"
-            f"{'s' if len(others) > 1 else ''}. "
-            "Précisez le SCR (--scr) s'il s'agit d'un autre système."
+            f"{'s' if len(others) > 1 else ''}"
+            + ("" if chosen.to_epsg() == target else f" ; reprojeté en {crs_label(target)}")
+            + ". Précisez le SCR (--scr) s'il s'agit d'un autre système."
         ))
     if len(fitting) > 1:
         raise AmbiguousCRSError(

@@ -109,7 +109,7 @@ class Territory(BaseModel):
     siren_epci: str = Field(pattern=r"^\d{9}$")
     main_town: str = Field(pattern=INSEE)
     communes: tuple[str, ...]
-    #: The PVD town's id in the national list (e.g. "pvd-44-68-8"), when known.
+    #: The PVD town's id in the national list (e.g. "pvd-11-78-1"), when known.
     id_pvd: str = ""
     convention: Convention | None = None
     orientations: tuple[Orientation, ...] = ()

@@ -1,6 +1,6 @@
 """PostGIS backend: one store shared by many users and processes, in a PostgreSQL schema.
 
-Open it with ``open_store("postgresql://user:password@host:5432/db?schema=val_d_argent")``
+Open it with ``open_store("postgresql://user:password@host:5432/db?schema=mon_territoire")``
 (``schema`` defaults to ``public``; one database may hold several stores, one per schema).
 
 Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, <SRID>)`` column (the
