@@ -135,7 +135,8 @@ def stat_column(name: str) -> StatColumn | None:
         return BY_NAME[name]
     for prefix in ("actions_o", "cout_o"):
         if name.startswith(prefix) and name[len(prefix):].isdigit():
-            return orientation_columns([int(name[len(prefix):])])[0]
+            columns = orientation_columns([int(name[len(prefix):])])
+            return next(c for c in columns if c.name == name)
     return None
 
 

@@ -272,3 +272,34 @@ def test_overseas_crs_are_the_official_ones():
         "68298": 2154, "2A004": 2154, "97105": 5490, "97209": 5490, "97302": 2972,
         "97411": 2975, "97611": 4471}
     assert CRS.from_epsg(2975).name == "RGR92 / UTM zone 40S"
+
+
+@pytest.mark.postgis
+def test_a_postgis_store_keeps_its_territory_crs(postgis_url, tmp_path):
+    """An overseas store copied to PostGIS: the geometry column's SRID is the territory's, read
+    back as ``store.epsg`` when reopened."""
+    import uuid
+
+    import psycopg
+
+    from ort_geo.copy import copy_store
+
+    source_path = tmp_path / "mayotte.gpkg"
+    _cli("init", str(source_path), "--pvd", "97602")  # Bandraboua, Mayotte
+    url = f"{postgis_url}?schema=test_{uuid.uuid4().hex[:12]}"
+    try:
+        source = open_store(source_path)
+        assert source.epsg == 4471
+        dest = open_store(url, create=True, epsg=source.epsg)
+        report = copy_store(source, dest)
+        assert report.ok
+        dest.close()
+        again = open_store(url)
+        assert again.epsg == 4471 and again.read("communes").crs.to_epsg() == 4471
+        assert again.read("communes").area.sum() == pytest.approx(
+            source.read("communes").area.sum(), rel=1e-12)
+        again.close()
+        source.close()
+    finally:
+        with psycopg.connect(postgis_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{url.rsplit("=", 1)[1]}" CASCADE')

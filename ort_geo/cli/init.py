@@ -16,7 +16,7 @@ from ..errors import StoreError
 from ..store import open_store
 from ..store.postgis import masked
 from ..territory import load_territory
-from ._common import console
+from ._common import console, progress
 
 
 @click.command("init")
@@ -89,7 +89,10 @@ def _batch(path: str, directory: str | None) -> None:
     if directory is None:
         raise click.UsageError("--pvd-liste demande --dossier (dossier de sortie).")
     codes = read_codes(path)
-    result = init_many(codes, Path(directory))
+    with progress() as bar:
+        task = bar.add_task("Territoires", total=len(codes))
+        result = init_many(codes, Path(directory),
+                           on_result=lambda _code, _error: bar.advance(task))
     console.print(str(result), highlight=False)
 
 
