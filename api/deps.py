@@ -49,14 +49,11 @@ def base_url(request: Request) -> str:
 
 
 def url_with(request: Request, **changes) -> str:
-    """The request's URL with some query parameters changed (None removes one)."""
-    params = dict(request.query_params)
-    for name, value in changes.items():
-        name = name.replace("_", "-")
-        if value is None:
-            params.pop(name, None)
-        else:
-            params[name] = str(value)
+    """The request's URL with some query parameters changed (None removes one); every other
+    parameter is kept as it came, repeated ones included (``?etat=a&etat=b``)."""
+    changed = {name.replace("_", "-"): value for name, value in changes.items()}
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in changed]
+    params += [(k, str(v)) for k, v in changed.items() if v is not None]
     query = urlencode(params)
     return f"{base_url(request)}{request.url.path}" + (f"?{query}" if query else "")
 

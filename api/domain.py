@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import geopandas as gpd
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -64,7 +64,7 @@ class BuildingFilters:
         f: Annotated[str | None, Query(description="Format : json (GeoJSON), csv, gpkg")] = None,
         crs: Annotated[str | None, Query(description="SCR du GeoJSON rendu")] = None,
     ) -> None:
-        self.kwargs = {"vacant": vacant, "long_term_vacant": vacance_longue, "etat": etat,
+        self.kwargs: dict[str, Any] = {"vacant": vacant, "long_term_vacant": vacance_longue, "etat": etat,
                        "permis_de_louer": permis_de_louer, "built_from": construit_apres,
                        "built_to": construit_avant, "reference_year": annee}
         self.fmt = check_format(f, QUERY_FORMATS)

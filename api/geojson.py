@@ -142,7 +142,9 @@ def extent_crs84(bbox: Sequence[float] | None, *, storage: int = STORAGE_EPSG
     """An extent in the store's CRS (``storage``) as a CRS84 bbox."""
     if bbox is None:
         return None
-    minx, miny, maxx, maxy = _transformer(storage, 4326).transform_bounds(*bbox, densify_pts=21)
+    x0, y0, x1, y1 = bbox
+    minx, miny, maxx, maxy = _transformer(storage, 4326).transform_bounds(x0, y0, x1, y1,
+                                                                          densify_pts=21)
     # Rounded outwards, so the extent still contains every feature.
     return [math.floor(minx * 1e6) / 1e6, math.floor(miny * 1e6) / 1e6,
             math.ceil(maxx * 1e6) / 1e6, math.ceil(maxy * 1e6) / 1e6]
@@ -158,6 +160,8 @@ def geometries_json(geoms: gpd.GeoSeries, crs: ApiCRS) -> list[str]:
         arr = shapely.transform(arr, lambda c: np.round(c[:, ::-1] * scale) / scale)
     else:
         arr = shapely.transform(arr, lambda c: np.round(c * scale) / scale)
+    # RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise (in the axis order served).
+    arr = shapely.orient_polygons(arr, exterior_cw=False)
     return ["null" if g is None else g for g in shapely.to_geojson(arr).tolist()]
 
 

@@ -1,5 +1,10 @@
-"""OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0), Part 2 (CRS by reference) and
-Part 3 queryables with property filters, over the store's layers.
+"""OGC API – Features Part 1 (Core, GeoJSON, OpenAPI 3.0), Part 2 (CRS by reference), Part 3
+queryables with property filters and Part 5 schemas, over the store's layers.
+
+A mixed-geometry layer (``actions``) is also served as typed read-only collections
+(``actions_points``, ``actions_lignes``, ``actions_surfaces``: :mod:`ort_geo.geometry_views`), so
+that clients that give a layer one geometry type (QGIS) draw every feature. ``datetime`` selects
+the features in force during a period on layers with validity dates (:mod:`ort_geo.validity`).
 
 Each layer gets its own paths (as pygeoapi does), so the OpenAPI document at ``/api`` lists every
 collection with its own filter parameters. What a caller sees is decided by :mod:`ort_geo.auth`:
@@ -10,15 +15,18 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import geopandas as gpd
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from ort_geo import auth
+from ort_geo import auth, validity
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.crs import crs_label
 from ort_geo.errors import FeatureNotFoundError, InputError
+from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
@@ -36,10 +44,55 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
 ]
 DEFAULT_LIMIT, MAX_LIMIT = 10, 10000
-ITEMS_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "crs", "f"}
+ITEMS_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f"}
+SCHEMA_JSON = "application/schema+json"
 _JSON_TYPES = {"str": "string", "enum": "string", "date": "string", "int": "integer",
                "float": "number", "bool": "boolean"}
 _EXTENT_TTL = 30.0
+#: OGC API – Features Part 5 geometry formats.
+_GEOMETRY_FORMATS = {"Point": "geometry-point", "MultiPoint": "geometry-multipoint",
+                     "LineString": "geometry-linestring",
+                     "MultiLineString": "geometry-multilinestring",
+                     "Polygon": "geometry-polygon", "MultiPolygon": "geometry-multipolygon",
+                     "Any": "geometry-any"}
+
+#: Part 1 parameters, declared with the OpenAPI 3.0 fragments of the standard's abstract tests
+#: (read from the query string by the route, which caps ``limit`` instead of refusing it).
+PART1_PARAMETERS: list[dict[str, Any]] = [
+    {"name": "limit", "in": "query", "required": False, "style": "form", "explode": False,
+     "description": f"Nombre d'objets par page (au plus {MAX_LIMIT} : une valeur plus grande "
+                    "est ramenée à ce maximum)",
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                "default": DEFAULT_LIMIT}},
+    {"name": "bbox", "in": "query", "required": False, "style": "form", "explode": False,
+     "description": "Emprise xmin,ymin,xmax,ymax (CRS84 sauf bbox-crs)",
+     "schema": {"type": "array", "minItems": 4, "maxItems": 6, "items": {"type": "number"}}},
+    {"name": "datetime", "in": "query", "required": False, "style": "form", "explode": False,
+     "description": "Date ou intervalle RFC 3339 (début/fin, « .. » pour une borne ouverte) : "
+                    "objets en vigueur pendant la période (couches datées)",
+     "schema": {"type": "string"}},
+]
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A collection of the API: a catalogue layer, or a typed view of a mixed-geometry one."""
+
+    id: str
+    title: str
+    spec: LayerSpec
+    view: GeometryView | None = None
+
+    @property
+    def geometry(self) -> str:
+        return self.view.geometry if self.view else self.spec.geometry
+
+
+COLLECTIONS: list[Collection] = [
+    c for spec in CATALOGUE for c in (
+        Collection(spec.name, spec.title, spec),
+        *(Collection(v.name, v.title, spec, v) for v in geometry_views(spec)))
+]
 
 
 def field_schema(field: FieldSpec) -> dict[str, Any]:
@@ -54,6 +107,28 @@ def field_schema(field: FieldSpec) -> dict[str, Any]:
     if field.maximum is not None:
         schema["maximum"] = field.maximum
     return schema
+
+
+def collection_schema(collection: Collection, visible: list[str], schema_id: str) -> dict[str, Any]:
+    """The schema of a collection's features (OGC API – Features Part 5, JSON Schema 2020-12):
+    field types, the identifier, the validity dates and the geometry type."""
+    spec = collection.spec
+    start, end = validity.bounds(spec)
+    roles = {spec.key: "id"}
+    if start is not None:
+        roles[start] = "primary-interval-start" if end else "primary-instant"
+    if end is not None:
+        roles[end] = "primary-interval-end"
+    properties: dict[str, Any] = {}
+    for name in visible:
+        prop = field_schema(spec.by_name[name])
+        if name in roles:
+            prop["x-ogc-role"] = roles[name]
+        properties[name] = prop
+    properties["geometry"] = {"x-ogc-role": "primary-geometry",
+                              "format": _GEOMETRY_FORMATS[collection.geometry]}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
+            "type": "object", "title": collection.title, "properties": properties}
 
 
 def filters(request: Request, spec: LayerSpec, who: auth.Principal) -> dict[str, Any]:
@@ -76,60 +151,113 @@ def filters(request: Request, spec: LayerSpec, who: auth.Principal) -> dict[str,
 
 
 def feature_json(store, spec: LayerSpec, feature_id: str, visible: list[str],
-                 crs: geojson.ApiCRS) -> tuple[str, str]:
+                 crs: geojson.ApiCRS, view: GeometryView | None = None) -> tuple[str, str]:
     """One feature's quoted ETag and GeoJSON text, showing only ``visible`` fields.
 
     The ETag of a partial view is computed on that view alone, so that it reveals nothing about
     hidden fields (it would change when they do); the full view's is the store's version tag.
     """
     frame = store.read(spec.name, ids=[feature_id], columns=visible)
+    if view is not None:
+        frame = view_frame(frame, view)
     if frame.empty:
         raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {spec.name}.")
     etag = next(iter_features(spec, frame)).etag
     return f'"{etag}"', geojson.features_json(frame, spec.key, visible, crs)[0]
 
 
+def read_collection(store, collection: Collection, columns: list[str]) -> gpd.GeoDataFrame:
+    """Every feature of a collection (a typed view filters its layer)."""
+    frame = store.read(collection.spec.name, columns=columns)
+    return view_frame(frame, collection.view) if collection.view else frame
+
+
 class Extents:
-    """Layer extents, cached a few seconds (computing one reads every geometry)."""
+    """Collection extents (CRS84 bbox, validity interval), cached a few seconds (computing one
+    reads every geometry)."""
 
     def __init__(self, store) -> None:
-        self.store, self.cache = store, {}
+        self.store = store
+        self.cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
-    def __call__(self, name: str) -> list[float] | None:
-        hit = self.cache.get(name)
+    def __call__(self, collection: Collection) -> dict[str, Any] | None:
+        hit = self.cache.get(collection.id)
         if hit is None or time.monotonic() - hit[0] > _EXTENT_TTL:
-            hit = (time.monotonic(), geojson.extent_crs84(self.store.extent(name),
-                                                          storage=self.store.epsg))
-            self.cache[name] = hit
+            hit = (time.monotonic(), self._compute(collection))
+            self.cache[collection.id] = hit
         return hit[1]
+
+    def _compute(self, collection: Collection) -> dict[str, Any] | None:
+        spec = collection.spec
+        frame = None
+        if collection.view or spec.validity:
+            frame = read_collection(self.store, collection, [f for f in spec.validity])
+        if collection.view:
+            bounds = None if frame is None or frame.empty else tuple(frame.total_bounds)
+        else:
+            bounds = self.store.extent(spec.name)
+        bbox = geojson.extent_crs84(bounds, storage=self.store.epsg)
+        if bbox is None:
+            return None
+        extent: dict[str, Any] = {"spatial": {"bbox": [bbox], "crs": geojson.CRS84.uri}}
+        interval = None if frame is None else validity.extent(spec, frame)
+        if interval is not None:
+            extent["temporal"] = {"interval": [interval], "trs": validity.TRS}
+        return extent
 
     def clear(self) -> None:
         self.cache.clear()
 
 
+def page_limit(request: Request) -> tuple[int, int]:
+    """``limit`` (capped at :data:`MAX_LIMIT`, as Part 1 asks) and ``offset`` from the query."""
+    out = []
+    for name, default, least in (("limit", DEFAULT_LIMIT, 1), ("offset", 0, 0)):
+        raw = request.query_params.get(name)
+        if raw is None:
+            out.append(default)
+            continue
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise InputError(f"Paramètre {name} : « {raw} » n'est pas un nombre entier.") from None
+        if value < least:
+            raise InputError(f"Paramètre {name} : doit être supérieur ou égal à {least}.")
+        out.append(value)
+    return min(out[0], MAX_LIMIT), min(out[1], 10**12)
+
+
 def router() -> APIRouter:
     r = APIRouter()
 
-    def collection_doc(request: Request, spec: LayerSpec) -> dict[str, Any]:
-        base = f"{base_url(request)}/collections/{spec.name}"
-        bbox = request.app.state.extents(spec.name)
+    def collection_doc(request: Request, collection: Collection) -> dict[str, Any]:
+        base = f"{base_url(request)}/collections/{collection.id}"
+        spec, title = collection.spec, collection.title
+        kind = collection.geometry
         epsg = request.app.state.store.epsg
         doc: dict[str, Any] = {
-            "id": spec.name, "title": spec.title, "itemType": "feature",
-            "description": f"{spec.title} ({spec.geometry}, {crs_label(epsg)})",
+            "id": collection.id, "title": title, "itemType": "feature",
+            "description": f"{title} ({kind}, {crs_label(epsg)})" + (
+                f" — vue en lecture seule de la couche {spec.name}, pour les logiciels qui "
+                "attendent un seul type de géométrie" if collection.view else ""),
             "crs": [c.uri for c in geojson.supported(epsg)],
             "storageCrs": geojson.projected(epsg).uri,
             "links": [
-                {"rel": "self", "type": JSON, "href": base, "title": spec.title},
+                {"rel": "self", "type": JSON, "href": base, "title": title},
                 {"rel": "items", "type": GEOJSON, "href": f"{base}/items",
-                 "title": f"{spec.title} (GeoJSON)"},
+                 "title": f"{title} (GeoJSON)"},
+                {"rel": "describedby", "type": SCHEMA_JSON, "href": f"{base}/schema",
+                 "title": "Schéma des objets (types des champs)"},
+                {"rel": "http://www.opengis.net/def/rel/ogc/1.0/schema", "type": SCHEMA_JSON,
+                 "href": f"{base}/schema", "title": "Schéma des objets (types des champs)"},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
-                 "type": "application/schema+json", "href": f"{base}/queryables",
+                 "type": SCHEMA_JSON, "href": f"{base}/queryables",
                  "title": "Champs filtrables"},
             ],
         }
-        if bbox is not None:
-            doc["extent"] = {"spatial": {"bbox": [bbox], "crs": geojson.CRS84.uri}}
+        extent = request.app.state.extents(collection)
+        if extent is not None:
+            doc["extent"] = extent
         return doc
 
     @r.get("/", tags=["Capacités"], summary="Page d'accueil")
@@ -160,54 +288,57 @@ def router() -> APIRouter:
         base = base_url(request)
         return {
             "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
-            "collections": [collection_doc(request, spec) for spec in CATALOGUE
-                            if auth.readable(spec, who)],
+            "collections": [collection_doc(request, c) for c in COLLECTIONS
+                            if auth.readable(c.spec, who)],
         }
 
-    for spec in CATALOGUE:
-        _layer_routes(r, spec, collection_doc)
+    for collection in COLLECTIONS:
+        _collection_routes(r, collection, collection_doc)
     return r
 
 
-def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
-    name, tag = spec.name, spec.title
+def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> None:
+    spec, name, tag = collection.spec, collection.id, collection.spec.title
     queryable_params = [
         {"name": f.name, "in": "query", "required": False, "schema": field_schema(f),
          "description": f.label + ("" if f.public else " (agents habilités seulement)")}
         for f in spec.fields
     ]
 
-    @r.get(f"/collections/{name}", tags=[tag], summary=f"{spec.title} : description",
+    @r.get(f"/collections/{name}", tags=[tag], summary=f"{collection.title} : description",
            operation_id=f"describe_{name}")
     def describe(request: Request, who: Caller) -> dict[str, Any]:
         auth.check_readable(spec, who)
-        return collection_doc(request, spec)
+        return collection_doc(request, collection)
 
     @r.get(f"/collections/{name}/queryables", tags=[tag], operation_id=f"queryables_{name}",
-           summary=f"{spec.title} : champs filtrables", response_class=JSONResponse)
+           summary=f"{collection.title} : champs filtrables", response_class=JSONResponse)
     def queryables(request: Request, who: Caller) -> Response:
         auth.check_readable(spec, who)
         visible = auth.visible_fields(spec, who)
         body = {
             "$schema": "https://json-schema.org/draft/2019-09/schema",
             "$id": f"{base_url(request)}/collections/{name}/queryables",
-            "type": "object", "title": spec.title,
+            "type": "object", "title": collection.title,
             "properties": {n: field_schema(spec.by_name[n]) for n in visible},
             "additionalProperties": False,
         }
-        return JSONResponse(body, media_type="application/schema+json")
+        return JSONResponse(body, media_type=SCHEMA_JSON)
+
+    @r.get(f"/collections/{name}/schema", tags=[tag], operation_id=f"schema_{name}",
+           summary=f"{collection.title} : schéma des objets (types des champs)",
+           response_class=JSONResponse)
+    def schema(request: Request, who: Caller) -> Response:
+        auth.check_readable(spec, who)
+        body = collection_schema(collection, auth.visible_fields(spec, who),
+                                 f"{base_url(request)}/collections/{name}/schema")
+        return JSONResponse(body, media_type=SCHEMA_JSON)
 
     @r.get(f"/collections/{name}/items", tags=[tag], operation_id=f"items_{name}",
-           summary=f"{spec.title} : objets (GeoJSON)", response_class=Response,
-           openapi_extra={"parameters": queryable_params})
+           summary=f"{collection.title} : objets (GeoJSON)", response_class=Response,
+           openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
     def items(
         request: Request, who: Caller,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Nombre d'objets par page")]
-        = DEFAULT_LIMIT,
-        offset: Annotated[int, Query(ge=0, le=10**9, description="Objets à sauter (pagination)")]
-        = 0,
-        bbox: Annotated[str | None, Query(description="xmin,ymin,xmax,ymax (dans bbox-crs)")]
-        = None,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="SCR de bbox")] = None,
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
         f: Annotated[str | None, Query(description="Format : json")] = None,
@@ -216,32 +347,43 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         check_format(f)
         visible = auth.visible_fields(spec, who)
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
+        limit, offset = page_limit(request)
         where = filters(request, spec, who)
         epsg = request.app.state.store.epsg
         out_crs = geojson.parse_crs(crs, storage=epsg)
+        bbox, when = request.query_params.get("bbox"), request.query_params.get("datetime")
         query = None
         if bbox is not None:
             query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs", storage=epsg),
                                        storage=epsg)
         elif bbox_crs is not None:
             raise InputError("Paramètre bbox-crs sans bbox.")
+        period = validity.parse_period(when) if when is not None else None
+        if not spec.validity:
+            period = None  # a layer without dates: every feature matches (Part 1)
         st = request.app.state.store
-        if query is None:
-            matched = st.count(name, where=where or None)
-            frame = st.read(name, where=where or None, columns=visible, limit=limit,
+        if query is None and period is None and collection.view is None:
+            matched = st.count(spec.name, where=where or None)
+            frame = st.read(spec.name, where=where or None, columns=visible, limit=limit,
                             offset=offset)
         else:
-            # The store finds the envelope's candidates; a box in degrees is then matched
-            # exactly (it is not a rectangle once projected), so count and page come from it.
-            frame = st.read(name, bbox=query.envelope, where=where or None, columns=visible)
-            if query.area is not None:
+            # Filters the store cannot apply (exact degree boxes, validity, typed views) run on
+            # the candidates, so that the count and the page come from the filtered rows.
+            columns = visible + [c for c in spec.validity if c not in visible]
+            frame = st.read(spec.name, bbox=query.envelope if query else None,
+                            where=where or None, columns=columns)
+            if query is not None and query.area is not None:
                 frame = frame[frame.intersects(query.area)]
+            if period is not None:
+                frame = frame[validity.in_force(spec, frame, period)]
+            if collection.view is not None:
+                frame = view_frame(frame, collection.view)
             matched = len(frame)
             frame = frame.iloc[offset:offset + limit]
         links = [
             {"rel": "self", "type": GEOJSON, "href": url_with(request), "title": "Cette page"},
             {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/{name}",
-             "title": spec.title},
+             "title": collection.title},
         ]
         if offset + len(frame) < matched:
             links.append({"rel": "next", "type": GEOJSON, "title": "Page suivante",
@@ -257,7 +399,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         return Response(body, media_type=GEOJSON, headers={"Content-Crs": out_crs.header})
 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
-           operation_id=f"item_{name}", summary=f"{spec.title} : un objet (GeoJSON)")
+           operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
     def item(
         request: Request, featureId: str, who: Caller,  # noqa: N803 - the OGC name
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
@@ -268,12 +410,13 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, collection_doc) -> None:
         check_known(request, {"crs", "f"})
         out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         visible = auth.visible_fields(spec, who)
-        etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs)
+        etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs,
+                                  collection.view)
         headers = {"Content-Crs": out_crs.header, "ETag": etag}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         base = f"{base_url(request)}/collections/{name}"
         links = [{"rel": "self", "type": GEOJSON, "href": f"{base}/items/{featureId}"},
-                 {"rel": "collection", "type": JSON, "href": base, "title": spec.title}]
+                 {"rel": "collection", "type": JSON, "href": base, "title": collection.title}]
         body = text[:-1] + ',"links":' + json.dumps(links, ensure_ascii=False) + "}"
         return Response(body.encode(), media_type=GEOJSON, headers=headers)

@@ -19,6 +19,7 @@ from ort_geo.atlas_plan import (
     label_value,
 )
 from ort_geo.crs import crs_label
+from ort_geo.privacy import MASK_NOTE
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
 from .maps import draw_map
@@ -29,8 +30,7 @@ EDITION_LABEL = {
     "public": "Édition publique",
     "staff": "Édition de travail – diffusion restreinte",
 }
-SECRECY_NOTE = ("Secret statistique : les effectifs de 1 à 10 sont affichés « < 11 » et les "
-                "taux qui en dérivent sont masqués.")
+SECRECY_NOTE = MASK_NOTE
 
 
 @dataclass

@@ -123,7 +123,7 @@ def buildings_of(store: Store, page: FeaturePage, margin: float = 0.15) -> gpd.G
 
 
 def format_value(value: Any, *, decimals: int = 1, unit: str = "") -> str:
-    """A statistic as French readers write it: 1 234 · 12,5 · "< 11" kept · missing as "–"."""
+    """A statistic as French readers write it: 1 234 · 12,5 · the secrecy mark kept · missing as "–"."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return "–"
     if isinstance(value, str):
@@ -358,7 +358,7 @@ ORIENTATION_STATS = ("actions_o", "cout_o")
 def format_stat(value: Any, kind: str) -> str:
     """A statistic formatted as ``ort-geo stats`` prints it (by the engine's column kind)."""
     if isinstance(value, str):
-        return value  # "< 11"
+        return value  # the secrecy mark
     missing = value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
     if missing and kind == "count":
         return "inconnu"  # not zero: the zone has features but none knows the value

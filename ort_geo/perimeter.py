@@ -9,7 +9,7 @@ frame with ``id``, ``nom`` and ``geometry``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import shapely
@@ -19,7 +19,7 @@ from .errors import FeatureNotFoundError, GeometryError, InputError
 from .io import read_vector
 from .store.base import STORAGE_CRS, STORAGE_EPSG, Store
 
-Perimeter = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
+Perimeter: TypeAlias = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
 
 #: Fields used, in this order, to name a zone.
 NAME_FIELDS = ("nom", "libelle", "strate", "titre")

@@ -20,8 +20,9 @@ Rules (DESIGN.md):
   (``batiments_vacance_connue``…) say how many buildings each count is known for, rates are
   computed on the known part, and a count no feature of the zone knows is missing (NaN / <NA>),
   never 0;
-* public mode applies statistical secrecy (:mod:`ort_geo.privacy`): every count between 1 and 10
-  is shown "< 11" and the rates derived from it are masked.
+* public mode returns the table of the public release (:mod:`ort_geo.secrecy`): the one public
+  reference year, buildings of restricted sources left out, counts derived from restricted fields
+  masked with secondary suppression across every public table.
 """
 
 from __future__ import annotations
@@ -36,10 +37,11 @@ import shapely
 
 from .assign import PolygonGrid
 from .clock import today
-from .errors import InputError
+from .errors import AccessDeniedError, InputError
+from .measures import Condition, Measure, evaluate, with_condition
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
-from .privacy import mask_count, mask_rate
-from .store.base import Store
+from .privacy import RESTRICTED_SOURCES
+from .store.base import Store, ZoneSums, representative_xy
 from .territory import orientations_of
 
 TERRITORY_ID = "territoire"
@@ -142,101 +144,73 @@ def stat_column(name: str) -> StatColumn | None:
 
 # -- per-feature measures (one value per building, shop, action) -----------------------------
 
-def _ints(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The column as int64 (unknown -> 0) and where it is known (a missing column: nowhere)."""
-    if name not in frame.columns:
-        return np.zeros(len(frame), np.int64), np.zeros(len(frame), bool)
-    column = frame[name]
-    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "iu":  # plain ints: no copy
-        return column.to_numpy(), np.ones(len(frame), bool)
-    values = pd.to_numeric(column, errors="coerce").astype("float64").to_numpy()
-    known = np.isfinite(values)
-    return np.where(known, values, 0).astype(np.int64), known
+def _known(name: str) -> Condition:
+    return Condition(name, "known")
 
 
-def _flags(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The column as bool (unknown -> False) and where it is known."""
-    if name not in frame.columns:
-        return np.zeros(len(frame), bool), np.zeros(len(frame), bool)
-    column = frame[name]
-    if column.dtype == bool:
-        return column.to_numpy(), np.ones(len(frame), bool)
-    known = column.notna().to_numpy()
-    return column.fillna(False).astype(bool).to_numpy(), known
+def building_measure_list(reference_year: int) -> tuple[Measure, ...]:
+    """What the statistics add up per building (catalogue fields of ``batiments``), with the
+    coverage of each (the buildings whose value is known)."""
+    return (
+        Measure("batiments"),
+        Measure("logements", "nb_logements"),
+        Measure("batiments_logements_connus", where=(_known("nb_logements"),)),
+        Measure("logements_vacants", "nb_logements_vacants"),
+        Measure("batiments_vacance_connue", where=(_known("nb_logements_vacants"),)),
+        # The rate's denominator: dwellings of the buildings whose vacancy is known.
+        Measure("logements_vacance_connue", "nb_logements", (_known("nb_logements_vacants"),)),
+        Measure("vacants_longue_duree", "nb_logements_vacants",
+                (Condition("annee_debut_vacance", "le", reference_year - LONG_TERM_YEARS),)),
+        Measure("batiments_degrades", where=(Condition("etat", "in", DEGRADED),)),
+        Measure("batiments_etat_connu", where=(_known("etat"),)),
+        Measure("habitat_indigne", where=(Condition("habitat_indigne", "true"),)),
+        Measure(_KNOWN + "habitat_indigne", where=(_known("habitat_indigne"),)),
+        Measure("rdc_vacants", where=(Condition("rdc_vacant", "true"),)),
+        Measure(_KNOWN + "rdc_vacants", where=(_known("rdc_vacant"),)),
+    )
 
 
-def _isin(column: pd.Series, values: tuple[str, ...]) -> np.ndarray:
-    """``column.isin(values)``, through the codes when categorical (20 M rows in a blink)."""
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = column.cat.codes.to_numpy()
-        hit = np.r_[np.isin(column.cat.categories, values), False]  # code -1 (missing) -> False
-        return hit[codes]
-    return column.isin(values).to_numpy()
+SHOP_MEASURES = (Measure("commerces"),
+                 Measure("commerces_vacants", where=(Condition("vacant", "true"),)),
+                 Measure("commerces_vacance_connue", where=(_known("vacant"),)))
+def action_measure_list(orientations: Iterable[int] = ()) -> tuple[Measure, ...]:
+    """What the statistics add up per action: counts and costs in total and per orientation (a
+    convention has any number of them: the store's manifest lists them)."""
+    return (
+        Measure("actions"),
+        Measure("cout_total", "cout_ht", integer=False),
+        Measure(_KNOWN + "cout_total", where=(_known("cout_ht"),)),
+        Measure("actions_cout_connu", where=(_known("cout_ht"),)),
+        *(m for k in sorted(set(orientations)) for m in (
+            Measure(f"actions_o{k}", where=(Condition("orientation", "in", (k,)),)),
+            Measure(f"cout_o{k}", "cout_ht", (Condition("orientation", "in", (k,)),),
+                    integer=False),
+            Measure(_KNOWN + f"cout_o{k}", where=(Condition("orientation", "in", (k,)),
+                                                 _known("cout_ht"))),
+        )),
+    )
+
+
+#: The per-action measures every table has (per-orientation ones: :func:`action_measure_list`).
+ACTION_MEASURES = action_measure_list()
 
 
 def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
-    """Per building, the quantities the statistics add up (catalogue fields of ``batiments``),
-    with the coverage of each (whether the building's value is known)."""
-    dwellings, dwellings_known = _ints(frame, "nb_logements")
-    vacant, vacancy_known = _ints(frame, "nb_logements_vacants")
-    if "annee_debut_vacance" in frame.columns:
-        start = pd.to_numeric(frame["annee_debut_vacance"], errors="coerce").astype(
-            "float64").to_numpy()
-    else:
-        start = np.full(len(frame), np.nan)
-    long_term = np.where(start <= reference_year - LONG_TERM_YEARS, vacant, 0)
-    etat = frame["etat"] if "etat" in frame.columns else pd.Series([None] * len(frame))
-    indigne, indigne_known = _flags(frame, "habitat_indigne")
-    rdc, rdc_known = _flags(frame, "rdc_vacant")
-    return {
-        "batiments": np.ones(len(frame), bool),
-        "logements": dwellings,
-        "batiments_logements_connus": dwellings_known,
-        "logements_vacants": vacant,
-        "batiments_vacance_connue": vacancy_known,
-        # The rate's denominator: dwellings of the buildings whose vacancy is known.
-        "logements_vacance_connue": np.where(vacancy_known, dwellings, 0),
-        "vacants_longue_duree": long_term,
-        "batiments_degrades": _isin(etat, DEGRADED),
-        "batiments_etat_connu": etat.notna().to_numpy(),
-        "habitat_indigne": indigne,
-        _KNOWN + "habitat_indigne": indigne_known,
-        "rdc_vacants": rdc,
-        _KNOWN + "rdc_vacants": rdc_known,
-    }
+    """Per building, the quantities the statistics add up (see :func:`building_measure_list`)."""
+    return evaluate(building_measure_list(reference_year), frame)
 
 
 def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    vacant, known = _flags(frame, "vacant")
-    return {"commerces": np.ones(len(frame), bool), "commerces_vacants": vacant,
-            "commerces_vacance_connue": known}
+    return evaluate(SHOP_MEASURES, frame)
 
 
 def action_measures(frame: pd.DataFrame, orientations: Iterable[int] = ()
                     ) -> dict[str, np.ndarray]:
     """Per action: counts and costs, in total and per orientation (``orientations``, plus any
     number the actions use)."""
-    orientation, _ = _ints(frame, "orientation")
-    if "cout_ht" in frame.columns:
-        cost = pd.to_numeric(frame["cout_ht"], errors="coerce").to_numpy(np.float64)
-    else:
-        cost = np.full(len(frame), np.nan)
-    known = ~np.isnan(cost)
-    cost = np.where(known, cost, 0.0)
-    out: dict[str, np.ndarray] = {"actions": np.ones(len(frame), bool), "cout_total": cost,
-                                  _KNOWN + "cout_total": known, "actions_cout_connu": known}
-    for k in sorted(set(orientations) | (set(orientation.tolist()) - {0})):
-        out[f"actions_o{k}"] = orientation == k
-        out[f"cout_o{k}"] = np.where(orientation == k, cost, 0.0)
-        out[_KNOWN + f"cout_o{k}"] = known & (orientation == k)
-    return out
-
-
-def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates of each geometry's representative point (NaN for missing ones)."""
-    geoms = np.asarray(geometries, dtype=object)
-    points = shapely.point_on_surface(geoms)
-    return shapely.get_x(points), shapely.get_y(points)
+    used = set(pd.to_numeric(frame.get("orientation", pd.Series(dtype=float)),
+                             errors="coerce").dropna().astype(int).tolist())
+    return evaluate(action_measure_list(set(orientations) | used), frame)
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -266,14 +240,23 @@ def zone_stats(
     zones = np.asarray(zones, dtype=object)
     largest = max(points, key=lambda ps: len(ps.x), default=None)
     grid = PolygonGrid(zones, points=None if largest is None else (largest.x, largest.y))
+    sums: dict[str, ZoneSums] = {}
+    for ps in points:
+        for name, per_zone in grid.sums(ps.x, ps.y, ps.values).items():
+            sums[name] = ZoneSums(per_zone, np.asarray(ps.values[name]).sum())
+    return _table(zones, sums, lines, territory_area_m2)
+
+
+def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
+           lines: Mapping[str, np.ndarray] | None, territory_area_m2: float | None
+           ) -> pd.DataFrame:
+    """The statistics table from the per-zone sums of the point layers, plus the lines."""
     data: dict[str, np.ndarray] = {"surface_ha": shapely.area(zones) / 1e4}
     total: dict[str, float] = {
         "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4
     }
-    for ps in points:
-        for name, sums in grid.sums(ps.x, ps.y, ps.values).items():
-            data[name] = sums
-            total[name] = np.asarray(ps.values[name]).sum()
+    for name, s in sums.items():
+        data[name], total[name] = s.per_zone, s.total
     for name, geoms in (lines or {}).items():
         data[name] = _clipped_lengths(zones, np.asarray(geoms, dtype=object)) / 1000.0
         total[name] = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
@@ -317,13 +300,6 @@ def _add_rates(frame: pd.DataFrame) -> None:
 
 # -- the store-facing functions -----------------------------------------------------------------
 
-def _points(store: Store, layer: str, measures, columns: list[str]) -> PointSet:
-    spec = store.spec(layer)
-    frame = store.read(layer, columns=[c for c in columns if c in spec.field_names])
-    x, y = representative_xy(frame.geometry.to_numpy())
-    return PointSet(x, y, measures(frame))
-
-
 def sector_stats(
     store: Store,
     layer: str | None,
@@ -331,14 +307,32 @@ def sector_stats(
     public: bool = False,
     perimeter: Perimeter | None = None,
     reference_year: int | None = None,
+    public_records: bool = False,
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
-    Returns a DataFrame with ``id``, ``nom`` and the columns of :func:`columns_for` the store's
-    orientations (:func:`ort_geo.territory.orientations_of`), one row per zone in storage order then the whole-territory row (``id == "territoire"``). With
-    ``public=True`` counts between 1 and 10 read "< 11" and the rates derived from them are
-    masked. ``frame.attrs`` records the layer, reference year and mode.
+    Returns a DataFrame with ``id``, ``nom`` and the columns of :func:`columns_for` the
+    store's orientations (:func:`ort_geo.territory.orientations_of`), one row per zone in
+    storage order then the whole-territory row (``id == "territoire"``). With
+    ``public=True`` it is the layer's table of the public release
+    (:func:`ort_geo.secrecy.public_release`: public reference year only, secondary suppression);
+    a free perimeter or another year is refused there. ``public_records`` leaves out records
+    of restricted sources (the release's input). ``frame.attrs`` records the layer, reference
+    year and mode.
     """
+    if public:
+        from .secrecy import check_public_year, public_release
+
+        if perimeter is not None:
+            raise AccessDeniedError(
+                "Statistiques d'un périmètre libre : réservées aux agents habilités (deux "
+                "périmètres voisins révéleraient par différence des effectifs masqués).")
+        if not layer:
+            raise InputError("Indiquez une couche de zones ou un périmètre.")
+        year = check_public_year(store, reference_year)
+        frame = public_release(store, year).table(layer)
+        frame.attrs.update({"layer": layer, "reference_year": year, "public": True})
+        return frame
     year = reference_year or today().year
     orientations = list(orientations_of(store))
     columns = columns_for(orientations)
@@ -356,14 +350,17 @@ def sector_stats(
         source = layer
     else:
         raise InputError("Indiquez une couche de zones ou un périmètre.")
-    points = [
-        _points(store, "batiments", lambda f: building_measures(f, year),
-                ["nb_logements", "nb_logements_vacants", "annee_debut_vacance", "etat",
-                 "habitat_indigne", "rdc_vacant"]),
-        _points(store, "commerces", shop_measures, ["vacant"]),
-        _points(store, "actions", lambda f: action_measures(f, orientations),
-                ["orientation", "cout_ht"]),
-    ]
+    zone_geoms = zones.geometry.to_numpy()
+    # Each store adds up the measures where it is fastest (streamed columns and the grid
+    # engine, or a join inside the database): features are never materialised here.
+    # The public release's input leaves out records of restricted sources.
+    public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
+    sums: dict[str, ZoneSums] = {}
+    for name, measures in (("batiments", building_measure_list(year)),
+                           ("commerces", SHOP_MEASURES), ("actions", action_measure_list(orientations))):
+        if public_records and name != "actions":
+            measures = with_condition(measures, public_only)
+        sums.update(store.zone_sums(name, zone_geoms, measures))
     mobility = store.read("mobilites_actives", columns=["statut"])
     statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
     lines = {
@@ -372,7 +369,7 @@ def sector_stats(
     }
     communes = store.read("communes", columns=[])
     area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None
-    stats = zone_stats(zones.geometry.to_numpy(), points, lines, territory_area_m2=area)
+    stats = _table(zone_geoms, sums, lines, area)
     head = pd.DataFrame({
         "id": [*zones["id"].astype(str), TERRITORY_ID],
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
@@ -381,24 +378,8 @@ def sector_stats(
     for col in columns:  # nullable: an unknown count stays <NA>, never 0
         if col.kind == "count":
             frame[col.name] = frame[col.name].round().astype("Int64")
-    if public:
-        frame = secret(frame)
-    frame.attrs.update({"layer": source, "reference_year": year, "public": public})
+    frame.attrs.update({"layer": source, "reference_year": year, "public": False})
     return frame
-
-
-def secret(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table with statistical secrecy applied (counts 1–10 -> "< 11", derived rates masked)."""
-    out = frame.copy()
-    present = [c for c in map(stat_column, out.columns) if c is not None]
-    for col in present:
-        if col.kind == "rate":
-            out[col.name] = [mask_rate(r, *counts) for r, *counts in
-                             zip(frame[col.name], *(frame[b] for b in col.base), strict=True)]
-    for col in present:
-        if col.kind == "count":
-            out[col.name] = frame[col.name].map(mask_count).astype(object)
-    return out
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -417,5 +398,6 @@ def stats_records(frame: pd.DataFrame) -> list[dict]:
 
 __all__ = [
     "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats",
-    "zone_stats", "secret", "labelled", "stats_records", "building_measures", "representative_xy",
+    "zone_stats", "labelled", "stats_records", "building_measures", "representative_xy",
+    "building_measure_list", "SHOP_MEASURES", "ACTION_MEASURES", "action_measure_list",
 ]

@@ -32,7 +32,7 @@ def test_tables_typed_and_indexed(new_store):
     with psycopg.connect(store.conninfo) as conn:
         geoms = dict(conn.execute(
             "SELECT f_table_name, type || ':' || srid FROM geometry_columns "
-            "WHERE f_table_schema = %s", (store.schema,)).fetchall())
+            "WHERE f_table_schema = %s AND f_geometry_column = 'geom'", (store.schema,)).fetchall())
         types = dict(conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = %s AND table_name = 'batiments'", (store.schema,)).fetchall())

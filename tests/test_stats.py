@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from ort_geo.cli import main
 from ort_geo.errors import InputError, LayerNotFoundError
 from ort_geo.privacy import MASK
+from ort_geo.secrecy import restricted_columns
 from ort_geo.stats import COLUMNS, COUNT_COLUMNS, sector_stats
 from ort_geo.territory import orientations_of
 
@@ -164,7 +165,8 @@ def test_perimeter_frame_and_file(zones_store, tmp_path):
     assert by_file["batiments"].iloc[0] == by_geom["batiments"].iloc[0]
 
 
-def test_public_mode_masks_small_counts(any_store, zones_store):
+def test_public_mode_masks_small_restricted_counts(any_store, zones_store):
+    restricted = restricted_columns()
     for layer in ZONE_LAYERS:
         staff = sector_stats(any_store, layer, reference_year=YEAR)
         public = sector_stats(any_store, layer, public=True, reference_year=YEAR)
@@ -173,15 +175,15 @@ def test_public_mode_masks_small_counts(any_store, zones_store):
             for s, p in zip(staff[col.name], public[col.name], strict=True):
                 if col.kind == "count" and pd.isna(s):
                     assert pd.isna(p)  # unknown stays unknown
-                elif col.kind == "count":
-                    assert p == (MASK if 1 <= s <= 10 else s)
-                    assert not (isinstance(p, (int, np.integer)) and 1 <= p <= 10)
-        for rate, (num, den) in (("taux_vacance", ("logements_vacants", "logements_vacance_connue")),
-                                 ("taux_vacance_commerciale",
-                                  ("commerces_vacants", "commerces_vacance_connue"))):
-            secret = staff[num].between(1, 10) | staff[den].between(1, 10)
-            assert (public[rate][secret] == MASK).all()
-    assert (sector_stats(zones_store, "secteurs_ort", public=True)["actions_o1"] == MASK).any()
+                elif col.name in restricted:  # small ones masked, others shown or complements
+                    assert p == MASK if 1 <= s <= 10 else p in (MASK, s)
+                elif col.kind == "count":  # public facts are shown as they are
+                    assert p == s
+        secret = public["logements_vacants"] == MASK
+        assert (public["taux_vacance"][secret] == MASK).all()
+        assert (public["taux_vacance_commerciale"].astype(object) != MASK).all()
+    assert (sector_stats(zones_store, "secteurs_ort", public=True)["habitat_indigne"]
+            == MASK).any()
 
 
 def test_errors(zones_store):
@@ -202,8 +204,14 @@ def test_cli_stats_formats(zones_store):
     rows = json.loads(res.output)
     assert rows[-1]["id"] == "territoire"
     for row in rows:
-        for name in COUNT_COLUMNS:
+        for name in restricted_columns():
             assert not (isinstance(row[name], int) and 1 <= row[name] <= 10)
+    # Another year than the public one is for staff (differences between years would reveal).
+    res = runner.invoke(main, ["stats", "secteurs_ort", "--store", url, "--public", "--annee",
+                               "2015"])
+    assert res.exit_code == 2 and "réservées aux agents habilités" in res.output
+    res = runner.invoke(main, ["stats", "--perimetre", "p.geojson", "--store", url, "--public"])
+    assert res.exit_code == 2 and "périmètre libre" in res.output
     res = runner.invoke(main, ["stats", "strates", "--store", url, "--format", "csv"])
     assert res.exit_code == 0
     assert res.output.splitlines()[0].startswith("Identifiant;Nom;Surface (ha)")

@@ -42,7 +42,7 @@ def command(edition: str, output: Path | None, paper: str, dem: Path | None,
             def report(done: int, total: int, label: str) -> None:
                 bar.update(task, completed=done, total=total, description=f"Page : {label}")
 
-            result = build_atlas(opened, output, edition=edition, paper=paper.upper(),
+            result = build_atlas(opened, output, edition=edition, paper=paper.upper(),  # type: ignore[arg-type]
                                  territory=territory, dem=dem, progress=report)
         seconds = time.perf_counter() - started
     console.print(

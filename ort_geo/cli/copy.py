@@ -29,7 +29,7 @@ def command(source: str, dest: str) -> None:
             def report(step: str, done: int, total: int) -> None:
                 if step not in tasks:
                     tasks[step] = bar.add_task(step, total=max(total, 1))
-                bar.update(tasks[step], completed=done)
+                bar.update(tasks[step], completed=done)  # type: ignore[arg-type]
 
             result = copy_store(src, dst, progress=report)
     finally:

@@ -83,7 +83,7 @@ def _web_maps(store, out_dir: Path) -> None:
     for audience, name, ready in (("public", "carte-publique", READY),
                                   ("staff", "carte-travail", READY_TILES)):
         with console.status(f"Carte web {name}…"):
-            report = write_map(store, out_dir / f"{name}.html", audience=audience)
+            report = write_map(store, out_dir / f"{name}.html", audience=audience)  # type: ignore[arg-type]
         console.print(f"Carte : {report}", highlight=False)
         if missing is not None:
             continue
@@ -92,7 +92,7 @@ def _web_maps(store, out_dir: Path) -> None:
                 screenshot(report.path, out_dir / f"{name}.png", ready=ready)
             console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
         except OrtGeoError as exc:  # a chromium that does not start or a page that fails
-            missing = exc
+            missing = exc  # type: ignore[assignment]
     if missing is not None:
         _skipped(missing)
 

@@ -31,7 +31,8 @@ def _fr(value, kind: str | None) -> str:
 @click.argument("layer", required=False)
 @click.option("--perimetre", "perimeter", type=click.Path(dir_okay=False),
               help="Fichier de périmètre (GeoPackage, GeoJSON, Shapefile…) au lieu d'une couche.")
-@click.option("--public", is_flag=True, help="Applique le secret statistique (« < 11 »).")
+@click.option("--public", is_flag=True, help="Statistiques publiques : année de référence de l'atlas, secret "
+              "statistique (« secret ») protégé contre les recoupements.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="Format de sortie.")
 @click.option("--annee", "year", type=int, help="Année de référence (vacance de longue durée).")

@@ -28,8 +28,10 @@ import pandas as pd
 from ..crs import STORAGE_EPSG, crs_label
 from ..errors import EncodingError, FieldError, InputError
 from ..io import ImportReport
+from ..privacy import RESTRICTED_SOURCES
 
-SOURCE = "LOVAC (DGFiP, Cerema) — données à diffusion restreinte"
+# Records of this source alone are staff-only as a whole (ort_geo.privacy.restricted_records).
+SOURCE = RESTRICTED_SOURCES[0]
 _ID = "ff_idlocal"
 
 

@@ -22,11 +22,14 @@ from typing import Any, Literal
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
+from ..assign import PolygonGrid, _points_in_boxes
 from ..catalogue import CATALOGUE, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
+from ..measures import Measure, evaluate, fields_of
 from ..validation import frame_to_features, validate_frame
 
 #: The CRS of metropolitan stores (Lambert-93), and the default when a store is created.
@@ -35,6 +38,27 @@ STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
 WriteMode = Literal["upsert", "replace", "insert"]
 BBox = tuple[float, float, float, float]
+#: Layers whose features the statistics assign to zones by their representative point: the
+#: stores keep that point with each feature (computed on every write, recomputed by readers
+#: where another client changed a geometry), so statistics never read the geometries.
+POINT_LAYERS = ("batiments", "commerces", "actions")
+#: Rows per batch when a store streams columns (bounded memory at any scale).
+BATCH_ROWS = 1 << 20
+
+
+def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of each geometry's representative point (inside it; NaN for missing ones)."""
+    geoms = np.asarray(geometries, dtype=object)
+    points = shapely.point_on_surface(geoms)
+    return shapely.get_x(points), shapely.get_y(points)
+
+
+@dataclass
+class ZoneSums:
+    """One measure added up per zone (zone order) and over the whole layer."""
+
+    per_zone: np.ndarray
+    total: Any
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,64 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- statistics without features ----------------------------------------------------------
+
+    def iter_points(
+        self, layer: str, fields: Sequence[str], *, batch_rows: int = BATCH_ROWS
+    ) -> Iterator[pd.DataFrame]:
+        """Representative points (columns ``x``, ``y``; NaN without geometry) and ``fields`` of
+        every feature, in batches of at most ``batch_rows``, storage order.
+
+        This default reads features; backends override it with columnar reads of the stored
+        points.
+        """
+        frame = self.read(layer, columns=list(fields))
+        for start in range(0, max(len(frame), 1), batch_rows):
+            part = frame.iloc[start:start + batch_rows]
+            x, y = representative_xy(part.geometry.to_numpy())
+            out = pd.DataFrame(part.drop(columns=part.geometry.name)).reset_index(drop=True)
+            out["x"], out["y"] = x, y
+            yield out
+
+    def zone_sums(
+        self, layer: str, zones: np.ndarray, measures: Sequence[Measure]
+    ) -> dict[str, ZoneSums]:
+        """Each measure summed over the features of ``layer`` whose representative point each
+        zone covers (boundary included; overlapping zones each count), and over the layer.
+
+        Streams the stored points batch by batch through :class:`~ort_geo.assign.PolygonGrid`:
+        memory stays bounded whatever the number of features.
+        """
+        spec = self.spec(layer)
+        zones = np.asarray(zones, dtype=object)
+        fields = [f for f in fields_of(measures) if f in spec.by_name]
+        per_zone: dict[str, np.ndarray] = {}
+        totals: dict[str, Any] = {}
+        grid = None
+        for batch in self.iter_points(layer, fields):
+            values = evaluate(measures, batch)
+            x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
+            if grid is None:
+                # The grid's cell size depends on how many points fall near the zones: estimate
+                # it from the first batch.
+                hint = None
+                if len(x) and len(zones):
+                    usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
+                    share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
+                        if usable.any() else 0.0
+                    hint = int(share * max(self.count(layer), len(x)))
+                grid = PolygonGrid(zones, points_hint=hint)
+            for name, sums in grid.sums(x, y, values).items():
+                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+            for name, v in values.items():
+                totals[name] = totals.get(name, 0) + v.sum()
+        out = {}
+        for m in measures:
+            kind = np.int64 if m.field is None or m.integer else np.float64
+            out[m.name] = ZoneSums(per_zone.get(m.name, np.zeros(len(zones), kind)),
+                                   kind(totals.get(m.name, 0)))
+        return out
 
     # -- shared behaviour ---------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import CRS
 
@@ -27,12 +28,15 @@ from ..catalogue import LayerSpec
 from ..errors import StoreError
 from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
+    BATCH_ROWS,
+    POINT_LAYERS,
     STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
     Store,
     Transaction,
+    representative_xy,
     typed_series,
 )
 from .rtree import pack, rtree_boxes
@@ -161,6 +165,23 @@ WHEN old.geom NOT NULL BEGIN DELETE FROM "rtree_{t}_geom" WHERE id = OLD.fid; EN
 """
 
 
+# The representative point of each feature of a point layer (POINT_LAYERS) lives in two REAL
+# columns written with the feature. Another client (QGIS, GDAL) that changes a geometry cannot
+# compute a point on surface in SQLite: this trigger forgets the stale point, and readers compute
+# the missing ones. Our own writes set geometry and point together (the point changes, so the
+# trigger leaves it).
+POINT_COLUMNS = ("ort_x", "ort_y")
+_POINT_TRIGGER = """
+CREATE TRIGGER "ort_{t}_point_reset" AFTER UPDATE OF geom ON "{t}"
+WHEN NEW.ort_x IS OLD.ort_x AND NEW.ort_y IS OLD.ort_y BEGIN
+  UPDATE "{t}" SET ort_x = NULL, ort_y = NULL WHERE fid = NEW.fid; END;
+"""
+
+
+def _has_points(spec: LayerSpec) -> bool:
+    return spec.name in POINT_LAYERS
+
+
 def _trigger_names(t: str) -> list[str]:
     return [f"rtree_{t}_geom_{suffix}" for suffix in
             ("insert", "update1", "update2", "update3", "update4", "delete")]
@@ -273,10 +294,14 @@ class GeoPackageStore(Store):
     def _create_layer(self, conn: sqlite3.Connection, spec: LayerSpec) -> None:
         t = spec.name
         cols = ", ".join(f'"{f.name}" {_SQL_TYPES[f.type]}' for f in spec.fields)
+        if _has_points(spec):
+            cols += ", " + ", ".join(f"{c} REAL" for c in POINT_COLUMNS)
         conn.execute(
             f'CREATE TABLE "{t}" (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
             f"geom {geometry_type_name(spec)}, {cols})"
         )
+        if _has_points(spec):
+            _exec_script(conn, _POINT_TRIGGER.format(t=t))
         conn.execute(f'CREATE UNIQUE INDEX "{t}_{spec.key}_key" ON "{t}" ("{spec.key}")')
         conn.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
@@ -298,6 +323,28 @@ class GeoPackageStore(Store):
         if app != APPLICATION_ID or "ort_journal" not in tables:
             raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
                              "ort-geo init).")
+        self._add_points()
+
+    def _add_points(self) -> None:
+        """Give a store made before stored points its point columns (once; points filled)."""
+        with self._read() as conn:
+            missing = [spec for spec in self.catalogue if _has_points(spec) and "ort_x" not in {
+                r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}]
+        if not missing:
+            return
+        with self._transaction() as tx:
+            conn = tx.conn  # type: ignore[attr-defined]
+            for spec in missing:
+                for c in POINT_COLUMNS:
+                    conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN {c} REAL')
+                rows = conn.execute(f'SELECT fid, geom FROM "{spec.name}" '
+                                    "WHERE geom IS NOT NULL").fetchall()
+                if rows:
+                    x, y = representative_xy(decode_geometries([r[1] for r in rows]))
+                    conn.executemany(f'UPDATE "{spec.name}" SET ort_x = ?, ort_y = ? '
+                                     "WHERE fid = ?", zip(_floats(x), _floats(y),
+                                                          [r[0] for r in rows], strict=True))
+                _exec_script(conn, _POINT_TRIGGER.format(t=spec.name))
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -349,6 +396,47 @@ class GeoPackageStore(Store):
         with self._read() as conn:
             return conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
                                 params).fetchone()[0]
+
+    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
+        spec = self.spec(layer)
+        if not _has_points(spec):
+            yield from super().iter_points(layer, fields, batch_rows=batch_rows)
+            return
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyogrio
+
+        if not _PANDAS_TYPES:
+            _pandas_types()
+        names = [spec.field(f).name for f in fields]
+        # Points another client made stale (trigger) or never set: computed here, by fid.
+        with self._read() as conn:
+            rows = conn.execute(f'SELECT fid, geom FROM "{layer}" WHERE ort_x IS NULL '
+                                "AND geom IS NOT NULL ORDER BY fid").fetchall()
+        stale = np.array([r[0] for r in rows], dtype=np.int64)
+        sx, sy = representative_xy(decode_geometries([r[1] for r in rows])) if rows else (
+            np.zeros(0), np.zeros(0))
+        # Only the needed columns, as Arrow batches straight from GDAL's GeoPackage reader.
+        with pyogrio.open_arrow(self.path, layer=layer, columns=[*names, *POINT_COLUMNS],
+                                read_geometry=False, return_fids=len(stale) > 0,
+                                batch_size=batch_rows, use_pyarrow=True) as (_meta, reader):
+            for batch in reader:
+                data = {}
+                for name in names:
+                    column = batch.column(name)
+                    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                        column = pc.dictionary_encode(column)  # -> a pandas categorical
+                    data[name] = column.to_pandas(types_mapper=_PANDAS_TYPES.get)
+                frame = pd.DataFrame(data)
+                x = batch.column("ort_x").to_numpy(zero_copy_only=False).astype(np.float64)
+                y = batch.column("ort_y").to_numpy(zero_copy_only=False).astype(np.float64)
+                if len(stale):
+                    fids = batch.column(batch.schema.names[0]).to_numpy(zero_copy_only=False)
+                    pos = np.searchsorted(stale, fids)
+                    hit = (pos < len(stale)) & (stale[np.minimum(pos, len(stale) - 1)] == fids)
+                    x[hit], y[hit] = sx[pos[hit]], sy[pos[hit]]
+                frame["x"], frame["y"] = x, y
+                yield frame
 
     def extent(self, layer) -> BBox | None:
         self.spec(layer)
@@ -450,11 +538,12 @@ class _GpkgTransaction(Transaction):
                            coalesce((SELECT max(fid) FROM "{layer.name}"), 0)) + 1""",
             (layer.name,)).fetchone()[0]
         fids = range(first, first + len(batch))
-        cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
+        stored = [layer.key, *names]
+        cols = ", ".join([f'"{n}"' for n in stored] + list(_point_columns(layer)))
         with self._rtree_by_hand(layer):
             self.conn.executemany(
                 f'INSERT INTO "{layer.name}" (fid, geom, {cols}) '
-                f'VALUES ({",".join("?" * (len(names) + 3))})',
+                f'VALUES ({",".join("?" * (len(stored) + 2 + len(_point_columns(layer))))})',
                 zip(fids, *self._columns(layer, batch, names), strict=True))
             self._index(layer, fids, batch.geometry)
 
@@ -462,7 +551,8 @@ class _GpkgTransaction(Transaction):
         if not len(batch):
             return
         names = _others(layer)
-        sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names])
+        sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names]
+                         + [f"{c} = ?" for c in _point_columns(layer)])
         blobs, ids, *values = self._columns(layer, batch, names)
         with self._rtree_by_hand(layer):
             self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
@@ -470,14 +560,18 @@ class _GpkgTransaction(Transaction):
             self._index(layer, self._fids(layer, ids), batch.geometry)
 
     def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
-        """SQL parameters column by column: blobs, keys, then the other fields."""
-        out: list[Any] = [encode_geometries(batch.geometry, self.epsg), batch.ids.tolist()]
+        """SQL parameters column by column: blobs, keys, the other fields, then the stored
+        representative point (point layers)."""
+        out: list[Any] = [encode_geometries(batch.geometry, self.epsg),  # type: ignore[arg-type]
+                          batch.ids.tolist()]
         for name in names:
             column = batch.columns.get(name)
             values = [None] * len(batch) if column is None else column.tolist()
             if not set(map(type, values)) <= _SQL_NATIVE:  # numpy scalars, dates…
                 values = [_sql_value(v) for v in values]
             out.append(values)
+        if _has_points(layer):
+            out += [_floats(v) for v in representative_xy(batch.geometry)]
         return out
 
     def _fids(self, layer: LayerSpec, ids: list[str]) -> list[int]:
@@ -492,7 +586,7 @@ class _GpkgTransaction(Transaction):
     def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
         """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""
         indexed = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-        fids = np.asarray(fids, dtype="int64")
+        fids = np.asarray(fids, dtype="int64")  # type: ignore[assignment]
         boxes = rtree_boxes(shapely.bounds(geoms[indexed]))
         rtree = f"rtree_{layer.name}_geom"
         if len(fids) >= PACK_MIN:
@@ -568,6 +662,26 @@ class _GpkgTransaction(Transaction):
                     max_x = (SELECT max(maxx) FROM "rtree_{t}_geom"),
                     max_y = (SELECT max(maxy) FROM "rtree_{t}_geom")
                     WHERE table_name = ?""", (t,))
+
+
+_PANDAS_TYPES: dict[Any, Any] = {}
+
+
+def _pandas_types() -> None:
+    """Arrow -> pandas types keeping missing values (nullable integers and booleans)."""
+    import pyarrow as pa
+
+    _PANDAS_TYPES.update({pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype(),
+                          pa.int32(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype()})
+
+
+def _point_columns(layer: LayerSpec) -> tuple[str, ...]:
+    return POINT_COLUMNS if _has_points(layer) else ()
+
+
+def _floats(values: np.ndarray) -> list[float | None]:
+    """Coordinates as SQL values (NaN, for a missing geometry, stored as NULL)."""
+    return [None if v != v else v for v in np.asarray(values, dtype=np.float64).tolist()]
 
 
 def _sql_value(value: Any) -> Any:

@@ -26,19 +26,24 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
 from ..errors import ConflictError, StoreError, require_module
 from ..features import Feature, _plain
+from ..measures import Measure
 from ..validation import coerce_value
 from .base import (
+    BATCH_ROWS,
+    POINT_LAYERS,
     STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
     Store,
     Transaction,
+    ZoneSums,
     iter_features,
     typed_series,
 )
@@ -50,6 +55,10 @@ if TYPE_CHECKING:
 _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean", "date": "date"}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# The representative point of each feature of a point layer, kept by PostgreSQL itself on every
+# write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
+_POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
+                 "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
 
 
 def _psycopg():
@@ -99,6 +108,7 @@ class PostGISStore(Store):
                         "SELECT srid FROM geometry_columns WHERE f_table_schema = %s "
                         "AND f_table_name = 'communes'", (self.schema,)).fetchone()
                     self._epsg = STORAGE_EPSG if row is None else int(row[0])
+                    self._add_points(conn)
         except psycopg.Error as exc:
             raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
                              f"{_reason(exc)}") from None
@@ -178,13 +188,28 @@ class PostGISStore(Store):
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
 
+    def _add_points(self, conn: psycopg.Connection) -> None:
+        """Give a store made before stored points its point column (computed by PostgreSQL)."""
+        names = [name for name in POINT_LAYERS if name in self.catalogue.names]
+        have = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = %s "
+            "AND column_name = 'ort_point' AND table_name = ANY(%s)", (self.schema, names))}
+        missing = [n for n in names if n not in have]
+        if missing:
+            with conn.transaction():
+                for name in missing:
+                    conn.execute(f"ALTER TABLE {self._t(name)} ADD COLUMN "
+                                 f"{_POINT_COLUMN.format(epsg=self.epsg)}")
+
     def _create_layer(self, conn: psycopg.Connection, spec: LayerSpec) -> None:
         cols = ", ".join(
             f'"{f.name}" {_SQL_TYPES[f.type]}' + (" NOT NULL UNIQUE" if f.name == spec.key else "")
             for f in spec.fields)
         kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
+        point = f", {_POINT_COLUMN.format(epsg=self.epsg)}" if spec.name in POINT_LAYERS else ""
         conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
-                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {self.epsg}))")
+                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {self.epsg})"
+                     f"{point})")
         conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
                      "USING gist (geom)")
         # Titles and labels show up in QGIS and psql (\d+).
@@ -217,7 +242,7 @@ class PostGISStore(Store):
             params.append([str(i) for i in ids])
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))")
-            params += [float(c) for c in bbox]
+            params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
@@ -252,6 +277,52 @@ class PostGISStore(Store):
         with self._connection() as conn:
             row = conn.execute(sql).fetchone()
         return None if row[0] is None else tuple(float(v) for v in row)  # type: ignore[return-value]
+
+    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
+        spec = self.spec(layer)
+        if spec.name not in POINT_LAYERS:
+            yield from super().iter_points(layer, fields, batch_rows=batch_rows)
+            return
+        names = [spec.field(f).name for f in fields]
+        cols = "".join(f'"{n}", ' for n in names)
+        sql = (f"SELECT {cols}ST_X(ort_point), ST_Y(ort_point) FROM {self._t(layer)} "
+               "ORDER BY fid")
+        with self._connection() as conn, conn.transaction(), conn.cursor(
+                name="ort_points", binary=True) as cur:
+            cur.execute(sql)
+            while rows := cur.fetchmany(batch_rows):
+                data = {n: typed_series(spec, n, [r[i] for r in rows])
+                        for i, n in enumerate(names)}
+                frame = pd.DataFrame(data)
+                frame["x"] = np.array([r[-2] for r in rows], dtype=np.float64)
+                frame["y"] = np.array([r[-1] for r in rows], dtype=np.float64)
+                yield frame
+
+    def zone_sums(self, layer, zones, measures) -> dict[str, ZoneSums]:
+        """The join pushed into PostGIS: the footprints' GiST index finds each zone's candidates,
+        ``ST_Covers`` tests the stored points, and only the sums travel (see
+        :meth:`Store.zone_sums` for the semantics, which the tests check equal)."""
+        spec = self.spec(layer)
+        if spec.name not in POINT_LAYERS:
+            return super().zone_sums(layer, zones, measures)
+        zones = np.asarray(zones, dtype=object)
+        aggs, agg_params = _aggregates(spec, measures)
+        wkbs = [None if w is None else bytes(w) for w in shapely.to_wkb(zones, flavor="iso")]
+        per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"WITH z AS (SELECT (ord - 1)::int AS i, ST_GeomFromWKB(w, {self.epsg}) AS g "
+                "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(w, ord)) "
+                f"SELECT z.i, {aggs} FROM z JOIN {self._t(layer)} b "
+                "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i",
+                [wkbs, *agg_params]).fetchall() if len(zones) else []
+            total = conn.execute(f"SELECT {aggs} FROM {self._t(layer)} b",
+                                 agg_params).fetchone()
+        for row in rows:
+            for m, value in zip(measures, row[1:], strict=True):
+                per_zone[m.name][row[0]] = value
+        return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
+                for k, m in enumerate(measures)}
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
@@ -373,6 +444,45 @@ class _PgTransaction(Transaction):
                 self.conn.execute(f"INSERT INTO {table} VALUES (%s, %s, %s) ON CONFLICT (scope, "
                                   "key) DO UPDATE SET value = EXCLUDED.value",
                                   (scope, key, str(value)))
+
+
+def _kind(measure: Measure) -> type:
+    return np.int64 if measure.field is None or measure.integer else np.float64
+
+
+def _aggregates(spec: LayerSpec, measures: Sequence[Measure]) -> tuple[str, list[Any]]:
+    """The SQL aggregates of :class:`~ort_geo.measures.Measure` s (as :func:`evaluate` counts:
+    missing values add 0, a condition on a missing value is false)."""
+    parts: list[str] = []
+    params: list[Any] = []
+    for m in measures:
+        conds = []
+        for c in m.where:
+            if c.field not in spec.by_name:
+                conds.append("FALSE")
+            elif c.op == "in":
+                conds.append(f'b."{c.field}" = ANY(%s::{_SQL_TYPES[spec.field(c.field).type]}[])')
+                params.append(list(c.value))
+            elif c.op == "not_in":
+                kind = _SQL_TYPES[spec.field(c.field).type]
+                conds.append(f'NOT coalesce(b."{c.field}" = ANY(%s::{kind}[]), FALSE)')
+                params.append(list(c.value))
+            elif c.op == "le":
+                conds.append(f'b."{c.field}" <= %s::float8')
+                params.append(float(c.value))
+            elif c.op == "true":
+                conds.append(f'b."{c.field}" IS TRUE')
+            else:  # known
+                conds.append(f'b."{c.field}" IS NOT NULL')
+        where = " AND ".join(conds) or "TRUE"
+        if m.field is None:
+            parts.append(f"count(*) FILTER (WHERE {where})")
+        elif m.field not in spec.by_name:
+            parts.append("0")
+        else:
+            cast = "bigint" if m.integer else "float8"
+            parts.append(f'coalesce(sum(b."{m.field}") FILTER (WHERE {where}), 0)::{cast}')
+    return ", ".join(parts), params
 
 
 def _reason(exc: Exception) -> str:

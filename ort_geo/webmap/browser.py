@@ -105,6 +105,56 @@ def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900
         context.close()
 
 
+@contextmanager
+def open_site(instance: Any, url: str, *, width: int = 1400, height: int = 900,
+              ready: str | None = None, timeout_s: float = 30, context: Any = None,
+              ) -> Iterator[tuple[Any, PageVisit]]:
+    """Open a page served by a local server (``ort-geo serve``): only requests to that server's
+    origin go through, everything else is aborted and recorded (basemap tiles included).
+
+    ``context`` reuses a browser context (its session storage, its downloads); by default a new
+    one is made and closed afterwards.
+    """
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}/"
+    visit = PageVisit()
+    own = context is None
+    if own:
+        context = instance.new_context(viewport={"width": width, "height": height},
+                                       locale="fr-FR", accept_downloads=True)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith((origin, "data:", "blob:")):
+            r.continue_()
+        else:
+            visit.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    start = time.perf_counter()
+    try:
+        page.goto(url, wait_until="load", timeout=timeout_s * 1000)
+        if ready:
+            page.wait_for_function(ready, timeout=timeout_s * 1000)
+    except Exception as exc:
+        if own:
+            context.close()
+        raise BrowserError(f"La page {url} ne s'est pas chargée : {exc}; erreurs : {visit.errors}"
+                           ) from exc
+    visit.seconds = time.perf_counter() - start
+    try:
+        yield page, visit
+    finally:
+        if own:
+            context.close()
+        else:
+            page.close()
+
+
 def screenshot(html: str | os.PathLike[str], png: str | os.PathLike[str], *, width: int = 1400,
                height: int = 900, zoom: int | None = None, ready: str = READY) -> PageVisit:
     """Render ``html`` offline to a PNG; ``zoom`` sets the map's zoom level first."""

@@ -134,16 +134,18 @@ def _prepare(store: Store, layer: MapLayer, audience: Audience) -> _Layer | None
         raw = ["" if v is None else str(v) for v in frame[layer.category]]
         extra["_couleur"] = [layer.palette.get(v, ("", layer.fill))[1] for v in raw]
         categories = [v for v in layer.palette if v in set(raw)]
-    if audience == "staff" and layer.name in STATS_LAYERS:
-        extra["_stats"] = _stats_rows(store, layer.name, keys)
+    if layer.name in STATS_LAYERS:
+        # Residents read the public release (one year, masked together with every other
+        # public table: the same figures as the public atlas and the anonymous API).
+        extra["_stats"] = _stats_rows(store, layer.name, keys, public=audience == "public")
     palette_labels = {layer.category: {k: v[0] for k, v in layer.palette.items()}} \
         if layer.category else {}
-    collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,
+    collection = feature_collection(spec, frame, fields, ids=keys, extra=extra,  # type: ignore[arg-type]
                                     labels=palette_labels)
     return _Layer(layer, spec, collection, frame, categories)
 
 
-#: Staff map: layers whose popups carry statistics, and which columns of ort_geo.stats they show.
+#: Layers whose popups carry statistics (masked on the public map), and which columns they show.
 STATS_LAYERS = ("secteurs_ort", "permis_de_louer")
 STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants",
                  "batiments_vacance_connue", "taux_vacance", "vacants_longue_duree",
@@ -151,11 +153,12 @@ STATS_COLUMNS = ("surface_ha", "batiments", "logements", "logements_vacants",
                  "commerces_vacants", "actions", "cout_total")
 
 
-def _stats_rows(store: Store, layer: str, keys: list[str]) -> list[list[list[str]]]:
-    """Per feature, the [label, value] rows of its statistics (staff: no masking)."""
+def _stats_rows(store: Store, layer: str, keys: list[str], *, public: bool = False
+                ) -> list[list[list[str]]]:
+    """Per feature, the [label, value] rows of its statistics (public: the public release's)."""
     from ..stats import BY_NAME, sector_stats
 
-    table = sector_stats(store, layer).set_index("id")
+    table = sector_stats(store, layer, public=public).set_index("id")
     rows = []
     for key in keys:
         shown = []
@@ -166,7 +169,9 @@ def _stats_rows(store: Store, layer: str, keys: list[str]) -> list[list[list[str
                 if column.kind == "count" or name == "taux_vacance":  # unknown is not zero
                     shown.append([column.label, "inconnu"])
                 continue
-            if column.kind == "money":
+            if isinstance(value, str):  # the secrecy mark
+                text = value
+            elif column.kind == "money":
                 text = f"{format_number(float(value))}\u202f€ HT"
             elif column.kind in ("rate", "measure"):
                 text = format_number(float(value), 1 if column.kind == "rate" else 2)
@@ -325,13 +330,13 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
     m.add_child(elements.Runtime(label=label, layer_control=control.get_name(),
                                  search=searchable))
     figure = m.get_root()
-    figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"
-    figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)
+    figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"  # type: ignore[attr-defined]
+    figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)  # type: ignore[attr-defined]
     note = ("Fonds de plan : OpenStreetMap ou Plan IGN v2, chargés depuis Internet ; "
             "hors connexion, les couches du programme restent affichées.")
     aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note,
                    sources)
-    figure.html.add_child(folium.Element(aside))
+    figure.html.add_child(folium.Element(aside))  # type: ignore[attr-defined]
     return m
 
 

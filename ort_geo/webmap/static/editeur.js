@@ -151,9 +151,9 @@
         onEachFeature: function (f, layer) {
           layer.bindTooltip(spec.title + " : " + labelOf(spec, f.properties, f.id));
           layer.on("click", function (e) {
+            if (S.mode === "merge") { L.DomEvent.stopPropagation(e); return mergeWith(spec.name, f.id); }
+            if (S.mode) return;  // drawing: the click is geoman's (a vertex on this zone)
             L.DomEvent.stopPropagation(e);
-            if (S.mode === "merge") return mergeWith(spec.name, f.id);
-            if (S.mode) return;
             if (S.layer !== spec.name) { S.layer = spec.name; $("ed-layer").value = spec.name; renderList(); }
             select(spec.name, String(f.id));
           });
@@ -198,7 +198,8 @@
       var grid = ortGeoTiles.layer(ortGeoTiles.fromBytes(new Uint8Array(buf)), {
         mode: "etat", palette: b.palette, fields: [["adresse", "Adresse"], ["etat", "État du bâti"],
           ["nb_logements", "Logements"], ["nb_logements_vacants", "Logements vacants"]],
-        conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom
+        conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom,
+        interactive: false  // context while drawing: clicks must reach the map and geoman
       });
       grid.addTo(map());
       S.control.addOverlay(grid, "Bâtiments (état du bâti)");
@@ -241,7 +242,7 @@
     if (S.working && S.working.setStyle) S.working.setStyle({ color: "#ca6f1e", weight: 3, fillOpacity: 0.3, fillColor: "#f5b041" });
     if (S.working) S.working.on("pm:edit pm:dragend", function () { pushUndo(); });
   }
-  function geometry() { return S.working ? S.working.toGeoJSON().geometry : null; }
+  function geometry() { return S.working ? S.working.toGeoJSON(false).geometry : null; }
 
   function showForm(props, isNew) {
     var spec = S.specs[S.sel.layer], box = $("ed-fields");
@@ -320,7 +321,7 @@
       stopModes();
       var spec = S.specs[S.layer];
       S.sel = { layer: S.layer, id: null, etag: null, isNew: true, feature: null };
-      setWorking(e.layer.toGeoJSON().geometry);
+      setWorking(e.layer.toGeoJSON(false).geometry);
       var props = {};
       props[spec.key] = S.layer.replace(/_.*/, "") + "-" + Date.now().toString(36);
       showForm(props, true);
@@ -329,11 +330,11 @@
     } else if (mode === "split") {
       map().removeLayer(e.layer);
       stopModes();
-      split(e.layer.toGeoJSON().geometry);
+      split(e.layer.toGeoJSON(false).geometry);
     } else if (mode === "perimeter") {
       stopModes();
       S.found.clearLayers();
-      S.perimeter = e.layer.toGeoJSON().geometry;
+      S.perimeter = e.layer.toGeoJSON(false).geometry;
       e.layer.setStyle({ color: "#1f618d", dashArray: "6 4", fillOpacity: 0.05 });
       e.layer.options.pmIgnore = true;
       S.found.addLayer(e.layer);
@@ -492,7 +493,7 @@
     fc.features.forEach(function (f) {
       var p = f.properties, li = document.createElement("li");
       li.className = "ed-v-" + p.gravite;
-      li.textContent = "[" + p.regle + "] " + p.titre + " : " + p.message;
+      li.textContent = "[" + p.regle + "] " + p.titre + " — " + (p.objet ? "« " + p.objet + " » : " : "") + p.message;
       ul.appendChild(li);
       if (f.geometry) {
         L.geoJSON(f, {
@@ -658,37 +659,44 @@
       if (!r.ok) return problem(r).then(function (m) { status(m, "error"); });
       return r.json().then(function (d) {
         S.versions.clearLayers();
-        var gained = d.gagne || d.gained, lost = d.perdu || d.lost;
-        if (gained && gained.geometry !== undefined) gained = gained.geometry;
-        if (lost && lost.geometry !== undefined) lost = lost.geometry;
-        if (gained) L.geoJSON(gained, { style: { color: "#1e8449", fillColor: "#2ecc71", fillOpacity: 0.55, weight: 1 }, pmIgnore: true }).bindTooltip("Surface gagnée").addTo(S.versions);
-        if (lost) L.geoJSON(lost, { style: { color: "#922b21", fillColor: "#e74c3c", fillOpacity: 0.55, weight: 1 }, pmIgnore: true }).bindTooltip("Surface perdue").addTo(S.versions);
+        var colours = { gagnee: ["#1e8449", "#2ecc71"], perdue: ["#922b21", "#e74c3c"] };
+        d.features.forEach(function (f) {
+          var role = f.properties.role, c = colours[role];
+          var st = c ? { color: c[0], fillColor: c[1], fillOpacity: 0.6, weight: 1 }
+                     : { color: role === "avant" ? "#7f8c8d" : "#1b2631", weight: 2, dashArray: role === "avant" ? "6 4" : null, fill: false };
+          L.geoJSON(f, { style: st, pmIgnore: true }).bindTooltip(f.properties.libelle).addTo(S.versions);
+        });
+        S.diff = d;
         renderDiff(d, picked);
       });
     });
   }
   function fmtHa(v) { return v === null || v === undefined ? "—" : Number(v).toLocaleString("fr-FR", { maximumFractionDigits: 2, minimumFractionDigits: 2 }) + " ha"; }
+  function fmt(v) { return v === null || v === undefined ? "—" : (typeof v === "number" ? v.toLocaleString("fr-FR", { maximumFractionDigits: 1 }) : String(v)); }
   function renderDiff(d, picked) {
-    var box = $("ed-diff");
+    var box = $("ed-diff"), s = d.surfaces || {};
     box.innerHTML = "";
     var h = document.createElement("h3");
     h.textContent = "Version " + picked[0] + " → version " + picked[1];
     box.appendChild(h);
     var p = document.createElement("p");
-    p.innerHTML = '<span class="ed-gain">Gagné : <strong></strong></span> · <span class="ed-loss">Perdu : <strong></strong></span>';
-    p.querySelector(".ed-gain strong").textContent = fmtHa(d.gagne_ha !== undefined ? d.gagne_ha : d.gained_ha);
-    p.querySelector(".ed-loss strong").textContent = fmtHa(d.perdu_ha !== undefined ? d.perdu_ha : d.lost_ha);
+    p.innerHTML = '<span class="ed-gain">■ Surface gagnée : <strong id="ed-gain-ha"></strong></span><br>' +
+                  '<span class="ed-loss">■ Surface perdue : <strong id="ed-loss-ha"></strong></span><br>' +
+                  'Surface : <span id="ed-area-ha"></span>';
     box.appendChild(p);
-    var before = d.avant || d.before || {}, after = d.apres || d.after || {};
-    var names = Object.keys(before).length ? Object.keys(before) : Object.keys(after);
-    if (names.length) {
+    $("ed-gain-ha").textContent = fmtHa(s.gagnee_ha);
+    $("ed-loss-ha").textContent = fmtHa(s.perdue_ha);
+    $("ed-area-ha").textContent = fmtHa(s.avant_ha) + " → " + fmtHa(s.apres_ha);
+    var stats = d.statistiques, labels = d.libelles || {};
+    if (stats) {
       var t = document.createElement("table"), head = t.insertRow();
+      t.createCaption().textContent = "Statistiques du secteur avant et après";
       ["", "Avant", "Après"].forEach(function (x) { var th = document.createElement("th"); th.textContent = x; head.appendChild(th); });
-      names.forEach(function (n) {
-        var row = t.insertRow();
-        [n.replace(/_/g, " "), before[n], after[n]].forEach(function (x) {
-          var c = row.insertCell(); c.textContent = x === null || x === undefined ? "—" : (typeof x === "number" ? x.toLocaleString("fr-FR") : String(x));
-        });
+      Object.keys(labels).forEach(function (n) {
+        var row = t.insertRow(), th = document.createElement("th");
+        th.textContent = labels[n]; row.appendChild(th);
+        row.insertCell().textContent = fmt(stats.avant && stats.avant[n]);
+        row.insertCell().textContent = fmt(stats.apres && stats.apres[n]);
       });
       box.appendChild(t);
     }
@@ -696,7 +704,7 @@
   function restore() {
     if (!S.shownVersion) { status("Affichez d'abord la version à restaurer.", "error"); return Promise.resolve(); }
     var sel = S.sel, n = S.shownVersion;
-    return api("POST", itemPath() + "/versions/" + n + "/restauration?message=" + message(), {}, { "If-Match": sel.etag }).then(function (r) {
+    return api("POST", itemPath() + "/versions/" + n + "/restore", { message: $("ed-message").value.trim() }, { "If-Match": sel.etag }).then(function (r) {
       if (r.status === 412) return conflict(sel, formProps());
       if (!r.ok) return problem(r).then(function (m) { status(m, "error"); });
       return reload(sel.layer).then(function () { return select(sel.layer, sel.id); }).then(loadVersions)

@@ -45,6 +45,10 @@
       table.appendChild(row);
     });
     box.appendChild(table);
+    if (stats.some(function (pair) { return pair[1] === "secret"; })) {
+      box.appendChild(el("p", "og-note", "« secret » : secret statistique (effectif issu de " +
+        "données protégées, trop petit ou déductible des autres chiffres)."));
+    }
     return box;
   }
 

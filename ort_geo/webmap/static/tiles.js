@@ -111,7 +111,7 @@
       return { fill: true, fillColor: c[1], fillOpacity: 0.85, color: "#1b2631", weight: 0.6 };
     };
     var grid = new EmbeddedGrid(source, {
-      pane: PANE, interactive: true, vectorTileLayerStyles: styles,
+      pane: PANE, interactive: options.interactive !== false, vectorTileLayerStyles: styles,
       rendererFactory: function (coords, size, opts) { return new TileRenderer(coords, size, opts); },
       minZoom: options.minZoom, maxNativeZoom: options.maxNativeZoom, maxZoom: 19,
       getFeatureId: function (f) { return f.properties.id; }

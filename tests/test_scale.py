@@ -1,0 +1,163 @@
+"""National scale (issue 16): statistics from stored representative points, never from features.
+
+Each store keeps a representative point per building, shop and action, written with the feature;
+a geometry changed by another client (GDAL/QGIS on the GeoPackage, SQL on PostGIS) gets its point
+forgotten (GeoPackage trigger) or recomputed (PostGIS generated column), and readers compute the
+missing ones. ``zone_sums`` streams those points (or joins inside PostGIS): same figures as the
+engine run on the features themselves.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+
+from ort_geo.assign import PolygonGrid
+from ort_geo.measures import Condition, with_condition
+from ort_geo.privacy import RESTRICTED_SOURCES
+from ort_geo.stats import building_measure_list, building_measures
+from ort_geo.store.base import Store, representative_xy
+from ort_geo.store.gpkg import encode_geometries
+
+X0, Y0 = 1_000_000.0, 6_800_000.0
+BACKENDS = ["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)]
+
+
+def _l_shapes(n: int, seed: int = 3) -> gpd.GeoDataFrame:
+    """L-shaped footprints (their centroid lies outside them) with a few missing values."""
+    rng = np.random.default_rng(seed)
+    x = X0 + rng.uniform(0, 1000, n)
+    y = Y0 + rng.uniform(0, 1000, n)
+    geoms = [shapely.Polygon([(a, b), (a + 20, b), (a + 20, b + 4), (a + 4, b + 4), (a + 4, b + 20),
+                              (a, b + 20)]) for a, b in zip(x, y, strict=True)]
+    vac = rng.integers(0, 3, n).astype(object)
+    vac[::7] = None
+    return gpd.GeoDataFrame({
+        "id": [f"b{i:05d}" for i in range(n)], "code_insee": "68298",
+        "nb_logements": rng.integers(0, 9, n), "nb_logements_vacants": vac,
+        "annee_debut_vacance": rng.choice([2010, 2020, 2025, None], n),
+        "etat": rng.choice(["bon", "moyen", "degrade", "tres_degrade", None], n),
+        "habitat_indigne": rng.choice([True, False, None], n),
+        "source": rng.choice([RESTRICTED_SOURCES[0], "BD TOPO", None], n),
+    }, geometry=geoms, crs=2154)
+
+
+def _zones() -> np.ndarray:
+    """Overlapping zones, one with a hole, one empty of buildings, one missing."""
+    a = shapely.box(X0 + 100, Y0 + 100, X0 + 600, Y0 + 600)
+    b = shapely.box(X0 + 400, Y0 + 400, X0 + 900, Y0 + 900).difference(
+        shapely.box(X0 + 600, Y0 + 600, X0 + 700, Y0 + 700))
+    return np.array([a, b, shapely.box(0, 0, 10, 10), None], dtype=object)
+
+
+def _engine(frame: gpd.GeoDataFrame, zones: np.ndarray) -> dict[str, np.ndarray]:
+    """The reference: the engine on the features' own representative points."""
+    x, y = representative_xy(frame.geometry.to_numpy())
+    values = building_measures(frame, 2026)
+    sums = PolygonGrid(zones).sums(x, y, values)
+    return {name: np.r_[sums[name], v.sum()] for name, v in values.items()}
+
+
+def _sums(store: Store, zones: np.ndarray, generic: bool = False, measures=None
+          ) -> dict[str, np.ndarray]:
+    fn = Store.zone_sums if generic else type(store).zone_sums
+    sums = fn(store, "batiments", zones, measures or building_measure_list(2026))
+    return {name: np.r_[s.per_zone, s.total] for name, s in sums.items()}
+
+
+def _assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        assert np.array_equal(a[name], b[name].astype(a[name].dtype)), name
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stored_points_follow_every_write(new_store, backend):
+    store = new_store(backend)
+    frame = _l_shapes(400)
+    store.write("batiments", frame, author="t")
+    moved = frame.iloc[:50].copy()
+    moved["geometry"] = moved.translate(300, -50)
+    store.write("batiments", moved, author="t")
+    store.update("batiments", "b00060", {}, geometry=shapely.box(X0 + 1, Y0 + 1, X0 + 9, Y0 + 5),
+                 author="t")
+    stored = store.read("batiments")
+    points = next(store.iter_points("batiments", []))
+    # Each stored point lies inside its (current) footprint.
+    assert shapely.covers(stored.geometry.to_numpy(),
+                          shapely.points(points["x"], points["y"])).all()
+    if backend == "gpkg":  # shapely's point on surface, exactly
+        x, y = representative_xy(stored.geometry.to_numpy())
+        assert np.array_equal(points["x"], x) and np.array_equal(points["y"], y)
+    zones = _zones()
+    _assert_same(_engine(stored, zones), _sums(store, zones))
+
+
+def test_geopackage_edits_by_gdal_get_their_points(new_store):
+    """Another client (GDAL, as QGIS) moves a building and adds one: no stale point is used."""
+    store = new_store("gpkg")
+    frame = _l_shapes(300)
+    store.write("batiments", frame, author="t")
+    zones = _zones()
+    target = shapely.Polygon([(X0 + 150, Y0 + 150), (X0 + 170, Y0 + 150), (X0 + 150, Y0 + 170)])
+    outside = frame.index[~shapely.covers(zones[0], frame.geometry.to_numpy())][0]
+    # A plain SQL edit of the geometry only, through a connection with the GeoPackage functions
+    # the R-tree triggers call (as GDAL and QGIS have).
+    conn = store._connect()
+    with conn:
+        conn.execute("UPDATE batiments SET geom = ? WHERE id = ?",
+                     (encode_geometries([target])[0], frame.loc[outside, "id"]))
+        assert conn.execute("SELECT ort_x FROM batiments WHERE id = ?",
+                            (frame.loc[outside, "id"],)).fetchone()[0] is None
+    conn.close()
+    extra = _l_shapes(3, seed=9)
+    extra["id"] = ["gdal1", "gdal2", "gdal3"]
+    pyogrio.write_dataframe(extra, store.path, layer="batiments", append=True)
+    stored = store.read("batiments")
+    assert len(stored) == 303
+    _assert_same(_engine(stored, zones), _sums(store, zones))
+
+
+def test_geopackage_made_before_stored_points_gets_them(new_store, tmp_path):
+    store = new_store("gpkg")
+    frame = _l_shapes(200)
+    store.write("batiments", frame, author="t")
+    with sqlite3.connect(store.path) as conn:  # the store as an older ort-geo wrote it
+        conn.execute('DROP TRIGGER "ort_batiments_point_reset"')
+        conn.execute("ALTER TABLE batiments DROP COLUMN ort_x")
+        conn.execute("ALTER TABLE batiments DROP COLUMN ort_y")
+    from ort_geo import open_store
+
+    reopened = open_store(store.path)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(*) FROM batiments WHERE ort_x IS NULL").fetchone()[0] == 0
+    zones = _zones()
+    _assert_same(_engine(frame, zones), _sums(reopened, zones))
+
+
+@pytest.mark.postgis
+def test_postgis_join_in_sql_equals_the_engine(new_store):
+    """The join pushed into PostGIS gives the figures of the streamed engine, missing values,
+    overlapping zones, holes, external SQL edits and all."""
+    store = new_store("postgis")
+    frame = _l_shapes(500)
+    store.write("batiments", frame, author="t")
+    with store._connection() as conn:  # psql moves a building: PostgreSQL recomputes its point
+        conn.execute(f"UPDATE {store._t('batiments')} SET geom = ST_Translate(geom, 200, 200) "
+                     "WHERE id = 'b00001'")
+    zones = _zones()
+    sql, streamed = _sums(store, zones), _sums(store, zones, generic=True)
+    _assert_same(streamed, sql)
+    _assert_same(_engine(store.read("batiments"), zones), sql)
+    # Public records only (the public release's input): missing sources are kept.
+    public = with_condition(building_measure_list(2026),
+                            Condition("source", "not_in", RESTRICTED_SOURCES))
+    restricted = _sums(store, zones, measures=public)
+    _assert_same(_sums(store, zones, generic=True, measures=public), restricted)
+    kept = frame["source"].ne(RESTRICTED_SOURCES[0]).sum()
+    assert 0 < restricted["batiments"][-1] == kept < len(frame)

@@ -1,0 +1,323 @@
+"""The planners' editor in Debian's chromium (playwright), against a real ``ort-geo serve``.
+
+Network blocked except the local server: basemap tiles are refused, the editor still works.
+Mouse events draw on the map; the store is then read back to prove what the browser did.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+
+import geopandas as gpd
+import pytest
+import shapely
+from conftest import serve_process
+from pyproj import Transformer
+
+from ort_geo import auth, open_store
+from ort_geo.query import buildings_within
+from ort_geo.webmap.browser import browser, chromium_path, open_site
+
+pytest.importorskip("playwright")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(chromium_path() is None, reason="chromium absent (apt-get install chromium)"),
+]
+
+READY = "window.ortGeoEditorReady === true"
+SECTOR = "smam-centre-ville"
+TO_LONLAT = Transformer.from_crs(2154, 4326, always_xy=True)
+
+
+@pytest.fixture(scope="module")
+def site(demo_store_path, tmp_path_factory):
+    """A copy of the demo store served by ``ort-geo serve``, with keys of each role."""
+    path = tmp_path_factory.mktemp("editor-browser") / "val-d-argent.gpkg"
+    shutil.copyfile(demo_store_path, path)
+    st = open_store(path)
+    keys = {"editor": auth.create_key(st, "Chef de projet PVD", "editor"),
+            "editor2": auth.create_key(st, "Urbaniste EPCI", "editor"),
+            "staff": auth.create_key(st, "Anah 68", "staff")}
+    with serve_process(path) as (base, _):
+        yield base, st, keys
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as instance:
+        yield instance
+
+
+def _sign_in(page, key: str) -> None:
+    page.fill("#ed-key", key)
+    page.press("#ed-key", "Enter")
+    page.wait_for_function(READY, timeout=30000)
+
+
+def _lonlat(x: float, y: float) -> list[float]:
+    lon, lat = TO_LONLAT.transform(x, y)
+    return [lat, lon]
+
+
+def _point(page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of a Lambert-93 point on the editor's map."""
+    box = page.locator("#ed-map").bounding_box()
+    px, py = page.evaluate("(ll) => { const p = ortGeoEditor.map.latLngToContainerPoint(ll);"
+                           " return [p.x, p.y]; }", _lonlat(x, y))
+    return box["x"] + px, box["y"] + py
+
+
+def _view(page, x: float, y: float, zoom: int = 16) -> None:
+    page.evaluate("([ll, z]) => ortGeoEditor.map.setView(ll, z, {animate: false})",
+                  [_lonlat(x, y), zoom])
+    page.wait_for_timeout(200)
+
+
+def _draw_polygon(page, corners: list[tuple[float, float]]) -> None:
+    for x, y in corners:
+        page.mouse.click(*_point(page, x, y))
+        page.wait_for_timeout(120)
+    page.mouse.click(*_point(page, *corners[0]))  # back on the first vertex closes the ring
+    page.wait_for_timeout(300)
+
+
+def _saved(page) -> None:
+    """Wait for the editor to say the save went through (or fail with what it says)."""
+    try:
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               ".includes('Enregistré')", timeout=15000)
+    except Exception:
+        raise AssertionError(page.inner_text("#ed-status") + " / "
+                             + page.inner_text("#ed-violations")) from None
+
+
+def _free_square(st, side: float = 150.0):
+    """A square inside the main town, 200 m off the centre-ville sector, touching no zone."""
+    sectors = st.read("secteurs_ort")
+    commune = st.read("communes", ids=["68298"]).geometry.iloc[0]
+    centre = sectors[sectors["id"] == SECTOR].geometry.iloc[0]
+    taken = shapely.union_all(sectors.geometry.values)
+    cx, cy = centre.centroid.x, centre.centroid.y
+    for dx, dy in ((0, 1), (0, -1), (1, 1), (-1, -1), (1, -1), (-1, 1), (1, 0), (-1, 0)):
+        for dist in range(100, 1500, 50):
+            px, py = cx + dx * dist, cy + dy * dist
+            square = shapely.box(px - side / 2, py - side / 2, px + side / 2, py + side / 2)
+            if commune.buffer(-50).contains(square) and square.distance(taken) > 200:
+                return square, centre
+    raise AssertionError("aucun emplacement libre")
+
+
+def test_draw_a_sector_see_the_violation_fix_it_save_and_find_it_after_reload(chromium, site):
+    base, st, keys = site
+    square, centre = _free_square(st)
+    x0, y0, x1, y1 = square.bounds
+    # The fourth corner is pulled 60 m into the centre-ville sector: an overlap.
+    corner = shapely.Point(x0, y1)
+    near = shapely.ops.nearest_points(centre.boundary, corner)[0]
+    inside = shapely.Point(near.x + (near.x - corner.x) * 60 / corner.distance(near),
+                           near.y + (near.y - corner.y) * 60 / corner.distance(near))
+    assert centre.contains(inside)
+    journal = len(st.journal())
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])
+        assert page.inner_text("#ed-who") == "Connecté : Chef de projet PVD (éditeur)"
+        _view(page, (x0 + inside.x) / 2, (y0 + inside.y) / 2,
+              zoom=16 if inside.distance(shapely.Point(x1, y0)) < 1500 else 15)
+        page.click("#ed-new")
+        _draw_polygon(page, [(x0, y0), (x1, y0), (x1, y1), (inside.x, inside.y)])
+        page.wait_for_selector("#ed-form-panel:not([hidden])")
+        page.fill("#ed-f-nom", "Faubourg nord")
+        page.select_option("#ed-f-type", "quartier")
+        page.fill("#ed-f-code_insee", "68298")
+        page.fill("#ed-f-id", "faubourg-nord")
+        page.click("#ed-check")
+        page.wait_for_selector(".ed-v-erreur")
+        text = page.inner_text("#ed-violations")
+        assert "chevauche" in text and "smam-centre-ville" in text and "faubourg-nord" in text
+        assert page.evaluate("ortGeoEditor.violations.getLayers().length") >= 1
+        # Saving is refused while a rule is broken: nothing reaches the store.
+        page.click("#ed-save")
+        page.wait_for_timeout(800)
+        assert len(st.journal()) == journal
+        # Fix it: drag the offending vertex back out of the sector, check again, save.
+        page.click("#ed-reshape")
+        page.mouse.move(*_point(page, inside.x, inside.y))
+        page.mouse.down()
+        target = _point(page, x0, y1)
+        page.mouse.move(target[0], target[1], steps=8)
+        page.mouse.up()
+        page.keyboard.press("Escape")
+        page.click("#ed-check")
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               ".includes('Règles respectées')")
+        page.fill("#ed-message", "délibération du 12 mars 2026")
+        page.click("#ed-save")
+        _saved(page)
+        page.reload()
+        page.wait_for_function(READY, timeout=30000)  # the key is kept for the session
+        assert page.locator("#ed-list button", has_text="Faubourg nord").count() == 1
+        assert visit.errors == []
+    saved = st.get("secteurs_ort", "faubourg-nord")
+    assert saved.properties["nom"] == "Faubourg nord"
+    assert saved.geometry.intersection(centre).area < 1.0
+    assert abs(saved.geometry.area - square.area) < 0.05 * square.area
+    entry = st.history("secteurs_ort", "faubourg-nord")[-1]
+    assert entry.author == "Chef de projet PVD"
+    assert entry.message == "délibération du 12 mars 2026"
+
+
+def test_two_editors_on_one_sector_the_second_sees_the_conflict_view(chromium, site):
+    base, st, keys = site
+    first = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+    second = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="fr-FR")
+    try:
+        with open_site(chromium, base + "/editeur", context=first) as (a, _), \
+                open_site(chromium, base + "/editeur", context=second) as (b, visit):
+            _sign_in(a, keys["editor"])
+            _sign_in(b, keys["editor2"])
+            for page in (a, b):
+                page.locator("#ed-list button", has_text="Centre-ville de Sainte-Marie").click()
+                page.wait_for_selector("#ed-form-panel:not([hidden])")
+            a.fill("#ed-f-deliberation", "DCM 2026-01")
+            a.click("#ed-save")
+            _saved(a)
+            b.fill("#ed-f-convention", "Avenant n° 2")
+            b.click("#ed-save")
+            b.wait_for_selector("#ed-conflict:not([hidden])", timeout=15000)
+            assert "Conflit" in b.inner_text("#ed-conflict")
+            assert b.evaluate("ortGeoEditor.conflict.getLayers().length") == 2  # both versions
+            # Nothing is lost: take the other version, then apply mine again on top of it.
+            b.click("#ed-take-theirs")
+            b.wait_for_function("document.querySelector('#ed-f-deliberation').value"
+                                " === 'DCM 2026-01'")
+            b.fill("#ed-f-convention", "Avenant n° 2")
+            b.click("#ed-save")
+            _saved(b)
+            assert visit.errors == []
+    finally:
+        first.close()
+        second.close()
+    stored = st.get("secteurs_ort", SECTOR).properties
+    assert stored["deliberation"] == "DCM 2026-01" and stored["convention"] == "Avenant n° 2"
+    authors = [e.author for e in st.history("secteurs_ort", SECTOR)[-2:]]
+    assert authors == ["Chef de projet PVD", "Urbaniste EPCI"]
+
+
+def test_staff_draws_a_perimeter_and_exports_its_vacant_buildings(chromium, site):
+    base, st, keys = site
+    centre = st.get("secteurs_ort", SECTOR).geometry
+    x0, y0, x1, y1 = centre.buffer(-20).bounds
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = 200
+    ring = [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half),
+            (cx - half, cy + half)]
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["staff"])
+        assert "consultation seule" in page.inner_text("#ed-who")
+        assert page.is_disabled("#ed-new") and page.is_disabled("#ed-save")
+        page.click("#ed-tab-requete")
+        _view(page, cx, cy, 16)
+        page.click("#ed-q-draw")
+        _draw_polygon(page, ring)
+        page.check("#ed-q-vacant")
+        page.click("#ed-q-run")
+        page.wait_for_selector("#ed-q-stats table")
+        shown = page.locator("#ed-q-list button").count()
+        drawn = page.evaluate("ortGeoEditor.perimeter")  # what the mouse drew, in CRS84
+        with page.expect_download() as download:
+            page.click("#ed-q-csv")
+        data = download.value.path().read_bytes()
+        assert visit.errors == []
+    perimeter = gpd.GeoDataFrame(geometry=[shapely.geometry.shape(drawn)], crs=4326)
+    assert perimeter.to_crs(2154).geometry.iloc[0].symmetric_difference(
+        shapely.Polygon(ring)).area < 0.05 * shapely.Polygon(ring).area
+    expected = buildings_within(st, perimeter, vacant=True)
+    assert 0 < len(expected) == shown
+    text = data.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert len(rows) == len(expected) + 1
+    assert all(int(r[rows[0].index("nb_logements_vacants")]) > 0 for r in rows[1:])
+
+
+def test_keyboard_alone_signs_in_selects_edits_saves_and_undoes(chromium, site):
+    base, st, keys = site
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        page.keyboard.type(keys["editor"])  # the key field has the focus on arrival
+        page.keyboard.press("Enter")
+        page.wait_for_function(READY, timeout=30000)
+        button = page.locator("#ed-list button", has_text="Quartier des Halles")
+        button.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#ed-form-panel:not([hidden])")
+        page.focus("#ed-f-deliberation")
+        page.keyboard.press("Control+a")
+        page.keyboard.type("DCC 2026-02")
+        page.focus("#ed-message")
+        page.keyboard.type("saisie au clavier")
+        page.keyboard.press("Control+s")
+        _saved(page)
+        # Undo/redo of a geometry change by keyboard: split, undo, redo.
+        before = page.evaluate("ortGeoEditor.undo.length")
+        page.evaluate("ortGeoEditor.undo.push({type: 'Point', coordinates: [7.1, 48.2]})")
+        page.keyboard.press("Control+z")
+        assert page.evaluate("ortGeoEditor.undo.length") == before
+        page.keyboard.press("Control+y")
+        assert page.evaluate("ortGeoEditor.undo.length") == before + 1
+        # Tabs have access keys and are buttons: Enter on one switches the panel.
+        page.focus("#ed-tab-historique")
+        page.keyboard.press("Enter")
+        assert page.is_visible("#ed-panel-historique")
+        assert visit.errors == []
+    sector = next(f for f in st.read("secteurs_ort").itertuples() if f.nom == "Quartier des Halles")
+    entry = st.history("secteurs_ort", sector.id)[-1]
+    assert entry.message == "saisie au clavier" and entry.after.properties["deliberation"] == \
+        "DCC 2026-02"
+
+
+def test_history_compare_two_versions_in_hectares_and_restore_one(chromium, site):
+    from ort_geo.features import Feature
+    from ort_geo.timeline import versions
+    from ort_geo.version_diff import compare_versions, format_ha
+
+    base, st, keys = site
+    sector = next(f for f in st.read("secteurs_ort").itertuples() if f.nom == "Quartier Saint-Blaise")
+    fid = str(sector.id)
+    current = st.get("secteurs_ort", fid)
+    # Another planner shrank it by 20 m on every side (a version to compare and undo).
+    shrunk = current.geometry.buffer(-20, join_style="mitre")
+    st.replace("secteurs_ort", Feature(fid, current.properties, shrunk),
+               author="Urbaniste EPCI", message="réduction du périmètre")
+    numbers = [v.number for v in versions(st, "secteurs_ort", fid)]
+    old, new = numbers[-2], numbers[-1]
+    expected = compare_versions(st, "secteurs_ort", fid, old, new)
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])
+        page.locator("#ed-list button", has_text="Quartier Saint-Blaise").click()
+        page.wait_for_selector("#ed-form-panel:not([hidden])")
+        page.click("#ed-tab-historique")
+        page.wait_for_selector(f"#ed-v-{new}")
+        assert "réduction du périmètre" in page.inner_text("#ed-versions")
+        page.check(f"#ed-v-{old}")
+        page.check(f"#ed-v-{new}")
+        page.click("#ed-compare")
+        page.wait_for_selector("#ed-loss-ha")
+        # The same hectares as `ort-geo diff` (one library computes both).
+        assert page.inner_text("#ed-loss-ha").replace("\u202f", " ").replace("\xa0", " ") == \
+            format_ha(expected.lost_ha).replace("\u202f", " ")
+        assert expected.lost_ha > 0 and expected.gained_ha == 0
+        assert page.evaluate("ortGeoEditor.versions.getLayers().length") >= 2
+        assert "Statistiques du secteur avant et après" in page.inner_text("#ed-diff")
+        page.locator(f"#ed-versions button[data-version='{old}']").click()
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               f".includes('Version {old} affichée')")
+        page.fill("#ed-message", "retour au périmètre délibéré")
+        page.click("#ed-restore")
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               f".includes('Version {old} restaurée')", timeout=15000)
+        assert visit.errors == []
+    restored = st.get("secteurs_ort", fid)
+    assert restored.same_content(current)
+    last = st.history("secteurs_ort", fid)[-1]
+    assert last.author == "Chef de projet PVD" and last.message == "retour au périmètre délibéré"
