@@ -53,7 +53,11 @@ def chrome(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, title: str,
     if subtitle:
         sheet.text(LEFT, 23, subtitle, 8.5, color=GREY)
     sheet.text(RIGHT, 14.5, "Annexe 2 – Atlas cartographique", 7.5, color=GREY, ha="right")
-    sheet.text(RIGHT, 18.5, plan.territory_title, 7.5, color=GREY, ha="right")
+    # A long EPCI name keeps clear of the page title: cut to the room the header leaves.
+    room = 0.42 * (RIGHT - LEFT)
+    name = wrap(plan.territory_title, room, 7.5)
+    shown = name[0] + (" …" if len(name) > 1 else "")
+    sheet.text(RIGHT, 18.5, shown, 7.5, color=GREY, ha="right")
     sheet.text(RIGHT, 22.5, f"{plan.date:%d/%m/%Y}", 7.5, color=GREY, ha="right")
     sheet.hline(LEFT, RIGHT, 25.5, colour=INK, width=0.8)
     footer(sheet, plan, page_no, total, credits or [])
@@ -121,7 +125,8 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
                               if not plan.layers["communes"].empty
                               else plan.layers["secteurs_ort"].total_bounds, 115 / 150, 0.04)
     draw_map(ax, plan, extent, dem=dem, action_labels=False, scale=sheet.scale)
-    sheet.text(227.5, 185, "Secteurs d'intervention de l'ORT et strates du projet de territoire",
+    strata = "" if plan.layers["strates"].empty else " et strates du projet de territoire"
+    sheet.text(227.5, 185, f"Secteurs d'intervention de l'ORT{strata}",
                7, color=GREY, ha="center")
     note = ("Document produit par ort-geo à partir de l'entrepôt cartographique du territoire. "
             + ("Données agrégées ; " + SECRECY_NOTE.lower() if plan.edition == "public" else
@@ -191,7 +196,9 @@ def overview(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int,
              page_of: dict[tuple[str, str], int],
              dem: str | Path | None) -> None:
     title = "Carte d'ensemble du territoire"
-    sub = "Secteurs d'intervention de l'ORT, zones de permis de louer et strates"
+    sub = ("Secteurs d'intervention de l'ORT et zones de permis de louer"
+           if plan.layers["strates"].empty else
+           "Secteurs d'intervention de l'ORT, zones de permis de louer et strates")
     shown_layers = [*plan.layers]
     chrome(sheet, plan, page_no, total, title, sub, plan.credits_for(shown_layers))
     width, height = 190.0, BOTTOM - TOP

@@ -177,6 +177,15 @@ def default_territory() -> Path | None:
     return next(iter(shipped.values()), None)
 
 
+def default_store() -> str:
+    """``ORT_GEO_STORE``, else the store ``ort-geo demo`` builds: out/<first shipped
+    territory>.gpkg."""
+    import os
+
+    shipped = default_territory()
+    return os.environ.get("ORT_GEO_STORE") or f"out/{shipped.name if shipped else 'atlas'}.gpkg"
+
+
 def load_territory(path: str | Path) -> Territory:
     """Load and validate ``territory.toml`` (``path`` is the file or its directory)."""
     path = Path(path)

@@ -11,19 +11,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..territory import default_store
+
 console = Console()
 console_err = Console(stderr=True)
 T = TypeVar("T")
 
-def _default_store() -> str:
-    """``ORT_GEO_STORE``, else the store ``ort-geo demo`` builds (out/<shipped territory>.gpkg)."""
-    from ..territory import default_territory
-
-    shipped = default_territory()
-    return os.environ.get("ORT_GEO_STORE") or f"out/{shipped.name if shipped else 'atlas'}.gpkg"
-
-
-DEFAULT_STORE = _default_store()
+DEFAULT_STORE = default_store()
 
 store_option = click.option(
     "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,
