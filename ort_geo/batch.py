@@ -70,6 +70,9 @@ def init_many(codes: Iterable[str], directory: Path, *,
         except OrtGeoError as exc:
             error = str(exc).splitlines()[0]
             report.failures.append((code, error))
+        except Exception as exc:  # noqa: BLE001 - one town's defect must not stop the batch
+            error = f"erreur interne ({type(exc).__name__} : {exc})"
+            report.failures.append((code, error))
         if on_result:
             on_result(code, error)
     report.seconds = time.perf_counter() - start

@@ -208,18 +208,20 @@ def read_town_halls(codes: Iterable[str], *, epsg: int = STORAGE_EPSG) -> gpd.Ge
     and its address says so.
     """
     rows = _records(codes)
-    points = []
+    points, addresses = [], []
     for r in rows:
-        if r.town_hall is not None:
-            points.append(shapely.from_wkb(r.town_hall))
-        else:
+        point = shapely.from_wkb(r.town_hall) if r.town_hall is not None else None
+        if point is None or point.is_empty:  # absent, or an empty point in the directory
             points.append(shapely.from_wkb(r.outline).representative_point())
+            addresses.append(f"mairie non localisée par l'annuaire, {r.nom}")
+        else:
+            points.append(point)
+            addresses.append(r.town_hall_address)
     frame = gpd.GeoDataFrame(
         {
             "code_insee": [r.code for r in rows],
             "nom": [r.nom for r in rows],
-            "adresse": [r.town_hall_address if r.town_hall is not None
-                        else f"mairie non localisée par l'annuaire, {r.nom}" for r in rows],
+            "adresse": addresses,
         },
         geometry=points,
         crs="EPSG:4326",
