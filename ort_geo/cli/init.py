@@ -79,8 +79,11 @@ def _territory(store: str, pvd: str | None, epci: str | None, directory: str | N
     console.print(f"  Entrepôt : {store}", highlight=False)
     console.print(f"  Manifeste à compléter (convention, signataires, orientations) : "
                   f"{folder / 'territory.toml'}", highlight=False)
-    strata = st.get_meta("territory").get("strates_methode", "aucune")
-    console.print(f"  Strates : {strata}", highlight=False)
+    meta = st.get_meta("territory")
+    console.print(f"  Strates : {meta.get('strates_methode', 'aucune')}", highlight=False)
+    if meta.get("communes_sans_contour"):
+        console.print("  [yellow]Communes membres sans contour dans la référence (non "
+                      f"cartographiées) :[/] {meta['communes_sans_contour']}", highlight=False)
 
 
 def _batch(path: str, directory: str | None) -> None:
