@@ -27,6 +27,7 @@ from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.crs import crs_label
 from ort_geo.errors import FeatureNotFoundError, InputError
 from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
+from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
@@ -151,13 +152,14 @@ def filters(request: Request, spec: LayerSpec, who: auth.Principal) -> dict[str,
 
 
 def feature_json(store, spec: LayerSpec, feature_id: str, visible: list[str],
-                 crs: geojson.ApiCRS, view: GeometryView | None = None) -> tuple[str, str]:
+                 crs: geojson.ApiCRS, view: GeometryView | None = None,
+                 where: dict[str, Any] | None = None) -> tuple[str, str]:
     """One feature's quoted ETag and GeoJSON text, showing only ``visible`` fields.
 
     The ETag of a partial view is computed on that view alone, so that it reveals nothing about
     hidden fields (it would change when they do); the full view's is the store's version tag.
     """
-    frame = store.read(spec.name, ids=[feature_id], columns=visible)
+    frame = store.read(spec.name, ids=[feature_id], columns=visible, where=where or None)
     if view is not None:
         frame = view_frame(frame, view)
     if frame.empty:
@@ -190,9 +192,15 @@ class Extents:
     def _compute(self, collection: Collection) -> dict[str, Any] | None:
         spec = collection.spec
         frame = None
-        if collection.view or spec.validity:
-            frame = read_collection(self.store, collection, [f for f in spec.validity])
-        if collection.view:
+        # Shared by every caller: records of restricted sources must not widen it.
+        restricted = "source" in spec.by_name and self.store.count(
+            spec.name, where={"source": list(RESTRICTED_SOURCES)}) > 0
+        if collection.view or spec.validity or restricted:
+            frame = read_collection(self.store, collection, [
+                *spec.validity, *(["source"] if restricted else [])])
+            if restricted:
+                frame = public_records(frame)
+        if collection.view or restricted:
             bounds = None if frame is None or frame.empty else tuple(frame.total_bounds)
         else:
             bounds = self.store.extent(spec.name)
@@ -349,6 +357,8 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
         limit, offset = page_limit(request)
         where = filters(request, spec, who)
+        if not who.has("staff"):  # records of restricted sources are staff-only as a whole
+            where = public_where(spec.name, where)
         epsg = request.app.state.store.epsg
         out_crs = geojson.parse_crs(crs, storage=epsg)
         bbox, when = request.query_params.get("bbox"), request.query_params.get("datetime")
@@ -411,7 +421,8 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         visible = auth.visible_fields(spec, who)
         etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs,
-                                  collection.view)
+                                  collection.view,
+                                  None if who.has("staff") else public_where(spec.name))
         headers = {"Content-Crs": out_crs.header, "ETag": etag}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)

@@ -65,6 +65,20 @@ def restricted_records(frame: pd.DataFrame) -> np.ndarray:
     return frame["source"].isin(RESTRICTED_SOURCES).to_numpy()
 
 
+def public_where(layer: str, where: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A store ``where`` filter that also leaves out records of restricted sources."""
+    from .catalogue import CATALOGUE
+    from .store.base import NotIn
+
+    out = dict(where or {})
+    if "source" in CATALOGUE[layer].by_name and "source" not in out:
+        out["source"] = NotIn(RESTRICTED_SOURCES)
+    elif "source" in out:  # a filter on the source itself: keep only public sources among it
+        wanted = out["source"] if isinstance(out["source"], list) else [out["source"]]
+        out["source"] = [v for v in wanted if v not in RESTRICTED_SOURCES] or ["\x00"]
+    return out
+
+
 def public_records(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The rows a public output may show (records of restricted sources left out)."""
     return frame[~restricted_records(frame)].reset_index(drop=True)

@@ -21,7 +21,7 @@ from .clock import today
 from .errors import AccessDeniedError, InputError
 from .io import shapefile_names, write_frame
 from .perimeter import Perimeter, resolve_perimeter
-from .privacy import public_view
+from .privacy import public_records, public_view
 from .stats import DEGRADED, LONG_TERM_YEARS, representative_xy
 from .store.base import Store
 
@@ -104,8 +104,8 @@ def buildings_within(
         zones_pdl = store.read("permis_de_louer").geometry.to_numpy()
         keep &= _covered(zones_pdl, x, y) == permis_de_louer
     out = frame[keep].reset_index(drop=True)
-    if public:
-        out = public_view(store.spec("batiments"), out)
+    if public:  # public fields of public records only
+        out = public_view(store.spec("batiments"), public_records(out))
     out.attrs["inconnus"] = unknown
     return out
 

@@ -557,5 +557,57 @@ def audit_store(store: Store, year: int | None = None, *,
 __all__ = [
     "AuditCell", "AuditReport", "PublicRelease", "Structure", "audit", "audit_store",
     "build_structure", "check_public_year", "mask_table", "public_release", "public_year",
-    "public_zone_layers", "restricted_columns", "suppress",
+    "public_outputs_from_api", "public_zone_layers", "restricted_columns", "suppress",
 ]
+
+
+# -- reading the public outputs back from a running API (what anyone can do) -------------------
+
+def _get_json(url: str, timeout: float) -> dict:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return json.loads(response.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise InputError(f"Lecture de {url} impossible : {exc}.") from None
+
+
+def _api_items(base: str, layer: str, timeout: float) -> gpd.GeoDataFrame:
+    from urllib.parse import quote
+
+    # Geometries in the store's own CRS (the collection's storageCrs: Lambert-93, UTM overseas).
+    storage = _get_json(f"{base}/collections/{layer}", timeout)["storageCrs"]
+    epsg = int(storage.rstrip("/").rsplit("/", 1)[1])
+    url: str | None = (f"{base}/collections/{layer}/items?limit=10000"
+                       f"&crs={quote(storage, safe='')}")
+    features: list[dict] = []
+    while url:
+        page = _get_json(url, timeout)
+        features += page.get("features", [])
+        url = next((link["href"] for link in page.get("links", []) if link.get("rel") == "next"),
+                   None)
+    ids = [str(f.get("id")) for f in features]
+    frame = gpd.GeoDataFrame.from_features(features, crs=epsg) if features else \
+        gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=epsg)
+    frame["id"] = ids
+    return frame
+
+
+def public_outputs_from_api(base_url: str, *, timeout: float = 120.0
+                            ) -> tuple[dict[str, pd.DataFrame], dict[str, gpd.GeoDataFrame],
+                                       dict[str, gpd.GeoDataFrame]]:
+    """(tables, zones, records) as an anonymous client of ``ort-geo serve`` reads them."""
+    base = base_url.rstrip("/")
+    tables: dict[str, pd.DataFrame] = {}
+    zones: dict[str, gpd.GeoDataFrame] = {}
+    for layer in public_zone_layers(Store):
+        body = _get_json(f"{base}/collections/{layer}/stats?f=json", timeout)
+        tables[layer] = pd.DataFrame(body["statistiques"])
+        zones[layer] = _api_items(base, layer, timeout)[["id", "geometry"]]
+    records = {layer: _api_items(base, layer, timeout)
+               for layer in {DERIVED_FROM[c][0] for c in restricted_columns()}}
+    return tables, zones, records

@@ -287,7 +287,11 @@ def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
     zi, li = tree.query(zones, predicate="intersects")
     order = np.lexsort((li, zi))
     zi, li = zi[order], li[order]
-    lengths = shapely.length(shapely.intersection(lines[li], zones[zi]))
+    # A line the zone covers counts whole: only crossing lines need an intersection.
+    shapely.prepare(zones)
+    inside = shapely.covers(zones[zi], lines[li])
+    lengths = shapely.length(lines[li])
+    lengths[~inside] = shapely.length(shapely.intersection(lines[li[~inside]], zones[zi[~inside]]))
     return np.bincount(zi, weights=lengths, minlength=len(zones))
 
 
@@ -356,11 +360,12 @@ def sector_stats(
     # The public release's input leaves out records of restricted sources.
     public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
     sums: dict[str, ZoneSums] = {}
+    cache: dict = {}  # one zone grid for the three layers
     for name, measures in (("batiments", building_measure_list(year)),
                            ("commerces", SHOP_MEASURES), ("actions", action_measure_list(orientations))):
         if public_records and name != "actions":
             measures = with_condition(measures, public_only)
-        sums.update(store.zone_sums(name, zone_geoms, measures))
+        sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
     mobility = store.read("mobilites_actives", columns=["statut"])
     statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
     lines = {

@@ -31,12 +31,12 @@ from shapely.geometry.base import BaseGeometry
 
 from .display import format_number
 from .editing import checked_edit
-from .errors import InputError
+from .errors import FeatureNotFoundError, InputError
 from .features import Feature
 from .perimeter import polygon_layers
 from .stats import COLUMNS, sector_stats
 from .store.base import STORAGE_CRS, Store
-from .timeline import Version, When, feature_version, store_at
+from .timeline import Version, When, changes, feature_version, store_at, version_at
 
 #: Statistics shown for each version (columns of :data:`ort_geo.stats.COLUMNS`).
 DIFF_STATS = ("batiments", "logements", "logements_vacants", "taux_vacance",
@@ -66,8 +66,8 @@ class ZoneDiff:
 
     layer: str
     feature_id: str
-    old: Version
-    new: Version
+    old: Version | None  #: None: the feature did not exist yet (comparison of dates)
+    new: Version | None
     gained: BaseGeometry  #: in ``new``, not in ``old`` (in ``crs``)
     lost: BaseGeometry  #: in ``old``, not in ``new`` (in ``crs``)
     #: Statistics per version: index ``"avant"`` and ``"apres"``, columns :data:`DIFF_STATS`
@@ -78,11 +78,11 @@ class ZoneDiff:
 
     @property
     def area_before_ha(self) -> float:
-        return _area_ha(_polygonal(self.old.feature and self.old.feature.geometry))
+        return _area_ha(_geometry(self.old))
 
     @property
     def area_after_ha(self) -> float:
-        return _area_ha(_polygonal(self.new.feature and self.new.feature.geometry))
+        return _area_ha(_geometry(self.new))
 
     @property
     def gained_ha(self) -> float:
@@ -105,8 +105,8 @@ class ZoneDiff:
         return {
             "couche": self.layer,
             "id": self.feature_id,
-            "de": version_summary(self.old),
-            "a": version_summary(self.new),
+            "de": None if self.old is None else version_summary(self.old),
+            "a": None if self.new is None else version_summary(self.new),
             "surfaces": {
                 "avant_ha": ha(self.area_before_ha), "apres_ha": ha(self.area_after_ha),
                 "gagnee_ha": ha(self.gained_ha), "perdue_ha": ha(self.lost_ha),
@@ -122,10 +122,9 @@ class ZoneDiff:
     def frame(self) -> gpd.GeoDataFrame:
         """The geometries to draw, in the store's CRS: one row per ``role`` (``avant``, ``apres``,
         ``gagnee``, ``perdue``; empty ones left out) with its ``surface_ha``."""
-        geoms = {"avant": _polygonal(self.old.feature and self.old.feature.geometry),
-                 "apres": _polygonal(self.new.feature and self.new.feature.geometry),
+        geoms = {"avant": _geometry(self.old), "apres": _geometry(self.new),
                  "gagnee": self.gained, "perdue": self.lost}
-        versions = {"avant": self.old.number, "apres": self.new.number}
+        versions = {"avant": self.old and self.old.number, "apres": self.new and self.new.number}
         rows = [(role, versions.get(role), round(_area_ha(g), HA_DECIMALS), g)
                 for role, g in geoms.items() if not g.is_empty]
         return gpd.GeoDataFrame(
@@ -153,6 +152,10 @@ def version_summary(version: Version) -> dict[str, Any]:
             "etag": version.etag}
 
 
+def _geometry(version: Version | None) -> BaseGeometry:
+    return _polygonal(version.feature.geometry if version and version.feature else None)
+
+
 def compare_versions(store: Store, layer: str, feature_id: str, old: int, new: int, *,
                      data_at: When | None = None) -> ZoneDiff:
     """Compare versions ``old`` and ``new`` (numbers from 1) of one feature.
@@ -161,16 +164,43 @@ def compare_versions(store: Store, layer: str, feature_id: str, old: int, new: i
     """
     first = feature_version(store, layer, feature_id, old)
     second = feature_version(store, layer, feature_id, new)
-    geom_a = _polygonal(first.feature and first.feature.geometry)
-    geom_b = _polygonal(second.feature and second.feature.geometry)
+    return _compare(store, layer, str(feature_id), first, second, data_at, True)
+
+
+def compare_dates(store: Store, layer: str, feature_id: str, since: When, until: When = None, *,
+                  data_at: When | None = None, stats: bool = True) -> ZoneDiff:
+    """Compare a feature as it stood at ``since`` and at ``until`` (default: now): the versions
+    in force at those dates (None where it did not exist)."""
+    first = version_at(store, layer, feature_id, since)
+    second = version_at(store, layer, feature_id, until)
+    if first is None and second is None:
+        raise FeatureNotFoundError(f"L'objet « {feature_id} » de la couche {layer} n'existait à "
+                                   "aucune de ces deux dates.")
+    return _compare(store, layer, str(feature_id), first, second, data_at, stats)
+
+
+def zone_changes(store: Store, layer: str, since: When, until: When = None, *,
+                 data_at: When | None = None, stats: bool = True) -> list[ZoneDiff]:
+    """Every feature of ``layer`` whose state changed between ``since`` and ``until``, compared
+    (created, reshaped, deleted, renamed…): e.g. the perimeter changes of a year for the bilan.
+    Ordered by feature id."""
+    return [compare_dates(store, layer, c.feature_id, since, until, data_at=data_at,
+                          stats=stats)
+            for c in changes(store, since, until, layers=[layer])]
+
+
+def _compare(store: Store, layer: str, feature_id: str, first: Version | None,
+             second: Version | None, data_at: When | None, with_stats: bool) -> ZoneDiff:
+    geom_a, geom_b = _geometry(first), _geometry(second)
     gained = _polygonal(shapely.difference(geom_b, geom_a))
     lost = _polygonal(shapely.difference(geom_a, geom_b))
     stats = None
-    if layer in polygon_layers(store):
+    if with_stats and layer in polygon_layers(store):
         stats = _version_stats(store if data_at is None else store_at(store, data_at),
                                {"avant": geom_a, "apres": geom_b})
-    return ZoneDiff(layer, str(feature_id), first, second, gained, lost, stats,
-                    _changed_fields(first.feature, second.feature), crs=store.crs)
+    return ZoneDiff(layer, feature_id, first, second, gained, lost, stats,
+                    _changed_fields(first.feature if first else None,
+                                    second.feature if second else None), crs=store.crs)
 
 
 def _version_stats(store: Store, zones: dict[str, BaseGeometry]) -> pd.DataFrame:

@@ -36,6 +36,21 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def system_tool() -> Callable[[str, str], str]:
+    """``system_tool(name, debian_package)``: the path of a command-line client a test drives
+    (ogr2ogr, psql…), or :func:`unavailable` saying which package installs it."""
+    import shutil
+
+    def find(name: str, package: str) -> str:
+        found = shutil.which(name)
+        if found is None:
+            unavailable(f"{name} absent : pour l'installer, apt-get install {package}")
+        return found
+
+    return find
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Tests marked ``browser`` need chromium (and playwright), ``poppler`` needs pdftoppm."""
     if item.get_closest_marker("browser"):

@@ -241,9 +241,12 @@ def test_lovac_aggregates_dwellings_to_buildings(tmp_path):
 
 def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):
     import_buildings(real_store, bdtopo_gpkg, "bdtopo", author="test")
+    public_before = real_store.read("batiments").set_index("id")["nb_logements"]
     report = import_buildings(real_store, _lovac_csv(tmp_path), "lovac", author="lovac")
     first = real_store.get("batiments", "BATIMENT0000000241234561").properties
-    assert first["nb_logements"] == 3 and first["nb_logements_vacants"] == 2
+    # nb_logements is public: it keeps the BD TOPO value, LOVAC fills restricted fields only
+    assert first["nb_logements"] == public_before["BATIMENT0000000241234561"] == 4
+    assert first["nb_logements_vacants"] == 2
     assert first["annee_debut_vacance"] == 2015
     # Fields LOVAC does not carry keep their stored values.
     assert first["code_insee"] == "68298" and first["usage"] == "Résidentiel"
@@ -251,7 +254,8 @@ def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):
     points = points[points["id"].str.startswith("lovac-")]
     assert len(points) == 1 and points["code_insee"].iloc[0] == "68298"
     second = real_store.get("batiments", "BATIMENT0000000241234562").properties
-    assert (second["nb_logements"], second["nb_logements_vacants"]) == (2, 1)
+    assert second["nb_logements"] == public_before["BATIMENT0000000241234562"]
+    assert second["nb_logements_vacants"] == 1
     # The third dwelling group is 2 km away from any footprint: stored as a point.
     assert "1 bâtiment(s) sans emprise" in str(report)
     history = real_store.history("batiments", "BATIMENT0000000241234561")
@@ -302,5 +306,5 @@ def test_a_new_lovac_vintage_clears_vacancy_that_ended(real_store, bdtopo_gpkg, 
     report = import_buildings(real_store, newer, "lovac", author="lovac-2025")
     first = real_store.get("batiments", "BATIMENT0000000241234561").properties
     assert first["nb_logements_vacants"] == 0 and first["annee_debut_vacance"] is None
-    assert first["nb_logements"] == 3  # what the previous file knew stays
+    assert first["nb_logements"] == 4  # the public BD TOPO count stays
     assert "remise à zéro" in str(report)

@@ -79,3 +79,42 @@ def test_cli_diff_and_french_errors(zone_store, backend):
     assert bad.exit_code == 2 and "pas de version 9" in bad.output
     unknown = runner.invoke(main, ["diff", "nope", "z", "1", "2", "--store", zone_store.url])
     assert unknown.exit_code == 2 and "Traceback" not in unknown.output
+
+
+def test_changes_of_a_year_compare_the_zones_in_force_at_both_dates(store, monkeypatch):
+    from ort_geo.store import base as store_base
+    from ort_geo.version_diff import compare_dates, zone_changes
+
+    now = {"t": ""}
+    monkeypatch.setattr(store_base, "_now", lambda: now["t"])
+
+    def at(text: str) -> None:
+        now["t"] = text + ".000+00:00"
+
+    def zone(fid: str, geom) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame([{"id": fid, "nom": fid, "type": "quartier"}], geometry=[geom],
+                                crs="EPSG:2154")
+
+    at("2024-03-01T10:00:00")
+    store.write("secteurs_ort", zone("z", OLD), author="a")
+    at("2025-05-01T10:00:00")
+    store.update("secteurs_ort", "z", {}, geometry=NEW, author="b", message="révision")
+    at("2025-09-01T10:00:00")
+    store.write("secteurs_ort", zone("y", shapely.box(X0 + 2000, Y0, X0 + 2100, Y0 + 100)),
+                author="c")
+    at("2025-10-01T10:00:00")
+    store.delete("secteurs_ort", "z", author="d")
+
+    half = zone_changes(store, "secteurs_ort", "2024-12-31", "2025-06-30", stats=False)
+    assert [d.feature_id for d in half] == ["z"]
+    versions_diff = compare_versions(store, "secteurs_ort", "z", 1, 2)
+    assert half[0].figures()["surfaces"] == versions_diff.figures()["surfaces"]
+    year = {d.feature_id: d for d in zone_changes(store, "secteurs_ort", "2024-12-31",
+                                                  "2025-12-31")}
+    assert set(year) == {"y", "z"}
+    assert year["y"].old is None and year["y"].gained_ha == pytest.approx(1.0)
+    assert year["z"].new.deleted and year["z"].lost_ha == pytest.approx(OLD.area / 1e4)
+    assert year["z"].stats.loc["apres", "batiments"] == 0
+    assert year["y"].figures()["de"] is None
+    with pytest.raises(FeatureNotFoundError, match="aucune de ces deux dates"):
+        compare_dates(store, "secteurs_ort", "y", "2023-01-01", "2024-01-01")

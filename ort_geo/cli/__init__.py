@@ -1,7 +1,7 @@
 """The ``ort-geo`` command line: a thin adapter over the library, speaking French to its users.
 
 Each command lives in its own module of this package and exposes a click command named ``command``;
-modules are discovered here, so adding a command means adding a file.
+modules are discovered here, so adding a command means adding a file (imported when run).
 """
 
 from __future__ import annotations
@@ -27,16 +27,41 @@ class _Group(click.Group):
             sys.exit(2)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(_Group):
+    """Imports only the command being run (``ort-geo stats`` need not load the web map stack);
+    ``--help`` and unknown names load them all."""
+
+    def _load_all(self) -> None:
+        for info in pkgutil.iter_modules(__path__):
+            if not info.name.startswith("_"):
+                self._load(info.name)
+
+    def _load(self, module_name: str) -> None:
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module_name}":
+                return
+            raise
+        command = getattr(module, "command", None)
+        if isinstance(command, click.Command) and command.name not in self.commands:
+            self.add_command(command)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            base = cmd_name.replace("-", "_")
+            for candidate in (base, base + "_"):
+                self._load(candidate)
+            if cmd_name not in self.commands:
+                self._load_all()
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_all()
+        return sorted(self.commands)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ort-geo", message="ort-geo %(version)s")
 def main() -> None:
     """ort-geo : l'atlas d'une opération de revitalisation de territoire (ORT / PVD)."""
-
-
-for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-    if _info.name.startswith("_"):
-        continue
-    _module = importlib.import_module(f"{__name__}.{_info.name}")
-    _command = getattr(_module, "command", None)
-    if isinstance(_command, click.Command):
-        main.add_command(_command)

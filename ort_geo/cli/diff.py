@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import click
 from rich.table import Table
 
+from ..clock import format_timestamp
 from ..display import format_number
 from ..io.write import write_frame
 from ..store import open_store
@@ -18,7 +17,7 @@ _OPERATIONS = {"insert": "création", "update": "modification", "delete": "suppr
 
 def _when(text: str) -> str:
     try:
-        return dt.datetime.fromisoformat(text).astimezone(dt.UTC).strftime("%d/%m/%Y %H:%M UTC")
+        return format_timestamp(text)
     except ValueError:
         return text
 

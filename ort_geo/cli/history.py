@@ -6,6 +6,7 @@ import click
 
 from ..clock import format_timestamp
 from ..store import open_store
+from ..timeline import versions
 from ._common import console, store_option
 
 
@@ -17,17 +18,22 @@ def command(layer: str, feature_id: str, store: str) -> None:
     """Affiche les versions successives d'un objet (journal des modifications)."""
     st = open_store(store)
     st.spec(layer)
-    entries = st.history(layer, feature_id)
-    if not entries:
+    # Numbered as everywhere else (ort-geo diff, the API, the editor): ort_geo.timeline.
+    found = versions(st, layer, feature_id)
+    if not found:
         console.print(f"Aucune modification enregistrée pour {layer} / {feature_id}.")
         return
     labels = {"insert": "création", "update": "modification", "delete": "suppression"}
-    for number, entry in enumerate(entries, 1):
-        console.print(f"[bold]Version {number}[/] — {labels[entry.operation]} le "
-                      f"{format_timestamp(entry.timestamp)} par {entry.author}"
-                      + (f" ({entry.message})" if entry.message else ""), highlight=False)
-        before = entry.before.to_record() if entry.before else {"properties": {}, "geometry": None}
-        after = entry.after.to_record() if entry.after else {"properties": {}, "geometry": None}
+    for version in found:
+        author = version.author.replace("[", "\\[")
+        message = version.message.replace("[", "\\[")
+        console.print(f"[bold]Version {version.number}[/] — {labels[version.operation]} le "
+                      f"{format_timestamp(version.timestamp)} par {author}"
+                      + (f" ({message})" if message else ""), highlight=False)
+        before = (version.before.to_record() if version.before
+                  else {"properties": {}, "geometry": None})
+        after = (version.feature.to_record() if version.feature
+                 else {"properties": {}, "geometry": None})
         for key in sorted(set(before["properties"]) | set(after["properties"])):
             old, new = before["properties"].get(key), after["properties"].get(key)
             if old != new:

@@ -9,6 +9,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
+from ..privacy import MASK_NOTE
 from ..stats import labelled, sector_stats, stat_column, stats_records
 from ..store import open_store
 from ._common import console, store_option
@@ -62,6 +63,8 @@ def command(layer, perimeter, public, fmt, year, output, store):
         for col in filter(None, map(stat_column, frame.columns)):
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
         console.print(table)
+        if public:
+            console.print(MASK_NOTE)
         return
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")

@@ -7,6 +7,8 @@ import sys
 import click
 
 from ..catalogue import CATALOGUE
+from ..clock import format_timestamp
+from ..external_edits import EXTERNAL_AUTHOR, external_edits
 from ..rules import candidate_from_file, errors, format_report, validate
 from ..store import open_store
 from ..territory import load_territory
@@ -33,7 +35,33 @@ def command(store: str, territory: str | None, candidates: tuple[str, ...]) -> N
         overrides[layer] = candidate_from_file(st, layer, path)
         console.print(f"Candidat : {layer} ← {path} ({len(overrides[layer])} objets, "
                       "non importé).", highlight=False)
-    found = validate(st, load_territory(territory) if territory else None, overrides=overrides)
+    terr = load_territory(territory) if territory else None
+    found = validate(st, terr, overrides=overrides)
     console.print(format_report(found), highlight=False, soft_wrap=True)
+    if not overrides:  # candidates are not stored: only stored data comes from elsewhere
+        _external(st, terr, found)
     if errors(found):
         sys.exit(1)
+
+
+def _external(store, territory, found) -> None:
+    """Say which problems edits made outside the tool introduced, and list those edits."""
+    external = external_edits(store, territory, violations=found)
+    if not external.entries:
+        return
+    labels = {"insert": "création", "update": "modification", "delete": "suppression"}
+    console.print(f"\nModifications faites hors de l'outil ({EXTERNAL_AUTHOR} : QGIS, ogr2ogr, "
+                  f"psql…), sans contrôle des règles : {len(external.entries)} objet(s).",
+                  highlight=False)
+    for (layer, fid), entries in sorted(external.entries.items()):
+        last = entries[-1]
+        detail = f", {last.message}" if last.message else ""
+        console.print(f"  {layer}/{fid} : {labels[last.operation]} le "
+                      f"{format_timestamp(last.timestamp)}{detail}", highlight=False, markup=False)
+    if external.introduced:
+        console.print(f"{len(external.introduced)} problème(s) introduit(s) par ces "
+                      "modifications :", highlight=False)
+        for violation in external.introduced:
+            console.print(f"  ✗ {violation}", highlight=False, soft_wrap=True, markup=False)
+    else:
+        console.print("Elles n'introduisent aucun problème.", highlight=False)

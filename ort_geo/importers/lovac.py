@@ -173,15 +173,14 @@ def attach_to_footprints(buildings: gpd.GeoDataFrame, footprints: gpd.GeoDataFra
     joined = joined[~joined.index.duplicated(keep="first")]
     matched = joined["footprint"].notna()
     hits = joined[matched]
-    unknown_total = hits["nb_logements"].isna().all()
     summed = hits.groupby("footprint").agg(
         nb_logements=("nb_logements", "sum"), nb_logements_vacants=("nb_logements_vacants", "sum"),
         annee_debut_vacance=("annee_debut_vacance", "min"))
     updates = footprints.set_index("id").loc[summed.index, ["geometry"]].copy()
     updates["nb_logements_vacants"] = summed["nb_logements_vacants"].astype(int)
     updates["annee_debut_vacance"] = summed["annee_debut_vacance"].astype("Int64")
-    if not unknown_total:
-        updates["nb_logements"] = summed["nb_logements"].astype(int)
+    # The dwellings count of a footprint is a public field: it comes from public sources (BD
+    # TOPO), never from LOVAC, whose counts stay in its restricted fields.
     updates = gpd.GeoDataFrame(updates.reset_index(), geometry="geometry", crs=footprints.crs)
     unmatched = buildings[~matched.reindex(buildings.index, fill_value=False).to_numpy()]
     return updates, unmatched

@@ -19,7 +19,7 @@ import pyogrio
 import shapely
 
 from ..errors import AccessDeniedError, CRSError, FormatError, GeometryError
-from ..privacy import public_view
+from ..privacy import public_records, public_view
 from ..store.base import Store
 
 #: Export formats and what they are called in messages.
@@ -113,13 +113,14 @@ def write_frame(
 def export_layer(
     store: Store, layer: str, path: str | Path, fmt: str | None = None, public: bool = False
 ) -> Path:
-    """Export a store layer; with ``public=True`` every non-public field is removed first."""
+    """Export a store layer; with ``public=True`` records of restricted sources and every
+    non-public field are removed first."""
     spec = store.spec(layer)
     if public and not spec.public:
         raise AccessDeniedError(f"La couche {layer} n'est pas publique : export public refusé.")
     frame = store.read(layer)
     if public:
-        frame = public_view(spec, frame)
+        frame = public_view(spec, public_records(frame))
     kind = "Unknown" if spec.geometry == "Any" or spec.accepts_points else spec.geometry
     return write_frame(frame, path, fmt, layer_name=layer,
                        dbf_names=shapefile_names(spec.field_names),

@@ -62,6 +62,13 @@ class ZoneSums:
 
 
 @dataclass(frozen=True)
+class NotIn:
+    """A ``where`` value keeping features whose field is empty or none of ``values``."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class JournalEntry:
     """One change of one feature."""
 
@@ -219,7 +226,8 @@ class Store(ABC):
         """Features as a GeoDataFrame in the store's CRS, in stable storage order.
 
         ``bbox`` (in the store's CRS) keeps features whose geometry intersects the box; ``where`` keeps
-        features whose fields equal the given values (a list value means "any of").
+        features whose fields equal the given values (a list value means "any of", a
+        :class:`NotIn` value "empty or none of").
         """
 
     @abstractmethod
@@ -237,12 +245,14 @@ class Store(ABC):
 
     @abstractmethod
     def journal(
-        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None
+        self, *, layer: str | None = None, limit: int | None = None, since: str | None = None,
+        author: str | None = None,
     ) -> list[JournalEntry]:
         """The change journal, oldest first.
 
         ``since`` (an ISO 8601 text) keeps the entries whose timestamp text sorts after it: a
-        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates).
+        coarse filter done by the backend (see :mod:`ort_geo.timeline` for exact dates);
+        ``author`` the entries of one author.
         """
 
     @abstractmethod
@@ -287,20 +297,23 @@ class Store(ABC):
             yield out
 
     def zone_sums(
-        self, layer: str, zones: np.ndarray, measures: Sequence[Measure]
+        self, layer: str, zones: np.ndarray, measures: Sequence[Measure], *,
+        cache: dict[str, Any] | None = None,
     ) -> dict[str, ZoneSums]:
         """Each measure summed over the features of ``layer`` whose representative point each
         zone covers (boundary included; overlapping zones each count), and over the layer.
 
         Streams the stored points batch by batch through :class:`~ort_geo.assign.PolygonGrid`:
-        memory stays bounded whatever the number of features.
+        memory stays bounded whatever the number of features. Calls over the same zones may
+        share a ``cache`` dict (the grid is built once; call the largest layer first).
         """
+        cache = {} if cache is None else cache
         spec = self.spec(layer)
         zones = np.asarray(zones, dtype=object)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
-        grid = None
+        grid = cache.get("grid")
         for batch in self.iter_points(layer, fields):
             values = evaluate(measures, batch)
             x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
@@ -313,7 +326,7 @@ class Store(ABC):
                     share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
                         if usable.any() else 0.0
                     hint = int(share * max(self.count(layer), len(x)))
-                grid = PolygonGrid(zones, points_hint=hint)
+                grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
             for name, sums in grid.sums(x, y, values).items():
                 per_zone[name] = per_zone[name] + sums if name in per_zone else sums
             for name, v in values.items():

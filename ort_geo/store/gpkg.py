@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sqlite3
 import struct
 from collections.abc import Iterator, Sequence
@@ -34,10 +35,18 @@ from .base import (
     STORAGE_EPSG,
     BBox,
     JournalEntry,
+    NotIn,
     Store,
     Transaction,
     representative_xy,
     typed_series,
+)
+from .journal_triggers import (
+    GUARD_TABLE,
+    install_sqlite,
+    normalise_record,
+    sqlite_installed,
+    sqlite_trigger_names,
 )
 from .rtree import pack, rtree_boxes
 
@@ -215,6 +224,7 @@ class GeoPackageStore(Store):
                  epsg: int = STORAGE_EPSG) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        self._journal_ready = False  # journal triggers checked (see journal_triggers)
         if not self.path.exists():
             if not create:
                 raise StoreError(f"Entrepôt introuvable : {self.path} (créez-le avec ort-geo init).")
@@ -260,11 +270,17 @@ class GeoPackageStore(Store):
             # Large writes must not spill uncommitted pages to disk every 2 MB (SQLite's default).
             conn.execute("PRAGMA cache_size = -262144")
             conn.execute("BEGIN IMMEDIATE")
+            if not self._journal_ready and not sqlite_installed(conn, self.catalogue):
+                install_sqlite(conn, self.catalogue)  # a store created before the triggers
+            # Marks this transaction as the tool's: the journal triggers stay silent in it.
+            conn.execute(f"INSERT INTO {GUARD_TABLE} VALUES (?)", (os.getpid(),))
             tx = _GpkgTransaction(conn, self.epsg)
             try:
                 yield tx
                 tx.finish()
+                conn.execute(f"DELETE FROM {GUARD_TABLE}")
                 conn.execute("COMMIT")
+                self._journal_ready = True
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -284,6 +300,7 @@ class GeoPackageStore(Store):
                              _srs_rows(self.epsg))
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
+            install_sqlite(conn, self.catalogue)
             conn.execute("COMMIT")
         except BaseException:
             conn.close()
@@ -353,6 +370,11 @@ class GeoPackageStore(Store):
         clauses, params = ["1=1"], []
         for name, value in (where or {}).items():
             spec.field(name)
+            if isinstance(value, NotIn):
+                clauses.append(f'("{name}" IS NULL OR "{name}" NOT IN '
+                               f'({",".join("?" * len(value.values))}))')
+                params += [_sql_value(v) for v in value.values]
+                continue
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if any(v is None for v in values):
                 clauses.append(f'"{name}" IS NULL')
@@ -456,7 +478,7 @@ class GeoPackageStore(Store):
                                 "ORDER BY seq", (layer, str(feature_id))).fetchall()
         return [_journal_entry(r) for r in rows]
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
         sql, params = "SELECT * FROM ort_journal WHERE 1=1", []
         if layer is not None:
             sql += " AND layer = ?"
@@ -464,6 +486,9 @@ class GeoPackageStore(Store):
         if since is not None:
             sql += " AND ts > ?"
             params.append(str(since))
+        if author is not None:
+            sql += " AND author = ?"
+            params.append(author)
         sql += " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -609,6 +634,8 @@ class _GpkgTransaction(Transaction):
         """Set aside the R-tree triggers that call Python per row, for this transaction's bulk
         statements; they are back (same SQL) before anyone else can see the tables."""
         names = _trigger_names(layer.name)[:-1]  # the delete trigger is plain SQL: keep it
+        # The journal triggers are silent in the tool's transactions anyway: spare their cost.
+        names += sqlite_trigger_names([layer])[:2]
         sql = dict(self.conn.execute(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
             f"AND name IN ({','.join('?' * len(names))})", names).fetchall())
@@ -710,10 +737,17 @@ def _dump(feature: Feature | None) -> str | None:
     return None if feature is None else json.dumps(feature.to_record(), ensure_ascii=False)
 
 
+def _blob_wkt(hex_text: str) -> str | None:
+    geom = decode_geometries([bytes.fromhex(hex_text)])[0]
+    return None if geom is None else shapely.to_wkt(geom, rounding_precision=-1)
+
+
 def _journal_entry(row: tuple) -> JournalEntry:
     seq, ts, author, layer, fid, op, before, after, message = row
     def load(s):
-        return (None if s is None else Feature.from_record(json.loads(s)))
+        if s is None:
+            return None
+        return Feature.from_record(normalise_record(layer, json.loads(s), _blob_wkt))
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 

@@ -17,6 +17,7 @@ key and the second gets a :class:`~ort_geo.errors.ConflictError`.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -31,7 +32,7 @@ import shapely
 
 from ..catalogue import LayerSpec
 from ..errors import ConflictError, StoreError, require_module
-from ..features import Feature, _plain
+from ..features import Feature, FeatureBatch, _plain
 from ..measures import Measure
 from ..validation import coerce_value
 from .base import (
@@ -41,6 +42,7 @@ from .base import (
     STORAGE_EPSG,
     BBox,
     JournalEntry,
+    NotIn,
     Store,
     Transaction,
     ZoneSums,
@@ -48,6 +50,16 @@ from .base import (
     typed_series,
 )
 from .gpkg import geometry_type_name
+from .journal_triggers import (
+    PG_FUNCTION,
+    PG_SETTING,
+    PG_TRIGGER,
+    PG_TRUNCATE_TRIGGER,
+    PG_VERSION,
+    normalise_record,
+    pg_install_sql,
+    pg_layer_sql,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -93,6 +105,7 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
+        self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
@@ -151,7 +164,35 @@ class PostGISStore(Store):
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
         with self._connection() as conn, conn.transaction():
+            # Marks this transaction as the tool's: the journal triggers stay silent in it.
+            conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
+            if not self._journal_ready and not self._triggers_installed(conn):
+                self._install_triggers(conn)  # a store created before the triggers
             yield _PgTransaction(conn, self)
+        self._journal_ready = True  # committed
+
+    def _triggers_installed(self, conn: psycopg.Connection) -> bool:
+        version = conn.execute(
+            "SELECT obj_description(p.oid, 'pg_proc') FROM pg_proc p JOIN pg_namespace n "
+            "ON n.oid = p.pronamespace WHERE n.nspname = %s AND p.proname = %s",
+            (self.schema, PG_FUNCTION)).fetchone()
+        if version is None or version[0] != PG_VERSION:
+            return False
+        count = conn.execute(
+            "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND t.tgname IN (%s, %s)", (self.schema, PG_TRIGGER, PG_TRUNCATE_TRIGGER)).fetchone()
+        return count[0] == 2 * len(self.catalogue.names)
+
+    def _install_triggers(self, conn: psycopg.Connection) -> None:
+        """The functions and triggers that journal other clients' edits (journal_triggers)."""
+        postgis = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                               "ON n.oid = e.extnamespace WHERE e.extname = 'postgis'").fetchone()
+        for sql in pg_install_sql(self.schema, postgis[0] if postgis else "public"):
+            conn.execute(sql)
+        for spec in self.catalogue:
+            for sql in pg_layer_sql(self.schema, spec):
+                conn.execute(sql)
 
     def close(self) -> None:
         if self._pool is not None and self._pid == os.getpid():
@@ -187,6 +228,7 @@ class PostGISStore(Store):
                 key text NOT NULL, value text NOT NULL, PRIMARY KEY (scope, key))""")
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
+            self._install_triggers(conn)
 
     def _add_points(self, conn: psycopg.Connection) -> None:
         """Give a store made before stored points its point column (computed by PostgreSQL)."""
@@ -225,6 +267,11 @@ class PostGISStore(Store):
         clauses, params = ["TRUE"], []
         for name, value in (where or {}).items():
             field = spec.field(name)
+            if isinstance(value, NotIn):
+                clauses.append(f'("{name}" IS NULL OR NOT ("{name}" = ANY(%s::'
+                               f'{_SQL_TYPES[field.type]}[])))')
+                params.append([_value(coerce_value(field, v)) for v in value.values])
+                continue
             values = list(value) if isinstance(value, (list, tuple, set)) else [value]
             if any(v is None for v in values):
                 clauses.append(f'"{name}" IS NULL')
@@ -298,20 +345,25 @@ class PostGISStore(Store):
                 frame["y"] = np.array([r[-1] for r in rows], dtype=np.float64)
                 yield frame
 
-    def zone_sums(self, layer, zones, measures) -> dict[str, ZoneSums]:
+    def zone_sums(self, layer, zones, measures, *, cache=None) -> dict[str, ZoneSums]:
         """The join pushed into PostGIS: the footprints' GiST index finds each zone's candidates,
         ``ST_Covers`` tests the stored points, and only the sums travel (see
         :meth:`Store.zone_sums` for the semantics, which the tests check equal)."""
         spec = self.spec(layer)
         if spec.name not in POINT_LAYERS:
-            return super().zone_sums(layer, zones, measures)
+            return super().zone_sums(layer, zones, measures, cache=cache)
         zones = np.asarray(zones, dtype=object)
         aggs, agg_params = _aggregates(spec, measures)
         wkbs = [None if w is None else bytes(w) for w in shapely.to_wkb(zones, flavor="iso")]
         per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
-        with self._connection() as conn:
+        if not measures:
+            return {}
+        with self._connection() as conn, conn.transaction():
+            # JIT compilation costs seconds and saves nothing on these short aggregates.
+            conn.execute("SET LOCAL jit = off")
             rows = conn.execute(
-                f"WITH z AS (SELECT (ord - 1)::int AS i, ST_GeomFromWKB(w, {self.epsg}) AS g "
+                f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
+                f"ST_GeomFromWKB(w, {self.epsg}) AS g "
                 "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(w, ord)) "
                 f"SELECT z.i, {aggs} FROM z JOIN {self._t(layer)} b "
                 "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i",
@@ -329,7 +381,7 @@ class PostGISStore(Store):
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
                                   [layer, str(feature_id)])
 
-    def journal(self, *, layer=None, limit=None, since=None) -> list[JournalEntry]:
+    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
         clauses, params = ["TRUE"], []
         if layer is not None:
             clauses.append("layer = %s")
@@ -337,6 +389,9 @@ class PostGISStore(Store):
         if since is not None:
             clauses.append('ts COLLATE "C" > %s')
             params.append(str(since))
+        if author is not None:
+            clauses.append("author = %s")
+            params.append(author)
         sql = "WHERE " + " AND ".join(clauses) + " ORDER BY seq"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -380,17 +435,62 @@ class _PgTransaction(Transaction):
         return {f.id: f for f in iter_features(layer, frame)}
 
     def insert(self, layer, features):
-        if not features:
+        others = [n for n in layer.field_names if n != layer.key]
+        self.insert_batch(layer, FeatureBatch.from_features(features, others))
+
+    def _copy(self, table: str, layer: LayerSpec, batch: FeatureBatch) -> None:
+        """COPY a batch into ``table`` (key, fields, geometry as EWKB), column by column."""
+        others = [n for n in layer.field_names if n != layer.key]
+        cols = ", ".join(f'"{n}"' for n in [layer.key, *others])
+        columns = [batch.ids.tolist()]
+        for name in others:
+            column = batch.columns.get(name)
+            values = [None] * len(batch) if column is None else column.tolist()
+            if not set(map(type, values)) <= _COPY_NATIVE:  # numpy scalars
+                values = [_value(v) for v in values]
+            columns.append(values)
+        columns.append(_ewkb_hex(batch.geometry, self.store.epsg))
+        with self.conn.cursor().copy(f"COPY {table} ({cols}, geom) FROM STDIN") as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+
+    def insert_batch(self, layer, batch):
+        if len(batch):
+            self._copy(self.store._t(layer.name), layer, batch)
+
+    def update_batch(self, layer, batch):
+        """Updates as the inserts: COPY into a temporary table, then one UPDATE … FROM."""
+        if not len(batch):
+            return
+        if len(batch) < 50:
+            self.update(layer, batch.features())
             return
         others = [n for n in layer.field_names if n != layer.key]
         cols = ", ".join(f'"{n}"' for n in [layer.key, *others])
-        hexes = _ewkb_hex([f.geometry for f in features], self.store.epsg)
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS ort_changes ON COMMIT DROP AS "
+                          f"SELECT {cols}, geom FROM {self.store._t(layer.name)} WITH NO DATA")
+        self.conn.execute("TRUNCATE ort_changes")
+        self._copy("ort_changes", layer, batch)
+        sets = ", ".join(f'"{n}" = c."{n}"' for n in [*others, "geom"])
+        self.conn.execute(f'UPDATE {self.store._t(layer.name)} t SET {sets} FROM ort_changes c '
+                          f'WHERE t."{layer.key}" = c."{layer.key}"')
+        self.conn.execute("DROP TABLE ort_changes")
+
+    def journal_batch(self, batch):
+        """The journal of a bulk write by COPY (JSON built in bulk, as the GeoPackage does)."""
+        if not len(batch):
+            return
+        before, after = batch.records_json()
+        table = self.store._t("ort_journal")
+        n = len(batch)
         with self.conn.cursor().copy(
-            f"COPY {self.store._t(layer.name)} ({cols}, geom) FROM STDIN"
+            f"COPY {table} (ts, author, layer, feature_id, operation, before, after, message) "
+            "FROM STDIN"
         ) as copy:
-            for feature, geom in zip(features, hexes, strict=True):
-                copy.write_row([feature.id, *(_value(feature.properties.get(n)) for n in others),
-                                geom])
+            for row in zip([batch.timestamp] * n, [batch.author] * n, [batch.layer] * n,
+                           batch.feature_ids.tolist(), batch.operations.tolist(),
+                           before.tolist(), after.tolist(), [batch.message] * n, strict=True):
+                copy.write_row(row)
 
     def update(self, layer, features):
         if not features:
@@ -485,6 +585,9 @@ def _aggregates(spec: LayerSpec, measures: Sequence[Measure]) -> tuple[str, list
     return ", ".join(parts), params
 
 
+_COPY_NATIVE = {str, int, float, bool, type(None), dt.date}
+
+
 def _reason(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     text = (getattr(diag, "message_primary", None) or str(exc)).strip()
@@ -500,7 +603,7 @@ def _value(value: Any) -> Any:
     return value if hasattr(value, "isoformat") else _plain(value)
 
 
-def _ewkb_hex(geoms: Sequence[Any], epsg: int) -> list[str | None]:
+def _ewkb_hex(geoms: Sequence[Any] | np.ndarray, epsg: int) -> list[str | None]:
     arr = shapely.set_srid(np.asarray(geoms, dtype=object), epsg)
     return list(shapely.to_wkb(arr, hex=True, include_srid=True, flavor="extended"))
 
@@ -508,7 +611,7 @@ def _ewkb_hex(geoms: Sequence[Any], epsg: int) -> list[str | None]:
 def _journal_entry(row: tuple) -> JournalEntry:
     seq, ts, author, layer, fid, op, before, after, message = row
     def load(record):
-        return None if record is None else Feature.from_record(record)
+        return None if record is None else Feature.from_record(normalise_record(layer, record))
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
