@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .catalogue import CATALOGUE
 from .crs import territory_epsg
 from .errors import InputError
+from .followup_spec import DemoHistory, IndicatorSpec
 
 INSEE = r"^(\d{5}|2[AB]\d{3})$"
 #: Colours of orientations a manifest gives none for (a qualitative palette, in order).
@@ -118,6 +119,9 @@ class Territory(BaseModel):
     demo_seed: int = 2154
     #: Street names of generated demo data, per commune (INSEE code); generic names elsewhere.
     demo_rues: dict[str, tuple[str, ...]] = {}
+    #: Article 8 indicators and the demonstration history (ort_geo.followup_spec).
+    indicateurs: tuple[IndicatorSpec, ...] = ()
+    historique_demo: DemoHistory | None = None
     directory: Path | None = Field(default=None, exclude=True)
 
     @property

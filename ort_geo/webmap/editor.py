@@ -150,6 +150,9 @@ _PAGE = """<!DOCTYPE html>
         <select id="ed-layer"></select>
         <div class="ed-tools" role="toolbar" aria-label="Outils de dessin">
           <button type="button" id="ed-new" data-editor-only>Nouvel objet</button>
+          <label for="ed-shape" id="ed-shape-label" hidden>Forme dessinée</label>
+          <select id="ed-shape" hidden><option value="Marker">Point</option>
+            <option value="Polygon">Surface</option><option value="Line">Ligne</option></select>
           <button type="button" id="ed-reshape" data-editor-only>Modifier les sommets</button>
           <button type="button" id="ed-hole" data-editor-only>Percer un trou</button>
           <button type="button" id="ed-split" data-editor-only>Couper en deux</button>
