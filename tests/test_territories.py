@@ -247,21 +247,26 @@ def test_any_number_of_orientations_reach_stats_and_maps(demo_store, tmp_path):
 
 
 def test_no_territory_in_the_code():
-    """Names and codes of a territory live in manifests, not in ort_geo/; nor do its
-    orientations' colours in the library's Python (the editor's own CSS may use a red or a green
-    for errors and success)."""
+    """Names, codes, orientation titles and the orientation palette of a territory live in
+    manifests, not in ort_geo/ (a red or a green for errors and success may stay: a file holding
+    most of the four orientation colours is the palette)."""
     names = re.compile(r"argent|sainte-marie|sainte-croix|li[eè]pvr|rombach|68298|68294|68185"
-                       r"|68283|246800395|pvd-44-68|haut-rhin|burrus|mouilles", re.IGNORECASE)
-    colours = re.compile(r"#c0392b|#1e8449|#2471a3|#b7950b", re.IGNORECASE)
-    found = []
+                       r"|68283|246800395|pvd-44-68|haut-rhin|burrus|mouilles"
+                       r"|redynamiser les centres|valoriser le territoire|transition écologique"
+                       r"|cadre de vie", re.IGNORECASE)
+    palette = ("#c0392b", "#1e8449", "#2471a3", "#b7950b")
     manifests = {p.parent for p in (ROOT / "ort_geo").rglob("territory.toml")}
+    found = []
     for path in (ROOT / "ort_geo").rglob("*"):
         if path.suffix not in {".py", ".toml", ".json", ".js", ".css", ".html"} \
                 or "vendor" in path.parts or manifests & set(path.parents):
             continue  # a territory's own folder (manifest and layers) is data
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if names.search(line) or (path.suffix == ".py" and colours.search(line)):
+        text = path.read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            if names.search(line):
                 found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+        if path.suffix == ".py" and sum(c in text.lower() for c in palette) >= 3:
+            found.append(f"{path.relative_to(ROOT)}: the orientation palette")
     assert not found, "\n".join(found)
 
 
