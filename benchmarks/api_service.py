@@ -71,8 +71,9 @@ def serve(location: str):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).with_name("ort-geo")
+    log = open(os.environ.get("ORT_GEO_BENCH_LOG", os.devnull), "w")  # noqa: SIM115
     proc = subprocess.Popen([str(exe), "serve", "--store", location, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=open(os.devnull if not os.environ.get("ORT_GEO_BENCH_LOG") else os.environ["ORT_GEO_BENCH_LOG"], "w"))
+                            stdout=subprocess.DEVNULL, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         import httpx
@@ -88,6 +89,7 @@ def serve(location: str):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        log.close()
 
 
 def wrk(url: str, connections: int, seconds: int, key: str) -> tuple[float, float]:
