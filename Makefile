@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# GDAL's GeoPackage validator (pure Python; --no-deps: it needs no GDAL bindings to validate)
+	$(BIN)/python -m pip install --quiet --no-deps 'gdal-utils>=3.8'
 	touch $(STAMP)
 
 venv: $(STAMP)

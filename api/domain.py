@@ -13,16 +13,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import geopandas as gpd
+import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ort_geo import auth
+from ort_geo import auth, geomcheck
 from ort_geo.catalogue import CATALOGUE, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.io import read_vector
+from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
-from ort_geo.stats import labelled, sector_stats, stats_records
+from ort_geo.stats import labelled, sector_stats, stats_at, stats_between, stats_records
 from ort_geo.store.base import STORAGE_CRS, Store
 
 from . import geojson
@@ -88,10 +91,11 @@ def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Re
 
 def _stats_response(frame, fmt: str) -> Response:
     if fmt == "csv":
-        text = labelled(frame).to_csv(sep=";", decimal=",", index=False)
+        text = csv_fr(labelled(frame))
         return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
                         headers={"Content-Disposition": 'attachment; filename="statistiques.csv"'})
     body = {"couche": frame.attrs.get("layer"), "annee_reference": frame.attrs.get("reference_year"),
+            **({"au": frame.attrs["au"]} if "au" in frame.attrs else {}),
             "secret_statistique": bool(frame.attrs.get("public")),
             "statistiques": stats_records(frame)}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
@@ -119,21 +123,36 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
         folder = Path(tempfile.mkdtemp(prefix="ort-geo-perimetre-"))
         path = folder / f"perimetre{suffix}"
         path.write_bytes(data)
-        return path
+        try:  # read (and checked) off the event loop, within the request's vertex budget
+            return await run_in_threadpool(_read_upload, path)
+        finally:
+            _cleanup(path)
     body = await request.body()
     if len(body) > MAX_UPLOAD:
         raise InputError("Périmètre trop volumineux (50 Mo au plus).")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("Corps illisible : envoyez un GeoJSON (géométrie, Feature ou "
-                         "FeatureCollection) ou un fichier en multipart (« fichier »).") from None
+    if not body.strip():
+        raise InputError("Corps vide : envoyez un GeoJSON (géométrie, Feature ou "
+                         "FeatureCollection) ou un fichier en multipart (« fichier »).")
     crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
-    geom = geojson.parse_perimeter(data, crs)
+    # Parsing and checking up to 200,000 vertices is geometry work: off the event loop.
+    return await run_in_threadpool(_parse_body, body, crs)
+
+
+def _parse_body(body: bytes, crs) -> gpd.GeoDataFrame:
+    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs)
     return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
 
 
+def _read_upload(path: Path) -> gpd.GeoDataFrame:
+    frame, _report = read_vector(path)
+    geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
+        int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),
+        f"Fichier « {path.name} »")
+    return frame
+
+
 def _cleanup(perimeter: gpd.GeoDataFrame | Path) -> None:
+    """Delete an uploaded perimeter's temporary folder (frames need nothing)."""
     if isinstance(perimeter, Path):
         for child in perimeter.parent.iterdir():
             child.unlink()
@@ -212,12 +231,32 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, tag: str) -> None:
         annee: Annotated[int | None, Query(ge=1900, le=2100,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
+        au: Annotated[str | None, Query(description="État à cette date (AAAA-MM-JJ), rejoué "
+                                                    "depuis le journal (agents habilités)")] = None,
+        depuis: Annotated[str | None, Query(description="Évolution depuis cette date jusqu'à "
+                                                        "« au » (agents habilités)")] = None,
     ) -> Response:
         auth.check_readable(spec, who)
         fmt = check_format(f, ("json", "csv"))
-        check_known(request, {"annee", "f"})
-        frame = sector_stats(request.app.state.store, name, public=not who.has("staff"),
-                             reference_year=annee)
+        check_known(request, {"annee", "f", "au", "depuis"})
+        store = request.app.state.store
+        if au is not None or depuis is not None:
+            # A past state, or a difference of two, can reveal what secrecy masks today.
+            auth.check_role(who, "staff", "Statistiques à une date")
+        if depuis is not None:
+            changes = stats_between(store, name, depuis, au, reference_year=annee)
+            if fmt == "csv":
+                text = changes.to_csv(sep=";", decimal=",", index=False)
+                return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
+                                headers={"Content-Disposition":
+                                         'attachment; filename="evolutions.csv"'})
+            body = {"couche": name, "depuis": changes.attrs["depuis"], "au": changes.attrs["au"],
+                    "evolutions": stats_records(changes)}
+            return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        if au is not None:
+            frame = stats_at(store, name, au, public=False, reference_year=annee)
+        else:
+            frame = sector_stats(store, name, public=not who.has("staff"), reference_year=annee)
         return _stats_response(frame, fmt)
 
     @r.get(f"/collections/{name}/items/{{featureId}}/batiments", tags=[tag],

@@ -26,7 +26,7 @@ from ort_geo import auth, validity
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, InputError
 from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
-from ort_geo.privacy import public_where
+from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
@@ -131,6 +131,29 @@ def collection_schema(collection: Collection, visible: list[str], schema_id: str
             "type": "object", "title": collection.title, "properties": properties}
 
 
+def feature_schema(collection: Collection, visible: list[str], schema_id: str) -> dict[str, Any]:
+    """The same fields as the JSON Schema of one GeoJSON Feature of the collection: the
+    ``describedby`` document that GDAL's OGC API driver (and so QGIS) reads field types from
+    (it looks for the fields under ``properties.properties``)."""
+    flat = collection_schema(collection, visible, schema_id)["properties"]
+    geometry = flat.pop("geometry")
+    # GDAL reads the GeoJSON ``id`` member as an "id" field already: declaring the property
+    # too would give it two fields of that name.
+    flat.pop("id", None)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
+        "title": collection.title, "type": "object", "required": ["type", "geometry",
+                                                                  "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string"},
+            "geometry": {"type": "object", "title": "Géométrie GeoJSON",
+                         "format": geometry["format"]},
+            "properties": {"type": "object", "properties": flat},
+        },
+    }
+
+
 def filters(request: Request, spec: LayerSpec, who: auth.Principal) -> dict[str, Any]:
     """Property filters from the query string (a repeated parameter means "any of")."""
     names = [n for n in request.query_params if n in spec.by_name]
@@ -191,9 +214,15 @@ class Extents:
     def _compute(self, collection: Collection) -> dict[str, Any] | None:
         spec = collection.spec
         frame = None
-        if collection.view or spec.validity:
-            frame = read_collection(self.store, collection, [f for f in spec.validity])
-        if collection.view:
+        # Shared by every caller: records of restricted sources must not widen it.
+        restricted = "source" in spec.by_name and self.store.count(
+            spec.name, where={"source": list(RESTRICTED_SOURCES)}) > 0
+        if collection.view or spec.validity or restricted:
+            frame = read_collection(self.store, collection, [
+                *spec.validity, *(["source"] if restricted else [])])
+            if restricted:
+                frame = public_records(frame)
+        if collection.view or restricted:
             bounds = None if frame is None or frame.empty else tuple(frame.total_bounds)
         else:
             bounds = self.store.extent(spec.name)
@@ -246,8 +275,12 @@ def router() -> APIRouter:
                 {"rel": "self", "type": JSON, "href": base, "title": title},
                 {"rel": "items", "type": GEOJSON, "href": f"{base}/items",
                  "title": f"{title} (GeoJSON)"},
-                {"rel": "describedby", "type": SCHEMA_JSON, "href": f"{base}/schema",
-                 "title": "Schéma des objets (types des champs)"},
+                {"rel": "describedby", "type": SCHEMA_JSON, "href": f"{base}/feature-schema",
+                 "title": "Schéma JSON d'un objet GeoJSON (types des champs)"},
+                # The same link in the spelling GDAL < 3.7 (QGIS 3.22) looks for; relation types
+                # compare case-insensitively (RFC 8288), so clients see one relation.
+                {"rel": "describedBy", "type": SCHEMA_JSON, "href": f"{base}/feature-schema",
+                 "title": "Schéma JSON d'un objet GeoJSON (types des champs)"},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/schema", "type": SCHEMA_JSON,
                  "href": f"{base}/schema", "title": "Schéma des objets (types des champs)"},
                 {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
@@ -332,6 +365,15 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         auth.check_readable(spec, who)
         body = collection_schema(collection, auth.visible_fields(spec, who),
                                  f"{base_url(request)}/collections/{name}/schema")
+        return JSONResponse(body, media_type=SCHEMA_JSON)
+
+    @r.get(f"/collections/{name}/feature-schema", tags=[tag],
+           operation_id=f"feature_schema_{name}", response_class=JSONResponse,
+           summary=f"{collection.title} : schéma JSON d'un objet GeoJSON (describedby)")
+    def geojson_schema(request: Request, who: Caller) -> Response:
+        auth.check_readable(spec, who)
+        body = feature_schema(collection, auth.visible_fields(spec, who),
+                              f"{base_url(request)}/collections/{name}/feature-schema")
         return JSONResponse(body, media_type=SCHEMA_JSON)
 
     @r.get(f"/collections/{name}/items", tags=[tag], operation_id=f"items_{name}",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
@@ -46,6 +47,7 @@ class EditCheck:
     layer: str
     introduced: list[Finding] = field(default_factory=list)
     warnings: list[Finding] = field(default_factory=list)
+    features: list[Feature] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -62,38 +64,45 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
 
     The same rules as ``ort-geo validate``; only errors absent from the stored layer count, so a
     pre-existing problem elsewhere does not block an edit. Each finding carries the geometry to
-    draw (the overlap, the sliver, the part outside the territory…). Nothing is checked for a
-    store that records no territory.
+    draw (the overlap, the sliver, the part outside the territory…). ``EditCheck.features`` are
+    the upserts as they would be stored (typed by the catalogue, vertices snapped, see
+    :func:`snap_to_neighbours`). Nothing is checked for a store that records no territory.
     """
     from .build import territory_of, town_halls_of
 
-    check = EditCheck(layer)
+    spec = store.spec(layer)
+    typed = [frame_to_features(spec, features_to_frame(spec, [f]))[0] for f in upserts]
     try:
         territory = territory_of(store)
     except InputError:
-        return check
-    spec = store.spec(layer)
-    typed = [snap_to_neighbours(store, layer, frame_to_features(
-        spec, features_to_frame(spec, [f]))[0]) for f in upserts]
-    frame = features_to_frame(spec, typed) if typed else None
-    candidate = rules.candidate_layer(store, layer, upserts=frame, deletes=list(deletes))
+        return EditCheck(layer, features=typed)
     names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
-    now = rules.validate(store, territory, layers=names)
-    then = rules.validate(store, territory, overrides={layer: candidate}, layers=names)
+    # Each layer is read once: the stored state and the candidate share it.
+    frames = {name: store.read(name) for name in sorted(names | {"communes"})}
+    typed = [snap_to_neighbours(frames[layer], f) for f in typed]
+    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(spec, typed)
+                                      if typed else None, deletes=list(deletes),
+                                      current=frames[layer])
+    then = rules.validate(store, territory, overrides={**frames, layer: candidate},
+                          layers=names)
+    check = EditCheck(layer, features=typed)
     changed = {f.id for f in typed} | set(map(str, deletes))
-    introduced = _new(rules.errors(now), rules.errors(then))
+    introduced: list[rules.Violation] = []
+    if rules.errors(then):  # the stored state is read only when there is something to compare
+        now = rules.validate(store, territory, overrides=frames, layers=names)
+        introduced = _new(rules.errors(now), rules.errors(then))
     warnings = [v for v in then if v.severity != "erreur" and v.feature_id in changed]
     if not introduced and not warnings:
         return check
-    frames = {layer: candidate}
-    for name in {v.layer for v in introduced + warnings} - {layer}:
-        frames[name] = store.read(name)
-    communes = store.read("communes")
+    located = {**frames, layer: candidate}
+    for name in {v.layer for v in introduced + warnings} - set(located):
+        located[name] = store.read(name)
+    communes = frames["communes"]
     own = communes[communes["code_insee"].astype(str).isin(set(territory.communes))]
     area = shapely.union_all(own.geometry.values) if len(own) else None
     hall = town_halls_of(store).get(territory.main_town)
-    check.introduced = [Finding(v, rules.locate(v, frames, area, hall)) for v in introduced]
-    check.warnings = [Finding(v, rules.locate(v, frames, area, hall)) for v in warnings]
+    check.introduced = [Finding(v, rules.locate(v, located, area, hall)) for v in introduced]
+    check.warnings = [Finding(v, rules.locate(v, located, area, hall)) for v in warnings]
     return check
 
 
@@ -103,20 +112,22 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
 SNAP_TOLERANCE = 0.05
 
 
-def snap_to_neighbours(store: Store, layer: str, feature: Feature) -> Feature:
-    """``feature`` with each vertex moved onto the nearest vertex of the stored zones of
-    ``layer`` around it (its own stored version included) when one lies within
-    :data:`SNAP_TOLERANCE`. Vertices are moved, never added, so a shape sent back unchanged stays
-    the same version (polygons only; the feature itself when nothing moves)."""
+def snap_to_neighbours(zones: gpd.GeoDataFrame, feature: Feature) -> Feature:
+    """``feature`` with each vertex moved onto the nearest vertex of the stored ``zones`` (its
+    layer, its own stored version included) when one lies within :data:`SNAP_TOLERANCE`.
+    Vertices are moved, never added, so a shape sent back unchanged stays the same version
+    (polygons only; the feature itself when nothing moves)."""
     geom = feature.geometry
-    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
+    if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon") \
+            or zones.empty:
         return feature
     x0, y0, x1, y1 = geom.bounds
     pad = SNAP_TOLERANCE * 2
-    near = store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
-    if near.empty:
+    near = zones.geometry.values[shapely.intersects(zones.geometry.values, shapely.box(
+        x0 - pad, y0 - pad, x1 + pad, y1 + pad))]
+    if not len(near):
         return feature
-    targets = shapely.get_coordinates(near.geometry.values)
+    targets = shapely.get_coordinates(near)
     tree = shapely.STRtree(shapely.points(targets))
     coords = shapely.get_coordinates(geom)
     mine, theirs = tree.query_nearest(shapely.points(coords), max_distance=SNAP_TOLERANCE,
@@ -208,12 +219,12 @@ def checked_edit(
                                         current.geometry if geometry is None else geometry)
     else:
         after = feature
+    # The catalogue's checks first (the store's own), so the rules see clean values.
+    check = check_changes(store, layer, [after] if after is not None else [],
+                          [] if after is not None else [fid])
     if after is not None:
-        # The catalogue's checks first (the store's own), so the rules see clean values.
-        spec = store.spec(layer)
-        after = snap_to_neighbours(store, layer,
-                                   frame_to_features(spec, features_to_frame(spec, [after]))[0])
-    introduced = introduced_errors(store, layer, fid, after)
+        after = check.features[0]
+    introduced = [f.violation for f in check.introduced]
     if introduced:
         raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"
                               + rules.format_report(introduced))

@@ -65,6 +65,9 @@ def restricted_records(frame: pd.DataFrame) -> np.ndarray:
     return frame["source"].isin(RESTRICTED_SOURCES).to_numpy()
 
 
+_NO_SOURCE = "ort-geo : aucune source publique demandée"
+
+
 def public_where(layer: str, where: dict[str, Any] | None = None) -> dict[str, Any]:
     """A store ``where`` filter that also leaves out records of restricted sources."""
     from .catalogue import CATALOGUE
@@ -75,7 +78,8 @@ def public_where(layer: str, where: dict[str, Any] | None = None) -> dict[str, A
         out["source"] = NotIn(RESTRICTED_SOURCES)
     elif "source" in out:  # a filter on the source itself: keep only public sources among it
         wanted = out["source"] if isinstance(out["source"], list) else [out["source"]]
-        out["source"] = [v for v in wanted if v not in RESTRICTED_SOURCES] or ["\x00"]
+        # (a value no record carries when only restricted sources were asked for)
+        out["source"] = [v for v in wanted if v not in RESTRICTED_SOURCES] or [_NO_SOURCE]
     return out
 
 

@@ -43,7 +43,15 @@ import shapely
 from .clock import PARIS
 from .errors import FeatureNotFoundError, InputError, StoreError
 from .features import Feature
-from .store.base import STORAGE_CRS, BBox, JournalEntry, Store, Transaction, typed_series
+from .store.base import (
+    STORAGE_CRS,
+    BBox,
+    JournalEntry,
+    Store,
+    Transaction,
+    representative_xy,
+    typed_series,
+)
 
 When = dt.date | dt.datetime | str | None
 
@@ -211,7 +219,7 @@ def patched_layer(store: Store, layer: str, states: dict[str, Feature | None],
         return current
     keys = current[spec.key].astype(str).to_numpy()
     position = {k: i for i, k in enumerate(keys.tolist())}
-    kept = ~np.isin(keys, list(states))
+    kept = ~pd.Index(keys).isin(list(states))
     restored = [f for f in states.values() if f is not None]
     rows = records_frame(store, layer, restored, columns)
     # Changed features keep their place; features deleted since come last, in id order.
@@ -296,8 +304,27 @@ class StoreAt(Store):
     # defaults, which go through :meth:`read`.
 
     def iter_points(self, layer, fields, **kwargs):
-        source = self.base if not self.states(layer) else super()
-        yield from source.iter_points(layer, fields, **kwargs)
+        """The backend's stored points of the features unchanged since the date, then the
+        points of the others as they stood at the date (sums do not depend on order)."""
+        states = self.states(layer)
+        if not states:
+            yield from self.base.iter_points(layer, fields, **kwargs)
+            return
+        key, wanted = self.spec(layer).key, list(fields)
+        asked = wanted if key in wanted else [*wanted, key]
+        changed = list(states)
+        for batch in self.base.iter_points(layer, asked, **kwargs):
+            kept = batch[~batch[key].astype(str).isin(changed).to_numpy()]
+            yield (kept if key in wanted else kept.drop(columns=[key])).reset_index(drop=True)
+        restored = [f for f in states.values() if f is not None]
+        if restored:
+            frame = records_frame(self.base, layer, restored, wanted)
+            x, y = representative_xy(frame.geometry.to_numpy())
+            out = pd.DataFrame(frame.drop(columns="geometry"))
+            if key not in wanted:
+                out = out.drop(columns=[key])
+            out["x"], out["y"] = x, y
+            yield out.reset_index(drop=True)
 
     def zone_sums(self, layer, zones, measures, **kwargs):
         if not self.states(layer):
@@ -305,8 +332,15 @@ class StoreAt(Store):
         return super().zone_sums(layer, zones, measures, **kwargs)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
-        if not self.states(layer):
+        states = self.states(layer)
+        if not states:
             return self.base.count(layer, bbox=bbox, where=where)
+        if bbox is None and not where:  # today's count, corrected by the features changed since
+            key, ids = self.spec(layer).key, list(states)
+            now = sum(self.base.count(layer, where={key: ids[i:i + 900]})  # SQL parameters
+                      for i in range(0, len(ids), 900))
+            then = sum(f is not None for f in states.values())
+            return self.base.count(layer) - now + then
         return len(self.read(layer, bbox=bbox, where=where, columns=list(where or ())))
 
     def extent(self, layer) -> BBox | None:

@@ -103,7 +103,11 @@ def test_gdal_writes_on_the_geopackage_are_journaled(new_store, tmp_path, gdal):
                                    bbox=(X0 + 3100, Y0 + 100, X0 + 3200, Y0 + 200))
     assert frame["id"].tolist() == ["s4"]
     info = gdal("ogrinfo", "-so", str(store.path), "secteurs_ort")
-    assert "Feature Count: 4" in info.stdout and "Warning" not in info.stderr
+    # GDAL before 3.7 (Debian 12's 3.6) notes once that GeoPackage 1.4 (the store's version, for
+    # its UPSERT-safe R-tree triggers) is "partially supported"; nothing else may be warned.
+    warnings = [line for line in info.stderr.splitlines() if "Warning" in line
+                and "user_version=0x000028A0 (10400, v1.4.0)" not in line]
+    assert "Feature Count: 4" in info.stdout and not warnings, info.stderr
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM ort_tool_write").fetchone()[0] == 0

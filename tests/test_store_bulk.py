@@ -166,8 +166,8 @@ def test_bulk_write_keeps_a_valid_geopackage(new_store):
     moved["geometry"] = moved.translate(500, 500)
     store.write("batiments", moved, author="a")
     assert triggers() == created
-    # The six R-tree triggers of the GeoPackage spec, and the three of the journal.
-    assert sum(n.startswith("rtree_") for n, _ in created) == 6
+    # The seven R-tree triggers of GeoPackage 1.4, and the three of the journal.
+    assert sum(n.startswith("rtree_") for n, _ in created) == 7
     assert sum(n.startswith("ort_journal_") for n, _ in created) == 3
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT rtreecheck('rtree_batiments_geom')").fetchone()[0] == "ok"

@@ -41,8 +41,7 @@ def _building(i: int, x: float, vacant: int = 0) -> dict:
             "geometry": shapely.box(X0 + x, Y0 + 100, X0 + x + 10, Y0 + 110)}
 
 
-@pytest.fixture
-def clock(monkeypatch):
+def _clock(monkeypatch):
     """Set the instant the store stamps its journal entries with."""
     now = {"t": "2024-01-01T00:00:00.000+00:00"}
     monkeypatch.setattr(store_base, "_now", lambda: now["t"])
@@ -53,9 +52,23 @@ def clock(monkeypatch):
     return set_
 
 
-@pytest.fixture
-def history_store(store, clock):
-    """A store with three years of history: creations, edits, deletions, a re-creation."""
+@pytest.fixture(scope="module")
+def history_store(backend, tmp_path_factory, request):
+    """A store with three years of history: creations, edits, deletions, a re-creation (built
+    once per backend; tests only read it)."""
+    from ort_geo import open_store
+
+    if backend == "gpkg":
+        store = open_store(tmp_path_factory.mktemp("history") / "history.gpkg", create=True)
+    else:
+        store = open_store(request.getfixturevalue("postgis_schema_url")(), create=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _fill(store, _clock(monkeypatch))
+    yield store
+    store.close()
+
+
+def _fill(store, clock) -> None:
     clock("2023-03-01T09:00")
     store.write("secteurs_ort", _frame([_sector("s1", "Centre", 0, type="centre_ville_principal"),
                                         _sector("s2", "Halles", 1000)]), author="build")
@@ -80,7 +93,6 @@ def history_store(store, clock):
     clock("2025-12-31T12:00")
     store.update("secteurs_ort", "s3", {"nom": "Gare SNCF"}, author="bob")
     store.update("secteurs_ort", "s3", {"nom": "Gare"}, author="bob")  # and back
-    return store
 
 
 def _replay(store, layer: str, when) -> dict[str, dict]:
@@ -138,6 +150,10 @@ def test_snapshot_reads_filter_and_type_like_the_store(history_store):
     assert [e.author for e in snap.history("secteurs_ort", "s1")] == ["build", "alice"]
     assert all(e.timestamp < "2024" for e in snap.journal())
     # B4 was deleted in 2025: it is there at the start of 2025, typed as the store types it.
+    for when in DATES:
+        at = store_at(history_store, when)
+        for layer in ("secteurs_ort", "batiments"):
+            assert at.count(layer) == len(_replay(history_store, layer, when)), (when, layer)
     b4 = store_at(history_store, "2025-01-01").read("batiments", ids=["B4"])
     assert b4["nb_logements_vacants"].tolist() == [0]
     assert str(b4["nb_logements_vacants"].dtype) == "Int64"

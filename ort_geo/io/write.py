@@ -12,8 +12,10 @@ import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
@@ -98,7 +100,8 @@ def write_frame(
     plain = _plain_columns(frame)
     if kind == "gpkg":
         pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
-                                geometry_type=geometry_type if plain.empty else None)
+                                geometry_type=geometry_type if plain.empty else None,
+                                dataset_options={"VERSION": GPKG_VERSION})
     elif kind == "geojson":
         path.unlink(missing_ok=True)
         pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
@@ -125,6 +128,12 @@ def export_layer(
     return write_frame(frame, path, fmt, layer_name=layer,
                        dbf_names=shapefile_names(spec.field_names),
                        labels={f.name: f.label for f in spec.fields}, geometry_type=kind)
+
+
+#: The GeoPackage version of exports, the store's (ort_geo.store.gpkg.USER_VERSION): 1.4, whose
+#: R-tree triggers let other clients UPSERT. GDAL before 3.7 (QGIS 3.22) reads and writes it with
+#: a one-line "partially supported" warning; a 1.3 file would need the pre-1.4 triggers.
+GPKG_VERSION = "1.4"
 
 
 def _plain_columns(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -192,4 +201,21 @@ def _write_csv_fr(frame: gpd.GeoDataFrame, path: Path) -> None:
             table[column] = values.map(lambda v: None if pd.isna(v) else ("oui" if v else "non"))
     digits = 7 if frame.crs.is_geographic else 2  # ~1 cm either way
     table["wkt"] = shapely.to_wkt(frame.geometry.values, rounding_precision=digits)
-    table.to_csv(path, sep=";", decimal=",", index=False, encoding="utf-8-sig")
+    path.write_text(csv_fr(table), encoding="utf-8-sig")
+
+
+def _decimal_comma(value: Any) -> Any:
+    if isinstance(value, (float, np.floating)) and not pd.isna(value):
+        return repr(float(value)).replace(".", ",")
+    return value
+
+
+def csv_fr(table: pd.DataFrame) -> str:
+    """A table as CSV for French spreadsheets: ``;`` separators and a decimal comma in every
+    number — also in mixed columns (rates next to masked "< 11" cells), which pandas' ``decimal``
+    option leaves with a point, so that Excel would read them as text."""
+    out = table.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = out[column].map(_decimal_comma)
+    return out.to_csv(sep=";", decimal=",", index=False)

@@ -68,7 +68,9 @@ def _layer_style(name: str) -> dict[str, Any]:
 
 def editor_config() -> dict[str, Any]:
     """What the page's script needs: editable layers and their forms, context layers, basemaps."""
-    editable = [spec for spec in CATALOGUE if spec.editable and spec.name not in _NOT_DRAWN]
+    # Tables without geometry (financing lines, indicator values) are edited elsewhere.
+    editable = [spec for spec in CATALOGUE
+                if spec.editable and spec.spatial and spec.name not in _NOT_DRAWN]
     return {
         "layers": [{"name": s.name, "title": s.title, "geometry": s.geometry, "key": s.key,
                     "overlap": s.allow_overlap,
@@ -150,6 +152,9 @@ _PAGE = """<!DOCTYPE html>
         <select id="ed-layer"></select>
         <div class="ed-tools" role="toolbar" aria-label="Outils de dessin">
           <button type="button" id="ed-new" data-editor-only>Nouvel objet</button>
+          <label for="ed-shape" id="ed-shape-label" hidden>Forme dessinée</label>
+          <select id="ed-shape" hidden><option value="Marker">Point</option>
+            <option value="Polygon">Surface</option><option value="Line">Ligne</option></select>
           <button type="button" id="ed-reshape" data-editor-only>Modifier les sommets</button>
           <button type="button" id="ed-hole" data-editor-only>Percer un trou</button>
           <button type="button" id="ed-split" data-editor-only>Couper en deux</button>

@@ -63,7 +63,8 @@ def test_the_page_is_french_self_contained_and_holds_the_catalogue_form(demo):
     assert ["centre_ville_principal", "Centre-ville de la ville principale"] in kind["choices"]
     assert next(f for f in sectors["fields"] if f["name"] == "id")["required"] is True
     assert {x["name"] for x in config["layers"]} == {
-        "secteurs_ort", "permis_de_louer", "ilot_demonstrateur", "zones_activite", "actions"}
+        "secteurs_ort", "permis_de_louer", "ilot_demonstrateur", "zones_activite", "actions",
+        "mobilites_actives"}
 
 
 def test_session_says_who_and_what_role(demo):

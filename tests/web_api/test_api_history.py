@@ -55,7 +55,7 @@ def test_one_version_as_geojson(client, keys, revised):
     assert client.get(f"{BASE}/versions/9", headers=staff).status_code == 404
 
 
-def test_diff_gives_the_hectares_of_ort_geo_diff(client, keys, revised):
+def test_diff_gives_the_hectares_of_ort_geo_diff(client, keys, revised, backend):
     resp = client.get(f"{BASE}/diff", params={"de": 1, "a": 2},
                       headers={"X-API-Key": keys["staff"]})
     assert resp.status_code == 200, resp.text
@@ -71,14 +71,22 @@ def test_diff_gives_the_hectares_of_ort_geo_diff(client, keys, revised):
     assert stats["apres"]["logements"] < stats["avant"]["logements"]
     assert body["champs_modifies"] == [{"champ": "nom", "avant": "Les Halles",
                                         "apres": "Halles (réduit)"}]
-    # The command line shows the same hectares, from its own process.
-    cli = subprocess.run(
-        [str(Path(sys.executable).with_name("ort-geo")), "diff", "secteurs_ort", "halles", "1",
-         "2", "--store", revised.url], capture_output=True, text=True, env={"COLUMNS": "200"},
-        check=False)
-    assert cli.returncode == 0, cli.stderr
-    assert "Surface : 25,00\u202fha → 15,00\u202fha" in cli.stdout
-    assert "surface perdue : 10,00\u202fha" in cli.stdout
+    # The command line shows the same hectares (from its own process on the GeoPackage).
+    args = ["diff", "secteurs_ort", "halles", "1", "2", "--store", revised.url]
+    if backend == "gpkg":
+        cli = subprocess.run([str(Path(sys.executable).with_name("ort-geo")), *args],
+                             capture_output=True, text=True, env={"COLUMNS": "200"}, check=False)
+        code, text = cli.returncode, cli.stdout + cli.stderr
+    else:
+        from click.testing import CliRunner
+
+        from ort_geo.cli import main
+
+        done = CliRunner().invoke(main, args, terminal_width=200)
+        code, text = done.exit_code, done.output
+    assert code == 0, text
+    assert "Surface : 25,00\u202fha → 15,00\u202fha" in text
+    assert "surface perdue : 10,00\u202fha" in text
     bad = client.get(f"{BASE}/diff", params={"de": 1}, headers={"X-API-Key": keys["staff"]})
     assert bad.status_code == 400 and "obligatoire" in bad.json()["description"]
 

@@ -68,6 +68,20 @@ def assert_masked(text: str) -> None:
             assert not (isinstance(value, int) and 0 < value < 11), (name, value, row["id"])
 
 
+# Routes that need a key whatever the layer, and the least role that may use them.
+KEYED_ROUTES = {"/versions/{number}/restore": "editor", "/versions": "staff",
+                "/versions/{number}": "staff", "/diff": "staff", "/verification": "staff",
+                "/editeur/session": "staff", "/editeur/batiments.pmtiles": "staff",
+                "/editeur/decoupage": "editor", "/editeur/fusion": "editor"}
+
+
+def _keyed_role(path: str) -> str | None:
+    for suffix, role in KEYED_ROUTES.items():
+        if path.endswith(suffix):
+            return role
+    return None
+
+
 def check_route(client, keys, method: str, path: str) -> None:
     """What an anonymous (and a lower-role) caller gets from one route."""
     staff = {"X-API-Key": keys["staff"]}
@@ -111,6 +125,23 @@ def check_route(client, keys, method: str, path: str) -> None:
             assert SECRET in call(headers=staff).text
             assert call("?vacant=true", headers=staff).status_code == 200
         return
+    needed = _keyed_role(path)
+    if needed:
+        # Journal, candidate checks and the editor's helpers need a key whatever the layer.
+        fid = _sample_id(client, layer, staff) if layer else None
+        url = path.replace("{featureId}", fid or "x").replace("{number}", "1")
+        if url.endswith("/diff"):
+            url += "?de=1&a=2"
+        kwargs = {} if method == "GET" else {"json": {}}
+        anon = client.request(method, url, **kwargs)
+        assert anon.status_code == 401, (method, url, anon.text)
+        assert_nothing_private(anon.text)
+        staff_status = client.request(method, url, headers=staff, **kwargs).status_code
+        if needed == "editor":
+            assert staff_status == 403, (method, url, staff_status)
+        else:
+            assert staff_status not in (401, 403), (method, url, staff_status)
+        return
     if method == "GET":
         url = path
         if "{featureId}" in path:
@@ -137,7 +168,7 @@ def check_route(client, keys, method: str, path: str) -> None:
         return
     # Editing: anonymous 401, staff 403, and nothing changes.
     fid = _sample_id(client, layer, staff) or "x"
-    url = path.replace("{featureId}", fid)
+    url = path.replace("{featureId}", fid).replace("{number}", "1")
     def content():
         return client.get(f"/collections/{layer}/items?limit=1000", headers=staff).json()["features"]
 

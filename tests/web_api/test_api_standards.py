@@ -184,6 +184,9 @@ def test_schema_publishes_field_types(client):
     doc = client.get("/collections/actions").json()
     link = next(x for x in doc["links"] if x["rel"] == "describedby")
     assert link["type"] == "application/schema+json"
+    assert link["href"].endswith("/collections/actions/feature-schema")
+    feature = client.get("/collections/actions/feature-schema").json()
+    assert feature["properties"]["properties"]["properties"]["cout_ht"]["type"] == "number"
     resp = client.get("/collections/actions/schema")
     assert resp.headers["content-type"].startswith("application/schema+json")
     props = resp.json()["properties"]
@@ -243,6 +246,74 @@ def test_validation_error_wording_covers_every_common_type():
         text = validation_message({"type": kind, "loc": ("query", "x"), "msg": "Input should",
                                    "ctx": ctx})
         assert text.startswith("x : ") and "Input" not in text
+
+
+def test_gdal_reads_every_demo_action_with_field_types(demo_store_path):
+    """GDAL's OGC API driver (as QGIS users get it through GDAL) reads the 15 demo actions: the
+    mixed collection as an untyped layer, and every one of them through the typed views, with
+    the catalogue's field types (from the describedby schema, even for empty columns)."""
+    import pyogrio
+
+    from ort_geo import open_store
+
+    stored = open_store(demo_store_path).read("actions")
+    assert len(stored) == 15
+    with serve(demo_store_path) as url:
+        source = f"OAPIF:{url}"
+        mixed = pyogrio.read_dataframe(source, layer="actions")
+        assert sorted(mixed["id"]) == sorted(stored["id"])
+        seen = []
+        for view, kind in (("points", "MultiPoint"), ("lignes", "MultiLineString"),
+                           ("surfaces", "MultiPolygon")):
+            info = pyogrio.read_info(source, layer=f"actions_{view}")
+            assert info["geometry_type"] == kind
+            types = dict(zip(info["fields"], info["dtypes"], strict=True))
+            assert types["orientation"] == "int32" and types["cout_ht"] == "float64"
+            assert types["date_debut"] == types["date_fin"] == "datetime64[D]"
+            frame = pyogrio.read_dataframe(source, layer=f"actions_{view}")
+            assert set(frame.geom_type) == {kind}
+            seen += frame["id"].tolist()
+    assert sorted(seen) == sorted(stored["id"])
+
+
+_QGIS_SCRIPT = r"""
+import sys
+from qgis.core import QgsApplication, QgsVectorLayer, QgsWkbTypes
+app = QgsApplication([], False)
+app.initQgis()
+for name in ("actions_points", "actions_lignes", "actions_surfaces"):
+    for provider, uri in (("OAPIF", f"url='{sys.argv[1]}' typename='{name}'"),
+                          ("ogr", f"OAPIF:{sys.argv[1]}|layername={name}")):
+        layer = QgsVectorLayer(uri, name, provider)
+        ids = sorted(f["id"] for f in layer.getFeatures() if f.hasGeometry())
+        types = {f.name(): f.typeName() for f in layer.fields()}
+        print(provider, name, layer.isValid(), QgsWkbTypes.displayString(layer.wkbType()),
+              ",".join(ids), types.get("cout_ht"), types.get("date_debut"), sep="|")
+app.exitQgis()
+"""
+
+
+def test_qgis_draws_every_demo_action(demo_store_path):
+    """QGIS (Debian's 3.22, if installed) draws the 15 demo actions through the typed views, with
+    its own OGC API provider and with the GDAL one (which also gets the field types)."""
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("QGIS absent (paquets Debian python3-qgis et qgis-providers)")
+    from ort_geo import open_store
+
+    expected = sorted(open_store(demo_store_path).read("actions")["id"])
+    with serve(demo_store_path) as url:
+        run = subprocess.run(["/usr/bin/python3", "-c", _QGIS_SCRIPT, url], capture_output=True,
+                             text=True, timeout=300,
+                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    rows = [line.split("|") for line in run.stdout.splitlines() if line.count("|") == 6]
+    assert len(rows) == 6, run.stdout + run.stderr
+    for provider in ("OAPIF", "ogr"):
+        mine = [r for r in rows if r[0] == provider]
+        assert all(r[2] == "True" and r[3].startswith("Multi") for r in mine)
+        drawn = sorted(i for r in mine for i in r[4].split(",") if i)
+        assert drawn == expected, provider
+    assert all(r[5] == "Real" and r[6] == "Date" for r in rows if r[0] == "ogr")
 
 
 def _ogctests_dir() -> Path:

@@ -321,3 +321,138 @@ def test_history_compare_two_versions_in_hectares_and_restore_one(chromium, site
     assert restored.same_content(current)
     last = st.history("secteurs_ort", fid)[-1]
     assert last.author == "Chef de projet PVD" and last.message == "retour au périmètre délibéré"
+
+
+def _pick(page, name: str) -> None:
+    page.locator("#ed-list button", has_text=name).click()
+    page.wait_for_function("document.querySelector('#ed-status').textContent"
+                           ".includes('sélectionné')")
+
+
+def test_split_merge_cut_a_hole_move_an_action_and_delete(chromium, site):
+    base, st, keys = site
+    halles = st.get("secteurs_ort", "scam-les-halles").geometry
+    area = halles.area
+    cx, cy = halles.centroid.x, halles.centroid.y
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        page.on("dialog", lambda d: d.accept())  # "Supprimer … ?"
+        _sign_in(page, keys["editor"])
+        # Split: a line across the sector, from outside to outside.
+        _pick(page, "Quartier des Halles")
+        _view(page, cx, cy, 15)
+        page.click("#ed-split")
+        # Across its width: along the short side of its minimum rotated rectangle.
+        corners = list(halles.minimum_rotated_rectangle.exterior.coords)
+        edges = [(corners[i + 1][0] - corners[i][0], corners[i + 1][1] - corners[i][1])
+                 for i in range(2)]
+        ux, uy = min(edges, key=lambda e: e[0] ** 2 + e[1] ** 2)
+        start, end = (_point(page, cx - 0.75 * ux, cy - 0.75 * uy),
+                      _point(page, cx + 0.75 * ux, cy + 0.75 * uy))
+        box = page.locator("#ed-map").bounding_box()
+        assert all(box["y"] < p[1] < box["y"] + box["height"] for p in (start, end)), (box, start, end, ux, uy, page.evaluate("ortGeoEditor.map.getZoom()"))
+        page.mouse.click(*start)
+        page.mouse.dblclick(*end)  # a double click ends the line
+        _status_has(page, "coupée en deux")
+        _saved_after(page, "#ed-save")
+        a, b = st.get("secteurs_ort", "scam-les-halles"), st.get("secteurs_ort",
+                                                                  "scam-les-halles-b")
+        assert abs(a.geometry.area + b.geometry.area - area) < 10  # m², of 22 ha
+        assert b.properties["nom"] == "Quartier des Halles"
+        # Merge them back: "Fusionner avec…", then a click on the other part.
+        _view(page, cx, cy, 15)
+        page.click("#ed-merge")
+        inside_b = b.geometry.representative_point()
+        page.mouse.click(*_point(page, inside_b.x, inside_b.y))
+        _status_has(page, "Zones réunies")
+        _saved_after(page, "#ed-save")
+        assert st.read("secteurs_ort", ids=["scam-les-halles-b"]).empty
+        merged = st.get("secteurs_ort", "scam-les-halles").geometry
+        assert abs(merged.area - area) < 10 and merged.geom_type in ("Polygon", "MultiPolygon")
+        # Cut a 40 m hole in its middle, undo it, redo it, save.
+        inner = halles.representative_point()
+        page.click("#ed-hole")
+        _draw_polygon(page, [(inner.x - 20, inner.y - 20), (inner.x + 20, inner.y - 20),
+                             (inner.x + 20, inner.y + 20), (inner.x - 20, inner.y + 20)])
+        _status_has(page, "Trou découpé")
+        page.click("#ed-undo")
+        page.click("#ed-redo")
+        _saved_after(page, "#ed-save")
+        holed = st.get("secteurs_ort", "scam-les-halles").geometry
+        assert 1000 < area - holed.area < 2500
+        # Move an action (a point) 100 px to the east by dragging it.
+        page.select_option("#ed-layer", "actions")
+        actions = st.read("actions")
+        fid = str(actions[actions.geometry.geom_type == "Point"]["id"].iloc[0])
+        action = st.get("actions", fid)
+        page.locator("#ed-list button", has_text=action.properties["titre"]).click()
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               ".includes('sélectionné')")
+        _view(page, action.geometry.x, action.geometry.y, 16)
+        page.click("#ed-move")
+        px, py = _point(page, action.geometry.x, action.geometry.y)
+        page.mouse.move(px, py - 5)  # on the marker's icon
+        page.mouse.down()
+        page.mouse.move(px + 100, py - 5, steps=10)
+        page.mouse.up()
+        _saved_after(page, "#ed-save")
+        moved = st.get("actions", fid).geometry
+        assert 120 < moved.distance(action.geometry) < 200  # 100 px at zoom 16 ≈ 160 m
+        # Delete a zone drawn for nothing (made through the API, deleted in the editor).
+        assert visit.errors == []
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        page.on("dialog", lambda d: d.accept())
+        _sign_in(page, keys["editor"])
+        _pick(page, "Quartier des Halles")
+        page.click("#ed-delete")
+        page.wait_for_function("document.querySelector('#ed-status').textContent"
+                               ".includes('supprimé')", timeout=15000)
+        assert visit.errors == []
+    assert st.read("secteurs_ort", ids=["scam-les-halles"]).empty
+    assert st.history("secteurs_ort", "scam-les-halles")[-1].operation == "delete"
+
+
+def _status_has(page, text: str) -> None:
+    try:
+        page.wait_for_function("(t) => document.querySelector('#ed-status').textContent"
+                               ".includes(t)", arg=text, timeout=15000)
+    except Exception:
+        raise AssertionError(f"attendu « {text} », lu : {page.inner_text('#ed-status')}") from None
+
+
+def _saved_after(page, button: str) -> None:
+    page.evaluate("document.querySelector('#ed-status').textContent = ''")
+    page.click(button)
+    _saved(page)
+
+
+def test_drawing_snaps_to_commune_boundaries_and_to_neighbouring_zones(chromium, site):
+    base, st, keys = site
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])
+        # A vertex of the main town's outline and one of its centre-ville sector.
+        targets = page.evaluate("""(() => {
+            const first = (group, id) => {
+                let found = null;
+                ortGeoEditor.groups[group].eachLayer(l => {
+                    if (String(l.feature.id) === id) found = l; });
+                let ll = found.getLatLngs();
+                while (Array.isArray(ll[0])) ll = ll[0];
+                return [ll[0].lat, ll[0].lng];
+            };
+            return [first('communes', '68298'), first('secteurs_ort', 'smam-centre-ville')];
+        })()""")
+        for lat, lng in targets:
+            page.evaluate("(ll) => ortGeoEditor.map.setView(ll, 17, {animate: false})", [lat, lng])
+            page.wait_for_timeout(200)
+            page.click("#ed-new")
+            box = page.locator("#ed-map").bounding_box()
+            x, y = page.evaluate("(ll) => { const p = ortGeoEditor.map.latLngToContainerPoint(ll);"
+                                 " return [p.x, p.y]; }", [lat, lng])
+            page.mouse.move(box["x"] + x + 30, box["y"] + y + 30)
+            page.mouse.move(box["x"] + x + 5, box["y"] + y + 4, steps=5)  # 6 px off the vertex
+            page.mouse.click(box["x"] + x + 5, box["y"] + y + 4)
+            placed = page.evaluate("(() => { const l = ortGeoEditor.map.pm.Draw.Polygon._layer"
+                                   ".getLatLngs()[0]; return [l.lat, l.lng]; })()")
+            assert placed == pytest.approx([lat, lng], abs=1e-9)  # on the vertex, not 6 px off
+            page.keyboard.press("Escape")
+        assert visit.errors == []

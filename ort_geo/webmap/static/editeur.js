@@ -107,6 +107,8 @@
     });
     S.layer = CFG.layers[0].name;
     select.addEventListener("change", function () { S.layer = select.value; cancel(); renderList(); });
+    select.addEventListener("change", shapeChoice);
+    shapeChoice();
     var loads = CFG.context.map(loadContext).concat(CFG.layers.map(loadLayer));
     return Promise.all(loads).then(function () {
       var bounds = L.latLngBounds([]);
@@ -165,6 +167,12 @@
     });
   }
 
+  function shapeChoice() {
+    var any = S.specs[$("ed-layer").value].geometry === "Any";
+    $("ed-shape").hidden = !any;
+    $("ed-shape-label").hidden = !any;
+  }
+
   function findLayer(name, id) {
     var found = null;
     S.groups[name].eachLayer(function (l) { if (String(l.feature.id) === String(id)) found = l; });
@@ -220,7 +228,7 @@
         setWorking(f.geometry);
         showForm(f.properties, false);
         S.undo = [f.geometry]; S.redo = [];
-        if (S.working.getBounds) map().fitBounds(S.working.getBounds(), { maxZoom: 17, padding: [40, 40] });
+        if (S.working.getBounds) map().fitBounds(S.working.getBounds(), { maxZoom: 17, padding: [40, 40], animate: false });
         status("« " + labelOf(S.specs[name], f.properties, id) + " » sélectionné : choisissez un outil.");
         if (S.history) loadVersions();
         $("ed-history-target").textContent = "Historique de « " + labelOf(S.specs[name], f.properties, id) + " »";
@@ -309,9 +317,12 @@
     cancel();
     var spec = S.specs[S.layer];
     S.mode = "create";
-    var shape = spec.geometry === "LineString" ? "Line" : "Polygon";
+    var shape = spec.geometry === "LineString" ? "Line" :
+      spec.geometry === "Any" ? $("ed-shape").value : "Polygon";
     map().pm.enableDraw(shape, { snappable: true });
-    status("Cliquez sur la carte pour placer les sommets ; cliquez sur le premier pour fermer.");
+    status(shape === "Marker" ? "Cliquez sur la carte pour placer le point." :
+           "Cliquez sur la carte pour placer les sommets ; cliquez sur le " +
+           (shape === "Line" ? "dernier" : "premier") + " pour terminer.");
   }
 
   function onCreate(e) {
@@ -364,7 +375,7 @@
     if (S.sel.isNew) { status("Enregistrez d'abord l'objet avant de le couper.", "error"); return; }
     stopModes();
     S.mode = "split";
-    map().pm.enableDraw("Line", { snappable: false });
+    map().pm.enableDraw("Line", { snappable: false, finishOn: "dblclick" });
     status("Tracez une ligne qui traverse la zone de part en part ; double-cliquez pour finir.");
   }
   function split(line) {
@@ -519,7 +530,12 @@
     var form = formProps();
     if (form.missing.length) { status("Champs obligatoires manquants : " + form.missing.join(", ") + ".", "error"); return Promise.resolve(); }
     stopModes();
-    return check().then(function (ok) {
+    // A single feature is checked by the save itself (the editing route runs the same rules and
+    // refuses with 422: the violations are then drawn); a split or a merge writes several
+    // features, so all of them are checked together first and nothing is half-done.
+    var several = S.extra && (S.extra.kind === "split" || S.extra.kind === "merge");
+    status("Enregistrement…");
+    return (several ? check() : Promise.resolve(true)).then(function (ok) {
       if (!ok) return;
       var sel = S.sel, feature = candidate(form.props, form.id), extra = S.extra;
       var steps = Promise.resolve();
@@ -545,6 +561,7 @@
       }, function (r) {
         if (!(r instanceof Response)) { status(String(r), "error"); return; }
         if (r.status === 412) return conflict(sel, form);
+        if (r.status === 422) return check();  // rules broken: draw where and why
         return problem(r).then(function (m) { showViolations(null, m); });
       });
     });
