@@ -97,8 +97,9 @@ def _sqlite_record(spec: LayerSpec, row: str) -> str:
     key = f"coalesce({row}.\"{spec.key}\", '#' || {row}.fid)"
     props = ", ".join(f"'{f.name}', {_sqlite_value(f.name, row)}" for f in spec.fields
                       if f.name != spec.key)
+    geometry = f"hex({row}.geom)" if spec.spatial else "NULL"  # attributes tables: no geom
     return (f"json_object('id', {key}, 'properties', json_object({props}), "
-            f"'geometry_gpkg', hex({row}.geom), 'externe', json('true'))")
+            f"'geometry_gpkg', {geometry}, 'externe', json('true'))")
 
 
 def sqlite_triggers(spec: LayerSpec) -> list[str]:
@@ -108,7 +109,7 @@ def sqlite_triggers(spec: LayerSpec) -> list[str]:
     insert = ("INSERT INTO ort_journal (ts, author, layer, feature_id, operation, before, after, "
               "message) VALUES (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), "
               f"'{EXTERNAL_AUTHOR}', '{t}', ")
-    changed = " OR ".join(["OLD.geom IS NOT NEW.geom"]
+    changed = " OR ".join((["OLD.geom IS NOT NEW.geom"] if spec.spatial else [])
                           + [f'OLD."{f.name}" IS NOT NEW."{f.name}"' for f in spec.fields])
     fid_new, fid_old = f"coalesce(NEW.\"{key}\", '#' || NEW.fid)", \
         f"coalesce(OLD.\"{key}\", '#' || OLD.fid)"
@@ -180,6 +181,12 @@ def _pg_record(row: str) -> str:
             f"'geometry', ST_AsText({row}.geom), 'externe', true)")
 
 
+def _pg_table_record(row: str) -> str:
+    return (f"jsonb_build_object('id', coalesce(to_jsonb({row}) ->> key_name, '#' || {row}.fid), "
+            f"'properties', to_jsonb({row}) - 'fid' - key_name, 'geometry', NULL, "
+            "'externe', true)")
+
+
 def pg_install_sql(schema: str, postgis_schema: str) -> list[str]:
     """Statements creating the trigger functions of a store schema (triggers: :func:`pg_layer_sql`)."""
     journal = f'"{schema}".ort_journal'
@@ -199,8 +206,15 @@ DECLARE
 BEGIN
   IF {tool} THEN RETURN NULL; END IF;
   IF TG_OP = 'UPDATE' AND OLD IS NOT DISTINCT FROM NEW THEN RETURN NULL; END IF;
-  IF TG_OP <> 'INSERT' THEN old_rec := {_pg_record('OLD')}; fid := old_rec ->> 'id'; END IF;
-  IF TG_OP <> 'DELETE' THEN new_rec := {_pg_record('NEW')}; fid := new_rec ->> 'id'; END IF;
+  -- A table without geometry (follow-up tables) passes a second argument: no geom to read.
+  IF TG_NARGS > 1 THEN
+    IF TG_OP <> 'INSERT' THEN old_rec := {_pg_table_record('OLD')}; END IF;
+    IF TG_OP <> 'DELETE' THEN new_rec := {_pg_table_record('NEW')}; END IF;
+  ELSE
+    IF TG_OP <> 'INSERT' THEN old_rec := {_pg_record('OLD')}; END IF;
+    IF TG_OP <> 'DELETE' THEN new_rec := {_pg_record('NEW')}; END IF;
+  END IF;
+  fid := coalesce(new_rec, old_rec) ->> 'id';
   INSERT INTO {journal} (ts, author, layer, feature_id, operation, before, after, message)
   VALUES ({ts}, '{EXTERNAL_AUTHOR}', TG_TABLE_NAME, fid, lower(TG_OP), old_rec, new_rec,
           {message});
@@ -218,8 +232,9 @@ BEGIN
                  'after, message) SELECT %L, %L, %L, coalesce(to_jsonb(t) ->> %L, ''#'' || t.fid), '
                  '''delete'', jsonb_build_object(''id'', coalesce(to_jsonb(t) ->> %L, ''#'' || '
                  't.fid), ''properties'', to_jsonb(t) - ''fid'' - ''geom'' - %L, ''geometry'', '
-                 'ST_AsText(t.geom), ''externe'', true), NULL, %L FROM %I.%I AS t ORDER BY t.fid',
+                 '%s, ''externe'', true), NULL, %L FROM %I.%I AS t ORDER BY t.fid',
                  {ts}, '{EXTERNAL_AUTHOR}', TG_TABLE_NAME, key_name, key_name, key_name,
+                 CASE WHEN TG_NARGS > 1 THEN 'NULL' ELSE 'ST_AsText(t.geom)' END,
                  {message}, TG_TABLE_SCHEMA, TG_TABLE_NAME);
   RETURN NULL;
 END
@@ -231,14 +246,15 @@ $body$"""
 
 def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
     table = f'"{schema}"."{spec.name}"'
+    args = f"'{spec.key}'" + ("" if spec.spatial else ", 'sans_geometrie'")
     return [
         f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {table}",
         # The WHEN clause spares the tool's bulk writes a plpgsql call per row.
         f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW "
         f"WHEN (coalesce(current_setting('{PG_SETTING}', true), '') <> 'on') "
-        f"EXECUTE FUNCTION \"{schema}\".{PG_FUNCTION}('{spec.key}')",
+        f"EXECUTE FUNCTION \"{schema}\".{PG_FUNCTION}({args})",
         f"DROP TRIGGER IF EXISTS {PG_TRUNCATE_TRIGGER} ON {table}",
         f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {table} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".{PG_TRUNCATE_FUNCTION}('{spec.key}')",
+        f"FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".{PG_TRUNCATE_FUNCTION}({args})",
     ]
 
