@@ -441,6 +441,11 @@ class _PgTransaction(Transaction):
         self.conn = conn
         self.store = store
 
+    def serialize_checks(self) -> None:
+        # One rule check at a time per store (schema), held until this transaction ends.
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                          (f"ort-geo-rules:{self.store.schema}",))
+
     def fetch(self, layer, ids):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
