@@ -4,9 +4,11 @@ journaled once; ``ort-geo history`` and ``ort-geo validate`` show them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import subprocess
+import sys
 
 import geopandas as gpd
 import pyogrio
@@ -111,6 +113,13 @@ def test_gdal_writes_on_the_geopackage_are_journaled(new_store, tmp_path, gdal):
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM ort_tool_write").fetchone()[0] == 0
+    # GDAL's GeoPackage validator accepts the file with its journal triggers (as interop's
+    # tests do for a fresh store).
+    if importlib.util.find_spec("osgeo_utils") is not None:
+        check = subprocess.run([sys.executable, "-m", "osgeo_utils.samples.validate_gpkg",
+                                str(store.path)], capture_output=True, text=True, timeout=120,
+                               check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
 
     out = CliRunner().invoke(main, ["history", "secteurs_ort", "s1", "--store", str(store.path)])
     assert out.exit_code == 0 and "par édition externe" in " ".join(out.output.split())

@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import repeat
@@ -31,7 +32,6 @@ from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
-    STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
@@ -39,6 +39,7 @@ from .base import (
     Store,
     Transaction,
     representative_xy,
+    storage_crs,
     typed_series,
 )
 from .journal_triggers import (
@@ -265,6 +266,10 @@ class GeoPackageStore(Store):
                  epsg: int = STORAGE_EPSG) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        # One read connection per thread, kept open: opening one costs more than a small query.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         if not self.path.exists():
             if not create:
@@ -283,9 +288,10 @@ class GeoPackageStore(Store):
 
     # -- connections --------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, shared: bool = False) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                   check_same_thread=not shared)
         except sqlite3.Error as exc:
             raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
         conn.execute("PRAGMA foreign_keys = ON")
@@ -294,15 +300,36 @@ class GeoPackageStore(Store):
             conn.create_function(name, 1, fn, deterministic=True)
         return conn
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (autocommit: each query sees the last commit), opened
+        again when the file was replaced or the process forked."""
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        ident = (os.getpid(), stat.st_dev, stat.st_ino)
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.ident != ident:
+            conn = self._connect(shared=True)
+            self._local.conn, self._local.ident = conn, ident
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
+        conn = self._reader()
         try:
             yield conn
         except sqlite3.Error as exc:
             raise StoreError(f"Lecture impossible dans {self.path} : {exc}") from exc
-        finally:
+
+    def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
             conn.close()
+        self._local = threading.local()
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -484,7 +511,7 @@ class GeoPackageStore(Store):
             sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        frame = _typed_frame(spec, names, rows, self.crs)
+        frame = _typed_frame(spec, names, rows, self.epsg)
         if bbox is not None:  # the R-tree gives candidates; keep exact intersections
             frame = frame[frame.intersects(shapely.box(*bbox))]
             end = None if limit is None else offset + limit
@@ -613,7 +640,7 @@ class _GpkgTransaction(Transaction):
                 rows += self.conn.execute(
                     sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
                 ).fetchall()
-        frame = _typed_frame(layer, names, rows, f"EPSG:{self.epsg}")
+        frame = _typed_frame(layer, names, rows, self.epsg)
         from .base import iter_features
 
         return {f.id: f for f in iter_features(layer, frame)}
@@ -861,11 +888,12 @@ def _journal_entry(row: tuple) -> JournalEntry:
 
 
 def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
-                 crs: str = STORAGE_CRS) -> gpd.GeoDataFrame:
+                 epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     """A GeoDataFrame typed by the catalogue from raw SQL rows (last column: geometry blob)."""
     data: dict[str, Any] = {}
     for i, name in enumerate(names):
         column = [r[i] for r in rows]
         data[name] = typed_series(spec, name, column)
     geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
+    crs = storage_crs(epsg)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)

@@ -38,7 +38,6 @@ from ..validation import coerce_value
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
-    STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
@@ -47,6 +46,7 @@ from .base import (
     Transaction,
     ZoneSums,
     iter_features,
+    storage_crs,
     typed_series,
 )
 from .gpkg import geometry_type_name
@@ -338,7 +338,7 @@ class PostGISStore(Store):
             sql += f" OFFSET {int(offset)}"
         with self._connection() as conn:
             rows = conn.execute(sql, params, binary=True).fetchall()
-        return _typed_frame(spec, names, rows, self.crs)
+        return _typed_frame(spec, names, rows, self.epsg)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
         spec = self.spec(layer)
@@ -452,6 +452,11 @@ class _PgTransaction(Transaction):
         self.conn = conn
         self.store = store
 
+    def serialize_checks(self) -> None:
+        # One rule check at a time per store (schema), held until this transaction ends.
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                          (f"ort-geo-rules:{self.store.schema}",))
+
     def fetch(self, layer, ids):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
@@ -463,7 +468,7 @@ class _PgTransaction(Transaction):
             params.append([str(i) for i in ids])
         sql += f' ORDER BY "{layer.key}" FOR UPDATE'
         rows = self.conn.execute(sql, params, binary=True).fetchall()
-        frame = _typed_frame(layer, names, rows, self.store.crs)
+        frame = _typed_frame(layer, names, rows, self.store.epsg)
         return {f.id: f for f in iter_features(layer, frame)}
 
     def insert(self, layer, features):
@@ -665,8 +670,9 @@ def _journal_entry(row: tuple) -> JournalEntry:
 
 
 def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
-                 crs: str = STORAGE_CRS) -> gpd.GeoDataFrame:
+                 epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     data = {name: typed_series(spec, name, [r[i] for r in rows]) for i, name in enumerate(names)}
     wkbs = np.asarray([r[-1] for r in rows], dtype=object)
     geoms = shapely.from_wkb(wkbs) if rows else np.array([], dtype=object)
+    crs = storage_crs(epsg)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
