@@ -23,7 +23,7 @@ from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
 from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
-from ort_geo.stats import labelled, sector_stats, stats_records
+from ort_geo.stats import labelled, sector_stats, stats_at, stats_between, stats_records
 from ort_geo.store.base import STORAGE_CRS, Store
 
 from . import geojson
@@ -93,6 +93,7 @@ def _stats_response(frame, fmt: str) -> Response:
         return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
                         headers={"Content-Disposition": 'attachment; filename="statistiques.csv"'})
     body = {"couche": frame.attrs.get("layer"), "annee_reference": frame.attrs.get("reference_year"),
+            **({"au": frame.attrs["au"]} if "au" in frame.attrs else {}),
             "secret_statistique": bool(frame.attrs.get("public")),
             "statistiques": stats_records(frame)}
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
@@ -213,12 +214,32 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, tag: str) -> None:
         annee: Annotated[int | None, Query(ge=1900, le=2100,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
+        au: Annotated[str | None, Query(description="État à cette date (AAAA-MM-JJ), rejoué "
+                                                    "depuis le journal (agents habilités)")] = None,
+        depuis: Annotated[str | None, Query(description="Évolution depuis cette date jusqu'à "
+                                                        "« au » (agents habilités)")] = None,
     ) -> Response:
         auth.check_readable(spec, who)
         fmt = check_format(f, ("json", "csv"))
-        check_known(request, {"annee", "f"})
-        frame = sector_stats(request.app.state.store, name, public=not who.has("staff"),
-                             reference_year=annee)
+        check_known(request, {"annee", "f", "au", "depuis"})
+        store = request.app.state.store
+        if au is not None or depuis is not None:
+            # A past state, or a difference of two, can reveal what secrecy masks today.
+            auth.check_role(who, "staff", "Statistiques à une date")
+        if depuis is not None:
+            changes = stats_between(store, name, depuis, au, reference_year=annee)
+            if fmt == "csv":
+                text = changes.to_csv(sep=";", decimal=",", index=False)
+                return Response(("\ufeff" + text).encode(), media_type=_MEDIA["csv"],
+                                headers={"Content-Disposition":
+                                         'attachment; filename="evolutions.csv"'})
+            body = {"couche": name, "depuis": changes.attrs["depuis"], "au": changes.attrs["au"],
+                    "evolutions": stats_records(changes)}
+            return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        if au is not None:
+            frame = stats_at(store, name, au, public=False, reference_year=annee)
+        else:
+            frame = sector_stats(store, name, public=not who.has("staff"), reference_year=annee)
         return _stats_response(frame, fmt)
 
     @r.get(f"/collections/{name}/items/{{featureId}}/batiments", tags=[tag],

@@ -11,6 +11,7 @@ before commit by :func:`ort_geo.editing.checked_edit`.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 
@@ -57,7 +58,8 @@ def _answer(request: Request, spec: LayerSpec, feature_id: str, status: int) -> 
     request.app.state.extents.clear()
     headers = {"ETag": etag, "Content-Crs": geojson.CRS84.header}
     if status == 201:
-        headers["Location"] = f"{base_url(request)}/collections/{spec.name}/items/{feature_id}"
+        headers["Location"] = (f"{base_url(request)}/collections/{spec.name}/items/"
+                               f"{quote(feature_id, safe='')}")
     return Response(text.encode(), status_code=status, media_type=GEOJSON, headers=headers)
 
 
@@ -79,7 +81,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key)
+                                        spec.key, spatial=spec.spatial)
         checked_edit(request.app.state.store, name, "create", feature, author=who.name,
                      message=message)
         return _answer(request, spec, feature.id, 201)
@@ -91,7 +93,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                 content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key, featureId)
+                                        spec.key, featureId, spatial=spec.spatial)
         checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
                      if_match=_etag(if_match), message=message)
         return _answer(request, spec, featureId, 200)
@@ -114,6 +116,8 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
             raise InputError("L'identifiant d'un objet ne se modifie pas.")
         props = {k: v for k, v in props.items() if k != spec.key}
         geometry = None
+        if body.get("geometry") is not None and not spec.spatial:
+            raise InputError("Cette table n'a pas de géométrie : « geometry » doit être null.")
         if body.get("geometry") is not None:
             geometry = geojson.parse_geometry(body["geometry"],
                                               geojson.parse_crs(content_crs, "Content-Crs"))

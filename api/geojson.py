@@ -194,8 +194,11 @@ def _inside_france(minx: float, miny: float, maxx: float, maxy: float) -> bool:
     return _FRANCE[0] <= minx and maxx <= _FRANCE[2] and _FRANCE[1] <= miny and maxy <= _FRANCE[3]
 
 
-def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None) -> Feature:
-    """A GeoJSON Feature body -> a Feature (geometry in EPSG:2154); the id may come from the URL."""
+def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None, *,
+                  spatial: bool = True) -> Feature:
+    """A GeoJSON Feature body -> a Feature (geometry in EPSG:2154); the id may come from the URL.
+
+    For a table without geometry (``spatial=False``) the geometry must be null or absent."""
     if not isinstance(data, dict) or data.get("type") != "Feature":
         raise InputError("Corps attendu : un objet GeoJSON de type « Feature ».")
     props = data.get("properties") or {}
@@ -208,6 +211,10 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
     if not ids:
         raise InputError(f"Identifiant manquant : donnez « id » ou la propriété « {key} ».")
     geometry = data.get("geometry")
+    if not spatial:
+        if geometry is not None:
+            raise GeometryError("Cette table n'a pas de géométrie : « geometry » doit être null.")
+        return Feature(ids.pop(), props, None)
     if geometry is None:
         raise GeometryError("Géométrie absente : chaque objet doit être localisé.")
     return Feature(ids.pop(), props, parse_geometry(geometry, crs))

@@ -107,3 +107,68 @@ def wrap(s: str, width_mm: float, size: float) -> list[str]:
     for part in str(s).split("\n"):
         out.extend(textwrap.wrap(part, chars, break_on_hyphens=False) or [""])
     return out
+
+
+# -- tables (shared by the atlas' annex and the bilan annuel) ----------------------------------
+
+Column = tuple[str, float, str]  # title, width in mm, alignment ("left" / "right" / "center")
+
+
+def cell_lines(text: str, width: float, size: float, max_lines: int = 3) -> list[str]:
+    """A cell's text wrapped to its column (at most ``max_lines``, the last one cut with …)."""
+    lines = wrap(text, width - 2.0, size)
+    if len(lines) > max_lines:
+        lines = lines[:max_lines]
+        lines[-1] = lines[-1].rstrip(" .,;") + " …"
+    return lines
+
+
+def row_height(row: list[str], columns: list[Column], size: float) -> float:
+    return max(len(cell_lines(c, w, size)) for c, (_, w, _) in zip(row, columns, strict=True)) \
+        * line_height(size, 1.25) + 1.4
+
+
+def paginate_rows(rows: list[list[str]], columns: list[Column], size: float,
+                  heights: list[float]) -> list[list[list[str]]]:
+    """Rows split into pages: page k holds at most ``heights[k]`` mm (the last height repeats)."""
+    pages: list[list[list[str]]] = [[]]
+    used = 0.0
+    for row in rows:
+        h = row_height(row, columns, size)
+        room = heights[min(len(pages) - 1, len(heights) - 1)]
+        if pages[-1] and used + h > room:
+            pages.append([])
+            used = 0.0
+        pages[-1].append(row)
+        used += h
+    return pages
+
+
+def draw_table(sheet: Sheet, x: float, y: float, columns: list[Column], rows: list[list[str]],
+               size: float = 6.8, bold: set[int] | None = None) -> float:
+    """A table with a header rule, zebra rows and wrapped cells; returns the y below it."""
+    bold = bold or set()
+    step = line_height(size, 1.25)
+    cx = x
+    for title, width, align in columns:
+        tx = cx + (width - 1 if align == "right" else width / 2 if align == "center" else 1)
+        sheet.text(tx, y, title, size, weight="bold", color=GREY, ha=align)
+        cx += width
+    total = sum(w for _, w, _ in columns)
+    y += 1.6
+    sheet.hline(x, x + total, y, colour=INK, width=0.6)
+    y += 0.6
+    for k, row in enumerate(rows):
+        h = row_height(row, columns, size)
+        if k % 2:
+            sheet.rect(x, y, total, h, facecolor="#f4f6f7")
+        cx = x
+        for text, (_, width, align) in zip(row, columns, strict=True):
+            tx = cx + (width - 1 if align == "right" else width / 2 if align == "center" else 1)
+            for i, line in enumerate(cell_lines(text, width, size)):
+                sheet.text(tx, y + step * (i + 1) - 0.4, line, size, ha=align,
+                           weight="bold" if k in bold else "normal")
+            cx += width
+        y += h
+    sheet.hline(x, x + total, y, colour=LIGHT, width=0.5)
+    return y + 2

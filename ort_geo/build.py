@@ -14,6 +14,7 @@ layer is written, so a failed build never leaves a half-built store behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -33,6 +34,7 @@ from .communes import read_communes, read_town_halls
 from .errors import InputError
 from .io import read_vector
 from .store import Store, open_store
+from .store.base import journal_clock
 from .territory import Territory, load_territory
 
 log = logging.getLogger(__name__)
@@ -191,29 +193,43 @@ def build_territory(
     store_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
     tmp.unlink(missing_ok=True)
+    # A demonstration history starts from the store as it stood at its first date.
+    history = territory.historique_demo
+    clock = journal_clock(dt.datetime.combine(history.debut, dt.time(8), tzinfo=dt.UTC)) \
+        if history else contextlib.nullcontext()
     try:
         store = open_store(tmp, create=True)
-        names = sorted(territory.layers, key=lambda n: (ORDER.index(n) if n in ORDER
-                                                       else len(ORDER), CATALOGUE.names.index(n)))
-        for name in names:
-            source = territory.layers[name]
-            spec = CATALOGUE[name]
-            say(f"{spec.title} ({name})")
-            meta: dict[str, str] = {"titre": spec.title}
-            if source.builder:
-                frame, extra = BUILDERS[source.builder](ctx)
-                meta.update(extra, constructeur=source.builder)
-            else:
-                frame = read_layer_file(territory.directory / source.file)
-                meta["fichier"] = source.file
-            keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
-            store.write(name, frame[keep], author=AUTHOR, mode="replace",
-                        message=f"construction du territoire {territory.name}")
-            log.info("%s : %d objet(s) depuis %s", name, len(frame),
-                     source.file or f"le constructeur {source.builder}")
-            meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
-                        credit=source.credit or meta.get("credit", ""))
-            store.set_meta(name, meta)
+        with clock:
+            names = sorted(territory.layers, key=lambda n: (ORDER.index(n) if n in ORDER
+                                                           else len(ORDER), CATALOGUE.names.index(n)))
+            for name in names:
+                source = territory.layers[name]
+                spec = CATALOGUE[name]
+                say(f"{spec.title} ({name})")
+                meta: dict[str, str] = {"titre": spec.title}
+                if source.builder:
+                    frame, extra = BUILDERS[source.builder](ctx)
+                    meta.update(extra, constructeur=source.builder)
+                else:
+                    frame = read_layer_file(territory.directory / source.file)
+                    meta["fichier"] = source.file
+                keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
+                store.write(name, frame[keep], author=AUTHOR, mode="replace",
+                            message=f"construction du territoire {territory.name}")
+                log.info("%s : %d objet(s) depuis %s", name, len(frame),
+                         source.file or f"le constructeur {source.builder}")
+                meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
+                            credit=source.credit or meta.get("credit", ""))
+                store.set_meta(name, meta)
+        if history:
+            from .demo_history import seed_history
+
+            say("Historique de démonstration (trois ans de suivi)")
+            seed_history(store, territory)
+            store.set_meta("historique_demo", {
+                "note": "Historique de démonstration généré (ort-geo) : vacance, état du bâti, "
+                        "avancement et financement des actions, une révision de périmètre.",
+                "debut": history.debut.isoformat(), "fin": history.fin.isoformat()})
         halls = {r.code_insee: {"nom": r.nom, "adresse": r.adresse, "x": round(r.geometry.x, 2),
                                 "y": round(r.geometry.y, 2)}
                  for r in ctx.town_halls.itertuples()}

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .errors import LayerNotFoundError
 
 FieldType = Literal["str", "int", "float", "bool", "date", "enum"]
-GeometryKind = Literal["MultiPolygon", "Polygon", "Point", "LineString", "Any"]
+#: ``None``: a non-spatial table (GeoPackage "attributes" table, PostGIS table without geometry).
+GeometryKind = Literal["MultiPolygon", "Polygon", "Point", "LineString", "Any", "None"]
 
 #: Geometry types accepted on import for each declared kind (the store promotes to the declared one).
 ACCEPTED_GEOMETRIES: dict[str, tuple[str, ...]] = {
@@ -24,6 +25,7 @@ ACCEPTED_GEOMETRIES: dict[str, tuple[str, ...]] = {
     "Point": ("Point",),
     "LineString": ("LineString", "MultiLineString"),
     "Any": ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"),
+    "None": (),
 }
 
 
@@ -66,6 +68,8 @@ class LayerSpec(BaseModel):
     within_territory: bool = True
     #: Point geometries are also accepted (buildings may come as points).
     accepts_points: bool = False
+    #: Fields whose values make the key when an imported table has none ("action-1.1|Région|2024").
+    key_from: tuple[str, ...] = ()
     #: Date fields of the features' validity: (start, end) or (start,) — see ort_geo.validity.
     validity: tuple[str, ...] = ()
 
@@ -105,6 +109,11 @@ class LayerSpec(BaseModel):
     @property
     def private_fields(self) -> list[str]:
         return [f.name for f in self.fields if not f.public]
+
+    @property
+    def spatial(self) -> bool:
+        """False for a non-spatial table (follow-up tables: financing lines, indicator values)."""
+        return self.geometry != "None"
 
     @property
     def accepted_geometries(self) -> tuple[str, ...]:
@@ -248,12 +257,59 @@ CATALOGUE = Catalogue(
                    choices=("a_lancer", "en_etude", "en_cours", "realise", "abandonne")),
                 _f("cout_ht", "float", "Coût (€ HT)", minimum=0, aliases=("cout", "montant")),
                 _f("financement", "str", "Financement par partenaire"),
-                _f("date_debut", "date", "Début"),
-                _f("date_fin", "date", "Fin"),
+                _f("date_debut", "date", "Début (réel)"),
+                _f("date_fin", "date", "Fin (réelle)"),
                 _f("secteur_id", "str", "Secteur ORT"),
                 _INSEE,
                 _f("description", "str", "Description"),
                 _SOURCE,
+                # Follow-up of the programme (art. 7): progress and planned dates.
+                _f("taux_realisation", "float", "Taux de réalisation (%)", minimum=0,
+                   maximum=100, aliases=("avancement", "taux", "realisation")),
+                _f("date_debut_prevue", "date", "Début prévu", aliases=("debut_prevu",)),
+                _f("date_fin_prevue", "date", "Fin prévue", aliases=("fin_prevue",)),
+            ),
+        ),
+        LayerSpec(
+            # Financing plan of the actions (art. 3.1, art. 7): one line per action, financeur
+            # and year. Public money: public.
+            name="financements", title="Plan de financement des actions", geometry="None",
+            key="id", editable=True, within_territory=False,
+            key_from=("action_id", "financeur", "annee"),
+            fields=(
+                _f("id", "str", "Identifiant", required=True, aliases=("identifiant",)),
+                _f("action_id", "str", "Action", required=True,
+                   aliases=("action", "fiche_action", "id_action")),
+                _f("financeur", "str", "Financeur", required=True,
+                   aliases=("partenaire", "organisme", "financeurs")),
+                _f("annee", "int", "Année", required=True, minimum=2000, maximum=2100,
+                   aliases=("exercice", "millesime")),
+                _f("montant_prevu", "float", "Montant prévu (€)", minimum=0,
+                   aliases=("prevu", "montant_previsionnel", "previsionnel")),
+                _f("montant_engage", "float", "Montant engagé (€)", minimum=0,
+                   aliases=("engage", "engagement", "montant_attribue")),
+                _f("montant_verse", "float", "Montant versé (€)", minimum=0,
+                   aliases=("verse", "paye", "montant_paye", "mandate")),
+                _f("dispositif", "str", "Dispositif", aliases=("programme", "aide")),
+                _f("commentaire", "str", "Commentaire", aliases=("observations", "remarque")),
+                _SOURCE,
+            ),
+        ),
+        LayerSpec(
+            # Yearly values of the article 8 indicators that the layers cannot measure.
+            name="indicateurs_valeurs", title="Valeurs des indicateurs (article 8)",
+            geometry="None", key="id", editable=True, within_territory=False,
+            key_from=("indicateur", "secteur_id", "annee"),
+            fields=(
+                _f("id", "str", "Identifiant", required=True, aliases=("identifiant",)),
+                _f("indicateur", "str", "Indicateur", required=True, aliases=("code",)),
+                _f("secteur_id", "str", "Secteur (vide : tout le territoire)",
+                   aliases=("secteur", "zone")),
+                _f("annee", "int", "Année", required=True, minimum=2000, maximum=2100),
+                _f("valeur", "float", "Valeur", required=True),
+                _f("unite", "str", "Unité"),
+                _f("commentaire", "str", "Commentaire"),
+                _f("source", "str", "Source", required=True, aliases=("origine",)),
             ),
         ),
         LayerSpec(

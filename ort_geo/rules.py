@@ -83,7 +83,8 @@ def validate(
     """Every violation in the store (or in it with ``overrides`` substituted), errors first."""
     territory = territory or territory_of(store)
     overrides = dict(overrides or {})
-    names = list(layers) if layers is not None else CATALOGUE.names
+    requested = list(layers) if layers is not None else CATALOGUE.names
+    names = [n for n in requested if CATALOGUE[n].spatial]  # tables without geometry: no topology
     frames: dict[str, gpd.GeoDataFrame] = {}
 
     def frame(name: str) -> gpd.GeoDataFrame:
@@ -119,6 +120,8 @@ def validate(
                               own)
     if "actions" in names:
         found += _actions(frame("actions"), frame("secteurs_ort"), own)
+    if "financements" in requested or "actions" in requested:
+        found += _financing(frame("financements"), frame("actions"))
     return sorted(found, key=lambda v: (v.severity != "erreur", v.rule, v.layer,
                                         v.feature_id or ""))
 
@@ -419,3 +422,12 @@ def _actions(actions: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame, communes: gpd
             out.append(Violation("rattachement", "actions", fid,
                                  f"localisée hors de sa commune {code}", "avertissement"))
     return out
+
+
+def _financing(lines: pd.DataFrame, actions: gpd.GeoDataFrame) -> list[Violation]:
+    """Every financing line belongs to an action of the programme."""
+    known = set(actions["id"].astype(str))
+    return [Violation("rattachement", "financements", str(fid),
+                      f"l'action « {action} » n'existe pas")
+            for fid, action in zip(lines["id"], lines["action_id"], strict=True)
+            if str(action) not in known]

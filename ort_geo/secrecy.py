@@ -266,7 +266,8 @@ def suppress(structure: Structure, values: Mapping[Cell, int], threshold: int = 
     column (not the territory, then the smallest value) that makes the interval wide enough,
     else the one that widens it most. Masking more only widens intervals, so a cell once
     protected stays protected, and the loop ends (at worst every cell of the column is masked,
-    which leaves each its whole public range). ``fixed`` cells are published whatever happens
+    which leaves each its whole public range). A last pass publishes again every complement
+    that later choices made unnecessary. ``fixed`` cells are published whatever happens
     (a count no feature knows reads "unknown", which says it is 0): never complements.
     """
     fixed = set(fixed)
@@ -295,7 +296,28 @@ def suppress(structure: Structure, values: Mapping[Cell, int], threshold: int = 
                 masked.add(added)
                 todo.append(added)
             checked.add(cell)
+        _prune(model, structure, values, group_cells, primary, masked, threshold)
     return primary, masked - primary
+
+
+def _prune(model: IntervalModel, structure: Structure, values: Mapping[Cell, int],
+           group_cells: list[Cell], primary: set[Cell], masked: set[Cell], threshold: int) -> None:
+    """Publish again each complement (largest value first) whose masking turned out not to be
+    needed once later complements were chosen: every masked cell must still pass."""
+    secondary = sorted((c for c in group_cells if c in masked and c not in primary),
+                       key=lambda c: (-values[c], c[1], c[0]))
+    for candidate in secondary:
+        trial = masked - {candidate}
+        published = {c: values[c] for c in group_cells if c not in trial}
+        if all(_protected(model, structure, c, published, threshold)
+               for c in group_cells if c in trial):
+            masked.discard(candidate)
+
+
+def _protected(model: IntervalModel, structure: Structure, cell: Cell,
+               published: Mapping[Cell, float], threshold: int) -> bool:
+    lo, hi = model.interval(cell, published)
+    return hi - lo >= required_width(structure, cell, threshold) - _TOL
 
 
 def _complement(model: IntervalModel, structure: Structure, cell: Cell, need: float,

@@ -349,7 +349,62 @@ def stats_records(frame: pd.DataFrame) -> list[dict]:
             for row in clean.to_dict(orient="records")]
 
 
+# -- statistics in time: as of a date, changes between two dates -------------------------------
+
+def stats_at(store: Store, layer: str | None, when, *, public: bool = False,
+             perimeter: Perimeter | None = None,
+             reference_year: int | None = None) -> pd.DataFrame:
+    """:func:`sector_stats` of the store as it stood at ``when`` (replayed from the journal by
+    :mod:`ort_geo.timeline`): zones, buildings, shops, actions and routes of that date. The
+    reference year of long-term vacancy defaults to the date's year. Staff only: ``public``
+    raises :class:`AccessDeniedError`."""
+    from .timeline import parse_when, store_at
+
+    if public:
+        # One public release per store (ort_geo.secrecy): a past state would be a second one.
+        raise AccessDeniedError("Statistiques publiques : seule la situation actuelle est "
+                                "publiée ; les états passés sont réservés aux agents habilités "
+                                "(secret statistique).")
+    instant = parse_when(when)
+    frame = sector_stats(store_at(store, instant), layer, public=public, perimeter=perimeter,
+                         reference_year=reference_year or instant.year)
+    frame.attrs["au"] = instant.date().isoformat()
+    return frame
+
+
+def stats_between(store: Store, layer: str, since, until=None, *,
+                  reference_year: int | None = None) -> pd.DataFrame:
+    """Each zone's statistics at ``since`` and at ``until`` and their change, in long form:
+    one row per zone and statistic (``id``, ``nom``, ``statistique``, ``libelle``, ``depuis``,
+    ``au``, ``evolution``). Zones are matched by id (a zone absent at a date reads empty there).
+    Staff only: differences of two published counts could reveal a secret one."""
+    from .timeline import parse_when
+
+    start, end = parse_when(since), parse_when(until)
+    if end < start:
+        raise InputError("La date de fin (--au) précède la date de début (--depuis).")
+    before = stats_at(store, layer, start, reference_year=reference_year).set_index("id")
+    after = stats_at(store, layer, end, reference_year=reference_year).set_index("id")
+    ids = list(dict.fromkeys([*after.index, *before.index]))
+    rows = []
+    for zone in ids:
+        name = after["nom"].get(zone) if zone in after.index else before["nom"].get(zone)
+        for col in COLUMNS:
+            a = before[col.name].get(zone) if zone in before.index else None
+            b = after[col.name].get(zone) if zone in after.index else None
+            a = None if a is None or pd.isna(a) else float(a)
+            b = None if b is None or pd.isna(b) else float(b)
+            rows.append({"id": zone, "nom": name, "statistique": col.name, "libelle": col.label,
+                         "depuis": a, "au": b,
+                         "evolution": None if a is None or b is None else b - a})
+    out = pd.DataFrame(rows)
+    out.attrs.update({"layer": layer, "depuis": start.date().isoformat(),
+                      "au": end.date().isoformat(), "public": False})
+    return out
+
+
 __all__ = [
+    "stats_at", "stats_between",
     "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "labelled",
     "stats_records", "building_measures", "representative_xy", "building_measure_list",
     "SHOP_MEASURES", "ACTION_MEASURES",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalogue import CATALOGUE
 from .errors import InputError
+from .followup_spec import DemoHistory, IndicatorSpec
 
 INSEE = r"^(\d{5}|2[AB]\d{3})$"
 
@@ -78,6 +79,9 @@ class Territory(BaseModel):
     layers: dict[str, LayerSource] = {}
     strates: StrataSettings = StrataSettings()
     demo_seed: int = 2154
+    #: Article 8 indicators and the demonstration history (ort_geo.followup_spec).
+    indicateurs: tuple[IndicatorSpec, ...] = ()
+    historique_demo: DemoHistory | None = None
     directory: Path | None = Field(default=None, exclude=True)
 
     @field_validator("communes")

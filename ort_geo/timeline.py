@@ -335,10 +335,10 @@ class StoreAt(Store):
         states = self.states(layer)
         if not states:
             return self.base.count(layer, bbox=bbox, where=where)
-        if bbox is None and not where and len(states) <= 900:
-            # Today's count, corrected by the features changed since (900: SQL parameters).
-            key = self.spec(layer).key
-            now = self.base.count(layer, where={key: list(states)})
+        if bbox is None and not where:  # today's count, corrected by the features changed since
+            key, ids = self.spec(layer).key, list(states)
+            now = sum(self.base.count(layer, where={key: ids[i:i + 900]})  # SQL parameters
+                      for i in range(0, len(ids), 900))
             then = sum(f is not None for f in states.values())
             return self.base.count(layer) - now + then
         return len(self.read(layer, bbox=bbox, where=where, columns=list(where or ())))

@@ -144,9 +144,12 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
     """Validate a frame against the catalogue and return it as a batch (EPSG:2154 required).
 
     Column by column: values are coerced in bulk and only unusual or faulty cells go through
-    :func:`coerce_value`, so errors read the same whichever path found them.
+    :func:`coerce_value`, so errors read the same whichever path found them. A non-spatial table
+    (``spec.spatial`` false) takes a plain DataFrame and refuses geometries.
     """
-    if frame.crs is None or frame.crs.to_epsg() != 2154:
+    if not spec.spatial:
+        frame = _non_spatial(spec, frame)
+    elif frame.crs is None or frame.crs.to_epsg() != 2154:
         raise CRSError(
             f"Les géométries doivent être en Lambert-93 (EPSG:2154) avant stockage "
             f"(reçu : {frame.crs.to_string() if frame.crs is not None else 'aucun SCR'})."
@@ -176,7 +179,10 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
         raise FieldError(f"Couche {spec.name} : " + " ; ".join(problems) + ".")
     ids = objects([str(k) for k in key_values])
 
-    geoms, geometry_problems = _check_geometries(spec, ids, frame.geometry)
+    if not spec.spatial:
+        geoms, geometry_problems = np.full(len(ids), None, dtype=object), list[str]()
+    else:
+        geoms, geometry_problems = _check_geometries(spec, ids, frame.geometry)
     if geometry_problems:
         raise GeometryError(_report(f"Géométries refusées dans {spec.name}", geometry_problems))
 
@@ -195,6 +201,20 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
         raise FieldError(_report(f"Valeurs refusées dans {spec.name}",
                                  [text for _, _, text in field_problems]))
     return FeatureBatch(ids, values, geoms)
+
+
+def _non_spatial(spec: LayerSpec, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """A table's rows as a frame with an empty geometry column; a present geometry is refused."""
+    if isinstance(frame, gpd.GeoDataFrame) and frame.geometry.name in frame.columns:
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        if present.any():
+            raise GeometryError(f"La couche {spec.name} est une table sans géométrie : "
+                                f"{int(present.sum())} ligne(s) en portent une.")
+        frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    frame = pd.DataFrame(frame).drop(columns=[c for c in ("geometry",) if c in frame.columns])
+    return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([None] * len(frame),
+                                                          index=frame.index, crs="EPSG:2154"))
 
 
 #: Shapely type ids of geometry type names.

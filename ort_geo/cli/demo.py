@@ -57,6 +57,7 @@ def command(out: str, dem: str | None) -> None:
     # -- further demo outputs (web maps, atlas) go below ------------------------------------
     _web_maps(store, out_dir)
     _atlas(store, out_dir, dem)
+    _follow_up(store, out_dir)
 
 
 def _skipped(exc: Exception) -> None:
@@ -109,5 +110,38 @@ def _atlas(store, out_dir: Path, dem: str | None) -> None:
     try:
         png = page_png(result.path, 4, out_dir / "atlas-public-secteur-1.png")
         console.print(f"Aperçu de la première page de secteur : {png}", highlight=False)
+    except OrtGeoError as exc:
+        _skipped(exc)
+
+
+def _follow_up(store, out_dir: Path) -> None:
+    """The tableau de bord and the bilan of the last full year, with PNGs of their first
+    screens and pages, from the seeded history."""
+    from atlas import page_png
+    from atlas.bilan import build_bilan
+
+    from .. import clock
+    from ..dashboard import capture, write_dashboard
+    from ..errors import MissingExtraError, MissingToolError, OrtGeoError
+
+    with console.status("Tableau de bord…"):
+        report = write_dashboard(store, out_dir / "tableau.html")
+    console.print(f"Tableau de bord : {report}", highlight=False)
+    try:
+        with console.status("Capture du tableau de bord…"):
+            capture(report.path, out_dir / "tableau.png")
+        console.print(f"Capture : {out_dir / 'tableau.png'}", highlight=False)
+    except (MissingExtraError, MissingToolError) as exc:
+        _skipped(exc)
+    year = clock.today().year - 1
+    with console.status(f"Bilan annuel {year}…"):
+        result = build_bilan(store, out_dir / f"bilan-{year}.pdf", year=year)
+    console.print(f"Bilan annuel {year} : {result.path} ({result.pages} pages).",
+                  highlight=False)
+    try:
+        for page in (1, 2):
+            png = page_png(result.path, page, out_dir / f"bilan-{year}-page-{page}.png")
+        console.print(f"Aperçus du bilan : {png.parent}/bilan-{year}-page-*.png",
+                      highlight=False)
     except OrtGeoError as exc:
         _skipped(exc)

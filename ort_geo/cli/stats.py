@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..io.write import csv_fr
 from ..privacy import MASK_NOTE
-from ..stats import COLUMNS, labelled, sector_stats, stats_records
+from ..stats import COLUMNS, labelled, sector_stats, stats_at, stats_between, stats_records
 from ..store import open_store
 from ._common import console, store_option
 
@@ -40,16 +40,39 @@ def _fr(value, kind: str | None) -> str:
 @click.option("--annee", "year", type=int, help="Année de référence (vacance de longue durée).")
 @click.option("--sortie", "-o", "output", type=click.Path(dir_okay=False),
               help="Écrit le résultat dans ce fichier au lieu de l'afficher.")
+@click.option("--au", "until", metavar="DATE",
+              help="État de l'entrepôt à cette date (AAAA-MM-JJ ou JJ/MM/AAAA), rejoué depuis le "
+                   "journal.")
+@click.option("--depuis", "since", metavar="DATE",
+              help="Évolution entre cette date et --au (ou aujourd'hui), zone par zone.")
 @store_option
-def command(layer, perimeter, public, fmt, year, output, store):
+def command(layer, perimeter, public, fmt, year, output, until, since, store):
     """Statistiques par zone d'une couche (secteurs_ort, permis_de_louer, strates, communes…)
-    ou d'un périmètre, avec une ligne pour l'ensemble du territoire."""
+    ou d'un périmètre, avec une ligne pour l'ensemble du territoire ; à une date (--au) ou entre
+    deux dates (--depuis … --au …)."""
     if not layer and not perimeter:
         raise click.UsageError("Indiquez une couche de zones ou --perimetre FICHIER.")
-    with open_store(store) as st:
-        frame = sector_stats(st, layer, public=public, perimeter=perimeter, reference_year=year)
     if output and fmt == "table":
         raise click.UsageError("--sortie demande --format csv ou json.")
+    if since:
+        if public:
+            raise click.UsageError("Les évolutions entre deux dates ne se publient pas (secret "
+                                   "statistique : une différence révélerait un petit effectif) ; "
+                                   "retirez --public.")
+        if perimeter:
+            raise click.UsageError("--depuis se calcule sur une couche de zones, pas sur un "
+                                   "périmètre.")
+        with open_store(store) as st:
+            changes = stats_between(st, layer, since, until, reference_year=year)
+        _print_changes(changes, fmt, output)
+        return
+    with open_store(store) as st:
+        if until:
+            frame = stats_at(st, layer, until, public=public, perimeter=perimeter,
+                             reference_year=year)
+        else:
+            frame = sector_stats(st, layer, public=public, perimeter=perimeter,
+                                 reference_year=year)
     if fmt == "json":
         text = json.dumps(stats_records(frame), ensure_ascii=False, indent=2)
     elif fmt == "csv":
@@ -57,6 +80,7 @@ def command(layer, perimeter, public, fmt, year, output, store):
     else:
         # One row per statistic, one column per zone: readable in a terminal.
         table = Table(title=f"Statistiques — {frame.attrs['layer']}"
+                      + (f" au {_day(frame.attrs['au'])}" if "au" in frame.attrs else "")
                       + (" (secret statistique appliqué)" if public else ""))
         table.add_column("Indicateur")
         for fid, name in zip(frame["id"], frame["nom"], strict=True):
@@ -70,5 +94,45 @@ def command(layer, perimeter, public, fmt, year, output, store):
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         console.print(f"Statistiques écrites dans {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _day(iso: str) -> str:
+    return f"{iso[8:10]}/{iso[5:7]}/{iso[:4]}"
+
+
+def _print_changes(frame, fmt: str, output: str | None) -> None:
+    """Changes between two dates: per statistic and zone, « avant → après (évolution) »."""
+    since, until = _day(frame.attrs["depuis"]), _day(frame.attrs["au"])
+    if fmt == "table":
+        table = Table(title=f"Évolution — {frame.attrs['layer']} du {since} au {until}")
+        table.add_column("Indicateur")
+        zones = list(dict.fromkeys(zip(frame["id"], frame["nom"], strict=True)))
+        for fid, name in zones:
+            table.add_column(str(name) if isinstance(name, str) else str(fid), justify="right")
+        for col in COLUMNS:
+            part = frame[frame["statistique"] == col.name].set_index("id")
+            cells = []
+            for fid, _ in zones:
+                a, b, d = part.loc[fid, "depuis"], part.loc[fid, "au"], part.loc[fid, "evolution"]
+                sign = "" if d is None or d != d or d < 0 else "+"
+                cells.append(f"{_fr(a, col.kind)} → {_fr(b, col.kind)}"
+                             + ("" if d is None or d != d else f" ({sign}{_fr(d, col.kind)})"))
+            table.add_row(col.label, *cells)
+        console.print(table)
+        return
+    if fmt == "json":
+        text = json.dumps({"couche": frame.attrs["layer"], "depuis": frame.attrs["depuis"],
+                           "au": frame.attrs["au"], "evolutions": stats_records(frame)},
+                          ensure_ascii=False, indent=2)
+    else:
+        text = frame.rename(columns={"id": "Identifiant", "nom": "Nom", "statistique": "Code",
+                                     "libelle": "Statistique", "depuis": f"Au {since}",
+                                     "au": f"Au {until}", "evolution": "Évolution"}).to_csv(
+            sep=";", decimal=",", index=False)
+    if output:
+        Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        console.print(f"Évolutions écrites dans {output}")
     else:
         click.echo(text, nl=False)

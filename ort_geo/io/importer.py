@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from ..store.base import Store, WriteMode
-from .fields import map_fields
+import geopandas as gpd
+
+from ..catalogue import LayerSpec
+from ..store.base import STORAGE_CRS, Store, WriteMode
+from ..validation import slug
+from .fields import map_fields, match_fields
 from .read import Progress, read_vector
 from .report import ImportReport
+from .table import french_numbers, read_table
 
 
 def import_file(
@@ -28,6 +34,9 @@ def import_file(
     transactional ``store.write``: on any error the store is left exactly as it was.
     """
     spec = store.spec(layer)
+    if not spec.spatial:
+        report = _import_table(store, spec, path, author=author, mode=mode, progress=progress)
+        return report
     frame, report = read_vector(path, crs=crs, layer=source_layer, repair=repair,
                                 prefer_layer=layer, progress=progress)
     report.layer = layer
@@ -39,3 +48,40 @@ def import_file(
     report.summary = store.write(layer, frame, author=author, mode=mode,
                                  message=f"import de {Path(path).name}")
     return report
+
+
+def _import_table(store: Store, spec: LayerSpec, path: str | Path, *, author: str,
+                  mode: WriteMode, progress: Progress | None) -> ImportReport:
+    """A spreadsheet (French-Excel CSV or XLSX) into a table without geometry."""
+    if progress:
+        progress("Lecture du fichier")
+    table, report = read_table(path)
+    report.layer = spec.name
+    mapping, _unknown, _dup = match_fields(spec, list(table.columns))
+    if spec.key not in mapping.values() and spec.key_from:
+        sources = {field: column for column, field in mapping.items()}
+        if all(f in sources for f in spec.key_from):
+            parts = [table[sources[f]].map(_key_part) for f in spec.key_from]
+            table[spec.key] = ["|".join(p) for p in zip(*parts, strict=True)]
+            report.note(f"Identifiants composés de : {', '.join(spec.key_from)}.")
+    frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table),
+                                                           index=table.index, crs=STORAGE_CRS))
+    if progress:
+        progress("Champs")
+    frame = map_fields(spec, frame, report)
+    frame = french_numbers(spec, frame)
+    if progress:
+        progress("Écriture dans l'entrepôt")
+    report.summary = store.write(spec.name, frame, author=author, mode=mode,
+                                 message=f"import de {Path(path).name}")
+    return report
+
+
+def _key_part(value: object) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).strip()
+    # Keys travel in URLs: plain words are kept, others become lower-case ASCII.
+    return text if re.fullmatch(r"[A-Za-z0-9_.\-]*", text) else slug(text)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -495,8 +496,29 @@ def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:
     return pd.Series(values, dtype=object)
 
 
+#: The instant journal entries are stamped with when set (see :func:`journal_clock`).
+_CLOCK: ContextVar[dt.datetime | None] = ContextVar("ort_geo_journal_clock", default=None)
+
+
+@contextmanager
+def journal_clock(when: dt.datetime) -> Iterator[None]:
+    """Stamp the journal entries written in this block at ``when`` instead of now.
+
+    For records of the past entered afterwards (a seeded demonstration history, a backfilled
+    follow-up): the journal's replay (:mod:`ort_geo.timeline`) then places them at their date.
+    Entries of one feature must still be written in time order.
+    """
+    token = _CLOCK.set(when if when.tzinfo else when.replace(tzinfo=dt.UTC))
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
+
+
 def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    fixed = _CLOCK.get()
+    when = dt.datetime.now(dt.UTC) if fixed is None else fixed.astimezone(dt.UTC)
+    return when.isoformat(timespec="milliseconds")
 
 
 def _entry(ts: str, author: str, layer: str, op: str, before: Feature | None,

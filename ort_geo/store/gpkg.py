@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import StoreError
+from ..errors import InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
@@ -59,6 +59,11 @@ _SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
+
+
+def geom_column(spec: LayerSpec) -> str:
+    """The SQL selecting a layer's geometry blob (NULL for a non-spatial table)."""
+    return "geom" if spec.spatial else "NULL"
 
 
 def geometry_type_name(spec: LayerSpec) -> str:
@@ -338,6 +343,13 @@ class GeoPackageStore(Store):
     def _create_layer(self, conn: sqlite3.Connection, spec: LayerSpec) -> None:
         t = spec.name
         cols = ", ".join(f'"{f.name}" {_SQL_TYPES[f.type]}' for f in spec.fields)
+        if not spec.spatial:  # a GeoPackage "attributes" table: no geometry, no R-tree
+            conn.execute(f'CREATE TABLE "{t}" (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, '
+                         f"{cols})")
+            conn.execute(f'CREATE UNIQUE INDEX "{t}_{spec.key}_key" ON "{t}" ("{spec.key}")')
+            conn.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, "
+                         "description) VALUES (?, 'attributes', ?, ?)", (t, t, spec.title))
+            return
         if _has_points(spec):
             cols += ", " + ", ".join(f"{c} REAL" for c in POINT_COLUMNS)
         conn.execute(
@@ -369,7 +381,35 @@ class GeoPackageStore(Store):
         if app != APPLICATION_ID or "ort_journal" not in tables:
             raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
                              "ort-geo init).")
+        self._upgrade(tables)
         self._add_points()
+
+    def _upgrade(self, tables: set[str]) -> None:
+        """Add the tables and columns the catalogue gained since the store was created."""
+        with self._read() as conn:
+            columns = {spec.name: {r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}
+                       for spec in self.catalogue if spec.name in tables}
+        todo = [spec for spec in self.catalogue if spec.name not in tables
+                or set(spec.field_names) - columns[spec.name]]
+        if not todo:
+            return
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for spec in todo:
+                if spec.name not in tables:
+                    self._create_layer(conn, spec)
+                    continue
+                for f in spec.fields:
+                    if f.name not in columns[spec.name]:
+                        conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{f.name}" '
+                                     f"{_SQL_TYPES[f.type]}")
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK")
+            raise StoreError(f"Mise à niveau impossible de {self.path} : {exc}") from exc
+        finally:
+            conn.close()
 
     def _add_points(self) -> None:
         """Give a store made before stored points its point columns (once; points filled)."""
@@ -414,6 +454,9 @@ class GeoPackageStore(Store):
             ids = list(ids)
             clauses.append(f'"{spec.key}" IN ({",".join("?" * len(ids))})')
             params += [str(i) for i in ids]
+        if bbox is not None and not spec.spatial:
+            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                             "filtre par emprise.")
         if bbox is not None:
             clauses.append(f'fid IN (SELECT id FROM "rtree_{spec.name}_geom" '
                            "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
@@ -427,7 +470,7 @@ class GeoPackageStore(Store):
             spec.field(c).name for c in columns if c != spec.key]
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
-        sql = f'SELECT {cols}, geom FROM "{layer}" WHERE {sql_where} ORDER BY fid'
+        sql = f'SELECT {cols}, {geom_column(spec)} FROM "{layer}" WHERE {sql_where} ORDER BY fid'
         if bbox is None and (limit is not None or offset):
             sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         with self._read() as conn:
@@ -490,7 +533,8 @@ class GeoPackageStore(Store):
                 yield frame
 
     def extent(self, layer) -> BBox | None:
-        self.spec(layer)
+        if not self.spec(layer).spatial:
+            return None
         with self._read() as conn:
             row = conn.execute(f'SELECT min(minx), min(miny), max(maxx), max(maxy) '
                                f'FROM "rtree_{layer}_geom"').fetchone()
@@ -508,9 +552,12 @@ class GeoPackageStore(Store):
         return [_journal_entry(r) for r in rows]
 
     def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+        # From a date on, the time index finds the few recent entries ("+" keeps SQLite off the
+        # other indexes, ORDER BY would make it scan in seq order): sorted here instead.
+        plus = "+" if since is not None else ""
         sql, params = "SELECT * FROM ort_journal WHERE 1=1", []
         if layer is not None:
-            sql += " AND layer = ?"
+            sql += f" AND {plus}layer = ?"
             params.append(layer)
         if since is not None:
             sql += " AND ts > ?"
@@ -518,11 +565,15 @@ class GeoPackageStore(Store):
         if author is not None:
             sql += " AND author = ?"
             params.append(author)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+        if since is None:
+            sql += " ORDER BY seq"
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
         with self._read() as conn:
-            return [_journal_entry(r) for r in conn.execute(sql, params)]
+            rows = conn.execute(sql, params).fetchall()
+        if since is not None:
+            rows = sorted(rows, key=lambda r: r[0])[:limit]
+        return [_journal_entry(r) for r in rows]
 
     def get_meta(self, scope) -> dict[str, str]:
         with self._read() as conn:
@@ -541,7 +592,7 @@ class _GpkgTransaction(Transaction):
     def fetch(self, layer, ids):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
-        sql = f'SELECT {cols}, geom FROM "{layer.name}"'
+        sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
         if ids is None:
             rows = self.conn.execute(sql).fetchall()
         else:
@@ -560,7 +611,7 @@ class _GpkgTransaction(Transaction):
     def fetch_batch(self, layer, ids):
         names = _others(layer)
         cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
-        sql = f'SELECT {cols}, geom FROM "{layer.name}"'
+        sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
         if ids is None:
             rows = self.conn.execute(sql + " ORDER BY fid").fetchall()
         else:
@@ -593,6 +644,14 @@ class _GpkgTransaction(Transaction):
         fids = range(first, first + len(batch))
         stored = [layer.key, *names]
         cols = ", ".join([f'"{n}"' for n in stored] + list(_point_columns(layer)))
+        if not layer.spatial:
+            cols = ", ".join(f'"{n}"' for n in stored)
+            self.conn.executemany(
+                f'INSERT INTO "{layer.name}" (fid, {cols}) '
+                f'VALUES ({",".join("?" * (len(names) + 2))})',
+                zip(fids, *self._columns(layer, batch, names)[1:], strict=True))
+            self.touched.add(layer.name)
+            return
         with self._rtree_by_hand(layer):
             self.conn.executemany(
                 f'INSERT INTO "{layer.name}" (fid, geom, {cols}) '
@@ -604,9 +663,15 @@ class _GpkgTransaction(Transaction):
         if not len(batch):
             return
         names = _others(layer)
+        blobs, ids, *values = self._columns(layer, batch, names)
+        if not layer.spatial:
+            sets = ", ".join(f'"{n}" = ?' for n in names)
+            self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
+                                  zip(*values, ids, strict=True))
+            self.touched.add(layer.name)
+            return
         sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names]
                          + [f"{c} = ?" for c in _point_columns(layer)])
-        blobs, ids, *values = self._columns(layer, batch, names)
         with self._rtree_by_hand(layer):
             self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
                                   zip(blobs, *values, ids, strict=True))
@@ -615,7 +680,8 @@ class _GpkgTransaction(Transaction):
     def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
         """SQL parameters column by column: blobs, keys, the other fields, then the stored
         representative point (point layers)."""
-        out: list[Any] = [encode_geometries(batch.geometry), batch.ids.tolist()]  # type: ignore[arg-type]
+        blobs = encode_geometries(batch.geometry) if layer.spatial else None  # type: ignore[arg-type]
+        out: list[Any] = [blobs, batch.ids.tolist()]  # type: ignore[arg-type]
         for name in names:
             column = batch.columns.get(name)
             values = [None] * len(batch) if column is None else column.tolist()
@@ -708,6 +774,11 @@ class _GpkgTransaction(Transaction):
     def finish(self) -> None:
         """Keep gpkg_contents' extent and last change in step with the tables."""
         for t in self.touched:
+            if self.conn.execute("SELECT data_type FROM gpkg_contents WHERE table_name = ?",
+                                 (t,)).fetchone()[0] == "attributes":
+                self.conn.execute("UPDATE gpkg_contents SET last_change = "
+                                  "strftime('%Y-%m-%dT%H:%M:%fZ','now') WHERE table_name = ?", (t,))
+                continue
             self.conn.execute(
                 f"""UPDATE gpkg_contents SET
                     last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'),

@@ -97,8 +97,9 @@ def _sqlite_record(spec: LayerSpec, row: str) -> str:
     key = f"coalesce({row}.\"{spec.key}\", '#' || {row}.fid)"
     props = ", ".join(f"'{f.name}', {_sqlite_value(f.name, row)}" for f in spec.fields
                       if f.name != spec.key)
+    geometry = f"hex({row}.geom)" if spec.spatial else "NULL"  # attributes tables: no geom
     return (f"json_object('id', {key}, 'properties', json_object({props}), "
-            f"'geometry_gpkg', hex({row}.geom), 'externe', json('true'))")
+            f"'geometry_gpkg', {geometry}, 'externe', json('true'))")
 
 
 def sqlite_triggers(spec: LayerSpec) -> list[str]:
@@ -108,7 +109,7 @@ def sqlite_triggers(spec: LayerSpec) -> list[str]:
     insert = ("INSERT INTO ort_journal (ts, author, layer, feature_id, operation, before, after, "
               "message) VALUES (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), "
               f"'{EXTERNAL_AUTHOR}', '{t}', ")
-    changed = " OR ".join(["OLD.geom IS NOT NEW.geom"]
+    changed = " OR ".join((["OLD.geom IS NOT NEW.geom"] if spec.spatial else [])
                           + [f'OLD."{f.name}" IS NOT NEW."{f.name}"' for f in spec.fields])
     fid_new, fid_old = f"coalesce(NEW.\"{key}\", '#' || NEW.fid)", \
         f"coalesce(OLD.\"{key}\", '#' || OLD.fid)"
@@ -128,11 +129,16 @@ def sqlite_trigger_names(specs: Iterable[LayerSpec]) -> list[str]:
     return [f"{TRIGGER_PREFIX}{s.name}_{op}" for s in specs for op in ("insert", "update", "delete")]
 
 
+#: Reading the journal from a date on (ort_geo.timeline) without scanning it.
+TS_INDEX = "ort_journal_ts"
+
+
 def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
-    """Create the guard table and the triggers that are missing (inside the caller's
-    transaction). Dropped and recreated when their SQL differs (a catalogue with new fields)."""
+    """Create the guard table, the time index and the triggers that are missing (inside the
+    caller's transaction). Triggers are recreated when their SQL differs (new fields)."""
     specs = list(specs)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {GUARD_TABLE} (pid INTEGER)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS {TS_INDEX} ON ort_journal (ts)")
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -148,8 +154,11 @@ def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
 
 
 def sqlite_installed(conn, specs: Iterable[LayerSpec]) -> bool:
-    """Whether every trigger is there with the SQL this version writes."""
+    """Whether the time index and every trigger are there, with the SQL this version writes."""
     specs = list(specs)
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    (TS_INDEX,)).fetchone() is None:
+        return False
     stored = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
                                f"AND name LIKE '{TRIGGER_PREFIX}%'").fetchall())
     return all(stored.get(n) == s for spec in specs
@@ -163,13 +172,19 @@ PG_TRUNCATE_FUNCTION = "ort_journal_externe_vidage"
 PG_TRIGGER = "ort_journal_externe"
 PG_TRUNCATE_TRIGGER = "ort_journal_externe_vidage"
 #: Bumped when the trigger code changes, so stores get the new version at their next write.
-PG_VERSION = "ort-geo journal externe 2"
+PG_VERSION = "ort-geo journal externe 3"
 
 
 def _pg_record(row: str) -> str:
     return (f"jsonb_build_object('id', coalesce(to_jsonb({row}) ->> key_name, '#' || {row}.fid), "
             f"'properties', to_jsonb({row}) - 'fid' - 'geom' - key_name, "
             f"'geometry', ST_AsText({row}.geom), 'externe', true)")
+
+
+def _pg_table_record(row: str) -> str:
+    return (f"jsonb_build_object('id', coalesce(to_jsonb({row}) ->> key_name, '#' || {row}.fid), "
+            f"'properties', to_jsonb({row}) - 'fid' - key_name, 'geometry', NULL, "
+            "'externe', true)")
 
 
 def pg_install_sql(schema: str, postgis_schema: str) -> list[str]:
@@ -191,8 +206,15 @@ DECLARE
 BEGIN
   IF {tool} THEN RETURN NULL; END IF;
   IF TG_OP = 'UPDATE' AND OLD IS NOT DISTINCT FROM NEW THEN RETURN NULL; END IF;
-  IF TG_OP <> 'INSERT' THEN old_rec := {_pg_record('OLD')}; fid := old_rec ->> 'id'; END IF;
-  IF TG_OP <> 'DELETE' THEN new_rec := {_pg_record('NEW')}; fid := new_rec ->> 'id'; END IF;
+  -- A table without geometry (follow-up tables) passes a second argument: no geom to read.
+  IF TG_NARGS > 1 THEN
+    IF TG_OP <> 'INSERT' THEN old_rec := {_pg_table_record('OLD')}; END IF;
+    IF TG_OP <> 'DELETE' THEN new_rec := {_pg_table_record('NEW')}; END IF;
+  ELSE
+    IF TG_OP <> 'INSERT' THEN old_rec := {_pg_record('OLD')}; END IF;
+    IF TG_OP <> 'DELETE' THEN new_rec := {_pg_record('NEW')}; END IF;
+  END IF;
+  fid := coalesce(new_rec, old_rec) ->> 'id';
   INSERT INTO {journal} (ts, author, layer, feature_id, operation, before, after, message)
   VALUES ({ts}, '{EXTERNAL_AUTHOR}', TG_TABLE_NAME, fid, lower(TG_OP), old_rec, new_rec,
           {message});
@@ -210,26 +232,29 @@ BEGIN
                  'after, message) SELECT %L, %L, %L, coalesce(to_jsonb(t) ->> %L, ''#'' || t.fid), '
                  '''delete'', jsonb_build_object(''id'', coalesce(to_jsonb(t) ->> %L, ''#'' || '
                  't.fid), ''properties'', to_jsonb(t) - ''fid'' - ''geom'' - %L, ''geometry'', '
-                 'ST_AsText(t.geom), ''externe'', true), NULL, %L FROM %I.%I AS t ORDER BY t.fid',
+                 '%s, ''externe'', true), NULL, %L FROM %I.%I AS t ORDER BY t.fid',
                  {ts}, '{EXTERNAL_AUTHOR}', TG_TABLE_NAME, key_name, key_name, key_name,
+                 CASE WHEN TG_NARGS > 1 THEN 'NULL' ELSE 'ST_AsText(t.geom)' END,
                  {message}, TG_TABLE_SCHEMA, TG_TABLE_NAME);
   RETURN NULL;
 END
 $body$"""
     return [row_fn, truncate_fn,
-            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'"]
+            f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'",
+            f'CREATE INDEX IF NOT EXISTS {TS_INDEX} ON {journal} (ts COLLATE "C")']
 
 
 def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
     table = f'"{schema}"."{spec.name}"'
+    args = f"'{spec.key}'" + ("" if spec.spatial else ", 'sans_geometrie'")
     return [
         f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {table}",
         # The WHEN clause spares the tool's bulk writes a plpgsql call per row.
         f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {table} FOR EACH ROW "
         f"WHEN (coalesce(current_setting('{PG_SETTING}', true), '') <> 'on') "
-        f"EXECUTE FUNCTION \"{schema}\".{PG_FUNCTION}('{spec.key}')",
+        f"EXECUTE FUNCTION \"{schema}\".{PG_FUNCTION}({args})",
         f"DROP TRIGGER IF EXISTS {PG_TRUNCATE_TRIGGER} ON {table}",
         f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {table} "
-        f"FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".{PG_TRUNCATE_FUNCTION}('{spec.key}')",
+        f"FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".{PG_TRUNCATE_FUNCTION}({args})",
     ]
 

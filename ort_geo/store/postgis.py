@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, StoreError, require_module
+from ..errors import ConflictError, InputError, StoreError, require_module
 from ..features import Feature, FeatureBatch, _plain
 from ..measures import Measure
 from ..validation import coerce_value
@@ -114,6 +114,7 @@ class PostGISStore(Store):
                             f"{masked(self.conninfo)} (créez-le avec ort-geo init).")
                     self._create(conn)
                 else:
+                    self._upgrade(conn)
                     self._add_points(conn)
         except psycopg.Error as exc:
             raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
@@ -220,6 +221,29 @@ class PostGISStore(Store):
                 self._create_layer(conn, spec)
             self._install_triggers(conn)
 
+    def _upgrade(self, conn: psycopg.Connection) -> None:
+        """Add the tables and columns the catalogue gained since the store was created."""
+        rows = conn.execute("SELECT table_name, column_name FROM information_schema.columns "
+                            "WHERE table_schema = %s", (self.schema,)).fetchall()
+        columns: dict[str, set[str]] = {}
+        for table, column in rows:
+            columns.setdefault(table, set()).add(column)
+        todo = [spec for spec in self.catalogue if spec.name not in columns
+                or set(spec.field_names) - columns[spec.name]]
+        if not todo:
+            return
+        with conn.transaction():
+            for spec in todo:
+                if spec.name not in columns:
+                    self._create_layer(conn, spec)
+                    continue
+                for f in spec.fields:
+                    if f.name not in columns[spec.name]:
+                        conn.execute(f'ALTER TABLE {self._t(spec.name)} ADD COLUMN IF NOT EXISTS '
+                                     f'"{f.name}" {_SQL_TYPES[f.type]}')
+                        conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
+                                     f"{_literal(f.label)}")
+
     def _add_points(self, conn: psycopg.Connection) -> None:
         """Give a store made before stored points its point column (computed by PostgreSQL)."""
         names = [name for name in POINT_LAYERS if name in self.catalogue.names]
@@ -236,13 +260,17 @@ class PostGISStore(Store):
         cols = ", ".join(
             f'"{f.name}" {_SQL_TYPES[f.type]}' + (" NOT NULL UNIQUE" if f.name == spec.key else "")
             for f in spec.fields)
-        kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
-        point = f", {_POINT_COLUMN}" if spec.name in POINT_LAYERS else ""
-        conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
-                     f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {STORAGE_EPSG})"
-                     f"{point})")
-        conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
-                     "USING gist (geom)")
+        if spec.spatial:
+            kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
+            point = f", {_POINT_COLUMN}" if spec.name in POINT_LAYERS else ""
+            conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
+                         f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {STORAGE_EPSG})"
+                         f"{point})")
+            conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
+                         "USING gist (geom)")
+        else:  # a plain table: follow-up data keyed by action, no geometry
+            conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
+                         f"IDENTITY PRIMARY KEY, {cols})")
         # Titles and labels show up in QGIS and psql (\d+).
         conn.execute(f"COMMENT ON TABLE {self._t(spec.name)} IS {_literal(spec.title)}")
         for f in spec.fields:
@@ -276,6 +304,9 @@ class PostGISStore(Store):
         if ids is not None:
             clauses.append(f'"{spec.key}" = ANY(%s::text[])')
             params.append([str(i) for i in ids])
+        if bbox is not None and not spec.spatial:
+            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                             "filtre par emprise.")
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
             params += [float(c) for c in bbox]  # type: ignore[misc]
@@ -288,7 +319,7 @@ class PostGISStore(Store):
             spec.field(c).name for c in columns if c != spec.key]
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
-        sql = (f"SELECT {cols}, ST_AsBinary(geom) FROM {self._t(layer)} WHERE {sql_where} "
+        sql = (f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)} WHERE {sql_where} "
                "ORDER BY fid")
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -306,7 +337,8 @@ class PostGISStore(Store):
                                 params).fetchone()[0]
 
     def extent(self, layer) -> BBox | None:
-        self.spec(layer)
+        if not self.spec(layer).spatial:
+            return None
         # ST_Extent would use the float4 boxes cached in each geometry: compute exact bounds.
         sql = (f"SELECT min(ST_XMin(b)), min(ST_YMin(b)), max(ST_XMax(b)), max(ST_YMax(b)) "
                f"FROM (SELECT Box3D(geom) AS b FROM {self._t(layer)}) AS boxes")
@@ -413,7 +445,7 @@ class _PgTransaction(Transaction):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
         # Locks in key order, so two writers of overlapping sets cannot deadlock each other.
-        sql = f"SELECT {cols}, ST_AsBinary(geom) FROM {self.store._t(layer.name)}"
+        sql = f"SELECT {cols}, {_geom(layer)} FROM {self.store._t(layer.name)}"
         params: list[Any] = []
         if ids is not None:
             sql += f' WHERE "{layer.key}" = ANY(%s::text[])'
@@ -438,8 +470,10 @@ class _PgTransaction(Transaction):
             if not set(map(type, values)) <= _COPY_NATIVE:  # numpy scalars
                 values = [_value(v) for v in values]
             columns.append(values)
-        columns.append(_ewkb_hex(batch.geometry))
-        with self.conn.cursor().copy(f"COPY {table} ({cols}, geom) FROM STDIN") as copy:
+        if layer.spatial:  # a table without geometry (follow-up data) has no geom column
+            columns.append(_ewkb_hex(batch.geometry))
+            cols += ", geom"
+        with self.conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
 
@@ -456,11 +490,13 @@ class _PgTransaction(Transaction):
             return
         others = [n for n in layer.field_names if n != layer.key]
         cols = ", ".join(f'"{n}"' for n in [layer.key, *others])
+        geom = ["geom"] if layer.spatial else []
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS ort_changes ON COMMIT DROP AS "
-                          f"SELECT {cols}, geom FROM {self.store._t(layer.name)} WITH NO DATA")
+                          f"SELECT {', '.join([cols, *geom])} FROM {self.store._t(layer.name)} "
+                          "WITH NO DATA")
         self.conn.execute("TRUNCATE ort_changes")
         self._copy("ort_changes", layer, batch)
-        sets = ", ".join(f'"{n}" = c."{n}"' for n in [*others, "geom"])
+        sets = ", ".join(f'"{n}" = c."{n}"' for n in [*others, *geom])
         self.conn.execute(f'UPDATE {self.store._t(layer.name)} t SET {sets} FROM ort_changes c '
                           f'WHERE t."{layer.key}" = c."{layer.key}"')
         self.conn.execute("DROP TABLE ort_changes")
@@ -485,6 +521,14 @@ class _PgTransaction(Transaction):
         if not features:
             return
         others = [n for n in layer.field_names if n != layer.key]
+        if not layer.spatial:
+            sets = ", ".join(f'"{n}" = %s' for n in others)
+            with self.conn.cursor() as cur:
+                cur.executemany(f'UPDATE {self.store._t(layer.name)} SET {sets} '
+                                f'WHERE "{layer.key}" = %s',
+                                [[*(_value(f.properties.get(n)) for n in others), f.id]
+                                 for f in features])
+            return
         sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {STORAGE_EPSG})"]
                          + [f'"{n}" = %s' for n in others])
         wkbs = shapely.to_wkb(np.asarray([f.geometry for f in features], dtype=object),
@@ -533,6 +577,11 @@ class _PgTransaction(Transaction):
                 self.conn.execute(f"INSERT INTO {table} VALUES (%s, %s, %s) ON CONFLICT (scope, "
                                   "key) DO UPDATE SET value = EXCLUDED.value",
                                   (scope, key, str(value)))
+
+
+def _geom(spec: LayerSpec) -> str:
+    """The SQL selecting a layer's geometry as WKB (NULL for a non-spatial table)."""
+    return "ST_AsBinary(geom)" if spec.spatial else "NULL::bytea"
 
 
 def _kind(measure: Measure) -> type:

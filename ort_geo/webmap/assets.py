@@ -65,6 +65,10 @@ PACKAGES: tuple[NpmPackage, ...] = (
     # The editor only (/editeur): drawing, vertex editing, cutting, snapping.
     NpmPackage("@geoman-io/leaflet-geoman-free", "2.20.2", "LICENSE", (
         "dist/leaflet-geoman.min.js", "dist/leaflet-geoman.css"), folder="leaflet-geoman-free"),
+    # Tableau de bord (ort_geo/dashboard): Vega-Lite charts written by Altair, drawn offline.
+    NpmPackage("vega", "6.4.0", "LICENSE", ("build/vega.min.js",)),
+    NpmPackage("vega-lite", "6.5.0", "LICENSE", ("build/vega-lite.min.js",)),
+    NpmPackage("vega-embed", "7.3.0", "LICENSE", ("build/vega-embed.min.js",)),
 )
 
 #: Licence texts of packages whose npm tarball carries none (copied from their repositories).

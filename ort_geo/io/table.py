@@ -1,0 +1,110 @@
+"""Read the spreadsheets partners keep (CSV from French Excel, XLSX) into a table.
+
+Non-spatial layers (financing lines, indicator values) are imported from these: the columns are
+mapped to the catalogue like any import (:func:`ort_geo.io.fields.map_fields`), numbers written
+the French way ("12 500,50 €", non-breaking spaces) are read as numbers and dates "31/12/2024" as
+dates (by the catalogue's coercion).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..catalogue import LayerSpec
+from ..errors import EncodingError, FormatError, InputError
+from .report import ImportReport
+
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
+_NUMBER = re.compile(r"^-?[\d\s\u00a0\u202f.]*\d(,\d+)?$")
+
+
+def read_table(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
+    """Rows of a CSV (any of ``;``, ``,``, tab; UTF-8 or Windows-1252) or of the first sheet of
+    an XLSX workbook, every cell as text or as the workbook's typed value."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Fichier introuvable : {path}")
+    suffix = path.suffix.lower()
+    report = ImportReport(source=path.name)
+    if suffix in (".xlsx", ".xlsm"):
+        frame = _read_xlsx(path)
+        report.format = "Classeur Excel (XLSX)"
+    elif suffix in (".csv", ".txt"):
+        frame, encoding, sep = _read_csv(path)
+        report.format = "CSV"
+        report.encoding = encoding
+        report.note(f"CSV lu en {encoding}, séparateur « {sep} ».")
+    else:
+        raise FormatError(f"Format de tableau non reconnu : {path.name} (attendu : .csv ou .xlsx).")
+    frame = frame.dropna(how="all").reset_index(drop=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    report.features = len(frame)
+    report.note(f"{len(frame)} ligne(s) lue(s).")
+    return frame, report
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = raw.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 decodes almost anything
+        raise EncodingError(f"Encodage illisible : {path.name} (UTF-8 ou Windows-1252 attendu).")
+    label = "UTF-8" if encoding == "utf-8-sig" else "Windows-1252"
+    head = "\n".join(text.splitlines()[:20])
+    try:
+        sep = csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
+    except csv.Error:
+        sep = ";"
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FormatError(f"CSV illisible : {path.name} ({exc}).") from None
+    frame = frame.replace({"": None})
+    return frame, label, "tabulation" if sep == "\t" else sep
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    try:
+        import openpyxl  # noqa: F401 - pandas' engine for .xlsx
+    except ImportError:  # pragma: no cover - a core dependency
+        from ..errors import MissingExtraError
+
+        raise MissingExtraError("xlsx", "openpyxl") from None
+    try:
+        return pd.read_excel(path, sheet_name=0, engine="openpyxl")
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is a format error
+        raise FormatError(f"Classeur illisible : {path.name} ({type(exc).__name__} : {exc}).") \
+            from None
+
+
+def french_numbers(spec: LayerSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric fields written the French way ("12 500,50 €", "1.250,00") made plain numbers."""
+    out = frame.copy()
+    for name in out.columns:
+        if name not in spec.by_name or spec.by_name[name].type not in ("int", "float"):
+            continue
+        out[name] = [_number(v) for v in out[name].tolist()]
+    return out
+
+
+def _number(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("€", "").replace("%", "").strip()
+    if not text:
+        return None
+    if _NUMBER.match(text):
+        text = re.sub(r"[\s\u00a0\u202f]", "", text)
+        if "," in text:  # decimal comma; dots are then thousands separators
+            text = text.replace(".", "").replace(",", ".")
+        return text
+    return value  # left for the catalogue's coercion to refuse, in French
