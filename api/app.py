@@ -20,10 +20,12 @@ from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
 
 from . import domain, editing, editor, geojson, history, ogc, openapi
+from .limits import RequestLimits
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
 STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
     (editing.PreconditionRequired, 428),
+    (errors.TooLargeError, 413),
     (errors.LayerNotFoundError, 404),
     (errors.FeatureNotFoundError, 404),
     (errors.ValidationError, 422),
@@ -134,6 +136,11 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
     return _problem(400, "InvalidParameterValue", "Requête invalide — " + " ; ".join(parts))
 
 
+def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+    """A body nested so deeply that a parser gave up: the client's fault, not a 500."""
+    return _problem(400, "InvalidParameterValue", "Corps refusé : imbrication trop profonde.")
+
+
 class HeadAsGet:
     """Answer ``HEAD`` as ``GET`` without the body (HTTP semantics; FastAPI routes are GET only)."""
 
@@ -166,6 +173,8 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
         redoc_url=None,
     )
     app.state.store = open_store(store_url)
+    app.add_middleware(RequestLimits)
+    app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
     app.add_exception_handler(errors.OrtGeoError, _library_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import geopandas as gpd
+import shapely
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from ort_geo import auth
+from ort_geo import auth, geomcheck
 from ort_geo.catalogue import CATALOGUE, LayerSpec
 from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.io import read_vector
 from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
@@ -121,21 +123,36 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
         folder = Path(tempfile.mkdtemp(prefix="ort-geo-perimetre-"))
         path = folder / f"perimetre{suffix}"
         path.write_bytes(data)
-        return path
+        try:  # read (and checked) off the event loop, within the request's vertex budget
+            return await run_in_threadpool(_read_upload, path)
+        finally:
+            _cleanup(path)
     body = await request.body()
     if len(body) > MAX_UPLOAD:
         raise InputError("Périmètre trop volumineux (50 Mo au plus).")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("Corps illisible : envoyez un GeoJSON (géométrie, Feature ou "
-                         "FeatureCollection) ou un fichier en multipart (« fichier »).") from None
+    if not body.strip():
+        raise InputError("Corps vide : envoyez un GeoJSON (géométrie, Feature ou "
+                         "FeatureCollection) ou un fichier en multipart (« fichier »).")
     crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
-    geom = geojson.parse_perimeter(data, crs)
+    # Parsing and checking up to 200,000 vertices is geometry work: off the event loop.
+    return await run_in_threadpool(_parse_body, body, crs)
+
+
+def _parse_body(body: bytes, crs) -> gpd.GeoDataFrame:
+    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs)
     return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
 
 
+def _read_upload(path: Path) -> gpd.GeoDataFrame:
+    frame, _report = read_vector(path)
+    geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
+        int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),
+        f"Fichier « {path.name} »")
+    return frame
+
+
 def _cleanup(perimeter: gpd.GeoDataFrame | Path) -> None:
+    """Delete an uploaded perimeter's temporary folder (frames need nothing)."""
     if isinstance(perimeter, Path):
         for child in perimeter.parent.iterdir():
             child.unlink()

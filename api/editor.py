@@ -108,7 +108,7 @@ def router() -> APIRouter:
         return Response(text[0].encode(), media_type=GEOJSON)
 
     for spec in CATALOGUE:
-        if spec.editable:
+        if spec.editable and spec.spatial:  # the checks place violations on a map
             _layer_routes(r, spec)
     return r
 

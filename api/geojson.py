@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
+from ort_geo import geomcheck
 from ort_geo.errors import CRSError, GeometryError, InputError, SwappedAxesError
 from ort_geo.features import Feature, _plain
 
@@ -162,19 +163,18 @@ def feature_collection(features: list[str], extra: dict[str, Any]) -> bytes:
 
 # -- reading GeoJSON bodies ---------------------------------------------------------------------
 
-def parse_geometry(data: Any, crs: ApiCRS) -> BaseGeometry:
-    """A GeoJSON geometry object in ``crs`` -> a shapely geometry in EPSG:2154."""
-    if not isinstance(data, dict) or "type" not in data:
-        raise GeometryError("Géométrie GeoJSON attendue (objet avec « type » et « coordinates »).")
-    try:
-        geom = shapely.geometry.shape(data)
-    except Exception as exc:  # shapely raises several kinds for malformed coordinates
-        raise GeometryError(f"Géométrie GeoJSON illisible : {exc}") from None
-    if geom.is_empty:
-        raise GeometryError("Géométrie vide : dessinez au moins un objet.")
+def parse_geometry(data: Any, crs: ApiCRS, label: str = "Géométrie",
+                   budget: geomcheck.VertexBudget | None = None) -> BaseGeometry:
+    """A GeoJSON geometry object in ``crs`` -> a shapely geometry in EPSG:2154.
+
+    The structure is checked first (:func:`ort_geo.geomcheck.geojson_geometry`: types, finite
+    positions, closed rings, no empty part, the request's vertex budget), then the coordinates
+    must lie in France; ``label`` names the feature in errors."""
+    geom = geomcheck.geojson_geometry(data, label, budget)
     if crs.lat_first:
         geom = shapely.transform(geom, lambda c: c[:, ::-1])
     if crs.epsg == 2154:
+        geomcheck.check_in_france([geom], [label], where="corps de la requête")
         return geom
     minx, miny, maxx, maxy = geom.bounds
     if not _inside_france(minx, miny, maxx, maxy):
@@ -184,7 +184,7 @@ def parse_geometry(data: Any, crs: ApiCRS) -> BaseGeometry:
                 "(GeoJSON attend longitude, latitude)."
             )
         raise CRSError(
-            "Coordonnées hors de France métropolitaine : indiquez leur SCR dans l'en-tête "
+            f"{label} : coordonnées hors de France métropolitaine : indiquez leur SCR dans l'en-tête "
             f"Content-Crs (admis : {', '.join(c.uri for c in SUPPORTED)})."
         )
     return shapely.transform(geom, lambda c: np.column_stack(_TO_STORAGE[4326].transform(c[:, 0], c[:, 1])))
@@ -210,23 +210,37 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
         raise InputError(f"Identifiants contradictoires : {', '.join(sorted(ids))}.")
     if not ids:
         raise InputError(f"Identifiant manquant : donnez « id » ou la propriété « {key} ».")
+    fid = ids.pop()
     geometry = data.get("geometry")
     if not spatial:
         if geometry is not None:
             raise GeometryError("Cette table n'a pas de géométrie : « geometry » doit être null.")
         return Feature(ids.pop(), props, None)
     if geometry is None:
-        raise GeometryError("Géométrie absente : chaque objet doit être localisé.")
-    return Feature(ids.pop(), props, parse_geometry(geometry, crs))
+        raise GeometryError(f"Objet « {fid} » : géométrie absente, chaque objet doit être "
+                            "localisé.")
+    return Feature(fid, props, parse_geometry(geometry, crs, f"Objet « {fid} »"))
 
 
 def parse_perimeter(data: Any, crs: ApiCRS) -> BaseGeometry:
     """A perimeter posted as GeoJSON (geometry, Feature or FeatureCollection) in EPSG:2154."""
+    budget = geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES)
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
-        parts = [parse_geometry((f or {}).get("geometry"), crs) for f in data.get("features") or []]
-        if not parts:
+        features = data.get("features")
+        if not isinstance(features, list) or not features:
             raise GeometryError("Périmètre vide : la collection ne contient aucun objet.")
-        return shapely.union_all(parts)
-    if isinstance(data, dict) and data.get("type") == "Feature":
-        return parse_geometry(data.get("geometry"), crs)
-    return parse_geometry(data, crs)
+        parts = []
+        for i, feature in enumerate(features):
+            if not isinstance(feature, dict):
+                raise GeometryError(f"Objet {i + 1} de la collection : objet GeoJSON attendu.")
+            label = f"Objet {i + 1}" + (f" (id={feature['id']})" if isinstance(
+                feature.get("id"), str | int) else "")
+            parts.append(parse_geometry(feature.get("geometry"), crs, label, budget))
+        geom = shapely.union_all(parts)
+    elif isinstance(data, dict) and data.get("type") == "Feature":
+        geom = parse_geometry(data.get("geometry"), crs, "Objet du périmètre", budget)
+    else:
+        geom = parse_geometry(data, crs, "Périmètre", budget)
+    if geom.geom_type not in ("Polygon", "MultiPolygon"):
+        raise GeometryError(f"Un périmètre doit être fait de polygones (reçu {geom.geom_type}).")
+    return geom

@@ -190,7 +190,7 @@ def _summary(sheet: Sheet, plan: BilanPlan) -> None:
     sheet.text(150, TOP + 4, "Chiffres clés", 10, weight="bold")
     draw_table(sheet, 150, TOP + 11, columns, rows, 7.6)
     # progress per orientation, as bars
-    ax = sheet.axes(LEFT + 50, 122, 72, 58)
+    ax = sheet.axes(LEFT + 50, max(y + 16, 96.0), 72, 58)
     frame = plan.orientations
     labels = ["\n".join(wrap(f"{k}. {plan.orientation_titles.get(int(k), '')}", 46, 6.5))
               for k in frame["orientation"]]
@@ -207,10 +207,10 @@ def _summary(sheet: Sheet, plan: BilanPlan) -> None:
         ax.spines[side].set_visible(False)
 
 
-ORIENTATION_COLUMNS = [("Orientation", 92.0, "left"), ("Actions", 16.0, "right"),
+ORIENTATION_COLUMNS = [("Orientation", 86.0, "left"), ("Actions", 16.0, "right"),
                        ("À lancer", 16.0, "right"), ("À l'étude", 16.0, "right"),
                        ("En cours", 16.0, "right"), ("Réalisées", 18.0, "right"),
-                       ("Abandonnées", 20.0, "right"), ("Avancement", 20.0, "right"),
+                       ("Abandonnées", 24.0, "right"), ("Avancement", 20.0, "right"),
                        ("Coût (€ HT)", 26.0, "right"), ("Prévu (€)", 26.0, "right")]
 
 

@@ -54,6 +54,10 @@ class GeometryError(InputError):
     """Invalid, empty or wrongly typed geometries."""
 
 
+class TooLargeError(GeometryError):
+    """An input beyond a size limit (vertices of a request or of a feature)."""
+
+
 class FieldError(InputError):
     """Fields that do not fit the catalogue (unknown, missing required, wrong type)."""
 

@@ -373,24 +373,31 @@ def public_release(store: Store, year: int | None = None, *,
                    threshold: int = SECRECY_THRESHOLD) -> PublicRelease:
     """The public statistics of ``store`` for ``year`` (default and normally: the public year).
 
-    Computed once per content: the suppression is cached by a hash of the unmasked tables, so
-    every channel of a process (API requests, atlas pages, map popups) shares one result.
+    Computed once per content: the suppression (the costly part) is cached by a hash of the
+    unmasked tables and of the atoms and caps it works on, so every channel of a process (API
+    requests, atlas pages, map popups) shares one result.
     """
     from .stats import sector_stats
 
     year = year or public_year(store)
     raw = {layer: sector_stats(store, layer, reference_year=year, public_records=True)
            for layer in public_zone_layers(store)}
+    structures = _structures(store, raw)
     digest = hashlib.sha256(repr((year, threshold)).encode())
     for layer, frame in raw.items():
         digest.update(layer.encode())
         digest.update(pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
                       .tobytes())
+    for point_layer, (columns, structure) in structures.items():
+        digest.update(repr((point_layer, columns, structure.rows)).encode())
+        digest.update(np.packbits(structure.incidence).tobytes())
+        for column in columns:
+            digest.update(structure.caps[column].tobytes())
     key = digest.hexdigest()
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    release = _mask_tables(store, raw, year, threshold)
+    release = _mask_tables(raw, structures, year, threshold)
     _CACHE[key] = release
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -405,18 +412,26 @@ def _public_points(store: Store, layer: str, columns: list[str]) -> gpd.GeoDataF
     return frame[~restricted_records(frame)].reset_index(drop=True)
 
 
-def _mask_tables(store: Store, raw: Mapping[str, pd.DataFrame], year: int, threshold: int
-                 ) -> PublicRelease:
-    restricted = restricted_columns()
+def _structures(store: Store, raw: Mapping[str, pd.DataFrame]
+                ) -> dict[str, tuple[list[str], Structure]]:
+    """Per point layer of restricted counts, its columns and the atoms of its public records."""
     zones = {layer: resolve_perimeter(layer, store)[["id", "geometry"]] for layer in raw}
-    primary: set[tuple[str, str, str]] = set()
-    secondary: set[tuple[str, str, str]] = set()
     by_layer: dict[str, list[str]] = {}
-    for column in restricted:
+    for column in restricted_columns():
         by_layer.setdefault(DERIVED_FROM[column][0], []).append(column)
+    out = {}
     for point_layer, columns in by_layer.items():
         points = _public_points(store, point_layer, [CAPPED_BY.get(c, ("",))[0] for c in columns])
-        structure = build_structure(zones, points, columns)
+        out[point_layer] = (columns, build_structure(zones, points, columns))
+    return out
+
+
+def _mask_tables(raw: Mapping[str, pd.DataFrame],
+                 structures: Mapping[str, tuple[list[str], Structure]], year: int, threshold: int
+                 ) -> PublicRelease:
+    primary: set[tuple[str, str, str]] = set()
+    secondary: set[tuple[str, str, str]] = set()
+    for columns, structure in structures.values():
         values, fixed = _cell_values(structure, raw, columns)
         p, s = suppress(structure, values, threshold, fixed)
         primary |= {(c, *structure.rows[r]) for c, r in p}

@@ -12,6 +12,7 @@ import pkgutil
 import sys
 
 import click
+from rich.markup import escape
 
 from ..errors import OrtGeoError
 from ._common import console_err
@@ -24,7 +25,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OrtGeoError as exc:
-            console_err.print(f"[bold red]Erreur :[/] {exc}", highlight=False)
+            # escaped: a message may quote user text that looks like markup ("[/x]")
+            console_err.print(f"[bold red]Erreur :[/] {escape(str(exc))}", highlight=False)
             sys.exit(2)
 
 

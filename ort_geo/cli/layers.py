@@ -21,5 +21,6 @@ def command(store: str) -> None:
         spec = st.spec(name)
         extent = st.extent(name)
         box = "—" if extent is None else " ".join(f"{v:.0f}" for v in extent)
-        table.add_row(name, spec.title, spec.geometry, str(st.count(name)), box)
+        kind = spec.geometry if spec.spatial else "aucune (table)"
+        table.add_row(name, spec.title, kind, str(st.count(name)), box)
     console.print(table)

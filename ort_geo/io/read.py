@@ -10,6 +10,7 @@ what to do with empty or invalid geometries.
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ import pandas as pd
 import pyogrio
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
 
+from .. import geomcheck
 from ..crs import crs_label, resolve_crs
 from ..errors import EncodingError, FormatError, GeometryError, InputError
 from .report import ImportReport
@@ -99,6 +102,8 @@ def read_vector(
     report = ImportReport(source=source.name)
     frames, chosen = [], []
     for part in sources:
+        if part.kind == "GeoJSON" and not part.gdal_path.startswith("/vsi"):
+            geomcheck.check_json_file(part.gdal_path, part.name)
         layers = _layers(part)
         names = _choose_layer(part, layers, layer, prefer_layer)
         for name in names:
@@ -117,13 +122,22 @@ def read_vector(
     report.features = len(frame)
     report.note(f"{len(frame)} objet(s) lu(s).")
     _check_geometries(frame, source)
+    geomcheck.check_frame(frame.geometry.values, feature_labels(frame), where=source.name)
     if driver == "GeoJSON" and not _declares_crs(source):
         # GDAL labels every GeoJSON WGS84 (RFC 7946), but files without a "crs" member are often
         # projected coordinates whose CRS was lost: let the coordinates decide.
         frame = frame.set_crs(None, allow_override=True)
 
     step("Système de coordonnées")
+    declared = crs if crs is not None else frame.crs
+    try:
+        geographic = None if declared is None else CRS.from_user_input(declared).is_geographic
+    except Exception:  # noqa: BLE001 - an unknown CRS is resolve_crs's to refuse
+        geographic = False
+    geomcheck.check_plausible(frame.geometry.values, feature_labels(frame), where=source.name,
+                              geographic=geographic)
     frame, resolution = resolve_crs(frame, crs)
+    geomcheck.check_in_france(frame.geometry.values, feature_labels(frame), where=source.name)
     report.crs = crs_label(resolution.source)
     report.crs_inferred = resolution.how == "inferred"
     report.note(resolution.message)
@@ -276,8 +290,12 @@ def _read_layer(source: _Source, name: str, report: ImportReport
     attempts.append(fallback)
     for encoding in attempts:
         try:
-            frame = pyogrio.read_dataframe(source.gdal_path, layer=name, encoding=encoding,
-                                           **source.open_options)
+            with warnings.catch_warnings():  # GDAL's notes: the report says what matters
+                warnings.simplefilter("ignore", RuntimeWarning)
+                # An unreadable geometry (unclosed ring, too few points…) becomes missing and is
+                # then refused naming its feature, instead of GEOS failing the whole read.
+                frame = pyogrio.read_dataframe(source.gdal_path, layer=name, encoding=encoding,
+                                               on_invalid="ignore", **source.open_options)
         except UnicodeDecodeError:
             continue
         except (DataSourceError, DataLayerError) as exc:
@@ -362,8 +380,9 @@ def _check_geometries(frame: Any, source: _Source) -> None:
     if missing.any():
         labels = np.asarray(feature_labels(frame), dtype=object)[missing].tolist()
         raise GeometryError(
-            f"Géométries vides ou absentes dans « {source.name} » ({len(labels)}) : elles sont "
-            f"refusées, rien n'a été importé.{_listing(labels)}"
+            f"Géométries vides, absentes ou illisibles (anneau non fermé, trop peu de points…) "
+            f"dans « {source.name} » ({len(labels)}) : elles sont refusées, rien n'a été "
+            f"importé.{_listing(labels)}"
         )
     if shapely.has_z(geoms).any():
         frame.geometry = shapely.force_2d(geoms)

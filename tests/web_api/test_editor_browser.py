@@ -423,3 +423,36 @@ def _saved_after(page, button: str) -> None:
     page.evaluate("document.querySelector('#ed-status').textContent = ''")
     page.click(button)
     _saved(page)
+
+
+def test_drawing_snaps_to_commune_boundaries_and_to_neighbouring_zones(chromium, site):
+    base, st, keys = site
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])
+        # A vertex of the main town's outline and one of its centre-ville sector.
+        targets = page.evaluate("""(() => {
+            const first = (group, id) => {
+                let found = null;
+                ortGeoEditor.groups[group].eachLayer(l => {
+                    if (String(l.feature.id) === id) found = l; });
+                let ll = found.getLatLngs();
+                while (Array.isArray(ll[0])) ll = ll[0];
+                return [ll[0].lat, ll[0].lng];
+            };
+            return [first('communes', '68298'), first('secteurs_ort', 'smam-centre-ville')];
+        })()""")
+        for lat, lng in targets:
+            page.evaluate("(ll) => ortGeoEditor.map.setView(ll, 17, {animate: false})", [lat, lng])
+            page.wait_for_timeout(200)
+            page.click("#ed-new")
+            box = page.locator("#ed-map").bounding_box()
+            x, y = page.evaluate("(ll) => { const p = ortGeoEditor.map.latLngToContainerPoint(ll);"
+                                 " return [p.x, p.y]; }", [lat, lng])
+            page.mouse.move(box["x"] + x + 30, box["y"] + y + 30)
+            page.mouse.move(box["x"] + x + 5, box["y"] + y + 4, steps=5)  # 6 px off the vertex
+            page.mouse.click(box["x"] + x + 5, box["y"] + y + 4)
+            placed = page.evaluate("(() => { const l = ortGeoEditor.map.pm.Draw.Polygon._layer"
+                                   ".getLatLngs()[0]; return [l.lat, l.lng]; })()")
+            assert placed == pytest.approx([lat, lng], abs=1e-9)  # on the vertex, not 6 px off
+            page.keyboard.press("Escape")
+        assert visit.errors == []

@@ -530,7 +530,12 @@
     var form = formProps();
     if (form.missing.length) { status("Champs obligatoires manquants : " + form.missing.join(", ") + ".", "error"); return Promise.resolve(); }
     stopModes();
-    return check().then(function (ok) {
+    // A single feature is checked by the save itself (the editing route runs the same rules and
+    // refuses with 422: the violations are then drawn); a split or a merge writes several
+    // features, so all of them are checked together first and nothing is half-done.
+    var several = S.extra && (S.extra.kind === "split" || S.extra.kind === "merge");
+    status("Enregistrement…");
+    return (several ? check() : Promise.resolve(true)).then(function (ok) {
       if (!ok) return;
       var sel = S.sel, feature = candidate(form.props, form.id), extra = S.extra;
       var steps = Promise.resolve();
@@ -556,6 +561,7 @@
       }, function (r) {
         if (!(r instanceof Response)) { status(String(r), "error"); return; }
         if (r.status === 412) return conflict(sel, form);
+        if (r.status === 422) return check();  // rules broken: draw where and why
         return problem(r).then(function (m) { showViolations(null, m); });
       });
     });
