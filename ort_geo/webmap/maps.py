@@ -376,11 +376,11 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
     """The residents' map: public layers and fields only, in French.
 
     ``view`` (latitude, longitude, zoom) sets the opening view; by default it frames the sectors
-    and actions.
+    (actions outside them stay one click away in the list).
     """
     prepared, omitted = _prepared_layers(store, "public")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap, view)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap, view)
     _add_layers(m, prepared, "public")
     m._ort_geo = {"layers": {e.config.name: len(e.collection["features"]) for e in prepared},  # type: ignore[attr-defined]
                   "omitted": omitted, "buildings": 0}
