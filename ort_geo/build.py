@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from .territory import (
     load_territory,
     manifest_of,
 )
+
+log = logging.getLogger(__name__)
 
 AUTHOR = "ort-geo build"
 #: Layers built first, because later builders use them.
@@ -204,6 +207,8 @@ def build_territory(
     ``on_step`` receives a French description of each step (for progress display).
     """
     territory = load_territory(territory_dir)
+    log.info("Territoire %s (%s) : manifeste %s", territory.name, territory.siren_epci,
+             territory.directory)
     for name, source in territory.layers.items():
         if source.builder and source.builder not in BUILDERS:
             raise InputError(f"Constructeur inconnu « {source.builder} » pour {name} "
@@ -262,6 +267,8 @@ def build_territory(
                 if len(frame):  # an empty layer (no strata) stays as created
                     store.write(name, frame[keep], author=AUTHOR, mode="replace",
                                 message=f"construction du territoire {territory.name}")
+                log.info("%s : %d objet(s) depuis %s", name, len(frame),
+                         source.file or f"le constructeur {source.builder}")
                 meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
                             credit=source.credit or meta.get("credit", ""))
                 store.set_meta(name, meta)

@@ -6,12 +6,16 @@ the code: the EPCI and its communes, the main town, the convention (title, refer
 signatories), its strategic orientations (any number, with titles and colours), how the strata
 are derived and named, the street names of demo data. A store records the manifest it was built
 from; :func:`manifest_of` and :func:`orientations_of` read it back for every output.
+The territories of the source tree ship inside the package (``ort_geo/territories`` is package
+data, a link to ``layers/`` in a checkout), so an installed ort-geo builds them without the
+repository.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -167,10 +171,15 @@ class Territory(BaseModel):
         return self
 
 
+def bundled_territory(name: str) -> Path:
+    """The folder of a territory shipped with ort-geo (package data, read through
+    :mod:`importlib.resources`), by its folder name."""
+    return Path(str(files("ort_geo") / "territories" / name))
+
+
 def shipped_territories() -> dict[str, Path]:
-    """The manifests shipped with ort-geo, by name: ``layers/<name>/territory.toml`` beside the
-    package (a source checkout)."""
-    root = Path(__file__).resolve().parents[1] / "layers"
+    """The manifests shipped with ort-geo, by name (package data: ``ort_geo/territories``)."""
+    root = Path(str(files("ort_geo") / "territories"))
     return {p.parent.name: p.parent for p in sorted(root.glob("*/territory.toml"))}
 
 
