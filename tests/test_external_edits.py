@@ -171,7 +171,10 @@ def test_validate_names_the_rule_breaks_of_external_edits(demo_store_copy, gdal)
 
 
 @pytest.mark.postgis
-def test_psql_writes_on_postgis_are_journaled(new_store, postgis_url, system_tool):
+def test_psql_and_gdal_writes_on_postgis_are_journaled(new_store, postgis_url, system_tool,
+                                                       gdal, tmp_path):
+    import psycopg
+
     psql = system_tool("psql", "postgresql-client")
     store = new_store("postgis")
     store.write("secteurs_ort", _sectors([("s1", "Centre", 0), ("s2", "Gare", 1000)]),
@@ -211,3 +214,16 @@ DELETE FROM {t} WHERE id = 's2';
 
     out = CliRunner().invoke(main, ["history", "secteurs_ort", "s1", "--store", store.url])
     assert out.exit_code == 0 and "par édition externe" in " ".join(out.output.split())
+
+    # GDAL's PostgreSQL driver (what QGIS and ogr2ogr use) appends through COPY.
+    source = tmp_path / "ajout.geojson"
+    pyogrio.write_dataframe(_sectors([("s4", "Ajout ogr2ogr", 3000)]), source, driver="GeoJSON")
+    conn = psycopg.conninfo.conninfo_to_dict(postgis_url)
+    pg = " ".join(f"{k}={conn[k]}" for k in ("dbname", "host", "port", "user", "password")
+                  if k in conn) + f" active_schema={store.schema}"
+    gdal("ogr2ogr", "-update", "-append", "-f", "PostgreSQL", f"PG:{pg}", str(source),
+         "-nln", "secteurs_ort")
+    added = store.history("secteurs_ort", "s4")
+    assert [(e.author, e.operation) for e in added] == [(EXTERNAL, "insert")]
+    assert "GDAL" in added[0].message
+    assert added[0].after.etag == store.get("secteurs_ort", "s4").etag

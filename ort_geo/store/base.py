@@ -8,6 +8,7 @@ journaling — lives here once, so every backend behaves the same.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
 from ..catalogue import CATALOGUE, LayerSpec
@@ -38,6 +40,13 @@ BBox = tuple[float, float, float, float]
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
 BATCH_ROWS = 1 << 20
+
+
+@functools.cache
+def storage_crs() -> CRS:
+    """The storage CRS as one pyproj object: parsing "EPSG:2154" for every frame read costs
+    more than a small query."""
+    return CRS.from_epsg(STORAGE_EPSG)
 
 
 def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:

@@ -456,3 +456,16 @@ def test_drawing_snaps_to_commune_boundaries_and_to_neighbouring_zones(chromium,
             assert placed == pytest.approx([lat, lng], abs=1e-9)  # on the vertex, not 6 px off
             page.keyboard.press("Escape")
         assert visit.errors == []
+
+
+def test_editor_has_no_wcag_violation(chromium, site):
+    """axe-core (tests/axe_audit.py, WCAG 2.1 A and AA) on the editor, signed out and signed in."""
+    from axe_audit import assert_accessible
+
+    base, st, keys = site
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        assert_accessible(page)
+        page.keyboard.type(keys["editor"])
+        page.keyboard.press("Enter")
+        page.wait_for_function(READY, timeout=30000)
+        assert_accessible(page)
