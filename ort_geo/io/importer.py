@@ -78,7 +78,7 @@ def _rule_errors(store: Store, layer: str, frame, mode: WriteMode) -> list:
     spec = store.spec(layer)
     if not spec.editable or spec.geometry not in ("Polygon", "MultiPolygon"):
         return []
-    features = frame_to_features(spec, frame)
+    features = frame_to_features(spec, frame, epsg=store.epsg)
     deletes: list[str] = []
     if mode == "replace":
         incoming = {f.id for f in features}
