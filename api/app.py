@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ort_geo import errors
+from ort_geo import __version__, errors
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
 
@@ -167,7 +167,7 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
         description="Atlas d'une opération de revitalisation de territoire (ORT / Petites villes "
                     "de demain) : couches, statistiques par secteur, bâtiments d'un périmètre, "
                     "édition des secteurs, zones et actions.",
-        version="1.0.0",
+        version=__version__,
         openapi_url="/api",
         docs_url="/api.html",
         redoc_url=None,

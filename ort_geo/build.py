@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ from .io import read_vector
 from .store import Store, open_store
 from .store.base import journal_clock
 from .territory import Territory, load_territory
+
+log = logging.getLogger(__name__)
 
 AUTHOR = "ort-geo build"
 #: Layers built first, because later builders use them.
@@ -163,6 +166,8 @@ def build_territory(
     ``on_step`` receives a French description of each step (for progress display).
     """
     territory = load_territory(territory_dir)
+    log.info("Territoire %s (%s) : manifeste %s", territory.name, territory.siren_epci,
+             territory.directory)
     for name, source in territory.layers.items():
         if source.builder and source.builder not in BUILDERS:
             raise InputError(f"Constructeur inconnu « {source.builder} » pour {name} "
@@ -211,6 +216,8 @@ def build_territory(
                 keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
                 store.write(name, frame[keep], author=AUTHOR, mode="replace",
                             message=f"construction du territoire {territory.name}")
+                log.info("%s : %d objet(s) depuis %s", name, len(frame),
+                         source.file or f"le constructeur {source.builder}")
                 meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
                             credit=source.credit or meta.get("credit", ""))
                 store.set_meta(name, meta)

@@ -67,6 +67,13 @@ class Violation:
     feature_id: str | None
     message: str
     severity: Severity = "erreur"
+    #: Other features the violation involves (the other zone of an overlap): with the rule,
+    #: layer and feature, what makes two violations the same whatever their message says.
+    related: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> tuple:
+        return (self.rule, self.layer, self.feature_id, self.related)
 
     def __str__(self) -> str:
         where = f"{self.layer}/{self.feature_id}" if self.feature_id else self.layer
@@ -318,7 +325,8 @@ def _overlaps(layer: str, ids: np.ndarray, geoms: np.ndarray) -> list[Violation]
     for i, j, a in zip(left, right, shared, strict=True):
         if a > AREA_TOLERANCE:
             out.append(Violation("chevauchement", layer, ids[i],
-                                 f"chevauche « {ids[j]} » sur {a:,.0f} m²".replace(",", " ")))
+                                 f"chevauche « {ids[j]} » sur {a:,.0f} m²".replace(",", " "),
+                                 related=(str(ids[j]),)))
     return out
 
 

@@ -1,11 +1,14 @@
 """Territory manifests: who the territory is and where each of its layers comes from.
 
-A manifest lives in ``layers/<territory>/territory.toml`` and is validated on load.
+A manifest lives in ``layers/<territory>/territory.toml`` and is validated on load. The territories
+of the source tree ship inside the package (``ort_geo/territories`` is package data, a link to
+``layers/`` in a checkout), so an installed ort-geo builds them without the repository.
 """
 
 from __future__ import annotations
 
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -104,6 +107,12 @@ class Territory(BaseModel):
         if self.main_town not in self.communes:
             raise ValueError(f"la ville principale {self.main_town} n'est pas membre de l'EPCI")
         return self
+
+
+def bundled_territory(name: str) -> Path:
+    """The folder of a territory shipped with ort-geo (package data, read through
+    :mod:`importlib.resources`), e.g. ``bundled_territory("val-d-argent")``."""
+    return Path(str(files("ort_geo") / "territories" / name))
 
 
 def load_territory(path: str | Path) -> Territory:

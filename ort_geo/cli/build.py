@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from ..build import build_territory
+from ..territory import bundled_territory
 from ._common import console, progress, store_option
 
-#: The territory shipped with ort-geo, beside the package in a source checkout.
-DEFAULT_TERRITORY = Path(__file__).resolve().parents[2] / "layers" / "val-d-argent"
+#: The territory shipped with ort-geo (package data, also when installed from a wheel).
+DEFAULT_TERRITORY = bundled_territory("val-d-argent")
 
 territory_option = click.option(
     "--territoire", "territory", default=str(DEFAULT_TERRITORY), show_default="val-d-argent",

@@ -8,8 +8,9 @@ journaling — lives here once, so every backend behaves the same.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
 from ..catalogue import CATALOGUE, LayerSpec
@@ -38,6 +40,13 @@ BBox = tuple[float, float, float, float]
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
 BATCH_ROWS = 1 << 20
+
+
+@functools.cache
+def storage_crs() -> CRS:
+    """The storage CRS as one pyproj object: parsing "EPSG:2154" for every frame read costs
+    more than a small query."""
+    return CRS.from_epsg(STORAGE_EPSG)
 
 
 def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +149,12 @@ class Transaction(ABC):
     @abstractmethod
     def fetch(self, layer: LayerSpec, ids: Sequence[str] | None) -> dict[str, Feature]:
         """Stored features with these ids (all of them when ``ids`` is None), locked for update."""
+
+    def serialize_checks(self) -> None:
+        """Make rule checks run in this transaction one at a time across clients, so that two
+        edits checked concurrently cannot jointly break a rule. A backend whose transactions are
+        already serialised (SQLite's BEGIN IMMEDIATE) has nothing to do."""
+        return None
 
     @abstractmethod
     def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
@@ -391,18 +406,20 @@ class Store(ABC):
         return WriteSummary(layer, inserted=int((~is_update).sum()), updated=int(is_update.sum()),
                             unchanged=int(same.sum()), deleted=len(gone))
 
-    def create(self, layer: str, feature: Feature, *, author: str, message: str = "") -> Feature:
-        """Add one feature; its id must be new."""
+    def create(self, layer: str, feature: Feature, *, author: str, message: str = "",
+               check: EditCheckHook | None = None) -> Feature:
+        """Add one feature; its id must be new. ``check`` runs inside the write transaction
+        (see :meth:`_edit`)."""
         return self._edit(layer, feature.id, feature, author=author, if_match=None,
-                          must_exist=False, message=message)
+                          must_exist=False, message=message, check=check)
 
     def replace(
         self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
-        message: str = "",
+        message: str = "", check: EditCheckHook | None = None,
     ) -> Feature:
         """Replace one existing feature; with ``if_match``, only if it is still that version."""
         return self._edit(layer, feature.id, feature, author=author, if_match=if_match,
-                          must_exist=True, message=message)
+                          must_exist=True, message=message, check=check)
 
     def update(
         self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
@@ -417,16 +434,19 @@ class Store(ABC):
 
     def delete(
         self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
-        message: str = "",
+        message: str = "", check: EditCheckHook | None = None,
     ) -> None:
         """Delete one feature; with ``if_match``, only if it is still that version."""
         self._edit(layer, feature_id, None, author=author, if_match=if_match, must_exist=True,
-                   message=message)
+                   message=message, check=check)
 
     def _edit(
         self, layer: str, feature_id: str, feature: Feature | None, *, author: str,
-        if_match: str | None, must_exist: bool, message: str,
+        if_match: str | None, must_exist: bool, message: str, check: EditCheckHook | None = None,
     ) -> Feature | None:
+        """One feature's write. ``check`` (the domain rules, :mod:`ort_geo.editing`) runs inside
+        the transaction, after the version check (a stale ``if_match`` is a conflict before any
+        rule) and serialised across clients, so what it saw is what the edit commits onto."""
         spec = self.spec(layer)
         if feature is not None:
             if feature.id != feature_id:
@@ -450,6 +470,9 @@ class Store(ABC):
                     f"attendue {if_match}) : rechargez-le avant de le modifier.",
                     layer=layer, feature_id=feature_id,
                 )
+            if check is not None:
+                tx.serialize_checks()
+                check()
             now = _now()
             if feature is None:
                 tx.delete(spec, [feature_id])
@@ -461,6 +484,10 @@ class Store(ABC):
                 tx.update(spec, [feature])
                 tx.journal([_entry(now, author, layer, "update", before, feature, message)])
         return feature
+
+
+#: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
+EditCheckHook = Callable[[], None]
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:

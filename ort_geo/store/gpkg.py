@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from itertools import repeat
@@ -31,7 +32,6 @@ from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
-    STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
@@ -39,6 +39,7 @@ from .base import (
     Store,
     Transaction,
     representative_xy,
+    storage_crs,
     typed_series,
 )
 from .journal_triggers import (
@@ -264,6 +265,10 @@ class GeoPackageStore(Store):
     def __init__(self, path: str | Path, *, create: bool = False) -> None:
         self.path = Path(path)
         self.url = str(self.path)
+        # One read connection per thread, kept open: opening one costs more than a small query.
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         if not self.path.exists():
             if not create:
@@ -275,9 +280,10 @@ class GeoPackageStore(Store):
 
     # -- connections --------------------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, *, shared: bool = False) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                   check_same_thread=not shared)
         except sqlite3.Error as exc:
             raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
         conn.execute("PRAGMA foreign_keys = ON")
@@ -286,15 +292,36 @@ class GeoPackageStore(Store):
             conn.create_function(name, 1, fn, deterministic=True)
         return conn
 
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (autocommit: each query sees the last commit), opened
+        again when the file was replaced or the process forked."""
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        ident = (os.getpid(), stat.st_dev, stat.st_ino)
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.ident != ident:
+            conn = self._connect(shared=True)
+            self._local.conn, self._local.ident = conn, ident
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
+        conn = self._reader()
         try:
             yield conn
         except sqlite3.Error as exc:
             raise StoreError(f"Lecture impossible dans {self.path} : {exc}") from exc
-        finally:
+
+    def close(self) -> None:
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for conn in readers:
             conn.close()
+        self._local = threading.local()
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -856,5 +883,5 @@ def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.Ge
         column = [r[i] for r in rows]
         data[name] = typed_series(spec, name, column)
     geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS),
-                            crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=storage_crs()),
+                            crs=storage_crs())

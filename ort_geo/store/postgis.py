@@ -37,7 +37,6 @@ from ..validation import coerce_value
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
-    STORAGE_CRS,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
@@ -46,6 +45,7 @@ from .base import (
     Transaction,
     ZoneSums,
     iter_features,
+    storage_crs,
     typed_series,
 )
 from .gpkg import geometry_type_name
@@ -441,6 +441,11 @@ class _PgTransaction(Transaction):
         self.conn = conn
         self.store = store
 
+    def serialize_checks(self) -> None:
+        # One rule check at a time per store (schema), held until this transaction ends.
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                          (f"ort-geo-rules:{self.store.schema}",))
+
     def fetch(self, layer, ids):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
@@ -657,4 +662,4 @@ def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.Ge
     data = {name: typed_series(spec, name, [r[i] for r in rows]) for i, name in enumerate(names)}
     wkbs = np.asarray([r[-1] for r in rows], dtype=object)
     geoms = shapely.from_wkb(wkbs) if rows else np.array([], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=storage_crs()), crs=storage_crs())

@@ -435,3 +435,16 @@ def _saved_after(page, button: str) -> None:
     page.evaluate("document.querySelector('#ed-status').textContent = ''")
     page.click(button)
     _saved(page)
+
+
+def test_editor_has_no_wcag_violation(chromium, site):
+    """axe-core (tests/axe_audit.py, WCAG 2.1 A and AA) on the editor, signed out and signed in."""
+    from axe_audit import assert_accessible
+
+    base, st, keys = site
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        assert_accessible(page)
+        page.keyboard.type(keys["editor"])
+        page.keyboard.press("Enter")
+        page.wait_for_function(READY, timeout=30000)
+        assert_accessible(page)
