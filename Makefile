@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test check lint bench clean venv
+.PHONY: demo test test-min check lint bench clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ test: check
 check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The declared lower bounds, checked: every dependency at the minimum pyproject.toml allows
+# (pins from tools/min_constraints.py), then a fast subset of the tests.
+MIN_VENV ?= .venv-min
+MIN_TESTS ?= tests/test_store.py tests/test_io_export.py tests/test_io_import.py tests/test_assign.py \
+	tests/test_crs.py tests/test_interop_files.py tests/web_api/test_api_ogc.py
+test-min:
+	test -x $(MIN_VENV)/bin/python || $(PYTHON) -m venv $(MIN_VENV)
+	$(PYTHON) tools/min_constraints.py pdf > $(MIN_VENV)/constraints.txt
+	$(MIN_VENV)/bin/python -m pip install --quiet -c $(MIN_VENV)/constraints.txt '.[pdf]' pytest httpx
+	cd tests && ../$(MIN_VENV)/bin/python -m pytest -q -p no:cacheprovider $(patsubst tests/%,%,$(MIN_TESTS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -20,7 +20,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
 
 from . import rules
-from .errors import GeometryError, InputError, ValidationError
+from .errors import ConflictError, GeometryError, InputError, ValidationError
 from .features import Feature
 from .store.base import Store, features_to_frame
 from .validation import frame_to_features
@@ -30,7 +30,7 @@ Operation = Literal["create", "replace", "update", "delete"]
 
 @dataclass(frozen=True)
 class Finding:
-    """A violation and where it lies (EPSG:2154; None when it has no place)."""
+    """A violation and where it lies (in the store's CRS; None when it has no place)."""
 
     violation: rules.Violation
     geometry: BaseGeometry | None = None
@@ -71,7 +71,8 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     from .build import territory_of, town_halls_of
 
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f]))[0] for f in upserts]
+    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
+                               epsg=store.epsg)[0] for f in upserts]
     try:
         territory = territory_of(store)
     except InputError:
@@ -80,8 +81,8 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     # Each layer is read once: the stored state and the candidate share it.
     frames = {name: store.read(name) for name in sorted(names | {"communes"})}
     typed = [snap_to_neighbours(frames[layer], f) for f in typed]
-    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(spec, typed)
-                                      if typed else None, deletes=list(deletes),
+    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(
+        spec, typed, crs=store.crs) if typed else None, deletes=list(deletes),
                                       current=frames[layer])
     then = rules.validate(store, territory, overrides={**frames, layer: candidate},
                           layers=names)
@@ -213,31 +214,53 @@ def checked_edit(
     fid = feature.id if feature is not None else str(feature_id)
     if operation == "create" and store.count(layer, where={store.spec(layer).key: fid}):
         raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
+    current = store.get(layer, fid) if operation != "create" else None
+    if current is not None and if_match is not None and current.etag != if_match:
+        # A stale version is a conflict (412) before any rule is looked at.
+        raise ConflictError(
+            f"L'objet « {fid} » a été modifié entre-temps (version {current.etag}, attendue "
+            f"{if_match}) : rechargez-le avant de le modifier.", layer=layer, feature_id=fid)
     if operation == "update":
-        current = store.get(layer, fid)
+        assert current is not None
         after: Feature | None = Feature(fid, {**current.properties, **(properties or {})},
                                         current.geometry if geometry is None else geometry)
     else:
         after = feature
-    # The catalogue's checks first (the store's own), so the rules see clean values.
-    check = check_changes(store, layer, [after] if after is not None else [],
-                          [] if after is not None else [fid])
+    upserts, deletes = ([after], []) if after is not None else ([], [fid])
+    # The catalogue's checks first (the store's own), so the rules see clean values; this first
+    # look also snaps the shape to its neighbours and refuses early.
+    check = check_changes(store, layer, upserts, deletes)
     if after is not None:
         after = check.features[0]
+        upserts = [after]
+    _refuse(check)
+
+    def in_transaction() -> None:
+        # The authoritative check: inside the write transaction, serialised across clients,
+        # on the layers as committed by any concurrent edit.
+        _refuse(check_changes(store, layer, upserts, deletes))
+
+    if operation == "create":
+        return store.create(layer, after, author=author, message=message,  # type: ignore[arg-type]
+                            check=in_transaction)
+    if operation == "delete":
+        store.delete(layer, fid, author=author, if_match=if_match, message=message,
+                     check=in_transaction)
+        return None
+    return store.replace(layer, after, author=author, if_match=if_match,  # type: ignore[arg-type]
+                         message=message, check=in_transaction)
+
+
+def _refuse(check: EditCheck) -> None:
     introduced = [f.violation for f in check.introduced]
     if introduced:
         raise ValidationError("Modification refusée : elle enfreindrait les règles du territoire.\n"
                               + rules.format_report(introduced))
-    if operation == "create":
-        return store.create(layer, after, author=author, message=message)  # type: ignore[arg-type]
-    if operation == "delete":
-        store.delete(layer, fid, author=author, if_match=if_match, message=message)
-        return None
-    return store.replace(layer, after, author=author, if_match=if_match,  # type: ignore[arg-type]
-                         message=message)
 
 
 def _new(before: Sequence[rules.Violation], after: Sequence[rules.Violation]
          ) -> list[rules.Violation]:
-    known = set(before)
-    return [v for v in after if v not in known]
+    """Violations of ``after`` absent from ``before``, compared by identity (rule, layer,
+    features), not by message: an overlap whose area changes is still the same overlap."""
+    known = {v.identity for v in before}
+    return [v for v in after if v.identity not in known]

@@ -4,9 +4,11 @@ journaled once; ``ort-geo history`` and ``ort-geo validate`` show them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
 import subprocess
+import sys
 
 import geopandas as gpd
 import pyogrio
@@ -111,6 +113,13 @@ def test_gdal_writes_on_the_geopackage_are_journaled(new_store, tmp_path, gdal):
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM ort_tool_write").fetchone()[0] == 0
+    # GDAL's GeoPackage validator accepts the file with its journal triggers (as interop's
+    # tests do for a fresh store).
+    if importlib.util.find_spec("osgeo_utils") is not None:
+        check = subprocess.run([sys.executable, "-m", "osgeo_utils.samples.validate_gpkg",
+                                str(store.path)], capture_output=True, text=True, timeout=120,
+                               check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
 
     out = CliRunner().invoke(main, ["history", "secteurs_ort", "s1", "--store", str(store.path)])
     assert out.exit_code == 0 and "par édition externe" in " ".join(out.output.split())
@@ -162,7 +171,10 @@ def test_validate_names_the_rule_breaks_of_external_edits(demo_store_copy, gdal)
 
 
 @pytest.mark.postgis
-def test_psql_writes_on_postgis_are_journaled(new_store, postgis_url, system_tool):
+def test_psql_and_gdal_writes_on_postgis_are_journaled(new_store, postgis_url, system_tool,
+                                                       gdal, tmp_path):
+    import psycopg
+
     psql = system_tool("psql", "postgresql-client")
     store = new_store("postgis")
     store.write("secteurs_ort", _sectors([("s1", "Centre", 0), ("s2", "Gare", 1000)]),
@@ -202,3 +214,16 @@ DELETE FROM {t} WHERE id = 's2';
 
     out = CliRunner().invoke(main, ["history", "secteurs_ort", "s1", "--store", store.url])
     assert out.exit_code == 0 and "par édition externe" in " ".join(out.output.split())
+
+    # GDAL's PostgreSQL driver (what QGIS and ogr2ogr use) appends through COPY.
+    source = tmp_path / "ajout.geojson"
+    pyogrio.write_dataframe(_sectors([("s4", "Ajout ogr2ogr", 3000)]), source, driver="GeoJSON")
+    conn = psycopg.conninfo.conninfo_to_dict(postgis_url)
+    pg = " ".join(f"{k}={conn[k]}" for k in ("dbname", "host", "port", "user", "password")
+                  if k in conn) + f" active_schema={store.schema}"
+    gdal("ogr2ogr", "-update", "-append", "-f", "PostgreSQL", f"PG:{pg}", str(source),
+         "-nln", "secteurs_ort")
+    added = store.history("secteurs_ort", "s4")
+    assert [(e.author, e.operation) for e in added] == [(EXTERNAL, "insert")]
+    assert "GDAL" in added[0].message
+    assert added[0].after.etag == store.get("secteurs_ort", "s4").etag

@@ -162,3 +162,21 @@ def test_staff_map_building_popup(chromium, town_maps):
     assert visit.errors == []
     assert visit.blocked == []
 
+
+
+@pytest.mark.parametrize("name", ["public", "staff"])
+def test_maps_have_no_wcag_violation(chromium, town_maps, name):
+    """axe-core (WCAG 2.1 A and AA) finds nothing on either map, with the layer switcher folded
+    and unfolded (it opens on demand: it used to cover a quarter of the map)."""
+    from axe_audit import assert_accessible
+
+    with open_page(chromium, town_maps[name]) as (page, visit):
+        viewport = page.locator('meta[name="viewport"]').get_attribute("content")
+        assert "user-scalable=no" not in viewport and "maximum-scale" not in viewport
+        control = page.locator(".leaflet-control-layers")
+        assert "leaflet-control-layers-expanded" not in (control.get_attribute("class") or "")
+        assert_accessible(page)
+        control.hover()
+        assert "leaflet-control-layers-expanded" in control.get_attribute("class")
+        assert_accessible(page)
+    assert visit.errors == []

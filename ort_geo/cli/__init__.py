@@ -7,6 +7,7 @@ modules are discovered here, so adding a command means adding a file (imported w
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -65,5 +66,13 @@ class _LazyGroup(_Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ort-geo", message="ort-geo %(version)s")
-def main() -> None:
+@click.option("-v", "--verbeux", "--verbose", "verbose", count=True,
+              help="Détailler les étapes sur la sortie d'erreur (-v : étapes, -vv : détails).")
+def main(verbose: int = 0) -> None:
     """ort-geo : l'atlas d'une opération de revitalisation de territoire (ORT / PVD)."""
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s : %(message)s"))
+        root = logging.getLogger("ort_geo")
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)

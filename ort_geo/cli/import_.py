@@ -24,10 +24,13 @@ STAGES = ("Lecture du fichier", "Système de coordonnées", "Géométries", "Cha
               help="Refuser les géométries invalides au lieu de les réparer.")
 @click.option("--couche-source", "source_layer", default=None,
               help="Couche (ou shapefile) à lire dans un fichier qui en contient plusieurs.")
+@click.option("--forcer", "force", is_flag=True,
+              help="Importer une couche de zones malgré les violations des règles (inscrites "
+                   "au journal).")
 @store_option
 @author_option
 def command(fichier: str, layer: str, crs: str | None, mode: str, refuse_invalid: bool,
-            source_layer: str | None, store: str, author: str) -> None:
+            source_layer: str | None, force: bool, store: str, author: str) -> None:
     """Importe FICHIER (GeoJSON, GeoPackage, Shapefile/zip, KML, FlatGeobuf, CSV) dans une couche."""
     st = open_store(store)
     with progress() as bar:
@@ -39,6 +42,6 @@ def command(fichier: str, layer: str, crs: str | None, mode: str, refuse_invalid
 
         report = import_file(st, layer, fichier, author=author, mode=mode,  # type: ignore[arg-type]
                              repair=not refuse_invalid, crs=crs, source_layer=source_layer,
-                             progress=step)
+                             progress=step, force=force)
         bar.update(task, completed=len(STAGES))
     console.print(str(report), highlight=False)

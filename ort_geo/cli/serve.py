@@ -12,17 +12,32 @@ from ._common import console_err, store_option
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
-@click.option("--workers", default=1, show_default=True, type=int,
-              help="Processus serveurs (plusieurs pour servir beaucoup de clients).")
-def command(store: str, host: str, port: int, workers: int) -> None:
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Processus serveurs (par défaut : un par cœur disponible, 8 au plus).")
+def command(store: str, host: str, port: int, workers: int | None) -> None:
     """Sert l'API HTTP (OGC API – Features, statistiques, requêtes, édition) sur l'entrepôt."""
     import os
 
     import uvicorn
 
+    if workers is None:
+        # Request handlers hold the GIL: one process per core the server may use.
+        workers = default_workers()
+
     open_store(store).close()  # a clear French error now rather than at the first request
     os.environ["ORT_GEO_STORE"] = store
-    console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}) — "
-                      "Ctrl+C pour arrêter.", highlight=False)
+    console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
+                      "processus) — Ctrl+C pour arrêter.", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning")
+
+
+def default_workers() -> int:
+    """One worker process per CPU this process may run on, at most 8."""
+    import os
+
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 8))

@@ -68,8 +68,9 @@ def _layer_style(name: str) -> dict[str, Any]:
 
 def editor_config() -> dict[str, Any]:
     """What the page's script needs: editable layers and their forms, context layers, basemaps."""
-    editable = [spec for spec in CATALOGUE if spec.editable and spec.spatial
-                and spec.name not in _NOT_DRAWN]
+    # Tables without geometry (financing lines, indicator values) are edited elsewhere.
+    editable = [spec for spec in CATALOGUE
+                if spec.editable and spec.spatial and spec.name not in _NOT_DRAWN]
     return {
         "layers": [{"name": s.name, "title": s.title, "geometry": s.geometry, "key": s.key,
                     "overlap": s.allow_overlap,

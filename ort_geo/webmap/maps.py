@@ -12,6 +12,7 @@ import base64
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -297,7 +298,7 @@ def _base_map(fit: list[list[float]], basemap: str, view: View | None = None) ->
     m.default_css = elements.LEAFLET_CSS
     if view is None:
         # keep the data clear of the layer switcher (top right)
-        m.fit_bounds(fit, padding_top_left=(20, 20), padding_bottom_right=(300, 20))
+        m.fit_bounds(fit, padding_top_left=(20, 20), padding_bottom_right=(20, 20))
     folium.TileLayer(tiles=xyz.OpenStreetMap.Mapnik.build_url(), attr=OSM_ATTRIBUTION,
                      name="OpenStreetMap", max_zoom=19, show=basemap == "osm").add_to(m)
     folium.TileLayer(tiles=xyz.GeoportailFrance.plan.build_url(), attr=IGN_ATTRIBUTION,
@@ -322,7 +323,8 @@ def _add_layers(m: folium.Map, prepared: list[_Layer], audience: Audience) -> No
 def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
             banner: str | None, legend_extra: list, audience: Audience,
             sources: str) -> folium.Map:
-    control = folium.LayerControl(position="topright", collapsed=False).add_to(m)
+    # Folded by default: open, the switcher covered a quarter of the map and part of the popups.
+    control = folium.LayerControl(position="topright", collapsed=True).add_to(m)
     m.add_child(elements.fullscreen())
     m.add_child(elements.Search())
     searchable = [e.config.name for e in prepared if e.config.searchable]
@@ -342,7 +344,7 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
 
 def _prepared_layers(store: Store, audience: Audience) -> tuple[list[_Layer], list[str]]:
     prepared, omitted = [], []
-    for layer in style.PUBLIC_LAYERS:
+    for layer in style.layers_for(store):
         entry = _prepare(store, layer, audience)
         if entry is None:
             omitted.append(layer.name)
@@ -374,11 +376,11 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
     """The residents' map: public layers and fields only, in French.
 
     ``view`` (latitude, longitude, zoom) sets the opening view; by default it frames the sectors
-    and actions.
+    (actions outside them stay one click away in the list).
     """
     prepared, omitted = _prepared_layers(store, "public")
     title = title or _territory_title(store)
-    m = _base_map(_fit(prepared, prefer=("secteurs_ort", "actions")), basemap, view)
+    m = _base_map(_fit(prepared, prefer=("secteurs_ort",)), basemap, view)
     _add_layers(m, prepared, "public")
     m._ort_geo = {"layers": {e.config.name: len(e.collection["features"]) for e in prepared},  # type: ignore[attr-defined]
                   "omitted": omitted, "buildings": 0}
@@ -434,6 +436,8 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
 def render_html(m: folium.Map) -> str:
     """The map as one self-contained HTML document (French, no external script or stylesheet)."""
     html = assets.inline_assets(m.get_root().render())
+    # folium's viewport forbids zooming the page (WCAG 2.1 SC 1.4.4, axe "meta-viewport").
+    html = re.sub(r",\s*maximum-scale=[0-9.]+,\s*user-scalable=no", "", html, count=1)
     return html.replace("<html>", '<html lang="fr">', 1)
 
 

@@ -57,6 +57,8 @@ def serve_process(store_url, *args: str, timeout: float = 30) -> Iterator[tuple[
     """
     port = free_port()
     exe = str(Path(sys.executable).with_name("ort-geo"))
+    if "--workers" not in args:  # one process unless a test asks (the default is one per core)
+        args = ("--workers", "1", *args)
     proc = subprocess.Popen([exe, "serve", "--store", str(store_url), "--port", str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
