@@ -246,7 +246,7 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
     if not spatial:
         if geometry is not None:
             raise GeometryError("Cette table n'a pas de géométrie : « geometry » doit être null.")
-        return Feature(ids.pop(), props, None)
+        return Feature(fid, props, None)
     if geometry is None:
         raise GeometryError(f"Objet « {fid} » : géométrie absente, chaque objet doit être "
                             "localisé.")
