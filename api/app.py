@@ -7,7 +7,6 @@ statuses here, once (:data:`STATUSES`), as OGC exception documents (``code`` + `
 from __future__ import annotations
 
 import json
-import os
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ort_geo import __version__, errors
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
+from ort_geo.territory import default_store
 
 from . import domain, editing, editor, geojson, history, ogc, openapi
 from .limits import RequestLimits
@@ -191,4 +191,4 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """Factory for uvicorn (``ort-geo serve``): the store named by ORT_GEO_STORE."""
-    return create_app(os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg"))
+    return create_app(default_store())

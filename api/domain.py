@@ -26,7 +26,7 @@ from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
 from ort_geo.stats import labelled, sector_stats, stats_at, stats_between, stats_records
-from ort_geo.store.base import STORAGE_CRS, Store
+from ort_geo.store.base import Store
 
 from . import geojson
 from .deps import GEOJSON, Caller, check_format, check_known
@@ -48,6 +48,7 @@ class BuildingFilters:
 
     def __init__(
         self,
+        request: Request,
         vacant: Annotated[bool | None, Query(description="Au moins un logement vacant "
                                              "(agents habilités)")] = None,
         vacance_longue: Annotated[bool | None, Query(description="Vacance de deux ans ou plus "
@@ -70,7 +71,7 @@ class BuildingFilters:
                        "permis_de_louer": permis_de_louer, "built_from": construit_apres,
                        "built_to": construit_avant, "reference_year": annee}
         self.fmt = check_format(f, QUERY_FORMATS)
-        self.crs = geojson.parse_crs(crs)
+        self.crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
 
 
 def _buildings_response(frame: gpd.GeoDataFrame, filters: BuildingFilters) -> Response:
@@ -133,14 +134,16 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
     if not body.strip():
         raise InputError("Corps vide : envoyez un GeoJSON (géométrie, Feature ou "
                          "FeatureCollection) ou un fichier en multipart (« fichier »).")
-    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
+    store = request.app.state.store
+    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs", storage=store.epsg)
     # Parsing and checking up to 200,000 vertices is geometry work: off the event loop.
-    return await run_in_threadpool(_parse_body, body, crs)
+    return await run_in_threadpool(_parse_body, body, crs, store.epsg)
 
 
-def _parse_body(body: bytes, crs) -> gpd.GeoDataFrame:
-    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs)
-    return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=STORAGE_CRS)
+def _parse_body(body: bytes, crs, epsg: int) -> gpd.GeoDataFrame:
+    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs,
+                                   storage=epsg)
+    return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=f"EPSG:{epsg}")
 
 
 def _read_upload(path: Path) -> gpd.GeoDataFrame:

@@ -80,8 +80,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
     def create(request: Request, who: Caller, body: Annotated[dict[str, Any], _FEATURE_BODY],
                content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
-        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key, spatial=spec.spatial)
+        epsg = request.app.state.store.epsg
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
+                                                                storage=epsg),
+                                        spec.key, spatial=spec.spatial, storage=epsg)
         checked_edit(request.app.state.store, name, "create", feature, author=who.name,
                      message=message)
         return _answer(request, spec, feature.id, 201)
@@ -92,8 +94,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                 body: Annotated[dict[str, Any], _FEATURE_BODY], if_match: IfMatch = None,
                 content_crs: ContentCrs = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
-        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs"),
-                                        spec.key, featureId, spatial=spec.spatial)
+        epsg = request.app.state.store.epsg
+        feature = geojson.parse_feature(body, geojson.parse_crs(content_crs, "Content-Crs",
+                                                                storage=epsg),
+                                        spec.key, featureId, spatial=spec.spatial, storage=epsg)
         checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
                      if_match=_etag(if_match), message=message)
         return _answer(request, spec, featureId, 200)
@@ -119,8 +123,10 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         if body.get("geometry") is not None and not spec.spatial:
             raise InputError("Cette table n'a pas de géométrie : « geometry » doit être null.")
         if body.get("geometry") is not None:
-            geometry = geojson.parse_geometry(body["geometry"],
-                                              geojson.parse_crs(content_crs, "Content-Crs"))
+            epsg = request.app.state.store.epsg
+            geometry = geojson.parse_geometry(
+                body["geometry"], geojson.parse_crs(content_crs, "Content-Crs", storage=epsg),
+                storage=epsg)
         checked_edit(request.app.state.store, name, "update", None, feature_id=featureId,
                      properties=props, geometry=geometry, author=who.name, if_match=tag_,
                      message=message)

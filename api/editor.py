@@ -23,7 +23,6 @@ from ort_geo.catalogue import CATALOGUE, LayerSpec
 from ort_geo.editing import EditCheck, check_changes, merge_geometries, split_geometry
 from ort_geo.errors import InputError
 from ort_geo.rules import RULE_TITLES
-from ort_geo.store.base import STORAGE_CRS
 from ort_geo.webmap import style, tiles
 from ort_geo.webmap.editor import editor_page
 from ort_geo.webmap.maps import _territory_title
@@ -34,10 +33,11 @@ from .deps import GEOJSON, Caller
 _lock = threading.Lock()
 
 
-def _check_json(check: EditCheck) -> bytes:
+def _check_json(check: EditCheck, crs: str) -> bytes:
+    """The findings as GeoJSON; ``crs`` is the store's (their geometries')."""
     findings = [(f, "erreur") for f in check.introduced] + [(f, "avertissement")
                                                              for f in check.warnings]
-    geoms = gpd.GeoSeries([f.geometry for f, _ in findings], crs=STORAGE_CRS)
+    geoms = gpd.GeoSeries([f.geometry for f, _ in findings], crs=crs)
     texts = geojson.geometries_json(geoms, geojson.CRS84) if findings else []
     features = []
     for (finding, severity), geometry in zip(findings, texts, strict=True):
@@ -49,10 +49,11 @@ def _check_json(check: EditCheck) -> bytes:
     return geojson.feature_collection(features, {"valide": check.ok, "rapport": check.report})
 
 
-def _features(body: Any, spec: LayerSpec, crs: geojson.ApiCRS) -> list:
+def _features(body: Any, spec: LayerSpec, crs: geojson.ApiCRS, epsg: int) -> list:
     if not isinstance(body, dict) or body.get("type") != "FeatureCollection":
         raise InputError("Corps attendu : une FeatureCollection GeoJSON des objets candidats.")
-    return [geojson.parse_feature(f, crs, spec.key) for f in body.get("features") or []]
+    return [geojson.parse_feature(f, crs, spec.key, storage=epsg)
+            for f in body.get("features") or []]
 
 
 def router() -> APIRouter:
@@ -85,10 +86,12 @@ def router() -> APIRouter:
                                                  "« ligne » : la ligne de coupe (CRS84).")]
             ) -> Response:
         auth.check_role(who, "editor", "Découper une zone")
-        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
-        parts = split_geometry(geojson.parse_geometry(body.get("geometry"), crs),
-                               geojson.parse_geometry(body.get("ligne"), crs))
-        texts = geojson.geometries_json(gpd.GeoSeries(parts, crs=STORAGE_CRS), geojson.CRS84)
+        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs",
+                                storage=request.app.state.store.epsg)
+        st = request.app.state.store
+        parts = split_geometry(geojson.parse_geometry(body.get("geometry"), crs, storage=st.epsg),
+                               geojson.parse_geometry(body.get("ligne"), crs, storage=st.epsg))
+        texts = geojson.geometries_json(gpd.GeoSeries(parts, crs=st.crs), geojson.CRS84)
         return Response(geojson.feature_collection(
             ['{"type":"Feature","properties":{},"geometry":' + t + "}" for t in texts], {}),
             media_type=GEOJSON)
@@ -99,12 +102,14 @@ def router() -> APIRouter:
               body: Annotated[dict[str, Any], Body(description="« geometries » : les zones "
                                                    "à réunir (CRS84).")]) -> Response:
         auth.check_role(who, "editor", "Fusionner des zones")
-        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
+        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs",
+                                storage=request.app.state.store.epsg)
         geoms = body.get("geometries")
         if not isinstance(geoms, list):
             raise InputError("« geometries » doit être une liste de géométries GeoJSON.")
-        merged = merge_geometries([geojson.parse_geometry(g, crs) for g in geoms])
-        text = geojson.geometries_json(gpd.GeoSeries([merged], crs=STORAGE_CRS), geojson.CRS84)
+        st = request.app.state.store
+        merged = merge_geometries([geojson.parse_geometry(g, crs, storage=st.epsg) for g in geoms])
+        text = geojson.geometries_json(gpd.GeoSeries([merged], crs=st.crs), geojson.CRS84)
         return Response(text[0].encode(), media_type=GEOJSON)
 
     for spec in CATALOGUE:
@@ -125,10 +130,12 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         (créé ou remplacé) ; rien n'est enregistré. Réponse : une FeatureCollection des
         violations, chacune localisée, avec « valide » et le rapport en français."""
         auth.check_role(who, "staff", "Vérifier une modification")
-        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
-        feature = geojson.parse_feature(body, crs, spec.key, featureId)
-        check = check_changes(request.app.state.store, name, [feature])
-        return Response(_check_json(check), media_type=GEOJSON)
+        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs",
+                                storage=request.app.state.store.epsg)
+        st = request.app.state.store
+        feature = geojson.parse_feature(body, crs, spec.key, featureId, storage=st.epsg)
+        check = check_changes(st, name, [feature])
+        return Response(_check_json(check, st.crs), media_type=GEOJSON)
 
     @r.post(f"/collections/{name}/verification", tags=[spec.title], response_class=Response,
             operation_id=f"check_many_{name}",
@@ -138,13 +145,15 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         """Corps : FeatureCollection des objets créés ou remplacés, et « supprimer » : la liste
         des identifiants supprimés."""
         auth.check_role(who, "staff", "Vérifier une modification")
-        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs")
+        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs",
+                                storage=request.app.state.store.epsg)
         deletes = body.get("supprimer") or []
         if not isinstance(deletes, list):
             raise InputError("« supprimer » doit être une liste d'identifiants.")
-        check = check_changes(request.app.state.store, name, _features(body, spec, crs),
+        st = request.app.state.store
+        check = check_changes(st, name, _features(body, spec, crs, st.epsg),
                               [str(d) for d in deletes])
-        return Response(_check_json(check), media_type=GEOJSON)
+        return Response(_check_json(check, st.crs), media_type=GEOJSON)
 
 
 def _archive(state) -> bytes:

@@ -1,8 +1,9 @@
 """GeoJSON in and out of the API, and the CRSs of OGC API – Features Part 2.
 
-The store keeps Lambert-93 (EPSG:2154). Web clients get RFC 7946 GeoJSON (CRS84, lon/lat) unless
-they ask for another supported CRS with ``crs``; EPSG:4326 is served in its own axis order
-(latitude first), as Part 2 requires.
+The store keeps its territory's projected CRS (``Store.epsg``: Lambert-93, or UTM overseas). Web
+clients get RFC 7946 GeoJSON (CRS84, lon/lat) unless they ask for another supported CRS with
+``crs``: EPSG:4326 (served in its own axis order, latitude first, as Part 2 requires) or the
+store's own CRS. Every function that converts takes ``storage``, the store's EPSG code.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
 
 from ort_geo import geomcheck
+from ort_geo.crs import STORAGE_EPSG, area_of, crs_label
 from ort_geo.errors import CRSError, GeometryError, InputError, SwappedAxesError
 from ort_geo.features import Feature, _plain
 
-STORAGE_CRS = "EPSG:2154"
+STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
 
 @dataclass(frozen=True)
@@ -42,29 +44,49 @@ class ApiCRS:
 
 CRS84 = ApiCRS("http://www.opengis.net/def/crs/OGC/1.3/CRS84", 4326, False, 7)
 EPSG4326 = ApiCRS("http://www.opengis.net/def/crs/EPSG/0/4326", 4326, True, 7)
-LAMBERT93 = ApiCRS("http://www.opengis.net/def/crs/EPSG/0/2154", 2154, False, 2)
+
+
+def projected(epsg: int) -> ApiCRS:
+    """A store's projected CRS as the API names it (centimetre precision)."""
+    return ApiCRS(f"http://www.opengis.net/def/crs/EPSG/0/{epsg}", epsg, False, 2)
+
+
+LAMBERT93 = projected(STORAGE_EPSG)
 SUPPORTED = (CRS84, EPSG4326, LAMBERT93)
-_ALIASES = {
-    "crs84": CRS84, "ogc:crs84": CRS84, "urn:ogc:def:crs:ogc:1.3:crs84": CRS84,
-    "epsg:4326": EPSG4326, "urn:ogc:def:crs:epsg::4326": EPSG4326,
-    "epsg:2154": LAMBERT93, "urn:ogc:def:crs:epsg::2154": LAMBERT93,
-}
-# Area of use of Lambert-93 (metropolitan France), in lon/lat, with a margin.
-_FRANCE = (-10.5, 40.5, 11.0, 52.0)
 
 
-def parse_crs(value: str | None, what: str = "crs") -> ApiCRS:
+def supported(storage: int = STORAGE_EPSG) -> tuple[ApiCRS, ...]:
+    """The CRSs served for a store in ``storage``: CRS84, EPSG:4326 and the store's own."""
+    return (CRS84, EPSG4326, projected(storage))
+
+
+def _aliases(storage: int) -> dict[str, ApiCRS]:
+    own = projected(storage)
+    return {
+        "crs84": CRS84, "ogc:crs84": CRS84, "urn:ogc:def:crs:ogc:1.3:crs84": CRS84,
+        "epsg:4326": EPSG4326, "urn:ogc:def:crs:epsg::4326": EPSG4326,
+        f"epsg:{storage}": own, f"urn:ogc:def:crs:epsg::{storage}": own,
+    }
+
+
+def _region(storage: int) -> tuple[float, float, float, float]:
+    """Where the store's CRS applies, in lon/lat, with a margin of half a degree."""
+    west, south, east, north = area_of(storage)
+    return west - 0.5, south - 0.5, east + 0.5, north + 0.5
+
+
+def parse_crs(value: str | None, what: str = "crs", *, storage: int = STORAGE_EPSG) -> ApiCRS:
     """The supported CRS named by an OGC URI (or a short form); CRS84 when absent."""
     if value is None or not value.strip():
         return CRS84
     text = value.strip().strip("<>")
-    for crs in SUPPORTED:
+    for crs in supported(storage):
         if text == crs.uri:
             return crs
-    found = _ALIASES.get(text.lower())
+    found = _aliases(storage).get(text.lower())
     if found is None:
-        supported = ", ".join(c.uri for c in SUPPORTED)
-        raise CRSError(f"Paramètre {what} : SCR « {value} » non pris en charge (admis : {supported}).")
+        admitted = ", ".join(c.uri for c in supported(storage))
+        raise CRSError(f"Paramètre {what} : SCR « {value} » non pris en charge (admis : {admitted}).")
     return found
 
 
@@ -72,20 +94,18 @@ def _transformer(src: int, dst: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
 
 
-_TO_STORAGE = {4326: _transformer(4326, 2154)}
-
-
 @dataclass(frozen=True)
 class BBoxQuery:
-    """A bbox in Lambert-93: the envelope the store searches, and, for a box given in degrees,
-    the exact area it covers (a CRS84 box is a curved quadrilateral in Lambert-93)."""
+    """A bbox in the store's CRS: the envelope the store searches, and, for a box given in
+    degrees, the exact area it covers (a CRS84 box is a curved quadrilateral once projected)."""
 
     envelope: tuple[float, float, float, float]
     area: BaseGeometry | None = None
 
 
-def parse_bbox(value: str, crs: ApiCRS) -> BBoxQuery:
-    """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a query in EPSG:2154."""
+def parse_bbox(value: str, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BBoxQuery:
+    """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a query in the store's
+    CRS (``storage``)."""
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
@@ -104,25 +124,28 @@ def parse_bbox(value: str, crs: ApiCRS) -> BBoxQuery:
     if not (-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90):
         raise InputError("Paramètre bbox : longitudes entre -180 et 180, latitudes entre -90 "
                          "et 90 attendues.")
-    # Clip to where Lambert-93 is defined, then project the outline with densified edges.
-    minx, miny = max(minx, _FRANCE[0]), max(miny, _FRANCE[1])
-    maxx, maxy = min(maxx, _FRANCE[2]), min(maxy, _FRANCE[3])
+    # Clip to where the store's CRS is defined, then project the outline with densified edges.
+    region = _region(storage)
+    minx, miny = max(minx, region[0]), max(miny, region[1])
+    maxx, maxy = min(maxx, region[2]), min(maxy, region[3])
     if minx > maxx or miny > maxy:
-        return BBoxQuery((0.0, 0.0, 0.0, 0.0), shapely.Point(0, 0))  # outside France: nothing
+        return BBoxQuery((0.0, 0.0, 0.0, 0.0), shapely.Point(0, 0))  # outside: nothing
     outline = shapely.segmentize(shapely.box(minx, miny, maxx, maxy),
                                  max(maxx - minx, maxy - miny, 1e-9) / 32)
+    to_storage = _transformer(4326, storage)
     area = shapely.transform(outline, lambda c: np.column_stack(
-        _TO_STORAGE[4326].transform(c[:, 0], c[:, 1])))
+        to_storage.transform(c[:, 0], c[:, 1])))
     return BBoxQuery(tuple(area.bounds), area)  # type: ignore[arg-type]
 
 
-def extent_crs84(bbox: Sequence[float] | None) -> list[float] | None:
-    """A Lambert-93 extent as a CRS84 bbox."""
+def extent_crs84(bbox: Sequence[float] | None, *, storage: int = STORAGE_EPSG
+                 ) -> list[float] | None:
+    """An extent in the store's CRS (``storage``) as a CRS84 bbox."""
     if bbox is None:
         return None
     x0, y0, x1, y1 = bbox
-    minx, miny, maxx, maxy = _transformer(2154, 4326).transform_bounds(x0, y0, x1, y1,
-                                                                       densify_pts=21)
+    minx, miny, maxx, maxy = _transformer(storage, 4326).transform_bounds(x0, y0, x1, y1,
+                                                                          densify_pts=21)
     # Rounded outwards, so the extent still contains every feature.
     return [math.floor(minx * 1e6) / 1e6, math.floor(miny * 1e6) / 1e6,
             math.ceil(maxx * 1e6) / 1e6, math.ceil(maxy * 1e6) / 1e6]
@@ -130,7 +153,8 @@ def extent_crs84(bbox: Sequence[float] | None) -> list[float] | None:
 
 def geometries_json(geoms: gpd.GeoSeries, crs: ApiCRS) -> list[str]:
     """Each geometry as a GeoJSON text in ``crs`` (rounded to the CRS's useful precision)."""
-    values = geoms.values if crs.epsg == 2154 else geoms.to_crs(epsg=4326).values
+    same = geoms.crs is not None and geoms.crs.to_epsg() == crs.epsg
+    values = geoms.values if same else geoms.to_crs(epsg=crs.epsg).values
     arr = np.asarray(values, dtype=object)
     scale = 10.0 ** crs.decimals
     if crs.lat_first:
@@ -164,39 +188,46 @@ def feature_collection(features: list[str], extra: dict[str, Any]) -> bytes:
 # -- reading GeoJSON bodies ---------------------------------------------------------------------
 
 def parse_geometry(data: Any, crs: ApiCRS, label: str = "Géométrie",
-                   budget: geomcheck.VertexBudget | None = None) -> BaseGeometry:
-    """A GeoJSON geometry object in ``crs`` -> a shapely geometry in EPSG:2154.
+                   budget: geomcheck.VertexBudget | None = None, *,
+                   storage: int = STORAGE_EPSG) -> BaseGeometry:
+    """A GeoJSON geometry object in ``crs`` -> a shapely geometry in the store's CRS
+    (``storage``).
 
     The structure is checked first (:func:`ort_geo.geomcheck.geojson_geometry`: types, finite
     positions, closed rings, no empty part, the request's vertex budget), then the coordinates
-    must lie in France; ``label`` names the feature in errors."""
+    must lie on the territory; ``label`` names the feature in errors."""
     geom = geomcheck.geojson_geometry(data, label, budget)
     if crs.lat_first:
         geom = shapely.transform(geom, lambda c: c[:, ::-1])
-    if crs.epsg == 2154:
-        geomcheck.check_in_france([geom], [label], where="corps de la requête")
+    if crs.epsg == storage:
+        geomcheck.check_in_france([geom], [label], where="corps de la requête", epsg=storage)
         return geom
     minx, miny, maxx, maxy = geom.bounds
-    if not _inside_france(minx, miny, maxx, maxy):
-        if _inside_france(miny, minx, maxy, maxx):
+    region = _region(storage)
+    if not _inside(region, minx, miny, maxx, maxy):
+        if _inside(region, miny, minx, maxy, maxx):
             raise SwappedAxesError(
-                "Coordonnées hors de France : latitude et longitude semblent inversées "
+                "Coordonnées hors du territoire : latitude et longitude semblent inversées "
                 "(GeoJSON attend longitude, latitude)."
             )
         raise CRSError(
-            f"{label} : coordonnées hors de France métropolitaine : indiquez leur SCR dans l'en-tête "
-            f"Content-Crs (admis : {', '.join(c.uri for c in SUPPORTED)})."
+            f"{label} : coordonnées hors de la zone du territoire ({crs_label(storage)}) : "
+            "indiquez leur SCR dans l'en-tête Content-Crs (admis : "
+            f"{', '.join(c.uri for c in supported(storage))})."
         )
-    return shapely.transform(geom, lambda c: np.column_stack(_TO_STORAGE[4326].transform(c[:, 0], c[:, 1])))
+    to_storage = _transformer(4326, storage)
+    return shapely.transform(geom, lambda c: np.column_stack(to_storage.transform(c[:, 0], c[:, 1])))
 
 
-def _inside_france(minx: float, miny: float, maxx: float, maxy: float) -> bool:
-    return _FRANCE[0] <= minx and maxx <= _FRANCE[2] and _FRANCE[1] <= miny and maxy <= _FRANCE[3]
+def _inside(region: tuple[float, float, float, float], minx: float, miny: float, maxx: float,
+            maxy: float) -> bool:
+    return region[0] <= minx and maxx <= region[2] and region[1] <= miny and maxy <= region[3]
 
 
 def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None, *,
-                  spatial: bool = True) -> Feature:
-    """A GeoJSON Feature body -> a Feature (geometry in EPSG:2154); the id may come from the URL.
+                  spatial: bool = True, storage: int = STORAGE_EPSG) -> Feature:
+    """A GeoJSON Feature body -> a Feature (geometry in the store's CRS, ``storage``); the id
+    may come from the URL.
 
     For a table without geometry (``spatial=False``) the geometry must be null or absent."""
     if not isinstance(data, dict) or data.get("type") != "Feature":
@@ -219,11 +250,13 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
     if geometry is None:
         raise GeometryError(f"Objet « {fid} » : géométrie absente, chaque objet doit être "
                             "localisé.")
-    return Feature(fid, props, parse_geometry(geometry, crs, f"Objet « {fid} »"))
+    return Feature(fid, props, parse_geometry(geometry, crs, f"Objet « {fid} »",
+                                              storage=storage))
 
 
-def parse_perimeter(data: Any, crs: ApiCRS) -> BaseGeometry:
-    """A perimeter posted as GeoJSON (geometry, Feature or FeatureCollection) in EPSG:2154."""
+def parse_perimeter(data: Any, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BaseGeometry:
+    """A perimeter posted as GeoJSON (geometry, Feature or FeatureCollection) in the store's
+    CRS."""
     budget = geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES)
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         features = data.get("features")
@@ -235,12 +268,14 @@ def parse_perimeter(data: Any, crs: ApiCRS) -> BaseGeometry:
                 raise GeometryError(f"Objet {i + 1} de la collection : objet GeoJSON attendu.")
             label = f"Objet {i + 1}" + (f" (id={feature['id']})" if isinstance(
                 feature.get("id"), str | int) else "")
-            parts.append(parse_geometry(feature.get("geometry"), crs, label, budget))
+            parts.append(parse_geometry(feature.get("geometry"), crs, label, budget,
+                                        storage=storage))
         geom = shapely.union_all(parts)
     elif isinstance(data, dict) and data.get("type") == "Feature":
-        geom = parse_geometry(data.get("geometry"), crs, "Objet du périmètre", budget)
+        geom = parse_geometry(data.get("geometry"), crs, "Objet du périmètre", budget,
+                              storage=storage)
     else:
-        geom = parse_geometry(data, crs, "Périmètre", budget)
+        geom = parse_geometry(data, crs, "Périmètre", budget, storage=storage)
     if geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise GeometryError(f"Un périmètre doit être fait de polygones (reçu {geom.geom_type}).")
     return geom

@@ -75,7 +75,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
     ) -> Response:
         auth.check_role(who, "staff", "Historique des versions")
         check_known(request, {"crs"})
-        out_crs = geojson.parse_crs(crs)
+        out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         version = feature_version(request.app.state.store, name, featureId, number)
         member = json.dumps(version_summary(version), ensure_ascii=False)
         headers = {"Content-Crs": out_crs.header}
@@ -102,7 +102,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
     ) -> Response:
         auth.check_role(who, "staff", "Comparaison de versions")
         check_known(request, {"de", "a", "donnees-au", "crs"})
-        out_crs = geojson.parse_crs(crs)
+        out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         result = compare_versions(request.app.state.store, name, featureId, de, a,
                                   data_at=donnees_au)
         frame = result.frame()

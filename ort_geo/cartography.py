@@ -1,11 +1,13 @@
 """Map drawing shared by printed outputs: layer styles, legend entries, north arrow, scale bar.
 
-Maps are drawn with matplotlib in Lambert-93 (EPSG:2154) metres, so one data unit is one metre and
-the scale bar needs no projection arithmetic. matplotlib is part of the ``pdf`` extra: this module
+Maps are drawn with matplotlib in the store's projected CRS (Lambert-93, or UTM overseas: metres
+either way), so one data unit is one metre and the scale bar needs no projection arithmetic. matplotlib is part of the ``pdf`` extra: this module
 imports it lazily and raises :class:`~ort_geo.errors.MissingExtraError` when it is absent.
 
-Colours and French labels live in plain data (``LAYER_STYLES``, ``STRATA``, ``ORIENTATIONS``,
-``BUILDING_CONDITIONS``) so that other outputs (web map) can share them.
+Colours and French labels live in plain data (``LAYER_STYLES``, ``STRATA``,
+``BUILDING_CONDITIONS``) so that other outputs (web map) can share them. What belongs to a
+territory — its orientations' titles and colours, its strata's names — comes from the store's
+manifest (:func:`ort_geo.territory.orientations_of`, the strata features' ``libelle``).
 """
 
 from __future__ import annotations
@@ -20,24 +22,17 @@ import numpy as np
 import shapely
 
 from .errors import InputError, require_module
+from .territory import STRATA_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
 
-#: The four strategic orientations of the Val d'Argent convention (article 2).
-ORIENTATIONS: dict[int, tuple[str, str]] = {
-    1: ("Redynamiser les centres-villes", "#c0392b"),
-    2: ("S'engager pour la transition écologique", "#1e8449"),
-    3: ("Valoriser le territoire", "#2471a3"),
-    4: ("Préserver l'environnement et le cadre de vie", "#b7950b"),
-}
-
-#: Strata of the territorial design: French label and fill colour.
+#: Strata of the territorial design: default French label and fill colour (a layer's own
+#: ``libelle``, from its manifest, names them on maps).
 STRATA: dict[str, tuple[str, str]] = {
-    "ligne_de_vie": ("Ligne de vie (fond de vallée)", "#f3e3b3"),
-    "terrasses": ("Terrasses de mi-hauteur", "#d5e6bd"),
-    "hauts": ("Les hauts", "#a9cba0"),
+    key: (STRATA_LABELS[key], colour) for key, colour in
+    (("ligne_de_vie", "#f3e3b3"), ("terrasses", "#d5e6bd"), ("hauts", "#a9cba0"))
 }
 
 #: Building condition (staff maps only): French label and fill colour.
@@ -154,12 +149,14 @@ def draw_polygons(ax: Axes, frame: gpd.GeoDataFrame, style: LayerStyle, *, scale
 
 
 def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str | None = None,
-               number: dict[str, str] | None = None, scale: float = 1.0) -> list[Artist]:
+               number: dict[str, str] | None = None, scale: float = 1.0,
+               orientations: dict[int, tuple[str, str]] | None = None) -> list[Artist]:
     """Draw one catalogue layer with its house style; return its legend handles.
 
     ``emphasis`` is the id of the page's own feature (drawn stronger); ``number`` maps feature
     ids to labels written on the map (sector numbers, action numbers); ``scale`` enlarges
-    every size given in points (1 for A4, about 1.41 for A3).
+    every size given in points (1 for A4, about 1.41 for A3); ``orientations`` gives each
+    orientation's title and colour (:func:`ort_geo.territory.orientations_of`).
     """
     k = scale
     _mpl()
@@ -174,6 +171,8 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
         for key, (label, colour) in STRATA.items():
             part = frame[frame["strate"] == key]
             if not part.empty:
+                named = part["libelle"].dropna() if "libelle" in part else part.iloc[0:0]
+                label = str(named.iloc[0]) if len(named) else label
                 part.plot(ax=ax, facecolor=colour, edgecolor="none", zorder=style.zorder,
                           alpha=style.alpha, linewidth=0)
                 handles.append(Patch(facecolor=colour, edgecolor="none", label=label))
@@ -201,7 +200,10 @@ def draw_layer(ax: Axes, layer: str, frame: gpd.GeoDataFrame, *, emphasis: str |
                                   label=label))
     elif layer == "actions":
         pts = frame.geometry.representative_point()
-        for orientation, (_label, colour) in ORIENTATIONS.items():
+        styles = orientations or {}
+        for k in sorted({int(v) for v in frame["orientation"].dropna()} - set(styles)):
+            styles = {**styles, k: (f"Orientation {k}", "#7f7f7f")}
+        for orientation, (_label, colour) in sorted(styles.items()):
             mask = (frame["orientation"] == orientation).to_numpy()
             if not mask.any():
                 continue
@@ -286,7 +288,8 @@ def _blend(colour: str, alpha: float) -> Any:
 
 def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.07,
                 scale: float = 1.0) -> None:
-    """A north arrow in axes coordinates (Lambert-93 grid north is close to true north here)."""
+    """A north arrow in axes coordinates (grid north of the territory's projection is close to
+    true north at a town's scale)."""
     from matplotlib.patches import Polygon
 
     w = size * 0.38
@@ -303,7 +306,7 @@ def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.0
 
 
 def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> None:
-    """A metric scale bar (EPSG:2154: one data unit is one metre)."""
+    """A metric scale bar (projected CRS in metres: one data unit is one metre)."""
     ScaleBar = require_module("matplotlib_scalebar.scalebar", "pdf").ScaleBar  # noqa: N806
     ax.add_artist(ScaleBar(1.0, units="m", location=location, length_fraction=0.22,
                            box_alpha=0.85, font_properties={"size": 7 * scale},
@@ -324,9 +327,10 @@ def scale_ratio(ax: Axes) -> int:
 # -- relief ------------------------------------------------------------------------------------
 
 
-def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
-              ) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
-    """A hillshade (0–1 array) of the DEM resampled to EPSG:2154 over ``extent``.
+def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900,
+              epsg: int = 2154) -> tuple[np.ndarray, tuple[float, float, float, float]] | None:
+    """A hillshade (0–1 array) of the DEM resampled to the map's CRS (``epsg``, the store's)
+    over ``extent``.
 
     Returns None when the DEM does not cover the window. Relief is computed by matplotlib's
     ``LightSource`` (light from the north-west, the cartographic convention).
@@ -349,7 +353,7 @@ def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900
             if src.crs is None:
                 raise InputError(f"Le MNT {dem} n'a pas de système de coordonnées.")
             reproject(source=rasterio.band(src, 1), destination=target, dst_transform=transform,
-                      dst_crs="EPSG:2154", resampling=Resampling.bilinear,
+                      dst_crs=f"EPSG:{epsg}", resampling=Resampling.bilinear,
                       src_nodata=src.nodata, dst_nodata=np.nan)
     except RasterioIOError as exc:
         raise InputError(f"MNT illisible : {dem} ({exc})") from None

@@ -248,8 +248,8 @@ CATALOGUE = Catalogue(
                 _ID,
                 _f("numero", "str", "Numéro de fiche action"),
                 _f("titre", "str", "Titre", required=True, aliases=("nom", "intitule", "title")),
-                _f("orientation", "int", "Orientation stratégique", required=True,
-                   minimum=1, maximum=4),
+                # A convention has any number of orientations (its manifest lists them).
+                _f("orientation", "int", "Orientation stratégique", required=True, minimum=1),
                 _f("maitre_ouvrage", "str", "Maître d'ouvrage", aliases=("moa",)),
                 _f("partenaires", "str", "Partenaires"),
                 _f("priorite", "enum", "Priorité", choices=("haute", "moyenne", "basse")),

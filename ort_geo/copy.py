@@ -157,6 +157,9 @@ def copy_store(source: Store, dest: Store, *, chunk: int = CHUNK,
     finds any difference.
     """
     _check_empty(dest)
+    if dest.epsg != source.epsg:
+        raise InputError(f"L'entrepôt de destination est en EPSG:{dest.epsg}, la source en "
+                         f"EPSG:{source.epsg} : créez la destination dans le SCR de la source.")
     with dest._transaction() as tx:
         for name in source.layer_names():
             spec = source.spec(name)

@@ -11,7 +11,7 @@ Real data comes in through :mod:`ort_geo.importers` (BD TOPO, RNB, LOVAC-like CS
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -23,16 +23,10 @@ RNB_ALPHABET = "123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: Inhabitants per generated building, so a town gets about population / this many buildings.
 PEOPLE_PER_BUILDING = 3.5
 
-_STREETS = {
-    "68298": ("rue du Maréchal-de-Lattre-de-Tassigny", "rue Wilson", "rue Jean-Jaurès",
-              "rue de la Paix", "rue Osmont", "place du Prensureux"),
-    "68294": ("rue Maurice-Burrus", "rue du Général-de-Gaulle", "rue de la Gare",
-              "rue des Mines"),
-    "68185": ("rue Clemenceau", "rue de la Vallée", "rue du Moulin"),
-    "68283": ("rue de l'Église", "rue du Rombach", "rue de la Forêt"),
-}
+#: Street names where a manifest gives none for a commune (its ``demo_rues``).
 _GENERIC_STREETS = ("rue des Jardins", "chemin du Verger", "rue des Prés", "impasse des Tilleuls",
-                    "rue de la Lièpvrette", "chemin de la Forêt", "rue du Stade")
+                    "rue de la Rivière", "chemin de la Forêt", "rue du Stade")
+_CENTRAL_STREETS = ("Grand-Rue", "place de la Mairie", "rue de l'Église", "rue du Marché")
 _USAGES = ("Résidentiel", "Commercial et services", "Industriel", "Annexe")
 _OWNERS = ("personne physique", "copropriété", "SCI", "bailleur social", "commune", "autre")
 _SHOPS = ("Boulangerie", "Boucherie", "Pharmacie", "Café", "Restaurant", "Coiffure",
@@ -61,8 +55,9 @@ def generate_buildings(
     seed: int = 2154,
     reference_year: int = 2026,
     localities: Mapping[str, str] | None = None,
+    streets: Mapping[str, Sequence[str]] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Demo ``batiments`` frame (EPSG:2154).
+    """Demo ``batiments`` frame (in the CRS of ``communes``, the store's).
 
     ``communes`` is a communes-layer frame (code_insee, population, geometry); ``axes`` the valley
     axis lines (buildings are laid out along the nearest one); ``centres`` the town-hall point of
@@ -126,13 +121,13 @@ def generate_buildings(
             grid.setdefault((int(x // cell), int(y // cell)), []).append((x, y, radius, footprint))
             placed += 1
             rows.append(_attributes(rng, code, placed, central, d_centre, reference_year,
-                                    localities.get(code, code)))
+                                    localities.get(code, code), (streets or {}).get(code)))
             shapes.append(footprint)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=communes.crs)
 
 
 def _attributes(rng: np.random.Generator, code: str, n: int, central: bool, d_centre: float,
-                reference_year: int, locality: str) -> dict:
+                reference_year: int, locality: str, own: Sequence[str] | None) -> dict:
     usage = rng.choice(_USAGES, p=[0.78, 0.10, 0.04, 0.08] if central else [0.80, 0.04, 0.06, 0.10])
     if central:
         year = int(rng.choice([rng.integers(1700, 1870), rng.integers(1870, 1914),
@@ -160,7 +155,7 @@ def _attributes(rng: np.random.Generator, code: str, n: int, central: bool, d_ce
     shop = bool(central and d_centre < 350 and usage in ("Commercial et services", "Résidentiel")
                 and rng.random() < (0.9 if usage == "Commercial et services" else 0.25))
     shop_vacant = bool(shop and rng.random() < 0.24)
-    streets = _STREETS.get(code, _GENERIC_STREETS) if central else _GENERIC_STREETS
+    streets = (tuple(own or ()) or _CENTRAL_STREETS) if central else _GENERIC_STREETS
     street = streets[int(rng.integers(0, len(streets)))]
     section = "".join(rng.choice(list("ABCDEFHK"), 2))
     return {
@@ -197,8 +192,11 @@ def generate_commerces(
     *,
     seed: int = 2154,
     localities: Mapping[str, str] | None = None,
+    crs: str = "EPSG:2154",
+    streets: Mapping[str, Sequence[str]] | None = None,
 ) -> gpd.GeoDataFrame:
-    """Demo ``commerces``: shopfronts along the main street of each centre, some vacant.
+    """Demo ``commerces``: shopfronts along the main street of each centre, some vacant (in
+    ``crs``, the store's, like every geometry given).
 
     Drawn independently of the buildings' (restricted) ground-floor vacancy, so the public shop
     layer reveals nothing about any building.
@@ -220,7 +218,7 @@ def generate_commerces(
                 continue
             vacant = bool(rng.random() < 0.22)
             activity = str(rng.choice(_SHOPS))
-            street = _STREETS.get(code, _GENERIC_STREETS)[0]
+            street = (tuple((streets or {}).get(code) or ()) or _CENTRAL_STREETS)[0]
             rows.append({
                 "id": f"demo-commerce-{code}-{i + 1:03d}",
                 "nom": "Local vacant" if vacant else activity,
@@ -232,4 +230,4 @@ def generate_commerces(
                 "source": SOURCE,
             })
             shapes.append(point)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=crs)

@@ -29,7 +29,7 @@ import pandas as pd
 import shapely
 
 from .followup_spec import DemoHistory
-from .store.base import STORAGE_CRS, Store, journal_clock
+from .store.base import Store, journal_clock
 from .territory import Territory
 
 AUTHOR = "démonstration ort-geo"
@@ -118,7 +118,7 @@ def _write(store: Store, layer: str, changes: list[dict] | gpd.GeoDataFrame,
             row["geometry"] = frame_geoms[k]
         row.setdefault("geometry", None)
         out.append(row)
-    frame = gpd.GeoDataFrame(out, geometry="geometry", crs=STORAGE_CRS)
+    frame = gpd.GeoDataFrame(out, geometry="geometry", crs=store.crs)
     store.write(layer, frame, author=AUTHOR, message=TAG + message)
 
 
@@ -318,7 +318,7 @@ def _revise_sector(store: Store, history: DemoHistory) -> None:
         {"id": [history.revision_secteur], "version": [int(chosen["version"].iloc[0] or 1) + 1],
          "deliberation": [history.revision_deliberation],
          "date_debut": [history.revision_date]},
-        geometry=[shapely.MultiPolygon(parts)], crs=STORAGE_CRS)
+        geometry=[shapely.MultiPolygon(parts)], crs=store.crs)
     _write(store, "secteurs_ort", revised, "révision du périmètre (avenant)")
 
 

@@ -30,7 +30,7 @@ Operation = Literal["create", "replace", "update", "delete"]
 
 @dataclass(frozen=True)
 class Finding:
-    """A violation and where it lies (EPSG:2154; None when it has no place)."""
+    """A violation and where it lies (in the store's CRS; None when it has no place)."""
 
     violation: rules.Violation
     geometry: BaseGeometry | None = None
@@ -71,7 +71,8 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     from .build import territory_of, town_halls_of
 
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f]))[0] for f in upserts]
+    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
+                               epsg=store.epsg)[0] for f in upserts]
     try:
         territory = territory_of(store)
     except InputError:
@@ -80,8 +81,8 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     # Each layer is read once: the stored state and the candidate share it.
     frames = {name: store.read(name) for name in sorted(names | {"communes"})}
     typed = [snap_to_neighbours(frames[layer], f) for f in typed]
-    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(spec, typed)
-                                      if typed else None, deletes=list(deletes),
+    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(
+        spec, typed, crs=store.crs) if typed else None, deletes=list(deletes),
                                       current=frames[layer])
     then = rules.validate(store, territory, overrides={**frames, layer: candidate},
                           layers=names)

@@ -34,21 +34,11 @@ def status_label(code: object) -> str:
 
 
 def orientation_labels(store: Store) -> dict[int, str]:
-    """French titles of the strategic orientations (the territory's, else the shared defaults)."""
-    from .cartography import ORIENTATIONS
+    """French titles of the strategic orientations: the store's manifest's, and "Orientation k"
+    for a number its actions use that the manifest does not name."""
+    from .territory import orientations_of
 
-    titles = {k: v[0] for k, v in ORIENTATIONS.items()}
-    try:
-        from .build import territory_of
-
-        territory = territory_of(store)
-        own = getattr(territory, "orientations", None)
-        if own:
-            titles = {int(getattr(o, "numero", k + 1)): getattr(o, "titre", str(o))
-                      for k, o in enumerate(own)}
-    except Exception:  # noqa: BLE001 - a store without a manifest keeps the defaults
-        pass
-    return titles
+    return {k: title for k, (title, _colour) in orientations_of(store).items()}
 
 
 def commune_names(store: Store) -> dict[str, str]:

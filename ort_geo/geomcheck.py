@@ -21,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -263,18 +264,33 @@ def check_frame(geoms: Sequence[BaseGeometry] | np.ndarray, labels: Sequence[str
 
 
 def check_in_france(geoms: Sequence[BaseGeometry] | np.ndarray, labels: Sequence[str], *,
-                    where: str) -> None:
-    """Refuse geometries (in Lambert-93) far outside metropolitan France."""
+                    where: str, epsg: int = 2154) -> None:
+    """Refuse geometries (in ``epsg``, the store's CRS: Lambert-93 or an overseas UTM) far
+    outside the territory's projection domain."""
+    from .crs import crs_label
+
     geoms = np.asarray(geoms, dtype=object)
     bounds = shapely.bounds(geoms)
-    x0, y0, x1, y1 = LAMBERT93_ENVELOPE
+    x0, y0, x1, y1 = LAMBERT93_ENVELOPE if epsg == 2154 else _envelope(epsg)
     with np.errstate(invalid="ignore"):
         out = ((bounds[:, 0] < x0) | (bounds[:, 1] < y0) | (bounds[:, 2] > x1)
                | (bounds[:, 3] > y1))
     problems = {int(i): "coordonnées loin de tout territoire français (hors du domaine de "
-                        "Lambert-93)" for i in np.flatnonzero(out)}
+                        f"{crs_label(epsg).split(' (')[0]})" for i in np.flatnonzero(out)}
     if problems:
         raise GeometryError(_listing(f"Géométries refusées dans « {where} »", problems, labels))
+
+
+@cache
+def _envelope(epsg: int) -> tuple[float, float, float, float]:
+    """A projected CRS's area of use in its own metres, with a 100 km margin."""
+    from pyproj import Transformer
+
+    from .crs import area_of
+
+    x0, y0, x1, y1 = Transformer.from_crs(4326, epsg, always_xy=True).transform_bounds(
+        *area_of(epsg), densify_pts=21)
+    return x0 - 1e5, y0 - 1e5, x1 + 1e5, y1 + 1e5
 
 
 def check_plausible(geoms: Sequence[BaseGeometry] | np.ndarray, labels: Sequence[str], *,

@@ -1,8 +1,9 @@
-"""Perimeters: what "within" means for statistics and queries, resolved to polygons in EPSG:2154.
+"""Perimeters: what "within" means for statistics and queries, resolved to polygons in the store's CRS.
 
 A perimeter is given as ``"layer"`` (every feature of a polygon layer), ``"layer:id"`` (one
 feature), a vector file brought by the user, a GeoDataFrame/GeoSeries or a shapely geometry
-(assumed in EPSG:2154). It is resolved to a frame with ``id``, ``nom`` and ``geometry``.
+(assumed in the store's CRS, ``Store.epsg``; Lambert-93 without a store). It is resolved to a
+frame with ``id``, ``nom`` and ``geometry``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .errors import FeatureNotFoundError, GeometryError, InputError
 from .io import read_vector
-from .store.base import STORAGE_CRS, Store
+from .store.base import STORAGE_CRS, STORAGE_EPSG, Store
 
 Perimeter: TypeAlias = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
 
@@ -31,22 +32,23 @@ def polygon_layers(store: Store) -> list[str]:
 
 
 def resolve_perimeter(perimeter: Perimeter, store: Store | None = None) -> gpd.GeoDataFrame:
-    """The perimeter's polygons as a frame (id, nom, geometry) in EPSG:2154."""
+    """The perimeter's polygons as a frame (id, nom, geometry) in the store's CRS."""
+    crs = store.crs if store is not None else STORAGE_CRS
     if isinstance(perimeter, BaseGeometry):
-        frame = gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[perimeter], crs=STORAGE_CRS)
+        frame = gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[perimeter], crs=crs)
     elif isinstance(perimeter, gpd.GeoSeries):
         frame = gpd.GeoDataFrame(geometry=perimeter)
     elif isinstance(perimeter, gpd.GeoDataFrame):
         frame = perimeter
     elif isinstance(perimeter, Path) or (isinstance(perimeter, str) and _looks_like_file(perimeter)):
-        frame = _read_file(Path(perimeter))
+        frame = _read_file(Path(perimeter), store.epsg if store is not None else STORAGE_EPSG)
     elif isinstance(perimeter, str):
         if store is None:
             raise InputError(f"Périmètre « {perimeter} » : un entrepôt est nécessaire pour le lire.")
         return _from_layer(store, perimeter)
     else:
         raise InputError(f"Périmètre non reconnu : {type(perimeter).__name__}.")
-    return _normalise(frame)
+    return _normalise(frame, crs)
 
 
 _FILE_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".kml", ".fgb", ".csv", ".gml"}
@@ -71,20 +73,21 @@ def _from_layer(store: Store, text: str) -> gpd.GeoDataFrame:
     out = gpd.GeoDataFrame(
         {"id": frame[spec.key].astype(str).to_numpy(),
          "nom": frame[label].astype("string").to_numpy() if label else None},
-        geometry=frame.geometry.to_numpy(), crs=STORAGE_CRS,
+        geometry=frame.geometry.to_numpy(), crs=store.crs,
     )
     return out
 
 
-def _read_file(path: Path) -> gpd.GeoDataFrame:
+def _read_file(path: Path, epsg: int) -> gpd.GeoDataFrame:
     if not path.exists():
         raise InputError(f"Fichier de périmètre introuvable : {path}")
-    frame, _report = read_vector(path)  # CRS inference, swapped axes refused, repair
+    # CRS inference, swapped axes refused, repair
+    frame, _report = read_vector(path, target=epsg)
     return frame
 
 
-def _normalise(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    frame = frame.set_crs(STORAGE_CRS) if frame.crs is None else frame.to_crs(STORAGE_CRS)
+def _normalise(frame: gpd.GeoDataFrame, crs: str) -> gpd.GeoDataFrame:
+    frame = frame.set_crs(crs) if frame.crs is None else frame.to_crs(crs)
     geoms = frame.geometry.to_numpy()
     kinds = set(shapely.get_type_id(geoms[~shapely.is_missing(geoms)]).tolist())
     if not kinds or not kinds <= {3, 6}:  # Polygon, MultiPolygon
@@ -95,7 +98,7 @@ def _normalise(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         geoms[invalid] = [_polygonal(shapely.make_valid(g)) for g in geoms[invalid]]
     ids = _column(frame, ("id", "identifiant", "code")) or [str(i + 1) for i in range(len(frame))]
     names = _column(frame, NAME_FIELDS)
-    return gpd.GeoDataFrame({"id": ids, "nom": names}, geometry=geoms, crs=STORAGE_CRS)
+    return gpd.GeoDataFrame({"id": ids, "nom": names}, geometry=geoms, crs=crs)
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry:

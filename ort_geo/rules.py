@@ -30,6 +30,7 @@ import shapely
 
 from .build import territory_of, town_halls_of
 from .catalogue import CATALOGUE
+from .crs import crs_label
 from .errors import CRSError, ValidationError
 from .store import Store
 from .territory import Territory
@@ -100,8 +101,8 @@ def validate(
                 candidate = overrides[name]
                 if candidate.crs is None:
                     raise CRSError(f"Couche candidate {name} sans système de coordonnées : "
-                                   "déclarez-le (Lambert-93 attendu).")
-                frames[name] = candidate.to_crs(2154)
+                                   f"déclarez-le ({crs_label(store.epsg)} attendu).")
+                frames[name] = candidate.to_crs(store.crs)
             else:
                 frames[name] = store.read(name)
         return frames[name]
@@ -122,7 +123,8 @@ def validate(
         if territory.main_town not in halls:
             from .communes import read_town_halls
 
-            halls[territory.main_town] = read_town_halls([territory.main_town]).geometry.iloc[0]
+            halls[territory.main_town] = read_town_halls(
+                [territory.main_town], epsg=store.epsg).geometry.iloc[0]
         found += _main_centre(frame("secteurs_ort"), territory, halls.get(territory.main_town),
                               own)
     if "actions" in names:
@@ -137,7 +139,7 @@ def check_layer(layer: str, frame: gpd.GeoDataFrame, territory_area=None,
                 members: set[str] | None = None) -> list[Violation]:
     """The rules that read one layer alone: geometry, overlap, slivers, communes, territory.
 
-    ``territory_area`` is the union of the member communes (EPSG:2154); ``members`` their codes.
+    ``territory_area`` is the union of the member communes (in the store's CRS); ``members`` their codes.
     Vectorised: cost grows linearly with the layer (plus an STRtree query for overlaps).
     """
     spec = CATALOGUE[layer]
@@ -191,11 +193,12 @@ def candidate_layer(store: Store, layer: str, *, upserts: gpd.GeoDataFrame | Non
     keep = ~current[spec.key].astype(str).isin(set(map(str, deletes)))
     if upserts is not None and len(upserts):
         if upserts.crs is None:
-            raise CRSError("Objets candidats sans système de coordonnées (Lambert-93 attendu).")
-        upserts = upserts.to_crs(2154)
+            raise CRSError("Objets candidats sans système de coordonnées "
+                           f"({crs_label(store.epsg)} attendu).")
+        upserts = upserts.to_crs(store.crs)
         keep &= ~current[spec.key].astype(str).isin(set(upserts[spec.key].astype(str)))
         merged = pd.concat([current[keep], upserts], ignore_index=True)
-        return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=2154)
+        return gpd.GeoDataFrame(merged, geometry=current.geometry.name, crs=store.crs)
     return current[keep].reset_index(drop=True)
 
 
@@ -211,9 +214,10 @@ def candidate_from_file(store: Store, layer: str, path: str, *, mode: str = "rep
     from .validation import frame_to_features
 
     spec = CATALOGUE[layer]
-    frame, report = read_vector(path, prefer_layer=layer)
+    frame, report = read_vector(path, prefer_layer=layer, target=store.epsg)
     frame = map_fields(spec, frame, report or ImportReport(source=str(path)))
-    typed = features_to_frame(spec, frame_to_features(spec, frame))
+    typed = features_to_frame(spec, frame_to_features(spec, frame, epsg=store.epsg),
+                              crs=store.crs)
     if mode == "replace":
         return typed
     return candidate_layer(store, layer, upserts=typed)

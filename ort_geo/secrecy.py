@@ -601,9 +601,6 @@ __all__ = [
 
 # -- reading the public outputs back from a running API (what anyone can do) -------------------
 
-_L93 = "http://www.opengis.net/def/crs/EPSG/0/2154"
-
-
 def _get_json(url: str, timeout: float) -> dict:
     import json
     import urllib.error
@@ -620,7 +617,11 @@ def _get_json(url: str, timeout: float) -> dict:
 def _api_items(base: str, layer: str, timeout: float) -> gpd.GeoDataFrame:
     from urllib.parse import quote
 
-    url: str | None = f"{base}/collections/{layer}/items?limit=10000&crs={quote(_L93, safe='')}"
+    # Geometries in the store's own CRS (the collection's storageCrs: Lambert-93, UTM overseas).
+    storage = _get_json(f"{base}/collections/{layer}", timeout)["storageCrs"]
+    epsg = int(storage.rstrip("/").rsplit("/", 1)[1])
+    url: str | None = (f"{base}/collections/{layer}/items?limit=10000"
+                       f"&crs={quote(storage, safe='')}")
     features: list[dict] = []
     while url:
         page = _get_json(url, timeout)
@@ -628,8 +629,8 @@ def _api_items(base: str, layer: str, timeout: float) -> gpd.GeoDataFrame:
         url = next((link["href"] for link in page.get("links", []) if link.get("rel") == "next"),
                    None)
     ids = [str(f.get("id")) for f in features]
-    frame = gpd.GeoDataFrame.from_features(features, crs="EPSG:2154") if features else \
-        gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs="EPSG:2154")
+    frame = gpd.GeoDataFrame.from_features(features, crs=epsg) if features else \
+        gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs=epsg)
     frame["id"] = ids
     return frame
 

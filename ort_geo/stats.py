@@ -9,7 +9,8 @@ Rules (DESIGN.md):
 * a building, shop or action belongs to a zone when its representative point (``point_on_surface``,
   inside its footprint) is covered by the zone, boundary included (see :mod:`ort_geo.assign`);
   overlapping zones each count it; a building straddling a boundary counts once;
-* active-mobility lengths are the lengths of the lines' intersection with each zone, in EPSG:2154;
+* active-mobility lengths are the lengths of the lines' intersection with each zone, in the
+  store's CRS (metres);
 * the whole-territory row counts every feature of the store, wherever it lies; its area is the
   communes' area;
 * long-term vacancy: vacant dwellings of buildings whose vacancy started at least two years
@@ -26,7 +27,7 @@ Rules (DESIGN.md):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,12 +42,12 @@ from .measures import Condition, Measure, evaluate, with_condition
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
 from .privacy import RESTRICTED_SOURCES
 from .store.base import Store, ZoneSums, representative_xy
+from .territory import orientations_of
 
 TERRITORY_ID = "territoire"
 TERRITORY_NAME = "Ensemble du territoire"
 DEGRADED = ("degrade", "tres_degrade")
 LONG_TERM_YEARS = 2
-ORIENTATIONS = (1, 2, 3, 4)
 _KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
 
 StatKind = Literal["measure", "count", "rate", "money"]
@@ -97,16 +98,48 @@ COLUMNS: tuple[StatColumn, ...] = (
     StatColumn("taux_vacance_commerciale", "Taux de vacance commerciale (%)", "rate",
                ("commerces_vacants", "commerces_vacance_connue")),
     StatColumn("actions", "Actions", "count"),
-    *(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count") for k in ORIENTATIONS),
     StatColumn("cout_total", "Coût des actions (€ HT)", "money"),
     StatColumn("actions_cout_connu", "Actions au coût connu", "count"),
-    *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
-      for k in ORIENTATIONS),
     StatColumn("km_mobilites_existantes", "Mobilités actives existantes (km)", "measure"),
     StatColumn("km_mobilites_projetees", "Mobilités actives projetées (km)", "measure"),
 )
 BY_NAME: dict[str, StatColumn] = {c.name: c for c in COLUMNS}
 COUNT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind == "count")
+
+
+def orientation_columns(orientations: Iterable[int]) -> tuple[StatColumn, ...]:
+    """The per-orientation columns (count, then cost) of a territory's orientations: a
+    convention has any number of them (its manifest lists them)."""
+    numbers = sorted(set(orientations))
+    return (*(StatColumn(f"actions_o{k}", f"Actions de l'orientation {k}", "count")
+              for k in numbers),
+            *(StatColumn(f"cout_o{k}", f"Coût de l'orientation {k} (€ HT)", "money")
+              for k in numbers))
+
+
+def columns_for(orientations: Iterable[int] = ()) -> tuple[StatColumn, ...]:
+    """Every column of a statistics table: :data:`COLUMNS` with the orientations' columns
+    after ``actions`` and ``actions_cout_connu``."""
+    extra = orientation_columns(orientations)
+    counts = [c for c in extra if c.kind == "count"]
+    costs = [c for c in extra if c.kind == "money"]
+    out: list[StatColumn] = []
+    for col in COLUMNS:
+        out.append(col)
+        out += counts if col.name == "actions" else costs if col.name == "actions_cout_connu" \
+            else []
+    return tuple(out)
+
+
+def stat_column(name: str) -> StatColumn | None:
+    """The column called ``name`` (per-orientation ones included), or None."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    for prefix in ("actions_o", "cout_o"):
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            columns = orientation_columns([int(name[len(prefix):])])
+            return next(c for c in columns if c.name == name)
+    return None
 
 
 # -- per-feature measures (one value per building, shop, action) -----------------------------
@@ -140,18 +173,26 @@ def building_measure_list(reference_year: int) -> tuple[Measure, ...]:
 SHOP_MEASURES = (Measure("commerces"),
                  Measure("commerces_vacants", where=(Condition("vacant", "true"),)),
                  Measure("commerces_vacance_connue", where=(_known("vacant"),)))
-ACTION_MEASURES = (
-    Measure("actions"),
-    Measure("cout_total", "cout_ht", integer=False),
-    Measure(_KNOWN + "cout_total", where=(_known("cout_ht"),)),
-    Measure("actions_cout_connu", where=(_known("cout_ht"),)),
-    *(m for k in ORIENTATIONS for m in (
-        Measure(f"actions_o{k}", where=(Condition("orientation", "in", (k,)),)),
-        Measure(f"cout_o{k}", "cout_ht", (Condition("orientation", "in", (k,)),), integer=False),
-        Measure(_KNOWN + f"cout_o{k}", where=(Condition("orientation", "in", (k,)),
-                                             _known("cout_ht"))),
-    )),
-)
+def action_measure_list(orientations: Iterable[int] = ()) -> tuple[Measure, ...]:
+    """What the statistics add up per action: counts and costs in total and per orientation (a
+    convention has any number of them: the store's manifest lists them)."""
+    return (
+        Measure("actions"),
+        Measure("cout_total", "cout_ht", integer=False),
+        Measure(_KNOWN + "cout_total", where=(_known("cout_ht"),)),
+        Measure("actions_cout_connu", where=(_known("cout_ht"),)),
+        *(m for k in sorted(set(orientations)) for m in (
+            Measure(f"actions_o{k}", where=(Condition("orientation", "in", (k,)),)),
+            Measure(f"cout_o{k}", "cout_ht", (Condition("orientation", "in", (k,)),),
+                    integer=False),
+            Measure(_KNOWN + f"cout_o{k}", where=(Condition("orientation", "in", (k,)),
+                                                 _known("cout_ht"))),
+        )),
+    )
+
+
+#: The per-action measures every table has (per-orientation ones: :func:`action_measure_list`).
+ACTION_MEASURES = action_measure_list()
 
 
 def building_measures(frame: pd.DataFrame, reference_year: int) -> dict[str, np.ndarray]:
@@ -163,8 +204,13 @@ def shop_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return evaluate(SHOP_MEASURES, frame)
 
 
-def action_measures(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return evaluate(ACTION_MEASURES, frame)
+def action_measures(frame: pd.DataFrame, orientations: Iterable[int] = ()
+                    ) -> dict[str, np.ndarray]:
+    """Per action: counts and costs, in total and per orientation (``orientations``, plus any
+    number the actions use)."""
+    used = set(pd.to_numeric(frame.get("orientation", pd.Series(dtype=float)),
+                             errors="coerce").dropna().astype(int).tolist())
+    return evaluate(action_measure_list(set(orientations) | used), frame)
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -219,7 +265,8 @@ def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
     # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
     for name in [c for c in frame.columns if c.startswith(_KNOWN)]:
         money = name[len(_KNOWN):]
-        if BY_NAME.get(money) is not None and BY_NAME[money].kind == "money":
+        column = stat_column(money)
+        if column is not None and column.kind == "money":
             frame[money] = frame[money].where(frame[name] > 0)
     # A count is unknown (not 0) where the zone has features but none of them knows the value.
     for col in COLUMNS:
@@ -249,7 +296,7 @@ def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
 
 
 def _add_rates(frame: pd.DataFrame) -> None:
-    for col in COLUMNS:
+    for col in COLUMNS:  # rates have no per-orientation form
         if col.kind == "rate" and all(b in frame.columns for b in col.base):
             num, den = (frame[b].astype(float) for b in col.base)
             frame[col.name] = (100.0 * num / den).where(den > 0)
@@ -268,8 +315,9 @@ def sector_stats(
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
-    Returns a DataFrame with ``id``, ``nom`` and the columns of :data:`COLUMNS`, one row per
-    zone in storage order then the whole-territory row (``id == "territoire"``). With
+    Returns a DataFrame with ``id``, ``nom`` and the columns of :func:`columns_for` the
+    store's orientations (:func:`ort_geo.territory.orientations_of`), one row per zone in
+    storage order then the whole-territory row (``id == "territoire"``). With
     ``public=True`` it is the layer's table of the public release
     (:func:`ort_geo.secrecy.public_release`: public reference year only, secondary suppression);
     a free perimeter or another year is refused there. ``public_records`` leaves out records
@@ -290,6 +338,8 @@ def sector_stats(
         frame.attrs.update({"layer": layer, "reference_year": year, "public": True})
         return frame
     year = reference_year or today().year
+    orientations = list(orientations_of(store))
+    columns = columns_for(orientations)
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
         source = "perimetre"
@@ -312,7 +362,7 @@ def sector_stats(
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
     for name, measures in (("batiments", building_measure_list(year)),
-                           ("commerces", SHOP_MEASURES), ("actions", ACTION_MEASURES)):
+                           ("commerces", SHOP_MEASURES), ("actions", action_measure_list(orientations))):
         if public_records and name != "actions":
             measures = with_condition(measures, public_only)
         sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
@@ -329,16 +379,18 @@ def sector_stats(
         "id": [*zones["id"].astype(str), TERRITORY_ID],
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
     })
-    frame = pd.concat([head, stats[[c.name for c in COLUMNS]]], axis=1)
-    for name in COUNT_COLUMNS:  # nullable: an unknown count stays <NA>, never 0
-        frame[name] = frame[name].round().astype("Int64")
+    frame = pd.concat([head, stats[[c.name for c in columns]]], axis=1)
+    for col in columns:  # nullable: an unknown count stays <NA>, never 0
+        if col.kind == "count":
+            frame[col.name] = frame[col.name].round().astype("Int64")
     frame.attrs.update({"layer": source, "reference_year": year, "public": False})
     return frame
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
     """The table with French column headers, for people."""
-    names = {"id": "Identifiant", "nom": "Nom", **{c.name: c.label for c in COLUMNS}}
+    names = {"id": "Identifiant", "nom": "Nom",
+             **{name: col.label for name in frame.columns if (col := stat_column(name))}}
     return frame.rename(columns=names)
 
 
@@ -386,10 +438,13 @@ def stats_between(store: Store, layer: str, since, until=None, *,
     before = stats_at(store, layer, start, reference_year=reference_year).set_index("id")
     after = stats_at(store, layer, end, reference_year=reference_year).set_index("id")
     ids = list(dict.fromkeys([*after.index, *before.index]))
+    # Every column either date has (orientations included), in the table's order.
+    columns = [c for c in map(stat_column, dict.fromkeys([*after.columns, *before.columns]))
+               if c is not None]
     rows = []
     for zone in ids:
         name = after["nom"].get(zone) if zone in after.index else before["nom"].get(zone)
-        for col in COLUMNS:
+        for col in columns:
             a = before[col.name].get(zone) if zone in before.index else None
             b = after[col.name].get(zone) if zone in after.index else None
             a = None if a is None or pd.isna(a) else float(a)
@@ -405,7 +460,7 @@ def stats_between(store: Store, layer: str, since, until=None, *,
 
 __all__ = [
     "stats_at", "stats_between",
-    "COLUMNS", "StatColumn", "PointSet", "sector_stats", "zone_stats", "labelled",
-    "stats_records", "building_measures", "representative_xy", "building_measure_list",
-    "SHOP_MEASURES", "ACTION_MEASURES",
+    "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats",
+    "zone_stats", "labelled", "stats_records", "building_measures", "representative_xy",
+    "building_measure_list", "SHOP_MEASURES", "ACTION_MEASURES", "action_measure_list",
 ]

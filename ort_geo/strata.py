@@ -1,20 +1,23 @@
-"""The three strata of the territorial design: ligne de vie, terrasses de mi-hauteur, hauts.
+"""The three strata of a territorial design: a low, a middle and a high band of the territory.
 
-The convention defines them by "isochrones 250/300 m" and "420 m". The valley's elevation model
-shows these cannot all be absolute altitudes (Sainte-Marie-aux-Mines never goes below 326 m), so
-the strata are derived by a *declared* method, recorded on every feature and in the layer metadata:
+A convention may describe its territory in three strata (in the first territory: ligne de vie,
+terrasses de mi-hauteur, hauts); their names come from the manifest. They are derived by a
+*declared* method, recorded on every feature and in the layer metadata:
 
-- ``distance`` (default): bands of distance from the valley axis (the Lièpvrette and the main road),
-  ``distances = (ligne de vie, terrasses)`` in metres;
-- ``altitude``: bands of altitude read from any DEM rasterio opens (GeoTIFF, SRTM ``.hgt``…),
-  ``altitudes = (ligne de vie, terrasses)`` in metres: below the first is the ligne de vie, between
-  the two the terraces, above the second the hauts.
+- ``distance``: bands of distance from an axis line (a valley floor, a main road),
+  ``distances = (low, middle)`` in metres;
+- ``altitude``: bands of altitude read from any DEM rasterio opens (GeoTIFF, SRTM ``.hgt``…, in
+  any CRS, reprojected by rasterio), ``altitudes = (low, middle)`` in metres: below the first is
+  the low band, between the two the middle one, above the second the high one.
 
-Both return a ``strates``-layer frame in EPSG:2154 clipped to the territory.
+A territory with neither a DEM nor an axis has no strata; maps and the atlas then go without.
+
+Both return a ``strates``-layer frame in the store's CRS (``crs``) clipped to the territory.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
@@ -23,27 +26,26 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .errors import CRSError, InputError
+from .territory import STRATA_LABELS
 
 STRATA = ("ligne_de_vie", "terrasses", "hauts")
-LABELS = {
-    "ligne_de_vie": "Ligne de vie",
-    "terrasses": "Terrasses de la mi-hauteur",
-    "hauts": "Les hauts",
-}
+LABELS = STRATA_LABELS
 #: Parts smaller than this (m²) are raster or clipping noise, not strata.
 MIN_PART_AREA = 100.0
 
 
-def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str) -> gpd.GeoDataFrame:
+def _frame(geoms: dict[str, BaseGeometry], method: str, params: str, source: str,
+           crs: str, labels: Mapping[str, str] | None = None) -> gpd.GeoDataFrame:
+    names = {**LABELS, **(labels or {})}
     rows, shapes = [], []
     for name in STRATA:
         geom = _multipolygon(geoms[name])
         if geom is None:
             continue
-        rows.append({"id": name, "strate": name, "libelle": LABELS[name], "methode": method,
+        rows.append({"id": name, "strate": name, "libelle": names[name], "methode": method,
                      "parametres": params, "source": source})
         shapes.append(geom)
-    return gpd.GeoDataFrame(rows, geometry=shapes, crs="EPSG:2154")
+    return gpd.GeoDataFrame(rows, geometry=shapes, crs=crs)
 
 
 def _multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon | None:
@@ -54,8 +56,11 @@ def _multipolygon(geom: BaseGeometry) -> shapely.MultiPolygon | None:
 
 
 def by_distance(axis: BaseGeometry, territory: BaseGeometry,
-                distances: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
-    """Strata as bands of distance (m) from the valley axis, clipped to the territory."""
+                distances: tuple[float, float] = (300.0, 420.0), *,
+                crs: str = "EPSG:2154", labels: Mapping[str, str] | None = None,
+                axis_name: str = "axe de la vallée") -> gpd.GeoDataFrame:
+    """Strata as bands of distance (m) from an axis line, clipped to the territory (both in
+    ``crs``, a projected CRS in metres). ``axis_name`` says what the axis is."""
     near, mid = distances
     inner = axis.buffer(near, quad_segs=16)
     outer = axis.buffer(mid, quad_segs=16)
@@ -64,15 +69,19 @@ def by_distance(axis: BaseGeometry, territory: BaseGeometry,
         "terrasses": outer.difference(inner).intersection(territory),
         "hauts": territory.difference(outer),
     }
-    params = f"distance à l'axe de la vallée : ligne de vie ≤ {near:g} m, terrasses ≤ {mid:g} m"
-    return _frame(geoms, "distance", params, "axe de la vallée (Lièpvrette et route principale)")
+    names = {**LABELS, **(labels or {})}
+    params = (f"distance à l'axe ({axis_name}) : {names['ligne_de_vie']} ≤ {near:g} m, "
+              f"{names['terrasses']} ≤ {mid:g} m")
+    return _frame(geoms, "distance", params, axis_name, crs, labels)
 
 
 def by_altitude(dem: str | Path, territory: BaseGeometry,
-                altitudes: tuple[float, float] = (300.0, 420.0)) -> gpd.GeoDataFrame:
+                altitudes: tuple[float, float] = (300.0, 420.0), *,
+                crs: str = "EPSG:2154", labels: Mapping[str, str] | None = None
+                ) -> gpd.GeoDataFrame:
     """Strata as altitude bands (m) of a DEM, polygonised with rasterio and clipped.
 
-    ``territory`` is in EPSG:2154; the DEM may be in any CRS rasterio knows.
+    ``territory`` is in ``crs`` (the store's); the DEM may be in any CRS rasterio knows.
     """
     import rasterio  # a core dependency, imported here because it is slow to load
     import rasterio.errors
@@ -90,7 +99,7 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
     with src:
         if src.crs is None:
             raise CRSError(f"Le MNT {path.name} n'a pas de système de coordonnées.")
-        local = gpd.GeoSeries([territory], crs="EPSG:2154").to_crs(src.crs).iloc[0]
+        local = gpd.GeoSeries([territory], crs=crs).to_crs(src.crs).iloc[0]
         # Read only the window around the territory; pixels outside it are masked.
         try:
             data, transform = rasterio.mask.mask(src, [local], crop=True, filled=False,
@@ -112,11 +121,12 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
             shapes[int(value)].append(shapely.geometry.shape(geom))
         dem_crs = src.crs
     merged = gpd.GeoSeries([shapely.union_all(shapes[i]) for i in range(3)], crs=dem_crs)
-    merged = merged.to_crs(2154)
+    merged = merged.to_crs(crs)
     geoms = {name: merged.iloc[i].intersection(territory) for i, name in enumerate(STRATA)}
-    params = (f"altitude (MNT {path.name}) : ligne de vie < {low:g} m, "
-              f"terrasses < {high:g} m, hauts au-delà")
-    return _frame(geoms, "altitude", params, f"MNT {path.name}")
+    names = {**LABELS, **(labels or {})}
+    params = (f"altitude (MNT {path.name}) : {names['ligne_de_vie']} < {low:g} m, "
+              f"{names['terrasses']} < {high:g} m, {names['hauts']} au-delà")
+    return _frame(geoms, "altitude", params, f"MNT {path.name}", crs, labels)
 
 
 def shares_below(strata: gpd.GeoDataFrame, communes: gpd.GeoDataFrame,

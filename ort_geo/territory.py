@@ -1,23 +1,47 @@
-"""Territory manifests: who the territory is and where each of its layers comes from.
+"""Territory manifests: who the territory is, its convention, and where each layer comes from.
 
-A manifest lives in ``layers/<territory>/territory.toml`` and is validated on load. The territories
-of the source tree ship inside the package (``ort_geo/territories`` is package data, a link to
-``layers/`` in a checkout), so an installed ort-geo builds them without the repository.
+A manifest lives in ``layers/<territory>/territory.toml`` (or is written by ``ort-geo init --pvd``)
+and is validated on load. Everything that differs from one territory to another is here, not in
+the code: the EPCI and its communes, the main town, the convention (title, reference,
+signatories), its strategic orientations (any number, with titles and colours), how the strata
+are derived and named, the street names of demo data. A store records the manifest it was built
+from; :func:`manifest_of` and :func:`orientations_of` read it back for every output.
+The territories of the source tree ship inside the package (``ort_geo/territories`` is package
+data, a link to ``layers/`` in a checkout), so an installed ort-geo builds them without the
+repository.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib.resources import files
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .catalogue import CATALOGUE
+from .crs import territory_epsg
 from .errors import InputError
 from .followup_spec import DemoHistory, IndicatorSpec
 
 INSEE = r"^(\d{5}|2[AB]\d{3})$"
+#: Colours of orientations a manifest gives none for (a qualitative palette, in order).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+#: Default names of the three strata (a manifest names its own, e.g. "Ligne de vie").
+STRATA_LABELS = {"ligne_de_vie": "Strate basse", "terrasses": "Strate intermédiaire",
+                 "hauts": "Strate haute"}
+
+
+class Orientation(BaseModel):
+    """One strategic orientation of the convention (article 2 of a PVD convention)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    numero: int = Field(ge=1)
+    titre: str
+    couleur: str = Field(default="", pattern=r"^(#[0-9a-fA-F]{6})?$")
 
 
 class Signatory(BaseModel):
@@ -49,14 +73,29 @@ class LayerSource(BaseModel):
 class StrataSettings(BaseModel):
     """How the three strata are derived (see ``ort_geo.strata``).
 
-    ``distance``: bands of distance (m) from the valley axis, a line file beside the manifest.
-    ``altitude``: bands of altitude (m) read from a DEM given at build time (``--dem``).
+    ``methode``: ``auto`` (altitude bands when a DEM is given, else distance bands when an axis
+    is, else none), ``distance``, ``altitude`` or ``aucune``.
+    ``axe``: a line file beside the manifest (the valley axis) for distance bands;
+    ``axe_libelle`` says what it is, in the layer's source. ``distances`` and ``altitudes`` are
+    the two thresholds (m); ``libelles`` names the three strata.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    axe: str = "axe_vallee.geojson"
+    methode: Literal["auto", "distance", "altitude", "aucune"] = "auto"
+    axe: str | None = None
+    axe_libelle: str = "axe de la vallée"
     distances: tuple[float, float] = (300.0, 420.0)
     altitudes: tuple[float, float] = (300.0, 420.0)
+    libelles: dict[str, str] = STRATA_LABELS
+
+    @field_validator("libelles")
+    @classmethod
+    def _three_strata(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = set(value) - set(STRATA_LABELS)
+        if unknown:
+            raise ValueError(f"strates inconnues : {sorted(unknown)} (attendues : "
+                             f"{', '.join(STRATA_LABELS)})")
+        return {**STRATA_LABELS, **value}
 
     @field_validator("distances", "altitudes")
     @classmethod
@@ -75,14 +114,37 @@ class Territory(BaseModel):
     siren_epci: str = Field(pattern=r"^\d{9}$")
     main_town: str = Field(pattern=INSEE)
     communes: tuple[str, ...]
+    #: The PVD town's id in the national list (e.g. "pvd-11-78-1"), when known.
+    id_pvd: str = ""
     convention: Convention | None = None
+    orientations: tuple[Orientation, ...] = ()
     layers: dict[str, LayerSource] = {}
     strates: StrataSettings = StrataSettings()
     demo_seed: int = 2154
+    #: Street names of generated demo data, per commune (INSEE code); generic names elsewhere.
+    demo_rues: dict[str, tuple[str, ...]] = {}
     #: Article 8 indicators and the demonstration history (ort_geo.followup_spec).
     indicateurs: tuple[IndicatorSpec, ...] = ()
     historique_demo: DemoHistory | None = None
     directory: Path | None = Field(default=None, exclude=True)
+
+    @property
+    def epsg(self) -> int:
+        """The territory's official projected CRS (that of its main town's département)."""
+        return territory_epsg(self.main_town)
+
+    def orientation_styles(self) -> dict[int, tuple[str, str]]:
+        """Orientation number -> (title, colour), colours from the palette where none is given."""
+        return {o.numero: (o.titre, o.couleur or PALETTE[i % len(PALETTE)])
+                for i, o in enumerate(sorted(self.orientations, key=lambda o: o.numero))}
+
+    @field_validator("orientations")
+    @classmethod
+    def _unique_orientations(cls, value: tuple[Orientation, ...]) -> tuple[Orientation, ...]:
+        numbers = [o.numero for o in value]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError(f"numéros d'orientation en double : {numbers}")
+        return value
 
     @field_validator("communes")
     @classmethod
@@ -111,8 +173,30 @@ class Territory(BaseModel):
 
 def bundled_territory(name: str) -> Path:
     """The folder of a territory shipped with ort-geo (package data, read through
-    :mod:`importlib.resources`), e.g. ``bundled_territory("val-d-argent")``."""
+    :mod:`importlib.resources`), by its folder name."""
     return Path(str(files("ort_geo") / "territories" / name))
+
+
+def shipped_territories() -> dict[str, Path]:
+    """The manifests shipped with ort-geo, by name (package data: ``ort_geo/territories``)."""
+    root = Path(str(files("ort_geo") / "territories"))
+    return {p.parent.name: p.parent for p in sorted(root.glob("*/territory.toml"))}
+
+
+def default_territory() -> Path | None:
+    """The territory ``ort-geo build`` and ``ort-geo demo`` use when none is named: the first
+    shipped manifest."""
+    shipped = shipped_territories()
+    return next(iter(shipped.values()), None)
+
+
+def default_store() -> str:
+    """``ORT_GEO_STORE``, else the store ``ort-geo demo`` builds: out/<first shipped
+    territory>.gpkg."""
+    import os
+
+    shipped = default_territory()
+    return os.environ.get("ORT_GEO_STORE") or f"out/{shipped.name if shipped else 'atlas'}.gpkg"
 
 
 def load_territory(path: str | Path) -> Territory:
@@ -128,6 +212,92 @@ def load_territory(path: str | Path) -> Territory:
         raise InputError(f"Manifeste de territoire illisible ({path}) : {exc}") from None
     try:
         territory = Territory(**data)
-    except ValidationError as exc:
+    except (ValidationError, TypeError) as exc:
         raise InputError(f"Manifeste de territoire invalide ({path}) :\n{exc}") from None
     return territory.model_copy(update={"directory": path.parent})
+
+
+class _MetaReader(Protocol):
+    def get_meta(self, scope: str) -> dict[str, str]: ...
+
+
+def manifest_of(store: _MetaReader) -> Territory | None:
+    """The manifest a store records (``ort-geo build`` and ``ort-geo init`` write it), if any."""
+    text = store.get_meta("territory").get("manifest")
+    if not text:
+        return None
+    try:
+        return Territory.model_validate_json(text)
+    except ValueError:  # a manifest from an incompatible version: outputs fall back to defaults
+        return None
+
+
+def orientations_of(store: Any, territory: Territory | None = None) -> dict[int, tuple[str, str]]:
+    """Orientation number -> (title, colour) for a store: the manifest's orientations, plus any
+    number its actions use that the manifest does not declare ("Orientation k")."""
+    territory = territory or manifest_of(store)
+    styles = territory.orientation_styles() if territory is not None else {}
+    used = store.read("actions", columns=["orientation"])["orientation"].dropna()
+    for number in sorted({int(v) for v in used} - set(styles)):
+        styles[number] = (f"Orientation {number}", PALETTE[(number - 1) % len(PALETTE)])
+    return dict(sorted(styles.items()))
+
+
+def strata_labels(store: _MetaReader) -> dict[str, str]:
+    """The names of the three strata in a store's manifest (defaults otherwise)."""
+    territory = manifest_of(store)
+    return dict(territory.strates.libelles if territory is not None else STRATA_LABELS)
+
+
+def manifest_toml(territory: Territory) -> str:
+    """The manifest as ``territory.toml`` text (what ``ort-geo init --pvd`` writes)."""
+    data = territory.model_dump(mode="json", exclude_defaults=False)
+    return _toml(data)
+
+
+def _toml(data: dict[str, Any]) -> str:
+    """A minimal TOML writer for manifests: scalars and arrays first, then tables."""
+    lines: list[str] = []
+
+    def emit(prefix: str, table: dict[str, Any]) -> None:
+        subtables = []
+        for key, value in table.items():
+            if value is None:
+                continue
+            if isinstance(value, dict) and not _inline(value):
+                subtables.append((f"{prefix}.{key}" if prefix else key, value))
+            else:
+                lines.append(f"{_key(key)} = {_value(value)}")
+        for name, sub in subtables:
+            lines.append("")
+            lines.append(f"[{name}]")
+            emit(name, sub)
+
+    emit("", data)
+    return "\n".join(lines).strip() + "\n"
+
+
+def _inline(value: dict[str, Any]) -> bool:
+    return not value or all(not isinstance(v, dict) for v in value.values()) and all(
+        isinstance(v, str) for v in value.values())
+
+
+def _key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else \
+        json.dumps(key)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        if value and all(isinstance(v, dict) for v in value):
+            return "[\n" + ",\n".join(f"  {_value(v)}" for v in value) + ",\n]"
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    raise TypeError(f"valeur TOML non prise en charge : {value!r}")

@@ -44,7 +44,6 @@ from .clock import PARIS
 from .errors import FeatureNotFoundError, InputError, StoreError
 from .features import Feature
 from .store.base import (
-    STORAGE_CRS,
     BBox,
     JournalEntry,
     Store,
@@ -206,7 +205,7 @@ def records_frame(store: Store, layer: str, features: Sequence[Feature],
                   else [f.properties.get(name) for f in features])
         data[name] = typed_series(spec, name, values)
     geoms = np.array([f.geometry for f in features], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=STORAGE_CRS), crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=store.crs), crs=store.crs)
 
 
 def patched_layer(store: Store, layer: str, states: dict[str, Feature | None],
@@ -229,7 +228,7 @@ def patched_layer(store: Store, layer: str, states: dict[str, Feature | None],
     ]).astype(float)
     frame = pd.concat([current[kept], rows], ignore_index=True) if len(rows) else current[kept]
     frame = frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
-    return gpd.GeoDataFrame(frame, geometry="geometry", crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(frame, geometry="geometry", crs=store.crs)
 
 
 def layer_at(store: Store, layer: str, when: When,
@@ -258,6 +257,9 @@ class StoreAt(Store):
 
     def __repr__(self) -> str:
         return f"StoreAt({self.base!r}, {self.when.isoformat()})"
+
+    def _read_epsg(self) -> int:
+        return self.base.epsg
 
     def states(self, layer: str) -> dict[str, Feature | None]:
         """Features of ``layer`` changed after the date, with their state at the date."""
@@ -298,7 +300,7 @@ class StoreAt(Store):
         if needed is not None and wanted is not None:
             frame = frame[[spec.key, *[c for c in wanted if c != spec.key], "geometry"]]
         return gpd.GeoDataFrame(frame.reset_index(drop=True), geometry="geometry",
-                                crs=STORAGE_CRS)
+                                crs=self.crs)
 
     # Statistics: the backend's fast paths while nothing changed since; else the base class's
     # defaults, which go through :meth:`read`.

@@ -19,6 +19,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .catalogue import FieldSpec, LayerSpec
+from .crs import STORAGE_EPSG, crs_label
 from .errors import CRSError, FieldError, GeometryError
 from .features import Feature, FeatureBatch, objects
 
@@ -135,13 +136,17 @@ def normalise_geometry(spec: LayerSpec, geom: BaseGeometry) -> BaseGeometry:
     return geom
 
 
-def frame_to_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> list[Feature]:
-    """Validate a frame against the catalogue and return its features (EPSG:2154 required)."""
-    return validate_frame(spec, frame).features()
+def frame_to_features(spec: LayerSpec, frame: gpd.GeoDataFrame, *,
+                      epsg: int = STORAGE_EPSG) -> list[Feature]:
+    """Validate a frame against the catalogue and return its features (in the store's CRS,
+    ``epsg``)."""
+    return validate_frame(spec, frame, epsg=epsg).features()
 
 
-def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
-    """Validate a frame against the catalogue and return it as a batch (EPSG:2154 required).
+def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame, *,
+                   epsg: int = STORAGE_EPSG) -> FeatureBatch:
+    """Validate a frame against the catalogue and return it as a batch (geometries must be in the
+    store's CRS, ``epsg``).
 
     Column by column: values are coerced in bulk and only unusual or faulty cells go through
     :func:`coerce_value`, so errors read the same whichever path found them. A non-spatial table
@@ -149,10 +154,10 @@ def validate_frame(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
     """
     if not spec.spatial:
         frame = _non_spatial(spec, frame)
-    elif frame.crs is None or frame.crs.to_epsg() != 2154:
+    elif frame.crs is None or frame.crs.to_epsg() != epsg:
         raise CRSError(
-            f"Les géométries doivent être en Lambert-93 (EPSG:2154) avant stockage "
-            f"(reçu : {frame.crs.to_string() if frame.crs is not None else 'aucun SCR'})."
+            f"Les géométries doivent être en {crs_label(epsg)}, le SCR de l'entrepôt, avant "
+            f"stockage (reçu : {frame.crs.to_string() if frame.crs is not None else 'aucun SCR'})."
         )
     columns = [c for c in frame.columns if c != frame.geometry.name]
     unknown = [c for c in columns if c not in spec.by_name]

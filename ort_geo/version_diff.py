@@ -68,12 +68,13 @@ class ZoneDiff:
     feature_id: str
     old: Version | None  #: None: the feature did not exist yet (comparison of dates)
     new: Version | None
-    gained: BaseGeometry  #: in ``new``, not in ``old`` (EPSG:2154)
-    lost: BaseGeometry  #: in ``old``, not in ``new`` (EPSG:2154)
+    gained: BaseGeometry  #: in ``new``, not in ``old`` (in ``crs``)
+    lost: BaseGeometry  #: in ``old``, not in ``new`` (in ``crs``)
     #: Statistics per version: index ``"avant"`` and ``"apres"``, columns :data:`DIFF_STATS`
     #: (None for a layer that is not made of zones).
     stats: pd.DataFrame | None
     changed_fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    crs: str = STORAGE_CRS  #: the store's CRS, which every geometry here is in
 
     @property
     def area_before_ha(self) -> float:
@@ -119,7 +120,7 @@ class ZoneDiff:
 
 
     def frame(self) -> gpd.GeoDataFrame:
-        """The geometries to draw, in EPSG:2154: one row per ``role`` (``avant``, ``apres``,
+        """The geometries to draw, in the store's CRS: one row per ``role`` (``avant``, ``apres``,
         ``gagnee``, ``perdue``; empty ones left out) with its ``surface_ha``."""
         geoms = {"avant": _geometry(self.old), "apres": _geometry(self.new),
                  "gagnee": self.gained, "perdue": self.lost}
@@ -130,7 +131,7 @@ class ZoneDiff:
             {"role": [r[0] for r in rows], "libelle": [ROLE_LABELS[r[0]] for r in rows],
              "version": pd.array([r[1] for r in rows], dtype="Int64"),
              "surface_ha": [r[2] for r in rows]},
-            geometry=[r[3] for r in rows], crs=STORAGE_CRS)
+            geometry=[r[3] for r in rows], crs=self.crs)
 
 
 #: French names of the diff's geometries (and their colours in the editor and the CLI's output).
@@ -199,7 +200,7 @@ def _compare(store: Store, layer: str, feature_id: str, first: Version | None,
                                {"avant": geom_a, "apres": geom_b})
     return ZoneDiff(layer, feature_id, first, second, gained, lost, stats,
                     _changed_fields(first.feature if first else None,
-                                    second.feature if second else None))
+                                    second.feature if second else None), crs=store.crs)
 
 
 def _version_stats(store: Store, zones: dict[str, BaseGeometry]) -> pd.DataFrame:
@@ -209,7 +210,7 @@ def _version_stats(store: Store, zones: dict[str, BaseGeometry]) -> pd.DataFrame
     out["taux_vacance"] = None
     if present:
         frame = gpd.GeoDataFrame({"id": list(present), "nom": list(present)},
-                                 geometry=list(present.values()), crs=STORAGE_CRS)
+                                 geometry=list(present.values()), crs=store.crs)
         stats = sector_stats(store, None, perimeter=frame).set_index("id")
         for key in present:
             for name in DIFF_STATS:

@@ -16,6 +16,7 @@ from ort_geo import open_store
 from ort_geo.catalogue import CATALOGUE
 from ort_geo.cli import main
 from ort_geo.errors import InputError, OrtGeoError
+from ort_geo.territory import Territory
 from ort_geo.webmap import BANNER, assets, write_map
 from ort_geo.webmap.geojson import feature_collection, web_geometries
 from ort_geo.webmap.style import PUBLIC_LAYERS
@@ -27,6 +28,12 @@ def town(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("town") / "town.gpkg"
     with open_store(path, create=True) as st:
         synthetic_town(st, 400)
+        # Orientation titles and colours come from the territory's manifest.
+        manifest = Territory(name="ville", title="Ville de démonstration", departement="68",
+                             siren_epci="246800395", main_town="68298", communes=("68298",),
+                             orientations=[{"numero": 1, "titre": "Redynamiser les "
+                                            "centres-villes", "couleur": "#c0392b"}])
+        st.set_meta("territory", {"manifest": manifest.model_dump_json()})
     return path
 
 

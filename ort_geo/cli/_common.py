@@ -11,11 +11,13 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..territory import default_store
+
 console = Console()
 console_err = Console(stderr=True)
 T = TypeVar("T")
 
-DEFAULT_STORE = os.environ.get("ORT_GEO_STORE", "out/val-d-argent.gpkg")
+DEFAULT_STORE = default_store()
 
 store_option = click.option(
     "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,

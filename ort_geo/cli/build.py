@@ -5,14 +5,16 @@ from __future__ import annotations
 import click
 
 from ..build import build_territory
-from ..territory import bundled_territory
+from ..crs import crs_label
+from ..territory import default_territory
 from ._common import console, progress, store_option
 
-#: The territory shipped with ort-geo (package data, also when installed from a wheel).
-DEFAULT_TERRITORY = bundled_territory("val-d-argent")
+#: The first territory shipped with ort-geo (layers/<name>/ in a source checkout).
+DEFAULT_TERRITORY = default_territory()
 
 territory_option = click.option(
-    "--territoire", "territory", default=str(DEFAULT_TERRITORY), show_default="val-d-argent",
+    "--territoire", "territory", default=str(DEFAULT_TERRITORY) if DEFAULT_TERRITORY else None,
+    show_default=DEFAULT_TERRITORY.name if DEFAULT_TERRITORY else False, required=True,
     type=click.Path(exists=True, file_okay=False),
     help="Dossier du territoire contenant territory.toml.",
 )
@@ -42,4 +44,5 @@ def command(territory: str, store: str, dem: str | None) -> None:
     """Construit l'entrepôt d'un territoire à partir de son manifeste (remplace l'existant)."""
     st = run_build(territory, store, dem)
     total = sum(st.count(name) for name in st.layer_names())
-    console.print(f"Entrepôt construit : [bold]{store}[/] ({total} objets, Lambert-93).")
+    console.print(f"Entrepôt construit : [bold]{store}[/] ({total} objets, "
+                  f"{crs_label(st.epsg)}).")

@@ -21,7 +21,7 @@ def command(source: str, dest: str) -> None:
     la moindre différence apparaît.
     """
     src = open_store(source)
-    dst = open_store(dest, create=True)
+    dst = open_store(dest, create=True, epsg=src.epsg)
     try:
         with progress() as bar:
             tasks: dict[str, int] = {}

@@ -1,7 +1,8 @@
-"""``ort-geo demo``: the ``make demo`` entry point — the Val d'Argent atlas built into ``--out``.
+"""``ort-geo demo``: the ``make demo`` entry point — the shipped territory's atlas built into ``--out``.
 
-Steps: build the store from layers/val-d-argent, validate it, print a French summary. Further
-outputs (web maps, atlas PDF) are added as steps below by their modules.
+Steps: build the store from the first manifest shipped in layers/ (the first territory), validate
+it, print a French summary. Further outputs (web maps, atlas PDF) are added as steps below by
+their modules.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ import click
 from rich.table import Table
 
 from ..rules import errors, format_report, validate
+from ..territory import load_territory
 from ._common import console
 from .build import DEFAULT_TERRITORY, dem_option, run_build
-
-STORE_NAME = "val-d-argent.gpkg"
 
 
 @click.command("demo")
@@ -24,11 +24,15 @@ STORE_NAME = "val-d-argent.gpkg"
               help="Dossier de sortie.")
 @dem_option
 def command(out: str, dem: str | None) -> None:
-    """Construit la démonstration du Val d'Argent (entrepôt, validation, résumé) dans --out."""
+    """Construit la démonstration du territoire livré avec ort-geo (entrepôt, validation,
+    résumé) dans --out."""
+    if DEFAULT_TERRITORY is None:
+        raise click.ClickException("Aucun territoire livré (layers/<territoire>/territory.toml).")
+    manifest = load_territory(DEFAULT_TERRITORY)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    store_path = out_dir / STORE_NAME
-    console.rule("[bold]ort-geo — démonstration : Val d'Argent")
+    store_path = out_dir / f"{manifest.name}.gpkg"
+    console.rule(f"[bold]ort-geo — démonstration : {manifest.title}")
     store = run_build(str(DEFAULT_TERRITORY), str(store_path), dem)
 
     found = validate(store)

@@ -12,10 +12,11 @@ from ._common import console, store_option
 @click.command("layers")
 @store_option
 def command(store: str) -> None:
-    """Liste les couches de l'entrepôt, leur nombre d'objets et leur emprise (Lambert-93)."""
+    """Liste les couches de l'entrepôt, leur nombre d'objets et leur emprise (dans le SCR de
+    l'entrepôt : Lambert-93 en métropole, UTM outre-mer)."""
     st = open_store(store)
     table = Table(title=f"Couches de {store}")
-    for col in ("couche", "titre", "géométrie", "objets", "emprise (EPSG:2154)"):
+    for col in ("couche", "titre", "géométrie", "objets", f"emprise (EPSG:{st.epsg})"):
         table.add_column(col, justify="right" if col == "objets" else "left")
     for name in st.layer_names():
         spec = st.spec(name)

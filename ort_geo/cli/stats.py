@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..io.write import csv_fr
 from ..privacy import MASK_NOTE
-from ..stats import COLUMNS, labelled, sector_stats, stats_at, stats_between, stats_records
+from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
 from ..store import open_store
 from ._common import console, store_option
 
@@ -85,7 +85,7 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
         table.add_column("Indicateur")
         for fid, name in zip(frame["id"], frame["nom"], strict=True):
             table.add_column(str(name) if isinstance(name, str) else str(fid), justify="right")
-        for col in COLUMNS:
+        for col in filter(None, map(stat_column, frame.columns)):
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
         console.print(table)
         if public:
@@ -111,7 +111,7 @@ def _print_changes(frame, fmt: str, output: str | None) -> None:
         zones = list(dict.fromkeys(zip(frame["id"], frame["nom"], strict=True)))
         for fid, name in zones:
             table.add_column(str(name) if isinstance(name, str) else str(fid), justify="right")
-        for col in COLUMNS:
+        for col in filter(None, map(stat_column, dict.fromkeys(frame["statistique"]))):
             part = frame[frame["statistique"] == col.name].set_index("id")
             cells = []
             for fid, _ in zones:

@@ -41,6 +41,7 @@ from ..followup import (
 from ..indicators import indicator_specs, indicator_values, programme_years
 from ..privacy import MASK_NOTE
 from ..store.base import Store
+from ..territory import orientations_of
 from ..timeline import When, parse_when, store_at
 
 Edition = Literal["staff", "public"]
@@ -81,8 +82,9 @@ def build_dashboard_data(store: Store, *, edition: Edition = "staff",
         if specs else pd.DataFrame()
     totals = {name: float(lines[name].sum()) for name in AMOUNTS}
     totals["cout_ht"] = float(pd.to_numeric(progress["cout_ht"], errors="coerce").sum())
+    colours = {k: colour for k, (_title, colour) in orientations_of(store).items()}
     return {"progress": progress, "orientations": orientations, "lines": lines,
-            "labels": labels, "values": values, "specs": specs, "years": years, "date": day,
+            "labels": labels, "orientation_colours": colours, "values": values, "specs": specs, "years": years, "date": day,
             "totals": totals, "edition": edition, "store": view}
 
 

@@ -10,7 +10,6 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
-from ..cartography import ORIENTATIONS
 from ..followup import AMOUNT_LABELS, AMOUNTS, STATUSES, financing_summary, status_label
 from . import AMOUNT_COLOURS, AMOUNT_ORDER, _representative_lonlat, _status_scale
 
@@ -46,7 +45,8 @@ def _french(text: str) -> alt.Title:
 def _orientations(data: dict) -> alt.Chart:
     frame = data["orientations"][["orientation", "libelle", "actions", "avancement"]].copy()
     frame["avancement"] = frame["avancement"].round(1)
-    colours = [ORIENTATIONS.get(int(k), ("", "#566573"))[1] for k in frame["orientation"]]
+    own = data.get("orientation_colours", {})  # the manifest's colours
+    colours = [own.get(int(k), "#566573") for k in frame["orientation"]]
     base = alt.Chart(frame, width=WIDTH, height=38 * len(frame),
                      title=_french("Avancement moyen des actions (%)"),
                      description="Avancement moyen des actions par orientation").encode(

@@ -62,7 +62,7 @@ def _stale_vacancy(footprints: gpd.GeoDataFrame, updates: gpd.GeoDataFrame,
     stale = footprints[was_vacant & covered & ~footprints["id"].isin(set(updates["id"]))]
     return gpd.GeoDataFrame({"id": stale["id"], "nb_logements_vacants": 0,
                              "annee_debut_vacance": None}, geometry=stale.geometry.values,
-                            crs="EPSG:2154")
+                            crs=footprints.crs)
 
 
 def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str,
@@ -77,10 +77,10 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
     ``keep_outside`` (a BD TOPO or RNB file covers a whole département).
     """
     if fmt == "bdtopo":
-        frame, report = read_bdtopo(path)
+        frame, report = read_bdtopo(path, target=store.epsg)
         frame = _in_territory(store, frame, report, keep_outside)
     elif fmt == "rnb":
-        frame, report = read_rnb(path)
+        frame, report = read_rnb(path, target=store.epsg)
         stored = set(store.read("batiments", columns=["id"])["id"]) if len(frame) else set()
         linked = frame["bdtopo_id"].isin(stored)
         if linked.any():
@@ -98,8 +98,8 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
                 for old in ids.map(stored_rows["source"])]
         frame = _in_territory(store, frame.drop(columns=["bdtopo_id"]), report, keep_outside)
     elif fmt == "lovac":
-        dwellings, report = read_dwellings(path)
-        frame = aggregate_dwellings(dwellings)
+        dwellings, report = read_dwellings(path, epsg=store.epsg)
+        frame = aggregate_dwellings(dwellings, epsg=store.epsg)
         report.note(f"{len(frame)} bâtiment(s) après regroupement des logements.")
         frame = _in_territory(store, frame, report, keep_outside)
         if attach:
@@ -121,7 +121,7 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
                 known = changes[column].notna() | (column == "annee_debut_vacance")
                 rows.loc[known[known].index, column] = changes.loc[known, column]
             frame = pd.concat([rows.reset_index(), unmatched], ignore_index=True)
-            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs="EPSG:2154")
+            frame = gpd.GeoDataFrame(frame, geometry="geometry", crs=store.crs)
     else:
         raise InputError(f"Format de bâtiments inconnu « {fmt} » (connus : {', '.join(FORMATS)}).")
     report.layer = "batiments"

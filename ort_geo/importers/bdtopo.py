@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ..crs import STORAGE_EPSG
 from ..errors import FieldError
 from ..io import ImportReport, read_vector
 
@@ -40,14 +41,15 @@ def _column(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.Series | None:
     return None
 
 
-def read_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bool = False
-                ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """A ``batiments`` frame (EPSG:2154, no ``code_insee`` yet) and the French report.
+def read_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bool = False,
+                target: int = STORAGE_EPSG) -> tuple[gpd.GeoDataFrame, ImportReport]:
+    """A ``batiments`` frame (in ``target``, the store's CRS; no ``code_insee`` yet) and the
+    French report.
 
     Buildings under construction or planned are skipped; light constructions (sheds, shelters)
     too unless ``include_light``. Ruins are kept with ``etat = tres_degrade``.
     """
-    frame, report = read_vector(path, layer=layer, prefer_layer="batiment")
+    frame, report = read_vector(path, layer=layer, prefer_layer="batiment", target=target)
     ids = _column(frame, COLUMNS["id"])
     if ids is None:
         raise FieldError("Ce fichier n'est pas une couche BD TOPO « batiment » : "
@@ -86,7 +88,7 @@ def read_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bo
     geoms, split = _largest_parts(frame.geometry.to_numpy())
     if split:
         report.note(f"{split} emprise(s) en plusieurs parties : la plus grande est conservée.")
-    result = gpd.GeoDataFrame(out, geometry=geoms, crs="EPSG:2154")
+    result = gpd.GeoDataFrame(out, geometry=geoms, crs=f"EPSG:{target}")
     empty = result.geometry.isna()
     if empty.any():
         report.note(f"{int(empty.sum())} bâtiment(s) sans emprise ignoré(s).")

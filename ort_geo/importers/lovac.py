@@ -25,6 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ..crs import STORAGE_EPSG, crs_label
 from ..errors import EncodingError, FieldError, InputError
 from ..io import ImportReport
 from ..privacy import RESTRICTED_SOURCES
@@ -34,8 +35,13 @@ SOURCE = RESTRICTED_SOURCES[0]
 _ID = "ff_idlocal"
 
 
-def read_dwellings(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
-    """The dwelling rows, normalised: id, x, y (Lambert-93), building key, parcel, commune…"""
+def read_dwellings(path: str | Path, *, epsg: int = STORAGE_EPSG) -> tuple[pd.DataFrame, ImportReport]:
+    """The dwelling rows, normalised: id, x, y (in ``epsg``, the store's CRS), building key,
+    parcel, commune…
+
+    ``ff_x``/``ff_y`` are read in ``epsg``: the Fichiers fonciers locate dwellings in the
+    département's official projection (Lambert-93, or the local UTM overseas).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"Fichier introuvable : {path}")
@@ -61,16 +67,16 @@ def read_dwellings(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
                          f"« {_ID} » absente (colonnes : {', '.join(frame.columns)}).")
     out = pd.DataFrame({"local": frame[_ID].str.strip()})
     if {"ff_x", "ff_y"} <= set(frame.columns):
-        x, y, crs = _numbers(frame["ff_x"]), _numbers(frame["ff_y"]), "EPSG:2154"
+        x, y, crs = _numbers(frame["ff_x"]), _numbers(frame["ff_y"]), f"EPSG:{epsg}"
     elif {"longitude", "latitude"} <= set(frame.columns):
         x, y, crs = _numbers(frame["longitude"]), _numbers(frame["latitude"]), "EPSG:4326"
     else:
-        raise FieldError(f"{path.name} : coordonnées absentes (ff_x/ff_y en Lambert-93 ou "
-                         "longitude/latitude).")
+        raise FieldError(f"{path.name} : coordonnées absentes (ff_x/ff_y en {crs_label(epsg)} "
+                         "ou longitude/latitude).")
     located = x.notna() & y.notna()
     if not located.all():
         report.note(f"{int((~located).sum())} logement(s) sans coordonnées ignoré(s).")
-    points = gpd.GeoSeries.from_xy(x[located], y[located], crs=crs).to_crs(2154)
+    points = gpd.GeoSeries.from_xy(x[located], y[located], crs=crs).to_crs(epsg)
     out = out[located].copy()
     frame = frame[located]
     out["x"], out["y"] = points.x.to_numpy(), points.y.to_numpy()
@@ -115,7 +121,7 @@ def _communes(frame: pd.DataFrame) -> np.ndarray | None:
     return None
 
 
-def aggregate_dwellings(dwellings: pd.DataFrame) -> gpd.GeoDataFrame:
+def aggregate_dwellings(dwellings: pd.DataFrame, *, epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     """One point per building: dwellings, vacant dwellings, earliest vacancy, year, parcel.
 
     Buildings are keyed by ``ff_idbat`` when known, else by parcel and location (1 m). When the
@@ -148,7 +154,7 @@ def aggregate_dwellings(dwellings: pd.DataFrame) -> gpd.GeoDataFrame:
         "source": SOURCE,
     })
     return gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(agg["x"], agg["y"]),
-                            crs="EPSG:2154")
+                            crs=f"EPSG:{epsg}")
 
 
 def attach_to_footprints(buildings: gpd.GeoDataFrame, footprints: gpd.GeoDataFrame, *,
@@ -175,6 +181,6 @@ def attach_to_footprints(buildings: gpd.GeoDataFrame, footprints: gpd.GeoDataFra
     updates["annee_debut_vacance"] = summed["annee_debut_vacance"].astype("Int64")
     # The dwellings count of a footprint is a public field: it comes from public sources (BD
     # TOPO), never from LOVAC, whose counts stay in its restricted fields.
-    updates = gpd.GeoDataFrame(updates.reset_index(), geometry="geometry", crs="EPSG:2154")
+    updates = gpd.GeoDataFrame(updates.reset_index(), geometry="geometry", crs=footprints.crs)
     unmatched = buildings[~matched.reindex(buildings.index, fill_value=False).to_numpy()]
     return updates, unmatched

@@ -19,6 +19,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 
+from ..crs import STORAGE_EPSG, crs_label
 from ..errors import EncodingError, FieldError, FormatError, GeometryError, InputError
 from ..io import ImportReport
 
@@ -69,8 +70,9 @@ def _address(addresses: list[dict]) -> str | None:
     return " ".join(str(p) for p in parts if p) or None
 
 
-def read_rnb(path: str | Path) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """A ``batiments`` frame (EPSG:2154) from an RNB CSV export (plain or zipped).
+def read_rnb(path: str | Path, *, target: int = STORAGE_EPSG) -> tuple[gpd.GeoDataFrame, ImportReport]:
+    """A ``batiments`` frame (in ``target``, the store's CRS) from an RNB CSV export (plain or
+    zipped).
 
     ``id`` is the RNB id; ``bdtopo_id`` (extra column, not stored) carries the BD TOPO ``cleabs``
     the RNB links, so an importer can enrich BD TOPO footprints already in the store.
@@ -118,7 +120,8 @@ def read_rnb(path: str | Path) -> tuple[gpd.GeoDataFrame, ImportReport]:
     srid = srids.pop() if srids else 4326
     frame = gpd.GeoDataFrame(pd.DataFrame(rows), geometry=geoms, crs=f"EPSG:{srid}")
     report.crs = f"EPSG:{srid}"
-    frame = frame.to_crs(2154)
+    frame = frame.to_crs(target)
     report.features = len(frame)
-    report.note(f"{len(frame)} bâtiment(s) RNB lu(s) (SRID {srid}, reprojeté(s) en Lambert-93).")
+    report.note(f"{len(frame)} bâtiment(s) RNB lu(s) (SRID {srid}, reprojeté(s) en "
+                f"{crs_label(target)}).")
     return frame, report

@@ -9,7 +9,7 @@ import geopandas as gpd
 
 from ..catalogue import LayerSpec
 from ..errors import ValidationError
-from ..store.base import STORAGE_CRS, Store, WriteMode
+from ..store.base import Store, WriteMode
 from ..validation import slug
 from .fields import map_fields, match_fields
 from .read import Progress, read_vector
@@ -44,7 +44,7 @@ def import_file(
         report = _import_table(store, spec, path, author=author, mode=mode, progress=progress)
         return report
     frame, report = read_vector(path, crs=crs, layer=source_layer, repair=repair,
-                                prefer_layer=layer, progress=progress)
+                                prefer_layer=layer, progress=progress, target=store.epsg)
     report.layer = layer
     if progress:
         progress("Champs")
@@ -78,7 +78,7 @@ def _rule_errors(store: Store, layer: str, frame, mode: WriteMode) -> list:
     spec = store.spec(layer)
     if not spec.editable or spec.geometry not in ("Polygon", "MultiPolygon"):
         return []
-    features = frame_to_features(spec, frame)
+    features = frame_to_features(spec, frame, epsg=store.epsg)
     deletes: list[str] = []
     if mode == "replace":
         incoming = {f.id for f in features}
@@ -103,7 +103,7 @@ def _import_table(store: Store, spec: LayerSpec, path: str | Path, *, author: st
             table[spec.key] = ["|".join(p) for p in zip(*parts, strict=True)]
             report.note(f"Identifiants composés de : {', '.join(spec.key_from)}.")
     frame = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries([None] * len(table),
-                                                           index=table.index, crs=STORAGE_CRS))
+                                                           index=table.index, crs=store.crs))
     if progress:
         progress("Champs")
     frame = map_fields(spec, frame, report)

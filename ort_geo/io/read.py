@@ -1,4 +1,4 @@
-"""Read any vector file planners bring into a GeoDataFrame in Lambert-93, with a report.
+"""Read any vector file planners bring into a GeoDataFrame in the store's CRS, with a report.
 
 GDAL (through pyogrio) does the parsing, as everywhere in the field: GeoJSON, GeoPackage, Shapefile
 (a ``.shp``, its folder or a ``.zip``), KML/KMZ, FlatGeobuf and CSV with a WKT column or lon/lat
@@ -26,7 +26,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 
 from .. import geomcheck
-from ..crs import crs_label, resolve_crs
+from ..crs import STORAGE_EPSG, crs_label, resolve_crs
 from ..errors import EncodingError, FormatError, GeometryError, InputError
 from .report import ImportReport
 
@@ -84,8 +84,10 @@ def read_vector(
     repair: bool = True,
     prefer_layer: str | None = None,
     progress: Progress | None = None,
+    target: int = STORAGE_EPSG,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
-    """Read a vector file into a GeoDataFrame in EPSG:2154, with a French report.
+    """Read a vector file into a GeoDataFrame in ``target`` (the store's CRS, ``Store.epsg``),
+    with a French report.
 
     ``layer`` picks a layer (or a shapefile) inside a multi-layer source; ``crs`` states the CRS of
     the coordinates (overriding the file's; inferred when both are missing). Invalid geometries are
@@ -136,8 +138,9 @@ def read_vector(
         geographic = False
     geomcheck.check_plausible(frame.geometry.values, feature_labels(frame), where=source.name,
                               geographic=geographic)
-    frame, resolution = resolve_crs(frame, crs)
-    geomcheck.check_in_france(frame.geometry.values, feature_labels(frame), where=source.name)
+    frame, resolution = resolve_crs(frame, crs, target=target)
+    geomcheck.check_in_france(frame.geometry.values, feature_labels(frame), where=source.name,
+                              epsg=target)
     report.crs = crs_label(resolution.source)
     report.crs_inferred = resolution.how == "inferred"
     report.note(resolution.message)

@@ -1,4 +1,9 @@
-"""The store interface: a territory's layers in EPSG:2154, transactional writes and a change journal.
+"""The store interface: a territory's layers in its CRS, transactional writes and a change journal.
+
+A store's CRS is its territory's official projected CRS (``Store.epsg``: Lambert-93 in metropolitan
+France, UTM overseas — see :mod:`ort_geo.crs`), fixed when the store is created and read from the
+backend itself (the GeoPackage's SRS, the PostGIS column's SRID). Every geometry a store returns or
+accepts is in it; code that needs a CRS reads ``store.epsg`` / ``store.crs``, never a constant.
 
 Backends implement a handful of primitives (``_transaction`` and the read methods); everything that
 decides what a write means — validation, diffing against what is stored, optimistic concurrency and
@@ -14,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Literal
 
 import geopandas as gpd
@@ -24,12 +30,14 @@ from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
 from ..catalogue import CATALOGUE, LayerSpec
+from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
 from ..measures import Measure, evaluate, fields_of
 from ..validation import frame_to_features, validate_frame
 
-STORAGE_EPSG = 2154
+#: The CRS of metropolitan stores (Lambert-93), and the default when a store is created.
+STORAGE_EPSG = _DEFAULT_EPSG
 STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
 WriteMode = Literal["upsert", "replace", "insert"]
@@ -43,10 +51,11 @@ BATCH_ROWS = 1 << 20
 
 
 @functools.cache
-def storage_crs() -> CRS:
-    """The storage CRS as one pyproj object: parsing "EPSG:2154" for every frame read costs
-    more than a small query."""
-    return CRS.from_epsg(STORAGE_EPSG)
+@cache
+def storage_crs(epsg: int = STORAGE_EPSG) -> CRS:
+    """A store's CRS as one pyproj object per code: parsing "EPSG:2154" for every frame read
+    costs more than a small query."""
+    return CRS.from_epsg(epsg)
 
 
 def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
@@ -196,8 +205,25 @@ class Store(ABC):
 
     catalogue = CATALOGUE
     url: str
+    _epsg: int | None = None
+
+    @property
+    def epsg(self) -> int:
+        """The store's CRS as an EPSG code: the one place every measure and map reads it from."""
+        if self._epsg is None:
+            self._epsg = self._read_epsg()
+        return self._epsg
+
+    @property
+    def crs(self) -> str:
+        """The store's CRS as ``"EPSG:<code>"`` (for geopandas and pyproj)."""
+        return f"EPSG:{self.epsg}"
 
     # -- backend primitives -------------------------------------------------------------------
+
+    @abstractmethod
+    def _read_epsg(self) -> int:
+        """The SRS of the stored geometries, as the backend records it."""
 
     @abstractmethod
     def _transaction(self) -> AbstractContextManager[Transaction]:
@@ -215,9 +241,9 @@ class Store(ABC):
         limit: int | None = None,
         offset: int = 0,
     ) -> gpd.GeoDataFrame:
-        """Features as a GeoDataFrame in EPSG:2154, in stable storage order.
+        """Features as a GeoDataFrame in the store's CRS, in stable storage order.
 
-        ``bbox`` (EPSG:2154) keeps features whose geometry intersects the box; ``where`` keeps
+        ``bbox`` (in the store's CRS) keeps features whose geometry intersects the box; ``where`` keeps
         features whose fields equal the given values (a list value means "any of", a
         :class:`NotIn` value "empty or none of").
         """
@@ -229,7 +255,7 @@ class Store(ABC):
 
     @abstractmethod
     def extent(self, layer: str) -> BBox | None:
-        """Bounds of the layer in EPSG:2154, or None when it is empty."""
+        """Bounds of the layer in the store's CRS, or None when it is empty."""
 
     @abstractmethod
     def history(self, layer: str, feature_id: str) -> list[JournalEntry]:
@@ -359,7 +385,7 @@ class Store(ABC):
         features absent from the frame; ``insert`` refuses ids that already exist.
         """
         spec = self.spec(layer)
-        incoming = validate_frame(spec, frame)
+        incoming = validate_frame(spec, frame, epsg=self.epsg)
         others = [n for n in spec.field_names if n != spec.key]
         with self._transaction() as tx:
             existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
@@ -451,8 +477,8 @@ class Store(ABC):
         if feature is not None:
             if feature.id != feature_id:
                 raise InputError("L'identifiant de l'objet ne correspond pas à celui de la requête.")
-            frame = features_to_frame(spec, [feature])
-            feature = frame_to_features(spec, frame)[0]
+            frame = features_to_frame(spec, [feature], crs=self.crs)
+            feature = frame_to_features(spec, frame, epsg=self.epsg)[0]
         with self._transaction() as tx:
             before = tx.fetch(spec, [feature_id]).get(feature_id)
             if feature is not None:
@@ -491,7 +517,7 @@ EditCheckHook = Callable[[], None]
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:
-    """Features of a frame read from a store (already typed and in EPSG:2154)."""
+    """Features of a frame read from a store (already typed and in the store's CRS)."""
     names = [n for n in spec.field_names if n in frame.columns and n != spec.key]
     for row in frame.itertuples(index=False):
         values = row._asdict()
@@ -503,9 +529,11 @@ def _missing(value: Any) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
-def features_to_frame(spec: LayerSpec, features: Sequence[Feature]) -> gpd.GeoDataFrame:
+def features_to_frame(spec: LayerSpec, features: Sequence[Feature],
+                      crs: str = STORAGE_CRS) -> gpd.GeoDataFrame:
+    """Features as a frame; ``crs`` is the CRS their geometries are in (the store's)."""
     rows = [{spec.key: f.id, **f.properties} for f in features]
-    return gpd.GeoDataFrame(rows, geometry=[f.geometry for f in features], crs=STORAGE_CRS)
+    return gpd.GeoDataFrame(rows, geometry=[f.geometry for f in features], crs=crs)
 
 
 def typed_series(spec: LayerSpec, name: str, values: list[Any]) -> pd.Series:

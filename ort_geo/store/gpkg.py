@@ -248,12 +248,12 @@ def _exec_script(conn: sqlite3.Connection, script: str) -> None:
             statement = ""
 
 
-def _srs_rows() -> list[tuple]:
+def _srs_rows(epsg: int) -> list[tuple]:
     rows = [
         ("Undefined cartesian SRS", -1, "NONE", -1, "undefined", "undefined cartesian"),
         ("Undefined geographic SRS", 0, "NONE", 0, "undefined", "undefined geographic"),
     ]
-    for code in (4326, STORAGE_EPSG):
+    for code in (4326, epsg):
         crs = CRS.from_epsg(code)
         rows.append((crs.name, code, "EPSG", code, crs.to_wkt("WKT1_GDAL"), crs.name))
     return rows
@@ -262,7 +262,8 @@ def _srs_rows() -> list[tuple]:
 class GeoPackageStore(Store):
     """A store in one GeoPackage file."""
 
-    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+    def __init__(self, path: str | Path, *, create: bool = False,
+                 epsg: int = STORAGE_EPSG) -> None:
         self.path = Path(path)
         self.url = str(self.path)
         # One read connection per thread, kept open: opening one costs more than a small query.
@@ -274,9 +275,16 @@ class GeoPackageStore(Store):
             if not create:
                 raise StoreError(f"Entrepôt introuvable : {self.path} (créez-le avec ort-geo init).")
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._epsg = epsg
             self._create()
         else:
             self._check()
+
+    def _read_epsg(self) -> int:
+        with self._read() as conn:
+            row = conn.execute("SELECT srs_id FROM gpkg_geometry_columns "
+                               "WHERE table_name = 'communes'").fetchone()
+        return STORAGE_EPSG if row is None else int(row[0])
 
     # -- connections --------------------------------------------------------------------------
 
@@ -334,7 +342,7 @@ class GeoPackageStore(Store):
                 install_sqlite(conn, self.catalogue)  # a store created before the triggers
             # Marks this transaction as the tool's: the journal triggers stay silent in it.
             conn.execute(f"INSERT INTO {GUARD_TABLE} VALUES (?)", (os.getpid(),))
-            tx = _GpkgTransaction(conn)
+            tx = _GpkgTransaction(conn, self.epsg)
             try:
                 yield tx
                 tx.finish()
@@ -356,7 +364,8 @@ class GeoPackageStore(Store):
             conn.execute(f"PRAGMA user_version = {USER_VERSION}")
             conn.execute("BEGIN")
             _exec_script(conn, _BASE_SCHEMA)
-            conn.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)", _srs_rows())
+            conn.executemany("INSERT INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)",
+                             _srs_rows(self.epsg))
             for spec in self.catalogue:
                 self._create_layer(conn, spec)
             install_sqlite(conn, self.catalogue)
@@ -388,9 +397,9 @@ class GeoPackageStore(Store):
         conn.execute(f'CREATE UNIQUE INDEX "{t}_{spec.key}_key" ON "{t}" ("{spec.key}")')
         conn.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, srs_id) "
-            "VALUES (?, 'features', ?, ?, ?)", (t, t, spec.title, STORAGE_EPSG))
+            "VALUES (?, 'features', ?, ?, ?)", (t, t, spec.title, self.epsg))
         conn.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', ?, ?, 0, 0)",
-                     (t, geometry_type_name(spec), STORAGE_EPSG))
+                     (t, geometry_type_name(spec), self.epsg))
         conn.execute(f'CREATE VIRTUAL TABLE "rtree_{t}_geom" USING rtree(id, minx, maxx, miny, maxy)')
         conn.execute("INSERT INTO gpkg_extensions VALUES (?, 'geom', 'gpkg_rtree_index', "
                      "'http://www.geopackage.org/spec120/#extension_rtree', 'write-only')", (t,))
@@ -502,7 +511,7 @@ class GeoPackageStore(Store):
             sql += f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(offset)}"
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
-        frame = _typed_frame(spec, names, rows)
+        frame = _typed_frame(spec, names, rows, self.epsg)
         if bbox is not None:  # the R-tree gives candidates; keep exact intersections
             frame = frame[frame.intersects(shapely.box(*bbox))]
             end = None if limit is None else offset + limit
@@ -612,8 +621,9 @@ class GeoPackageStore(Store):
 
 
 class _GpkgTransaction(Transaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, epsg: int = STORAGE_EPSG) -> None:
         self.conn = conn
+        self.epsg = epsg
         self.touched: set[str] = set()
 
     def fetch(self, layer, ids):
@@ -630,7 +640,7 @@ class _GpkgTransaction(Transaction):
                 rows += self.conn.execute(
                     sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
                 ).fetchall()
-        frame = _typed_frame(layer, names, rows)
+        frame = _typed_frame(layer, names, rows, self.epsg)
         from .base import iter_features
 
         return {f.id: f for f in iter_features(layer, frame)}
@@ -707,7 +717,8 @@ class _GpkgTransaction(Transaction):
     def _columns(self, layer: LayerSpec, batch: FeatureBatch, names: list[str]) -> list[Any]:
         """SQL parameters column by column: blobs, keys, the other fields, then the stored
         representative point (point layers)."""
-        blobs = encode_geometries(batch.geometry) if layer.spatial else None  # type: ignore[arg-type]
+        blobs = (encode_geometries(batch.geometry, self.epsg)  # type: ignore[arg-type]
+                 if layer.spatial else None)
         out: list[Any] = [blobs, batch.ids.tolist()]  # type: ignore[arg-type]
         for name in names:
             column = batch.columns.get(name)
@@ -876,12 +887,13 @@ def _journal_entry(row: tuple) -> JournalEntry:
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
-def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.GeoDataFrame:
+def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
+                 epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     """A GeoDataFrame typed by the catalogue from raw SQL rows (last column: geometry blob)."""
     data: dict[str, Any] = {}
     for i, name in enumerate(names):
         column = [r[i] for r in rows]
         data[name] = typed_series(spec, name, column)
     geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=storage_crs()),
-                            crs=storage_crs())
+    crs = storage_crs(epsg)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)

@@ -1,9 +1,10 @@
 """PostGIS backend: one store shared by many users and processes, in a PostgreSQL schema.
 
-Open it with ``open_store("postgresql://user:password@host:5432/db?schema=val_d_argent")``
+Open it with ``open_store("postgresql://user:password@host:5432/db?schema=mon_territoire")``
 (``schema`` defaults to ``public``; one database may hold several stores, one per schema).
 
-Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, 2154)`` column and a
+Each catalogue layer is a table with typed columns, a ``geom geometry(<Kind>, <SRID>)`` column (the
+territory's CRS, ``Store.epsg``) and a
 GiST index; ``ort_journal`` and ``ort_meta`` mirror the GeoPackage tables. Geometries travel as
 WKB in binary mode both ways (shapely vectorised encoding, ``COPY`` for bulk inserts).
 
@@ -68,7 +69,7 @@ _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double p
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The representative point of each feature of a point layer, kept by PostgreSQL itself on every
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
-_POINT_COLUMN = (f"ort_point geometry(Point, {STORAGE_EPSG}) "
+_POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
                  "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
 
 
@@ -97,7 +98,8 @@ def masked(url: str) -> str:
 class PostGISStore(Store):
     """A store in a PostgreSQL/PostGIS schema."""
 
-    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, create: bool = False, pool_size: int = 4,
+                 epsg: int = STORAGE_EPSG) -> None:
         self.url = url
         self.conninfo, self.schema = split_url(url)
         self._pool_size = pool_size
@@ -112,13 +114,21 @@ class PostGISStore(Store):
                         raise StoreError(
                             f"Aucun entrepôt ort-geo dans le schéma « {self.schema} » de "
                             f"{masked(self.conninfo)} (créez-le avec ort-geo init).")
+                    self._epsg = epsg
                     self._create(conn)
                 else:
+                    row = conn.execute(
+                        "SELECT srid FROM geometry_columns WHERE f_table_schema = %s "
+                        "AND f_table_name = 'communes'", (self.schema,)).fetchone()
+                    self._epsg = STORAGE_EPSG if row is None else int(row[0])
                     self._upgrade(conn)
                     self._add_points(conn)
         except psycopg.Error as exc:
             raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
                              f"{_reason(exc)}") from None
+
+    def _read_epsg(self) -> int:
+        return STORAGE_EPSG  # read (or set) when the store is opened
 
     def __repr__(self) -> str:
         return f"PostGISStore({masked(self.conninfo)!r}, schema={self.schema!r})"
@@ -254,7 +264,8 @@ class PostGISStore(Store):
         if missing:
             with conn.transaction():
                 for name in missing:
-                    conn.execute(f"ALTER TABLE {self._t(name)} ADD COLUMN {_POINT_COLUMN}")
+                    conn.execute(f"ALTER TABLE {self._t(name)} ADD COLUMN "
+                                 f"{_POINT_COLUMN.format(epsg=self.epsg)}")
 
     def _create_layer(self, conn: psycopg.Connection, spec: LayerSpec) -> None:
         cols = ", ".join(
@@ -262,9 +273,9 @@ class PostGISStore(Store):
             for f in spec.fields)
         if spec.spatial:
             kind = geometry_type_name(spec).replace("GEOMETRY", "Geometry")
-            point = f", {_POINT_COLUMN}" if spec.name in POINT_LAYERS else ""
+            point = f", {_POINT_COLUMN.format(epsg=self.epsg)}" if spec.name in POINT_LAYERS else ""
             conn.execute(f"CREATE TABLE {self._t(spec.name)} (fid bigint GENERATED ALWAYS AS "
-                         f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {STORAGE_EPSG})"
+                         f"IDENTITY PRIMARY KEY, {cols}, geom geometry({kind}, {self.epsg})"
                          f"{point})")
             conn.execute(f'CREATE INDEX "{spec.name}_geom_gist" ON {self._t(spec.name)} '
                          "USING gist (geom)")
@@ -308,7 +319,7 @@ class PostGISStore(Store):
             raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
                              "filtre par emprise.")
         if bbox is not None:
-            clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {STORAGE_EPSG}))")
+            clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))")
             params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
@@ -327,7 +338,7 @@ class PostGISStore(Store):
             sql += f" OFFSET {int(offset)}"
         with self._connection() as conn:
             rows = conn.execute(sql, params, binary=True).fetchall()
-        return _typed_frame(spec, names, rows)
+        return _typed_frame(spec, names, rows, self.epsg)
 
     def count(self, layer, *, bbox=None, where=None) -> int:
         spec = self.spec(layer)
@@ -384,7 +395,7 @@ class PostGISStore(Store):
             conn.execute("SET LOCAL jit = off")
             rows = conn.execute(
                 f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
-                f"ST_GeomFromWKB(w, {STORAGE_EPSG}) AS g "
+                f"ST_GeomFromWKB(w, {self.epsg}) AS g "
                 "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(w, ord)) "
                 f"SELECT z.i, {aggs} FROM z JOIN {self._t(layer)} b "
                 "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i",
@@ -457,7 +468,7 @@ class _PgTransaction(Transaction):
             params.append([str(i) for i in ids])
         sql += f' ORDER BY "{layer.key}" FOR UPDATE'
         rows = self.conn.execute(sql, params, binary=True).fetchall()
-        frame = _typed_frame(layer, names, rows)
+        frame = _typed_frame(layer, names, rows, self.store.epsg)
         return {f.id: f for f in iter_features(layer, frame)}
 
     def insert(self, layer, features):
@@ -476,7 +487,7 @@ class _PgTransaction(Transaction):
                 values = [_value(v) for v in values]
             columns.append(values)
         if layer.spatial:  # a table without geometry (follow-up data) has no geom column
-            columns.append(_ewkb_hex(batch.geometry))
+            columns.append(_ewkb_hex(batch.geometry, self.store.epsg))
             cols += ", geom"
         with self.conn.cursor().copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in zip(*columns, strict=True):
@@ -534,7 +545,7 @@ class _PgTransaction(Transaction):
                                 [[*(_value(f.properties.get(n)) for n in others), f.id]
                                  for f in features])
             return
-        sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {STORAGE_EPSG})"]
+        sets = ", ".join([f"geom = ST_GeomFromWKB(%s, {self.store.epsg})"]
                          + [f'"{n}" = %s' for n in others])
         wkbs = shapely.to_wkb(np.asarray([f.geometry for f in features], dtype=object),
                               flavor="iso")
@@ -646,8 +657,8 @@ def _value(value: Any) -> Any:
     return value if hasattr(value, "isoformat") else _plain(value)
 
 
-def _ewkb_hex(geoms: Sequence[Any] | np.ndarray) -> list[str | None]:
-    arr = shapely.set_srid(np.asarray(geoms, dtype=object), STORAGE_EPSG)
+def _ewkb_hex(geoms: Sequence[Any] | np.ndarray, epsg: int) -> list[str | None]:
+    arr = shapely.set_srid(np.asarray(geoms, dtype=object), epsg)
     return list(shapely.to_wkb(arr, hex=True, include_srid=True, flavor="extended"))
 
 
@@ -658,8 +669,10 @@ def _journal_entry(row: tuple) -> JournalEntry:
     return JournalEntry(seq, ts, author, layer, fid, op, load(before), load(after), message)
 
 
-def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple]) -> gpd.GeoDataFrame:
+def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
+                 epsg: int = STORAGE_EPSG) -> gpd.GeoDataFrame:
     data = {name: typed_series(spec, name, [r[i] for r in rows]) for i, name in enumerate(names)}
     wkbs = np.asarray([r[-1] for r in rows], dtype=object)
     geoms = shapely.from_wkb(wkbs) if rows else np.array([], dtype=object)
-    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=storage_crs()), crs=storage_crs())
+    crs = storage_crs(epsg)
+    return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)

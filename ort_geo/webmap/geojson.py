@@ -19,7 +19,7 @@ from ..catalogue import LayerSpec
 from ..display import format_value
 
 WGS84 = "EPSG:4326"
-#: Default simplification tolerance in metres (Lambert-93).
+#: Default simplification tolerance in metres (the store's projected CRS).
 SIMPLIFY_M = 2.0
 #: Coordinate grid in degrees.
 PRECISION_DEG = 1e-5

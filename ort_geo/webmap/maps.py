@@ -344,7 +344,7 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
 
 def _prepared_layers(store: Store, audience: Audience) -> tuple[list[_Layer], list[str]]:
     prepared, omitted = [], []
-    for layer in style.PUBLIC_LAYERS:
+    for layer in style.layers_for(store):
         entry = _prepare(store, layer, audience)
         if entry is None:
             omitted.append(layer.name)

@@ -6,15 +6,13 @@ fields; the public map refuses any that the catalogue does not mark public.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .. import cartography
 
 # Colours and labels shared with the printed atlas (ort_geo.cartography), so both read the same.
-#: Orientation ("1".."4") -> label shown in popups and the legend, colour.
-ORIENTATIONS: dict[str, tuple[str, str]] = {
-    str(k): (f"{k} — {label}", colour) for k, (label, colour) in cartography.ORIENTATIONS.items()
-}
+# A territory's orientations and strata names come from its store (:func:`layers_for`).
 STRATA: dict[str, tuple[str, str]] = dict(cartography.STRATA)
 
 SECTOR_TYPES: dict[str, tuple[str, str]] = {
@@ -86,8 +84,8 @@ PUBLIC_LAYERS: tuple[MapLayer, ...] = (
              popup=("numero", "titre", "orientation", "statut", "maitre_ouvrage", "partenaires",
                     "cout_ht", "financement", "priorite", "date_debut", "date_fin",
                     "description"),
-             label=("numero", "titre"), label_prefix="Action ", color="#1b2631", fill="#c0392b",
-             fill_opacity=0.85, weight=1.5, category="orientation", palette=ORIENTATIONS,
+             label=("numero", "titre"), label_prefix="Action ", color="#1b2631", fill="#566573",
+             fill_opacity=0.85, weight=1.5, category="orientation", palette={},
              listed=True),
 )
 
@@ -96,3 +94,26 @@ BUILDING_FIELDS: tuple[str, ...] = (
     "id", "adresse", "annee_construction", "usage", "nb_logements", "nb_logements_vacants",
     "annee_debut_vacance", "etat", "habitat_indigne", "rdc_commerce", "rdc_vacant", "demo",
 )
+
+
+def orientation_palette(orientations: dict[int, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """Orientation number (as text) -> label shown in popups and the legend, colour."""
+    return {str(k): (f"{k} — {title}", colour) for k, (title, colour) in orientations.items()}
+
+
+def layers_for(store: Any) -> tuple[MapLayer, ...]:
+    """:data:`PUBLIC_LAYERS` with the store's own palettes: its manifest's orientations (titles,
+    colours) and its strata's names."""
+    from ..territory import orientations_of, strata_labels
+
+    orientations = orientation_palette(orientations_of(store))
+    names = strata_labels(store)
+    strata = {k: (names.get(k, label), colour) for k, (label, colour) in STRATA.items()}
+    out = []
+    for layer in PUBLIC_LAYERS:
+        if layer.name == "actions":
+            layer = replace(layer, palette=orientations)
+        elif layer.name == "strates":
+            layer = replace(layer, palette=strata)
+        out.append(layer)
+    return tuple(out)
