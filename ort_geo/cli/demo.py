@@ -64,8 +64,16 @@ def command(out: str, dem: str | None) -> None:
     _follow_up(store, out_dir)
 
 
+_REPORTED: set[str] = set()
+
+
 def _skipped(exc: Exception) -> None:
-    """The one French line of an optional tool the demo goes without."""
+    """The one French line of an optional tool the demo goes without (once per tool, however
+    many outputs it would have made)."""
+    key = getattr(exc, "tool", None) or getattr(exc, "extra", None) or str(exc)
+    if key in _REPORTED:
+        return
+    _REPORTED.add(key)
     console.print(f"[yellow]Omis :[/] {exc}", highlight=False, soft_wrap=True)
 
 
