@@ -83,16 +83,11 @@ def test_concurrent_creation_of_the_same_id_conflicts(new_store):
 
 
 def test_missing_driver_names_the_extra(monkeypatch):
-    import builtins
+    import sys
 
-    real_import = builtins.__import__
-
-    def no_psycopg(name, *args, **kwargs):
-        if name.startswith("psycopg"):
-            raise ImportError(name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_psycopg)
+    # None in sys.modules makes any import of the driver fail, even once another test loaded it.
+    for name in ("psycopg", "psycopg_pool"):
+        monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(MissingExtraError, match=r"ort-geo\[postgis\]"):
         open_store("postgresql://localhost/none")
 
