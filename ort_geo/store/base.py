@@ -560,7 +560,7 @@ class Store(ABC):
                 tx.serialize_checks()
                 check()
             now = _now()
-            for operation, fid, feature, _ in typed:
+            for _op, fid, feature, _ in typed:
                 before = stored.get(fid)
                 if feature is None:
                     tx.delete(spec, [fid])
