@@ -8,6 +8,7 @@ from typing import Any
 import geopandas as gpd
 from matplotlib import patheffects
 from matplotlib.axes import Axes
+from shapely.geometry.base import BaseGeometry
 
 from ort_geo import cartography as carto
 from ort_geo.atlas_plan import AtlasPlan
@@ -87,9 +88,50 @@ def draw_map(
     ax.set_ylim(ymin, ymax)
     ax.set_xlabel("")  # geopandas labels the axes after the CRS; a map frame needs none
     ax.set_ylabel("")
-    carto.north_arrow(ax, scale=scale)
+    # The arrow goes to a corner free of sectors and zones, else above the frame: never over them.
+    zones = [g for name in ("secteurs_ort", "permis_de_louer")
+             for g in carto.clip_to(plan.layers[name], extent).geometry]
+    corner = carto.free_corner(extent, zones)
+    x, y = corner if corner is not None else (0.97, 1.005)
+    carto.north_arrow(ax, x=x, y=y, size=0.07 if corner is not None else 0.05, scale=scale)
     carto.scale_bar(ax, scale=scale)
     return _unique(handles), shown
+
+
+LOCATOR_LABEL = "locator"
+
+
+def locator(ax: Axes, plan: AtlasPlan, geometry: BaseGeometry, scale: float = 1.0) -> None:
+    """A small map of the whole territory: the communes' outline, the page's feature in red."""
+    ax.set_label(LOCATOR_LABEL)
+    communes = plan.layers["communes"]
+    xmin, ymin, xmax, ymax = communes.total_bounds if not communes.empty else geometry.bounds
+    bbox = ax.get_position()
+    fig = ax.figure
+    ratio = (bbox.width * fig.get_figwidth()) / (bbox.height * fig.get_figheight())  # type: ignore[union-attr]
+    x0, x1, y0, y1 = carto.fit_extent((xmin, ymin, xmax, ymax), ratio, 0.06)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_facecolor("white")
+    for spine in ax.spines.values():
+        spine.set_linewidth(0.5 * scale)
+        spine.set_color("#566573")
+    if not communes.empty:
+        communes.plot(ax=ax, facecolor="#f4f6f7", edgecolor="#566573", linewidth=0.35 * scale)
+    chosen = gpd.GeoDataFrame(geometry=[geometry], crs=communes.crs)
+    if not geometry.is_empty:
+        chosen.plot(ax=ax, facecolor="#c0392b", edgecolor="#c0392b", linewidth=0.6 * scale)
+        # A ring around the feature: a town centre is a speck at the territory's scale.
+        pt = chosen.geometry.union_all().representative_point()
+        ax.plot([pt.x], [pt.y], marker="o", markersize=9 * scale, markerfacecolor="none",
+                markeredgecolor="#c0392b", markeredgewidth=0.8 * scale)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
 
 
 def _action_numbers(ax: Axes, frame: gpd.GeoDataFrame, scale: float) -> None:

@@ -22,7 +22,7 @@ from ort_geo.crs import crs_label
 from ort_geo.privacy import MASK_NOTE
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
-from .maps import draw_map
+from .maps import draw_map, locator
 
 LEFT, RIGHT = 12.0, 285.0
 TOP, BOTTOM = 29.0, 195.0
@@ -77,7 +77,8 @@ def footer(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, credits: lis
     text = "Sources : " + " · ".join(credits) if credits else ""
     text += ("" if not text else " · ") + (f"Projection {crs_label(plan.store.epsg)}. "
                                            "Réalisation : ort-geo.")
-    sheet.paragraph(LEFT, 201, 225, text, 5.6, color=GREY, max_lines=2)
+    # Wrapped in full, never cut: the sources are a legal mention.
+    sheet.paragraph(LEFT, 201, 225, text, 5.6, color=GREY)
     sheet.text(RIGHT, 201.5, f"{page_no} / {total}", 8, ha="right", weight="bold")
     colour = RESTRICTED if plan.edition == "staff" else GREY
     sheet.text(RIGHT, 205, EDITION_LABEL[plan.edition], 5.8, ha="right", color=colour)
@@ -241,6 +242,7 @@ def legend_box(sheet: Sheet, handles: list[Any], x: float, y: float, w: float, h
 
 
 MAP_W, MAP_H = 160.0, 143.0
+LOCATOR_W = 30.0  # the locator inset, right of the legend under the map
 
 
 def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int, total: int,
@@ -261,8 +263,11 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     if "relief" in shown:
         credits.append("Relief : ombrage calculé du modèle numérique de terrain fourni")
     chrome(sheet, plan, page_no, total, title, subtitle, credits)
-    legend_box(sheet, handles, LEFT, TOP + MAP_H + 3, MAP_W, BOTTOM - TOP - MAP_H - 3,
+    below = BOTTOM - TOP - MAP_H - 3
+    legend_box(sheet, handles, LEFT, TOP + MAP_H + 3, MAP_W - LOCATOR_W - 3, below,
                ncol=max(3, -(-len(handles) // 5)), size=6.0, title=None)
+    locator(sheet.axes(LEFT + MAP_W - LOCATOR_W, TOP + MAP_H + 3, LOCATOR_W, below), plan,
+            page.geometry, scale=sheet.scale)
     scale = carto.scale_ratio(ax)
     ax.text(0.985, 0.015, f"Échelle 1:{format_value(scale, decimals=0)} (impression {sheet.paper})",
             transform=ax.transAxes, ha="right", va="bottom", fontsize=6 * sheet.scale,

@@ -12,7 +12,7 @@ manifest (:func:`ort_geo.territory.orientations_of`, the strata features' ``libe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from .territory import STRATA_LABELS
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
+    from shapely.geometry.base import BaseGeometry
 
 #: Strata of the territorial design: default French label and fill colour (a layer's own
 #: ``libelle``, from its manifest, names them on maps).
@@ -286,23 +287,53 @@ def _blend(colour: str, alpha: float) -> Any:
     return tuple(rgb * alpha + (1 - alpha))
 
 
+NORTH_ARROW_GID = "north-arrow"
+# Corners tried for the north arrow, in axes fraction (the lower ones hold the scale bar and the
+# printed scale): upper right first, then upper left.
+_ARROW_CORNERS = ((0.95, 0.88), (0.05, 0.88))
+
+
+def north_arrow_box(x: float, y: float, size: float = 0.07) -> tuple[float, float, float, float]:
+    """The arrow's box (x0, y0, x1, y1) in axes fraction, its "N" included, with a small margin."""
+    w = size * 0.38 + 0.015
+    return (x - w, y - 0.015, x + w, y + size + 0.07)
+
+
+def free_corner(extent: Sequence[float], geometries: Iterable[BaseGeometry], *,
+                size: float = 0.07) -> tuple[float, float] | None:
+    """The first arrow corner (axes fraction) whose box, in map coordinates, touches none of
+    ``geometries``; None when every corner is taken."""
+    from shapely.geometry import box
+
+    xmin, xmax, ymin, ymax = extent
+    shapes = [g for g in geometries if g is not None and not g.is_empty]
+    for x, y in _ARROW_CORNERS:
+        x0, y0, x1, y1 = north_arrow_box(x, y, size)
+        corner = box(xmin + x0 * (xmax - xmin), ymin + y0 * (ymax - ymin),
+                     xmin + x1 * (xmax - xmin), ymin + y1 * (ymax - ymin))
+        if not any(corner.intersects(g) for g in shapes):
+            return x, y
+    return None
+
+
 def north_arrow(ax: Axes, *, x: float = 0.95, y: float = 0.88, size: float = 0.07,
                 scale: float = 1.0) -> None:
     """A north arrow in axes coordinates (grid north of the territory's projection is close to
-    true north at a town's scale)."""
+    true north at a town's scale). ``y`` above 1 puts it in the margin above the frame."""
     from matplotlib.patches import Polygon
 
     w = size * 0.38
     left = Polygon([(x, y + size), (x - w, y), (x, y + size * 0.28)], closed=True,
                    transform=ax.transAxes, facecolor="#1b2631", edgecolor="#1b2631", lw=0.6,
-                   zorder=30)
+                   zorder=30, gid=NORTH_ARROW_GID, clip_on=False)
     right = Polygon([(x, y + size), (x + w, y), (x, y + size * 0.28)], closed=True,
                     transform=ax.transAxes, facecolor="white", edgecolor="#1b2631", lw=0.6,
-                    zorder=30)
+                    zorder=30, gid=NORTH_ARROW_GID, clip_on=False)
     ax.add_patch(left)
     ax.add_patch(right)
     ax.text(x, y + size + 0.012, "N", transform=ax.transAxes, ha="center", va="bottom",
-            fontsize=10 * scale, weight="bold", color="#1b2631", zorder=30)
+            fontsize=10 * scale, weight="bold", color="#1b2631", zorder=30, gid=NORTH_ARROW_GID,
+            clip_on=False)
 
 
 def scale_bar(ax: Axes, *, location: str = "lower left", scale: float = 1.0) -> None:

@@ -286,3 +286,53 @@ def test_postgis_copy_of_the_demo_gives_the_same_bytes(demo_store_postgis, demo_
     out = tmp_path / "atlas-postgis.pdf"
     build_atlas(demo_store_postgis, out, edition="public")
     assert out.read_bytes() == path.read_bytes()
+
+
+def test_footer_wraps_the_full_sources_instead_of_cutting(small_store):
+    from atlas import pages as P
+    from atlas.layout import Sheet
+
+    plan = plan_atlas(small_store)
+    credits = [f"Source numéro {i} avec un intitulé assez long pour remplir la ligne" for i in range(8)]
+    sheet = Sheet.new("A4")
+    P.footer(sheet, plan, 5, 7, credits)
+    printed = " ".join(t.get_text() for t in sheet.fig.texts)
+    assert "…" not in printed
+    joined = " ".join(printed.split())  # the wrapped lines, read back as one text
+    for credit in credits:
+        assert credit in joined
+
+
+def test_sector_page_has_a_locator_and_an_arrow_clear_of_zones(small_store):
+    from matplotlib.transforms import Bbox
+    from shapely.geometry import box
+
+    from atlas import pages as P
+    from atlas.layout import Sheet
+    from atlas.maps import LOCATOR_LABEL
+    from ort_geo.cartography import NORTH_ARROW_GID
+
+    plan = plan_atlas(small_store)
+    sheet = Sheet.new("A4")
+    P.feature_page(sheet, plan, plan.sectors[0], 5, 7, 7, None)
+    assert [ax for ax in sheet.fig.axes if ax.get_label() == LOCATOR_LABEL]
+    renderer = sheet.renderer()
+    ax = sheet.fig.axes[0]  # the map frame, drawn first
+    arrow = [a for a in [*ax.patches, *ax.texts] if a.get_gid() == NORTH_ARROW_GID]
+    assert len(arrow) == 3
+    extent = Bbox.union([a.get_window_extent(renderer) for a in arrow])
+    (x0, y0), (x1, y1) = ax.transData.inverted().transform(extent.get_points())
+    drawn = box(x0, y0, x1, y1)
+    zones = [*plan.layers["secteurs_ort"].geometry, *plan.layers["permis_de_louer"].geometry]
+    assert not any(drawn.intersects(g) for g in zones)
+
+
+def test_north_arrow_moves_to_a_free_corner_or_out_of_the_frame():
+    from shapely.geometry import box
+
+    from ort_geo.cartography import free_corner
+
+    extent = (0.0, 100.0, 0.0, 100.0)
+    assert free_corner(extent, []) == (0.95, 0.88)
+    assert free_corner(extent, [box(80, 80, 100, 100)]) == (0.05, 0.88)
+    assert free_corner(extent, [box(0, 80, 100, 100)]) is None
