@@ -448,3 +448,38 @@ def test_editor_has_no_wcag_violation(chromium, site):
         page.keyboard.press("Enter")
         page.wait_for_function(READY, timeout=30000)
         assert_accessible(page)
+
+
+def test_a_vertex_dropped_a_few_pixels_off_a_neighbour_s_vertex_lands_on_it(chromium, site):
+    base, st, keys = site
+    centre = st.get("secteurs_ort", SECTOR).geometry
+    ring = shapely.get_coordinates(max(shapely.get_parts(centre), key=lambda p: p.area).exterior)
+    vx, vy = ring[ring[:, 0].argmax()]  # the eastmost vertex: drawing east of it stays outside
+    with open_site(chromium, base + "/editeur") as (page, visit):
+        _sign_in(page, keys["editor"])  # ready: the zones to snap to are loaded
+        _view(page, vx + 60, vy, zoom=17)
+        page.click("#ed-new")
+        # 4 px right and 3 px down of the vertex, positions computed by the map itself.
+        px, py = _point(page, vx, vy)
+        # Geoman snaps the hint marker while the mouse moves; the click drops it there.
+        page.mouse.move(px - 16, py - 17)
+        page.mouse.move(px + 4, py + 3, steps=5)
+        page.wait_for_timeout(150)
+        page.mouse.click(px + 4, py + 3)
+        page.wait_for_timeout(150)
+        for x, y in ((vx + 100, vy - 50), (vx + 100, vy + 50)):
+            page.mouse.click(*_point(page, x, y))
+            page.wait_for_timeout(150)
+        page.mouse.move(px + 4, py + 3, steps=5)
+        page.wait_for_timeout(150)
+        page.mouse.click(px + 4, py + 3)  # back on the first vertex closes the ring
+        page.wait_for_selector("#ed-form-panel:not([hidden])")
+        drawn = page.evaluate("""(() => {
+            let ll = ortGeoEditor.working.getLatLngs();
+            while (Array.isArray(ll[0][0])) ll = ll[0];
+            return ll[0].map((p) => [p.lng, p.lat]); })()""")
+        assert visit.errors == []
+    lat, lon = _lonlat(vx, vy)
+    # Unsnapped, 5 px at zoom 17 are about 4 m (4e-5 degree); snapped, the vertex is the
+    # neighbour's to the precision of the GeoJSON the page read (7 decimals).
+    assert min(abs(x - lon) + abs(y - lat) for x, y in drawn) < 3e-7, (drawn, lon, lat)
