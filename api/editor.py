@@ -20,15 +20,23 @@ from starlette.concurrency import run_in_threadpool
 
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, LayerSpec
-from ort_geo.editing import EditCheck, check_changes, merge_geometries, split_geometry
+from ort_geo.editing import (
+    EditCheck,
+    check_changes,
+    checked_changes,
+    merge_geometries,
+    split_geometry,
+)
 from ort_geo.errors import InputError
 from ort_geo.rules import RULE_TITLES
+from ort_geo.store.base import Change
 from ort_geo.webmap import style, tiles
 from ort_geo.webmap.editor import editor_page
 from ort_geo.webmap.maps import _territory_title
 
 from . import geojson
 from .deps import GEOJSON, Caller
+from .editing import Message, _etag
 
 _lock = threading.Lock()
 
@@ -154,6 +162,40 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         check = check_changes(st, name, _features(body, spec, crs, st.epsg),
                               [str(d) for d in deletes])
         return Response(_check_json(check, st.crs), media_type=GEOJSON)
+
+
+    @r.post(f"/collections/{name}/modifications", tags=[spec.title],
+            operation_id=f"apply_{name}",
+            summary=f"{spec.title} : enregistrer plusieurs changements d'un bloc (découpage, "
+                    "fusion ; éditeur, If-Match par objet)")
+    def apply_many(request: Request, who: Caller, body: Annotated[dict[str, Any], Body(
+            description="« changements » : liste de {« operation » : create, replace ou "
+                        "delete, « id », « objet » (Feature GeoJSON, sauf delete), « etag » "
+                        "(obligatoire pour replace et delete)}.")],
+            message: Message = "") -> dict[str, Any]:
+        """Tout ou rien : une version périmée (412) ou une règle enfreinte (422) refuse tous
+        les changements, et rien n'est écrit. Une entrée de journal par changement."""
+        auth.check_editable(spec, who)
+        st = request.app.state.store
+        crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs",
+                                storage=st.epsg)
+        items = body.get("changements") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise InputError("« changements » doit être une liste d'objets JSON.")
+        changes: list[Change] = []
+        for item in items:
+            op, fid = item.get("operation"), str(item.get("id") or "")
+            if op not in ("create", "replace", "delete") or not fid:
+                raise InputError("Chaque changement a une « operation » (create, replace, "
+                                 "delete) et un « id ».")
+            feature = None if op == "delete" else geojson.parse_feature(
+                item.get("objet"), crs, spec.key, fid, storage=st.epsg)
+            changes.append((op, fid, feature, None if op == "create"
+                            else _etag(item.get("etag"))))
+        checked_changes(st, name, changes, author=who.name, message=message)
+        request.app.state.extents.clear()
+        return {"objets": [{"id": fid, "etag": st.get(name, fid).etag}
+                           for op, fid, _, _ in changes if op != "delete"]}
 
 
 def _archive(state) -> bytes:

@@ -22,7 +22,7 @@ from shapely.ops import split
 from . import rules
 from .errors import ConflictError, GeometryError, InputError, ValidationError
 from .features import Feature
-from .store.base import Store, features_to_frame
+from .store.base import Change, Store, features_to_frame
 from .validation import frame_to_features
 
 Operation = Literal["create", "replace", "update", "delete"]
@@ -249,6 +249,36 @@ def checked_edit(
         return None
     return store.replace(layer, after, author=author, if_match=if_match,  # type: ignore[arg-type]
                          message=message, check=in_transaction)
+
+
+def checked_changes(store: Store, layer: str, changes: Sequence[Change], *, author: str,
+                    message: str = "") -> list[Feature | None]:
+    """Several creates, replaces and deletes of ``layer`` (a split, a merge) checked together
+    and written in ONE transaction: a stale ETag on any (412) or a rule the whole would break
+    (422) refuses all of them, and the store is left unchanged. One journal entry per change."""
+    if not changes:
+        raise InputError("Aucune modification à enregistrer.")
+    for operation, fid, _, if_match in changes:
+        if operation == "create" or if_match is None:
+            continue
+        current = store.get(layer, fid)
+        if current.etag != if_match:  # a conflict (412) before any rule is looked at
+            raise ConflictError(
+                f"L'objet « {fid} » a été modifié entre-temps (version {current.etag}, attendue "
+                f"{if_match}) : rechargez-le avant de le modifier.", layer=layer, feature_id=fid)
+    upserts = [f for _, _, f, _ in changes if f is not None]
+    deletes = [fid for op, fid, f, _ in changes if f is None]
+    check = check_changes(store, layer, upserts, deletes)
+    _refuse(check)
+    snapped = iter(check.features)
+    final: list[Change] = [(op, fid, next(snapped) if f is not None else None, tag)
+                           for op, fid, f, tag in changes]
+    upserts = [f for _, _, f, _ in final if f is not None]
+
+    def in_transaction() -> None:
+        _refuse(check_changes(store, layer, upserts, deletes))
+
+    return store.apply(layer, final, author=author, message=message, check=in_transaction)
 
 
 def _refuse(check: EditCheck) -> None:

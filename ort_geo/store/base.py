@@ -512,6 +512,72 @@ class Store(ABC):
         return feature
 
 
+    def apply(
+        self, layer: str, changes: Sequence[Change], *, author: str, message: str = "",
+        check: EditCheckHook | None = None,
+    ) -> list[Feature | None]:
+        """Several creates, replaces and deletes of one layer in ONE transaction: all or none.
+
+        Each change is ``(operation, feature_id, feature or None, if_match)``; a stale
+        ``if_match`` on any of them is a conflict before ``check`` runs (as in :meth:`_edit`),
+        and one journal entry is written per change that changes something.
+        """
+        spec = self.spec(layer)
+        blank = {n: None for n in spec.field_names if n != spec.key}
+        typed: list[tuple[str, str, Feature | None, str | None]] = []
+        for operation, fid, feature, if_match in changes:
+            if operation not in ("create", "replace", "delete"):
+                raise InputError(f"Opération inconnue : « {operation} » (create, replace, delete).")
+            if (feature is None) != (operation == "delete"):
+                raise InputError(f"« {operation} » de « {fid} » : objet attendu"
+                                 if feature is None else "Une suppression ne porte pas d'objet.")
+            if feature is not None:
+                if feature.id != fid:
+                    raise InputError("L'identifiant de l'objet ne correspond pas à celui de la "
+                                     "requête.")
+                feature = frame_to_features(spec, features_to_frame(spec, [feature], crs=self.crs),
+                                            epsg=self.epsg)[0]
+                feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
+            typed.append((operation, fid, feature, if_match))
+        ids = [c[1] for c in typed]
+        if len(set(ids)) != len(ids):
+            raise InputError("Un même objet ne peut changer qu'une fois par envoi.")
+        with self._transaction() as tx:
+            stored = tx.fetch(spec, ids)
+            for operation, fid, _, if_match in typed:
+                before = stored.get(fid)
+                if before is None and operation != "create":
+                    raise FeatureNotFoundError(f"Objet « {fid} » introuvable dans la couche {layer}.")
+                if before is not None and operation == "create":
+                    raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
+                if if_match is not None and before is not None and before.etag != if_match:
+                    raise ConflictError(
+                        f"L'objet « {fid} » a été modifié entre-temps (version {before.etag}, "
+                        f"attendue {if_match}) : rechargez-le avant de le modifier.",
+                        layer=layer, feature_id=fid,
+                    )
+            if check is not None:
+                tx.serialize_checks()
+                check()
+            now = _now()
+            for _op, fid, feature, _ in typed:
+                before = stored.get(fid)
+                if feature is None:
+                    tx.delete(spec, [fid])
+                    tx.journal([_entry(now, author, layer, "delete", before, None, message)])
+                elif before is None:
+                    tx.insert(spec, [feature])
+                    tx.journal([_entry(now, author, layer, "insert", None, feature, message)])
+                elif not before.same_content(feature):
+                    tx.update(spec, [feature])
+                    tx.journal([_entry(now, author, layer, "update", before, feature, message)])
+        return [c[2] for c in typed]
+
+
+#: One change of :meth:`Store.apply`: operation ("create", "replace", "delete"), feature id,
+#: the feature (None for a delete), the expected ETag (None: not checked).
+Change = tuple[str, str, Feature | None, str | None]
+
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
 

@@ -174,3 +174,64 @@ def test_the_journal_keeps_the_planner_s_message(demo):
     long = client.patch(url, params={"message": "x" * 501}, json={"properties": {}},
                         headers={"X-API-Key": keys["editor"], "If-Match": resp.headers["etag"]})
     assert long.status_code == 400 and "500 caractères" in long.json()["description"]
+
+
+def _change(op: str, fid: str, st, geometry=None, etag: str | None = None, **props) -> dict:
+    item: dict = {"operation": op, "id": fid}
+    if etag is not None:
+        item["etag"] = etag
+    if op != "delete":
+        base = st.get("secteurs_ort", SECTOR).to_record()["properties"]
+        item["objet"] = {"type": "Feature", "properties": {**base, **props},
+                         "geometry": mapping(geometry)}
+    return item
+
+
+def test_a_merge_or_a_split_is_one_transaction(demo, store_state):
+    from ort_geo.editing import split_geometry
+
+    client, st, keys = demo
+    head = {"X-API-Key": keys["editor"], **L93}
+    url = "/collections/secteurs_ort/modifications"
+    centre = st.get("secteurs_ort", SECTOR)
+    other = next(i for i in st.read("secteurs_ort")["id"] if i != SECTOR)
+    other_etag = st.get("secteurs_ort", other).etag
+    before = store_state(st)
+    # A merge whose replace breaks a rule (the centre-ville moved out of the EPCI): 422, and
+    # the zone it would have absorbed is still there.
+    far = shapely.affinity.translate(centre.geometry, xoff=40000)
+    resp = client.post(url, headers=head, json={"changements": [
+        _change("delete", other, st, etag=other_etag),
+        _change("replace", SECTOR, st, far, etag=centre.etag)]})
+    assert resp.status_code == 422, resp.text
+    assert "L303-2" in resp.json()["description"]
+    assert store_state(st) == before
+    # A stale ETag on either change: 412, nothing written.
+    resp = client.post(url, headers=head, json={"changements": [
+        _change("delete", other, st, etag="0123456789abcdef0123"),
+        _change("replace", SECTOR, st, centre.geometry.buffer(-5), etag=centre.etag)]})
+    assert resp.status_code == 412 and "modifié entre-temps" in resp.json()["description"]
+    assert store_state(st) == before
+    # Replace and delete need their ETag; only editors apply.
+    resp = client.post(url, headers=head, json={"changements": [
+        _change("delete", other, st)]})
+    assert resp.status_code == 428
+    assert client.post(url, headers={"X-API-Key": keys["staff"]},
+                       json={"changements": []}).status_code == 403
+    assert store_state(st) == before
+    # A split: both halves written together, one journal entry each with the message.
+    big, small = split_geometry(centre.geometry, shapely.LineString(
+        [(centre.geometry.bounds[2] - 30, centre.geometry.bounds[1] - 10),
+         (centre.geometry.bounds[2] - 30, centre.geometry.bounds[3] + 10)]))
+    resp = client.post(url, params={"message": "découpage du centre"}, headers=head, json={
+        "changements": [_change("replace", SECTOR, st, big, etag=centre.etag),
+                        _change("create", "essai-b", st, small, nom="Essai B", type="quartier")]})
+    assert resp.status_code == 200, resp.text
+    written = {o["id"]: o["etag"] for o in resp.json()["objets"]}
+    assert written == {SECTOR: st.get("secteurs_ort", SECTOR).etag,
+                       "essai-b": st.get("secteurs_ort", "essai-b").etag}
+    for fid, op in ((SECTOR, "update"), ("essai-b", "insert")):
+        last = st.history("secteurs_ort", fid)[-1]
+        assert (last.operation, last.message, last.author) == (op, "découpage du centre",
+                                                               "Chef de projet")
+    assert abs(st.get("secteurs_ort", SECTOR).geometry.area - big.area) < 1

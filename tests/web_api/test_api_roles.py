@@ -72,7 +72,8 @@ def assert_masked(text: str) -> None:
 KEYED_ROUTES = {"/versions/{number}/restore": "editor", "/versions": "staff",
                 "/versions/{number}": "staff", "/diff": "staff", "/verification": "staff",
                 "/editeur/session": "staff", "/editeur/batiments.pmtiles": "staff",
-                "/editeur/decoupage": "editor", "/editeur/fusion": "editor"}
+                "/editeur/decoupage": "editor", "/editeur/fusion": "editor",
+                "/modifications": "editor"}
 
 
 def _keyed_role(path: str) -> str | None:

@@ -538,21 +538,23 @@
     return (several ? check() : Promise.resolve(true)).then(function (ok) {
       if (!ok) return;
       var sel = S.sel, feature = candidate(form.props, form.id), extra = S.extra;
-      var steps = Promise.resolve();
-      if (extra && extra.kind === "merge") {
-        steps = steps.then(function () { return write("DELETE", sel.layer, extra.id, undefined, extra.etag); })
-          .then(function (r) { if (!r.ok) throw r; });
-      }
-      steps = steps.then(function () {
-        return sel.isNew ? write("POST", sel.layer, null, feature) : write("PUT", sel.layer, sel.id, feature, sel.etag);
-      }).then(function (r) { if (!r.ok) throw r; return r; });
-      if (extra && extra.kind === "split") {
-        steps = steps.then(function (first) {
+      var steps;
+      if (several) {
+        // One request, one transaction: if any change is refused, none is written.
+        var changes = [];
+        if (extra.kind === "merge") changes.push({ operation: "delete", id: extra.id, etag: extra.etag });
+        changes.push(sel.isNew ? { operation: "create", id: form.id, objet: feature }
+                               : { operation: "replace", id: sel.id, objet: feature, etag: sel.etag });
+        if (extra.kind === "split") {
           var p2 = Object.assign({}, form.props); p2[S.specs[sel.layer].key] = extra.id;
-          return write("POST", sel.layer, null, { type: "Feature", id: extra.id, properties: p2, geometry: extra.geometry })
-            .then(function (r) { if (!r.ok) throw r; return first; });
-        });
+          changes.push({ operation: "create", id: extra.id,
+                         objet: { type: "Feature", id: extra.id, properties: p2, geometry: extra.geometry } });
+        }
+        steps = api("POST", "collections/" + sel.layer + "/modifications?message=" + message(), { changements: changes });
+      } else {
+        steps = sel.isNew ? write("POST", sel.layer, null, feature) : write("PUT", sel.layer, sel.id, feature, sel.etag);
       }
+      steps = steps.then(function (r) { if (!r.ok) throw r; return r; });
       return steps.then(function () {
         var id = form.id;
         return reload(sel.layer).then(function () { return select(sel.layer, id); }).then(function () {
