@@ -180,3 +180,24 @@ def test_maps_have_no_wcag_violation(chromium, town_maps, name):
         assert "leaflet-control-layers-expanded" in control.get_attribute("class")
         assert_accessible(page)
     assert visit.errors == []
+
+
+def test_popups_fit_a_small_window(chromium, town_maps):
+    # A phone-sized window: the popup stays inside the map, long content scrolls within it.
+    with open_page(chromium, town_maps["public"], width=360, height=480) as (page, visit):
+        first = page.evaluate("""(() => { let ids = [];
+            ortGeo.layers.secteurs_ort.eachLayer(l => ids.push(l.feature.id)); return ids[0]; })()""")
+        page.evaluate(f"ortGeo.focusFeature(ortGeo.map, ortGeo.find('secteurs_ort', {first!r}))")
+        popup = page.locator(".leaflet-popup-content-wrapper")
+        popup.wait_for(timeout=5000)
+        page.wait_for_timeout(600)  # autoPan
+        box = popup.bounding_box()
+        assert box is not None
+        assert box["width"] <= 360 - 40 and box["height"] <= 480 - 100
+        frame = page.locator(".leaflet-container").first.bounding_box()
+        assert frame is not None
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+        assert frame["y"] <= box["y"] and box["y"] + box["height"] <= frame["y"] + frame["height"]
+        options = page.evaluate("ortGeo.popupOptions(ortGeo.map)")
+        assert options["autoPan"] and options["maxHeight"] < frame["height"]
+    assert visit.errors == []

@@ -52,6 +52,16 @@
     return box;
   }
 
+  /* Popup options that fit the window: never wider or taller than the map leaves room for
+     (long content scrolls inside the popup), panned into view when opened. */
+  function popupOptions(map) {
+    var size = map ? map.getSize() : { x: window.innerWidth || 1024, y: window.innerHeight || 768 };
+    var pad = size.y < 500 ? 10 : 30;
+    return { maxWidth: Math.max(160, Math.min(360, size.x - 100)), minWidth: Math.min(160, size.x - 100),
+             maxHeight: Math.max(120, Math.min(420, size.y - 110)), autoPan: true, keepInView: true,
+             autoPanPadding: [pad, pad] };
+  }
+
   /* Attach popups and tooltips to a folium GeoJson layer and remember it by name. */
   function register(name, layer, fields) {
     layers[name] = layer;
@@ -60,7 +70,7 @@
     layer.eachLayer(function (sub) {
       sub._ogLayer = name;
       sub.bindPopup(function () { return popupContent(name, sub.feature.properties); },
-                    { maxWidth: 360, autoPanPadding: [30, 30] });
+                    popupOptions());
       sub.bindTooltip(function () { return el("span", null, sub.feature.properties._libelle); },
                       { sticky: true });
     });
@@ -180,11 +190,13 @@
     L.control.scale({ imperial: false, position: "bottomright" }).addTo(map);
     if (options.search && options.search.length && L.Control.Search) addSearch(map, options.search);
     wireList(map);
+    // Popups fitted to the map as it is when they open (the window may have been resized).
+    map.on("popupopen", function (e) { L.setOptions(e.popup, popupOptions(map)); e.popup.update(); });
     window.ortGeo.map = map;
     window.ortGeoReady = true;
     document.documentElement.setAttribute("data-og-ready", "1");
   }
 
   window.ortGeo = { register: register, find: find, focusFeature: focusFeature, init: init, openAt: openAt,
-                    popupContent: popupContent, layers: layers };
+                    popupContent: popupContent, popupOptions: popupOptions, layers: layers };
 })();

@@ -129,7 +129,7 @@
       }
     });
     grid.on("click", function (e) {
-      L.popup({ maxWidth: 340 }).setLatLng(e.latlng)
+      L.popup(window.ortGeo ? ortGeo.popupOptions(grid._map) : { maxWidth: 340 }).setLatLng(e.latlng)
         .setContent(popup(options, e.layer.properties)).openOn(grid._map);
     });
     grid.on("load", function () {
