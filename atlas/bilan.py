@@ -15,7 +15,7 @@ from pathlib import Path
 from ort_geo import __version__
 from ort_geo.atlas_plan import format_euros, format_value
 from ort_geo.bilan_plan import BilanPlan, plan_bilan
-from ort_geo.errors import InputError, MissingExtraError
+from ort_geo.errors import InputError, require_module
 from ort_geo.store import Store
 
 from .layout import (
@@ -48,14 +48,11 @@ class BilanResult:
 def build_bilan(store: Store, output: str | Path, *, year: int, evaluation: bool = False,
                 edition: str = "public", paper: str = "A4") -> BilanResult:
     """Write the bilan of ``year`` (or the evaluation since the signature) to ``output``."""
-    try:
-        import matplotlib
+    matplotlib = require_module("matplotlib", "pdf")
+    matplotlib.use("Agg", force=False)
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
 
-        matplotlib.use("Agg", force=False)
-        from matplotlib import rc_context
-        from matplotlib.backends.backend_pdf import PdfPages
-    except ImportError:  # pragma: no cover - depends on the installed extras
-        raise MissingExtraError("pdf", "matplotlib") from None
     from .build import RC
     from .layout import PAPERS
 

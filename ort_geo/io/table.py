@@ -73,12 +73,7 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
-    try:
-        import openpyxl  # noqa: F401 - pandas' engine for .xlsx
-    except ImportError:  # pragma: no cover - a core dependency
-        from ..errors import MissingExtraError
-
-        raise MissingExtraError("xlsx", "openpyxl") from None
+    # openpyxl (pandas' .xlsx engine) is a core dependency.
     try:
         return pd.read_excel(path, sheet_name=0, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is a format error
