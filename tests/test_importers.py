@@ -239,6 +239,20 @@ def test_lovac_aggregates_dwellings_to_buildings(tmp_path):
     assert report.encoding == "Windows-1252"
 
 
+def test_csv_readers_share_one_decoding(tmp_path):
+    """LOVAC and the follow-up tables decode alike: UTF-8, else Windows-1252, else one French
+    error (0x81 is undefined in Windows-1252)."""
+    from ort_geo.io.table import read_table
+
+    utf8 = _lovac_csv(tmp_path)
+    assert read_dwellings(utf8)[1].encoding == read_table(utf8)[1].encoding == "UTF-8"
+    broken = tmp_path / "illisible.csv"
+    broken.write_bytes(utf8.read_bytes().replace("É".encode(), b"\x81"))
+    for reader in (read_dwellings, read_table):
+        with pytest.raises(EncodingError, match="Encodage illisible : illisible.csv"):
+            reader(broken)
+
+
 def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):
     import_buildings(real_store, bdtopo_gpkg, "bdtopo", author="test")
     public_before = real_store.read("batiments").set_index("id")["nb_logements"]

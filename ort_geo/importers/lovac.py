@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from ..crs import STORAGE_EPSG, crs_label
-from ..errors import EncodingError, FieldError, InputError
-from ..io import ImportReport
+from ..errors import FieldError, InputError
+from ..io import ImportReport, decode_text
 from ..privacy import RESTRICTED_SOURCES
 
 # Records of this source alone are staff-only as a whole (ort_geo.privacy.restricted_records).
@@ -46,16 +46,7 @@ def read_dwellings(path: str | Path, *, epsg: int = STORAGE_EPSG) -> tuple[pd.Da
     if not path.exists():
         raise InputError(f"Fichier introuvable : {path}")
     report = ImportReport(source=path.name, format="CSV LOVAC")
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes nearly anything
-        raise EncodingError(f"Encodage de {path.name} non reconnu (UTF-8 ou Windows-1252).")
-    report.encoding = "UTF-8" if encoding == "utf-8-sig" else "Windows-1252"
+    text, report.encoding = decode_text(path.read_bytes(), path.name)
     first = text.splitlines()[0] if text else ""
     sep = ";" if first.count(";") >= first.count(",") else ","
     import io

@@ -48,17 +48,20 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
     return frame, report
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
+def decode_text(raw: bytes, name: str) -> tuple[str, str]:
+    """Text of a partner's file and the label of its encoding: UTF-8 (with or without BOM),
+    else Windows-1252, what French Excel writes. ``name`` is the file named in the error."""
+    for encoding, label in (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252")):
         try:
-            text = raw.decode(encoding)
-            break
+            return raw.decode(encoding), label
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1252 decodes almost anything
-        raise EncodingError(f"Encodage illisible : {path.name} (UTF-8 ou Windows-1252 attendu).")
-    label = "UTF-8" if encoding == "utf-8-sig" else "Windows-1252"
+    # Windows-1252 leaves five bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) undefined.
+    raise EncodingError(f"Encodage illisible : {name} (UTF-8 ou Windows-1252 attendu).")
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
+    text, label = decode_text(path.read_bytes(), path.name)
     head = "\n".join(text.splitlines()[:20])
     try:
         sep = csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
