@@ -67,12 +67,31 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
         sep = csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
     except csv.Error:
         sep = ";"
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise FormatError(f"CSV illisible : {path.name} ({exc}).") from None
-    frame = frame.replace({"": None})
+    frame = parse_csv(text, sep, path.name).replace({"": None})
     return frame, label, "tabulation" if sep == "\t" else sep
+
+
+def parse_csv(text: str, sep: str, name: str) -> pd.DataFrame:
+    """Every cell of a decoded CSV as text (empty cells ""); a malformed or empty file is a
+    French :class:`FormatError` naming ``name``."""
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise FormatError(f"CSV illisible : {name} (fichier vide).") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FormatError(f"CSV illisible : {name} ({_parser_problem(str(exc))}).") from None
+
+
+def _parser_problem(message: str) -> str:
+    """pandas' English parser message, said in French with its line (counted from 1)."""
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if fields:
+        expected, line, seen = fields.groups()
+        return f"ligne {line} : {seen} colonnes au lieu de {expected}"
+    quote = re.search(r"inside string starting at row (\d+)", message)
+    if quote:  # pandas counts these rows from 0
+        return f"guillemet ouvert ligne {int(quote.group(1)) + 1} jamais refermé"
+    return "structure non reconnue"
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
