@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -106,6 +107,8 @@ class PostGISStore(Store):
         self.conninfo, self.schema = split_url(url)
         self._pool_size = pool_size
         self._pool: Any = None
+        self._pool_lock = threading.Lock()
+        self._tx_slots = threading.BoundedSemaphore(max(1, pool_size // 2))
         self._pid = os.getpid()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
@@ -145,10 +148,13 @@ class PostGISStore(Store):
         """A pooled connection; psycopg errors become the library's, in French."""
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
-            self._pid = os.getpid()
-            self._pool = psycopg_pool.ConnectionPool(
-                self.conninfo, min_size=1, max_size=self._pool_size, open=True, timeout=30,
-                kwargs={"connect_timeout": 10}, name=f"ort-geo:{self.schema}")
+            with self._pool_lock:  # one pool: threads racing here would each open one
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = psycopg_pool.ConnectionPool(
+                        self.conninfo, min_size=1, max_size=self._pool_size, open=True,
+                        timeout=30, kwargs={"connect_timeout": 10},
+                        name=f"ort-geo:{self.schema}")
+                    self._pid = os.getpid()
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -166,7 +172,10 @@ class PostGISStore(Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        with self._connection() as conn, conn.transaction():
+        # A transaction holds its connection while its checks read through others: at most
+        # half the pool in transactions, or concurrent writers could take every connection and
+        # wait for one forever (until the pool's timeout).
+        with self._tx_slots, self._connection() as conn, conn.transaction():
             # Marks this transaction as the tool's: the journal triggers stay silent in it.
             conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
             if not self._journal_ready and not self._triggers_installed(conn):
