@@ -459,17 +459,15 @@ class Store(ABC):
     def create(self, layer: str, feature: Feature, *, author: str, message: str = "",
                check: EditCheckHook | None = None) -> Feature:
         """Add one feature; its id must be new. ``check`` runs inside the write transaction
-        (see :meth:`_edit`)."""
-        return self._edit(layer, feature.id, feature, author=author, if_match=None,
-                          must_exist=False, message=message, check=check)
+        (see :meth:`apply`)."""
+        return self._one(layer, ("create", feature.id, feature, None), author, message, check)
 
     def replace(
         self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> Feature:
         """Replace one existing feature; with ``if_match``, only if it is still that version."""
-        return self._edit(layer, feature.id, feature, author=author, if_match=if_match,
-                          must_exist=True, message=message, check=check)
+        return self._one(layer, ("replace", feature.id, feature, if_match), author, message, check)
 
     def update(
         self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
@@ -479,62 +477,23 @@ class Store(ABC):
         current = self.get(layer, feature_id)
         merged = Feature(feature_id, {**current.properties, **properties},
                          current.geometry if geometry is None else geometry)
-        return self._edit(layer, feature_id, merged, author=author,
-                          if_match=if_match or current.etag, must_exist=True, message=message)
+        return self._one(layer, ("replace", feature_id, merged, if_match or current.etag),
+                         author, message, None)
 
     def delete(
         self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> None:
         """Delete one feature; with ``if_match``, only if it is still that version."""
-        self._edit(layer, feature_id, None, author=author, if_match=if_match, must_exist=True,
+        self.apply(layer, [("delete", feature_id, None, if_match)], author=author,
                    message=message, check=check)
 
-    def _edit(
-        self, layer: str, feature_id: str, feature: Feature | None, *, author: str,
-        if_match: str | None, must_exist: bool, message: str, check: EditCheckHook | None = None,
-    ) -> Feature | None:
-        """One feature's write. ``check`` (the domain rules, :mod:`ort_geo.editing`) runs inside
-        the transaction, after the version check (a stale ``if_match`` is a conflict before any
-        rule) and serialised across clients, so what it saw is what the edit commits onto."""
-        spec = self.spec(layer)
-        if feature is not None:
-            if feature.id != feature_id:
-                raise InputError("L'identifiant de l'objet ne correspond pas à celui de la requête.")
-            frame = features_to_frame(spec, [feature], crs=self.crs)
-            feature = frame_to_features(spec, frame, epsg=self.epsg)[0]
-        with self._transaction() as tx:
-            before = tx.fetch(spec, [feature_id]).get(feature_id)
-            if feature is not None:
-                blank = {n: None for n in spec.field_names if n != spec.key}
-                feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
-            if before is None and must_exist:
-                raise FeatureNotFoundError(
-                    f"Objet « {feature_id} » introuvable dans la couche {layer}."
-                )
-            if before is not None and not must_exist:
-                raise InputError(f"L'objet « {feature_id} » existe déjà dans la couche {layer}.")
-            if if_match is not None and before is not None and before.etag != if_match:
-                raise ConflictError(
-                    f"L'objet « {feature_id} » a été modifié entre-temps (version {before.etag}, "
-                    f"attendue {if_match}) : rechargez-le avant de le modifier.",
-                    layer=layer, feature_id=feature_id,
-                )
-            if check is not None:
-                tx.serialize_checks()
-                check()
-            now = _now()
-            if feature is None:
-                tx.delete(spec, [feature_id])
-                tx.journal([_entry(now, author, layer, "delete", before, None, message)])
-            elif before is None:
-                tx.insert(spec, [feature])
-                tx.journal([_entry(now, author, layer, "insert", None, feature, message)])
-            elif not before.same_content(feature):
-                tx.update(spec, [feature])
-                tx.journal([_entry(now, author, layer, "update", before, feature, message)])
-        return feature
-
+    def _one(self, layer: str, change: Change, author: str, message: str,
+             check: EditCheckHook | None) -> Feature:
+        """One feature's create or replace: :meth:`apply` with a single change."""
+        written = self.apply(layer, [change], author=author, message=message, check=check)[0]
+        assert written is not None  # a create or replace always carries its feature
+        return written
 
     def apply(
         self, layer: str, changes: Sequence[Change], *, author: str, message: str = "",
@@ -543,8 +502,10 @@ class Store(ABC):
         """Several creates, replaces and deletes of one layer in ONE transaction: all or none.
 
         Each change is ``(operation, feature_id, feature or None, if_match)``; a stale
-        ``if_match`` on any of them is a conflict before ``check`` runs (as in :meth:`_edit`),
-        and one journal entry is written per change that changes something.
+        ``if_match`` on any of them is a conflict before any rule. ``check`` (the domain rules,
+        :mod:`ort_geo.editing`) runs inside the transaction, after the version checks and
+        serialised across clients, so what it saw is what the edit commits onto. One journal
+        entry is written per change that changes something.
         """
         spec = self.spec(layer)
         blank = {n: None for n in spec.field_names if n != spec.key}
