@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -47,7 +49,7 @@ BBox = tuple[float, float, float, float]
 #: where another client changed a geometry), so statistics never read the geometries.
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 17
 
 
 @functools.cache
@@ -198,6 +200,57 @@ class Transaction(ABC):
 
     def journal_batch(self, batch: JournalBatch) -> None:
         self.journal(batch.entries())
+
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+
+    The worker's exceptions are raised here; a consumer that stops early stops and closes
+    the producer (in the worker, which owns it).
+    """
+    slots: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            error = exc
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        put((_DONE, error))
+
+    worker = threading.Thread(target=work, name="ort-geo-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class Store(ABC):
@@ -356,7 +409,9 @@ class Store(ABC):
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
         grid = cache.get("grid")
-        for batch in self.iter_points(layer, fields):
+        # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
+        # GIL) while this one goes through the engine.
+        for batch in prefetched(self.iter_points(layer, fields)):
             values = evaluate(measures, batch)
             x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
             if grid is None:

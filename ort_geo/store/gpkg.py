@@ -199,7 +199,10 @@ _POINT_TRIGGER = """
 CREATE TRIGGER "ort_{t}_point_reset" AFTER UPDATE OF geom ON "{t}"
 WHEN NEW.ort_x IS OLD.ort_x AND NEW.ort_y IS OLD.ort_y BEGIN
   UPDATE "{t}" SET ort_x = NULL, ort_y = NULL WHERE fid = NEW.fid; END;
+CREATE INDEX IF NOT EXISTS "ort_{t}_point_stale" ON "{t}" (fid) WHERE ort_x IS NULL;
 """
+#: The partial index above lets readers find the few stale points without scanning the table.
+_STALE_INDEX = 'CREATE INDEX IF NOT EXISTS "ort_{t}_point_stale" ON "{t}" (fid) WHERE ort_x IS NULL'
 
 
 def _has_points(spec: LayerSpec) -> bool:
@@ -418,7 +421,7 @@ class GeoPackageStore(Store):
             raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
                              "ort-geo init).")
         self._upgrade(tables)
-        self._add_points()
+        self._add_points(tables)
 
     def _upgrade(self, tables: set[str]) -> None:
         """Add the tables and columns the catalogue gained since the store was created."""
@@ -447,15 +450,28 @@ class GeoPackageStore(Store):
         finally:
             conn.close()
 
-    def _add_points(self) -> None:
-        """Give a store made before stored points its point columns (once; points filled)."""
+    def _add_points(self, tables: set[str]) -> None:
+        """Give a store made before stored points its point columns (once; points filled) and
+        the index of stale points (``tables``: the names in ``sqlite_master``)."""
+        unindexed = [spec for spec in self.catalogue if _has_points(spec)
+                     and f"ort_{spec.name}_point_stale" not in tables]
+        if not unindexed:
+            return
         with self._read() as conn:
-            missing = [spec for spec in self.catalogue if _has_points(spec) and "ort_x" not in {
+            missing = [spec for spec in unindexed if "ort_x" not in {
                 r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}]
         if not missing:
+            # Only the index: an optimisation, so a store on a read-only medium still opens.
+            if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+                with self._transaction() as tx:
+                    for spec in unindexed:
+                        tx.conn.execute(_STALE_INDEX.format(t=spec.name))  # type: ignore[attr-defined]
             return
         with self._transaction() as tx:
             conn = tx.conn  # type: ignore[attr-defined]
+            for spec in unindexed:
+                if spec not in missing:
+                    conn.execute(_STALE_INDEX.format(t=spec.name))
             for spec in missing:
                 for c in POINT_COLUMNS:
                     conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN {c} REAL')
