@@ -197,8 +197,7 @@ def records_frame(store: Store, layer: str, features: Sequence[Feature],
                   columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """Features as a frame typed like :meth:`Store.read` (key first, then ``columns``)."""
     spec = store.spec(layer)
-    names = spec.field_names if columns is None else [spec.key] + [
-        spec.field(c).name for c in columns if c != spec.key]
+    names = spec.selected_names(columns)
     data = {}
     for name in names:
         values = ([f.id for f in features] if name == spec.key

@@ -17,7 +17,7 @@ import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ import shapely
 from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
-from ..catalogue import CATALOGUE, LayerSpec
+from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
@@ -620,6 +620,23 @@ Change = tuple[str, str, Feature | None, str | None]
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
+
+
+def check_bbox(spec: LayerSpec, bbox: BBox | None) -> None:
+    """A filter by extent needs geometries: refused on a plain table."""
+    if bbox is not None and not spec.spatial:
+        raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                         "filtre par emprise.")
+
+
+def catalogue_gains(catalogue: Catalogue, columns: Mapping[str, set[str]],
+                    ) -> tuple[list[LayerSpec], list[tuple[LayerSpec, FieldSpec]]]:
+    """What a store made by an older version lacks, given its tables' ``columns``: the layers
+    it has no table for, and the fields missing from the tables it has."""
+    new = [spec for spec in catalogue if spec.name not in columns]
+    added = [(spec, f) for spec in catalogue if spec.name in columns
+             for f in spec.fields if f.name not in columns[spec.name]]
+    return new, added
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:
