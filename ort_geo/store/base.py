@@ -348,6 +348,30 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- vector tiles -------------------------------------------------------------------------
+
+    @abstractmethod
+    def revision(self) -> Any:
+        """A value that changes with every write of any layer, by the tool or by another client
+        (the journal's last entry; triggers journal outside edits): caches compare it."""
+
+    def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
+            where: dict[str, Any] | None = None) -> bytes:
+        """The Mapbox Vector Tile of ``layer`` at ``tile`` (a :class:`ort_geo.vector_tiles.Tile`)
+        with ``columns`` as properties, for features matching ``where``; ``b""`` when empty.
+
+        This default reads the spatial index's candidates and builds the tile in Python
+        (:func:`ort_geo.vector_tiles.encode_tile`); PostGIS builds it in SQL.
+        """
+        from ..vector_tiles import encode_tile, storage_bbox
+
+        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
+                          columns=list(columns))
+        if frame.empty:
+            return b""
+        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
+        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+
     # -- statistics without features ----------------------------------------------------------
 
     def iter_points(

@@ -591,6 +591,11 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
+    def revision(self) -> tuple[int, int]:
+        with self._read() as conn:
+            seq = conn.execute("SELECT coalesce(max(seq), 0) FROM ort_journal").fetchone()[0]
+        return self._local.ident[2], int(seq)  # a file replaced by another has a new inode
+
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
         with self._read() as conn:

@@ -403,6 +403,32 @@ class PostGISStore(Store):
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
 
+    def revision(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute(
+                f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+
+    def mvt(self, layer, tile, *, columns, where=None) -> bytes:
+        """One SQL statement: the GiST index finds the features in the buffered tile (its
+        envelope transformed once to the store's CRS), ``ST_AsMVTGeom`` projects, clips and
+        quantises, ``ST_AsMVT`` encodes."""
+        from ..vector_tiles import BUFFER, EXTENT
+
+        spec = self.spec(layer)
+        names = list(dict.fromkeys(spec.field(c).name for c in columns))
+        sql_where, params = self._filters(spec, None, where, None)
+        cols = "".join(f'"{n}", ' for n in names)
+        sql = (f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'mvt_geom') FROM ("
+               f"SELECT {cols}ST_AsMVTGeom(ST_Transform(geom, 3857), "
+               f"ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) AS mvt_geom "
+               f"FROM {self._t(layer)} WHERE geom && ST_Transform(ST_TileEnvelope(%s, %s, %s, "
+               f"margin => %s), {self.epsg}) AND {sql_where}) AS t WHERE mvt_geom IS NOT NULL")
+        z, x, y = tile.z, tile.x, tile.y
+        with self._connection() as conn:
+            row = conn.execute(sql, [layer, z, x, y, z, x, y, BUFFER / EXTENT, *params],
+                               binary=True).fetchone()
+        return b"" if row is None or row[0] is None else bytes(row[0])
+
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
