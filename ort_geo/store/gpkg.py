@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import InputError, StoreError
+from ..errors import BusyError, InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
@@ -352,6 +352,11 @@ class GeoPackageStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
+                                "réessayez dans un instant.") from exc
+            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         finally:

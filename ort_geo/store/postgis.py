@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, InputError, StoreError, require_module
+from ..errors import BusyError, ConflictError, InputError, StoreError, require_module
 from ..features import Feature, FeatureBatch, _plain
 from ..measures import Measure
 from ..validation import coerce_value
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
 
 _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean", "date": "date"}
+#: Seconds a write waits for the rule-check lock (or a locked row) before answering "busy".
+LOCK_TIMEOUT_S = 30
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The representative point of each feature of a point layer, kept by PostgreSQL itself on every
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
@@ -105,6 +108,8 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
+        # The connection of this thread's open write transaction (see _connection).
+        self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
@@ -140,7 +145,17 @@ class PostGISStore(Store):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; psycopg errors become the library's, in French."""
+        """A pooled connection; psycopg errors become the library's, in French.
+
+        Inside a write transaction of this thread (a rule check reading the layers), the
+        transaction's own connection: the reads see the state the transaction locked, and a
+        writer never waits for a second pooled connection while holding one — with as many
+        writers as connections, each waiting for another, the pool would run dry.
+        """
+        held = getattr(self._local, "conn", None)
+        if held is not None and self._pid == os.getpid():
+            yield held
+            return
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
             self._pid = os.getpid()
@@ -150,6 +165,12 @@ class PostGISStore(Store):
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except psycopg_pool.PoolTimeout:
+            raise BusyError("Base PostGIS saturée (aucune connexion libre) : réessayez dans "
+                            "un instant.") from None
+        except psycopg.errors.LockNotAvailable:
+            raise BusyError("Modifications en file d'attente trop longue : réessayez dans un "
+                            "instant.") from None
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
                                 f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
@@ -159,8 +180,6 @@ class PostGISStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
                              f"{_reason(exc)}") from None
-        except psycopg_pool.PoolTimeout:
-            raise StoreError(f"Base PostGIS injoignable ({masked(self.conninfo)}).") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -169,7 +188,11 @@ class PostGISStore(Store):
             conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
             if not self._journal_ready and not self._triggers_installed(conn):
                 self._install_triggers(conn)  # a store created before the triggers
-            yield _PgTransaction(conn, self)
+            outer, self._local.conn = getattr(self._local, "conn", None), conn
+            try:
+                yield _PgTransaction(conn, self)
+            finally:
+                self._local.conn = outer
         self._journal_ready = True  # committed
 
     def _triggers_installed(self, conn: psycopg.Connection) -> bool:
@@ -453,7 +476,9 @@ class _PgTransaction(Transaction):
         self.store = store
 
     def serialize_checks(self) -> None:
-        # One rule check at a time per store (schema), held until this transaction ends.
+        # One rule check at a time per store (schema), held until this transaction ends; a
+        # queue that does not move within the timeout answers "busy, retry" (BusyError).
+        self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S * 1000:.0f}ms'")
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                           (f"ort-geo-rules:{self.store.schema}",))
 
