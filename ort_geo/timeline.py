@@ -267,6 +267,10 @@ class StoreAt(Store):
             self._states = _rewind(_after(self.base, self.when))
         return self._states.get(layer, {})
 
+    def revision(self, layer: str) -> tuple:
+        # The layer at the date: today's revision says whether anything changed since.
+        return (*self.base.revision(layer), self.when.isoformat())
+
     def _transaction(self) -> AbstractContextManager[Transaction]:
         raise StoreError(f"L'état de l'entrepôt au {self.when:%d/%m/%Y} se consulte, il ne "
                          "se modifie pas.")

@@ -16,7 +16,7 @@ import datetime as dt
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -165,6 +165,13 @@ class Transaction(ABC):
         already serialised (SQLite's BEGIN IMMEDIATE) has nothing to do."""
         return None
 
+    def reads(self) -> AbstractContextManager[None]:
+        """A block whose store reads (on this thread) go through this transaction, as a rule
+        check's must: a backend with a connection pool would otherwise need a second connection
+        per writer. Reads through another connection see the last commit, which is the same
+        state here (the check is serialised)."""
+        return nullcontext()
+
     @abstractmethod
     def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
 
@@ -256,6 +263,12 @@ class Store(ABC):
     @abstractmethod
     def extent(self, layer: str) -> BBox | None:
         """Bounds of the layer in the store's CRS, or None when it is empty."""
+
+    @abstractmethod
+    def revision(self, layer: str) -> tuple:
+        """A token that changes whenever the layer does — (last journal sequence number, number
+        of entries): every write journals, other clients' through the journal triggers — so
+        what is derived from a layer can be cached under it."""
 
     @abstractmethod
     def history(self, layer: str, feature_id: str) -> list[JournalEntry]:
@@ -498,7 +511,8 @@ class Store(ABC):
                 )
             if check is not None:
                 tx.serialize_checks()
-                check()
+                with tx.reads():
+                    check()
             now = _now()
             if feature is None:
                 tx.delete(spec, [feature_id])
@@ -558,7 +572,8 @@ class Store(ABC):
                     )
             if check is not None:
                 tx.serialize_checks()
-                check()
+                with tx.reads():
+                    check()
             now = _now()
             for _op, fid, feature, _ in typed:
                 before = stored.get(fid)

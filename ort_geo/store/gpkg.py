@@ -585,6 +585,12 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
+    def revision(self, layer) -> tuple:
+        with self._read() as conn:
+            row = conn.execute("SELECT max(seq), count(*) FROM ort_journal WHERE layer = ?",
+                               (layer,)).fetchone()
+        return (row[0] or 0, row[1])
+
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
         with self._read() as conn:

@@ -108,7 +108,7 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
-        # The connection of this thread's open write transaction (see _connection).
+        # The connection of the write transaction whose check this thread runs (_connection).
         self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
@@ -147,10 +147,10 @@ class PostGISStore(Store):
     def _connection(self) -> Iterator[psycopg.Connection]:
         """A pooled connection; psycopg errors become the library's, in French.
 
-        Inside a write transaction of this thread (a rule check reading the layers), the
-        transaction's own connection: the reads see the state the transaction locked, and a
-        writer never waits for a second pooled connection while holding one — with as many
-        writers as connections, each waiting for another, the pool would run dry.
+        While a write transaction of this thread runs its rule check (:meth:`_PgTransaction.
+        reads`), the transaction's own connection: a writer never waits for a second pooled
+        connection while holding one — with as many writers as connections, each waiting for
+        another, the pool would run dry.
         """
         held = getattr(self._local, "conn", None)
         if held is not None and self._pid == os.getpid():
@@ -188,11 +188,7 @@ class PostGISStore(Store):
             conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
             if not self._journal_ready and not self._triggers_installed(conn):
                 self._install_triggers(conn)  # a store created before the triggers
-            outer, self._local.conn = getattr(self._local, "conn", None), conn
-            try:
-                yield _PgTransaction(conn, self)
-            finally:
-                self._local.conn = outer
+            yield _PgTransaction(conn, self)
         self._journal_ready = True  # committed
 
     def _triggers_installed(self, conn: psycopg.Connection) -> bool:
@@ -431,6 +427,12 @@ class PostGISStore(Store):
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
 
+    def revision(self, layer) -> tuple:
+        with self._connection() as conn:
+            row = conn.execute(f"SELECT max(seq), count(*) FROM {self._t('ort_journal')} "
+                               "WHERE layer = %s", (layer,)).fetchone()
+        return (row[0] or 0, row[1])
+
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
@@ -474,6 +476,14 @@ class _PgTransaction(Transaction):
     def __init__(self, conn: psycopg.Connection, store: PostGISStore) -> None:
         self.conn = conn
         self.store = store
+
+    @contextmanager
+    def reads(self) -> Iterator[None]:
+        outer, self.store._local.conn = getattr(self.store._local, "conn", None), self.conn
+        try:
+            yield
+        finally:
+            self.store._local.conn = outer
 
     def serialize_checks(self) -> None:
         # One rule check at a time per store (schema), held until this transaction ends; a
