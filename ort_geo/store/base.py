@@ -17,7 +17,7 @@ import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ import shapely
 from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
-from ..catalogue import CATALOGUE, LayerSpec
+from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
@@ -348,6 +348,30 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- vector tiles -------------------------------------------------------------------------
+
+    @abstractmethod
+    def revision(self) -> Any:
+        """A value that changes with every write of any layer, by the tool or by another client
+        (the journal's last entry; triggers journal outside edits): caches compare it."""
+
+    def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
+            where: dict[str, Any] | None = None) -> bytes:
+        """The Mapbox Vector Tile of ``layer`` at ``tile`` (a :class:`ort_geo.vector_tiles.Tile`)
+        with ``columns`` as properties, for features matching ``where``; ``b""`` when empty.
+
+        This default reads the spatial index's candidates and builds the tile in Python
+        (:func:`ort_geo.vector_tiles.encode_tile`); PostGIS builds it in SQL.
+        """
+        from ..vector_tiles import encode_tile, storage_bbox
+
+        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
+                          columns=list(columns))
+        if frame.empty:
+            return b""
+        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
+        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+
     # -- statistics without features ----------------------------------------------------------
 
     def iter_points(
@@ -631,6 +655,23 @@ Change = tuple[str, str, Feature | None, str | None]
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
+
+
+def check_bbox(spec: LayerSpec, bbox: BBox | None) -> None:
+    """A filter by extent needs geometries: refused on a plain table."""
+    if bbox is not None and not spec.spatial:
+        raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                         "filtre par emprise.")
+
+
+def catalogue_gains(catalogue: Catalogue, columns: Mapping[str, set[str]],
+                    ) -> tuple[list[LayerSpec], list[tuple[LayerSpec, FieldSpec]]]:
+    """What a store made by an older version lacks, given its tables' ``columns``: the layers
+    it has no table for, and the fields missing from the tables it has."""
+    new = [spec for spec in catalogue if spec.name not in columns]
+    added = [(spec, f) for spec in catalogue if spec.name in columns
+             for f in spec.fields if f.name not in columns[spec.name]]
+    return new, added
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:

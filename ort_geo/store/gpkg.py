@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import InputError, StoreError
+from ..errors import StoreError
 from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
@@ -38,6 +38,8 @@ from .base import (
     NotIn,
     Store,
     Transaction,
+    catalogue_gains,
+    check_bbox,
     representative_xy,
     storage_crs,
     typed_series,
@@ -428,21 +430,17 @@ class GeoPackageStore(Store):
         with self._read() as conn:
             columns = {spec.name: {r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}
                        for spec in self.catalogue if spec.name in tables}
-        todo = [spec for spec in self.catalogue if spec.name not in tables
-                or set(spec.field_names) - columns[spec.name]]
-        if not todo:
+        new, added = catalogue_gains(self.catalogue, columns)
+        if not new and not added:
             return
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for spec in todo:
-                if spec.name not in tables:
-                    self._create_layer(conn, spec)
-                    continue
-                for f in spec.fields:
-                    if f.name not in columns[spec.name]:
-                        conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{f.name}" '
-                                     f"{_SQL_TYPES[f.type]}")
+            for spec in new:
+                self._create_layer(conn, spec)
+            for spec, f in added:
+                conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{f.name}" '
+                             f"{_SQL_TYPES[f.type]}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
@@ -506,9 +504,7 @@ class GeoPackageStore(Store):
             ids = list(ids)
             clauses.append(f'"{spec.key}" IN ({",".join("?" * len(ids))})')
             params += [str(i) for i in ids]
-        if bbox is not None and not spec.spatial:
-            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
-                             "filtre par emprise.")
+        check_bbox(spec, bbox)
         if bbox is not None:
             clauses.append(f'fid IN (SELECT id FROM "rtree_{spec.name}_geom" '
                            "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
@@ -518,8 +514,7 @@ class GeoPackageStore(Store):
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
              offset=0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
-        names = spec.field_names if columns is None else [spec.key] + [
-            spec.field(c).name for c in columns if c != spec.key]
+        names = spec.selected_names(columns)
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
         sql = f'SELECT {cols}, {geom_column(spec)} FROM "{layer}" WHERE {sql_where} ORDER BY fid'
@@ -595,6 +590,11 @@ class GeoPackageStore(Store):
             # The R-tree rounds outwards to float32: take exact bounds from the features.
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
+
+    def revision(self) -> tuple[int, int]:
+        with self._read() as conn:
+            seq = conn.execute("SELECT coalesce(max(seq), 0) FROM ort_journal").fetchone()[0]
+        return self._local.ident[2], int(seq)  # a file replaced by another has a new inode
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
