@@ -18,7 +18,7 @@ import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -166,6 +166,13 @@ class Transaction(ABC):
         edits checked concurrently cannot jointly break a rule. A backend whose transactions are
         already serialised (SQLite's BEGIN IMMEDIATE) has nothing to do."""
         return None
+
+    def reads(self) -> AbstractContextManager[None]:
+        """A block whose store reads (on this thread) go through this transaction, as a rule
+        check's must: a backend with a connection pool would otherwise need a second connection
+        per writer. Reads through another connection see the last commit, which is the same
+        state here (the check is serialised)."""
+        return nullcontext()
 
     @abstractmethod
     def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
@@ -351,9 +358,10 @@ class Store(ABC):
     # -- vector tiles -------------------------------------------------------------------------
 
     @abstractmethod
-    def revision(self) -> Any:
+    def revision(self, layer: str | None = None) -> Any:
         """A value that changes with every write of any layer, by the tool or by another client
-        (the journal's last entry; triggers journal outside edits): caches compare it."""
+        (the journal's last entry; triggers journal outside edits): caches compare it. With
+        ``layer``, one that changes with every write of that layer only."""
 
     def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
             where: dict[str, Any] | None = None) -> bytes:
@@ -633,7 +641,8 @@ class Store(ABC):
                     )
             if check is not None:
                 tx.serialize_checks()
-                check()
+                with tx.reads():
+                    check()
             now = _now()
             for _op, fid, feature, _ in typed:
                 before = stored.get(fid)
