@@ -368,6 +368,8 @@ def _change_map(sheet: Sheet, plan: BilanPlan) -> None:
 
     from ort_geo import cartography as carto
 
+    from .maps import frame_map
+
     changes = [c for c in plan.perimeter_changes if c.layer == "secteurs_ort"] or \
         plan.perimeter_changes
     ax = sheet.axes(190, TOP + 4, 92, 150)
@@ -388,17 +390,9 @@ def _change_map(sheet: Sheet, plan: BilanPlan) -> None:
     for geoms, colour in ((gained, GAINED), (lost, LOST)):
         geoms = [g for g in geoms if not g.is_empty]
         if geoms:
-            gpd.GeoSeries(geoms, crs=2154).plot(ax=ax, facecolor=colour, alpha=0.75,
+            gpd.GeoSeries(geoms, crs=communes.crs).plot(ax=ax, facecolor=colour, alpha=0.75,
                                                 edgecolor=colour, linewidth=0.4)
-    ax.set_xlim(extent[0], extent[1])  # fit_extent gives (xmin, xmax, ymin, ymax)
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    for spine in ax.spines.values():
-        spine.set_color(LIGHT)
+    frame_map(ax, extent, edgecolor=LIGHT)
     ax.legend(handles=[Patch(color=GAINED, label="surface gagnée"),
                        Patch(color=LOST, label="surface perdue"),
                        Patch(facecolor="none", edgecolor=INK, label=f"secteurs au "
