@@ -338,6 +338,8 @@ def vector_tile(store, request: TileRequest, tile: Tile,
                 cache: TileCache | None = None) -> TileBody:
     """The tile of ``request.layer`` at ``tile`` as the caller of ``request`` may see it."""
     revision = store.revision() if cache is not None else None
+    if revision is None:
+        cache = None  # a store that cannot tell when it changes: build every time
     key = (request, tile)
     if cache is not None:
         hit = cache.get(revision, key)

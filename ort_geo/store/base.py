@@ -350,10 +350,11 @@ class Store(ABC):
 
     # -- vector tiles -------------------------------------------------------------------------
 
-    @abstractmethod
     def revision(self) -> Any:
-        """A value that changes with every write of any layer, by the tool or by another client
-        (the journal's last entry; triggers journal outside edits): caches compare it."""
+        """A cheap token that changes whenever the store does (any write, by the tool or by
+        another client), for caches of what is derived from it; None when the backend cannot
+        tell (then nothing is cached)."""
+        return None
 
     def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
             where: dict[str, Any] | None = None) -> bytes:
