@@ -329,6 +329,8 @@ class TileCache:
 def vector_tile(store, request: TileRequest, tile: Tile,
                 cache: TileCache | None = None) -> TileBody:
     """The tile of ``request.layer`` at ``tile`` as the caller of ``request`` may see it."""
+    # The whole store's revision (one indexed read), not the layer's: that one counts the
+    # layer's journal entries, which costs more than many tiles at national scale.
     revision = store.revision() if cache is not None else None
     if revision is None:
         cache = None  # a store that cannot tell when it changes: build every time
