@@ -206,7 +206,7 @@ def tile_geometries(geoms: np.ndarray, tile: Tile, epsg: int) -> np.ndarray:
     return out
 
 
-def _mvt_values(values: Sequence[Any]) -> list[Any]:
+def _mvt_values(values: Sequence[Any] | np.ndarray) -> list[Any]:
     """A column as values MVT can carry: Python scalars, dates as ISO text, None when absent."""
     import pandas as pd
 
