@@ -31,7 +31,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, InputError, StoreError, require_module
+from ..errors import ConflictError, StoreError, require_module
 from ..features import Feature, FeatureBatch, _plain
 from ..measures import Measure
 from ..validation import coerce_value
@@ -45,6 +45,8 @@ from .base import (
     Store,
     Transaction,
     ZoneSums,
+    catalogue_gains,
+    check_bbox,
     iter_features,
     storage_crs,
     typed_series,
@@ -238,21 +240,17 @@ class PostGISStore(Store):
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        todo = [spec for spec in self.catalogue if spec.name not in columns
-                or set(spec.field_names) - columns[spec.name]]
-        if not todo:
+        new, added = catalogue_gains(self.catalogue, columns)
+        if not new and not added:
             return
         with conn.transaction():
-            for spec in todo:
-                if spec.name not in columns:
-                    self._create_layer(conn, spec)
-                    continue
-                for f in spec.fields:
-                    if f.name not in columns[spec.name]:
-                        conn.execute(f'ALTER TABLE {self._t(spec.name)} ADD COLUMN IF NOT EXISTS '
-                                     f'"{f.name}" {_SQL_TYPES[f.type]}')
-                        conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
-                                     f"{_literal(f.label)}")
+            for spec in new:
+                self._create_layer(conn, spec)
+            for spec, f in added:
+                conn.execute(f'ALTER TABLE {self._t(spec.name)} ADD COLUMN IF NOT EXISTS '
+                             f'"{f.name}" {_SQL_TYPES[f.type]}')
+                conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
+                             f"{_literal(f.label)}")
 
     def _add_points(self, conn: psycopg.Connection) -> None:
         """Give a store made before stored points its point column (computed by PostgreSQL)."""
@@ -315,9 +313,7 @@ class PostGISStore(Store):
         if ids is not None:
             clauses.append(f'"{spec.key}" = ANY(%s::text[])')
             params.append([str(i) for i in ids])
-        if bbox is not None and not spec.spatial:
-            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
-                             "filtre par emprise.")
+        check_bbox(spec, bbox)
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))")
             params += [float(c) for c in bbox]  # type: ignore[misc]
@@ -326,8 +322,7 @@ class PostGISStore(Store):
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
              offset=0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
-        names = spec.field_names if columns is None else [spec.key] + [
-            spec.field(c).name for c in columns if c != spec.key]
+        names = spec.selected_names(columns)
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
         sql = (f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)} WHERE {sql_where} "
@@ -407,6 +402,32 @@ class PostGISStore(Store):
                 per_zone[m.name][row[0]] = value
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
+
+    def revision(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute(
+                f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+
+    def mvt(self, layer, tile, *, columns, where=None) -> bytes:
+        """One SQL statement: the GiST index finds the features in the buffered tile (its
+        envelope transformed once to the store's CRS), ``ST_AsMVTGeom`` projects, clips and
+        quantises, ``ST_AsMVT`` encodes."""
+        from ..vector_tiles import BUFFER, EXTENT
+
+        spec = self.spec(layer)
+        names = list(dict.fromkeys(spec.field(c).name for c in columns))
+        sql_where, params = self._filters(spec, None, where, None)
+        cols = "".join(f'"{n}", ' for n in names)
+        sql = (f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'mvt_geom') FROM ("
+               f"SELECT {cols}ST_AsMVTGeom(ST_Transform(geom, 3857), "
+               f"ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) AS mvt_geom "
+               f"FROM {self._t(layer)} WHERE geom && ST_Transform(ST_TileEnvelope(%s, %s, %s, "
+               f"margin => %s), {self.epsg}) AND {sql_where}) AS t WHERE mvt_geom IS NOT NULL")
+        z, x, y = tile.z, tile.x, tile.y
+        with self._connection() as conn:
+            row = conn.execute(sql, [layer, z, x, y, z, x, y, BUFFER / EXTENT, *params],
+                               binary=True).fetchone()
+        return b"" if row is None or row[0] is None else bytes(row[0])
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)

@@ -72,24 +72,31 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-@contextmanager
-def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
-              ready: str = READY, timeout_s: float = 30) -> Iterator[tuple[Any, PageVisit]]:
-    """Open a local HTML file offline; yields the page and the record of errors and requests."""
+def _offline(page: Any, allowed: str) -> PageVisit:
+    """Record ``page``'s script errors, and abort (recording it) every request but those to
+    ``allowed`` (a URL prefix) and the page's own ``data:``/``blob:`` URLs."""
     visit = PageVisit()
-    context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
-    page = context.new_page()
     page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
-    page.on("console", lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
 
     def route(r: Any) -> None:
-        if r.request.url.startswith(("file:", "data:", "blob:")):
+        if r.request.url.startswith((allowed, "data:", "blob:")):
             r.continue_()
         else:
             visit.blocked.append(r.request.url)
             r.abort()
 
     page.route("**/*", route)
+    return visit
+
+
+@contextmanager
+def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
+              ready: str = READY, timeout_s: float = 30) -> Iterator[tuple[Any, PageVisit]]:
+    """Open a local HTML file offline; yields the page and the record of errors and requests."""
+    context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+    page = context.new_page()
+    visit = _offline(page, "file:")
+    page.on("console", lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
     start = time.perf_counter()
     try:
         page.goto(Path(html).resolve().as_uri(), wait_until="load", timeout=timeout_s * 1000)
@@ -119,22 +126,12 @@ def open_site(instance: Any, url: str, *, width: int = 1400, height: int = 900,
 
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}/"
-    visit = PageVisit()
     own = context is None
     if own:
         context = instance.new_context(viewport={"width": width, "height": height},
                                        locale="fr-FR", accept_downloads=True)
     page = context.new_page()
-    page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith((origin, "data:", "blob:")):
-            r.continue_()
-        else:
-            visit.blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
+    visit = _offline(page, origin)
     start = time.perf_counter()
     try:
         page.goto(url, wait_until="load", timeout=timeout_s * 1000)
