@@ -38,6 +38,7 @@ STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
     (errors.ConflictError, 412),
     (errors.AccessDeniedError, 403),
     (errors.MissingExtraError, 501),
+    (errors.BusyError, 503),
 ]
 
 
@@ -54,6 +55,8 @@ def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
         status, headers = 401, {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if isinstance(exc, errors.ConflictError) and exc.layer and exc.feature_id:
         return _conflict(request, exc)
+    if status == 503:
+        headers = {"Retry-After": "1"}
     return _problem(status, type(exc).__name__, str(exc), headers)
 
 

@@ -96,6 +96,10 @@ class StoreError(OrtGeoError, OSError):
     """A store that cannot be opened, read or written."""
 
 
+class BusyError(StoreError):
+    """A store too busy to take a write now (locks or connections all taken): retry shortly."""
+
+
 #: The optional dependency groups of ``pyproject.toml`` (``pip install 'ort-geo[extra]'``).
 EXTRAS = ("postgis", "pdf", "browser", "bench", "dev")
 

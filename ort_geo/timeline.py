@@ -266,8 +266,8 @@ class StoreAt(Store):
             self._states = _rewind(_after(self.base, self.when))
         return self._states.get(layer, {})
 
-    def revision(self) -> Any:
-        return (self.when, self.base.revision())  # a fixed date: only a rewritten past changes it
+    def revision(self, layer: str | None = None) -> Any:
+        return (self.when, self.base.revision(layer))  # a fixed date: only a rewritten past changes it
 
     def _transaction(self) -> AbstractContextManager[Transaction]:
         raise StoreError(f"L'état de l'entrepôt au {self.when:%d/%m/%Y} se consulte, il ne "

@@ -27,7 +27,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import StoreError
+from ..errors import BusyError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects
 from .base import (
     BATCH_ROWS,
@@ -357,6 +357,11 @@ class GeoPackageStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
+                                "réessayez dans un instant.") from exc
+            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         finally:
@@ -591,10 +596,14 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
-    def revision(self) -> tuple[int, int]:
+    def revision(self, layer=None) -> tuple[int, ...]:
         with self._read() as conn:
-            seq = conn.execute("SELECT coalesce(max(seq), 0) FROM ort_journal").fetchone()[0]
-        return self._local.ident[2], int(seq)  # a file replaced by another has a new inode
+            if layer is None:
+                seq = conn.execute("SELECT coalesce(max(seq), 0) FROM ort_journal").fetchone()[0]
+                return self._local.ident[2], int(seq)  # a file replaced by another: new inode
+            seq, n = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ort_journal "
+                                  "WHERE layer = ?", (layer,)).fetchone()
+        return self._local.ident[2], int(seq), int(n)
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)

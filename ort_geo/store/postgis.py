@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, StoreError, require_module
+from ..errors import BusyError, ConflictError, StoreError, require_module
 from ..features import Feature, FeatureBatch, _plain
 from ..measures import Measure
 from ..validation import coerce_value
@@ -68,6 +69,8 @@ if TYPE_CHECKING:
 
 _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean", "date": "date"}
+#: Seconds a write waits for the rule-check lock (or a locked row) before answering "busy".
+LOCK_TIMEOUT_S = 30
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The representative point of each feature of a point layer, kept by PostgreSQL itself on every
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
@@ -107,6 +110,8 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pid = os.getpid()
+        # The connection of the write transaction whose check this thread runs (_connection).
+        self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
@@ -142,7 +147,17 @@ class PostGISStore(Store):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; psycopg errors become the library's, in French."""
+        """A pooled connection; psycopg errors become the library's, in French.
+
+        While a write transaction of this thread runs its rule check (:meth:`_PgTransaction.
+        reads`), the transaction's own connection: a writer never waits for a second pooled
+        connection while holding one — with as many writers as connections, each waiting for
+        another, the pool would run dry.
+        """
+        held = getattr(self._local, "conn", None)
+        if held is not None and self._pid == os.getpid():
+            yield held
+            return
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
             self._pid = os.getpid()
@@ -152,6 +167,12 @@ class PostGISStore(Store):
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except psycopg_pool.PoolTimeout:
+            raise BusyError("Base PostGIS saturée (aucune connexion libre) : réessayez dans "
+                            "un instant.") from None
+        except psycopg.errors.LockNotAvailable:
+            raise BusyError("Modifications en file d'attente trop longue : réessayez dans un "
+                            "instant.") from None
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
                                 f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
@@ -161,8 +182,6 @@ class PostGISStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
                              f"{_reason(exc)}") from None
-        except psycopg_pool.PoolTimeout:
-            raise StoreError(f"Base PostGIS injoignable ({masked(self.conninfo)}).") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -403,10 +422,14 @@ class PostGISStore(Store):
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
 
-    def revision(self) -> int:
+    def revision(self, layer=None) -> Any:
         with self._connection() as conn:
-            return int(conn.execute(
-                f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+            if layer is None:
+                return int(conn.execute(
+                    f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+            seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
+                                  f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
+        return int(seq), int(n)
 
     def mvt(self, layer, tile, *, columns, where=None) -> bytes:
         """One SQL statement: the GiST index finds the features in the buffered tile (its
@@ -473,8 +496,18 @@ class _PgTransaction(Transaction):
         self.conn = conn
         self.store = store
 
+    @contextmanager
+    def reads(self) -> Iterator[None]:
+        outer, self.store._local.conn = getattr(self.store._local, "conn", None), self.conn
+        try:
+            yield
+        finally:
+            self.store._local.conn = outer
+
     def serialize_checks(self) -> None:
-        # One rule check at a time per store (schema), held until this transaction ends.
+        # One rule check at a time per store (schema), held until this transaction ends; a
+        # queue that does not move within the timeout answers "busy, retry" (BusyError).
+        self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S * 1000:.0f}ms'")
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                           (f"ort-geo-rules:{self.store.schema}",))
 
