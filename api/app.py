@@ -14,12 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ort_geo import __version__, errors
+from ort_geo import __version__, errors, vector_tiles
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.store import open_store
 from ort_geo.territory import default_store
 
-from . import domain, editing, editor, geojson, history, ogc, openapi
+from . import domain, editing, editor, geojson, history, ogc, openapi, tiles
 from .limits import RequestLimits
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
@@ -28,11 +28,13 @@ STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
     (errors.TooLargeError, 413),
     (errors.LayerNotFoundError, 404),
     (errors.FeatureNotFoundError, 404),
+    (errors.TileNotFoundError, 404),
     (errors.ValidationError, 422),
     (errors.InputError, 400),
     (errors.ConflictError, 412),
     (errors.AccessDeniedError, 403),
     (errors.MissingExtraError, 501),
+    (errors.BusyError, 503),
 ]
 
 
@@ -49,6 +51,8 @@ def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
         status, headers = 401, {"WWW-Authenticate": 'ApiKey header="X-API-Key"'}
     if isinstance(exc, errors.ConflictError) and exc.layer and exc.feature_id:
         return _conflict(request, exc)
+    if status == 503:
+        headers = {"Retry-After": "1"}
     return _problem(status, type(exc).__name__, str(exc), headers)
 
 
@@ -179,7 +183,9 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.state.extents = ogc.Extents(app.state.store)
+    app.state.tiles = vector_tiles.TileCache()
     app.include_router(ogc.router())
+    app.include_router(tiles.router())
     app.include_router(editing.router())
     app.include_router(domain.router())
     app.include_router(history.router())

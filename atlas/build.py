@@ -63,7 +63,7 @@ def build_atlas(
 
     plan = plan_atlas(store, edition=edition, territory=territory)
     staff = plan.edition == "staff"
-    annex_parts = P.paginate(P.annex_rows(plan), P.ANNEX_BODY)
+    annex_parts = P.paginate(P.annex_rows(plan), P.annex_body(plan))
 
     # Number every page first: the contents and the cross-references need the numbers.
     page_of: dict[tuple[str, str], int] = {}

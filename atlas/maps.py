@@ -52,12 +52,7 @@ def draw_map(
 
     handles: list[Any] = []
     shown: list[str] = []
-    for layer in plan.layers:
-        if layer == "batiments":
-            continue
-        frame = carto.clip_to(plan.layers[layer], extent)
-        if frame.empty:
-            continue
+    for layer, frame in _context_frames(plan, extent).items():
         emphasis = focus[1] if focus and focus[0] == layer else None
         labels = None
         if layer in ("secteurs_ort", "permis_de_louer"):
@@ -96,6 +91,32 @@ def draw_map(
     carto.north_arrow(ax, x=x, y=y, size=0.07 if corner is not None else 0.05, scale=scale)
     carto.scale_bar(ax, scale=scale)
     return _unique(handles), shown
+
+
+def layers_shown(plan: AtlasPlan, extent: tuple[float, float, float, float], *,
+                 buildings: gpd.GeoDataFrame | None = None,
+                 dem: str | Path | None = None) -> list[str]:
+    """The layers :func:`draw_map` will report for ``extent``, without drawing: for laying a
+    page out around its sources line. "relief" whenever a DEM is given (the DEM may turn out
+    not to cover the window: an upper bound)."""
+    shown = list(_context_frames(plan, extent))
+    if buildings is not None and not buildings.empty:
+        shown.append("batiments")
+    if dem is not None:
+        shown.append("relief")
+    return shown
+
+
+def _context_frames(plan: AtlasPlan, extent: tuple[float, float, float, float],
+                    ) -> dict[str, gpd.GeoDataFrame]:
+    """The plan's layers (buildings aside) clipped to ``extent``, those with features only."""
+    frames = {}
+    for layer in plan.layers:
+        if layer != "batiments":
+            frame = carto.clip_to(plan.layers[layer], extent)
+            if not frame.empty:
+                frames[layer] = frame
+    return frames
 
 
 LOCATOR_LABEL = "locator"

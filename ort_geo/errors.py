@@ -26,6 +26,10 @@ class FeatureNotFoundError(OrtGeoError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class TileNotFoundError(OrtGeoError, LookupError):
+    """A tile outside a layer's tile matrices or outside the grid (OGC API – Tiles: 404)."""
+
+
 class InputError(OrtGeoError, ValueError):
     """Input data that cannot be accepted as it is (the store is left unchanged)."""
 
@@ -90,6 +94,10 @@ class UnsupportedError(OrtGeoError, RuntimeError):
 
 class StoreError(OrtGeoError, OSError):
     """A store that cannot be opened, read or written."""
+
+
+class BusyError(StoreError):
+    """A store too busy to take a write now (locks or connections all taken): retry shortly."""
 
 
 #: The optional dependency groups of ``pyproject.toml`` (``pip install 'ort-geo[extra]'``).

@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -197,8 +197,7 @@ def records_frame(store: Store, layer: str, features: Sequence[Feature],
                   columns: Sequence[str] | None = None) -> gpd.GeoDataFrame:
     """Features as a frame typed like :meth:`Store.read` (key first, then ``columns``)."""
     spec = store.spec(layer)
-    names = spec.field_names if columns is None else [spec.key] + [
-        spec.field(c).name for c in columns if c != spec.key]
+    names = spec.selected_names(columns)
     data = {}
     for name in names:
         values = ([f.id for f in features] if name == spec.key
@@ -266,6 +265,9 @@ class StoreAt(Store):
         if self._states is None:  # one journal read serves every layer
             self._states = _rewind(_after(self.base, self.when))
         return self._states.get(layer, {})
+
+    def revision(self, layer: str | None = None) -> Any:
+        return (self.when, self.base.revision(layer))  # a fixed date: only a rewritten past changes it
 
     def _transaction(self) -> AbstractContextManager[Transaction]:
         raise StoreError(f"L'état de l'entrepôt au {self.when:%d/%m/%Y} se consulte, il ne "

@@ -11,7 +11,7 @@ import shapely
 from click.testing import CliRunner
 
 from ort_geo.cli import main
-from ort_geo.errors import EncodingError, FieldError
+from ort_geo.errors import EncodingError, FieldError, FormatError
 from ort_geo.importers import (
     aggregate_dwellings,
     import_buildings,
@@ -237,6 +237,31 @@ def test_lovac_aggregates_dwellings_to_buildings(tmp_path):
     assert b1["code_insee"] == "68298" and b1["annee_construction"] == 1890
     assert len(buildings) == 3
     assert report.encoding == "Windows-1252"
+
+
+def test_csv_readers_share_one_decoding(tmp_path):
+    """LOVAC and the follow-up tables decode alike: UTF-8, else Windows-1252, else one French
+    error (0x81 is undefined in Windows-1252)."""
+    from ort_geo.io.table import read_table
+
+    utf8 = _lovac_csv(tmp_path)
+    assert read_dwellings(utf8)[1].encoding == read_table(utf8)[1].encoding == "UTF-8"
+    broken = tmp_path / "illisible.csv"
+    broken.write_bytes(utf8.read_bytes().replace("É".encode(), b"\x81"))
+    for reader in (read_dwellings, read_table):
+        with pytest.raises(EncodingError, match="Encodage illisible : illisible.csv"):
+            reader(broken)
+    ragged = tmp_path / "coupé.csv"
+    ragged.write_text('ff_idlocal;ff_x;ff_y\n"1;2;3\n', encoding="utf-8")
+    empty = tmp_path / "vide.csv"
+    empty.write_bytes(b"")
+    wide = tmp_path / "large.csv"
+    wide.write_text("ff_idlocal;ff_x;ff_y\n1;2;3\n4;5;6;7\n", encoding="utf-8")
+    for path, problem in ((ragged, "guillemet ouvert ligne 2 jamais refermé"),
+                          (empty, "fichier vide"), (wide, "ligne 3 : 4 colonnes au lieu de 3")):
+        for reader in (read_dwellings, read_table):
+            with pytest.raises(FormatError, match=f"CSV illisible : {path.name} \\({problem}\\)"):
+                reader(path)
 
 
 def test_lovac_attaches_counts_to_footprints(real_store, bdtopo_gpkg, tmp_path):

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 
 from ..crs import STORAGE_EPSG, crs_label
-from ..errors import EncodingError, FieldError, InputError
-from ..io import ImportReport
+from ..errors import FieldError, InputError
+from ..io import ImportReport, decode_text
+from ..io.table import parse_csv
 from ..privacy import RESTRICTED_SOURCES
 
 # Records of this source alone are staff-only as a whole (ort_geo.privacy.restricted_records).
@@ -43,24 +44,13 @@ def read_dwellings(path: str | Path, *, epsg: int = STORAGE_EPSG) -> tuple[pd.Da
     département's official projection (Lambert-93, or the local UTM overseas).
     """
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise InputError(f"Fichier introuvable : {path}")
     report = ImportReport(source=path.name, format="CSV LOVAC")
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - cp1252 decodes nearly anything
-        raise EncodingError(f"Encodage de {path.name} non reconnu (UTF-8 ou Windows-1252).")
-    report.encoding = "UTF-8" if encoding == "utf-8-sig" else "Windows-1252"
+    text, report.encoding = decode_text(path.read_bytes(), path.name)
     first = text.splitlines()[0] if text else ""
     sep = ";" if first.count(";") >= first.count(",") else ","
-    import io
-
-    frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    frame = parse_csv(text, sep, path.name)
     frame.columns = [c.strip().lower() for c in frame.columns]
     if _ID not in frame.columns:
         raise FieldError(f"{path.name} n'est pas un fichier de logements de type LOVAC : colonne "

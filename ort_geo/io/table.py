@@ -48,28 +48,50 @@ def read_table(path: str | Path) -> tuple[pd.DataFrame, ImportReport]:
     return frame, report
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "cp1252"):
+def decode_text(raw: bytes, name: str) -> tuple[str, str]:
+    """Text of a partner's file and the label of its encoding: UTF-8 (with or without BOM),
+    else Windows-1252, what French Excel writes. ``name`` is the file named in the error."""
+    for encoding, label in (("utf-8-sig", "UTF-8"), ("cp1252", "Windows-1252")):
         try:
-            text = raw.decode(encoding)
-            break
+            return raw.decode(encoding), label
         except UnicodeDecodeError:
             continue
-    else:  # pragma: no cover - cp1252 decodes almost anything
-        raise EncodingError(f"Encodage illisible : {path.name} (UTF-8 ou Windows-1252 attendu).")
-    label = "UTF-8" if encoding == "utf-8-sig" else "Windows-1252"
+    # Windows-1252 leaves five bytes (0x81, 0x8D, 0x8F, 0x90, 0x9D) undefined.
+    raise EncodingError(f"Encodage illisible : {name} (UTF-8 ou Windows-1252 attendu).")
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
+    text, label = decode_text(path.read_bytes(), path.name)
     head = "\n".join(text.splitlines()[:20])
     try:
         sep = csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
     except csv.Error:
         sep = ";"
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise FormatError(f"CSV illisible : {path.name} ({exc}).") from None
-    frame = frame.replace({"": None})
+    frame = parse_csv(text, sep, path.name).replace({"": None})
     return frame, label, "tabulation" if sep == "\t" else sep
+
+
+def parse_csv(text: str, sep: str, name: str) -> pd.DataFrame:
+    """Every cell of a decoded CSV as text (empty cells ""); a malformed or empty file is a
+    French :class:`FormatError` naming ``name``."""
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise FormatError(f"CSV illisible : {name} (fichier vide).") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise FormatError(f"CSV illisible : {name} ({_parser_problem(str(exc))}).") from None
+
+
+def _parser_problem(message: str) -> str:
+    """pandas' English parser message, said in French with its line (counted from 1)."""
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", message)
+    if fields:
+        expected, line, seen = fields.groups()
+        return f"ligne {line} : {seen} colonnes au lieu de {expected}"
+    quote = re.search(r"inside string starting at row (\d+)", message)
+    if quote:  # pandas counts these rows from 0
+        return f"guillemet ouvert ligne {int(quote.group(1)) + 1} jamais refermé"
+    return "structure non reconnue"
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import queue
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -29,7 +31,7 @@ import shapely
 from pyproj import CRS
 
 from ..assign import PolygonGrid, _points_in_boxes
-from ..catalogue import CATALOGUE, LayerSpec
+from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
@@ -47,7 +49,7 @@ BBox = tuple[float, float, float, float]
 #: where another client changed a geometry), so statistics never read the geometries.
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 17
 
 
 @functools.cache
@@ -165,6 +167,13 @@ class Transaction(ABC):
         already serialised (SQLite's BEGIN IMMEDIATE) has nothing to do."""
         return None
 
+    def reads(self) -> AbstractContextManager[None]:
+        """A block whose store reads (on this thread) go through this transaction, as a rule
+        check's must: a backend with a connection pool would otherwise need a second connection
+        per writer. Reads through another connection see the last commit, which is the same
+        state here (the check is serialised)."""
+        return nullcontext()
+
     @abstractmethod
     def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
 
@@ -198,6 +207,57 @@ class Transaction(ABC):
 
     def journal_batch(self, batch: JournalBatch) -> None:
         self.journal(batch.entries())
+
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+
+    The worker's exceptions are raised here; a consumer that stops early stops and closes
+    the producer (in the worker, which owns it).
+    """
+    slots: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            error = exc
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        put((_DONE, error))
+
+    worker = threading.Thread(target=work, name="ort-geo-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class Store(ABC):
@@ -295,6 +355,31 @@ class Store(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- vector tiles -------------------------------------------------------------------------
+
+    @abstractmethod
+    def revision(self, layer: str | None = None) -> Any:
+        """A value that changes with every write of any layer, by the tool or by another client
+        (the journal's last entry; triggers journal outside edits): caches compare it. With
+        ``layer``, one that changes with every write of that layer only."""
+
+    def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
+            where: dict[str, Any] | None = None) -> bytes:
+        """The Mapbox Vector Tile of ``layer`` at ``tile`` (a :class:`ort_geo.vector_tiles.Tile`)
+        with ``columns`` as properties, for features matching ``where``; ``b""`` when empty.
+
+        This default reads the spatial index's candidates and builds the tile in Python
+        (:func:`ort_geo.vector_tiles.encode_tile`); PostGIS builds it in SQL.
+        """
+        from ..vector_tiles import encode_tile, storage_bbox
+
+        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
+                          columns=list(columns))
+        if frame.empty:
+            return b""
+        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
+        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+
     # -- statistics without features ----------------------------------------------------------
 
     def iter_points(
@@ -332,7 +417,9 @@ class Store(ABC):
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
         grid = cache.get("grid")
-        for batch in self.iter_points(layer, fields):
+        # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
+        # GIL) while this one goes through the engine.
+        for batch in prefetched(self.iter_points(layer, fields)):
             values = evaluate(measures, batch)
             x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
             if grid is None:
@@ -435,17 +522,15 @@ class Store(ABC):
     def create(self, layer: str, feature: Feature, *, author: str, message: str = "",
                check: EditCheckHook | None = None) -> Feature:
         """Add one feature; its id must be new. ``check`` runs inside the write transaction
-        (see :meth:`_edit`)."""
-        return self._edit(layer, feature.id, feature, author=author, if_match=None,
-                          must_exist=False, message=message, check=check)
+        (see :meth:`apply`)."""
+        return self._one(layer, ("create", feature.id, feature, None), author, message, check)
 
     def replace(
         self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> Feature:
         """Replace one existing feature; with ``if_match``, only if it is still that version."""
-        return self._edit(layer, feature.id, feature, author=author, if_match=if_match,
-                          must_exist=True, message=message, check=check)
+        return self._one(layer, ("replace", feature.id, feature, if_match), author, message, check)
 
     def update(
         self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
@@ -455,62 +540,23 @@ class Store(ABC):
         current = self.get(layer, feature_id)
         merged = Feature(feature_id, {**current.properties, **properties},
                          current.geometry if geometry is None else geometry)
-        return self._edit(layer, feature_id, merged, author=author,
-                          if_match=if_match or current.etag, must_exist=True, message=message)
+        return self._one(layer, ("replace", feature_id, merged, if_match or current.etag),
+                         author, message, None)
 
     def delete(
         self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> None:
         """Delete one feature; with ``if_match``, only if it is still that version."""
-        self._edit(layer, feature_id, None, author=author, if_match=if_match, must_exist=True,
+        self.apply(layer, [("delete", feature_id, None, if_match)], author=author,
                    message=message, check=check)
 
-    def _edit(
-        self, layer: str, feature_id: str, feature: Feature | None, *, author: str,
-        if_match: str | None, must_exist: bool, message: str, check: EditCheckHook | None = None,
-    ) -> Feature | None:
-        """One feature's write. ``check`` (the domain rules, :mod:`ort_geo.editing`) runs inside
-        the transaction, after the version check (a stale ``if_match`` is a conflict before any
-        rule) and serialised across clients, so what it saw is what the edit commits onto."""
-        spec = self.spec(layer)
-        if feature is not None:
-            if feature.id != feature_id:
-                raise InputError("L'identifiant de l'objet ne correspond pas à celui de la requête.")
-            frame = features_to_frame(spec, [feature], crs=self.crs)
-            feature = frame_to_features(spec, frame, epsg=self.epsg)[0]
-        with self._transaction() as tx:
-            before = tx.fetch(spec, [feature_id]).get(feature_id)
-            if feature is not None:
-                blank = {n: None for n in spec.field_names if n != spec.key}
-                feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
-            if before is None and must_exist:
-                raise FeatureNotFoundError(
-                    f"Objet « {feature_id} » introuvable dans la couche {layer}."
-                )
-            if before is not None and not must_exist:
-                raise InputError(f"L'objet « {feature_id} » existe déjà dans la couche {layer}.")
-            if if_match is not None and before is not None and before.etag != if_match:
-                raise ConflictError(
-                    f"L'objet « {feature_id} » a été modifié entre-temps (version {before.etag}, "
-                    f"attendue {if_match}) : rechargez-le avant de le modifier.",
-                    layer=layer, feature_id=feature_id,
-                )
-            if check is not None:
-                tx.serialize_checks()
-                check()
-            now = _now()
-            if feature is None:
-                tx.delete(spec, [feature_id])
-                tx.journal([_entry(now, author, layer, "delete", before, None, message)])
-            elif before is None:
-                tx.insert(spec, [feature])
-                tx.journal([_entry(now, author, layer, "insert", None, feature, message)])
-            elif not before.same_content(feature):
-                tx.update(spec, [feature])
-                tx.journal([_entry(now, author, layer, "update", before, feature, message)])
-        return feature
-
+    def _one(self, layer: str, change: Change, author: str, message: str,
+             check: EditCheckHook | None) -> Feature:
+        """One feature's create or replace: :meth:`apply` with a single change."""
+        written = self.apply(layer, [change], author=author, message=message, check=check)[0]
+        assert written is not None  # a create or replace always carries its feature
+        return written
 
     def apply(
         self, layer: str, changes: Sequence[Change], *, author: str, message: str = "",
@@ -519,8 +565,10 @@ class Store(ABC):
         """Several creates, replaces and deletes of one layer in ONE transaction: all or none.
 
         Each change is ``(operation, feature_id, feature or None, if_match)``; a stale
-        ``if_match`` on any of them is a conflict before ``check`` runs (as in :meth:`_edit`),
-        and one journal entry is written per change that changes something.
+        ``if_match`` on any of them is a conflict before any rule. ``check`` (the domain rules,
+        :mod:`ort_geo.editing`) runs inside the transaction, after the version checks and
+        serialised across clients, so what it saw is what the edit commits onto. One journal
+        entry is written per change that changes something.
         """
         spec = self.spec(layer)
         blank = {n: None for n in spec.field_names if n != spec.key}
@@ -558,7 +606,8 @@ class Store(ABC):
                     )
             if check is not None:
                 tx.serialize_checks()
-                check()
+                with tx.reads():
+                    check()
             now = _now()
             for _op, fid, feature, _ in typed:
                 before = stored.get(fid)
@@ -580,6 +629,23 @@ Change = tuple[str, str, Feature | None, str | None]
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
+
+
+def check_bbox(spec: LayerSpec, bbox: BBox | None) -> None:
+    """A filter by extent needs geometries: refused on a plain table."""
+    if bbox is not None and not spec.spatial:
+        raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                         "filtre par emprise.")
+
+
+def catalogue_gains(catalogue: Catalogue, columns: Mapping[str, set[str]],
+                    ) -> tuple[list[LayerSpec], list[tuple[LayerSpec, FieldSpec]]]:
+    """What a store made by an older version lacks, given its tables' ``columns``: the layers
+    it has no table for, and the fields missing from the tables it has."""
+    new = [spec for spec in catalogue if spec.name not in columns]
+    added = [(spec, f) for spec in catalogue if spec.name in columns
+             for f in spec.fields if f.name not in columns[spec.name]]
+    return new, added
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:

@@ -13,39 +13,12 @@ import pyogrio
 import pytest
 import shapely
 
-from ort_geo import auth
 from ort_geo.query import buildings_within
 from ort_geo.stats import sector_stats, stats_records
 
 SECTOR = "smam-centre-ville"
 # A perimeter around the centre of Sainte-Marie-aux-Mines, in lon/lat.
 LONLAT = [[7.175, 48.240], [7.195, 48.240], [7.195, 48.252], [7.175, 48.252], [7.175, 48.240]]
-
-
-@pytest.fixture(scope="module")
-def demo(demo_store_path, tmp_path_factory, backend, request):
-    """A client on a copy of the demo store (editing tests change it) and its keys, on each
-    backend."""
-    import shutil
-
-    from fastapi.testclient import TestClient
-
-    from api import create_app
-    from ort_geo import open_store
-    from ort_geo.copy import copy_store
-
-    if backend == "postgis":
-        path = request.getfixturevalue("postgis_schema_url")()
-        st = open_store(path, create=True)
-        copy_store(open_store(demo_store_path), st)
-    else:
-        path = tmp_path_factory.mktemp("demo-api") / "val-d-argent.gpkg"
-        shutil.copyfile(demo_store_path, path)
-        st = open_store(path)
-    keys = {"staff": auth.create_key(st, "Anah", "staff"),
-            "editor": auth.create_key(st, "Chef de projet", "editor")}
-    with TestClient(create_app(str(path))) as client:
-        yield client, st, keys
 
 
 def test_sector_statistics_are_the_engine_s_masked_for_the_public(demo):

@@ -6,39 +6,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 import shapely
 from shapely.geometry import mapping, shape
 
-from ort_geo import auth
-
 SECTOR = "smam-centre-ville"
 L93 = {"Content-Crs": "http://www.opengis.net/def/crs/EPSG/0/2154"}
-
-
-@pytest.fixture(scope="module")
-def demo(demo_store_path, tmp_path_factory, backend, request):
-    """A client on a copy of the demo store (with its territory, so the rules apply)."""
-    import shutil
-
-    from fastapi.testclient import TestClient
-
-    from api import create_app
-    from ort_geo import open_store
-    from ort_geo.copy import copy_store
-
-    if backend == "postgis":
-        path = request.getfixturevalue("postgis_schema_url")()
-        st = open_store(path, create=True)
-        copy_store(open_store(demo_store_path), st)
-    else:
-        path = tmp_path_factory.mktemp("editor-api") / "val-d-argent.gpkg"
-        shutil.copyfile(demo_store_path, path)
-        st = open_store(path)
-    keys = {"staff": auth.create_key(st, "Anah", "staff"),
-            "editor": auth.create_key(st, "Chef de projet", "editor")}
-    with TestClient(create_app(str(path))) as client:
-        yield client, st, keys
 
 
 def _to_l93(geometry: dict) -> shapely.Geometry:
