@@ -175,6 +175,19 @@ def test_map_capture_without_chromium(demo_store_path, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_dashboard_capture_without_chromium(demo_store_path, tmp_path):
+    """Like the map: the dashboard is written, its PNG left out with one line, exit 0."""
+    env = {**os.environ, **_bare_env(tmp_path)}
+    html, png = tmp_path / "tableau.html", tmp_path / "tableau.png"
+    done = subprocess.run([str(BIN / "ort-geo"), "tableau-de-bord", "-o", str(html), "--capture",
+                           str(png), "--store", str(demo_store_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert html.stat().st_size > 1000 and not png.exists()
+    assert "Omis : chromium est introuvable" in done.stdout and "tableau de bord" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
 def test_page_png_without_poppler(monkeypatch, tmp_path):
     from atlas import page_png
 
