@@ -53,6 +53,15 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
+    # OGC API – Tiles Part 1: vector tiles of each collection (api/tiles.py)
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
 DEFAULT_LIMIT, MAX_LIMIT = 10, 10000
 ITEMS_PARAMS = {"limit", "offset", "bbox", "bbox-crs", "datetime", "crs", "f"}
@@ -302,6 +311,10 @@ def router() -> APIRouter:
                  "title": "Champs filtrables"},
             ],
         }
+        if collection.view is None and spec.spatial:  # vector tiles (api/tiles.py)
+            doc["links"].append({"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                                 "type": JSON, "href": f"{base}/tiles",
+                                 "title": f"{title} en tuiles vectorielles"})
         extent = request.app.state.extents(collection)
         if extent is not None:
             doc["extent"] = extent
@@ -323,6 +336,8 @@ def router() -> APIRouter:
                  "title": "Classes de conformité"},
                 {"rel": "data", "type": JSON, "href": f"{base}/collections",
                  "title": "Collections"},
+                {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": JSON,
+                 "href": f"{base}/tileMatrixSets", "title": "Grilles de tuiles"},
             ],
         }
 

@@ -328,7 +328,7 @@ def _unique(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _points_in_boxes(bounds: np.ndarray, x, y, sample: int = 50_000) -> int:
+def _points_in_boxes(bounds: np.ndarray, x, y, sample: int = 10_000) -> int:
     """Estimated number of points inside some polygon's bounding box (from a regular sample)."""
     x, y = np.asarray(x), np.asarray(y)
     if not len(x):

@@ -7,6 +7,7 @@ a public output (resident map, public atlas, unauthenticated API, ``--public`` e
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Literal
 
@@ -101,6 +102,12 @@ class LayerSpec(BaseModel):
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
+
+    def selected_names(self, columns: Sequence[str] | None) -> list[str]:
+        """The fields a read returns: all of them, or the key then ``columns`` (each checked)."""
+        if columns is None:
+            return self.field_names
+        return [self.key] + [self.field(c).name for c in columns if c != self.key]
 
     @property
     def public_fields(self) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
@@ -68,42 +69,170 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     the upserts as they would be stored (typed by the catalogue, vertices snapped, see
     :func:`snap_to_neighbours`). Nothing is checked for a store that records no territory.
     """
-    from .build import territory_of, town_halls_of
-
     spec = store.spec(layer)
     typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
                                epsg=store.epsg)[0] for f in upserts]
+    return _check(store, layer, typed, [str(d) for d in deletes])
+
+
+def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -> EditCheck:
+    """:func:`check_changes` of features already typed by the catalogue.
+
+    Incremental: a rule's verdict on a feature, or on a pair of features, depends on those
+    features alone, so only what involves a changed feature can differ between the stored
+    layer and the candidate. The check reads the changed features' stored versions, the
+    features of the layer near the new shapes (the spatial index: the only ones a new shape
+    can overlap or snap to) and, where a rule spans layers, the few features that refer to a
+    changed one (L303-2's centre-ville sectors, actions of a deleted sector, financing lines of
+    a deleted action). Both states are checked on that neighbourhood with the functions of
+    :func:`ort_geo.rules.validate`, so the verdict is the whole layer's (the tests compare
+    them); the territory's outline is cached (:func:`ort_geo.rules.boundaries`).
+    """
+    from .build import territory_of
+
+    check = EditCheck(layer, features=typed)
     try:
         territory = territory_of(store)
     except InputError:
-        return EditCheck(layer, features=typed)
-    names = {layer} | ({"secteurs_ort", "actions"} if layer == "secteurs_ort" else set())
-    # Each layer is read once: the stored state and the candidate share it.
-    frames = {name: store.read(name) for name in sorted(names | {"communes"})}
-    typed = [snap_to_neighbours(frames[layer], f) for f in typed]
-    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(
-        spec, typed, crs=store.crs) if typed else None, deletes=list(deletes),
-                                      current=frames[layer])
-    then = rules.validate(store, territory, overrides={**frames, layer: candidate},
-                          layers=names)
-    check = EditCheck(layer, features=typed)
-    changed = {f.id for f in typed} | set(map(str, deletes))
-    introduced: list[rules.Violation] = []
-    if rules.errors(then):  # the stored state is read only when there is something to compare
-        now = rules.validate(store, territory, overrides=frames, layers=names)
-        introduced = _new(rules.errors(now), rules.errors(then))
-    warnings = [v for v in then if v.severity != "erreur" and v.feature_id in changed]
-    if not introduced and not warnings:
         return check
-    located = {**frames, layer: candidate}
+    spec = store.spec(layer)
+    if not spec.editable:  # communes, buildings…: not edited through here, whole layers
+        return _check_whole(store, layer, check, territory, deletes)
+    bounds = rules.boundaries(store, territory)
+    key = spec.key
+    changed = list(dict.fromkeys([f.id for f in typed] + deletes))
+    near = _near(store, layer, typed)
+    near_ids = near[key].astype(str)
+    missing = [i for i in changed if i not in set(near_ids)]
+    stored = near[near_ids.isin(changed).to_numpy()]
+    if missing:
+        stored = _concat([stored, store.read(layer, ids=missing)])
+    others = near[~near_ids.isin(changed).to_numpy()]
+    if spec.spatial:
+        typed = [snap_to_neighbours(near, f) for f in typed]
+        check.features = typed
+    # Every field a column (a created feature may carry only some), as in a stored frame.
+    blank = dict.fromkeys(n for n in spec.field_names if n != spec.key)
+    upserted = features_to_frame(spec, [Feature(f.id, {**blank, **f.properties}, f.geometry)
+                                        for f in typed], crs=store.crs)[
+        [*spec.field_names, "geometry"]] if typed else near.iloc[:0]
+    members = set(territory.communes)
+
+    def state(changed_part: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[rules.Violation]]:
+        frame = _concat([others, changed_part])
+        found = rules.check_layer(layer, frame, bounds.area, members, tolerant=bounds.tolerant) \
+            if spec.spatial and not frame.empty else []
+        return frame, found
+
+    then_frame, then = state(upserted)
+    now_frame, now = state(stored)
+    if layer == "secteurs_ort":
+        centre = "centre_ville_principal"
+        if (upserted["type"] == centre).any() or (stored["type"] == centre).any() or deletes:
+            typed_centre = store.read(layer, where={"type": centre})
+            kept = typed_centre[~typed_centre[key].astype(str).isin(changed).to_numpy()]
+            counted: list[int] = []
+
+            def any_sector(rows: gpd.GeoDataFrame, removed: int) -> bool:
+                if len(rows):
+                    return True
+                if not counted:
+                    counted.append(store.count(layer))
+                return counted[0] - removed > 0
+
+            gone = int(stored[key].astype(str).isin(deletes).sum())
+            then += rules.main_centre(_concat([kept, upserted[upserted["type"] == centre]]),
+                                      territory, bounds.hall, bounds.own,
+                                      any_sector=any_sector(upserted, gone))
+            now += rules.main_centre(typed_centre, territory, bounds.hall, bounds.own,
+                                     any_sector=any_sector(stored, 0))
+        if deletes:  # actions of a deleted sector lose their attachment
+            orphans = store.read("actions", where={"secteur_id": deletes})
+            if len(orphans):
+                then += rules.actions_rules(orphans, stored.iloc[:0], bounds.own)
+                now += rules.actions_rules(orphans, stored, bounds.own)
+    elif layer == "actions":
+        refs = {str(v) for frame in (upserted, stored) if "secteur_id" in frame
+                for v in frame["secteur_id"].dropna()}
+        sectors = store.read("secteurs_ort", ids=sorted(refs)) if refs else \
+            store.read("secteurs_ort", ids=[])
+        then += rules.actions_rules(upserted, sectors, bounds.own)
+        now += rules.actions_rules(stored, sectors, bounds.own)
+        if deletes:  # financing lines of a deleted action lose it
+            lines = store.read("financements", where={"action_id": deletes})
+            if len(lines):
+                then += rules.financing_rules(lines, upserted)
+                now += rules.financing_rules(lines, stored)
+    elif layer == "financements":
+        refs = {str(v) for frame in (upserted, stored) for v in frame["action_id"].dropna()}
+        known = store.read("actions", ids=sorted(refs), columns=[])
+        then += rules.financing_rules(upserted, known)
+        now += rules.financing_rules(stored, known)
+    then = rules.sort_violations(then)
+    introduced = _new(rules.errors(now), rules.errors(then))
+    ids = set(changed)
+    warnings = [v for v in then if v.severity != "erreur" and v.layer == layer
+                and v.feature_id in ids]
+    if introduced or warnings:
+        _locate(store, layer, check, bounds, introduced, warnings, typed, deletes)
+    return check
+
+
+def _near(store: Store, layer: str, typed: list[Feature]) -> gpd.GeoDataFrame:
+    """Stored features of ``layer`` within snapping distance of the new shapes' boxes: every
+    feature a new shape can snap to, touch or overlap (plus, often, its own stored version)."""
+    spec = store.spec(layer)
+    geoms = np.array([f.geometry for f in typed], dtype=object)
+    usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else geoms
+    if not spec.spatial or not usable.any():
+        return store.read(layer, ids=[])
+    pad = SNAP_TOLERANCE * 4
+    x0, y0, x1, y1 = shapely.total_bounds(geoms[usable])
+    return store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
+
+
+def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    crs = next((f.crs for f in frames if f.crs is not None), None)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+
+
+def _locate(store: Store, layer: str, check: EditCheck, bounds: rules.Boundaries,
+            introduced: list[rules.Violation], warnings: list[rules.Violation],
+            typed: list[Feature], deletes: list[str]) -> None:
+    """Where to draw each finding, on the whole layers (only when there is something to draw)."""
+    spec = store.spec(layer)
+    located = {layer: rules.candidate_layer(store, layer, upserts=features_to_frame(
+        spec, typed, crs=store.crs) if typed else None, deletes=deletes)}
     for name in {v.layer for v in introduced + warnings} - set(located):
         located[name] = store.read(name)
-    communes = frames["communes"]
-    own = communes[communes["code_insee"].astype(str).isin(set(territory.communes))]
-    area = shapely.union_all(own.geometry.values) if len(own) else None
-    hall = town_halls_of(store).get(territory.main_town)
-    check.introduced = [Finding(v, rules.locate(v, located, area, hall)) for v in introduced]
-    check.warnings = [Finding(v, rules.locate(v, located, area, hall)) for v in warnings]
+    check.introduced = [Finding(v, rules.locate(v, located, bounds.area, bounds.hall))
+                        for v in introduced]
+    check.warnings = [Finding(v, rules.locate(v, located, bounds.area, bounds.hall))
+                      for v in warnings]
+
+
+def _check_whole(store: Store, layer: str, check: EditCheck, territory, deletes: list[str]
+                 ) -> EditCheck:
+    """The check of a layer that is not edited through the API (communes, buildings): the whole
+    layers, stored and candidate."""
+    names = {layer}
+    frames = {name: store.read(name) for name in sorted(names | {"communes"})}
+    check.features = [snap_to_neighbours(frames[layer], f) for f in check.features]
+    candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(
+        store.spec(layer), check.features, crs=store.crs) if check.features else None,
+                                      deletes=deletes, current=frames[layer])
+    then = rules.validate(store, territory, overrides={**frames, layer: candidate}, layers=names)
+    if rules.errors(then):
+        now = rules.validate(store, territory, overrides=frames, layers=names)
+        introduced = _new(rules.errors(now), rules.errors(then))
+        bounds = rules.Boundaries.of(store, territory, candidate if layer == "communes"
+                                     else frames["communes"])
+        located = {**frames, layer: candidate}
+        check.introduced = [Finding(v, rules.locate(v, located, bounds.area, bounds.hall))
+                            for v in introduced]
     return check
 
 

@@ -7,6 +7,8 @@ planners as they are.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class OrtGeoError(Exception):
     """Root of every error raised by ort_geo."""
@@ -24,6 +26,10 @@ class FeatureNotFoundError(OrtGeoError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class TileNotFoundError(OrtGeoError, LookupError):
+    """A tile outside a layer's tile matrices or outside the grid (OGC API – Tiles: 404)."""
 
 
 class InputError(OrtGeoError, ValueError):
@@ -92,13 +98,17 @@ class StoreError(OrtGeoError, OSError):
     """A store that cannot be opened, read or written."""
 
 
+class BusyError(StoreError):
+    """A store too busy to take a write now (locks or connections all taken): retry shortly."""
+
+
 #: The optional dependency groups of ``pyproject.toml`` (``pip install 'ort-geo[extra]'``).
 EXTRAS = ("postgis", "pdf", "browser", "bench", "dev")
 
 #: Optional system programs: name -> (Debian package, what the tool does without it).
 TOOLS: dict[str, tuple[str, str]] = {
-    "chromium": ("chromium", "captures PNG des cartes web omises"),
-    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas omis"),
+    "chromium": ("chromium", "captures PNG des cartes web et du tableau de bord omises"),
+    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas et du bilan omis"),
 }
 
 
@@ -120,6 +130,9 @@ class MissingExtraError(OrtGeoError, ImportError):
         self.module = module
         self.name = module  # ImportError's attribute
 
+    def __reduce__(self):  # pickled by its arguments (e.g. from a worker process), not its text
+        return type(self), (self.extra, self.module)
+
 
 class MissingToolError(OrtGeoError, FileNotFoundError):
     """An optional system program (chromium, pdftoppm…) is not installed: a French line says
@@ -138,6 +151,9 @@ class MissingToolError(OrtGeoError, FileNotFoundError):
     def __str__(self) -> str:  # FileNotFoundError would format (errno, strerror)
         return str(self.args[0])
 
+    def __reduce__(self):
+        return type(self), (self.tool,)
+
 
 def install_command(package: str) -> str:
     """The command that installs a Debian package, for this user (sudo unless root)."""
@@ -147,7 +163,7 @@ def install_command(package: str) -> str:
     return f"{'' if root else 'sudo '}apt-get install {package}"
 
 
-def require_module(module: str, extra: str):
+def require_module(module: str, extra: str) -> ModuleType:
     """Import ``module`` (e.g. ``"matplotlib"``) or raise :class:`MissingExtraError` naming
     ``extra``. The one way the library imports an optional dependency."""
     import importlib

@@ -201,13 +201,17 @@ def _position(p: Any, label: str) -> None:
             raise GeometryError(f"{label} : coordonnée non finie ({v}).")
 
 
-def _line(coords: Any, label: str, budget: VertexBudget) -> None:
-    if not isinstance(coords, list) or len(coords) < 2:
-        raise GeometryError(f"{label} : une ligne a au moins 2 positions "
-                            f"(reçu {_count(coords)}).")
+def _positions(coords: Any, label: str, budget: VertexBudget, least: int, rule: str) -> None:
+    """A list of at least ``least`` positions (``rule`` says so in the error), each checked."""
+    if not isinstance(coords, list) or len(coords) < least:
+        raise GeometryError(f"{label} : {rule} (reçu {_count(coords)}).")
     budget.spend(len(coords), label)
     for p in coords:
         _position(p, label)
+
+
+def _line(coords: Any, label: str, budget: VertexBudget) -> None:
+    _positions(coords, label, budget, 2, "une ligne a au moins 2 positions")
 
 
 def _polygon(rings: Any, label: str, budget: VertexBudget) -> None:
@@ -215,12 +219,8 @@ def _polygon(rings: Any, label: str, budget: VertexBudget) -> None:
         raise GeometryError(f"{label} : polygone sans anneau (partie vide).")
     for j, ring in enumerate(rings):
         where = label if j == 0 else f"{label}, trou {j}"
-        if not isinstance(ring, list) or len(ring) < 4:
-            raise GeometryError(f"{where} : un anneau a au moins 4 positions, la dernière "
-                                f"égale à la première (reçu {_count(ring)}).")
-        budget.spend(len(ring), where)
-        for p in ring:
-            _position(p, where)
+        _positions(ring, where, budget, 4,
+                   "un anneau a au moins 4 positions, la dernière égale à la première")
         if ring[0][:2] != ring[-1][:2]:
             raise GeometryError(f"{where} : anneau non fermé (la dernière position doit répéter "
                                 "la première).")

@@ -55,6 +55,11 @@ def fields_of(measures: Sequence[Measure]) -> list[str]:
 def _numbers(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name not in frame.columns:
         return np.full(len(frame), np.nan)
+    column = frame[name]
+    if column.dtype != object and pd.api.types.is_numeric_dtype(column.dtype) \
+            and not pd.api.types.is_bool_dtype(column.dtype):
+        # Numbers already (nullable or not): no parsing, missing -> NaN.
+        return column.to_numpy(np.float64, na_value=np.nan)
     return pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64, na_value=np.nan)
 
 

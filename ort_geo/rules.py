@@ -74,6 +74,11 @@ class Violation:
 
     @property
     def identity(self) -> tuple:
+        if self.rule == "chevauchement" and self.feature_id is not None:
+            # An overlap is a pair: which zone names it depends on the order the layer was
+            # read in (an edited zone comes last in a candidate layer), not on the overlap.
+            pair = tuple(sorted((self.feature_id, *self.related)))
+            return (self.rule, self.layer, pair[0], pair[1:])
         return (self.rule, self.layer, self.feature_id, self.related)
 
     def __str__(self) -> str:
@@ -108,39 +113,41 @@ def validate(
         return frames[name]
 
     found: list[Violation] = []
-    communes = frame("communes")
+    bounds = (boundaries(store, territory) if "communes" not in overrides
+              else Boundaries.of(store, territory, frame("communes")))
     members = set(territory.communes)
-    own = communes[communes["code_insee"].astype(str).isin(members)]
+    own = bounds.own
     missing = sorted(members - set(own["code_insee"].astype(str)))
     if missing:
         found.append(Violation("commune", "communes", None,
                                f"communes membres absentes de la couche : {', '.join(missing)}"))
-    area = shapely.union_all(own.geometry.values) if len(own) else None
     for name in names:
-        found += check_layer(name, frame(name), area, members)
+        found += check_layer(name, frame(name), bounds.area, members, tolerant=bounds.tolerant)
     if "secteurs_ort" in names:
-        halls = town_halls_of(store)
-        if territory.main_town not in halls:
-            from .communes import read_town_halls
-
-            halls[territory.main_town] = read_town_halls(
-                [territory.main_town], epsg=store.epsg).geometry.iloc[0]
-        found += _main_centre(frame("secteurs_ort"), territory, halls.get(territory.main_town),
-                              own)
+        sectors = frame("secteurs_ort")
+        found += main_centre(sectors[sectors["type"] == "centre_ville_principal"], territory,
+                             bounds.hall, own, any_sector=not sectors.empty)
     if "actions" in names:
-        found += _actions(frame("actions"), frame("secteurs_ort"), own)
+        found += actions_rules(frame("actions"), frame("secteurs_ort"), own)
     if "financements" in requested or "actions" in requested:
-        found += _financing(frame("financements"), frame("actions"))
+        found += financing_rules(frame("financements"), frame("actions"))
+    return sort_violations(found)
+
+
+def sort_violations(found: Iterable[Violation]) -> list[Violation]:
+    """Errors first, then by rule, layer and feature (the order of every report)."""
     return sorted(found, key=lambda v: (v.severity != "erreur", v.rule, v.layer,
                                         v.feature_id or ""))
 
 
 def check_layer(layer: str, frame: gpd.GeoDataFrame, territory_area=None,
-                members: set[str] | None = None) -> list[Violation]:
+                members: set[str] | None = None, *, tolerant=None) -> list[Violation]:
     """The rules that read one layer alone: geometry, overlap, slivers, communes, territory.
 
-    ``territory_area`` is the union of the member communes (in the store's CRS); ``members`` their codes.
-    Vectorised: cost grows linearly with the layer (plus an STRtree query for overlaps).
+    ``territory_area`` is the union of the member communes (in the store's CRS); ``members`` their codes;
+    ``tolerant`` that area buffered by :data:`OUTSIDE_TOLERANCE` and prepared, when the caller
+    keeps one (:func:`boundaries`). Vectorised: cost grows linearly with the layer (plus an
+    STRtree query for overlaps).
     """
     spec = CATALOGUE[layer]
     if frame.empty:
@@ -156,10 +163,66 @@ def check_layer(layer: str, frame: gpd.GeoDataFrame, territory_area=None,
             found.append(Violation(rule, layer, fid,
                                    f"la commune {code} n'est pas membre de l'EPCI"))
     if territory_area is not None and spec.within_territory:
-        tolerant = territory_area.buffer(OUTSIDE_TOLERANCE)
-        shapely.prepare(tolerant)
+        if tolerant is None:
+            tolerant = _tolerant(territory_area)
         found += _outside(layer, ids[usable], geoms[usable], territory_area, tolerant,
                           rule="L303-2" if layer == "secteurs_ort" else "hors_territoire")
+    return found
+
+
+def _tolerant(area):
+    tolerant = area.buffer(OUTSIDE_TOLERANCE)
+    shapely.prepare(tolerant)
+    return tolerant
+
+
+@dataclass
+class Boundaries:
+    """What every check reads of the territory: its member communes (``own``), their union
+    (``area``), that union buffered by :data:`OUTSIDE_TOLERANCE` and prepared (``tolerant``),
+    and the main town's town hall (:attr:`hall`, looked up on first use)."""
+
+    own: gpd.GeoDataFrame
+    area: object
+    tolerant: object
+    halls: dict
+    main_town: str
+    epsg: int
+
+    @classmethod
+    def of(cls, store: Store, territory: Territory, communes: gpd.GeoDataFrame) -> Boundaries:
+        own = communes[communes["code_insee"].astype(str).isin(set(territory.communes))]
+        area = shapely.union_all(own.geometry.values) if len(own) else None
+        return cls(own, area, None if area is None else _tolerant(area), town_halls_of(store),
+                   territory.main_town, store.epsg)
+
+    @property
+    def hall(self):
+        """The main town's town hall: recorded in the store, else from the commune reference."""
+        if self.main_town not in self.halls:
+            from .communes import read_town_halls
+
+            self.halls[self.main_town] = read_town_halls(
+                [self.main_town], epsg=self.epsg).geometry.iloc[0]
+        return self.halls.get(self.main_town)
+
+
+#: Boundaries by (store, revision of its communes, territory metadata): a few stores at most.
+_BOUNDARIES: dict[tuple, Boundaries] = {}
+
+
+def boundaries(store: Store, territory: Territory) -> Boundaries:
+    """The territory's :class:`Boundaries`, cached until the store's communes or territory
+    metadata change (their journal revision — every write, the tool's or another client's
+    through the journal triggers, adds an entry — or the recorded manifest and town halls)."""
+    key = (store.url, store.revision("communes"), territory.model_dump_json(),
+           store.get_meta("territory").get("mairies"))
+    found = _BOUNDARIES.get(key)
+    if found is None:
+        found = Boundaries.of(store, territory, store.read("communes"))
+        if len(_BOUNDARIES) >= 8:
+            _BOUNDARIES.clear()
+        _BOUNDARIES[key] = found
     return found
 
 
@@ -374,16 +437,17 @@ def _outside(layer: str, ids: np.ndarray, geoms: np.ndarray, area, tolerant,
     return out
 
 
-def _main_centre(sectors: gpd.GeoDataFrame, territory: Territory, hall, communes
-                 ) -> list[Violation]:
+def main_centre(typed: gpd.GeoDataFrame, territory: Territory, hall, communes, *,
+                any_sector: bool) -> list[Violation]:
+    """L303-2's centre-ville: ``typed`` are the sectors typed ``centre_ville_principal``,
+    ``any_sector`` whether the layer holds any sector at all."""
     main = territory.main_town
     names = dict(zip(communes["code_insee"].astype(str), communes["nom"], strict=True))
     town = f"{names.get(main, main)} ({main})"
-    if sectors.empty:
+    if not any_sector:
         return [Violation("L303-2", "secteurs_ort", None,
                           "aucun secteur d'intervention : l'ORT doit en définir au moins un, "
                           f"incluant le centre-ville de la ville principale, {town}")]
-    typed = sectors[(sectors["type"] == "centre_ville_principal")]
     in_main = typed[typed["code_insee"].astype(str) == main]
     out: list[Violation] = []
     for row in typed[typed["code_insee"].astype(str) != main].itertuples():
@@ -405,7 +469,7 @@ def _main_centre(sectors: gpd.GeoDataFrame, territory: Territory, hall, communes
     return out
 
 
-def _actions(actions: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame, communes: gpd.GeoDataFrame
+def actions_rules(actions: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame, communes: gpd.GeoDataFrame
              ) -> list[Violation]:
     sector_geoms = dict(zip(sectors["id"].astype(str), sectors.geometry, strict=True))
     commune_geoms = dict(zip(communes["code_insee"].astype(str), communes.geometry, strict=True))
@@ -436,7 +500,7 @@ def _actions(actions: gpd.GeoDataFrame, sectors: gpd.GeoDataFrame, communes: gpd
     return out
 
 
-def _financing(lines: pd.DataFrame, actions: gpd.GeoDataFrame) -> list[Violation]:
+def financing_rules(lines: pd.DataFrame, actions: gpd.GeoDataFrame) -> list[Violation]:
     """Every financing line belongs to an action of the programme."""
     known = set(actions["id"].astype(str))
     return [Violation("rattachement", "financements", str(fid),

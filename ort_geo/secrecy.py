@@ -34,8 +34,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -446,19 +447,29 @@ def _cell_values(structure: Structure, raw: Mapping[str, pd.DataFrame], columns:
                  ) -> tuple[dict[Cell, int], set[Cell]]:
     """Each restricted cell's true value, read from the unmasked tables, and the unknown ones
     (no feature of the zone knows the value: it adds 0, and "unknown" is published)."""
-    index = {row: r for r, row in enumerate(structure.rows)}
     values: dict[Cell, int] = {}
     unknown: set[Cell] = set()
-    for layer, frame in raw.items():
+    for _, cell, value in _table_cells(structure, raw, columns):
+        if pd.isna(value):
+            unknown.add(cell)
+        values[cell] = 0 if pd.isna(value) else int(value)
+    return values, unknown
+
+
+def _table_cells(structure: Structure, tables: Mapping[str, pd.DataFrame], columns: list[str]
+                 ) -> Iterator[tuple[str, Cell, Any]]:
+    """Each cell of ``columns`` in the zone tables: the zone's id, the cell of ``structure``
+    (the territory's row for the territory's line of any table) and the table's value."""
+    index = {row: r for r, row in enumerate(structure.rows)}
+    for layer, frame in tables.items():
         for _, line in frame.iterrows():
             fid = str(line["id"])
-            row = index[(TERRITORY, TERRITORY)] if fid == TERRITORY else index[(layer, fid)]
+            key = (TERRITORY, TERRITORY) if fid == TERRITORY else (layer, fid)
+            if key not in index:
+                raise InputError(f"Zone « {fid} » de la couche {layer} absente des zones "
+                                 "publiées.")
             for column in columns:
-                value = line[column]
-                if pd.isna(value):
-                    unknown.add((column, row))
-                values[(column, row)] = 0 if pd.isna(value) else int(value)
-    return values, unknown
+                yield fid, (column, index[key]), line[column]
 
 
 def mask_table(frame: pd.DataFrame, layer: str, masked: set[tuple[str, str, str]]) -> pd.DataFrame:
@@ -537,27 +548,17 @@ def audit(tables: Mapping[str, pd.DataFrame], zones: Mapping[str, gpd.GeoDataFra
     for point_layer, columns in by_layer.items():
         geoms = {layer: zones[layer][["id", "geometry"]] for layer in tables}
         structure = build_structure(geoms, records[point_layer], columns)
-        index = {row: r for r, row in enumerate(structure.rows)}
         published: dict[Cell, float] = {}
         hidden: set[Cell] = set()
-        for layer, frame in tables.items():
-            for _, line in frame.iterrows():
-                fid = str(line["id"])
-                key = (TERRITORY, TERRITORY) if fid == TERRITORY else (layer, fid)
-                if key not in index:
-                    raise InputError(f"Zone « {fid} » de la couche {layer} absente des zones "
-                                     "publiées.")
-                for column in columns:
-                    cell = (column, index[key])
-                    value = line[column]
-                    if isinstance(value, str):
-                        hidden.add(cell)
-                        continue
-                    # "unknown" (no feature of the zone knows the value) adds 0 to the count
-                    number = 0.0 if value is None or pd.isna(value) else float(value)
-                    if cell in published and published[cell] != number:
-                        raise InputError(f"{column} de « {fid} » publié avec deux valeurs.")
-                    published[cell] = number
+        for fid, cell, value in _table_cells(structure, tables, columns):
+            if isinstance(value, str):
+                hidden.add(cell)
+                continue
+            # "unknown" (no feature of the zone knows the value) adds 0 to the count
+            number = 0.0 if value is None or pd.isna(value) else float(value)
+            if cell in published and published[cell] != number:
+                raise InputError(f"{cell[0]} de « {fid} » publié avec deux valeurs.")
+            published[cell] = number
         hidden -= set(published)  # masked in one table but published in another: not hidden
         for group in _groups(columns):
             model = IntervalModel(structure, group)

@@ -28,6 +28,7 @@ Rules (DESIGN.md):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -255,11 +256,8 @@ def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
     total: dict[str, float] = {
         "surface_ha": np.nan if territory_area_m2 is None else territory_area_m2 / 1e4
     }
-    for name, s in sums.items():
+    for name, s in {**sums, **line_sums(zones, lines or {})}.items():
         data[name], total[name] = s.per_zone, s.total
-    for name, geoms in (lines or {}).items():
-        data[name] = _clipped_lengths(zones, np.asarray(geoms, dtype=object)) / 1000.0
-        total[name] = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
     frame = pd.DataFrame(data)
     frame = pd.concat([frame, pd.DataFrame([total])], ignore_index=True)
     # A cost is unknown (not 0 €) where no action contributing to it has a known cost.
@@ -276,6 +274,16 @@ def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
     frame = frame.drop(columns=[c for c in frame.columns if c.startswith(_KNOWN)])
     _add_rates(frame)
     return frame
+
+
+def line_sums(zones: np.ndarray, lines: Mapping[str, np.ndarray]) -> dict[str, ZoneSums]:
+    """Per name of ``lines``, the km of those lines inside each zone, and their total km."""
+    out = {}
+    for name, geoms in lines.items():
+        geoms = np.asarray(geoms, dtype=object)
+        total = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
+        out[name] = ZoneSums(_clipped_lengths(zones, geoms) / 1000.0, total)
+    return out
 
 
 def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
@@ -359,22 +367,28 @@ def sector_stats(
     # engine, or a join inside the database): features are never materialised here.
     # The public release's input leaves out records of restricted sources.
     public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
-    sums: dict[str, ZoneSums] = {}
-    cache: dict = {}  # one zone grid for the three layers
-    for name, measures in (("batiments", building_measure_list(year)),
-                           ("commerces", SHOP_MEASURES), ("actions", action_measure_list(orientations))):
-        if public_records and name != "actions":
-            measures = with_condition(measures, public_only)
-        sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
     mobility = store.read("mobilites_actives", columns=["statut"])
     statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
     lines = {
         "km_mobilites_existantes": mobility.geometry.to_numpy()[(statut == "existant").to_numpy()],
         "km_mobilites_projetees": mobility.geometry.to_numpy()[(statut == "projete").to_numpy()],
     }
+    sums: dict[str, ZoneSums] = {}
+    cache: dict = {}  # one zone grid for the three layers
+    with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
+        # The lines are clipped by GEOS (the GIL released) while the points are summed; on
+        # copies of the zones, which the grid prepares meanwhile.
+        clipped = pool.submit(line_sums, shapely.from_wkb(shapely.to_wkb(zone_geoms)), lines)
+        for name, measures in (("batiments", building_measure_list(year)),
+                               ("commerces", SHOP_MEASURES),
+                               ("actions", action_measure_list(orientations))):
+            if public_records and name != "actions":
+                measures = with_condition(measures, public_only)
+            sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
+        sums.update(clipped.result())
     communes = store.read("communes", columns=[])
     area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None
-    stats = _table(zone_geoms, sums, lines, area)
+    stats = _table(zone_geoms, sums, None, area)
     head = pd.DataFrame({
         "id": [*zones["id"].astype(str), TERRITORY_ID],
         "nom": [*zones["nom"].astype(object).where(zones["nom"].notna(), None), TERRITORY_NAME],
@@ -396,9 +410,19 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 def stats_records(frame: pd.DataFrame) -> list[dict]:
     """JSON-ready rows (NaN and <NA> -> None, numpy scalars -> Python)."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()}
-            for row in clean.to_dict(orient="records")]
+    # Column by column (``tolist`` gives Python scalars): thousands of zones in milliseconds.
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        values = column.tolist()
+        if column.dtype == object:
+            values = [v.item() if isinstance(v, np.generic) else v for v in values]
+        missing = column.isna().to_numpy()
+        if missing.any():
+            values = [None if m else v for v, m in zip(values, missing.tolist(), strict=True)]
+        columns.append(values)
+    names = list(frame.columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 # -- statistics in time: as of a date, changes between two dates -------------------------------

@@ -237,8 +237,11 @@ def orientations_of(store: Any, territory: Territory | None = None) -> dict[int,
     number its actions use that the manifest does not declare ("Orientation k")."""
     territory = territory or manifest_of(store)
     styles = territory.orientation_styles() if territory is not None else {}
-    used = store.read("actions", columns=["orientation"])["orientation"].dropna()
-    for number in sorted({int(v) for v in used} - set(styles)):
+    # Columns only (no geometry decoded): the distinct numbers of every batch.
+    used: set[int] = set()
+    for batch in store.iter_points("actions", ["orientation"]):
+        used.update(int(v) for v in batch["orientation"].dropna().unique())
+    for number in sorted(used - set(styles)):
         styles[number] = (f"Orientation {number}", PALETTE[(number - 1) % len(PALETTE)])
     return dict(sorted(styles.items()))
 

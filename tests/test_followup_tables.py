@@ -124,6 +124,27 @@ def test_store_created_before_the_tables_gains_them(tmp_path):
     assert store.count("financements") == 2
 
 
+def test_postgis_store_created_before_the_tables_gains_them(postgis_schema_url):
+    import psycopg
+
+    url = postgis_schema_url()
+    store = open_store(url, create=True)
+    with psycopg.connect(store.conninfo) as conn:  # as ort-geo created stores before
+        conn.execute(f'DROP TABLE "{store.schema}".financements')
+        conn.execute(f'ALTER TABLE "{store.schema}".actions DROP COLUMN taux_realisation')
+    store.close()
+    store = open_store(url)
+    assert store.count("financements") == 0
+    assert "taux_realisation" in store.read("actions").columns
+    store.write("financements", LINES, author="x")
+    assert store.count("financements") == 2
+    with psycopg.connect(store.conninfo) as conn:  # labelled for QGIS and psql like the others
+        label = conn.execute("SELECT col_description(%s::regclass, attnum) FROM pg_attribute "
+                             "WHERE attrelid = %s::regclass AND attname = 'taux_realisation'",
+                             (f'"{store.schema}".actions',) * 2).fetchone()[0]
+    assert label == CATALOGUE["actions"].field("taux_realisation").label
+
+
 def test_edits_by_other_clients_reach_the_journal(store):
     """QGIS or psql editing a table without geometry: journaled like any layer."""
     store.write("financements", LINES, author="chef de projet")

@@ -129,6 +129,7 @@ def test_geopackage_made_before_stored_points_gets_them(new_store, tmp_path):
     store.write("batiments", frame, author="t")
     with sqlite3.connect(store.path) as conn:  # the store as an older ort-geo wrote it
         conn.execute('DROP TRIGGER "ort_batiments_point_reset"')
+        conn.execute('DROP INDEX "ort_batiments_point_stale"')
         conn.execute("ALTER TABLE batiments DROP COLUMN ort_x")
         conn.execute("ALTER TABLE batiments DROP COLUMN ort_y")
     from ort_geo import open_store

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import queue
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +32,7 @@ from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
 from ..assign import PolygonGrid, _points_in_boxes
-from ..catalogue import CATALOGUE, LayerSpec
+from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, objects, same_geometries, scalars
@@ -49,7 +51,7 @@ _T = TypeVar("_T")
 #: where another client changed a geometry), so statistics never read the geometries.
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 17
 
 
 @functools.cache
@@ -167,6 +169,13 @@ class Transaction(ABC):
         already serialised (SQLite's BEGIN IMMEDIATE) has nothing to do."""
         return None
 
+    def reads(self) -> AbstractContextManager[None]:
+        """A block whose store reads (on this thread) go through this transaction, as a rule
+        check's must: a backend with a connection pool would otherwise need a second connection
+        per writer. Reads through another connection see the last commit, which is the same
+        state here (the check is serialised)."""
+        return nullcontext()
+
     @abstractmethod
     def insert(self, layer: LayerSpec, features: Sequence[Feature]) -> None: ...
 
@@ -200,6 +209,57 @@ class Transaction(ABC):
 
     def journal_batch(self, batch: JournalBatch) -> None:
         self.journal(batch.entries())
+
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+
+    The worker's exceptions are raised here; a consumer that stops early stops and closes
+    the producer (in the worker, which owns it).
+    """
+    slots: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        error: BaseException | None = None
+        try:
+            for item in items:
+                if not put((item, None)):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            error = exc
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        put((_DONE, error))
+
+    worker = threading.Thread(target=work, name="ort-geo-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = slots.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class Store(ABC):
@@ -329,14 +389,9 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def revision(self) -> Hashable | None:
-        """A cheap token that changes whenever the store does (any write, by any client), for
-        caches of what is derived from it; None when the backend cannot tell (no caching)."""
-        return None
-
     def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
-        """``compute()``, remembered until the store changes (:meth:`revision`): metadata and
-        extents a server would otherwise read again on every request."""
+        """``compute()``, remembered until the store changes (:meth:`revision`, metadata
+        included): what a server would otherwise read again on every request (API keys)."""
         revision = self.revision()  # read first: a write during compute() only wastes the value
         if revision is None:
             return compute()
@@ -347,6 +402,31 @@ class Store(ABC):
         value = compute()
         memo[key] = (revision, value)
         return value
+
+    # -- vector tiles -------------------------------------------------------------------------
+
+    @abstractmethod
+    def revision(self, layer: str | None = None) -> Any:
+        """A value that changes with every write of any layer, by the tool or by another client
+        (the journal's last entry; triggers journal outside edits): caches compare it. With
+        ``layer``, one that changes with every write of that layer only."""
+
+    def mvt(self, layer: str, tile: Any, *, columns: Sequence[str],
+            where: dict[str, Any] | None = None) -> bytes:
+        """The Mapbox Vector Tile of ``layer`` at ``tile`` (a :class:`ort_geo.vector_tiles.Tile`)
+        with ``columns`` as properties, for features matching ``where``; ``b""`` when empty.
+
+        This default reads the spatial index's candidates and builds the tile in Python
+        (:func:`ort_geo.vector_tiles.encode_tile`); PostGIS builds it in SQL.
+        """
+        from ..vector_tiles import encode_tile, storage_bbox
+
+        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
+                          columns=list(columns))
+        if frame.empty:
+            return b""
+        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
+        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
@@ -385,7 +465,9 @@ class Store(ABC):
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
         grid = cache.get("grid")
-        for batch in self.iter_points(layer, fields):
+        # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
+        # GIL) while this one goes through the engine.
+        for batch in prefetched(self.iter_points(layer, fields)):
             values = evaluate(measures, batch)
             x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
             if grid is None:
@@ -437,51 +519,86 @@ class Store(ABC):
         ``upsert`` inserts new ids and updates changed ones; ``replace`` also deletes stored
         features absent from the frame; ``insert`` refuses ids that already exist.
         """
+        # Validated before the transaction: bad input never opens one.
         spec = self.spec(layer)
         incoming = validate_frame(spec, frame, epsg=self.epsg)
-        others = [n for n in spec.field_names if n != spec.key]
         with self._transaction() as tx:
-            existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
-            if mode == "insert" and len(existing):
-                ids = ", ".join(sorted(existing.ids.tolist())[:5])
-                raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
-            where = pd.Index(existing.ids, dtype=object).get_indexer(incoming.ids)
-            stored = np.flatnonzero(where >= 0)
-            # Fields absent from the frame keep their stored value (or stay empty).
-            columns = {}
-            for name in others:
-                column = incoming.columns.get(name)
-                if column is None:
-                    column = np.full(len(incoming), None, dtype=object)
-                    column[stored] = existing.columns[name][where[stored]]
-                columns[name] = column
-            features = FeatureBatch(incoming.ids, columns, incoming.geometry)
-            before = existing.take(where[stored])
-            same = same_geometries(before.geometry, features.geometry[stored])
-            for name in others:
-                same &= np.asarray(before.columns[name] == columns[name][stored], dtype=bool)
-            changed = np.zeros(len(features), dtype=bool)
-            changed[where < 0] = True
-            changed[stored[~same]] = True
-            rows = np.flatnonzero(changed)  # inserts and updates, in frame order
-            is_update = where[rows] >= 0
-            gone = (np.flatnonzero(~pd.Index(existing.ids, dtype=object).isin(incoming.ids))
-                    if mode == "replace" else np.array([], dtype=int))
-            operations = np.array(["update" if u else "insert" for u in is_update.tolist()]
-                                  + ["delete"] * len(gone), dtype=object)
-            journal = JournalBatch(
-                _now(), author, layer, message,
-                feature_ids=np.concatenate([features.ids[rows], existing.ids[gone]]),
-                operations=operations,
-                has_before=operations != "insert",
-                before=existing.take(np.concatenate([where[rows[is_update]], gone])),
-                has_after=operations != "delete",
-                after=features.take(rows),
-            )
-            tx.insert_batch(spec, features.take(rows[~is_update]))
-            tx.update_batch(spec, features.take(rows[is_update]))
-            tx.delete(spec, existing.ids[gone].tolist())
-            tx.journal_batch(journal)
+            return self._write_validated(tx, spec, incoming, mode, author, message, _now())
+
+    def write_batches(
+        self,
+        layer: str,
+        frames: Iterable[gpd.GeoDataFrame],
+        *,
+        author: str,
+        mode: WriteMode = "upsert",
+        message: str = "",
+    ) -> WriteSummary:
+        """:meth:`write` of frames produced one after the other (a file read in chunks), in ONE
+        transaction: all or nothing, memory bounded by a chunk. ``replace`` takes one frame
+        (the features to delete are known only once every frame is read)."""
+        spec = self.spec(layer)
+        total = WriteSummary(layer)
+        timestamp = _now()
+        with self._transaction() as tx:
+            for count, frame in enumerate(frames):
+                if mode == "replace" and count:
+                    raise InputError("Le mode « replace » s'écrit en une seule fois.")
+                incoming = validate_frame(spec, frame, epsg=self.epsg)
+                done = self._write_validated(tx, spec, incoming, mode, author, message,
+                                             timestamp)
+                total = WriteSummary(layer, inserted=total.inserted + done.inserted,
+                                     updated=total.updated + done.updated,
+                                     unchanged=total.unchanged + done.unchanged,
+                                     deleted=total.deleted + done.deleted)
+        return total
+
+    def _write_validated(self, tx: Transaction, spec: LayerSpec, incoming: FeatureBatch,
+                         mode: WriteMode, author: str, message: str, timestamp: str
+                         ) -> WriteSummary:
+        layer = spec.name
+        others = [n for n in spec.field_names if n != spec.key]
+        existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
+        if mode == "insert" and len(existing):
+            ids = ", ".join(sorted(existing.ids.tolist())[:5])
+            raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
+        where = pd.Index(existing.ids, dtype=object).get_indexer(incoming.ids)
+        stored = np.flatnonzero(where >= 0)
+        # Fields absent from the frame keep their stored value (or stay empty).
+        columns = {}
+        for name in others:
+            column = incoming.columns.get(name)
+            if column is None:
+                column = np.full(len(incoming), None, dtype=object)
+                column[stored] = existing.columns[name][where[stored]]
+            columns[name] = column
+        features = FeatureBatch(incoming.ids, columns, incoming.geometry)
+        before = existing.take(where[stored])
+        same = same_geometries(before.geometry, features.geometry[stored])
+        for name in others:
+            same &= np.asarray(before.columns[name] == columns[name][stored], dtype=bool)
+        changed = np.zeros(len(features), dtype=bool)
+        changed[where < 0] = True
+        changed[stored[~same]] = True
+        rows = np.flatnonzero(changed)  # inserts and updates, in frame order
+        is_update = where[rows] >= 0
+        gone = (np.flatnonzero(~pd.Index(existing.ids, dtype=object).isin(incoming.ids))
+                if mode == "replace" else np.array([], dtype=int))
+        operations = np.array(["update" if u else "insert" for u in is_update.tolist()]
+                              + ["delete"] * len(gone), dtype=object)
+        journal = JournalBatch(
+            timestamp, author, layer, message,
+            feature_ids=np.concatenate([features.ids[rows], existing.ids[gone]]),
+            operations=operations,
+            has_before=operations != "insert",
+            before=existing.take(np.concatenate([where[rows[is_update]], gone])),
+            has_after=operations != "delete",
+            after=features.take(rows),
+        )
+        tx.insert_batch(spec, features.take(rows[~is_update]))
+        tx.update_batch(spec, features.take(rows[is_update]))
+        tx.delete(spec, existing.ids[gone].tolist())
+        tx.journal_batch(journal)
         return WriteSummary(layer, inserted=int((~is_update).sum()), updated=int(is_update.sum()),
                             unchanged=int(same.sum()), deleted=len(gone))
 
@@ -572,7 +689,8 @@ class Store(ABC):
                     )
             if check is not None:
                 tx.serialize_checks()
-                check()
+                with tx.reads():
+                    check()
             now = _now()
             for _op, fid, feature, _ in typed:
                 before = stored.get(fid)
@@ -594,6 +712,23 @@ Change = tuple[str, str, Feature | None, str | None]
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
+
+
+def check_bbox(spec: LayerSpec, bbox: BBox | None) -> None:
+    """A filter by extent needs geometries: refused on a plain table."""
+    if bbox is not None and not spec.spatial:
+        raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                         "filtre par emprise.")
+
+
+def catalogue_gains(catalogue: Catalogue, columns: Mapping[str, set[str]],
+                    ) -> tuple[list[LayerSpec], list[tuple[LayerSpec, FieldSpec]]]:
+    """What a store made by an older version lacks, given its tables' ``columns``: the layers
+    it has no table for, and the fields missing from the tables it has."""
+    new = [spec for spec in catalogue if spec.name not in columns]
+    added = [(spec, f) for spec in catalogue if spec.name in columns
+             for f in spec.fields if f.name not in columns[spec.name]]
+    return new, added
 
 
 def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]:

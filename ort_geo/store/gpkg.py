@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import InputError, StoreError
+from ..errors import BusyError, InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
 from .base import (
     BATCH_ROWS,
@@ -37,6 +37,8 @@ from .base import (
     NotIn,
     Store,
     Transaction,
+    catalogue_gains,
+    check_bbox,
     page_count,
     plain_column,
     representative_xy,
@@ -200,7 +202,10 @@ _POINT_TRIGGER = """
 CREATE TRIGGER "ort_{t}_point_reset" AFTER UPDATE OF geom ON "{t}"
 WHEN NEW.ort_x IS OLD.ort_x AND NEW.ort_y IS OLD.ort_y BEGIN
   UPDATE "{t}" SET ort_x = NULL, ort_y = NULL WHERE fid = NEW.fid; END;
+CREATE INDEX IF NOT EXISTS "ort_{t}_point_stale" ON "{t}" (fid) WHERE ort_x IS NULL;
 """
+#: The partial index above lets readers find the few stale points without scanning the table.
+_STALE_INDEX = 'CREATE INDEX IF NOT EXISTS "ort_{t}_point_stale" ON "{t}" (fid) WHERE ort_x IS NULL'
 
 
 def _has_points(spec: LayerSpec) -> bool:
@@ -353,6 +358,11 @@ class GeoPackageStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
+                                "réessayez dans un instant.") from exc
+            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         finally:
@@ -419,28 +429,24 @@ class GeoPackageStore(Store):
             raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
                              "ort-geo init).")
         self._upgrade(tables)
-        self._add_points()
+        self._add_points(tables)
 
     def _upgrade(self, tables: set[str]) -> None:
         """Add the tables and columns the catalogue gained since the store was created."""
         with self._read() as conn:
             columns = {spec.name: {r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}
                        for spec in self.catalogue if spec.name in tables}
-        todo = [spec for spec in self.catalogue if spec.name not in tables
-                or set(spec.field_names) - columns[spec.name]]
-        if not todo:
+        new, added = catalogue_gains(self.catalogue, columns)
+        if not new and not added:
             return
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for spec in todo:
-                if spec.name not in tables:
-                    self._create_layer(conn, spec)
-                    continue
-                for f in spec.fields:
-                    if f.name not in columns[spec.name]:
-                        conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{f.name}" '
-                                     f"{_SQL_TYPES[f.type]}")
+            for spec in new:
+                self._create_layer(conn, spec)
+            for spec, f in added:
+                conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN "{f.name}" '
+                             f"{_SQL_TYPES[f.type]}")
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
@@ -448,15 +454,28 @@ class GeoPackageStore(Store):
         finally:
             conn.close()
 
-    def _add_points(self) -> None:
-        """Give a store made before stored points its point columns (once; points filled)."""
+    def _add_points(self, tables: set[str]) -> None:
+        """Give a store made before stored points its point columns (once; points filled) and
+        the index of stale points (``tables``: the names in ``sqlite_master``)."""
+        unindexed = [spec for spec in self.catalogue if _has_points(spec)
+                     and f"ort_{spec.name}_point_stale" not in tables]
+        if not unindexed:
+            return
         with self._read() as conn:
-            missing = [spec for spec in self.catalogue if _has_points(spec) and "ort_x" not in {
+            missing = [spec for spec in unindexed if "ort_x" not in {
                 r[1] for r in conn.execute(f'PRAGMA table_info("{spec.name}")')}]
         if not missing:
+            # Only the index: an optimisation, so a store on a read-only medium still opens.
+            if os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK):
+                with self._transaction() as tx:
+                    for spec in unindexed:
+                        tx.conn.execute(_STALE_INDEX.format(t=spec.name))  # type: ignore[attr-defined]
             return
         with self._transaction() as tx:
             conn = tx.conn  # type: ignore[attr-defined]
+            for spec in unindexed:
+                if spec not in missing:
+                    conn.execute(_STALE_INDEX.format(t=spec.name))
             for spec in missing:
                 for c in POINT_COLUMNS:
                     conn.execute(f'ALTER TABLE "{spec.name}" ADD COLUMN {c} REAL')
@@ -491,9 +510,7 @@ class GeoPackageStore(Store):
             ids = list(ids)
             clauses.append(f'"{spec.key}" IN ({",".join("?" * len(ids))})')
             params += [str(i) for i in ids]
-        if bbox is not None and not spec.spatial:
-            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
-                             "filtre par emprise.")
+        check_bbox(spec, bbox)
         if bbox is not None:
             clauses.append(f'fid IN (SELECT id FROM "rtree_{spec.name}_geom" '
                            "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
@@ -503,8 +520,7 @@ class GeoPackageStore(Store):
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
              offset=0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
-        names = spec.field_names if columns is None else [spec.key] + [
-            spec.field(c).name for c in columns if c != spec.key]
+        names = spec.selected_names(columns)
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
         sql = f'SELECT {cols}, {geom_column(spec)} FROM "{layer}" WHERE {sql_where} ORDER BY fid'
@@ -653,10 +669,16 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
-    def revision(self) -> tuple[Any, ...]:
+    def revision(self, layer=None) -> tuple[Any, ...]:
         # SQLite's file change counter (header bytes 24-27) is bumped by every commit in
         # rollback-journal mode; in WAL mode (QGIS may switch a file to it) commits append to
-        # the -wal file, whose header changes when it restarts. Any client, any process.
+        # the -wal file, whose header changes when it restarts. Any client, any process,
+        # metadata included. For one layer: its journal (triggers journal other clients' edits).
+        if layer is not None:
+            with self._read() as conn:
+                seq, n = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ort_journal "
+                                      "WHERE layer = ?", (layer,)).fetchone()
+            return self._local.ident[2], int(seq), int(n)
         try:
             fd = os.open(self.path, os.O_RDONLY)
             try:
@@ -722,16 +744,8 @@ class _GpkgTransaction(Transaction):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
         sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        if ids is None:
-            rows = self.conn.execute(sql).fetchall()
-        else:
-            rows = []
-            ids = [str(i) for i in ids]
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                rows += self.conn.execute(
-                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
-                ).fetchall()
+        rows = (self.conn.execute(sql).fetchall() if ids is None
+                else self._rows_of(sql, layer.key, ids))
         frame = _typed_frame(layer, names, rows, self.epsg)
         from .base import iter_features
 
@@ -741,15 +755,8 @@ class _GpkgTransaction(Transaction):
         names = _others(layer)
         cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
         sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        if ids is None:
-            rows = self.conn.execute(sql + " ORDER BY fid").fetchall()
-        else:
-            rows, ids = [], [str(i) for i in ids]
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                rows += self.conn.execute(
-                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
-                ).fetchall()
+        rows = (self.conn.execute(sql + " ORDER BY fid").fetchall() if ids is None
+                else self._rows_of(sql, layer.key, ids))
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 2)
         columns = {n: plain_column(layer.field(n).type, values[i + 1])
                    for i, n in enumerate(names)}
@@ -823,13 +830,20 @@ class _GpkgTransaction(Transaction):
         return out
 
     def _fids(self, layer: LayerSpec, ids: list[str]) -> list[int]:
-        fids: dict[str, int] = {}
+        fids = dict(self._rows_of(f'SELECT "{layer.key}", fid FROM "{layer.name}"', layer.key,
+                                  ids))
+        return [fids[i] for i in ids]
+
+    def _rows_of(self, sql: str, key: str, ids: Sequence[str]) -> list[tuple]:
+        """The rows of ``sql`` (a SELECT without WHERE) whose ``key`` is one of ``ids``, asked
+        in chunks under SQLite's limit of bound variables."""
+        ids = [str(i) for i in ids]
+        rows: list[tuple] = []
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            fids.update(self.conn.execute(
-                f'SELECT "{layer.key}", fid FROM "{layer.name}" '
-                f'WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk).fetchall())
-        return [fids[i] for i in ids]
+            rows += self.conn.execute(
+                f'{sql} WHERE "{key}" IN ({",".join("?" * len(chunk))})', chunk).fetchall()
+        return rows
 
     def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
         """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""

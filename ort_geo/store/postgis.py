@@ -32,7 +32,7 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import ConflictError, InputError, StoreError, require_module
+from ..errors import BusyError, ConflictError, InputError, StoreError, require_module
 from ..features import Feature, FeatureBatch, _plain, scalars
 from ..measures import Measure
 from ..validation import coerce_value
@@ -46,6 +46,8 @@ from .base import (
     Store,
     Transaction,
     ZoneSums,
+    catalogue_gains,
+    check_bbox,
     iter_features,
     page_count,
     plain_column,
@@ -69,6 +71,8 @@ if TYPE_CHECKING:
 
 _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean", "date": "date"}
+#: Seconds a write waits for the rule-check lock (or a locked row) before answering "busy".
+LOCK_TIMEOUT_S = 30
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # The representative point of each feature of a point layer, kept by PostgreSQL itself on every
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
@@ -108,8 +112,9 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = threading.Lock()
-        self._tx_slots = threading.BoundedSemaphore(max(1, pool_size // 2))
         self._pid = os.getpid()
+        # The connection of the write transaction whose check this thread runs (_connection).
+        self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         psycopg, _ = _psycopg()
         try:
@@ -145,7 +150,17 @@ class PostGISStore(Store):
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
-        """A pooled connection; psycopg errors become the library's, in French."""
+        """A pooled connection; psycopg errors become the library's, in French.
+
+        While a write transaction of this thread runs its rule check (:meth:`_PgTransaction.
+        reads`), the transaction's own connection: a writer never waits for a second pooled
+        connection while holding one — with as many writers as connections, each waiting for
+        another, the pool would run dry.
+        """
+        held = getattr(self._local, "conn", None)
+        if held is not None and self._pid == os.getpid():
+            yield held
+            return
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
             with self._pool_lock:  # one pool: threads racing here would each open one
@@ -158,6 +173,12 @@ class PostGISStore(Store):
         try:
             with self._pool.connection() as conn:
                 yield conn
+        except psycopg_pool.PoolTimeout:
+            raise BusyError("Base PostGIS saturée (aucune connexion libre) : réessayez dans "
+                            "un instant.") from None
+        except psycopg.errors.LockNotAvailable:
+            raise BusyError("Modifications en file d'attente trop longue : réessayez dans un "
+                            "instant.") from None
         except psycopg.errors.UniqueViolation as exc:
             raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
                                 f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
@@ -167,15 +188,10 @@ class PostGISStore(Store):
         except psycopg.Error as exc:
             raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
                              f"{_reason(exc)}") from None
-        except psycopg_pool.PoolTimeout:
-            raise StoreError(f"Base PostGIS injoignable ({masked(self.conninfo)}).") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        # A transaction holds its connection while its checks read through others: at most
-        # half the pool in transactions, or concurrent writers could take every connection and
-        # wait for one forever (until the pool's timeout).
-        with self._tx_slots, self._connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             # Marks this transaction as the tool's: the journal triggers stay silent in it.
             conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
             if not self._journal_ready and not self._triggers_installed(conn):
@@ -249,21 +265,17 @@ class PostGISStore(Store):
         columns: dict[str, set[str]] = {}
         for table, column in rows:
             columns.setdefault(table, set()).add(column)
-        todo = [spec for spec in self.catalogue if spec.name not in columns
-                or set(spec.field_names) - columns[spec.name]]
-        if not todo:
+        new, added = catalogue_gains(self.catalogue, columns)
+        if not new and not added:
             return
         with conn.transaction():
-            for spec in todo:
-                if spec.name not in columns:
-                    self._create_layer(conn, spec)
-                    continue
-                for f in spec.fields:
-                    if f.name not in columns[spec.name]:
-                        conn.execute(f'ALTER TABLE {self._t(spec.name)} ADD COLUMN IF NOT EXISTS '
-                                     f'"{f.name}" {_SQL_TYPES[f.type]}')
-                        conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
-                                     f"{_literal(f.label)}")
+            for spec in new:
+                self._create_layer(conn, spec)
+            for spec, f in added:
+                conn.execute(f'ALTER TABLE {self._t(spec.name)} ADD COLUMN IF NOT EXISTS '
+                             f'"{f.name}" {_SQL_TYPES[f.type]}')
+                conn.execute(f'COMMENT ON COLUMN {self._t(spec.name)}."{f.name}" IS '
+                             f"{_literal(f.label)}")
 
     def _add_points(self, conn: psycopg.Connection) -> None:
         """Give a store made before stored points its point column (computed by PostgreSQL)."""
@@ -326,9 +338,7 @@ class PostGISStore(Store):
         if ids is not None:
             clauses.append(f'"{spec.key}" = ANY(%s::text[])')
             params.append([str(i) for i in ids])
-        if bbox is not None and not spec.spatial:
-            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
-                             "filtre par emprise.")
+        check_bbox(spec, bbox)
         if bbox is not None:
             clauses.append(f"ST_Intersects(geom, ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))")
             params += [float(c) for c in bbox]  # type: ignore[misc]
@@ -337,8 +347,7 @@ class PostGISStore(Store):
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
              offset=0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
-        names = spec.field_names if columns is None else [spec.key] + [
-            spec.field(c).name for c in columns if c != spec.key]
+        names = spec.selected_names(columns)
         sql_where, params = self._filters(spec, bbox, where, ids)
         cols = ", ".join(f'"{n}"' for n in names)
         sql = (f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)} WHERE {sql_where} "
@@ -402,12 +411,6 @@ class PostGISStore(Store):
                              else np.zeros(0, dtype=object))
         return batch, matched
 
-    def revision(self) -> str:
-        # Two equal snapshots see the same data: the snapshot changes with any committed write
-        # (the tool's, a trigger's, psql's; metadata included), and only then.
-        with self._connection() as conn:
-            return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
-
     def extent(self, layer) -> BBox | None:
         if not self.spec(layer).spatial:
             return None
@@ -469,6 +472,42 @@ class PostGISStore(Store):
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
 
+    def revision(self, layer=None) -> Any:
+        with self._connection() as conn:
+            if layer is None:
+                # Two equal snapshots see the same data: the snapshot changes with any committed
+                # write (the tool's, a trigger's, psql's; metadata included) — the journal's last
+                # sequence number would not (sequences commit out of order, metadata is not
+                # journaled).
+                return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+            seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
+                                  f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
+        return int(seq), int(n)
+
+    def mvt(self, layer, tile, *, columns, where=None) -> bytes:
+        """One SQL statement: the GiST index finds the features in the buffered tile (its
+        envelope transformed once to the store's CRS), ``ST_AsMVTGeom`` projects, clips and
+        quantises, ``ST_AsMVT`` encodes the rows whose clipped geometry is not empty, so a tile
+        without features is ``b""`` as on other backends. ``OFFSET 0`` keeps the subquery
+        whole: flattened, the planner would compute every geometry twice (row and filter)."""
+        from ..vector_tiles import BUFFER, EXTENT
+
+        spec = self.spec(layer)
+        names = list(dict.fromkeys(spec.field(c).name for c in columns))
+        sql_where, params = self._filters(spec, None, where, None)
+        cols = "".join(f'"{n}", ' for n in names)
+        sql = (f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'mvt_geom') FILTER (WHERE mvt_geom IS NOT "
+               "NULL) FROM ("
+               f"SELECT {cols}ST_AsMVTGeom(ST_Transform(geom, 3857), "
+               f"ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) AS mvt_geom "
+               f"FROM {self._t(layer)} WHERE geom && ST_Transform(ST_TileEnvelope(%s, %s, %s, "
+               f"margin => %s), {self.epsg}) AND {sql_where} OFFSET 0) AS t")
+        z, x, y = tile.z, tile.x, tile.y
+        with self._connection() as conn:
+            row = conn.execute(sql, [layer, z, x, y, z, x, y, BUFFER / EXTENT, *params],
+                               binary=True).fetchone()
+        return b"" if row is None or row[0] is None else bytes(row[0])
+
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
         return self._journal_rows("WHERE layer = %s AND feature_id = %s ORDER BY seq",
@@ -513,8 +552,18 @@ class _PgTransaction(Transaction):
         self.conn = conn
         self.store = store
 
+    @contextmanager
+    def reads(self) -> Iterator[None]:
+        outer, self.store._local.conn = getattr(self.store._local, "conn", None), self.conn
+        try:
+            yield
+        finally:
+            self.store._local.conn = outer
+
     def serialize_checks(self) -> None:
-        # One rule check at a time per store (schema), held until this transaction ends.
+        # One rule check at a time per store (schema), held until this transaction ends; a
+        # queue that does not move within the timeout answers "busy, retry" (BusyError).
+        self.conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S * 1000:.0f}ms'")
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                           (f"ort-geo-rules:{self.store.schema}",))
 

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from conftest_api import SECRET
+from conftest_api import SECRET, X0, Y0
 
 from api import ogc
 from ort_geo.catalogue import CATALOGUE
@@ -71,7 +71,7 @@ def assert_masked(text: str) -> None:
 # Routes that need a key whatever the layer, and the least role that may use them.
 KEYED_ROUTES = {"/versions/{number}/restore": "editor", "/versions": "staff",
                 "/versions/{number}": "staff", "/diff": "staff", "/verification": "staff",
-                "/editeur/session": "staff", "/editeur/batiments.pmtiles": "staff",
+                "/editeur/session": "staff",
                 "/editeur/decoupage": "editor", "/editeur/fusion": "editor",
                 "/modifications": "editor"}
 
@@ -125,6 +125,9 @@ def check_route(client, keys, method: str, path: str) -> None:
         if anon.json()["features"]:
             assert SECRET in call(headers=staff).text
             assert call("?vacant=true", headers=staff).status_code == 200
+        return
+    if "{collectionId}" in path:  # vector tiles: every tiled layer, fields by role
+        check_tiles(client, staff, path)
         return
     needed = _keyed_role(path)
     if needed:
@@ -182,6 +185,45 @@ def check_route(client, keys, method: str, path: str) -> None:
     lower = client.request(method, url, headers={"If-Match": '"x"', **staff}, **kwargs)
     assert lower.status_code == 403, (method, url, lower.text)
     assert content() == before
+
+
+def building_tile(z: int = 14) -> str:
+    """``z/row/col`` of the tile holding the test store's first buildings."""
+    from pyproj import Transformer
+
+    from ort_geo.vector_tiles import tile_range
+
+    lon, lat = Transformer.from_crs(2154, 4326, always_xy=True).transform(X0 + 100, Y0 + 100)
+    col, row, _, _ = tile_range(z, (lon, lat, lon, lat))
+    return f"{z}/{row}/{col}"
+
+
+def check_tiles(client, staff, path: str) -> None:
+    """Tile routes: the public gets public fields of public records, staff what staff items
+    carry; the metadata describes the fields each may see."""
+    import mapbox_vector_tile
+
+    from ort_geo.vector_tiles import tiled_layers
+
+    for spec in tiled_layers():
+        url = path.replace("{collectionId}", spec.name).replace(
+            "{tileMatrix}/{tileRow}/{tileCol}", building_tile())
+        if spec.name != "batiments" and "{tileMatrix}" not in path:
+            assert client.get(url).status_code == 200, url
+            continue
+        if spec.name != "batiments":
+            continue
+        anon, full = client.get(url), client.get(url, headers=staff)
+        assert anon.status_code == full.status_code == 200, (url, anon.text)
+        assert_nothing_private(anon.text)
+        if "{tileMatrix}" in path:
+            public = mapbox_vector_tile.decode(anon.content)["batiments"]["features"]
+            staffs = mapbox_vector_tile.decode(full.content)["batiments"]["features"]
+            assert len(public) == len(staffs) > 0
+            assert not any(PRIVATE & set(f["properties"]) for f in public)
+            assert SECRET.encode() not in anon.content and SECRET.encode() in full.content
+        elif path.endswith("WebMercatorQuad"):
+            assert any(name in full.text for name in spec.private_fields)
 
 
 def test_every_route_is_covered(client, keys):
