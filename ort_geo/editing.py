@@ -24,7 +24,7 @@ from . import rules
 from .errors import ConflictError, GeometryError, InputError, ValidationError
 from .features import Feature
 from .store.base import Change, EditCheckHook, Store, features_to_frame
-from .validation import frame_to_features
+from .validation import type_feature
 
 Operation = Literal["create", "replace", "update", "delete"]
 
@@ -70,8 +70,7 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     :func:`snap_to_neighbours`). Nothing is checked for a store that records no territory.
     """
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
-                               epsg=store.epsg)[0] for f in upserts]
+    typed = [type_feature(spec, f, epsg=store.epsg) for f in upserts]
     return _check(store, layer, typed, [str(d) for d in deletes])
 
 
@@ -131,7 +130,10 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
         centre = "centre_ville_principal"
         then_types = [f.properties.get("type") for f in typed]
         if centre in then_types or (stored["type"] == centre).any() or deletes:
-            typed_centre = store.read(layer, where={"type": centre})
+            # Usually every centre-ville sector is in the neighbourhood already: counted, not read.
+            typed_centre = near[near["type"] == centre]
+            if store.count(layer, where={"type": centre}) != len(typed_centre):
+                typed_centre = store.read(layer, where={"type": centre})
             kept = ~np.isin(typed_centre[key].astype(str).to_numpy(), changed)
             mine = np.array([t == centre for t in then_types], dtype=bool)
             ids, geoms, codes = _arrays(typed_centre, key, True)

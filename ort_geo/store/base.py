@@ -36,7 +36,7 @@ from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
 from ..measures import Measure, evaluate, fields_of
-from ..validation import frame_to_features, validate_frame
+from ..validation import type_feature, validate_frame
 
 #: The CRS of metropolitan stores (Lambert-93), and the default when a store is created.
 STORAGE_EPSG = _DEFAULT_EPSG
@@ -586,8 +586,7 @@ class Store(ABC):
                     raise InputError("L'identifiant de l'objet ne correspond pas à celui de la "
                                      "requête.")
                 if not typed:
-                    feature = frame_to_features(spec, features_to_frame(
-                        spec, [feature], crs=self.crs), epsg=self.epsg)[0]
+                    feature = type_feature(spec, feature, epsg=self.epsg)
                 feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
             prepared.append((operation, fid, feature, if_match))
         ids = [c[1] for c in prepared]
