@@ -7,6 +7,9 @@ statuses here, once (:data:`STATUSES`), as OGC exception documents (``code`` + `
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +24,7 @@ from ort_geo.territory import default_store
 
 from . import domain, editing, editor, geojson, history, ogc, openapi, tiles
 from .limits import RequestLimits
+from .offload import DEFAULT_PROCESSES, DEFAULT_QUEUE, GeometryPool, ServerBusy
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
 STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
@@ -140,6 +144,10 @@ def _invalid_request(request: Request, exc: RequestValidationError) -> JSONRespo
     return _problem(400, "InvalidParameterValue", "Requête invalide — " + " ; ".join(parts))
 
 
+def _busy(request: Request, exc: ServerBusy) -> JSONResponse:
+    return _problem(503, "ServiceUnavailable", str(exc), {"Retry-After": str(exc.retry_after)})
+
+
 def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
     """A body nested so deeply that a parser gave up: the client's fault, not a 500."""
     return _problem(400, "InvalidParameterValue", "Corps refusé : imbrication trop profonde.")
@@ -164,9 +172,23 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
-def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
-    """The API over the store at ``store_url`` (a .gpkg path or a PostgreSQL URL)."""
+def create_app(store_url: str, *, title: str = "ort-geo",
+               geometry_processes: int = DEFAULT_PROCESSES,
+               geometry_queue: int = DEFAULT_QUEUE) -> FastAPI:
+    """The API over the store at ``store_url`` (a .gpkg path or a PostgreSQL URL).
+
+    Heavy geometry requests run in a pool of ``geometry_processes`` worker processes (0: in the
+    server's threads), ``geometry_queue`` at a time at most (:mod:`api.offload`)."""
+    pool = GeometryPool(geometry_processes, geometry_queue)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool.open()
+        yield
+        pool.shutdown()  # the workers end with the server
+
     app = FastAPI(
+        lifespan=lifespan,
         title=f"{title} — OGC API Features",
         description="Atlas d'une opération de revitalisation de territoire (ORT / Petites villes "
                     "de demain) : couches, statistiques par secteur, bâtiments d'un périmètre, "
@@ -177,7 +199,9 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
         redoc_url=None,
     )
     app.state.store = open_store(store_url)
+    app.state.geometry_pool = pool
     app.add_middleware(RequestLimits)
+    app.add_exception_handler(ServerBusy, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
     app.add_exception_handler(errors.OrtGeoError, _library_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
@@ -196,5 +220,9 @@ def create_app(store_url: str, *, title: str = "ort-geo") -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn (``ort-geo serve``): the store named by ORT_GEO_STORE."""
-    return create_app(default_store())
+    """Factory for uvicorn (``ort-geo serve``): the store named by ORT_GEO_STORE, the geometry
+    pool sized by ORT_GEO_GEOMETRY_PROCESSES and ORT_GEO_GEOMETRY_QUEUE (set by the command)."""
+    return create_app(default_store(),
+                      geometry_processes=int(os.environ.get("ORT_GEO_GEOMETRY_PROCESSES",
+                                                            DEFAULT_PROCESSES)),
+                      geometry_queue=int(os.environ.get("ORT_GEO_GEOMETRY_QUEUE", DEFAULT_QUEUE)))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import geopandas as gpd
 import shapely
@@ -26,11 +27,13 @@ from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
 from ort_geo.stats import labelled, sector_stats, stats_at, stats_between, stats_records
+from ort_geo.store import open_store
 from ort_geo.store.base import Store
 
-from . import geojson
+from . import geojson, offload
 from .deps import GEOJSON, Caller, check_format, check_known
 
+T = TypeVar("T")
 MAX_UPLOAD = 50 * 1024 * 1024
 #: Perimeter files accepted as uploads (any format ``ort-geo import`` reads).
 UPLOAD_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".kml", ".fgb", ".csv", ".gml")
@@ -102,12 +105,10 @@ def _stats_response(frame, fmt: str) -> Response:
     return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
-async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
-    """The posted perimeter: GeoJSON (CRS84 unless Content-Crs) or an uploaded file (``fichier``).
-
-    An uploaded file is saved in a temporary directory under a fixed name (only its suffix comes
-    from the client) and read by the importer's reader; the caller deletes the directory.
-    """
+async def _source(request: Request) -> bytes | Path:
+    """The posted perimeter, read but not parsed: GeoJSON bytes, or the path of an uploaded
+    file (field ``fichier``) saved in a temporary directory under a fixed name (only its suffix
+    comes from the client); the caller deletes it (:func:`_cleanup`)."""
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
@@ -124,42 +125,91 @@ async def _perimeter(request: Request) -> gpd.GeoDataFrame | Path:
         folder = Path(tempfile.mkdtemp(prefix="ort-geo-perimetre-"))
         path = folder / f"perimetre{suffix}"
         path.write_bytes(data)
-        try:  # read (and checked) off the event loop, within the request's vertex budget
-            return await run_in_threadpool(_read_upload, path)
-        finally:
-            _cleanup(path)
+        return path
     body = await request.body()
     if len(body) > MAX_UPLOAD:
         raise InputError("Périmètre trop volumineux (50 Mo au plus).")
     if not body.strip():
         raise InputError("Corps vide : envoyez un GeoJSON (géométrie, Feature ou "
                          "FeatureCollection) ou un fichier en multipart (« fichier »).")
-    store = request.app.state.store
-    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs", storage=store.epsg)
-    # Parsing and checking up to 200,000 vertices is geometry work: off the event loop.
-    return await run_in_threadpool(_parse_body, body, crs, store.epsg)
+    return body
 
 
-def _parse_body(body: bytes, crs, epsg: int) -> gpd.GeoDataFrame:
-    geom = geojson.parse_perimeter(geomcheck.load_json(body, "Périmètre GeoJSON"), crs,
+def _resolve(source: bytes | Path, crs: geojson.ApiCRS, epsg: int) -> gpd.GeoDataFrame:
+    """The perimeter (checked, within the request's vertex budget) in the store's CRS."""
+    if isinstance(source, Path):
+        frame, _report = read_vector(source)
+        geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
+            int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),
+            f"Fichier « {source.name} »")
+        return frame
+    geom = geojson.parse_perimeter(geomcheck.load_json(source, "Périmètre GeoJSON"), crs,
                                    storage=epsg)
     return gpd.GeoDataFrame({"id": ["perimetre"]}, geometry=[geom], crs=f"EPSG:{epsg}")
 
 
-def _read_upload(path: Path) -> gpd.GeoDataFrame:
-    frame, _report = read_vector(path)
-    geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
-        int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),
-        f"Fichier « {path.name} »")
-    return frame
+_STORES: dict[str, Store] = {}
 
 
-def _cleanup(perimeter: gpd.GeoDataFrame | Path) -> None:
-    """Delete an uploaded perimeter's temporary folder (frames need nothing)."""
-    if isinstance(perimeter, Path):
-        for child in perimeter.parent.iterdir():
+def _store(store: Store | str) -> Store:
+    """The store itself in the server, or opened once per worker process from its URL."""
+    if isinstance(store, Store):
+        return store
+    if store not in _STORES:
+        _STORES[store] = open_store(store)
+    return _STORES[store]
+
+
+def stats_job(store: Store | str, source: bytes | Path, crs: geojson.ApiCRS,
+              reference_year: int | None) -> Any:
+    """Statistics of a posted perimeter: parse, check, join (a geometry pool job)."""
+    st = _store(store)
+    return sector_stats(st, None, perimeter=_resolve(source, crs, st.epsg),
+                        reference_year=reference_year)
+
+
+def buildings_job(store: Store | str, source: bytes | Path, crs: geojson.ApiCRS, public: bool,
+                  filters: dict[str, Any]) -> gpd.GeoDataFrame:
+    """Buildings within a posted perimeter: parse, check, join (a geometry pool job)."""
+    st = _store(store)
+    return buildings_within(st, _resolve(source, crs, st.epsg), public=public, **filters)
+
+
+async def _perimeter_job(request: Request, job: Callable[..., T], *args: Any) -> T:
+    """Run ``job(store, source, crs, *args)`` on the posted perimeter: in a thread for a small
+    body, in the geometry pool (:mod:`api.offload`) for a heavy one — whose slot is taken before
+    the body is read, so a saturated server refuses it (503) without buffering it."""
+    store = request.app.state.store
+    crs = geojson.parse_crs(request.headers.get("content-crs"), "Content-Crs", storage=store.epsg)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) <= offload.SMALL_BODY:
+        return await _in_thread(request, job, crs, args)
+    async with request.app.state.geometry_pool.slot() as work:
+        source = await _source(request)
+        try:
+            size = source.stat().st_size if isinstance(source, Path) else len(source)
+            if size <= offload.SMALL_BODY:
+                return await run_in_threadpool(job, store, source, crs, *args)
+            return await work.run(job, store.url, source, crs, *args)
+        finally:
+            _cleanup(source)
+
+
+async def _in_thread(request: Request, job: Callable[..., T], crs: geojson.ApiCRS,
+                     args: tuple) -> T:
+    source = await _source(request)
+    try:
+        return await run_in_threadpool(job, request.app.state.store, source, crs, *args)
+    finally:
+        _cleanup(source)
+
+
+def _cleanup(source: bytes | Path) -> None:
+    """Delete an uploaded perimeter's temporary folder (a body needs nothing)."""
+    if isinstance(source, Path):
+        for child in source.parent.iterdir():
             child.unlink()
-        perimeter.parent.rmdir()
+        source.parent.rmdir()
 
 
 _PERIMETER_BODY = {
@@ -195,13 +245,7 @@ def router() -> APIRouter:
         auth.check_role(who, "staff", "Statistiques d'un périmètre libre")
         fmt = check_format(f, ("json", "csv"))
         check_known(request, {"annee", "f"})
-        perimeter = await _perimeter(request)
-        try:
-            frame = await run_in_threadpool(
-                sector_stats, request.app.state.store, None, perimeter=perimeter,
-                reference_year=annee)
-        finally:
-            _cleanup(perimeter)
+        frame = await _perimeter_job(request, stats_job, annee)
         return _stats_response(frame, fmt)
 
     @r.post("/batiments/within", tags=[tag], response_class=Response,
@@ -210,13 +254,8 @@ def router() -> APIRouter:
     async def buildings_in_perimeter(request: Request, who: Caller,
                                      filters: Annotated[BuildingFilters, Depends()]) -> Response:
         check_known(request, BuildingFilters.NAMES)
-        perimeter = await _perimeter(request)
-        try:
-            frame = await run_in_threadpool(
-                buildings_within, request.app.state.store, perimeter,
-                public=not who.has("staff"), **filters.kwargs)
-        finally:
-            _cleanup(perimeter)
+        frame = await _perimeter_job(request, buildings_job, not who.has("staff"),
+                                     filters.kwargs)
         return await run_in_threadpool(_buildings_response, frame, filters)
 
     for spec in _POLYGON_LAYERS:

@@ -2,21 +2,19 @@
 
 Thin like every router: the page is built by :mod:`ort_geo.webmap.editor`, a candidate is checked
 by :func:`ort_geo.editing.check_changes` (the rules of ``ort-geo validate``), splits and merges
-are :func:`ort_geo.editing.split_geometry` / :func:`~ort_geo.editing.merge_geometries`, the
-buildings' vector tiles :func:`ort_geo.webmap.tiles.buildings_pmtiles`. Saving goes through the
-editing routes (:mod:`api.editing`), history through the journal's routes.
+are :func:`ort_geo.editing.split_geometry` / :func:`~ort_geo.editing.merge_geometries`. The
+buildings come tile by tile from the OGC API – Tiles routes (:mod:`api.tiles`), saving goes
+through the editing routes (:mod:`api.editing`), history through the journal's routes.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 from typing import Annotated, Any
 
 import geopandas as gpd
 from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import HTMLResponse
-from starlette.concurrency import run_in_threadpool
 
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, LayerSpec
@@ -30,15 +28,12 @@ from ort_geo.editing import (
 from ort_geo.errors import InputError
 from ort_geo.rules import RULE_TITLES
 from ort_geo.store.base import Change
-from ort_geo.webmap import style, tiles
 from ort_geo.webmap.editor import editor_page
 from ort_geo.webmap.maps import _territory_title
 
 from . import geojson
 from .deps import GEOJSON, Caller
 from .editing import Message, _etag
-
-_lock = threading.Lock()
 
 
 def _check_json(check: EditCheck, crs: str) -> bytes:
@@ -78,14 +73,6 @@ def router() -> APIRouter:
         auth.check_role(who, "staff", "Éditeur")
         return {"nom": who.name, "role": who.role, "libelle_role": auth.ROLE_LABELS[who.role],
                 "peut_modifier": who.has("editor")}
-
-    @r.get("/editeur/batiments.pmtiles", tags=[tag], response_class=Response,
-           summary="Bâtiments en tuiles vectorielles PMTiles (agents habilités)")
-    async def buildings(request: Request, who: Caller) -> Response:
-        auth.check_role(who, "staff", "Bâtiments de l'éditeur")
-        data = await run_in_threadpool(_archive, request.app.state)
-        return Response(data, media_type="application/vnd.pmtiles",
-                        headers={"Cache-Control": "private, no-store"})
 
     @r.post("/editeur/decoupage", tags=[tag], response_class=Response,
             summary="Couper une zone en deux le long d'une ligne (rien n'est enregistré)")
@@ -196,21 +183,3 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         request.app.state.extents.clear()
         return {"objets": [{"id": fid, "etag": st.get(name, fid).etag}
                            for op, fid, _, _ in changes if op != "delete"]}
-
-
-def _archive(state) -> bytes:
-    """The buildings' PMTiles archive, built once per state of the layer (buildings change by
-    import only, so the count and extent tell a new state apart)."""
-    store = state.store
-    version = (store.count("batiments"), store.extent("batiments"))
-    with _lock:
-        cached = getattr(state, "editor_tiles", None)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        if not version[0]:
-            data = b""
-        else:
-            frame = store.read("batiments", columns=list(style.BUILDING_FIELDS))
-            data = tiles.buildings_pmtiles(frame, list(style.BUILDING_FIELDS))
-        state.editor_tiles = (version, data)
-        return data

@@ -22,10 +22,14 @@ from ort_geo.crs import crs_label
 from ort_geo.privacy import MASK_NOTE
 
 from .layout import ACCENT, GREY, INK, LIGHT, RESTRICTED, Sheet, line_height, wrap
-from .maps import draw_map, locator
+from .maps import draw_map, layers_shown, locator
 
 LEFT, RIGHT = 12.0, 285.0
-TOP, BOTTOM = 29.0, 195.0
+TOP, BOTTOM = 29.0, 195.0  # the body, when the footer's sources take one or two lines
+FOOTER_SIZE, FOOTER_WIDTH = 5.6, 225.0
+#: Baselines of the footer's first line and the lowest its last line may take: 5 mm clear of
+#: the page's edge (the edition mark's line), whatever the number of source lines.
+FOOTER_FIRST, FOOTER_LAST = 201.0, 205.0
 EDITION_LABEL = {
     "public": "Édition publique",
     "staff": "Édition de travail – diffusion restreinte",
@@ -73,15 +77,28 @@ def restricted_band(sheet: Sheet, plan: AtlasPlan) -> None:
 
 
 def footer(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int, credits: list[str]) -> None:
-    sheet.hline(LEFT, RIGHT, 197.5)
-    text = "Sources : " + " · ".join(credits) if credits else ""
-    text += ("" if not text else " · ") + (f"Projection {crs_label(plan.store.epsg)}. "
-                                           "Réalisation : ort-geo.")
+    """The sources line, page number and edition, raised by :func:`footer_rise` when long."""
+    rise = footer_rise(plan, credits)
+    sheet.hline(LEFT, RIGHT, 197.5 - rise)
     # Wrapped in full, never cut: the sources are a legal mention.
-    sheet.paragraph(LEFT, 201, 225, text, 5.6, color=GREY)
-    sheet.text(RIGHT, 201.5, f"{page_no} / {total}", 8, ha="right", weight="bold")
+    sheet.paragraph(LEFT, FOOTER_FIRST - rise, FOOTER_WIDTH, _footer_text(plan, credits),
+                    FOOTER_SIZE, color=GREY)
+    sheet.text(RIGHT, 201.5 - rise, f"{page_no} / {total}", 8, ha="right", weight="bold")
     colour = RESTRICTED if plan.edition == "staff" else GREY
-    sheet.text(RIGHT, 205, EDITION_LABEL[plan.edition], 5.8, ha="right", color=colour)
+    sheet.text(RIGHT, 205 - rise, EDITION_LABEL[plan.edition], 5.8, ha="right", color=colour)
+
+
+def footer_rise(plan: AtlasPlan, credits: list[str]) -> float:
+    """How far (mm) the footer, and so the bottom of the page's body, moves up for its last
+    line to stay on FOOTER_LAST: 0 for the usual one or two lines of sources."""
+    lines = len(wrap(_footer_text(plan, credits), FOOTER_WIDTH, FOOTER_SIZE))
+    return max(0.0, FOOTER_FIRST + (lines - 1) * line_height(FOOTER_SIZE) - FOOTER_LAST)
+
+
+def _footer_text(plan: AtlasPlan, credits: list[str]) -> str:
+    text = "Sources : " + " · ".join(credits) if credits else ""
+    return text + ("" if not text else " · ") + (f"Projection {crs_label(plan.store.epsg)}. "
+                                                 "Réalisation : ort-geo.")
 
 
 # -- cover -------------------------------------------------------------------------------------
@@ -200,9 +217,9 @@ def overview(sheet: Sheet, plan: AtlasPlan, page_no: int, total: int,
     sub = ("Secteurs d'intervention de l'ORT et zones de permis de louer"
            if plan.layers["strates"].empty else
            "Secteurs d'intervention de l'ORT, zones de permis de louer et strates")
-    shown_layers = [*plan.layers]
-    chrome(sheet, plan, page_no, total, title, sub, plan.credits_for(shown_layers))
-    width, height = 190.0, BOTTOM - TOP
+    credits = plan.credits_for([*plan.layers] + (["relief"] if dem is not None else []))
+    chrome(sheet, plan, page_no, total, title, sub, credits)
+    width, height = 190.0, BOTTOM - footer_rise(plan, credits) - TOP
     ax = sheet.axes(LEFT, TOP, width, height)
     bounds = plan.layers["communes"].total_bounds if not plan.layers["communes"].empty \
         else plan.layers["secteurs_ort"].total_bounds
@@ -255,18 +272,25 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     if buildings is not None:
         title = f"Bâti et vacance – {page.name}"
         subtitle = f"{kind} {page.number} · état du bâti et logements vacants, bâtiment par bâtiment"
-    ax = sheet.axes(LEFT, TOP, MAP_W, MAP_H)
-    extent = carto.fit_extent(page.geometry.bounds, MAP_W / MAP_H, 0.12)
+    # The map gives up the height a long sources line needs; a shorter map is a wider window,
+    # which may show (and credit) more layers: settle on a height that fits its own sources.
+    map_h = MAP_H
+    while True:
+        extent = carto.fit_extent(page.geometry.bounds, MAP_W / map_h, 0.12)
+        shown = layers_shown(plan, extent, buildings=buildings, dem=dem)
+        fitted = MAP_H - footer_rise(plan, plan.credits_for(shown))
+        if fitted >= map_h:
+            break
+        map_h = fitted
+    bottom = BOTTOM - (MAP_H - map_h)
+    ax = sheet.axes(LEFT, TOP, MAP_W, map_h)
     handles, shown = draw_map(ax, plan, extent, focus=(page.layer, page.feature_id),
                               buildings=buildings, dem=dem, scale=sheet.scale)
-    credits = plan.credits_for(shown)
-    if "relief" in shown:
-        credits.append("Relief : ombrage calculé du modèle numérique de terrain fourni")
-    chrome(sheet, plan, page_no, total, title, subtitle, credits)
-    below = BOTTOM - TOP - MAP_H - 3
-    legend_box(sheet, handles, LEFT, TOP + MAP_H + 3, MAP_W - LOCATOR_W - 3, below,
+    chrome(sheet, plan, page_no, total, title, subtitle, plan.credits_for(shown))
+    below = bottom - TOP - map_h - 3
+    legend_box(sheet, handles, LEFT, TOP + map_h + 3, MAP_W - LOCATOR_W - 3, below,
                ncol=max(3, -(-len(handles) // 5)), size=6.0, title=None)
-    locator(sheet.axes(LEFT + MAP_W - LOCATOR_W, TOP + MAP_H + 3, LOCATOR_W, below), plan,
+    locator(sheet.axes(LEFT + MAP_W - LOCATOR_W, TOP + map_h + 3, LOCATOR_W, below), plan,
             page.geometry, scale=sheet.scale)
     scale = carto.scale_ratio(ax)
     ax.text(0.985, 0.015, f"Échelle 1:{format_value(scale, decimals=0)} (impression {sheet.paper})",
@@ -278,9 +302,9 @@ def feature_page(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, page_no: int,
     y = _details(sheet, page, x, TOP + 2, width)
     if buildings is None:
         y = _stats(sheet, plan, page, x, y + 3, width)
-        _actions(sheet, page, x, y + 4, width, annex_page, plan.orientations)
+        _actions(sheet, page, x, y + 4, width, annex_page, plan.orientations, bottom)
     else:
-        _building_list(sheet, buildings[buildings["inside"]], x, y + 3, width)
+        _building_list(sheet, buildings[buildings["inside"]], x, y + 3, width, bottom)
 
 
 def _details(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float) -> float:
@@ -340,14 +364,14 @@ def _stats(sheet: Sheet, plan: AtlasPlan, page: FeaturePage, x: float, y: float,
 
 
 def _actions(sheet: Sheet, page: FeaturePage, x: float, y: float, width: float,
-             annex_page: int, orientations: dict[int, tuple[str, str]]) -> None:
+             annex_page: int, orientations: dict[int, tuple[str, str]], bottom: float) -> None:
     actions = page.actions
     sheet.text(x, y + 3, f"Actions du programme ({len(actions)})", 9.5, weight="bold")
     y += 8
     if actions.empty:
         sheet.paragraph(x, y, width, "Aucune action localisée dans ce périmètre.", 7, color=GREY)
         return
-    size, limit = 6.6, BOTTOM - 6
+    size, limit = 6.6, bottom - 6
     for shown, row in enumerate(actions.itertuples(index=False)):
         head = f"{_text(row, 'numero') or '–'}  {_text(row, 'titre')}"
         meta = " · ".join(p for p in (
@@ -380,7 +404,7 @@ def _has(row: Any, name: str) -> bool:
 
 
 def _building_list(sheet: Sheet, buildings: gpd.GeoDataFrame, x: float, y: float,
-                   width: float) -> None:
+                   width: float, bottom: float) -> None:
     """Staff only: the buildings that need attention (vacant or degraded)."""
     vacant = buildings["nb_logements_vacants"].fillna(0) > 0
     degraded = buildings["etat"].isin(["degrade", "tres_degrade"])
@@ -400,7 +424,7 @@ def _building_list(sheet: Sheet, buildings: gpd.GeoDataFrame, x: float, y: float
     sheet.hline(x, x + width, y + 1.2, INK, 0.5)
     y += 4.2
     for shown, row in enumerate(focus.itertuples(index=False)):
-        if y > BOTTOM - 6:
+        if y > bottom - 6:
             sheet.text(x, y, f"… et {len(focus) - shown} autres (voir l'export « ort-geo "
                        "query »).", 6.3, color=GREY)
             break
@@ -484,7 +508,9 @@ def paginate(rows: list[AnnexRow], height: float) -> list[list[AnnexRow]]:
     return pages
 
 
-ANNEX_BODY = BOTTOM - TOP - 9
+def annex_body(plan: AtlasPlan) -> float:
+    """The height (mm) an annex page gives its rows, under its header, above its footer."""
+    return BOTTOM - footer_rise(plan, plan.credits_for(["actions"])) - TOP - 9
 
 
 def annex(sheet: Sheet, plan: AtlasPlan, rows: list[AnnexRow], page_no: int, total: int,

@@ -454,4 +454,5 @@ def _credits(store: Store, territory: Territory | None, layers: dict[str, gpd.Ge
             parts.append("bâtiments de démonstration générés")
         if parts:
             out[name] = f"{title} : {' ; '.join(parts)}"
+    out["relief"] = "Relief : ombrage calculé du modèle numérique de terrain fourni"
     return out

@@ -105,8 +105,8 @@ EXTRAS = ("postgis", "pdf", "browser", "bench", "dev")
 
 #: Optional system programs: name -> (Debian package, what the tool does without it).
 TOOLS: dict[str, tuple[str, str]] = {
-    "chromium": ("chromium", "captures PNG des cartes web omises"),
-    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas omis"),
+    "chromium": ("chromium", "captures PNG des cartes web et du tableau de bord omises"),
+    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas et du bilan omis"),
 }
 
 
@@ -128,6 +128,9 @@ class MissingExtraError(OrtGeoError, ImportError):
         self.module = module
         self.name = module  # ImportError's attribute
 
+    def __reduce__(self):  # pickled by its arguments (e.g. from a worker process), not its text
+        return type(self), (self.extra, self.module)
+
 
 class MissingToolError(OrtGeoError, FileNotFoundError):
     """An optional system program (chromium, pdftoppm…) is not installed: a French line says
@@ -145,6 +148,9 @@ class MissingToolError(OrtGeoError, FileNotFoundError):
 
     def __str__(self) -> str:  # FileNotFoundError would format (errno, strerror)
         return str(self.args[0])
+
+    def __reduce__(self):
+        return type(self), (self.tool,)
 
 
 def install_command(package: str) -> str:

@@ -52,7 +52,8 @@ def system_tool() -> Callable[[str, str], str]:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Tests marked ``browser`` need chromium (and playwright), ``poppler`` needs pdftoppm."""
+    """Tests marked ``browser`` need chromium (and playwright), ``poppler`` needs pdftoppm,
+    ``qgis`` needs Debian's QGIS python bindings."""
     if item.get_closest_marker("browser"):
         from ort_geo.errors import MissingExtraError, MissingToolError, require_module
         from ort_geo.webmap.browser import _chromium
@@ -62,6 +63,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             _chromium()
         except (MissingExtraError, MissingToolError) as exc:
             unavailable(str(exc))
+    if item.get_closest_marker("qgis"):
+        import subprocess
+
+        # QGIS' bindings are Debian's (python3-qgis), for the system python3 only.
+        probe = subprocess.run(["/usr/bin/python3", "-c", "import qgis.core"],
+                               capture_output=True, text=True) if Path(
+                                   "/usr/bin/python3").exists() else None
+        if probe is None or probe.returncode:
+            unavailable("QGIS absent : pour l'installer, apt-get install python3-qgis")
     if item.get_closest_marker("poppler"):
         from ort_geo.errors import MissingToolError, require_tool
 

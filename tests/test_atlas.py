@@ -303,6 +303,55 @@ def test_footer_wraps_the_full_sources_instead_of_cutting(small_store):
         assert credit in joined
 
 
+def _lowest_baselines_mm(pdf) -> list[float]:
+    """Per page of a real PDF, the height (mm) of its lowest line of text above the bottom
+    edge: the baselines pypdf reads from the text matrices."""
+    lowest = []
+    for page in pypdf.PdfReader(pdf).pages:
+        ys: list[float] = []
+
+        def visit(text, cm, tm, font, size, ys=ys):
+            if text.strip():
+                ys.append(tm[4] * cm[1] + tm[5] * cm[3] + cm[5])
+
+        page.extract_text(visitor_text=visit)
+        lowest.append((min(ys) - float(page.mediabox.bottom)) * 25.4 / 72)
+    return lowest
+
+
+def test_every_demo_page_keeps_its_last_sources_line_clear_of_the_edge(demo_pdf):
+    """The demo's sector pages credit many sources (five footer lines): the footer rises
+    instead of running off the page."""
+    path, _ = demo_pdf
+    assert min(_lowest_baselines_mm(path)) >= 4.5
+
+
+@pytest.mark.parametrize("sources", [0, 6, 14])
+def test_a_sector_page_makes_room_for_any_number_of_source_lines(small_store, sources):
+    import io
+
+    from matplotlib.lines import Line2D
+
+    from atlas import pages as P
+    from atlas.layout import DESIGN_H, Sheet
+
+    plan = plan_atlas(small_store)
+    for k, layer in enumerate(plan.layers if sources else []):  # long, distinct sources
+        plan.credits[layer] = f"{layer} : " + " ; ".join(
+            f"producteur {k}-{i} d'après un relevé de terrain détaillé" for i in range(sources))
+    sheet = Sheet.new("A4")
+    P.feature_page(sheet, plan, plan.sectors[0], 5, 7, 7, None)
+    pdf = io.BytesIO()
+    sheet.fig.savefig(pdf, format="pdf")
+    assert _lowest_baselines_mm(pdf)[0] >= 4.5
+    rules = [(1 - line.get_ydata()[0]) * DESIGN_H for line in sheet.fig.get_children()
+             if isinstance(line, Line2D)]
+    footer_rule = max(rules)  # the lowest rule of the page: the footer's top
+    assert footer_rule <= 197.5 and (footer_rule < 197.5) == (sources > 0)
+    for ax in sheet.fig.axes:  # map, legend and locator all above the footer
+        assert (1 - ax.get_position().y0) * DESIGN_H <= footer_rule - 2.0
+
+
 def test_sector_page_has_a_locator_and_an_arrow_clear_of_zones(small_store):
     from matplotlib.transforms import Bbox
     from shapely.geometry import box

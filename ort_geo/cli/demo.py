@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..rules import errors, format_report, validate
 from ..territory import load_territory
-from ._common import console
+from ._common import console, omitted
 from .build import DEFAULT_TERRITORY, dem_option, run_build
 
 
@@ -59,34 +59,45 @@ def command(out: str, dem: str | None) -> None:
     strata = store.get_meta("strates")
     console.print(f"Strates : {strata.get('parametres', '')}.")
     # -- further demo outputs (web maps, atlas) go below ------------------------------------
-    _web_maps(store, out_dir)
-    _atlas(store, out_dir, dem)
-    _follow_up(store, out_dir)
+    skipped = _Skipped()
+    _web_maps(store, out_dir, skipped)
+    _atlas(store, out_dir, dem, skipped)
+    _follow_up(store, out_dir, skipped)
+    skipped.report()
 
 
-_REPORTED: set[str] = set()
+class _Skipped:
+    """What the demo went without, by cause (a missing tool or extra, a browser that fails):
+    one French line per cause at the end, naming every file it left out."""
+
+    def __init__(self) -> None:
+        self.causes: dict[str, tuple[Exception, list[str]]] = {}
+
+    def add(self, exc: Exception, *files: str) -> None:
+        key = getattr(exc, "tool", None) or getattr(exc, "extra", None) or str(exc)
+        self.causes.setdefault(key, (exc, []))[1].extend(files)
+
+    def report(self) -> None:
+        from ..errors import MissingToolError, install_command
+
+        for exc, files in self.causes.values():
+            named = ", ".join(files[:-1]) + " et " + files[-1] if len(files) > 1 else files[0]
+            why = (f"{exc.tool} est introuvable ; pour l'installer : "
+                   f"{install_command(exc.package)}" if isinstance(exc, MissingToolError)
+                   else str(exc))
+            omitted(f"{named} — {why}")
 
 
-def _skipped(exc: Exception) -> None:
-    """The one French line of an optional tool the demo goes without (once per tool, however
-    many outputs it would have made)."""
-    key = getattr(exc, "tool", None) or getattr(exc, "extra", None) or str(exc)
-    if key in _REPORTED:
-        return
-    _REPORTED.add(key)
-    console.print(f"[yellow]Omis :[/] {exc}", highlight=False, soft_wrap=True)
-
-
-def _web_maps(store, out_dir: Path) -> None:
+def _web_maps(store, out_dir: Path, skipped: _Skipped) -> None:
     """The residents' map and the staff map, each with a PNG screenshot when chromium is there."""
     from ..errors import MissingExtraError, MissingToolError, OrtGeoError, require_module
     from ..webmap import write_map
     from ..webmap.browser import READY, READY_TILES, _chromium, screenshot
 
-    try:  # one check, one line: both captures need the same browser
+    try:  # one check for both captures: they need the same browser
         require_module("playwright.sync_api", "browser")
         _chromium()
-        missing = None
+        missing: Exception | None = None
     except (MissingExtraError, MissingToolError) as exc:
         missing = exc
     for audience, name, ready in (("public", "carte-publique", READY),
@@ -94,19 +105,18 @@ def _web_maps(store, out_dir: Path) -> None:
         with console.status(f"Carte web {name}…"):
             report = write_map(store, out_dir / f"{name}.html", audience=audience)  # type: ignore[arg-type]
         console.print(f"Carte : {report}", highlight=False)
-        if missing is not None:
-            continue
-        try:
-            with console.status(f"Capture {name}.png…"):
-                screenshot(report.path, out_dir / f"{name}.png", ready=ready)
-            console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
-        except OrtGeoError as exc:  # a chromium that does not start or a page that fails
-            missing = exc  # type: ignore[assignment]
-    if missing is not None:
-        _skipped(missing)
+        if missing is None:
+            try:
+                with console.status(f"Capture {name}.png…"):
+                    screenshot(report.path, out_dir / f"{name}.png", ready=ready)
+                console.print(f"Capture : {out_dir / f'{name}.png'}", highlight=False)
+                continue
+            except OrtGeoError as exc:  # a chromium that does not start or a page that fails
+                missing = exc
+        skipped.add(missing, f"{name}.png")
 
 
-def _atlas(store, out_dir: Path, dem: str | None) -> None:
+def _atlas(store, out_dir: Path, dem: str | None, skipped: _Skipped) -> None:
     """The public printed atlas and a PNG of its first sector page."""
     import time
 
@@ -119,14 +129,15 @@ def _atlas(store, out_dir: Path, dem: str | None) -> None:
         result = build_atlas(store, out_dir / "atlas-public.pdf", edition="public", dem=dem)
     console.print(f"Atlas public : {result.path} ({result.pages} pages, "
                   f"{time.perf_counter() - started:.1f} s).", highlight=False)
+    png = out_dir / "atlas-public-secteur-1.png"
     try:
-        png = page_png(result.path, 4, out_dir / "atlas-public-secteur-1.png")
+        page_png(result.path, 4, png)
         console.print(f"Aperçu de la première page de secteur : {png}", highlight=False)
     except OrtGeoError as exc:
-        _skipped(exc)
+        skipped.add(exc, png.name)
 
 
-def _follow_up(store, out_dir: Path) -> None:
+def _follow_up(store, out_dir: Path, skipped: _Skipped) -> None:
     """The tableau de bord and the bilan of the last full year, with PNGs of their first
     screens and pages, from the seeded history."""
     from atlas import page_png
@@ -134,7 +145,7 @@ def _follow_up(store, out_dir: Path) -> None:
 
     from .. import clock
     from ..dashboard import capture, write_dashboard
-    from ..errors import MissingExtraError, MissingToolError, OrtGeoError
+    from ..errors import OrtGeoError
 
     with console.status("Tableau de bord…"):
         report = write_dashboard(store, out_dir / "tableau.html")
@@ -143,8 +154,8 @@ def _follow_up(store, out_dir: Path) -> None:
         with console.status("Capture du tableau de bord…"):
             capture(report.path, out_dir / "tableau.png")
         console.print(f"Capture : {out_dir / 'tableau.png'}", highlight=False)
-    except (MissingExtraError, MissingToolError) as exc:
-        _skipped(exc)
+    except OrtGeoError as exc:  # no chromium or playwright, or a page that fails
+        skipped.add(exc, "tableau.png")
     year = clock.today().year - 1
     with console.status(f"Bilan annuel {year}…"):
         result = build_bilan(store, out_dir / f"bilan-{year}.pdf", year=year)
@@ -152,8 +163,7 @@ def _follow_up(store, out_dir: Path) -> None:
                   highlight=False)
     try:
         for page in (1, 2):
-            png = page_png(result.path, page, out_dir / f"bilan-{year}-page-{page}.png")
-        console.print(f"Aperçus du bilan : {png.parent}/bilan-{year}-page-*.png",
-                      highlight=False)
+            page_png(result.path, page, out_dir / f"bilan-{year}-page-{page}.png")
+        console.print(f"Aperçus du bilan : {out_dir}/bilan-{year}-page-*.png", highlight=False)
     except OrtGeoError as exc:
-        _skipped(exc)
+        skipped.add(exc, f"bilan-{year}-page-*.png")

@@ -26,8 +26,10 @@ def command(fichier: str, fmt: str, no_attach: bool, distance: float, keep_outsi
             store: str, author: str) -> None:
     """Importe des bâtiments réels (BD TOPO, RNB) ou des logements (LOVAC) dans « batiments »."""
     st = open_store(store)
-    with console.status("Import des bâtiments…"):
+    with console.status("Import des bâtiments…") as status:
         report = import_buildings(st, fichier, fmt, author=author,  # type: ignore[arg-type]
                                   attach=not no_attach, max_distance=distance,
-                                  keep_outside=keep_outside)
+                                  keep_outside=keep_outside,
+                                  progress=lambda line: status.update(
+                                      f"Import des bâtiments… {line}"))
     console.print(str(report), highlight=False)

@@ -14,7 +14,14 @@ from ._common import console_err, store_option
 @click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processus serveurs (par défaut : un par cœur disponible, 8 au plus).")
-def command(store: str, host: str, port: int, workers: int | None) -> None:
+@click.option("--geometry-processes", type=click.IntRange(min=0),
+              help="Processus de calcul géométrique par processus serveur, pour les gros "
+                   "périmètres envoyés (par défaut 2 ; 0 : dans le processus serveur).")
+@click.option("--geometry-queue", type=click.IntRange(min=1),
+              help="Gros périmètres traités ou en attente à la fois par processus serveur "
+                   "(par défaut 8) ; au-delà, réponse 503 (réessayer plus tard).")
+def command(store: str, host: str, port: int, workers: int | None,
+            geometry_processes: int | None, geometry_queue: int | None) -> None:
     """Sert l'API HTTP (OGC API – Features, statistiques, requêtes, édition) sur l'entrepôt."""
     import os
 
@@ -26,6 +33,11 @@ def command(store: str, host: str, port: int, workers: int | None) -> None:
 
     open_store(store).close()  # a clear French error now rather than at the first request
     os.environ["ORT_GEO_STORE"] = store
+    # Read by each server process (api.app.app_from_env), however uvicorn starts them.
+    for name, value in (("ORT_GEO_GEOMETRY_PROCESSES", geometry_processes),
+                        ("ORT_GEO_GEOMETRY_QUEUE", geometry_queue)):
+        if value is not None:
+            os.environ[name] = str(value)
     console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
                       "processus) — Ctrl+C pour arrêter.", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,

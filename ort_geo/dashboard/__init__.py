@@ -279,7 +279,7 @@ header h1 { margin: 18px 0 4px; font-size: 26px; }
 .restricted { background: #c0392b; color: white; font-weight: bold; text-align: center;
               padding: 6px; }
 .note { color: #5f6a6a; font-size: 13px; margin: 4px 0; }
-.demo { color: #9a7d0a; }
+.demo { color: #7d6608; }  /* 5.1:1 on the page background (WCAG AA) */
 .kpis { display: flex; gap: 14px; flex-wrap: wrap; margin: 16px 0; }
 .kpi { background: white; border-radius: 6px; padding: 12px 16px; flex: 1 1 180px;
        box-shadow: 0 1px 2px rgba(0,0,0,.12); }

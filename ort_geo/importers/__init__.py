@@ -11,6 +11,7 @@ store is unchanged if anything fails) and returns the French report.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,7 @@ from ..errors import InputError
 from ..io import ImportReport
 from ..store import Store
 from . import rnb
-from .bdtopo import read_bdtopo
+from .bdtopo import iter_bdtopo, read_bdtopo
 from .lovac import aggregate_dwellings, attach_to_footprints, read_dwellings
 from .rnb import read_rnb
 
@@ -29,16 +30,26 @@ Format = Literal["bdtopo", "rnb", "lovac"]
 FORMATS: tuple[str, ...] = ("bdtopo", "rnb", "lovac")
 
 __all__ = ["FORMATS", "aggregate_dwellings", "attach_to_footprints", "import_buildings",
-           "read_bdtopo", "read_dwellings", "read_rnb"]
+           "iter_bdtopo", "read_bdtopo", "read_dwellings", "read_rnb"]
 
 
 def _in_territory(store: Store, frame: gpd.GeoDataFrame, report: ImportReport,
-                  keep_outside: bool) -> gpd.GeoDataFrame:
+                  keep_outside: bool, communes: gpd.GeoDataFrame | None = None
+                  ) -> gpd.GeoDataFrame:
     """Fill ``code_insee`` from the store's communes (by representative point) and, unless
     ``keep_outside``, drop buildings outside them: national files cover a whole département."""
-    communes = store.read("communes", columns=["code_insee"])
+    frame, outside = _located(store.read("communes", columns=["code_insee"])
+                              if communes is None else communes, frame, keep_outside)
+    if outside:
+        report.note(f"{outside} bâtiment(s) hors des communes du territoire ignoré(s).")
+    return frame
+
+
+def _located(communes: gpd.GeoDataFrame, frame: gpd.GeoDataFrame, keep_outside: bool
+             ) -> tuple[gpd.GeoDataFrame, int]:
+    """:func:`_in_territory`'s work: the frame and how many buildings it left out."""
     if communes.empty or frame.empty:
-        return frame
+        return frame, 0
     points = gpd.GeoDataFrame(geometry=frame.geometry.representative_point(), crs=frame.crs)
     found = gpd.sjoin(points, communes, how="left", predicate="within")
     found = found[~found.index.duplicated()]["code_insee"]
@@ -47,9 +58,8 @@ def _in_territory(store: Store, frame: gpd.GeoDataFrame, report: ImportReport,
     frame["code_insee"] = current.where(current.notna(), found)
     outside = found.isna()
     if outside.any() and not keep_outside:
-        report.note(f"{int(outside.sum())} bâtiment(s) hors des communes du territoire ignoré(s).")
-        frame = frame[~outside.to_numpy()]
-    return frame
+        return frame[~outside.to_numpy()], int(outside.sum())
+    return frame, 0
 
 
 def _stale_vacancy(footprints: gpd.GeoDataFrame, updates: gpd.GeoDataFrame,
@@ -67,19 +77,22 @@ def _stale_vacancy(footprints: gpd.GeoDataFrame, updates: gpd.GeoDataFrame,
 
 def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str,
                      attach: bool = True, max_distance: float = 30.0,
-                     keep_outside: bool = False) -> ImportReport:
+                     keep_outside: bool = False,
+                     progress: Callable[[str], None] | None = None) -> ImportReport:
     """Import a BD TOPO, RNB or LOVAC-like file into ``batiments`` (upsert, one transaction).
 
     RNB buildings linked to a BD TOPO footprint already stored enrich that footprint (RNB id, BAN
     address, parcel) instead of adding a duplicate. LOVAC-like dwellings are attached to the
     stored footprints when ``attach`` (nearest within ``max_distance`` m); buildings with no
     footprint are stored as points. Buildings outside the store's communes are skipped unless
-    ``keep_outside`` (a BD TOPO or RNB file covers a whole département).
+    ``keep_outside`` (a BD TOPO or RNB file covers a whole département). A BD TOPO file is
+    read and written in chunks (memory bounded whatever its size), still in one transaction;
+    ``progress`` receives a French line after each chunk.
     """
     if fmt == "bdtopo":
-        frame, report = read_bdtopo(path, target=store.epsg)
-        frame = _in_territory(store, frame, report, keep_outside)
-    elif fmt == "rnb":
+        return _import_bdtopo(store, path, author=author, keep_outside=keep_outside,
+                              progress=progress)
+    if fmt == "rnb":
         frame, report = read_rnb(path, target=store.epsg)
         stored = set(store.read("batiments", columns=["id"])["id"]) if len(frame) else set()
         linked = frame["bdtopo_id"].isin(stored)
@@ -128,4 +141,33 @@ def import_buildings(store: Store, path: str | Path, fmt: Format, *, author: str
     keep = [c for c in frame.columns if c in store.spec("batiments").by_name or c == "geometry"]
     report.summary = store.write("batiments", frame[keep], author=author, mode="upsert",
                                  message=f"import {fmt} de {Path(path).name}")
+    return report
+
+
+def _import_bdtopo(store: Store, path: str | Path, *, author: str, keep_outside: bool,
+                   progress: Callable[[str], None] | None) -> ImportReport:
+    """BD TOPO chunk by chunk: read, mapped, located in the communes, written and journaled,
+    all chunks in ONE transaction."""
+    report, chunks = iter_bdtopo(path, target=store.epsg)
+    communes = store.read("communes", columns=["code_insee"])
+    keep = [c for c in store.spec("batiments").by_name]
+    outside = written = 0
+
+    def frames() -> Iterator[gpd.GeoDataFrame]:
+        nonlocal outside, written
+        for chunk in chunks:
+            chunk, left = _located(communes, chunk, keep_outside)
+            outside += left
+            written += len(chunk)
+            yield chunk[[c for c in chunk.columns if c in keep or c == "geometry"]]
+            if progress is not None:
+                progress(f"{report.features:,} bâtiment(s) lu(s), {written:,} écrit(s)"
+                         .replace(",", "\u202f"))
+
+    summary = store.write_batches("batiments", frames(), author=author, mode="upsert",
+                                  message=f"import bdtopo de {Path(path).name}")
+    if outside:
+        report.note(f"{outside} bâtiment(s) hors des communes du territoire ignoré(s).")
+    report.layer = "batiments"
+    report.summary = summary
     return report

@@ -8,6 +8,7 @@ largest part (reported).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +19,10 @@ import shapely
 from ..crs import STORAGE_EPSG
 from ..errors import FieldError
 from ..io import ImportReport, read_vector
+from ..io.read import layer_size
+
+#: Features per chunk of a large file: ~100 MB of footprints and attributes at most.
+BATCH_ROWS = 100_000
 
 SOURCE = "IGN BD TOPO® (batiment), Licence Ouverte 2.0"
 
@@ -50,22 +55,80 @@ def read_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bo
     too unless ``include_light``. Ruins are kept with ``etat = tres_degrade``.
     """
     frame, report = read_vector(path, layer=layer, prefer_layer="batiment", target=target)
+    result, counts = _buildings(frame, include_light, target)
+    _note(report, counts, len(result))
+    return result, report
+
+
+def iter_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bool = False,
+                target: int = STORAGE_EPSG, batch_rows: int = BATCH_ROWS
+                ) -> tuple[ImportReport, Iterator[gpd.GeoDataFrame]]:
+    """:func:`read_bdtopo` of a large file in chunks of ``batch_rows`` features (a
+    département: 600,000 buildings), only the attributes used: memory bounded by a chunk.
+
+    The report is complete once the chunks are consumed; the first chunk is read here, so a
+    file that is not a BD TOPO layer is refused before anything is written.
+    """
+    total = layer_size(path, layer=layer, prefer_layer="batiment")
+    if total is None or total <= batch_rows:
+        frame, report = read_bdtopo(path, layer=layer, include_light=include_light, target=target)
+        return report, iter([frame])
+    wanted = [name for names in COLUMNS.values() for name in names]
+
+    def read(start: int) -> tuple[gpd.GeoDataFrame, ImportReport]:
+        return read_vector(path, layer=layer, prefer_layer="batiment", target=target,
+                           columns=wanted, skip_features=start, max_features=batch_rows)
+
+    first, report = read(0)
+    if _column(first, COLUMNS["id"]) is None:
+        raise FieldError("Ce fichier n'est pas une couche BD TOPO « batiment » : "
+                         "identifiant « cleabs » (ou « ID ») absent.")
+    read_note = f"{report.features} objet(s) lu(s)."
+
+    def chunks() -> Iterator[gpd.GeoDataFrame]:
+        counts: dict[str, int] = {}
+        kept = 0
+        frame, start = first, 0
+        while True:
+            result, found = _buildings(frame, include_light, target)
+            counts = {k: counts.get(k, 0) + v for k, v in found.items()}
+            kept += len(result)
+            yield result
+            start += batch_rows
+            if start >= total:
+                break
+            frame, part = read(start)
+            report.features += part.features
+            report.repaired += part.repaired
+            for message in part.messages:  # repairs; the per-file notes once
+                if message not in report.messages and not message.endswith("objet(s) lu(s)."):
+                    report.note(message)
+        if read_note in report.messages:
+            report.messages[report.messages.index(read_note)] = \
+                f"{report.features} objet(s) lu(s)."
+        _note(report, counts, kept)
+
+    return report, chunks()
+
+
+def _buildings(frame: gpd.GeoDataFrame, include_light: bool, target: int
+               ) -> tuple[gpd.GeoDataFrame, dict[str, int]]:
+    """The ``batiments`` rows of BD TOPO rows, and how many were left out and why."""
     ids = _column(frame, COLUMNS["id"])
     if ids is None:
         raise FieldError("Ce fichier n'est pas une couche BD TOPO « batiment » : "
                          "identifiant « cleabs » (ou « ID ») absent.")
+    counts = {"planned": 0, "light": 0, "split": 0, "empty": 0}
     status = _column(frame, COLUMNS["etat_objet"])
     keep = np.ones(len(frame), bool)
     if status is not None:
         planned = status.fillna("En service").isin(["En projet", "En construction"])
-        if planned.any():
-            report.note(f"{int(planned.sum())} bâtiment(s) en projet ou en construction ignoré(s).")
+        counts["planned"] = int(planned.sum())
         keep &= ~planned.to_numpy()
     light = _column(frame, COLUMNS["legere"])
     if light is not None and not include_light:
         is_light = light.astype(str).str.lower().isin(["true", "1", "oui", "vrai"]).to_numpy()
-        if (is_light & keep).any():
-            report.note(f"{int((is_light & keep).sum())} construction(s) légère(s) ignorée(s).")
+        counts["light"] = int((is_light & keep).sum())
         keep &= ~is_light
     frame = frame[keep].reset_index(drop=True)
 
@@ -81,20 +144,32 @@ def read_bdtopo(path: str | Path, *, layer: str | None = None, include_light: bo
     # identifiants_rnb may list several ids ("ABCD...|EFGH..."): keep the first.
     out["rnb_id"] = rnb.astype("string").str.split(r"[|/,; ]").str[0] if rnb is not None else None
     status = _column(frame, COLUMNS["etat_objet"])
-    out["etat"] = np.where(status == "Ruine", "tres_degrade", None) if status is not None else None
+    # object dtype whether or not a chunk holds a ruin: chunks concatenate alike
+    out["etat"] = pd.Series(np.where(status == "Ruine", "tres_degrade", None), dtype=object,
+                            index=out.index) if status is not None else None
     out["demo"] = False
     out["source"] = SOURCE
 
-    geoms, split = _largest_parts(frame.geometry.to_numpy())
-    if split:
-        report.note(f"{split} emprise(s) en plusieurs parties : la plus grande est conservée.")
+    geoms, counts["split"] = _largest_parts(frame.geometry.to_numpy())
     result = gpd.GeoDataFrame(out, geometry=geoms, crs=f"EPSG:{target}")
     empty = result.geometry.isna()
     if empty.any():
-        report.note(f"{int(empty.sum())} bâtiment(s) sans emprise ignoré(s).")
+        counts["empty"] = int(empty.sum())
         result = result[~empty].reset_index(drop=True)
-    report.note(f"{len(result)} bâtiment(s) BD TOPO retenu(s).")
-    return result, report
+    return result, counts
+
+
+def _note(report: ImportReport, counts: dict[str, int], kept: int) -> None:
+    if counts["planned"]:
+        report.note(f"{counts['planned']} bâtiment(s) en projet ou en construction ignoré(s).")
+    if counts["light"]:
+        report.note(f"{counts['light']} construction(s) légère(s) ignorée(s).")
+    if counts["split"]:
+        report.note(f"{counts['split']} emprise(s) en plusieurs parties : la plus grande est "
+                    "conservée.")
+    if counts["empty"]:
+        report.note(f"{counts['empty']} bâtiment(s) sans emprise ignoré(s).")
+    report.note(f"{kept} bâtiment(s) BD TOPO retenu(s).")
 
 
 def _years(values: pd.Series) -> pd.Series:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,9 @@ def read_vector(
     prefer_layer: str | None = None,
     progress: Progress | None = None,
     target: int = STORAGE_EPSG,
+    columns: Sequence[str] | None = None,
+    skip_features: int = 0,
+    max_features: int | None = None,
 ) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read a vector file into a GeoDataFrame in ``target`` (the store's CRS, ``Store.epsg``),
     with a French report.
@@ -93,6 +96,10 @@ def read_vector(
     the coordinates (overriding the file's; inferred when both are missing). Invalid geometries are
     repaired (reported per feature) or, with ``repair=False``, refused. Attributes are kept as read:
     mapping them to a catalogue layer is :func:`ort_geo.io.import_file`'s job.
+
+    ``columns`` reads only those attributes (matched without case; absent ones are ignored),
+    ``skip_features`` / ``max_features`` one chunk of a large single-layer file (see
+    :func:`layer_size`): a département's buildings need not be in memory at once.
 
     Raises FormatError, EncodingError, CRSError (AmbiguousCRSError, SwappedAxesError) or
     GeometryError; nothing is written anywhere.
@@ -109,7 +116,9 @@ def read_vector(
         layers = _layers(part)
         names = _choose_layer(part, layers, layer, prefer_layer)
         for name in names:
-            frame, encoding, driver = _read_layer(part, name, report)
+            frame, encoding, driver = _read_layer(part, name, report, columns=columns,
+                                                  skip_features=skip_features,
+                                                  max_features=max_features)
             frames.append(frame)
         chosen += names
         if len(names) == 1 and len(layers) > 1:
@@ -269,8 +278,27 @@ def _choose_layer(source: _Source, layers: list[str], layer: str | None, prefer:
                       "précisez laquelle importer.")
 
 
-def _read_layer(source: _Source, name: str, report: ImportReport
-                ) -> tuple[gpd.GeoDataFrame, str | None, str]:
+def layer_size(path: str | Path, *, layer: str | None = None,
+               prefer_layer: str | None = None) -> int | None:
+    """How many features :func:`read_vector` would read from ``path`` (None when it gathers
+    several layers or files, which are not read in chunks)."""
+    sources = _locate(Path(path), layer, prefer_layer)
+    if len(sources) != 1:
+        return None
+    names = _choose_layer(sources[0], _layers(sources[0]), layer, prefer_layer)
+    if len(names) != 1:
+        return None
+    try:
+        info = pyogrio.read_info(sources[0].gdal_path, layer=names[0], force_feature_count=True,
+                                 **sources[0].open_options)
+    except (DataSourceError, DataLayerError) as exc:
+        raise _not_recognised(sources[0], exc) from None
+    return int(info["features"])
+
+
+def _read_layer(source: _Source, name: str, report: ImportReport, *,
+                columns: Sequence[str] | None = None, skip_features: int = 0,
+                max_features: int | None = None) -> tuple[gpd.GeoDataFrame, str | None, str]:
     """One layer, decoding text as UTF-8 first and falling back to the file's or Windows' code page.
 
     GDAL reads an undeclared DBF as ISO-8859-1 and a CSV as UTF-8; French files from older tools
@@ -286,6 +314,12 @@ def _read_layer(source: _Source, name: str, report: ImportReport
             f"« {source.name} » n'est pas un fichier {source.kind} : GDAL y reconnaît du "
             f"{_format_label(driver)}. Renommez-le avec la bonne extension ou réexportez-le."
         )
+    chunk: dict[str, Any] = {}
+    if columns is not None:
+        wanted = {c.lower() for c in columns}
+        chunk["columns"] = [f for f in info["fields"] if f.lower() in wanted]
+    if skip_features or max_features is not None:
+        chunk |= {"skip_features": skip_features, "max_features": max_features}
     declared = info.get("encoding")
     textual = source.is_dbf or driver == "CSV"
     attempts: list[str | None] = ["UTF-8"] if textual else [None]
@@ -298,7 +332,8 @@ def _read_layer(source: _Source, name: str, report: ImportReport
                 # An unreadable geometry (unclosed ring, too few points…) becomes missing and is
                 # then refused naming its feature, instead of GEOS failing the whole read.
                 frame = pyogrio.read_dataframe(source.gdal_path, layer=name, encoding=encoding,
-                                               on_invalid="ignore", **source.open_options)
+                                               on_invalid="ignore", **chunk,
+                                               **source.open_options)
         except UnicodeDecodeError:
             continue
         except (DataSourceError, DataLayerError) as exc:

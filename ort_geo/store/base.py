@@ -17,7 +17,7 @@ import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -471,51 +471,86 @@ class Store(ABC):
         ``upsert`` inserts new ids and updates changed ones; ``replace`` also deletes stored
         features absent from the frame; ``insert`` refuses ids that already exist.
         """
+        # Validated before the transaction: bad input never opens one.
         spec = self.spec(layer)
         incoming = validate_frame(spec, frame, epsg=self.epsg)
-        others = [n for n in spec.field_names if n != spec.key]
         with self._transaction() as tx:
-            existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
-            if mode == "insert" and len(existing):
-                ids = ", ".join(sorted(existing.ids.tolist())[:5])
-                raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
-            where = pd.Index(existing.ids, dtype=object).get_indexer(incoming.ids)
-            stored = np.flatnonzero(where >= 0)
-            # Fields absent from the frame keep their stored value (or stay empty).
-            columns = {}
-            for name in others:
-                column = incoming.columns.get(name)
-                if column is None:
-                    column = np.full(len(incoming), None, dtype=object)
-                    column[stored] = existing.columns[name][where[stored]]
-                columns[name] = column
-            features = FeatureBatch(incoming.ids, columns, incoming.geometry)
-            before = existing.take(where[stored])
-            same = same_geometries(before.geometry, features.geometry[stored])
-            for name in others:
-                same &= np.asarray(before.columns[name] == columns[name][stored], dtype=bool)
-            changed = np.zeros(len(features), dtype=bool)
-            changed[where < 0] = True
-            changed[stored[~same]] = True
-            rows = np.flatnonzero(changed)  # inserts and updates, in frame order
-            is_update = where[rows] >= 0
-            gone = (np.flatnonzero(~pd.Index(existing.ids, dtype=object).isin(incoming.ids))
-                    if mode == "replace" else np.array([], dtype=int))
-            operations = np.array(["update" if u else "insert" for u in is_update.tolist()]
-                                  + ["delete"] * len(gone), dtype=object)
-            journal = JournalBatch(
-                _now(), author, layer, message,
-                feature_ids=np.concatenate([features.ids[rows], existing.ids[gone]]),
-                operations=operations,
-                has_before=operations != "insert",
-                before=existing.take(np.concatenate([where[rows[is_update]], gone])),
-                has_after=operations != "delete",
-                after=features.take(rows),
-            )
-            tx.insert_batch(spec, features.take(rows[~is_update]))
-            tx.update_batch(spec, features.take(rows[is_update]))
-            tx.delete(spec, existing.ids[gone].tolist())
-            tx.journal_batch(journal)
+            return self._write_validated(tx, spec, incoming, mode, author, message, _now())
+
+    def write_batches(
+        self,
+        layer: str,
+        frames: Iterable[gpd.GeoDataFrame],
+        *,
+        author: str,
+        mode: WriteMode = "upsert",
+        message: str = "",
+    ) -> WriteSummary:
+        """:meth:`write` of frames produced one after the other (a file read in chunks), in ONE
+        transaction: all or nothing, memory bounded by a chunk. ``replace`` takes one frame
+        (the features to delete are known only once every frame is read)."""
+        spec = self.spec(layer)
+        total = WriteSummary(layer)
+        timestamp = _now()
+        with self._transaction() as tx:
+            for count, frame in enumerate(frames):
+                if mode == "replace" and count:
+                    raise InputError("Le mode « replace » s'écrit en une seule fois.")
+                incoming = validate_frame(spec, frame, epsg=self.epsg)
+                done = self._write_validated(tx, spec, incoming, mode, author, message,
+                                             timestamp)
+                total = WriteSummary(layer, inserted=total.inserted + done.inserted,
+                                     updated=total.updated + done.updated,
+                                     unchanged=total.unchanged + done.unchanged,
+                                     deleted=total.deleted + done.deleted)
+        return total
+
+    def _write_validated(self, tx: Transaction, spec: LayerSpec, incoming: FeatureBatch,
+                         mode: WriteMode, author: str, message: str, timestamp: str
+                         ) -> WriteSummary:
+        layer = spec.name
+        others = [n for n in spec.field_names if n != spec.key]
+        existing = tx.fetch_batch(spec, None if mode == "replace" else incoming.ids.tolist())
+        if mode == "insert" and len(existing):
+            ids = ", ".join(sorted(existing.ids.tolist())[:5])
+            raise InputError(f"Identifiants déjà présents dans {layer} : {ids}")
+        where = pd.Index(existing.ids, dtype=object).get_indexer(incoming.ids)
+        stored = np.flatnonzero(where >= 0)
+        # Fields absent from the frame keep their stored value (or stay empty).
+        columns = {}
+        for name in others:
+            column = incoming.columns.get(name)
+            if column is None:
+                column = np.full(len(incoming), None, dtype=object)
+                column[stored] = existing.columns[name][where[stored]]
+            columns[name] = column
+        features = FeatureBatch(incoming.ids, columns, incoming.geometry)
+        before = existing.take(where[stored])
+        same = same_geometries(before.geometry, features.geometry[stored])
+        for name in others:
+            same &= np.asarray(before.columns[name] == columns[name][stored], dtype=bool)
+        changed = np.zeros(len(features), dtype=bool)
+        changed[where < 0] = True
+        changed[stored[~same]] = True
+        rows = np.flatnonzero(changed)  # inserts and updates, in frame order
+        is_update = where[rows] >= 0
+        gone = (np.flatnonzero(~pd.Index(existing.ids, dtype=object).isin(incoming.ids))
+                if mode == "replace" else np.array([], dtype=int))
+        operations = np.array(["update" if u else "insert" for u in is_update.tolist()]
+                              + ["delete"] * len(gone), dtype=object)
+        journal = JournalBatch(
+            timestamp, author, layer, message,
+            feature_ids=np.concatenate([features.ids[rows], existing.ids[gone]]),
+            operations=operations,
+            has_before=operations != "insert",
+            before=existing.take(np.concatenate([where[rows[is_update]], gone])),
+            has_after=operations != "delete",
+            after=features.take(rows),
+        )
+        tx.insert_batch(spec, features.take(rows[~is_update]))
+        tx.update_batch(spec, features.take(rows[is_update]))
+        tx.delete(spec, existing.ids[gone].tolist())
+        tx.journal_batch(journal)
         return WriteSummary(layer, inserted=int((~is_update).sum()), updated=int(is_update.sum()),
                             unchanged=int(same.sum()), deleted=len(gone))
 

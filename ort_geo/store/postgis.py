@@ -434,18 +434,21 @@ class PostGISStore(Store):
     def mvt(self, layer, tile, *, columns, where=None) -> bytes:
         """One SQL statement: the GiST index finds the features in the buffered tile (its
         envelope transformed once to the store's CRS), ``ST_AsMVTGeom`` projects, clips and
-        quantises, ``ST_AsMVT`` encodes."""
+        quantises, ``ST_AsMVT`` encodes the rows whose clipped geometry is not empty, so a tile
+        without features is ``b""`` as on other backends. ``OFFSET 0`` keeps the subquery
+        whole: flattened, the planner would compute every geometry twice (row and filter)."""
         from ..vector_tiles import BUFFER, EXTENT
 
         spec = self.spec(layer)
         names = list(dict.fromkeys(spec.field(c).name for c in columns))
         sql_where, params = self._filters(spec, None, where, None)
         cols = "".join(f'"{n}", ' for n in names)
-        sql = (f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'mvt_geom') FROM ("
+        sql = (f"SELECT ST_AsMVT(t, %s, {EXTENT}, 'mvt_geom') FILTER (WHERE mvt_geom IS NOT "
+               "NULL) FROM ("
                f"SELECT {cols}ST_AsMVTGeom(ST_Transform(geom, 3857), "
                f"ST_TileEnvelope(%s, %s, %s), {EXTENT}, {BUFFER}, true) AS mvt_geom "
                f"FROM {self._t(layer)} WHERE geom && ST_Transform(ST_TileEnvelope(%s, %s, %s, "
-               f"margin => %s), {self.epsg}) AND {sql_where}) AS t WHERE mvt_geom IS NOT NULL")
+               f"margin => %s), {self.epsg}) AND {sql_where} OFFSET 0) AS t")
         z, x, y = tile.z, tile.x, tile.y
         with self._connection() as conn:
             row = conn.execute(sql, [layer, z, x, y, z, x, y, BUFFER / EXTENT, *params],

@@ -72,44 +72,15 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-def _offline(page: Any, allowed: str) -> PageVisit:
-    """Record ``page``'s script errors, and abort (recording it) every request but those to
-    ``allowed`` (a URL prefix) and the page's own ``data:``/``blob:`` URLs."""
-    visit = PageVisit()
-    page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith((allowed, "data:", "blob:")):
-            r.continue_()
-        else:
-            visit.blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    return visit
-
-
 @contextmanager
 def open_page(instance: Any, html: Path, *, width: int = 1400, height: int = 900,
               ready: str = READY, timeout_s: float = 30) -> Iterator[tuple[Any, PageVisit]]:
-    """Open a local HTML file offline; yields the page and the record of errors and requests."""
-    context = instance.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
-    page = context.new_page()
-    visit = _offline(page, "file:")
-    page.on("console", lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
-    start = time.perf_counter()
-    try:
-        page.goto(Path(html).resolve().as_uri(), wait_until="load", timeout=timeout_s * 1000)
-        page.wait_for_function(ready, timeout=timeout_s * 1000)
-    except Exception as exc:
-        context.close()
-        raise BrowserError(f"La page {html} ne s'est pas chargée : {exc}; erreurs : {visit.errors}"
-                           ) from exc
-    visit.seconds = time.perf_counter() - start
-    try:
-        yield page, visit
-    finally:
-        context.close()
+    """Open a local HTML file offline; yields the page and the record of errors (console errors
+    included) and blocked requests."""
+    with _open(instance, Path(html).resolve().as_uri(), "file:", shown=str(html),
+               width=width, height=height, ready=ready, timeout_s=timeout_s,
+               console=True) as opened:
+        yield opened
 
 
 @contextmanager
@@ -125,13 +96,37 @@ def open_site(instance: Any, url: str, *, width: int = 1400, height: int = 900,
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    origin = f"{parts.scheme}://{parts.netloc}/"
+    with _open(instance, url, f"{parts.scheme}://{parts.netloc}/", shown=url, width=width,
+               height=height, ready=ready, timeout_s=timeout_s, context=context) as opened:
+        yield opened
+
+
+@contextmanager
+def _open(instance: Any, url: str, allowed: str, *, shown: str, width: int, height: int,
+          ready: str | None, timeout_s: float, context: Any = None, console: bool = False,
+          ) -> Iterator[tuple[Any, PageVisit]]:
+    """Load ``url`` with every request but those to ``allowed`` (a URL prefix) and the page's
+    own ``data:``/``blob:`` URLs aborted and recorded; script errors recorded (and console
+    errors with ``console``). A failed load is a BrowserError naming ``shown``."""
     own = context is None
     if own:
         context = instance.new_context(viewport={"width": width, "height": height},
                                        locale="fr-FR", accept_downloads=True)
     page = context.new_page()
-    visit = _offline(page, origin)
+    visit = PageVisit()
+    page.on("pageerror", lambda exc: visit.errors.append(f"{exc} {exc.stack or ''}"[:800]))
+    if console:
+        page.on("console",
+                lambda msg: visit.errors.append(msg.text) if msg.type == "error" else None)
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith((allowed, "data:", "blob:")):
+            r.continue_()
+        else:
+            visit.blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
     start = time.perf_counter()
     try:
         page.goto(url, wait_until="load", timeout=timeout_s * 1000)
@@ -140,8 +135,8 @@ def open_site(instance: Any, url: str, *, width: int = 1400, height: int = 900,
     except Exception as exc:
         if own:
             context.close()
-        raise BrowserError(f"La page {url} ne s'est pas chargée : {exc}; erreurs : {visit.errors}"
-                           ) from exc
+        raise BrowserError(f"La page {shown} ne s'est pas chargée : {exc}; erreurs : "
+                           f"{visit.errors}") from exc
     visit.seconds = time.perf_counter() - start
     try:
         yield page, visit

@@ -15,9 +15,10 @@ from typing import Any
 
 import xyzservices.providers as xyz
 
+from .. import vector_tiles
 from ..catalogue import CATALOGUE, LayerSpec
 from ..display import CHOICE_LABELS
-from . import assets, style, tiles
+from . import assets, style
 from .maps import BANNER, IGN_ATTRIBUTION, OSM_ATTRIBUTION
 
 #: Layers drawn under the editable ones, for context and snapping (read-only in the editor).
@@ -28,7 +29,6 @@ _SCRIPTS = (
     ("leaflet", "dist/leaflet.js"),
     ("@geoman", "dist/leaflet-geoman.min.js"),
     ("leaflet.vectorgrid", "dist/Leaflet.VectorGrid.bundled.min.js"),
-    ("pmtiles", "dist/pmtiles.js"),
     (assets.OWN, "tiles.js"),
     (assets.OWN, "editeur.js"),
 )
@@ -85,7 +85,10 @@ def editor_config() -> dict[str, Any]:
              "attribution": IGN_ATTRIBUTION},
             {"name": "Aucun fond de plan", "url": None, "attribution": ""},
         ],
-        "buildings": {"minZoom": tiles.MIN_ZOOM, "maxNativeZoom": tiles.MAX_ZOOM,
+        # The API's building tiles (OGC API – Tiles), y before x as the standard orders them.
+        "buildings": {"url": f"collections/batiments/tiles/{vector_tiles.TMS_ID}/{{z}}/{{y}}/{{x}}",
+                      "minZoom": vector_tiles.zooms("batiments")[0],
+                      "maxNativeZoom": vector_tiles.zooms("batiments")[1],
                       "palette": {k: list(v) for k, v in style.CONDITIONS.items()},
                       "vacancy": {k: list(v) for k, v in style.VACANCY.items()}},
         "query": {"conditions": [[c, CHOICE_LABELS.get(c, c)] for c in

@@ -125,14 +125,6 @@ def test_split_and_merge_are_library_geometry_operations(demo):
     assert staff.status_code == 403
 
 
-def test_buildings_tiles_are_for_staff_only(demo):
-    client, st, keys = demo
-    assert client.get("/editeur/batiments.pmtiles").status_code == 401
-    resp = client.get("/editeur/batiments.pmtiles", headers={"X-API-Key": keys["staff"]})
-    assert resp.status_code == 200 and resp.content[:7] == b"PMTiles"
-    assert resp.headers["cache-control"].startswith("private")
-
-
 def test_the_journal_keeps_the_planner_s_message(demo):
     client, st, keys = demo
     url = f"/collections/secteurs_ort/items/{SECTOR}"

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import hostile
 import httpx
 import pytest
-from conftest import serve_process
+from conftest import cpu_seconds, descendants, serve_process
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -184,24 +184,26 @@ def test_bodies_are_limited_while_they_stream(server):
 
 
 def test_conformance_answers_while_heavy_geometry_runs(server, keys):
-    """Geometry work runs off the event loop: /conformance keeps answering while perimeters of
-    ~190,000 vertices are parsed, checked and queried. Latencies are printed; the assertion is
-    generous (the CI machine is shared), the measure is the point."""
-    url, _ = server
+    """Heavy geometry work runs in the geometry pool's processes (``api/offload.py``), not in
+    the server's: while four perimeters of ~190,000 vertices are parsed, checked and joined,
+    /conformance keeps answering. Proven by CPU time, which load does not distort (the pool's
+    processes did the work; the server process spent far less), and by latencies (printed;
+    p95 asserted under a generous bound, the machine being shared)."""
+    url, proc = server
     n = MAX_REQUEST_VERTICES - 10_000
     ring = [[hostile.LON + 0.01 * math.cos(2 * math.pi * k / n),
              hostile.LAT + 0.01 * math.sin(2 * math.pi * k / n)] for k in range(n)]
     body = hostile.dumps({"type": "Polygon", "coordinates": [[*ring, ring[0]]]})
     statuses: list[int] = []
-    heavy_done = threading.Event()
 
     def heavy() -> None:
         with httpx.Client(timeout=300) as http:
-            for _ in range(2):
-                statuses.append(http.post(f"{url}/batiments/within", content=body,
-                                          headers=GEOJSON).status_code)
+            statuses.append(http.post(f"{url}/batiments/within", content=body,
+                                      headers=GEOJSON).status_code)
 
-    workers = [threading.Thread(target=heavy) for _ in range(2)]
+    server_before = cpu_seconds(proc.pid)
+    workers_before = sum(cpu_seconds(p) for p in descendants(proc.pid))
+    workers = [threading.Thread(target=heavy) for _ in range(4)]
     for w in workers:
         w.start()
     latencies = []
@@ -213,9 +215,15 @@ def test_conformance_answers_while_heavy_geometry_runs(server, keys):
             time.sleep(0.02)
     for w in workers:
         w.join()
-    heavy_done.set()
+    server_cpu = cpu_seconds(proc.pid) - server_before
+    pool_cpu = sum(cpu_seconds(p) for p in descendants(proc.pid)) - workers_before
     latencies.sort()
-    print(f"\n/conformance during heavy requests: {len(latencies)} requests, median "
-          f"{1000 * latencies[len(latencies) // 2]:.0f} ms, max {1000 * latencies[-1]:.0f} ms")
+    p95 = latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]
+    print(f"\n/conformance during 4 heavy requests: {len(latencies)} requests, median "
+          f"{1000 * latencies[len(latencies) // 2]:.0f} ms, p95 {1000 * p95:.0f} ms, max "
+          f"{1000 * latencies[-1]:.0f} ms; CPU: server process {server_cpu:.2f} s, geometry "
+          f"pool {pool_cpu:.2f} s")
     assert statuses == [200] * 4
-    assert latencies and latencies[len(latencies) // 2] < 0.5
+    assert pool_cpu > 2 * server_cpu  # the GIL-bound work ran elsewhere
+    assert len(latencies) >= 5 and p95 < 1.0
+

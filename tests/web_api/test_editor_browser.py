@@ -483,3 +483,36 @@ def test_a_vertex_dropped_a_few_pixels_off_a_neighbour_s_vertex_lands_on_it(chro
     # Unsnapped, 5 px at zoom 17 are about 4 m (4e-5 degree); snapped, the vertex is the
     # neighbour's to the precision of the GeoJSON the page read (7 decimals).
     assert min(abs(x - lon) + abs(y - lat) for x, y in drawn) < 3e-7, (drawn, lon, lat)
+
+
+DRAWN = ("Object.values(ortGeoEditor.buildings._vectorTiles)"
+         ".reduce((n, t) => n + Object.keys(t._features).length, 0)")
+
+
+def test_buildings_come_tile_by_tile_from_the_api_wherever_the_map_goes(chromium, site,
+                                                                        tmp_path):
+    """The editor draws buildings from the OGC API – Tiles routes (key sent with each request),
+    in every commune of the store, not from one archive of one town."""
+    base, st, keys = site
+    frame = st.read("batiments", columns=["code_insee"])
+    communes = sorted(set(frame["code_insee"]))
+    assert len(communes) >= 2
+    with open_site(chromium, f"{base}/editeur") as (page, visit):
+        answers: list[tuple[str, int]] = []
+        page.on("response", lambda r: answers.append((r.url, r.status))
+                if "/tiles/WebMercatorQuad/" in r.url else None)
+        _sign_in(page, keys["staff"])
+        for code in communes[:1] + communes[-1:]:
+            point = frame[frame["code_insee"] == code].geometry.iloc[0].representative_point()
+            _view(page, point.x, point.y, 17)
+            page.wait_for_function(f"{DRAWN} > 0", timeout=20000)
+            drawn = page.evaluate(DRAWN)
+            # What the page drew is what the API's tiles of this view hold.
+            ids = page.evaluate("Object.values(ortGeoEditor.buildings._vectorTiles)"
+                                ".flatMap(t => Object.keys(t._features))")
+            assert drawn == len(ids) and set(ids) <= set(st.read("batiments", columns=[])["id"])
+            page.screenshot(path=str(tmp_path / f"editeur-{code}.png"))
+        assert answers and all(status in (200, 204) for _, status in answers), answers[:5]
+        assert all("/batiments/tiles/WebMercatorQuad/17/" not in url for url, _ in answers)
+        assert any("/batiments/tiles/WebMercatorQuad/16/" in url for url, _ in answers)
+        assert not visit.errors, visit.errors

@@ -197,22 +197,21 @@
   }
 
   function loadBuildings() {
+    // Served tile by tile by the API (OGC API – Tiles): any extent of the store, a whole
+    // département as well as one town; the key goes with each request.
     if (!window.ortGeoTiles) return;
-    api("GET", "editeur/batiments.pmtiles").then(function (r) {
-      return r.ok ? r.arrayBuffer() : null;
-    }).then(function (buf) {
-      if (!buf || !buf.byteLength) { window.ortGeoEditorTiles = "aucun"; return; }
-      var b = CFG.buildings;
-      var grid = ortGeoTiles.layer(ortGeoTiles.fromBytes(new Uint8Array(buf)), {
-        mode: "etat", palette: b.palette, fields: [["adresse", "Adresse"], ["etat", "État du bâti"],
-          ["nb_logements", "Logements"], ["nb_logements_vacants", "Logements vacants"]],
-        conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom,
-        interactive: false  // context while drawing: clicks must reach the map and geoman
-      });
-      grid.addTo(map());
-      S.control.addOverlay(grid, "Bâtiments (état du bâti)");
-      window.ortGeoEditorTiles = "charges";
+    var b = CFG.buildings;
+    var grid = ortGeoTiles.layer(b.url, {
+      headers: { "X-API-Key": S.key },
+      mode: "etat", palette: b.palette, fields: [["adresse", "Adresse"], ["etat", "État du bâti"],
+        ["nb_logements", "Logements"], ["nb_logements_vacants", "Logements vacants"]],
+      conditions: b.palette, minZoom: b.minZoom, maxNativeZoom: b.maxNativeZoom,
+      interactive: false  // context while drawing: clicks must reach the map and geoman
     });
+    grid.addTo(map());
+    S.control.addOverlay(grid, "Bâtiments (état du bâti)");
+    S.buildings = grid;
+    window.ortGeoEditorTiles = "charges";
   }
 
   // -- selection, form ---------------------------------------------------------------------------

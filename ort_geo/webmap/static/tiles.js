@@ -1,4 +1,5 @@
-/* ort-geo staff map: buildings from a PMTiles archive embedded in the page (Leaflet.VectorGrid). */
+/* ort-geo buildings as vector tiles (Leaflet.VectorGrid): from a PMTiles archive embedded in the
+ * staff map, or from the API's OGC API – Tiles routes (the editor, any extent of the store). */
 (function () {
   "use strict";
   // Leaflet.VectorGrid 1.3 calls L.DomEvent.fakeStop, which Leaflet 1.8 removed; this marks the
@@ -45,6 +46,11 @@
         });
       });
     }
+  });
+
+  /* Tiles served by the API (OGC API – Tiles, {z}/{y}/{x}), fetched with the caller's key. */
+  var ServedGrid = L.VectorGrid.Protobuf.extend({
+    onAdd: EmbeddedGrid.prototype.onAdd
   });
 
   /* VectorGrid's canvas tiles hit-test in map pixels, which is wrong once tiles are over-zoomed
@@ -110,12 +116,19 @@
       var c = colour(options, props);
       return { fill: true, fillColor: c[1], fillOpacity: 0.85, color: "#1b2631", weight: 0.6 };
     };
-    var grid = new EmbeddedGrid(source, {
+    var gridOptions = {
       pane: PANE, interactive: options.interactive !== false, vectorTileLayerStyles: styles,
       rendererFactory: function (coords, size, opts) { return new TileRenderer(coords, size, opts); },
       minZoom: options.minZoom, maxNativeZoom: options.maxNativeZoom, maxZoom: 19,
       getFeatureId: function (f) { return f.properties.id; }
-    });
+    };
+    var grid;
+    if (typeof source === "string") {  // a URL template of the API's tiles
+      gridOptions.fetchOptions = { headers: options.headers || {} };
+      grid = new ServedGrid(source, gridOptions);
+    } else {
+      grid = new EmbeddedGrid(source, gridOptions);
+    }
     grid.on("add", function () {
       var map = grid._map;
       if (map.getZoom() >= options.minZoom) window.ortGeoTilesExpected = true;
