@@ -7,6 +7,8 @@ planners as they are.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 
 class OrtGeoError(Exception):
     """Root of every error raised by ort_geo."""
@@ -161,7 +163,7 @@ def install_command(package: str) -> str:
     return f"{'' if root else 'sudo '}apt-get install {package}"
 
 
-def require_module(module: str, extra: str):
+def require_module(module: str, extra: str) -> ModuleType:
     """Import ``module`` (e.g. ``"matplotlib"``) or raise :class:`MissingExtraError` naming
     ``extra``. The one way the library imports an optional dependency."""
     import importlib
