@@ -7,7 +7,6 @@ the plan, never from the clock).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 from ort_geo import __version__
 from ort_geo.atlas_plan import format_euros, format_value
 from ort_geo.bilan_plan import BilanPlan, plan_bilan
-from ort_geo.errors import InputError, require_module
 from ort_geo.store import Store
 
 from .layout import (
@@ -48,35 +46,22 @@ class BilanResult:
 def build_bilan(store: Store, output: str | Path, *, year: int, evaluation: bool = False,
                 edition: str = "public", paper: str = "A4") -> BilanResult:
     """Write the bilan of ``year`` (or the evaluation since the signature) to ``output``."""
-    matplotlib = require_module("matplotlib", "pdf")
-    matplotlib.use("Agg", force=False)
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_pdf import PdfPages
+    from .build import pdf_output, write_pdf
 
-    from .build import RC
-    from .layout import PAPERS
-
-    output = Path(output)
-    if output.suffix.lower() != ".pdf":
-        raise InputError(f"Le fichier de sortie doit se terminer par .pdf : {output}")
-    if paper not in PAPERS:
-        raise InputError(f"Format de papier inconnu « {paper} » : choisissez A4 ou A3.")
+    output = pdf_output(output, paper)
     plan = plan_bilan(store, year, evaluation=evaluation, edition=edition)
     jobs = _jobs(plan)
     total = len(jobs)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.name + ".partiel")
-    try:
-        with rc_context({**RC, "svg.hashsalt": "ort-geo"}), \
-                PdfPages(partial, metadata=_metadata(plan)) as pdf:
-            for number, (title, draw) in enumerate(jobs, start=1):
-                sheet = Sheet.new(paper)
-                _chrome(sheet, plan, title, number, total)
-                draw(sheet)
-                pdf.savefig(sheet.fig)
-        os.replace(partial, output)
-    finally:
-        partial.unlink(missing_ok=True)
+
+    def framed(title: str, number: int, draw: Callable[[Sheet], None]) -> Callable[[Sheet], None]:
+        def page(sheet: Sheet) -> None:
+            _chrome(sheet, plan, title, number, total)
+            draw(sheet)
+        return page
+
+    write_pdf(output, paper, [(title, framed(title, number, draw))
+                              for number, (title, draw) in enumerate(jobs, start=1)],
+              _metadata(plan))
     return BilanResult(output, total, year, evaluation)
 
 
@@ -383,6 +368,8 @@ def _change_map(sheet: Sheet, plan: BilanPlan) -> None:
 
     from ort_geo import cartography as carto
 
+    from .maps import frame_map
+
     changes = [c for c in plan.perimeter_changes if c.layer == "secteurs_ort"] or \
         plan.perimeter_changes
     ax = sheet.axes(190, TOP + 4, 92, 150)
@@ -403,17 +390,9 @@ def _change_map(sheet: Sheet, plan: BilanPlan) -> None:
     for geoms, colour in ((gained, GAINED), (lost, LOST)):
         geoms = [g for g in geoms if not g.is_empty]
         if geoms:
-            gpd.GeoSeries(geoms, crs=2154).plot(ax=ax, facecolor=colour, alpha=0.75,
+            gpd.GeoSeries(geoms, crs=communes.crs).plot(ax=ax, facecolor=colour, alpha=0.75,
                                                 edgecolor=colour, linewidth=0.4)
-    ax.set_xlim(extent[0], extent[1])  # fit_extent gives (xmin, xmax, ymin, ymax)
-    ax.set_ylim(extent[2], extent[3])
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel("")
-    ax.set_ylabel("")
-    for spine in ax.spines.values():
-        spine.set_color(LIGHT)
+    frame_map(ax, extent, edgecolor=LIGHT)
     ax.legend(handles=[Patch(color=GAINED, label="surface gagnée"),
                        Patch(color=LOST, label="surface perdue"),
                        Patch(facecolor="none", edgecolor=INK, label=f"secteurs au "

@@ -6,12 +6,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ort_geo import __version__
 from ort_geo.atlas_plan import AtlasPlan, Edition, buildings_of, plan_atlas
 from ort_geo.errors import InputError, OrtGeoError, require_module, require_tool
 from ort_geo.store import Store
 from ort_geo.territory import Territory
+
+if TYPE_CHECKING:
+    from .layout import Sheet
 
 Progress = Callable[[int, int, str], None]
 
@@ -46,20 +50,10 @@ def build_atlas(
     progress: Progress | None = None,
 ) -> AtlasResult:
     """Write the atlas of ``store`` to ``output`` (PDF) and describe what was written."""
-    require_module("matplotlib", "pdf").use("Agg", force=False)
-    from matplotlib import rc_context
-    from matplotlib.backends.backend_pdf import PdfPages
-
+    output = pdf_output(output, paper)
     from . import pages as P
-    from .layout import PAPERS, Sheet
-
-    if paper not in PAPERS:
-        raise InputError(f"Format de papier inconnu « {paper} » : choisissez A4 ou A3.")
     if dem is not None and not Path(dem).is_file():
         raise InputError(f"Modèle numérique de terrain introuvable : {dem}")
-    output = Path(output)
-    if output.suffix.lower() != ".pdf":
-        raise InputError(f"Le fichier de sortie doit se terminer par .pdf : {output}")
 
     plan = plan_atlas(store, edition=edition, territory=territory)
     staff = plan.edition == "staff"
@@ -93,23 +87,50 @@ def build_atlas(
             s, plan, r, annex_page + k - 1, total, k, len(annex_parts))))
     assert len(jobs) == total
 
+    write_pdf(output, paper, jobs, _metadata(plan), progress=progress)
+    if progress is not None:
+        progress(total, total, "terminé")
+    return AtlasResult(output, total, len(plan.sectors), len(plan.zones), len(annex_parts),
+                       plan.edition)
+
+
+def pdf_output(output: str | Path, paper: str) -> Path:
+    """The PDF path of an atlas or bilan, checked with the paper format (and matplotlib, the
+    ``pdf`` extra, set to draw off screen) before any work."""
+    require_module("matplotlib", "pdf").use("Agg", force=False)
+    from .layout import PAPERS
+
+    output = Path(output)
+    if paper not in PAPERS:
+        raise InputError(f"Format de papier inconnu « {paper} » : choisissez A4 ou A3.")
+    if output.suffix.lower() != ".pdf":
+        raise InputError(f"Le fichier de sortie doit se terminer par .pdf : {output}")
+    return output
+
+
+def write_pdf(output: Path, paper: str, pages: list[tuple[str, Callable[[Sheet], None]]],
+              metadata: dict, *, progress: Progress | None = None) -> None:
+    """Draw each page on a fresh sheet into the PDF ``output``, atomically: the pages go to
+    ``<output>.partiel``, which replaces ``output`` once complete (a failure keeps the PDF
+    that was there and leaves no partial file). Call :func:`pdf_output` first."""
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from .layout import Sheet
+
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partiel")
     try:
-        with rc_context(RC), PdfPages(partial, metadata=_metadata(plan)) as pdf:
-            for done, (label, draw) in enumerate(jobs):
+        with rc_context(RC), PdfPages(partial, metadata=metadata) as pdf:
+            for done, (label, draw) in enumerate(pages):
                 if progress is not None:
-                    progress(done, total, label)
+                    progress(done, len(pages), label)
                 sheet = Sheet.new(paper)
                 draw(sheet)
                 pdf.savefig(sheet.fig)
         os.replace(partial, output)
     finally:
         partial.unlink(missing_ok=True)
-    if progress is not None:
-        progress(total, total, "terminé")
-    return AtlasResult(output, total, len(plan.sectors), len(plan.zones), len(annex_parts),
-                       plan.edition)
 
 
 def _contents(plan: AtlasPlan, page_of: dict[tuple[str, str], int], annex_page: int,

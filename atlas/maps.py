@@ -35,16 +35,7 @@ def draw_map(
     """Draw every context layer within ``extent``; return legend handles and the layers shown.
 
     ``scale`` enlarges every size given in points (symbols, labels, lines) on larger paper."""
-    xmin, xmax, ymin, ymax = extent
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_facecolor(OUTSIDE)
-    for spine in ax.spines.values():
-        spine.set_linewidth(0.9 * scale)
-        spine.set_color("#1b2631")
+    frame_map(ax, extent, facecolor=OUTSIDE, edgecolor="#1b2631", linewidth=0.9 * scale)
 
     communes = carto.clip_to(plan.layers["communes"], extent)
     if not communes.empty:  # the territory on white, the outside in grey
@@ -79,10 +70,7 @@ def draw_map(
             shown.append("relief")
 
     _commune_names(ax, communes, extent, scale)
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-    ax.set_xlabel("")  # geopandas labels the axes after the CRS; a map frame needs none
-    ax.set_ylabel("")
+    frame_map(ax, extent)
     # The arrow goes to a corner free of sectors and zones, else above the frame: never over them.
     zones = [g for name in ("secteurs_ort", "permis_de_louer")
              for g in carto.clip_to(plan.layers[name], extent).geometry]
@@ -130,16 +118,8 @@ def locator(ax: Axes, plan: AtlasPlan, geometry: BaseGeometry, scale: float = 1.
     bbox = ax.get_position()
     fig = ax.figure
     ratio = (bbox.width * fig.get_figwidth()) / (bbox.height * fig.get_figheight())  # type: ignore[union-attr]
-    x0, x1, y0, y1 = carto.fit_extent((xmin, ymin, xmax, ymax), ratio, 0.06)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_facecolor("white")
-    for spine in ax.spines.values():
-        spine.set_linewidth(0.5 * scale)
-        spine.set_color("#566573")
+    extent = carto.fit_extent((xmin, ymin, xmax, ymax), ratio, 0.06)
+    frame_map(ax, extent, facecolor="white", edgecolor="#566573", linewidth=0.5 * scale)
     if not communes.empty:
         communes.plot(ax=ax, facecolor="#f4f6f7", edgecolor="#566573", linewidth=0.35 * scale)
     chosen = gpd.GeoDataFrame(geometry=[geometry], crs=communes.crs)
@@ -149,10 +129,29 @@ def locator(ax: Axes, plan: AtlasPlan, geometry: BaseGeometry, scale: float = 1.
         pt = chosen.geometry.union_all().representative_point()
         ax.plot([pt.x], [pt.y], marker="o", markersize=9 * scale, markerfacecolor="none",
                 markeredgecolor="#c0392b", markeredgewidth=0.8 * scale)
-    ax.set_xlim(x0, x1)
-    ax.set_ylim(y0, y1)
+    frame_map(ax, extent)
+
+
+def frame_map(ax: Axes, extent: tuple[float, float, float, float], *,
+              facecolor: str | None = None, edgecolor: str | None = None,
+              linewidth: float | None = None) -> None:
+    """``ax`` as a map frame of ``extent`` (xmin, xmax, ymin, ymax): equal scale, no ticks nor
+    axis labels, the given background and border. geopandas rescales and labels the axes (after
+    the CRS) when it plots: call it again, extent alone, once the layers are drawn."""
+    ax.set_xlim(extent[0], extent[1])
+    ax.set_ylim(extent[2], extent[3])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
     ax.set_xlabel("")
     ax.set_ylabel("")
+    if facecolor is not None:
+        ax.set_facecolor(facecolor)
+    for spine in ax.spines.values():
+        if edgecolor is not None:
+            spine.set_color(edgecolor)
+        if linewidth is not None:
+            spine.set_linewidth(linewidth)
 
 
 def _action_numbers(ax: Axes, frame: gpd.GeoDataFrame, scale: float) -> None:

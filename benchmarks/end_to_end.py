@@ -322,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("/usr/bin/time manque (paquet Debian « time »)")
     args.cache.mkdir(parents=True, exist_ok=True)
     ok = True
+    table: list[tuple[str, str, dict, dict]] = []  # store, method, result, ort-geo stats' result
     for n in args.buildings:
         backend = args.backend if args.backend != "auto" else (
             "gpkg" if n <= GPKG_MAX else "postgis")
@@ -374,8 +375,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {name:15s} {best['seconds']:8.2f} s  (CPU {best['cpu_s']:7.2f} s)   "
                       f"peak {best['peak_mib']:7.0f} MiB", flush=True)
         if "ort-geo stats" in frames:
-            ok &= _compare(frames)
+            same = _compare(frames)
+            ok &= same
             base = results["ort-geo stats"]
+            label = f"{'GeoPackage' if backend == 'gpkg' else 'PostGIS'} {n:,}"
+            table += [(label if i == 0 else "", name, r, base)
+                      for i, (name, r) in enumerate(results.items())]
+            print(f"   figures identical across methods: {'yes' if same else 'NO'}")
             lib = results.get("sector_stats")
             for name, r in results.items():
                 if name in ("ort-geo stats", "sector_stats"):
@@ -386,6 +392,12 @@ def main(argv: list[str] | None = None) -> int:
                     text += (f", {r['seconds'] / lib['seconds']:.1f}x that of sector_stats "
                              f"(CPU {r['cpu_s'] / lib['cpu_s']:.1f}x)")
                 print(text + f"; {r['peak_mib'] / base['peak_mib']:.1f}x its peak memory")
+    if table:
+        print("\n| store | method | wall | CPU | peak | wall / ort-geo stats |")
+        print("|---|---|---|---|---|---|")
+        for label, name, r, base in table:
+            print(f"| {label} | {name} | {r['seconds']:.2f} s | {r['cpu_s']:.2f} s | "
+                  f"{r['peak_mib']:,.0f} MiB | {r['seconds'] / base['seconds']:.1f}x |")
     return 0 if ok else 1
 
 

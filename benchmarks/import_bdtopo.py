@@ -18,6 +18,7 @@ road layer, as the real package has several. Then, in one run, on a fresh store 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -135,17 +136,28 @@ def make_bdtopo(path: Path, n: int, seed: int = 68) -> Path:
 
 # -- the run -------------------------------------------------------------------------------------
 
-def _timed(cmd: list[str], env: dict | None = None) -> dict:
-    """Run a command under /usr/bin/time: wall, CPU (user + system), peak resident memory."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "TIME %e %U %S %M", *cmd], capture_output=True,
-                          text=True, env=env)
+# Runs a command and reports its own resources: wall, CPU and peak memory of that child alone
+# (RUSAGE_CHILDREN of the benchmark itself would mix every command it ran).
+_WRAPPER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.run(sys.argv[1:]).returncode
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("TIME " + json.dumps([time.perf_counter() - start, r.ru_utime + r.ru_stime,
+                            r.ru_maxrss / 1024]), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _timed(cmd: list[str]) -> dict:
+    """Run a command: wall, CPU (user + system), peak resident memory."""
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], capture_output=True, text=True)
     last = [line for line in proc.stderr.splitlines() if line.startswith("TIME ")]
     if proc.returncode != 0 or not last:
         raise RuntimeError(f"{' '.join(cmd[:3])}… failed:\n{proc.stdout[-1500:]}"
                            f"\n{proc.stderr[-3000:]}")
-    wall, user, system, kib = last[-1].split()[1:]
-    return {"seconds": float(wall), "cpu_s": float(user) + float(system),
-            "peak_mib": int(kib) / 1024, "output": proc.stdout + proc.stderr}
+    wall, cpu, peak = json.loads(last[-1][5:])
+    return {"seconds": wall, "cpu_s": cpu, "peak_mib": peak, "output": proc.stdout}
 
 
 def _count(location: str, table: str) -> int:
@@ -229,8 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("ogr2ogr",):
         if not shutil.which(tool):
             parser.error(f"{tool} manque (paquet Debian « gdal-bin »)")
-    if not Path("/usr/bin/time").exists():
-        parser.error("/usr/bin/time manque (paquet Debian « time »)")
     if "postgis" in args.backend and not args.url:
         parser.error("give --url or set ORT_GEO_TEST_POSTGIS for PostGIS")
     args.cache.mkdir(parents=True, exist_ok=True)

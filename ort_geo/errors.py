@@ -105,8 +105,8 @@ EXTRAS = ("postgis", "pdf", "browser", "bench", "dev")
 
 #: Optional system programs: name -> (Debian package, what the tool does without it).
 TOOLS: dict[str, tuple[str, str]] = {
-    "chromium": ("chromium", "captures PNG des cartes web omises"),
-    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas omis"),
+    "chromium": ("chromium", "captures PNG des cartes web et du tableau de bord omises"),
+    "pdftoppm": ("poppler-utils", "aperçus PNG des pages de l'atlas et du bilan omis"),
 }
 
 

@@ -16,7 +16,6 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from .errors import FeatureNotFoundError, GeometryError, InputError
-from .io import read_vector
 from .store.base import STORAGE_CRS, STORAGE_EPSG, Store
 
 Perimeter: TypeAlias = str | Path | BaseGeometry | gpd.GeoDataFrame | gpd.GeoSeries
@@ -82,6 +81,8 @@ def _read_file(path: Path, epsg: int) -> gpd.GeoDataFrame:
     if not path.exists():
         raise InputError(f"Fichier de périmètre introuvable : {path}")
     # CRS inference, swapped axes refused, repair
+    from .io import read_vector  # the file readers load only for a file perimeter
+
     frame, _report = read_vector(path, target=epsg)
     return frame
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -104,11 +105,37 @@ def _bare_env(home: Path) -> dict[str, str]:
 def test_demo_completes_without_optional_tools():
     """``make demo``'s command on a bare machine: store, both maps and the atlas; captures and PNG
     pages skipped, one French line each with the install command; no traceback."""
+    _bare_demo([], sudo=os.geteuid() != 0)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="suite lancée sans privilèges : le test précédent est déjà ce cas")
+def test_demo_completes_as_an_unprivileged_user():
+    """The same bare demo as ``nobody`` (uid/gid 65534, no group) when the suite runs as root (as
+    CI does): it may write only its output folder and its HOME — a cache or a file written under
+    the repository would fail with a traceback — and the install commands say ``sudo``."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv (util-linux) introuvable : impossible de changer d'utilisateur")
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*prefix, str(BIN / "ort-geo"), "--help"], capture_output=True,
+                           env={"PATH": str(BIN), "LANG": "C.UTF-8"}, cwd="/")
+    if probe.returncode != 0:
+        # This virtualenv's interpreter lies where nobody may not read (a Python built under
+        # /root): grant reading and directory search only (CAP_DAC_READ_SEARCH), never
+        # writing, which is what this test is about.
+        prefix += ["--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+    _bare_demo(prefix, sudo=True, owner=65534)
+
+
+def _bare_demo(prefix: list[str], *, sudo: bool, owner: int | None = None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="ort-geo-bare-"))
     try:
-        done = subprocess.run([str(BIN / "ort-geo"), "demo", "--out", str(folder / "out")],
-                              env=_bare_env(folder), capture_output=True, text=True, timeout=600,
-                              cwd=ROOT)
+        if owner is not None:
+            os.chown(folder, owner, owner)
+        done = subprocess.run([*prefix, str(BIN / "ort-geo"), "demo", "--out",
+                               str(folder / "out")], env=_bare_env(folder), capture_output=True,
+                              text=True, timeout=600, cwd=ROOT)
         text = done.stdout + done.stderr
         assert done.returncode == 0, text
         assert "Traceback" not in text
@@ -116,6 +143,8 @@ def test_demo_completes_without_optional_tools():
         for name in ("val-d-argent.gpkg", "carte-publique.html", "carte-travail.html",
                      "atlas-public.pdf"):
             assert (out / name).stat().st_size > 1000, name
+        if owner is not None:
+            assert (out / "val-d-argent.gpkg").stat().st_uid == owner
         assert not list(out.glob("*.png"))
         skipped = [line for line in text.splitlines() if line.startswith("Omis :")]
         assert len(skipped) == 2, text
@@ -123,11 +152,12 @@ def test_demo_completes_without_optional_tools():
         # bilan's PNGs too, not only the first output that needed the tool)
         assert skipped[0].startswith("Omis : carte-publique.png, carte-travail.png et "
                                      "tableau.png — chromium est introuvable"), skipped[0]
-        assert "apt-get install chromium" in skipped[0]
+        sudo_ = "sudo " if sudo else ""
+        assert f"pour l'installer : {sudo_}apt-get install chromium" in skipped[0], skipped[0]
         year = clock.today().year - 1
         assert skipped[1].startswith(f"Omis : atlas-public-secteur-1.png et bilan-{year}-page-"
                                      "*.png — pdftoppm est introuvable"), skipped[1]
-        assert "apt-get install poppler-utils" in skipped[1]
+        assert f"pour l'installer : {sudo_}apt-get install poppler-utils" in skipped[1]
         assert (out / "tableau.html").is_file() and list(out.glob(f"bilan-{year}.pdf"))
     finally:
         subprocess.run(["rm", "-rf", str(folder)], check=False)
@@ -142,6 +172,19 @@ def test_map_capture_without_chromium(demo_store_path, tmp_path):
     assert done.returncode == 0, done.stderr
     assert html.stat().st_size > 1000 and not png.exists()
     assert "Omis : chromium est introuvable" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_dashboard_capture_without_chromium(demo_store_path, tmp_path):
+    """Like the map: the dashboard is written, its PNG left out with one line, exit 0."""
+    env = {**os.environ, **_bare_env(tmp_path)}
+    html, png = tmp_path / "tableau.html", tmp_path / "tableau.png"
+    done = subprocess.run([str(BIN / "ort-geo"), "tableau-de-bord", "-o", str(html), "--capture",
+                           str(png), "--store", str(demo_store_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert html.stat().st_size > 1000 and not png.exists()
+    assert "Omis : chromium est introuvable" in done.stdout and "tableau de bord" in done.stdout
     assert "Traceback" not in done.stderr
 
 

@@ -82,3 +82,13 @@ def test_a_failing_chunk_leaves_the_store_unchanged(territory_store, bdtopo_file
         import_buildings(territory_store, bdtopo_file, "bdtopo", author="t", keep_outside=True)
     assert len(calls) == 4
     assert store_state(territory_store) == before
+
+
+def test_import_benchmark_runs_at_a_tiny_scale(tmp_path, system_tool, capsys):
+    """``python -m benchmarks.import_bdtopo`` on a GeoPackage (no timing asserted)."""
+    from benchmarks.import_bdtopo import main
+
+    system_tool("ogr2ogr", "gdal-bin")
+    assert main(["--buildings", "300", "--backend", "gpkg", "--cache", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "ort-geo / ogr2ogr" in out and "300 rows" in out

@@ -29,6 +29,12 @@ author_option = click.option(
 )
 
 
+def omitted(what: object) -> None:
+    """The French line of an optional output left out (a missing tool or extra: the error
+    says which and how to install it); what was written stands, the command succeeds."""
+    console.print(f"[yellow]Omis :[/] {what}", highlight=False, soft_wrap=True)
+
+
 def current_user() -> str:
     """The login name, or "inconnu" for a user id without a name (containers, CI runners)."""
     try:

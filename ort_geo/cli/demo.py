@@ -15,7 +15,7 @@ from rich.table import Table
 
 from ..rules import errors, format_report, validate
 from ..territory import load_territory
-from ._common import console
+from ._common import console, omitted
 from .build import DEFAULT_TERRITORY, dem_option, run_build
 
 
@@ -85,7 +85,7 @@ class _Skipped:
             why = (f"{exc.tool} est introuvable ; pour l'installer : "
                    f"{install_command(exc.package)}" if isinstance(exc, MissingToolError)
                    else str(exc))
-            console.print(f"[yellow]Omis :[/] {named} — {why}", highlight=False, soft_wrap=True)
+            omitted(f"{named} — {why}")
 
 
 def _web_maps(store, out_dir: Path, skipped: _Skipped) -> None:

@@ -6,7 +6,7 @@ import click
 
 from ..store import open_store
 from ..webmap import BASEMAPS, write_map
-from ._common import console, store_option
+from ._common import console, omitted, store_option
 
 
 @click.command("map")
@@ -38,7 +38,7 @@ def command(audience: str, output: str, basemap: str, title: str | None, png: st
             with console.status("Capture de la carte…"):
                 screenshot(output, png, ready=_ready(audience))
         except (MissingExtraError, MissingToolError) as exc:  # the map itself is written
-            console.print(f"[yellow]Omis :[/] {exc}", highlight=False, soft_wrap=True)
+            omitted(exc)
             return
         console.print(f"Capture écrite : {png}", highlight=False)
 

@@ -9,7 +9,6 @@ import click
 import pandas as pd
 from rich.table import Table
 
-from ..io.write import csv_fr
 from ..privacy import MASK_NOTE
 from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
 from ..store import open_store
@@ -76,6 +75,8 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
     if fmt == "json":
         text = json.dumps(stats_records(frame), ensure_ascii=False, indent=2)
     elif fmt == "csv":
+        from ..io.write import csv_fr  # the file writers load only for CSV
+
         text = csv_fr(labelled(frame))
     else:
         # One row per statistic, one column per zone: readable in a terminal.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..store import open_store
-from ._common import console, store_option
+from ._common import console, omitted, store_option
 
 
 @click.command("tableau-de-bord")
@@ -30,7 +30,12 @@ def command(output: str, edition: str, at: str | None, png: str | None, store: s
     console.print(f"Tableau de bord écrit : {report}", highlight=False)
     if png:
         from ..dashboard import capture
+        from ..errors import MissingExtraError, MissingToolError
 
-        with console.status("Capture du tableau de bord…"):
-            capture(output, png)
+        try:
+            with console.status("Capture du tableau de bord…"):
+                capture(output, png)
+        except (MissingExtraError, MissingToolError) as exc:  # the dashboard itself is written
+            omitted(exc)
+            return
         console.print(f"Capture écrite : {png}", highlight=False)
