@@ -4,9 +4,14 @@ caching and gzip, French errors, and GDAL's OGC API driver reading the buildings
 from __future__ import annotations
 
 import gzip
+import json
+import os
+import subprocess
+from pathlib import Path
 
 import mapbox_vector_tile
 import pyogrio
+import pytest
 from conftest_api import N_BUILDINGS, SECRET, X0, Y0
 from pyproj import Transformer
 
@@ -109,3 +114,20 @@ def test_gdal_reads_the_buildings_as_tiles(live_server):
     assert frame.crs.to_epsg() == 3857
     assert frame["id"].nunique() == N_BUILDINGS
     assert not PRIVATE & set(frame.columns)
+
+
+@pytest.mark.qgis
+def test_qgis_draws_the_building_tiles(live_server, tmp_path):
+    """QGIS (Debian's, headless) adds the tiles as a vector tile layer and draws the buildings."""
+    script = Path(__file__).parents[1] / "qgis_tiles.py"
+    box = Transformer.from_crs(2154, 3857, always_xy=True).transform_bounds(
+        X0 - 100, Y0 - 100, X0 + 1600, Y0 + 600)
+    template = f"{live_server}{TILES}/{{z}}/{{y}}/{{x}}"
+    run = subprocess.run(["/usr/bin/python3", str(script), template, *map(str, box),
+                          str(tmp_path / "qgis.png")], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.splitlines()[-1])
+    assert seen["valid"] and not seen["errors"], seen
+    # 60 buildings of 15 x 12 m in an 800 x 600 image of 1.7 km: about 1 % of the pixels.
+    assert seen["drawn"] > 0.004, seen
