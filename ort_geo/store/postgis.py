@@ -172,7 +172,10 @@ class PostGISStore(Store):
                 if self._pool is None or self._pid != os.getpid():
                     self._pool = psycopg_pool.ConnectionPool(
                         self.conninfo, min_size=1, max_size=self._pool_size, open=True,
-                        timeout=30, kwargs={"connect_timeout": 10},
+                        # Autocommit: a read is one round trip, not BEGIN + query + the
+                        # ROLLBACK the pool sends when it gets the connection back; writes
+                        # open their transaction explicitly (conn.transaction()).
+                        timeout=30, kwargs={"connect_timeout": 10, "autocommit": True},
                         name=f"ort-geo:{self.schema}")
                     self._pid = os.getpid()
         try:
