@@ -402,15 +402,23 @@ class PostGISStore(Store):
                         matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
                                                f"{sql_where}", params).fetchone()[0]
             else:
-                # The fids of every match first (the GiST index finds them; a plan walking the
-                # fid order until the page is full could scan the whole table), then the page.
-                fids = [r[0] for r in conn.execute(
-                    f"SELECT fid FROM {self._t(layer)} WHERE {sql_where} ORDER BY fid",
-                    params, binary=True)]
-                matched = len(fids) if count else None
-                page = fids[offset:None if limit is None else offset + int(limit)]
-                rows = conn.execute(f"{select} WHERE fid = ANY(%s) ORDER BY fid", [page],
-                                    binary=True).fetchall() if page else []
+                # One round trip: the fids of every match (materialised: the GiST index finds
+                # them — a plan walking the fid order until the page is full could scan the
+                # whole table), their count, and the page's rows.
+                page = f"OFFSET {int(offset)}" + ("" if limit is None else f" LIMIT {int(limit)}")
+                rows = conn.execute(
+                    f"WITH m AS MATERIALIZED (SELECT fid FROM {self._t(layer)} WHERE {sql_where}),"
+                    f" p AS (SELECT fid FROM m ORDER BY fid {page}) "
+                    f"SELECT {cols}, {_geom(spec)}, (SELECT count(*) FROM m) "
+                    f"FROM {self._t(layer)} JOIN p USING (fid) ORDER BY fid",
+                    params, binary=True).fetchall()
+                matched = None
+                if count:
+                    matched = rows[0][-1] if rows else page_count(rows, limit, offset)
+                    if matched is None:  # past the last page
+                        matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
+                                               f"{sql_where}", params).fetchone()[0]
+                rows = [r[:-1] for r in rows]
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
         batch = FeatureBatch(scalars([str(v) for v in values[0]]),
                              {n: plain_column(spec.field(n).type, values[i])
