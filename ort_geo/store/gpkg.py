@@ -587,24 +587,34 @@ class GeoPackageStore(Store):
         if bbox is None:
             bbox = tuple(shapely.bounds(area).tolist())
         rtree = f'"rtree_{spec.name}_geom"'
-        # The R-tree drives the join: only candidates in the box are looked up by fid.
-        rows = conn.execute(
-            f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
-            f'JOIN "{spec.name}" ON "{spec.name}".fid = r.id '
-            f"WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? AND {sql_where}",
-            [bbox[0], bbox[2], bbox[1], bbox[3], *params]).fetchall()
+        box_params = [bbox[0], bbox[2], bbox[1], bbox[3]]
+        box_sql = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
+        if sql_where == "1=1":  # no filter: the R-tree alone
+            rows = conn.execute(f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
+                                f"WHERE {box_sql}", box_params).fetchall()
+        else:  # the R-tree drives the join: only candidates in the box are looked up by fid
+            rows = conn.execute(
+                f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
+                f'JOIN "{spec.name}" ON "{spec.name}".fid = r.id WHERE {box_sql} AND {sql_where}',
+                [*box_params, *params]).fetchall()
         if not rows:
             return np.zeros(0, dtype=np.int64)
         table = np.array(rows, dtype=np.float64)
         fids = table[:, 0].astype(np.int64)
         boxes = table[:, 1:]
+        curved = area is not None
         if area is None:
-            inside = ((boxes[:, 0] >= bbox[0]) & (boxes[:, 1] >= bbox[1])
-                      & (boxes[:, 2] <= bbox[2]) & (boxes[:, 3] <= bbox[3]))
-            area = shapely.box(*bbox)
+            area, inner = shapely.box(*bbox), bbox
         else:
             shapely.prepare(area)
-            inside = shapely.contains(area, shapely.box(*boxes.T))
+            inner = _inner_box(area)
+        # Inside a rectangle within the area: certainly in it; near its edges, the box of the
+        # candidate decides; only those crossing the edge are tested on their geometry.
+        inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
+                  & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
+        near = np.flatnonzero(~inside)
+        if len(near) and curved:
+            inside[near] = shapely.contains(area, shapely.box(*boxes[near].T))
         unsure = fids[~inside]
         if len(unsure):
             blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
@@ -942,6 +952,19 @@ def _pandas_types() -> None:
 
     _PANDAS_TYPES.update({pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype(),
                           pa.int32(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype()})
+
+
+def _inner_box(area: Any) -> tuple[float, float, float, float]:
+    """An axis-aligned rectangle inside ``area`` (a box given in degrees, projected: nearly a
+    rectangle), found by shrinking its bounds until the area contains it; the bounds of an
+    empty rectangle when none is found."""
+    minx, miny, maxx, maxy = shapely.bounds(area).tolist()
+    dx, dy = (maxx - minx) / 64, (maxy - miny) / 64
+    for k in range(1, 17):
+        box = (minx + k * dx, miny + k * dy, maxx - k * dx, maxy - k * dy)
+        if shapely.contains(area, shapely.box(*box)):
+            return box
+    return (maxx, maxy, minx, miny)
 
 
 def _point_columns(layer: LayerSpec) -> tuple[str, ...]:
