@@ -142,7 +142,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
                     "édition des secteurs, zones et actions.",
         version=__version__,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # /api.html: api/openapi.py, in French, nothing from a CDN
         redoc_url=None,
     )
     app.state.store = open_store(store_url)
