@@ -62,6 +62,8 @@ PACK_MIN = 1000
 _SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
+#: Descriptors :meth:`GeoPackageStore.revision` reads headers through, by (pid, device, inode).
+_HEADER_FDS: dict[tuple[int, int, int], int] = {}
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
 
@@ -679,30 +681,30 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
-    def revision(self, layer=None) -> tuple[Any, ...]:
-        # SQLite's file change counter (header bytes 24-27) is bumped by every commit in
-        # rollback-journal mode; in WAL mode (QGIS may switch a file to it) commits append to
-        # the -wal file, whose header changes when it restarts. Any client, any process,
-        # metadata included. For one layer: its journal (triggers journal other clients' edits).
+    def revision(self, layer=None) -> tuple[Any, ...] | None:
+        # For one layer: its journal (triggers journal other clients' edits).
         if layer is not None:
             with self._read() as conn:
                 seq, n = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ort_journal "
                                       "WHERE layer = ?", (layer,)).fetchone()
             return self._local.ident[2], int(seq), int(n)
+        # The whole store, metadata included, by any client of any process: SQLite's file
+        # change counter (header bytes 24-27, bumped by every commit in rollback-journal mode)
+        # with the file's size and time (a WAL checkpoint writes it). Read through a descriptor
+        # kept open: closing one of this file's descriptors would release every POSIX lock this
+        # process holds on it — SQLite's own, in the middle of a write (a corrupt file).
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                head, ino = os.pread(fd, 4, 24), os.fstat(fd).st_ino
-            finally:
-                os.close(fd)
+            stat = os.stat(self.path)
+            ident = (os.getpid(), stat.st_dev, stat.st_ino)
+            fd = _HEADER_FDS.get(ident)
+            if fd is None:  # one per file and process, shared by its stores, never closed
+                fd = _HEADER_FDS[ident] = os.open(self.path, os.O_RDONLY)
+            head = os.pread(fd, 4, 24)
         except OSError as exc:
             raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
-        try:
-            wal = os.stat(f"{self.path}-wal")
-        except OSError:
-            return head, ino
-        with open(f"{self.path}-wal", "rb") as fh:
-            return head, ino, wal.st_size, wal.st_mtime_ns, fh.read(32)
+        if os.path.exists(f"{self.path}-wal"):
+            return None  # WAL mode (QGIS may set it): commits do not touch the file, no token
+        return head, stat.st_ino, stat.st_size, stat.st_mtime_ns
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
