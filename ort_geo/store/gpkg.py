@@ -652,15 +652,8 @@ class _GpkgTransaction(Transaction):
         self.touched: set[str] = set()
 
     def fetch(self, layer, ids):
-        names = layer.field_names
-        cols = ", ".join(f'"{n}"' for n in names)
-        sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        rows = (self.conn.execute(sql).fetchall() if ids is None
-                else self._rows_of(sql, layer.key, ids))
-        frame = _typed_frame(layer, names, rows, self.epsg)
-        from .base import iter_features
-
-        return {f.id: f for f in iter_features(layer, frame)}
+        # Plain values without a frame (an edit fetches one row): pandas would cost more.
+        return {f.id: f for f in self.fetch_batch(layer, ids).features()}
 
     def fetch_batch(self, layer, ids):
         names = _others(layer)
