@@ -265,6 +265,37 @@ def _srs_rows(epsg: int) -> list[tuple]:
     return rows
 
 
+#: Descriptors of store files kept open by :func:`_header_fd`: (pid, device, inode) -> (path, fd).
+_HEADER_FDS: dict[tuple[int, int, int], tuple[Path, int]] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _header_fd(path: Path) -> int:
+    """A read-only descriptor of a store file, opened once per process and file and kept open.
+
+    SQLite's locks are POSIX locks, held per process: closing ANY descriptor of the file drops
+    all of them, so a write transaction running in another thread would lose its lock while it
+    writes, and a writer in another process could then corrupt the file ("database disk image
+    is malformed"). Only the descriptors of files deleted or replaced since are closed (no
+    connection can still write to them through this path).
+    """
+    st = os.stat(path)
+    key = (os.getpid(), st.st_dev, st.st_ino)
+    with _HEADER_LOCK:
+        held = _HEADER_FDS.get(key)
+        if held is None:
+            for other, (where, fd) in list(_HEADER_FDS.items()):
+                try:
+                    same = other[0] == key[0] and os.stat(where).st_ino == other[2]
+                except OSError:
+                    same = False
+                if not same and other[0] == key[0]:
+                    os.close(fd)
+                    del _HEADER_FDS[other]
+            held = _HEADER_FDS[key] = (path, os.open(path, os.O_RDONLY))
+        return held[1]
+
+
 class GeoPackageStore(Store):
     """A store in one GeoPackage file."""
 
@@ -680,11 +711,8 @@ class GeoPackageStore(Store):
                                       "WHERE layer = ?", (layer,)).fetchone()
             return self._local.ident[2], int(seq), int(n)
         try:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                head, ino = os.pread(fd, 4, 24), os.fstat(fd).st_ino
-            finally:
-                os.close(fd)
+            fd = _header_fd(self.path)  # never closed: see there
+            head, ino = os.pread(fd, 4, 24), os.fstat(fd).st_ino
         except OSError as exc:
             raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
         try:
