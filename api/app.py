@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ort_geo import __version__, errors, vector_tiles
 from ort_geo.auth import ANONYMOUS, visible_fields
+from ort_geo.errors import validation_message
 from ort_geo.store import open_store
 from ort_geo.territory import default_store
 
@@ -85,60 +86,6 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return _problem(exc.status_code, "HTTPError", description, getattr(exc, "headers", None))
 
 
-#: French wording of pydantic's validation errors (by error type); any other type gets a
-#: generic French sentence, never pydantic's English message.
-_MESSAGES = {
-    "greater_than": "doit être supérieur à {gt}",
-    "greater_than_equal": "doit être supérieur ou égal à {ge}",
-    "less_than": "doit être inférieur à {lt}",
-    "less_than_equal": "doit être inférieur ou égal à {le}",
-    "int_parsing": "doit être un nombre entier",
-    "int_type": "doit être un nombre entier",
-    "int_from_float": "doit être un nombre entier",
-    "int_parsing_size": "nombre hors limites",
-    "float_parsing": "doit être un nombre",
-    "float_type": "doit être un nombre",
-    "finite_number": "doit être un nombre fini",
-    "bool_parsing": "doit être un booléen (true/false)",
-    "bool_type": "doit être un booléen (true/false)",
-    "string_type": "doit être une chaîne de caractères",
-    "string_too_short": "trop court (au moins {min_length} caractère(s))",
-    "string_too_long": "trop long (au plus {max_length} caractères)",
-    "string_pattern_mismatch": "forme invalide",
-    "string_unicode": "texte illisible (UTF-8 attendu)",
-    "list_type": "doit être une liste",
-    "too_short": "trop peu d'éléments (au moins {min_length})",
-    "too_long": "trop d'éléments (au plus {max_length})",
-    "missing": "est obligatoire",
-    "dict_type": "doit être un objet JSON",
-    "model_type": "doit être un objet JSON",
-    "model_attributes_type": "doit être un objet JSON",
-    "json_invalid": "JSON illisible",
-    "json_type": "JSON attendu",
-    "literal_error": "valeur non admise (admises : {expected})",
-    "enum": "valeur non admise (admises : {expected})",
-    "date_parsing": "doit être une date (AAAA-MM-JJ)",
-    "date_from_datetime_parsing": "doit être une date (AAAA-MM-JJ)",
-    "datetime_parsing": "doit être une date et heure RFC 3339",
-    "datetime_from_date_parsing": "doit être une date et heure RFC 3339",
-    "uuid_parsing": "identifiant UUID invalide",
-    "extra_forbidden": "champ non admis",
-    "value_error": "valeur invalide",
-}
-
-
-def validation_message(err: dict) -> str:
-    """One pydantic/FastAPI validation error in French (``where : what``)."""
-    where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body",
-                                                                      "header"))
-    text = _MESSAGES.get(err.get("type", ""), "valeur invalide")
-    try:
-        msg = text.format(**err.get("ctx", {}))
-    except (KeyError, IndexError, ValueError):
-        msg = text.split(" (")[0]
-    return f"{where or 'corps'} : {msg}"
-
-
 def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     parts = [validation_message(err) for err in exc.errors()]
     return _problem(400, "InvalidParameterValue", "Requête invalide — " + " ; ".join(parts))
@@ -195,7 +142,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
                     "édition des secteurs, zones et actions.",
         version=__version__,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # /api.html: api/openapi.py, in French, nothing from a CDN
         redoc_url=None,
     )
     app.state.store = open_store(store_url)

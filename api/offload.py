@@ -64,11 +64,13 @@ class ServerBusy(Exception):
         self.retry_after = retry_after
 
 
-def _init_worker(alive: Connection) -> None:
+def _init_worker(alive: Connection, started: Any) -> None:
     """In each worker: lower priority, leave Ctrl+C to the server, and exit when the server is
     gone — ``alive`` is the read end of a pipe whose only write end the server holds, so it
     reads end-of-file when the server exits, however it dies (the executor's own queues never
-    tell: each worker holds both ends of them)."""
+    tell: each worker holds both ends of them). ``started``: a barrier of all the pool's
+    workers, so that none is idle before every one is spawned (the executor spawns a worker
+    only when none is idle)."""
     with contextlib.suppress(OSError):  # not permitted: same priority, still off the loop
         os.nice(NICENESS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,6 +82,7 @@ def _init_worker(alive: Connection) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="ort-geo-server-watch", daemon=True).start()
+    started.wait(timeout=120)
 
 
 def _ready() -> int:
@@ -113,10 +116,11 @@ class GeometryPool:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(_PRELOAD)
                 self._alive = context.Pipe(duplex=False)
-                executor = ProcessPoolExecutor(self.processes, mp_context=context,
-                                               initializer=_init_worker,
-                                               initargs=(self._alive[0],))
-                # Spawn every worker now, not on demand (spawning later would block a request).
+                executor = ProcessPoolExecutor(
+                    self.processes, mp_context=context, initializer=_init_worker,
+                    initargs=(self._alive[0], context.Barrier(self.processes)))
+                # Spawn every worker now (the barrier makes each submit spawn one), not on
+                # demand later.
                 try:
                     for future in [executor.submit(_ready) for _ in range(self.processes)]:
                         future.result()

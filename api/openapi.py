@@ -10,10 +10,12 @@ OGC exception document, not FastAPI's 422).
 from __future__ import annotations
 
 import copy
+import html
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
 
 OPENAPI_VERSION = "3.0.3"
 #: The exception document of OGC API – Common (``code`` + ``description``), as every error is.
@@ -99,6 +101,8 @@ def _rewrite(document: dict[str, Any]) -> dict[str, Any]:
             if responses.pop("422", None) is not None or operation.get("parameters"):
                 responses.setdefault("400", _INVALID)
             for response in responses.values():
+                if response.get("description") == "Successful Response":  # FastAPI's default
+                    response["description"] = "Succès"
                 for media in response.get("content", {}).values():
                     if "schema" in media:
                         media["schema"] = to_oas30(media["schema"])
@@ -118,3 +122,96 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/api.html", include_in_schema=False, response_class=HTMLResponse)
+    def documentation() -> HTMLResponse:
+        return HTMLResponse(documentation_page(app.openapi()))
+
+
+_WHERE = {"path": "chemin", "query": "requête", "header": "en-tête", "cookie": "cookie"}
+_METHODS = ("get", "head", "post", "put", "patch", "delete")
+_STYLE = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 0 auto; max-width: 70em;
+       padding: 0 1em 2em; color: #1b2631; background: #fff; line-height: 1.45; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 2px solid #2e86c1; }
+h3 { font-size: 1.05em; margin: 1.4em 0 .3em; } code { background: #eef2f4; padding: 0 .2em; }
+.method { display: inline-block; min-width: 4.2em; color: #fff; background: #1a5276;
+          padding: 0 .3em; border-radius: 3px; text-align: center; }
+table { border-collapse: collapse; margin: .4em 0; } caption { text-align: left; }
+th, td { border: 1px solid #aeb6bf; padding: .2em .5em; text-align: left; vertical-align: top; }
+th { background: #eef2f4; } a { color: #1a5276; }
+"""
+
+
+def _type(schema: dict[str, Any]) -> str:
+    """A parameter's type in a few words (``chaîne``, ``entier``, ``tableau de chaîne``…)."""
+    names = {"string": "chaîne", "integer": "entier", "number": "nombre", "boolean": "booléen",
+             "array": "tableau", "object": "objet"}
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    for key in ("allOf", "anyOf", "oneOf"):
+        if key in schema:
+            return " ou ".join(_type(option) for option in schema[key])
+    kind = names.get(schema.get("type", ""), schema.get("type", "—"))
+    if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+        kind += f" de {_type(schema['items'])}"
+    if "enum" in schema:
+        kind += " : " + ", ".join(str(v) for v in schema["enum"])
+    return kind
+
+
+def _operation(method: str, path: str, operation: dict[str, Any]) -> str:
+    esc = html.escape
+    parts = [f'<h3><span class="method">{method.upper()}</span> <code>{esc(path)}</code>'
+             f'{" — " + esc(operation["summary"]) if operation.get("summary") else ""}</h3>']
+    for paragraph in (operation.get("description") or "").split("\n\n"):
+        if paragraph.strip():
+            parts.append(f"<p>{esc(paragraph.strip())}</p>")
+    parameters = operation.get("parameters", [])
+    if parameters:
+        rows = "".join(
+            f'<tr><th scope="row"><code>{esc(p["name"])}</code></th>'
+            f'<td>{_WHERE.get(p.get("in", ""), esc(p.get("in", "")))}</td>'
+            f'<td>{"oui" if p.get("required") else "non"}</td>'
+            f'<td>{esc(_type(p.get("schema", {})))}</td>'
+            f'<td>{esc(p.get("description", ""))}</td></tr>' for p in parameters)
+        parts.append('<table><caption>Paramètres</caption><thead><tr><th scope="col">Nom</th>'
+                     '<th scope="col">Où</th><th scope="col">Obligatoire</th>'
+                     '<th scope="col">Type</th><th scope="col">Description</th></tr></thead>'
+                     f"<tbody>{rows}</tbody></table>")
+    responses = operation.get("responses", {})
+    if responses:
+        items = "".join(f"<li><code>{esc(code)}</code> : {esc(r.get('description', ''))}</li>"
+                        for code, r in sorted(responses.items()))
+        parts.append(f"<p>Réponses :</p><ul>{items}</ul>")
+    return "\n".join(parts)
+
+
+def documentation_page(document: dict[str, Any]) -> str:
+    """The API's documentation for people (``/api.html``, the landing page's ``service-doc``):
+    every operation of the OpenAPI ``document`` by tag, in French, a page with no script and
+    nothing fetched from elsewhere (the machine-readable definition stays ``/api``)."""
+    esc = html.escape
+    info = document.get("info", {})
+    by_tag: dict[str, list[str]] = {}
+    for path, item in document.get("paths", {}).items():
+        for method in _METHODS:
+            if isinstance(item.get(method), dict):
+                operation = item[method]
+                tag = (operation.get("tags") or ["Autres"])[0]
+                by_tag.setdefault(tag, []).append(_operation(method, path, operation))
+    toc = "".join(f'<li><a href="#tag-{i}">{esc(tag)}</a></li>' for i, tag in enumerate(by_tag))
+    sections = "".join(f'<section aria-labelledby="tag-{i}"><h2 id="tag-{i}">{esc(tag)}</h2>'
+                       + "".join(ops) + "</section>" for i, (tag, ops) in enumerate(by_tag.items()))
+    return f"""<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(info.get("title", "API"))} — documentation</title>
+<style>{_STYLE}</style></head>
+<body><header><h1>{esc(info.get("title", "API"))}</h1>
+<p>{esc(info.get("description", ""))}</p>
+<p>Version {esc(str(info.get("version", "")))}. Définition OpenAPI {esc(document["openapi"])}
+lisible par les logiciels : <a href="api">api</a> ; données : <a href="collections">collections</a>.</p>
+<nav aria-label="Sommaire"><ul>{toc}</ul></nav></header>
+<main>{sections}</main></body></html>
+"""

@@ -23,8 +23,8 @@ from shapely.ops import split
 from . import rules
 from .errors import ConflictError, GeometryError, InputError, ValidationError
 from .features import Feature
-from .store.base import Change, Store, features_to_frame
-from .validation import frame_to_features
+from .store.base import Change, EditCheckHook, Store, features_to_frame
+from .validation import type_feature
 
 Operation = Literal["create", "replace", "update", "delete"]
 
@@ -70,8 +70,7 @@ def check_changes(store: Store, layer: str, upserts: Sequence[Feature] = (),
     :func:`snap_to_neighbours`). Nothing is checked for a store that records no territory.
     """
     spec = store.spec(layer)
-    typed = [frame_to_features(spec, features_to_frame(spec, [f], crs=store.crs),
-                               epsg=store.epsg)[0] for f in upserts]
+    typed = [type_feature(spec, f, epsg=store.epsg) for f in upserts]
     return _check(store, layer, typed, [str(d) for d in deletes])
 
 
@@ -102,80 +101,99 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
     key = spec.key
     changed = list(dict.fromkeys([f.id for f in typed] + deletes))
     near = _near(store, layer, typed)
-    near_ids = near[key].astype(str)
-    missing = [i for i in changed if i not in set(near_ids)]
-    stored = near[near_ids.isin(changed).to_numpy()]
+    near_ids = near[key].astype(str).to_numpy()
+    is_changed = np.isin(near_ids, changed)
+    stored = near[is_changed]
+    missing = [i for i in changed if i not in set(near_ids[is_changed].tolist())]
     if missing:
         stored = _concat([stored, store.read(layer, ids=missing)])
-    others = near[~near_ids.isin(changed).to_numpy()]
     if spec.spatial:
         typed = [snap_to_neighbours(near, f) for f in typed]
         check.features = typed
-    # Every field a column (a created feature may carry only some), as in a stored frame.
-    blank = dict.fromkeys(n for n in spec.field_names if n != spec.key)
-    upserted = features_to_frame(spec, [Feature(f.id, {**blank, **f.properties}, f.geometry)
-                                        for f in typed], crs=store.crs)[
-        [*spec.field_names, "geometry"]] if typed else near.iloc[:0]
     members = set(territory.communes)
-
-    def state(changed_part: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[rules.Violation]]:
-        frame = _concat([others, changed_part])
-        found = rules.check_layer(layer, frame, bounds.area, members, tolerant=bounds.tolerant) \
-            if spec.spatial and not frame.empty else []
-        return frame, found
-
-    then_frame, then = state(upserted)
-    now_frame, now = state(stored)
+    has_code = "code_insee" in spec.by_name
+    others = _arrays(near[~is_changed], key, has_code)
+    # The two states, as arrays (no frame built): the neighbourhood, then the changed features.
+    then_part = (np.array([f.id for f in typed], dtype=object),
+                 np.array([f.geometry for f in typed], dtype=object),
+                 np.array([f.properties.get("code_insee") for f in typed], dtype=object))
+    now_part = _arrays(stored, key, has_code)
+    then: list[rules.Violation] = []
+    now: list[rules.Violation] = []
+    if spec.spatial:
+        for found, part in ((then, then_part), (now, now_part)):
+            ids, geoms, codes = (np.concatenate([a, b]) for a, b in zip(others, part,
+                                                                         strict=True))
+            found += rules.check_features(layer, ids, geoms, codes if has_code else None,
+                                          bounds.area, members, tolerant=bounds.tolerant)
     if layer == "secteurs_ort":
         centre = "centre_ville_principal"
-        if (upserted["type"] == centre).any() or (stored["type"] == centre).any() or deletes:
-            typed_centre = store.read(layer, where={"type": centre})
-            kept = typed_centre[~typed_centre[key].astype(str).isin(changed).to_numpy()]
-            counted: list[int] = []
-
-            def any_sector(rows: gpd.GeoDataFrame, removed: int) -> bool:
-                if len(rows):
-                    return True
-                if not counted:
-                    counted.append(store.count(layer))
-                return counted[0] - removed > 0
-
-            gone = int(stored[key].astype(str).isin(deletes).sum())
-            then += rules.main_centre(_concat([kept, upserted[upserted["type"] == centre]]),
-                                      territory, bounds.hall, bounds.own,
-                                      any_sector=any_sector(upserted, gone))
-            now += rules.main_centre(typed_centre, territory, bounds.hall, bounds.own,
-                                     any_sector=any_sector(stored, 0))
+        then_types = [f.properties.get("type") for f in typed]
+        if centre in then_types or (stored["type"] == centre).any() or deletes:
+            # Usually every centre-ville sector is in the neighbourhood already: counted, not read.
+            typed_centre = near[near["type"] == centre]
+            if store.count(layer, where={"type": centre}) != len(typed_centre):
+                typed_centre = store.read(layer, where={"type": centre})
+            kept = ~np.isin(typed_centre[key].astype(str).to_numpy(), changed)
+            mine = np.array([t == centre for t in then_types], dtype=bool)
+            ids, geoms, codes = _arrays(typed_centre, key, True)
+            gone = int(np.isin(now_part[0], deletes).sum())
+            then += rules.main_centre(
+                np.concatenate([ids[kept], then_part[0][mine]]),
+                np.concatenate([codes[kept], then_part[2][mine]]),
+                np.concatenate([geoms[kept], then_part[1][mine]]), territory, bounds.hall,
+                bounds.own, any_sector=bool(typed) or store.count(layer) - gone > 0)
+            now += rules.main_centre(ids, codes, geoms, territory, bounds.hall, bounds.own,
+                                     any_sector=len(stored) > 0 or store.count(layer) > 0)
         if deletes:  # actions of a deleted sector lose their attachment
             orphans = store.read("actions", where={"secteur_id": deletes})
             if len(orphans):
                 then += rules.actions_rules(orphans, stored.iloc[:0], bounds.own)
                 now += rules.actions_rules(orphans, stored, bounds.own)
-    elif layer == "actions":
-        refs = {str(v) for frame in (upserted, stored) if "secteur_id" in frame
-                for v in frame["secteur_id"].dropna()}
-        sectors = store.read("secteurs_ort", ids=sorted(refs)) if refs else \
-            store.read("secteurs_ort", ids=[])
-        then += rules.actions_rules(upserted, sectors, bounds.own)
-        now += rules.actions_rules(stored, sectors, bounds.own)
-        if deletes:  # financing lines of a deleted action lose it
-            lines = store.read("financements", where={"action_id": deletes})
-            if len(lines):
-                then += rules.financing_rules(lines, upserted)
-                now += rules.financing_rules(lines, stored)
-    elif layer == "financements":
-        refs = {str(v) for frame in (upserted, stored) for v in frame["action_id"].dropna()}
-        known = store.read("actions", ids=sorted(refs), columns=[])
-        then += rules.financing_rules(upserted, known)
-        now += rules.financing_rules(stored, known)
+    elif layer in ("actions", "financements"):
+        upserted = _frame(store, spec, typed)
+        if layer == "actions":
+            refs = {str(v) for frame in (upserted, stored) for v in frame["secteur_id"].dropna()}
+            sectors = store.read("secteurs_ort", ids=sorted(refs))
+            then += rules.actions_rules(upserted, sectors, bounds.own)
+            now += rules.actions_rules(stored, sectors, bounds.own)
+            if deletes:  # financing lines of a deleted action lose it
+                lines = store.read("financements", where={"action_id": deletes})
+                if len(lines):
+                    then += rules.financing_rules(lines, upserted)
+                    now += rules.financing_rules(lines, stored)
+        else:
+            refs = {str(v) for frame in (upserted, stored) for v in frame["action_id"].dropna()}
+            known = store.read("actions", ids=sorted(refs), columns=[])
+            then += rules.financing_rules(upserted, known)
+            now += rules.financing_rules(stored, known)
     then = rules.sort_violations(then)
     introduced = _new(rules.errors(now), rules.errors(then))
-    ids = set(changed)
+    ids_changed = set(changed)
     warnings = [v for v in then if v.severity != "erreur" and v.layer == layer
-                and v.feature_id in ids]
+                and v.feature_id in ids_changed]
     if introduced or warnings:
         _locate(store, layer, check, bounds, introduced, warnings, typed, deletes)
     return check
+
+
+def _arrays(frame: gpd.GeoDataFrame, key: str, has_code: bool
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids (text), geometries and ``code_insee`` of a frame's features."""
+    codes = frame["code_insee"].to_numpy(dtype=object) if has_code else \
+        np.full(len(frame), None, dtype=object)
+    return (frame[key].astype(str).to_numpy(dtype=object),
+            np.asarray(frame.geometry.to_numpy(), dtype=object), codes)
+
+
+def _frame(store: Store, spec, features: list[Feature]) -> gpd.GeoDataFrame:
+    """Features as a frame with every field of the layer a column (a created feature may carry
+    only some), as a stored frame has."""
+    blank = dict.fromkeys(n for n in spec.field_names if n != spec.key)
+    frame = features_to_frame(spec, [Feature(f.id, {**blank, **f.properties}, f.geometry)
+                                     for f in features], crs=store.crs)
+    return frame[[*spec.field_names, "geometry"]] if len(frame) else \
+        store.read(spec.name, ids=[])
 
 
 def _near(store: Store, layer: str, typed: list[Feature]) -> gpd.GeoDataFrame:
@@ -356,6 +374,7 @@ def checked_edit(
     else:
         after = feature
     upserts, deletes = ([after], []) if after is not None else ([], [fid])
+    seen = _state(store)  # before the first look reads anything
     # The catalogue's checks first (the store's own), so the rules see clean values; this first
     # look also snaps the shape to its neighbours and refuses early.
     check = check_changes(store, layer, upserts, deletes)
@@ -363,21 +382,10 @@ def checked_edit(
         after = check.features[0]
         upserts = [after]
     _refuse(check)
-
-    def in_transaction() -> None:
-        # The authoritative check: inside the write transaction, serialised across clients,
-        # on the layers as committed by any concurrent edit.
-        _refuse(check_changes(store, layer, upserts, deletes))
-
-    if operation == "create":
-        return store.create(layer, after, author=author, message=message,  # type: ignore[arg-type]
-                            check=in_transaction)
-    if operation == "delete":
-        store.delete(layer, fid, author=author, if_match=if_match, message=message,
-                     check=in_transaction)
-        return None
-    return store.replace(layer, after, author=author, if_match=if_match,  # type: ignore[arg-type]
-                         message=message, check=in_transaction)
+    kind = {"update": "replace"}.get(operation, operation)
+    return store.apply(layer, [(kind, fid, after, if_match)], author=author, message=message,
+                       check=_in_transaction(store, layer, upserts, deletes, seen),
+                       typed=True)[0]
 
 
 def checked_changes(store: Store, layer: str, changes: Sequence[Change], *, author: str,
@@ -397,17 +405,34 @@ def checked_changes(store: Store, layer: str, changes: Sequence[Change], *, auth
                 f"{if_match}) : rechargez-le avant de le modifier.", layer=layer, feature_id=fid)
     upserts = [f for _, _, f, _ in changes if f is not None]
     deletes = [fid for op, fid, f, _ in changes if f is None]
+    seen = _state(store)
     check = check_changes(store, layer, upserts, deletes)
     _refuse(check)
     snapped = iter(check.features)
     final: list[Change] = [(op, fid, next(snapped) if f is not None else None, tag)
                            for op, fid, f, tag in changes]
     upserts = [f for _, _, f, _ in final if f is not None]
+    return store.apply(layer, final, author=author, message=message,
+                       check=_in_transaction(store, layer, upserts, deletes, seen), typed=True)
 
-    def in_transaction() -> None:
-        _refuse(check_changes(store, layer, upserts, deletes))
 
-    return store.apply(layer, final, author=author, message=message, check=in_transaction)
+def _state(store: Store) -> tuple:
+    """What a check's verdict depends on: the store's revision (any write, by the tool or
+    another client, moves it) and the recorded territory (metadata, not journaled)."""
+    return store.revision(), tuple(sorted(store.get_meta("territory").items()))
+
+
+def _in_transaction(store: Store, layer: str, upserts: list[Feature], deletes: list[str],
+                    seen: tuple) -> EditCheckHook:
+    """The authoritative check: inside the write transaction, serialised across clients, on the
+    layers as committed by any concurrent edit. When nothing was committed since the first look
+    (``seen``, taken before it read anything), that look judged this very state: it stands."""
+
+    def check() -> None:
+        if _state(store) != seen:
+            _refuse(_check(store, layer, upserts, deletes))
+
+    return check
 
 
 def _refuse(check: EditCheck) -> None:

@@ -7,6 +7,10 @@ planners as they are.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
 
 class OrtGeoError(Exception):
     """Root of every error raised by ort_geo."""
@@ -161,7 +165,7 @@ def install_command(package: str) -> str:
     return f"{'' if root else 'sudo '}apt-get install {package}"
 
 
-def require_module(module: str, extra: str):
+def require_module(module: str, extra: str) -> ModuleType:
     """Import ``module`` (e.g. ``"matplotlib"``) or raise :class:`MissingExtraError` naming
     ``extra``. The one way the library imports an optional dependency."""
     import importlib
@@ -188,3 +192,59 @@ def require_tool(tool: str, path: str | None = None) -> str:
     if found is None:
         raise MissingToolError(tool)
     return found
+
+
+#: French wording of pydantic's validation errors (by error type); any other type gets a
+#: generic French sentence, never pydantic's English message.
+_PYDANTIC_MESSAGES = {
+    "greater_than": "doit être supérieur à {gt}",
+    "greater_than_equal": "doit être supérieur ou égal à {ge}",
+    "less_than": "doit être inférieur à {lt}",
+    "less_than_equal": "doit être inférieur ou égal à {le}",
+    "int_parsing": "doit être un nombre entier",
+    "int_type": "doit être un nombre entier",
+    "int_from_float": "doit être un nombre entier",
+    "int_parsing_size": "nombre hors limites",
+    "float_parsing": "doit être un nombre",
+    "float_type": "doit être un nombre",
+    "finite_number": "doit être un nombre fini",
+    "bool_parsing": "doit être un booléen (true/false)",
+    "bool_type": "doit être un booléen (true/false)",
+    "string_type": "doit être une chaîne de caractères",
+    "string_too_short": "trop court (au moins {min_length} caractère(s))",
+    "string_too_long": "trop long (au plus {max_length} caractères)",
+    "string_pattern_mismatch": "forme invalide",
+    "string_unicode": "texte illisible (UTF-8 attendu)",
+    "list_type": "doit être une liste",
+    "too_short": "trop peu d'éléments (au moins {min_length})",
+    "too_long": "trop d'éléments (au plus {max_length})",
+    "missing": "est obligatoire",
+    "dict_type": "doit être un objet JSON",
+    "model_type": "doit être un objet JSON",
+    "model_attributes_type": "doit être un objet JSON",
+    "json_invalid": "JSON illisible",
+    "json_type": "JSON attendu",
+    "literal_error": "valeur non admise (admises : {expected})",
+    "enum": "valeur non admise (admises : {expected})",
+    "date_parsing": "doit être une date (AAAA-MM-JJ)",
+    "date_from_datetime_parsing": "doit être une date (AAAA-MM-JJ)",
+    "datetime_parsing": "doit être une date et heure RFC 3339",
+    "datetime_from_date_parsing": "doit être une date et heure RFC 3339",
+    "uuid_parsing": "identifiant UUID invalide",
+    "extra_forbidden": "champ non admis",
+    "value_error": "valeur invalide : {error}",
+}
+
+
+def validation_message(err: Mapping[str, Any], whole: str = "corps") -> str:
+    """One pydantic validation error (``ValidationError.errors()``, FastAPI's too) in French,
+    ``where : what`` (``whole`` where it is about the whole object); a model validator's own
+    (French) message is kept."""
+    where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body",
+                                                                      "header"))
+    text = _PYDANTIC_MESSAGES.get(err.get("type", ""), "valeur invalide")
+    try:
+        msg = text.format(**err.get("ctx", {}))
+    except (KeyError, IndexError, ValueError):
+        msg = text.split(" (")[0]
+    return f"{where or whole} : {msg}"

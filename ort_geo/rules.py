@@ -125,8 +125,11 @@ def validate(
         found += check_layer(name, frame(name), bounds.area, members, tolerant=bounds.tolerant)
     if "secteurs_ort" in names:
         sectors = frame("secteurs_ort")
-        found += main_centre(sectors[sectors["type"] == "centre_ville_principal"], territory,
-                             bounds.hall, own, any_sector=not sectors.empty)
+        typed = sectors[sectors["type"] == "centre_ville_principal"]
+        found += main_centre(typed["id"].astype(str).to_numpy(),
+                             typed["code_insee"].to_numpy(dtype=object),
+                             typed.geometry.to_numpy(), territory, bounds.hall, own,
+                             any_sector=not sectors.empty)
     if "actions" in names:
         found += actions_rules(frame("actions"), frame("secteurs_ort"), own)
     if "financements" in requested or "actions" in requested:
@@ -152,16 +155,27 @@ def check_layer(layer: str, frame: gpd.GeoDataFrame, territory_area=None,
     spec = CATALOGUE[layer]
     if frame.empty:
         return []
-    ids = frame[spec.key].astype(str).to_numpy()
-    geoms = frame.geometry.to_numpy()
+    codes = frame["code_insee"].to_numpy(dtype=object) if "code_insee" in frame.columns else None
+    return check_features(layer, frame[spec.key].astype(str).to_numpy(),
+                          frame.geometry.to_numpy(), codes, territory_area, members,
+                          tolerant=tolerant)
+
+
+def check_features(layer: str, ids: np.ndarray, geoms: np.ndarray, codes: np.ndarray | None,
+                   territory_area=None, members: set[str] | None = None, *, tolerant=None
+                   ) -> list[Violation]:
+    """:func:`check_layer` on a layer's features given as arrays: ids (text), geometries and
+    ``code_insee`` values (None when the layer has no such field)."""
+    spec = CATALOGUE[layer]
+    if not len(ids):
+        return []
     found, usable = _geometry_rules(layer, ids, geoms)
-    if members is not None and "code_insee" in frame.columns and layer != "communes":
-        codes = frame["code_insee"]
-        bad = codes.notna() & ~codes.astype(str).isin(members)
+    if members is not None and codes is not None and layer != "communes":
         rule = "L303-2" if layer == "secteurs_ort" else "commune"
-        for fid, code in zip(ids[bad.to_numpy()], codes[bad], strict=True):
-            found.append(Violation(rule, layer, fid,
-                                   f"la commune {code} n'est pas membre de l'EPCI"))
+        for fid, code in zip(ids.tolist(), codes.tolist(), strict=True):
+            if not pd.isna(code) and str(code) not in members:
+                found.append(Violation(rule, layer, fid,
+                                       f"la commune {code} n'est pas membre de l'EPCI"))
     if territory_area is not None and spec.within_territory:
         if tolerant is None:
             tolerant = _tolerant(territory_area)
@@ -437,10 +451,10 @@ def _outside(layer: str, ids: np.ndarray, geoms: np.ndarray, area, tolerant,
     return out
 
 
-def main_centre(typed: gpd.GeoDataFrame, territory: Territory, hall, communes, *,
-                any_sector: bool) -> list[Violation]:
-    """L303-2's centre-ville: ``typed`` are the sectors typed ``centre_ville_principal``,
-    ``any_sector`` whether the layer holds any sector at all."""
+def main_centre(ids: np.ndarray, codes: np.ndarray, geoms: np.ndarray, territory: Territory,
+                hall, communes, *, any_sector: bool) -> list[Violation]:
+    """L303-2's centre-ville: ``ids``, ``codes`` (``code_insee``) and ``geoms`` are the sectors
+    typed ``centre_ville_principal``, ``any_sector`` whether the layer holds any sector at all."""
     main = territory.main_town
     names = dict(zip(communes["code_insee"].astype(str), communes["nom"], strict=True))
     town = f"{names.get(main, main)} ({main})"
@@ -448,18 +462,20 @@ def main_centre(typed: gpd.GeoDataFrame, territory: Territory, hall, communes, *
         return [Violation("L303-2", "secteurs_ort", None,
                           "aucun secteur d'intervention : l'ORT doit en définir au moins un, "
                           f"incluant le centre-ville de la ville principale, {town}")]
-    in_main = typed[typed["code_insee"].astype(str) == main]
+    rows = list(zip(ids.tolist(), codes.tolist(), geoms.tolist(), strict=True))
+    in_main = [r for r in rows if str(r[1]) == main]
     out: list[Violation] = []
-    for row in typed[typed["code_insee"].astype(str) != main].itertuples():
-        out.append(Violation("L303-2", "secteurs_ort", str(row.id),
-                             f"typé centre-ville de la ville principale mais situé dans la "
-                             f"commune {row.code_insee} au lieu de {town}"))
-    covering = [r for r in in_main.itertuples()
-                if hall is None or (r.geometry is not None and r.geometry.covers(hall))]
+    for fid, code, _ in rows:
+        if str(code) != main:
+            out.append(Violation("L303-2", "secteurs_ort", str(fid),
+                                 f"typé centre-ville de la ville principale mais situé dans la "
+                                 f"commune {code} au lieu de {town}"))
+    covering = [r for r in in_main
+                if hall is None or (r[2] is not None and r[2].covers(hall))]
     if not covering:
         if len(in_main):
-            for row in in_main.itertuples():
-                out.append(Violation("L303-2", "secteurs_ort", str(row.id),
+            for fid, _, _ in in_main:
+                out.append(Violation("L303-2", "secteurs_ort", str(fid),
                                      f"le secteur centre-ville de {town} ne contient pas la mairie"))
         else:
             out.append(Violation(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .catalogue import CATALOGUE
 from .crs import territory_epsg
-from .errors import InputError
+from .errors import InputError, validation_message
 from .followup_spec import DemoHistory, IndicatorSpec
 
 INSEE = r"^(\d{5}|2[AB]\d{3})$"
@@ -212,8 +212,9 @@ def load_territory(path: str | Path) -> Territory:
         raise InputError(f"Manifeste de territoire illisible ({path}) : {exc}") from None
     try:
         territory = Territory(**data)
-    except (ValidationError, TypeError) as exc:
-        raise InputError(f"Manifeste de territoire invalide ({path}) :\n{exc}") from None
+    except ValidationError as exc:
+        problems = "\n".join(f"- {validation_message(e, 'manifeste')}" for e in exc.errors())
+        raise InputError(f"Manifeste de territoire invalide ({path}) :\n{problems}") from None
     return territory.model_copy(update={"directory": path.parent})
 
 

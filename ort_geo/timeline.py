@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -43,11 +43,13 @@ import shapely
 from .clock import PARIS
 from .errors import FeatureNotFoundError, InputError, StoreError
 from .features import Feature
+from .measures import Measure
 from .store.base import (
     BBox,
     JournalEntry,
     Store,
     Transaction,
+    ZoneSums,
     representative_xy,
     typed_series,
 )
@@ -273,8 +275,9 @@ class StoreAt(Store):
         raise StoreError(f"L'état de l'entrepôt au {self.when:%d/%m/%Y} se consulte, il ne "
                          "se modifie pas.")
 
-    def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
-             offset=0) -> gpd.GeoDataFrame:
+    def read(self, layer: str, *, bbox: BBox | None = None, where: dict[str, Any] | None = None,
+             ids: Sequence[str] | None = None, columns: Sequence[str] | None = None,
+             limit: int | None = None, offset: int = 0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
         states = self.states(layer)
         if not states:  # nothing changed since: the backend filters itself
@@ -307,7 +310,8 @@ class StoreAt(Store):
     # Statistics: the backend's fast paths while nothing changed since; else the base class's
     # defaults, which go through :meth:`read`.
 
-    def iter_points(self, layer, fields, **kwargs):
+    def iter_points(self, layer: str, fields: Sequence[str], **kwargs: Any,
+                    ) -> Iterator[pd.DataFrame]:
         """The backend's stored points of the features unchanged since the date, then the
         points of the others as they stood at the date (sums do not depend on order)."""
         states = self.states(layer)
@@ -330,12 +334,14 @@ class StoreAt(Store):
             out["x"], out["y"] = x, y
             yield out.reset_index(drop=True)
 
-    def zone_sums(self, layer, zones, measures, **kwargs):
+    def zone_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
+                  **kwargs: Any) -> dict[str, ZoneSums]:
         if not self.states(layer):
             return self.base.zone_sums(layer, zones, measures, **kwargs)
         return super().zone_sums(layer, zones, measures, **kwargs)
 
-    def count(self, layer, *, bbox=None, where=None) -> int:
+    def count(self, layer: str, *, bbox: BBox | None = None,
+              where: dict[str, Any] | None = None) -> int:
         states = self.states(layer)
         if not states:
             return self.base.count(layer, bbox=bbox, where=where)
@@ -347,22 +353,23 @@ class StoreAt(Store):
             return self.base.count(layer) - now + then
         return len(self.read(layer, bbox=bbox, where=where, columns=list(where or ())))
 
-    def extent(self, layer) -> BBox | None:
+    def extent(self, layer: str) -> BBox | None:
         if not self.states(layer):
             return self.base.extent(layer)
         geoms = self.read(layer, columns=[]).geometry.to_numpy()
         geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
         return None if not len(geoms) else tuple(shapely.total_bounds(geoms).tolist())  # type: ignore[return-value]
 
-    def history(self, layer, feature_id) -> list[JournalEntry]:
+    def history(self, layer: str, feature_id: str) -> list[JournalEntry]:
         return [e for e in self.base.history(layer, feature_id) if entry_time(e) <= self.when]
 
-    def journal(self, *, layer=None, limit=None, since=None, author=None) -> list[JournalEntry]:
+    def journal(self, *, layer: str | None = None, limit: int | None = None,
+                since: str | None = None, author: str | None = None) -> list[JournalEntry]:
         entries = [e for e in self.base.journal(layer=layer, since=since, author=author)
                    if entry_time(e) <= self.when]
         return entries if limit is None else entries[:limit]
 
-    def get_meta(self, scope) -> dict[str, str]:
+    def get_meta(self, scope: str) -> dict[str, str]:
         return self.base.get_meta(scope)
 
     def meta_scopes(self) -> list[str]:

@@ -208,6 +208,22 @@ def test_unknown_builder_is_refused(tmp_path):
     assert not (tmp_path / "s.gpkg").exists()
 
 
+def test_invalid_manifest_is_explained_in_french_line_by_line(tmp_path):
+    manifest = tmp_path / "territory.toml"
+    text = (TERRITORY_DIR / "territory.toml").read_text(encoding="utf-8")
+    manifest.write_text(text.replace("\ntitre", "\ntytre", 1)
+                        .replace("distances = [300, 420]", "distances = [420, 300]")
+                        .replace('"68298", "68294"', '"6829X", "68294"'), encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_territory(tmp_path)
+    lines = str(caught.value).splitlines()[1:]
+    assert lines == ["- communes : valeur invalide : codes INSEE invalides : ['6829X']",
+                     "- convention.titre : est obligatoire",
+                     "- convention.tytre : champ non admis",
+                     "- strates.distances : valeur invalide : seuils croissants et positifs "
+                     "attendus : (420.0, 300.0)"]
+
+
 def test_build_command_is_deterministic(tmp_path, demo_store):
     """`ort-geo build` twice from the same manifest gives the same layers, feature for feature."""
     from ort_geo import open_store

@@ -36,7 +36,7 @@ from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
 from ..features import Feature, FeatureBatch, same_geometries
 from ..measures import Measure, evaluate, fields_of
-from ..validation import frame_to_features, validate_frame
+from ..validation import type_feature, validate_frame
 
 #: The CRS of metropolitan stores (Lambert-93), and the default when a store is created.
 STORAGE_EPSG = _DEFAULT_EPSG
@@ -595,7 +595,7 @@ class Store(ABC):
 
     def apply(
         self, layer: str, changes: Sequence[Change], *, author: str, message: str = "",
-        check: EditCheckHook | None = None,
+        check: EditCheckHook | None = None, typed: bool = False,
     ) -> list[Feature | None]:
         """Several creates, replaces and deletes of one layer in ONE transaction: all or none.
 
@@ -603,11 +603,13 @@ class Store(ABC):
         ``if_match`` on any of them is a conflict before any rule. ``check`` (the domain rules,
         :mod:`ort_geo.editing`) runs inside the transaction, after the version checks and
         serialised across clients, so what it saw is what the edit commits onto. One journal
-        entry is written per change that changes something.
+        entry is written per change that changes something. ``typed``: the features are
+        already typed by the catalogue (as :func:`ort_geo.editing.check_changes` returns them),
+        so they are not typed again.
         """
         spec = self.spec(layer)
         blank = {n: None for n in spec.field_names if n != spec.key}
-        typed: list[tuple[str, str, Feature | None, str | None]] = []
+        prepared: list[tuple[str, str, Feature | None, str | None]] = []
         for operation, fid, feature, if_match in changes:
             if operation not in ("create", "replace", "delete"):
                 raise InputError(f"Opération inconnue : « {operation} » (create, replace, delete).")
@@ -618,16 +620,16 @@ class Store(ABC):
                 if feature.id != fid:
                     raise InputError("L'identifiant de l'objet ne correspond pas à celui de la "
                                      "requête.")
-                feature = frame_to_features(spec, features_to_frame(spec, [feature], crs=self.crs),
-                                            epsg=self.epsg)[0]
+                if not typed:
+                    feature = type_feature(spec, feature, epsg=self.epsg)
                 feature = Feature(feature.id, {**blank, **feature.properties}, feature.geometry)
-            typed.append((operation, fid, feature, if_match))
-        ids = [c[1] for c in typed]
+            prepared.append((operation, fid, feature, if_match))
+        ids = [c[1] for c in prepared]
         if len(set(ids)) != len(ids):
             raise InputError("Un même objet ne peut changer qu'une fois par envoi.")
         with self._transaction() as tx:
             stored = tx.fetch(spec, ids)
-            for operation, fid, _, if_match in typed:
+            for operation, fid, _, if_match in prepared:
                 before = stored.get(fid)
                 if before is None and operation != "create":
                     raise FeatureNotFoundError(f"Objet « {fid} » introuvable dans la couche {layer}.")
@@ -644,7 +646,7 @@ class Store(ABC):
                 with tx.reads():
                     check()
             now = _now()
-            for _op, fid, feature, _ in typed:
+            for _op, fid, feature, _ in prepared:
                 before = stored.get(fid)
                 if feature is None:
                     tx.delete(spec, [fid])
@@ -655,7 +657,7 @@ class Store(ABC):
                 elif not before.same_content(feature):
                     tx.update(spec, [feature])
                     tx.journal([_entry(now, author, layer, "update", before, feature, message)])
-        return [c[2] for c in typed]
+        return [c[2] for c in prepared]
 
 
 #: One change of :meth:`Store.apply`: operation ("create", "replace", "delete"), feature id,

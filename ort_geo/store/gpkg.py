@@ -655,16 +655,8 @@ class _GpkgTransaction(Transaction):
         names = layer.field_names
         cols = ", ".join(f'"{n}"' for n in names)
         sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        if ids is None:
-            rows = self.conn.execute(sql).fetchall()
-        else:
-            rows = []
-            ids = [str(i) for i in ids]
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                rows += self.conn.execute(
-                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
-                ).fetchall()
+        rows = (self.conn.execute(sql).fetchall() if ids is None
+                else self._rows_of(sql, layer.key, ids))
         frame = _typed_frame(layer, names, rows, self.epsg)
         from .base import iter_features
 
@@ -674,15 +666,8 @@ class _GpkgTransaction(Transaction):
         names = _others(layer)
         cols = ", ".join(f'"{n}"' for n in [layer.key, *names])
         sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        if ids is None:
-            rows = self.conn.execute(sql + " ORDER BY fid").fetchall()
-        else:
-            rows, ids = [], [str(i) for i in ids]
-            for start in range(0, len(ids), 900):
-                chunk = ids[start:start + 900]
-                rows += self.conn.execute(
-                    sql + f' WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk
-                ).fetchall()
+        rows = (self.conn.execute(sql + " ORDER BY fid").fetchall() if ids is None
+                else self._rows_of(sql, layer.key, ids))
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 2)
         columns = {n: _plain_column(layer.field(n).type, values[i + 1])
                    for i, n in enumerate(names)}
@@ -756,13 +741,20 @@ class _GpkgTransaction(Transaction):
         return out
 
     def _fids(self, layer: LayerSpec, ids: list[str]) -> list[int]:
-        fids: dict[str, int] = {}
+        fids = dict(self._rows_of(f'SELECT "{layer.key}", fid FROM "{layer.name}"', layer.key,
+                                  ids))
+        return [fids[i] for i in ids]
+
+    def _rows_of(self, sql: str, key: str, ids: Sequence[str]) -> list[tuple]:
+        """The rows of ``sql`` (a SELECT without WHERE) whose ``key`` is one of ``ids``, asked
+        in chunks under SQLite's limit of bound variables."""
+        ids = [str(i) for i in ids]
+        rows: list[tuple] = []
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
-            fids.update(self.conn.execute(
-                f'SELECT "{layer.key}", fid FROM "{layer.name}" '
-                f'WHERE "{layer.key}" IN ({",".join("?" * len(chunk))})', chunk).fetchall())
-        return [fids[i] for i in ids]
+            rows += self.conn.execute(
+                f'{sql} WHERE "{key}" IN ({",".join("?" * len(chunk))})', chunk).fetchall()
+        return rows
 
     def _index(self, layer: LayerSpec, fids: Sequence[int], geoms: np.ndarray) -> None:
         """R-tree rows of written features, from bounds computed in bulk (as the triggers would)."""

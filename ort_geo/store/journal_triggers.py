@@ -31,7 +31,8 @@ row (a statement trigger reads the table before it is emptied).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..catalogue import CATALOGUE, LayerSpec
@@ -65,7 +66,8 @@ def _typed(kind: str, value: Any) -> Any:
         return value  # a value of the wrong type stays as the client wrote it
 
 
-def normalise_record(layer: str, record: dict[str, Any], decode_blob=None) -> dict[str, Any]:
+def normalise_record(layer: str, record: dict[str, Any],
+                     decode_blob: Callable[[str], str] | None = None) -> dict[str, Any]:
     """A trigger's raw record as a canonical journal record (see :meth:`Feature.to_record`).
 
     ``decode_blob(hex_text)`` turns a GeoPackage geometry blob into WKT (GeoPackage records).
@@ -133,7 +135,7 @@ def sqlite_trigger_names(specs: Iterable[LayerSpec]) -> list[str]:
 TS_INDEX = "ort_journal_ts"
 
 
-def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
+def install_sqlite(conn: sqlite3.Connection, specs: Iterable[LayerSpec]) -> None:
     """Create the guard table, the time index and the triggers that are missing (inside the
     caller's transaction). Triggers are recreated when their SQL differs (new fields)."""
     specs = list(specs)
@@ -153,7 +155,7 @@ def install_sqlite(conn, specs: Iterable[LayerSpec]) -> None:
             conn.execute(sql)
 
 
-def sqlite_installed(conn, specs: Iterable[LayerSpec]) -> bool:
+def sqlite_installed(conn: sqlite3.Connection, specs: Iterable[LayerSpec]) -> bool:
     """Whether the time index and every trigger are there, with the SQL this version writes."""
     specs = list(specs)
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",

@@ -22,6 +22,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -76,6 +77,10 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
 _POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
                  "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
+
+
+#: Rows from which a layer's statistics are computed by parallel sessions (zone_sums).
+PARALLEL_ROWS = 1_000_000
 
 
 def _psycopg():
@@ -404,23 +409,68 @@ class PostGISStore(Store):
         per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
         if not measures:
             return {}
-        with self._connection() as conn, conn.transaction():
-            # JIT compilation costs seconds and saves nothing on these short aggregates.
-            conn.execute("SET LOCAL jit = off")
-            rows = conn.execute(
-                f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
+        join = (f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
                 f"ST_GeomFromWKB(w, {self.epsg}) AS g "
                 "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(w, ord)) "
                 f"SELECT z.i, {aggs} FROM z JOIN {self._t(layer)} b "
-                "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i",
-                [wkbs, *agg_params]).fetchall() if len(zones) else []
-            total = conn.execute(f"SELECT {aggs} FROM {self._t(layer)} b",
-                                 agg_params).fetchone()
+                "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i")
+        totals = f"SELECT {aggs} FROM {self._t(layer)} b"
+        parts = self._join_parts(layer, len(zones))
+        if len(parts) > 1:
+            # A national layer: PostgreSQL runs one query on one core, so the zones are split
+            # between sessions of their own (never the pool's, which serves other requests)
+            # that share one snapshot, while the first session adds up the layer's totals.
+            psycopg, _ = _psycopg()
+            from psycopg import sql as pgsql
+
+            def session() -> Any:
+                conn = psycopg.connect(self.conninfo, connect_timeout=10)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                return conn
+
+            def run(part: np.ndarray, snapshot: str) -> list:
+                with session() as conn:
+                    conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                        pgsql.Literal(snapshot)))
+                    conn.execute("SET LOCAL jit = off")
+                    found = conn.execute(join, [[wkbs[k] for k in part], *agg_params]).fetchall()
+                return [(int(part[r[0]]), *r[1:]) for r in found]
+
+            try:
+                with session() as lead, ThreadPoolExecutor(
+                        len(parts), thread_name_prefix="ort-geo-pg") as pool:
+                    snapshot = lead.execute("SELECT pg_export_snapshot()").fetchone()[0]
+                    lead.execute("SET LOCAL jit = off")
+                    done = [pool.submit(run, part, snapshot) for part in parts]
+                    total = lead.execute(totals, agg_params).fetchone()
+                    rows = [row for f in done for row in f.result()]
+            except psycopg.Error as exc:
+                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
+                                 f"{_reason(exc)}") from None
+        else:
+            with self._connection() as conn, conn.transaction():
+                # JIT compilation costs seconds and saves nothing on these short aggregates.
+                conn.execute("SET LOCAL jit = off")
+                rows = conn.execute(join, [wkbs, *agg_params]).fetchall() if len(zones) else []
+                total = conn.execute(totals, agg_params).fetchone()
         for row in rows:
             for m, value in zip(measures, row[1:], strict=True):
                 per_zone[m.name][row[0]] = value
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
+
+    def _join_parts(self, layer: str, n_zones: int) -> list[np.ndarray]:
+        """The zones' indices split for parallel sessions: one part unless the layer holds at
+        least PARALLEL_ROWS rows (the planner's estimate) outside a write transaction."""
+        workers = min(os.cpu_count() or 1, 4)
+        if workers < 2 or n_zones < 2 or getattr(self._local, "conn", None) is not None:
+            return [np.arange(n_zones)]
+        with self._connection() as conn:
+            rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                                (self._t(layer),)).fetchone()[0]
+        if rows < PARALLEL_ROWS:
+            return [np.arange(n_zones)]
+        return [p for p in np.array_split(np.arange(n_zones), workers) if len(p)]
 
     def revision(self, layer=None) -> Any:
         with self._connection() as conn:

@@ -73,7 +73,7 @@ def _bump(client: httpx.Client, url: str, key: str, statuses: list[int]) -> bool
 
 def test_concurrent_editors_lose_no_update_and_never_fail(edited):
     st, url, key = edited
-    rounds = 2
+    rounds = 1
     base = "/collections/secteurs_ort/items/"
     versions = {fid: st.get("secteurs_ort", fid).properties["version"] or 1
                 for fid in [SECTOR] + [f"charge-{k}" for k in range(EDITORS)]}

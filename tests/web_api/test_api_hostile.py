@@ -4,7 +4,8 @@
   400/413/422 with a French description, never a 500 or a dropped connection, the store unchanged;
 * authentication and role before the body, bodies limited while they stream (413, memory
   bounded — measured on the server process), a vertex budget per request, and ``/conformance``
-  answering while heavy geometry requests run (latencies printed; asserted generously).
+  answering while heavy geometry requests run in the geometry pool (CPU split asserted,
+  latencies printed and p95 asserted generously).
 """
 
 from __future__ import annotations

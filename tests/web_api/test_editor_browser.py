@@ -450,6 +450,21 @@ def test_editor_has_no_wcag_violation(chromium, site):
         assert_accessible(page)
 
 
+def test_api_documentation_is_french_offline_with_no_wcag_violation(chromium, site):
+    """``/api.html`` (the landing page's ``service-doc``): every operation of the definition,
+    in French, nothing fetched from elsewhere (it was Swagger UI from a CDN), axe-core clean."""
+    from axe_audit import assert_accessible
+
+    base, _st, _keys = site
+    with open_site(chromium, base + "/api.html") as (page, visit):
+        text = page.inner_text("main")
+        assert "/collections/secteurs_ort/items" in text and "Paramètres" in text
+        assert "Successful" not in text
+        assert page.locator("main h3").count() > 30  # one heading per operation
+        assert_accessible(page)
+    assert visit.errors == [] and visit.blocked == []
+
+
 def test_a_vertex_dropped_a_few_pixels_off_a_neighbour_s_vertex_lands_on_it(chromium, site):
     base, st, keys = site
     centre = st.get("secteurs_ort", SECTOR).geometry
