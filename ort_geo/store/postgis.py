@@ -33,8 +33,8 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, ConflictError, StoreError, require_module
-from ..features import Feature, FeatureBatch, _plain
+from ..errors import BusyError, ConflictError, InputError, StoreError, require_module
+from ..features import Feature, FeatureBatch, _plain, scalars
 from ..measures import Measure
 from ..validation import coerce_value
 from .base import (
@@ -50,6 +50,8 @@ from .base import (
     catalogue_gains,
     check_bbox,
     iter_features,
+    page_count,
+    plain_column,
     storage_crs,
     typed_series,
 )
@@ -114,6 +116,7 @@ class PostGISStore(Store):
         self.conninfo, self.schema = split_url(url)
         self._pool_size = pool_size
         self._pool: Any = None
+        self._pool_lock = threading.Lock()
         self._pid = os.getpid()
         # The connection of the write transaction whose check this thread runs (_connection).
         self._local = threading.local()
@@ -165,10 +168,13 @@ class PostGISStore(Store):
             return
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
-            self._pid = os.getpid()
-            self._pool = psycopg_pool.ConnectionPool(
-                self.conninfo, min_size=1, max_size=self._pool_size, open=True, timeout=30,
-                kwargs={"connect_timeout": 10}, name=f"ort-geo:{self.schema}")
+            with self._pool_lock:  # one pool: threads racing here would each open one
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = psycopg_pool.ConnectionPool(
+                        self.conninfo, min_size=1, max_size=self._pool_size, open=True,
+                        timeout=30, kwargs={"connect_timeout": 10},
+                        name=f"ort-geo:{self.schema}")
+                    self._pid = os.getpid()
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -366,6 +372,50 @@ class PostGISStore(Store):
             return conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE {sql_where}",
                                 params).fetchone()[0]
 
+    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                   offset=0, count=False):
+        spec = self.spec(layer)
+        names = spec.field_names if columns is None else [spec.key] + [
+            spec.field(c).name for c in columns if c != spec.key]
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql_where, params = self._filters(spec, bbox, where, None)
+        if area is not None:
+            if not spec.spatial:
+                raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                                 "filtre par emprise.")
+            sql_where += f" AND ST_Intersects(geom, ST_GeomFromWKB(%s, {self.epsg}))"
+            params.append(shapely.to_wkb(area))
+        select = f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)}"
+        with self._connection() as conn:
+            if area is None and bbox is None:
+                sql = f"{select} WHERE {sql_where} ORDER BY fid OFFSET {int(offset)}"
+                if limit is not None:
+                    sql += f" LIMIT {int(limit)}"
+                rows = conn.execute(sql, params, binary=True).fetchall()
+                matched = None
+                if count:
+                    matched = page_count(rows, limit, offset)
+                    if matched is None:
+                        matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
+                                               f"{sql_where}", params).fetchone()[0]
+            else:
+                # The fids of every match first (the GiST index finds them; a plan walking the
+                # fid order until the page is full could scan the whole table), then the page.
+                fids = [r[0] for r in conn.execute(
+                    f"SELECT fid FROM {self._t(layer)} WHERE {sql_where} ORDER BY fid",
+                    params, binary=True)]
+                matched = len(fids) if count else None
+                page = fids[offset:None if limit is None else offset + int(limit)]
+                rows = conn.execute(f"{select} WHERE fid = ANY(%s) ORDER BY fid", [page],
+                                    binary=True).fetchall() if page else []
+        values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
+        batch = FeatureBatch(scalars([str(v) for v in values[0]]),
+                             {n: plain_column(spec.field(n).type, values[i])
+                              for i, n in enumerate(names)},
+                             shapely.from_wkb(np.asarray(values[-1], dtype=object)) if rows
+                             else np.zeros(0, dtype=object))
+        return batch, matched
+
     def extent(self, layer) -> BBox | None:
         if not self.spec(layer).spatial:
             return None
@@ -475,8 +525,11 @@ class PostGISStore(Store):
     def revision(self, layer=None) -> Any:
         with self._connection() as conn:
             if layer is None:
-                return int(conn.execute(
-                    f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+                # Two equal snapshots see the same data: the snapshot changes with any committed
+                # write (the tool's, a trigger's, psql's; metadata included) — the journal's last
+                # sequence number would not (sequences commit out of order, metadata is not
+                # journaled).
+                return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
             seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
                                   f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
         return int(seq), int(n)
