@@ -62,8 +62,6 @@ PACK_MIN = 1000
 _SQL_NATIVE = {str, int, float, bool, type(None)}
 _ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
-#: Descriptors :meth:`GeoPackageStore.revision` reads headers through, by (pid, device, inode).
-_HEADER_FDS: dict[tuple[int, int, int], int] = {}
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
 
@@ -265,6 +263,37 @@ def _srs_rows(epsg: int) -> list[tuple]:
         crs = CRS.from_epsg(code)
         rows.append((crs.name, code, "EPSG", code, crs.to_wkt("WKT1_GDAL"), crs.name))
     return rows
+
+
+#: Descriptors of store files kept open by :func:`_header_fd`: (pid, device, inode) -> (path, fd).
+_HEADER_FDS: dict[tuple[int, int, int], tuple[Path, int]] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _header_fd(path: Path) -> int:
+    """A read-only descriptor of a store file, opened once per process and file and kept open.
+
+    SQLite's locks are POSIX locks, held per process: closing ANY descriptor of the file drops
+    all of them, so a write transaction running in another thread would lose its lock while it
+    writes, and a writer in another process could then corrupt the file ("database disk image
+    is malformed"). Only the descriptors of files deleted or replaced since are closed (no
+    connection can still write to them through this path).
+    """
+    st = os.stat(path)
+    key = (os.getpid(), st.st_dev, st.st_ino)
+    with _HEADER_LOCK:
+        held = _HEADER_FDS.get(key)
+        if held is None:
+            for other, (where, fd) in list(_HEADER_FDS.items()):
+                try:
+                    same = other[0] == key[0] and os.stat(where).st_ino == other[2]
+                except OSError:
+                    same = False
+                if not same and other[0] == key[0]:
+                    os.close(fd)
+                    del _HEADER_FDS[other]
+            held = _HEADER_FDS[key] = (path, os.open(path, os.O_RDONLY))
+        return held[1]
 
 
 class GeoPackageStore(Store):
@@ -690,16 +719,10 @@ class GeoPackageStore(Store):
             return self._local.ident[2], int(seq), int(n)
         # The whole store, metadata included, by any client of any process: SQLite's file
         # change counter (header bytes 24-27, bumped by every commit in rollback-journal mode)
-        # with the file's size and time (a WAL checkpoint writes it). Read through a descriptor
-        # kept open: closing one of this file's descriptors would release every POSIX lock this
-        # process holds on it — SQLite's own, in the middle of a write (a corrupt file).
+        # with the file's size and time (a WAL checkpoint writes it).
         try:
-            stat = os.stat(self.path)
-            ident = (os.getpid(), stat.st_dev, stat.st_ino)
-            fd = _HEADER_FDS.get(ident)
-            if fd is None:  # one per file and process, shared by its stores, never closed
-                fd = _HEADER_FDS[ident] = os.open(self.path, os.O_RDONLY)
-            head = os.pread(fd, 4, 24)
+            fd = _header_fd(self.path)  # never closed: see there
+            head, stat = os.pread(fd, 4, 24), os.fstat(fd)
         except OSError as exc:
             raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
         if os.path.exists(f"{self.path}-wal"):
@@ -753,15 +776,8 @@ class _GpkgTransaction(Transaction):
         self.touched: set[str] = set()
 
     def fetch(self, layer, ids):
-        names = layer.field_names
-        cols = ", ".join(f'"{n}"' for n in names)
-        sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        rows = (self.conn.execute(sql).fetchall() if ids is None
-                else self._rows_of(sql, layer.key, ids))
-        frame = _typed_frame(layer, names, rows, self.epsg)
-        from .base import iter_features
-
-        return {f.id: f for f in iter_features(layer, frame)}
+        # Plain values without a frame (an edit fetches one row): pandas would cost more.
+        return {f.id: f for f in self.fetch_batch(layer, ids).features()}
 
     def fetch_batch(self, layer, ids):
         names = _others(layer)
