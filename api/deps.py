@@ -28,17 +28,29 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 
 
-def caller(
-    request: Request,
+async def credentials(
     key: Annotated[str | None, Security(_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
     basic: Annotated[HTTPBasicCredentials | None, Security(_basic)] = None,
-) -> Principal:
-    """The caller's principal, from ``X-API-Key``, a Bearer token or HTTP Basic; anonymous else."""
-    token = key or (bearer.credentials if bearer else None) or (basic.password if basic else None)
+) -> str | None:
+    """The API key a request carries (``X-API-Key``, a Bearer token or HTTP Basic), if any."""
+    return key or (bearer.credentials if bearer else None) or (basic.password if basic else None)
+
+
+Token = Annotated[str | None, Depends(credentials)]
+
+
+def identify(request: Request, token: str | None) -> Principal:
+    """The caller's principal (anonymous without a key): for routes that authenticate in their
+    own worker thread (a sync dependency would cost every request a thread hop of its own)."""
     principal = authenticate(request.app.state.store, token)
     request.state.principal = principal
     return principal
+
+
+def caller(request: Request, token: Token) -> Principal:
+    """The caller's principal, from ``X-API-Key``, a Bearer token or HTTP Basic; anonymous else."""
+    return identify(request, token)
 
 
 Caller = Annotated[Principal, Depends(caller)]

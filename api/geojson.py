@@ -8,7 +8,7 @@ store's own CRS. Every function that converts takes ``storage``, the store's EPS
 
 from __future__ import annotations
 
-import json
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry.base import BaseGeometry
@@ -23,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 from ort_geo import geomcheck
 from ort_geo.crs import STORAGE_EPSG, area_of, crs_label
 from ort_geo.errors import CRSError, GeometryError, InputError, SwappedAxesError
-from ort_geo.features import Feature, _plain
+from ort_geo.features import Feature, FeatureBatch, _plain
 
 STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
@@ -90,7 +91,9 @@ def parse_crs(value: str | None, what: str = "crs", *, storage: int = STORAGE_EP
     return found
 
 
+@functools.cache
 def _transformer(src: int, dst: int) -> Transformer:
+    """One transformer per pair of codes, reused by every request (pyproj's are thread-safe)."""
     return Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
 
 
@@ -153,17 +156,30 @@ def extent_crs84(bbox: Sequence[float] | None, *, storage: int = STORAGE_EPSG
 
 def geometries_json(geoms: gpd.GeoSeries, crs: ApiCRS) -> list[str]:
     """Each geometry as a GeoJSON text in ``crs`` (rounded to the CRS's useful precision)."""
-    same = geoms.crs is not None and geoms.crs.to_epsg() == crs.epsg
-    values = geoms.values if same else geoms.to_crs(epsg=crs.epsg).values
-    arr = np.asarray(values, dtype=object)
+    storage = crs.epsg if geoms.crs is None else geoms.crs.to_epsg()
+    return ["null" if g is None else g
+            for g in geometry_texts(np.asarray(geoms.values, dtype=object), storage, crs)]
+
+
+def geometry_texts(geoms: np.ndarray, storage: int, crs: ApiCRS) -> list[str | None]:
+    """Geometries in the store's CRS (``storage``) as GeoJSON texts in ``crs`` (None for a
+    missing one): projected, rounded and put in the served axis order in one pass over the
+    coordinates."""
     scale = 10.0 ** crs.decimals
-    if crs.lat_first:
-        arr = shapely.transform(arr, lambda c: np.round(c[:, ::-1] * scale) / scale)
+    flip = slice(None, None, -1) if crs.lat_first else slice(None)
+    if crs.epsg == storage:
+        def move(c: np.ndarray) -> np.ndarray:
+            return np.round(c[:, flip] * scale) / scale
     else:
-        arr = shapely.transform(arr, lambda c: np.round(c * scale) / scale)
+        to = _transformer(storage, crs.epsg)
+
+        def move(c: np.ndarray) -> np.ndarray:
+            x, y = to.transform(c[:, 0], c[:, 1])
+            return np.round(np.column_stack((x, y))[:, flip] * scale) / scale
+    arr = shapely.transform(geoms, move)
     # RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise (in the axis order served).
     arr = shapely.orient_polygons(arr, exterior_cw=False)
-    return ["null" if g is None else g for g in shapely.to_geojson(arr).tolist()]
+    return shapely.to_geojson(arr).tolist()
 
 
 def features_json(frame: gpd.GeoDataFrame, key: str, fields: Sequence[str], crs: ApiCRS) -> list[str]:
@@ -171,18 +187,28 @@ def features_json(frame: gpd.GeoDataFrame, key: str, fields: Sequence[str], crs:
     geoms = geometries_json(frame.geometry, crs)
     columns = {name: [_plain(v) for v in frame[name].tolist()] for name in fields}
     ids = frame[key].tolist()
-    out = []
-    for i, fid in enumerate(ids):
-        props = {name: columns[name][i] for name in fields}
-        out.append('{"type":"Feature","id":' + json.dumps(str(fid)) + ',"geometry":' + geoms[i]
-                   + ',"properties":' + json.dumps(props, ensure_ascii=False) + "}")
-    return out
+    return [orjson.dumps({"type": "Feature", "id": str(fid), "geometry": orjson.Fragment(geoms[i]),
+                          "properties": {name: columns[name][i] for name in fields}}).decode()
+            for i, fid in enumerate(ids)]
 
 
-def feature_collection(features: list[str], extra: dict[str, Any]) -> bytes:
-    """A FeatureCollection document from pre-serialised features and its other members."""
-    head = json.dumps({"type": "FeatureCollection", **extra}, ensure_ascii=False)[:-1]
-    return (head + ',"features":[' + ",".join(features) + "]}").encode()
+def batch_features(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
+                   storage: int) -> list[dict[str, Any]]:
+    """A store batch (geometries in ``storage``) as GeoJSON Features with only ``fields`` as
+    properties, for :func:`feature_collection`."""
+    geoms = geometry_texts(batch.geometry, storage, crs)
+    columns = [batch.columns[name].tolist() for name in fields]
+    return [{"type": "Feature", "id": fid,
+             "geometry": None if geom is None else orjson.Fragment(geom),
+             "properties": dict(zip(fields, values, strict=True))}
+            for fid, geom, *values in zip(batch.ids.tolist(), geoms, *columns, strict=True)]
+
+
+def feature_collection(features: Sequence[str | dict[str, Any]], extra: dict[str, Any]) -> bytes:
+    """A FeatureCollection document from its features (GeoJSON texts, or objects from
+    :func:`batch_features`) and its other members."""
+    return orjson.dumps({"type": "FeatureCollection", **extra, "features": [
+        orjson.Fragment(f) if isinstance(f, str) else f for f in features]})
 
 
 # -- reading GeoJSON bodies ---------------------------------------------------------------------

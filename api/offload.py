@@ -33,6 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
+from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
@@ -64,13 +65,14 @@ class ServerBusy(Exception):
         self.retry_after = retry_after
 
 
-def _init_worker(alive: Connection) -> None:
+def _init_worker(alive: Connection, started: Any, niceness: int) -> None:
     """In each worker: lower priority, leave Ctrl+C to the server, and exit when the server is
     gone — ``alive`` is the read end of a pipe whose only write end the server holds, so it
     reads end-of-file when the server exits, however it dies (the executor's own queues never
-    tell: each worker holds both ends of them)."""
-    with contextlib.suppress(OSError):  # not permitted: same priority, still off the loop
-        os.nice(NICENESS)
+    tell: each worker holds both ends of them). ``started``: a barrier of all the pool's
+    workers, so that none is idle before every one is spawned (the executor spawns a worker
+    only when none is idle). ``niceness``: the server's plus :data:`NICENESS`."""
+    _lower_priority(os.getpid(), niceness)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -80,6 +82,14 @@ def _init_worker(alive: Connection) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="ort-geo-server-watch", daemon=True).start()
+    started.wait(timeout=120)
+
+
+def _lower_priority(pid: int, niceness: int) -> None:
+    """Set a process's niceness to ``niceness`` unless it is already lower in priority."""
+    with contextlib.suppress(OSError):  # not permitted: same priority, still off the loop
+        if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
 
 
 def _ready() -> int:
@@ -112,11 +122,19 @@ class GeometryPool:
             if self._executor is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(_PRELOAD)
+                niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)
+                # The fork server imports the preloaded modules (seconds of CPU): at the
+                # workers' priority too, lowered as soon as it is spawned.
+                forkserver.ensure_running()
+                server_pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # noqa: SLF001
+                if server_pid:
+                    _lower_priority(server_pid, niceness)
                 self._alive = context.Pipe(duplex=False)
-                executor = ProcessPoolExecutor(self.processes, mp_context=context,
-                                               initializer=_init_worker,
-                                               initargs=(self._alive[0],))
-                # Spawn every worker now, not on demand (spawning later would block a request).
+                executor = ProcessPoolExecutor(
+                    self.processes, mp_context=context, initializer=_init_worker,
+                    initargs=(self._alive[0], context.Barrier(self.processes), niceness))
+                # Spawn every worker now (the barrier makes each submit spawn one), not on
+                # demand later.
                 try:
                     for future in [executor.submit(_ready) for _ in range(self.processes)]:
                         future.result()

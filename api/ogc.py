@@ -26,13 +26,23 @@ from ort_geo import auth, validity
 from ort_geo.catalogue import CATALOGUE, FieldSpec, LayerSpec
 from ort_geo.crs import crs_label
 from ort_geo.errors import FeatureNotFoundError, InputError
-from ort_geo.geometry_views import GeometryView, geometry_views, view_frame
+from ort_geo.geometry_views import GeometryView, geometry_views, view_batch, view_frame
 from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
 from . import geojson
-from .deps import GEOJSON, JSON, Caller, base_url, check_format, check_known, url_with
+from .deps import (
+    GEOJSON,
+    JSON,
+    Caller,
+    Token,
+    base_url,
+    check_format,
+    check_known,
+    identify,
+    url_with,
+)
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
@@ -401,11 +411,12 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
            summary=f"{collection.title} : objets (GeoJSON)", response_class=Response,
            openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
     def items(
-        request: Request, who: Caller,
+        request: Request, token: Token,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="SCR de bbox")] = None,
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
         f: Annotated[str | None, Query(description="Format : json")] = None,
     ) -> Response:
+        who = identify(request, token)
         auth.check_readable(spec, who)
         check_format(f)
         visible = auth.visible_fields(spec, who)
@@ -427,36 +438,34 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         if not spec.validity:
             period = None  # a layer without dates: every feature matches (Part 1)
         st = request.app.state.store
-        if query is None and period is None and collection.view is None:
-            matched = st.count(spec.name, where=where or None)
-            frame = st.read(spec.name, where=where or None, columns=visible, limit=limit,
-                            offset=offset)
+        bounds = dict(bbox=query.envelope, area=query.area) if query is not None else {}
+        if period is None and collection.view is None:
+            # The store filters, counts and pages (the R-tree / GiST index finds the box).
+            batch, matched = st.read_batch(spec.name, columns=visible, where=where or None,
+                                           limit=limit, offset=offset, count=True, **bounds)
         else:
-            # Filters the store cannot apply (exact degree boxes, validity, typed views) run on
-            # the candidates, so that the count and the page come from the filtered rows.
+            # Filters the store does not apply (validity, typed views) run on the candidates,
+            # so that the count and the page come from the filtered rows (small layers).
             columns = visible + [c for c in spec.validity if c not in visible]
-            frame = st.read(spec.name, bbox=query.envelope if query else None,
-                            where=where or None, columns=columns)
-            if query is not None and query.area is not None:
-                frame = frame[frame.intersects(query.area)]
+            batch, _ = st.read_batch(spec.name, columns=columns, where=where or None, **bounds)
             if period is not None:
-                frame = frame[validity.in_force(spec, frame, period)]
+                batch = batch.take(validity.in_force(spec, batch.columns, period, len(batch)))
             if collection.view is not None:
-                frame = view_frame(frame, collection.view)
-            matched = len(frame)
-            frame = frame.iloc[offset:offset + limit]
+                batch = view_batch(batch, collection.view)
+            matched = len(batch)
+            batch = batch.take(slice(offset, offset + limit))
         links = [
             {"rel": "self", "type": GEOJSON, "href": url_with(request), "title": "Cette page"},
             {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/{name}",
              "title": collection.title},
         ]
-        if offset + len(frame) < matched:
+        if offset + len(batch) < matched:
             links.append({"rel": "next", "type": GEOJSON, "title": "Page suivante",
                           "href": url_with(request, offset=offset + limit, limit=limit)})
         if offset > 0:
             links.append({"rel": "prev", "type": GEOJSON, "title": "Page précédente",
                           "href": url_with(request, offset=max(0, offset - limit), limit=limit)})
-        features = geojson.features_json(frame, spec.key, visible, out_crs)
+        features = geojson.batch_features(batch, visible, out_crs, storage=st.epsg)
         body = geojson.feature_collection(features, {
             "numberMatched": matched, "numberReturned": len(features),
             "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "links": links,
@@ -466,10 +475,11 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
            operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
     def item(
-        request: Request, featureId: str, who: Caller,  # noqa: N803 - the OGC name
+        request: Request, featureId: str, token: Token,  # noqa: N803 - the OGC name
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
         f: Annotated[str | None, Query(description="Format : json")] = None,
     ) -> Response:
+        who = identify(request, token)
         auth.check_readable(spec, who)
         check_format(f)
         check_known(request, {"crs", "f"})

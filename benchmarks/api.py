@@ -1,77 +1,152 @@
-"""``python -m benchmarks.api``: the HTTP API under concurrent clients, against pygeoapi serving the
-same GeoPackage, in the same run, on loopback.
+"""``python -m benchmarks.api``: API service time under ``wrk``, on both backends, each route against
+the server's own trivial route (``/conformance``) and against the fastest Python peers on the same
+data, in one run.
 
-Both servers run under uvicorn with one worker process; the same asyncio client (httpx) sends the
-same deterministic requests to each, ``--clients`` at a time, bounded by ``--requests`` per
-scenario and ``--seconds``. Reported: throughput (requests/s), p50 and p99 latency, and the ratio
-ort-geo / pygeoapi. ort-geo is called with a staff key, so it returns every field as pygeoapi does
-(and pays for its authentication).
+The store: the Val d'Argent demo (``ort-geo build``) plus ``--buildings`` generated footprints over
+its communes' extent, cached in ``--cache``; the PostGIS store is its copy (``ort-geo copy``'s
+engine) in the schema ``bench_api_<n>`` of ``--url`` (default ``$ORT_GEO_TEST_POSTGIS``), kept for
+the next run. Servers, one at a time, each with as many worker processes as ``ort-geo serve``
+starts by default (one per core, at most 8):
 
-Scenarios:
-- ``items-page``: a page of 100 buildings at a random offset;
-- ``items-bbox``: buildings in a random 600 m box (CRS84 bbox), up to 1,000;
-- ``perimeter``: buildings whose representative point lies in a posted star-shaped perimeter
-  (~1 km across) with ort-geo's ``POST /batiments/within``; pygeoapi has no polygon query on a
-  GeoPackage, so its baseline is the perimeter's bounding box as ``bbox`` (a superset, less work).
+- ort-geo on the GeoPackage and on PostGIS (called with a staff key: it authenticates every
+  request and enforces roles, which the peers do not do);
+- TiPg (PyPI ``tipg``) on the same PostGIS tables, with uvicorn;
+- pygeoapi (PyPI ``pygeoapi``) on the same GeoPackage, with its GeoPackage provider (through
+  SpatiaLite: Debian ``libsqlite3-mod-spatialite``, loaded by ``pysqlite3-binary``).
 
-pygeoapi (``pip install 'ort-geo[bench]'``) reads GeoPackages through SpatiaLite: on Debian,
-``apt-get install libsqlite3-mod-spatialite`` (see :mod:`benchmarks.pygeoapi_server`).
+The peers are installed, on first use, in their own virtual environments under ``--cache``
+(``venv-tipg``, ``venv-pygeoapi``): benchmark tools, not dependencies of ort-geo.
+
+Routes: ``/conformance``; the items of the small collection ``secteurs_ort``; a 100-building page
+of ``batiments`` in a 600 m ``bbox`` (CRS84, as web clients send it) — one fixed box, and boxes
+that a ``wrk`` Lua script varies across the territory at each request, so that no cache can
+flatter the figure. ``wrk`` (Debian ``wrk``) loads each route at 1, 8 and 32 connections for
+``--seconds``. Reported: requests/s, p99 latency, the ratios to the same server's
+``/conformance`` (targets at 32 connections: small collection within 2x, bbox page within 4x, on
+throughput and p99) and ort-geo's throughput over each peer's on the routes both serve.
+
+    ORT_GEO_TEST_POSTGIS=postgresql://… python -m benchmarks.api --buildings 200000
+
+``--editing`` adds the editing figures: a PATCH of a sector alone (median of 20) and 8 concurrent
+editors incrementing its version with ``If-Match``, retrying on 412 (no lost update allowed).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.util
-import json
+import concurrent.futures
 import os
+import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
-import shapely
-from pyproj import Transformer
 
-# A 24 km square of Alsace (Lambert-93), buildings clustered in towns.
-X0, Y0, SIDE = 1_000_000.0, 6_790_000.0, 24_000.0
-TO_LONLAT = Transformer.from_crs(2154, 4326, always_xy=True)
+SECTOR = "smam-centre-ville"
+CONNECTIONS = (1, 8, 32)
+BOX_METRES = 600.0
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+#: The peers, each in its own virtual environment (lower bounds: the versions this was run with).
+PEERS = {
+    "tipg": ["tipg>=1.0", "uvicorn>=0.30"],
+    "pygeoapi": ["pygeoapi>=0.18", "pysqlite3-binary>=0.5", "uvicorn>=0.30"],
+}
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_store(path: Path, n_buildings: int, seed: int = 7) -> Path:
-    """An ort-geo store with ``n_buildings`` generated buildings (written through the store)."""
-    from ort_geo import auth, open_store
+# -- data -------------------------------------------------------------------------------------
 
-    done = path.with_suffix(".key")
-    if path.exists() and done.exists():
+def build(cache: Path, n: int) -> Path:
+    """The demo store plus ``n`` generated buildings (built once)."""
+    import geopandas as gpd
+    import shapely
+
+    from ort_geo import open_store
+
+    path = cache / f"api-demo-{n}.gpkg"
+    if path.exists() and path.with_suffix(".done").exists():
         return path
     path.unlink(missing_ok=True)
-    rng = np.random.default_rng(seed)
-    towns = rng.uniform([X0 + 2000, Y0 + 2000], [X0 + SIDE - 2000, Y0 + SIDE - 2000], (40, 2))
-    which = rng.integers(0, len(towns), n_buildings)
-    xy = towns[which] + rng.normal(0, 700, (n_buildings, 2))
-    xy = np.clip(xy, [X0, Y0], [X0 + SIDE, Y0 + SIDE])
-    w, h = rng.uniform(8, 20, n_buildings), rng.uniform(8, 16, n_buildings)
-    geoms = shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + w, xy[:, 1] + h)
-    vacants = np.where(rng.random(n_buildings) < 0.2, rng.integers(1, 4, n_buildings), 0)
+    exe = Path(sys.executable).with_name("ort-geo")
+    subprocess.run([str(exe), "build", "--store", str(path)], check=True,
+                   stdout=subprocess.DEVNULL)
+    store = open_store(path)
+    minx, miny, maxx, maxy = store.extent("communes")
+    rng = np.random.default_rng(16)
+    x, y = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
     frame = gpd.GeoDataFrame({
-        "id": [f"b{i:08d}" for i in range(n_buildings)],
-        "code_insee": "68298",
-        "annee_construction": rng.integers(1700, 2024, n_buildings),
-        "nb_logements": rng.integers(1, 12, n_buildings),
-        "nb_logements_vacants": vacants,
-        "etat": rng.choice(["bon", "moyen", "degrade", "tres_degrade"], n_buildings),
-        "usage": "Résidentiel", "demo": True, "source": "benchmark",
-    }, geometry=geoms, crs="EPSG:2154")
-    store = open_store(path, create=True)
+        "id": [f"gen{i:07d}" for i in range(n)], "code_insee": "68298",
+        "nb_logements": rng.integers(0, 10, n), "demo": True,
+        "source": "données de démonstration générées"},
+        geometry=shapely.box(x, y, x + 12, y + 9), crs=2154)
     store.write("batiments", frame, author="benchmark")
-    done.write_text(auth.create_key(store, "benchmark", "staff"))
+    store.close()
+    path.with_suffix(".done").write_text("ok")
     return path
+
+
+def postgis_copy(gpkg: Path, url: str, n: int) -> str:
+    """The store copied into the schema ``bench_api_<n>`` (kept: copied once)."""
+    import psycopg
+
+    from ort_geo import open_store
+    from ort_geo.copy import copy_store
+
+    schema = f"bench_api_{n}"
+    location = f"{url}?schema={schema}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        done = conn.execute("SELECT to_regclass(%s)", (f'"{schema}".bench_done',)).fetchone()[0]
+        if done is not None:
+            return location
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    pg = open_store(location, create=True)
+    copy_store(open_store(gpkg), pg)
+    pg.close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'ANALYZE "{schema}".batiments')
+        conn.execute(f'CREATE TABLE "{schema}".bench_done ()')
+    return location
+
+
+def boxes(gpkg: Path, count: int, seed: int = 11) -> tuple[list[str], str]:
+    """``count`` CRS84 boxes of about 600 m spread over the buildings, and the fixed box (around
+    the demo's town-centre sector), as ``bbox`` values."""
+    from pyproj import Transformer
+
+    from ort_geo import open_store
+
+    store = open_store(gpkg)
+    minx, miny, maxx, maxy = store.extent("communes")
+    cx, cy = store.read("secteurs_ort", ids=[SECTOR]).geometry.iloc[0].centroid.coords[0]
+    store.close()
+    to_lonlat = Transformer.from_crs(2154, 4326, always_xy=True)
+    rng = np.random.default_rng(seed)
+    corners = rng.uniform([minx, miny], [maxx - BOX_METRES, maxy - BOX_METRES], (count, 2))
+
+    def bbox(x: float, y: float) -> str:
+        lon0, lat0 = to_lonlat.transform(x, y)
+        lon1, lat1 = to_lonlat.transform(x + BOX_METRES, y + BOX_METRES)
+        return f"{lon0:.6f},{lat0:.6f},{lon1:.6f},{lat1:.6f}"
+
+    half = BOX_METRES / 2
+    return [bbox(x, y) for x, y in corners], bbox(cx - half, cy - half)
+
+
+# -- servers ----------------------------------------------------------------------------------
+
+def workers() -> int:
+    from ort_geo.cli.serve import default_workers
+
+    return default_workers()
 
 
 def _free_port() -> int:
@@ -80,15 +155,78 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pygeoapi_config(gpkg: Path, folder: Path, port: int) -> dict[str, str]:
-    """pygeoapi's configuration and OpenAPI document for the store's buildings; its env vars."""
-    import yaml
+@contextmanager
+def running(name: str, argv: list[str], ready: str, env: dict[str, str] | None = None,
+            port: int | None = None):
+    """A server process on a free loopback port (``{port}`` in ``argv``), until the block ends."""
+    import httpx
 
-    url = f"http://127.0.0.1:{port}"
-    minx, miny = TO_LONLAT.transform(X0, Y0)
-    maxx, maxy = TO_LONLAT.transform(X0 + SIDE, Y0 + SIDE)
+    port = port or _free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
+    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv],
+                            env={**os.environ, **(env or {})}, stdout=log, stderr=log,
+                            cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300  # workers import their stack: slow on a busy machine
+        while True:
+            try:
+                if httpx.get(base + ready, timeout=30).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                raise RuntimeError(f"{name} n'a pas démarré :\n"
+                                   f"{log.read().decode(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def peer_python(cache: Path, peer: str) -> Path:
+    """The Python of the peer's own virtual environment (created and filled on first use)."""
+    folder = cache / f"venv-{peer}"
+    python = folder / "bin" / "python"
+    done = folder / ".installed"
+    if not done.exists():
+        print(f"   installing {peer} in {folder} (once)", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PEERS[peer]],
+                       check=True)
+        done.write_text(" ".join(PEERS[peer]))
+    return python
+
+
+def pygeoapi_config(gpkg: Path, folder: Path, python: Path) -> dict[str, str]:
+    """pygeoapi's configuration (the store's sectors and buildings) and OpenAPI document."""
+    import yaml
+    from pyproj import Transformer
+
+    from ort_geo import open_store
+
+    store = open_store(gpkg)
+    to_lonlat = Transformer.from_crs(2154, 4326, always_xy=True)
+    bbox = list(to_lonlat.transform_bounds(*store.extent("communes")))
+    store.close()
+    url = "http://127.0.0.1"
+    provider = {"type": "feature", "name": "SQLiteGPKG", "data": str(gpkg), "id_field": "id",
+                "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/2154",
+                "crs": [CRS84, "http://www.opengis.net/def/crs/EPSG/0/2154"]}
+    resources = {
+        name: {"type": "collection", "title": name, "description": name, "keywords": [name],
+               "extents": {"spatial": {"bbox": bbox, "crs": CRS84}},
+               "providers": [{**provider, "table": name}]}
+        for name in ("secteurs_ort", "batiments")}
     config = {
-        "server": {"bind": {"host": "127.0.0.1", "port": port}, "url": url,
+        "server": {"bind": {"host": "127.0.0.1", "port": 0}, "url": url,
                    "mimetype": "application/json; charset=UTF-8", "encoding": "utf-8",
                    "languages": ["fr-FR"], "limits": {"default_items": 10, "max_items": 10000},
                    "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
@@ -105,271 +243,284 @@ def _pygeoapi_config(gpkg: Path, folder: Path, port: int) -> dict[str, str]:
                         "url": url, "hours": "0", "instructions": "0",
                         "role": "pointOfContact"},
         },
-        "resources": {"batiments": {
-            "type": "collection", "title": "Bâtiments", "description": "Bâtiments",
-            "keywords": ["batiments"],
-            "extents": {"spatial": {"bbox": [minx, miny, maxx, maxy],
-                                    "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
-            "providers": [{
-                "type": "feature", "name": "SQLiteGPKG", "data": str(gpkg), "id_field": "id",
-                "table": "batiments",
-                "storage_crs": "http://www.opengis.net/def/crs/EPSG/0/2154",
-                "crs": ["http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-                        "http://www.opengis.net/def/crs/EPSG/0/2154"],
-            }],
-        }},
+        "resources": resources,
     }
     cfg = folder / "pygeoapi.yml"
     cfg.write_text(yaml.safe_dump(config, allow_unicode=True))
     openapi = folder / "pygeoapi-openapi.yml"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.pygeoapi_server", "openapi",
-                           str(cfg), str(openapi)], capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-m", "benchmarks.pygeoapi_server", "openapi", str(cfg),
+                           str(openapi)], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode:
         raise RuntimeError(f"configuration pygeoapi refusée :\n{proc.stderr[-2000:]}")
     return {"PYGEOAPI_CONFIG": str(cfg), "PYGEOAPI_OPENAPI": str(openapi)}
 
 
-class Server:
-    """A server process on a free loopback port, stopped on exit."""
-
-    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str] | None = None):
-        self.name, self.port = name, port
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(argv, env={**os.environ, **(env or {})},
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-    def wait(self, path: str, timeout: float = 60) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(self.url + path, timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RuntimeError(f"{self.name} n'a pas démarré :\n{err[-2000:]}")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
+# -- load -------------------------------------------------------------------------------------
 
 @dataclass
-class Request:
-    method: str
-    path: str
-    body: dict | None = None
-
-
-@dataclass
-class Result:
-    """Successful requests (status 200): their number, latencies and features; failures."""
-
-    count: int
+class Load:
+    rps: float
+    p99: float  # ms
     errors: int
-    seconds: float
-    latencies: np.ndarray
-    features: int
-
-    @property
-    def rps(self) -> float:
-        return self.count / self.seconds
-
-    def pct(self, q: float) -> float:
-        return float(np.percentile(self.latencies, q) * 1000) if len(self.latencies) else float("nan")
 
 
-async def _load(base: str, requests: list[Request], clients: int, seconds: float,
-                headers: dict[str, str]) -> Result:
+def lua_script(folder: Path, path: str, values: list[str], extra: str) -> Path:
+    """A wrk script sending ``path?bbox=<value>&<extra>``, the next value at each request."""
+    script = folder / f"bbox-{uuid.uuid4().hex[:6]}.lua"
+    rows = ",\n".join(f'  "{v}"' for v in values)
+    script.write_text(
+        f"local boxes = {{\n{rows}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #boxes + 1\n"
+        f'  return wrk.format(nil, "{path}?{extra}bbox=" .. boxes[i])\nend\n')
+    return script
+
+
+def wrk(url: str, connections: int, seconds: int, headers: dict[str, str],
+        script: Path | None = None) -> Load:
+    argv = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s",
+            "--timeout", "30s", "--latency"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    proc = subprocess.run([*argv, url], capture_output=True, text=True)
+    out = proc.stdout
+    if proc.returncode != 0 or "Requests/sec" not in out:
+        raise RuntimeError(f"wrk a échoué sur {url} : {out}{proc.stderr}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    found = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p99 = float(found.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[found.group(2)] \
+        if found else float("nan")
+    errors = 0
+    for pattern in (r"Non-2xx or 3xx responses:\s+(\d+)", r"timeout (\d+)"):
+        hit = re.search(pattern, out)
+        errors += int(hit.group(1)) if hit else 0
+    if errors:  # wrk counts them as requests: keep the successes only
+        total = int(re.search(r"(\d+) requests in", out).group(1))
+        rate *= max(total - errors, 0) / max(total, 1)
+    return Load(rate, p99, errors)
+
+
+@dataclass
+class Server:
+    """What one server answers: its label, how to start it and the paths of each route."""
+
+    label: str
+    backend: str
+    start: object  # a context manager factory returning the base URL
+    routes: dict[str, str]  # route -> path (the bbox routes: the items path)
+    items_extra: str = ""  # query parameters before bbox (f=json for pygeoapi)
+    headers: dict[str, str] | None = None
+
+
+def measure(server: Server, connections: tuple[int, ...], seconds: int, box_values: list[str],
+            fixed_box: str, folder: Path) -> dict[tuple[str, int], Load]:
     import httpx
 
-    queue = list(reversed(requests))
-    latencies: list[float] = []
-    errors = features = 0
-    deadline = time.monotonic() + seconds
-
-    async def worker(http: httpx.AsyncClient) -> None:
-        nonlocal errors, features
-        while queue and time.monotonic() < deadline:
-            req = queue.pop()
-            start = time.perf_counter()
-            try:
-                resp = await http.request(req.method, base + req.path, json=req.body)
-            except httpx.HTTPError as exc:
-                errors += 1
-                print(f"    {type(exc).__name__} on {req.method} {req.path[:80]}", flush=True)
-                continue
-            body = resp.content
-            if resp.status_code != 200:
-                errors += 1
-                print(f"    HTTP {resp.status_code} on {req.method} {req.path[:80]}: "
-                      f"{body[:200]!r}", flush=True)
-            else:
-                latencies.append(time.perf_counter() - start)  # successes only
-                data = json.loads(body)
-                features += data.get("numberReturned", len(data.get("features", ())))
-
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
-        begin = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(clients)))
-        elapsed = time.perf_counter() - begin
-    return Result(len(latencies), errors, elapsed, np.array(latencies), features)
+    results: dict[tuple[str, int], Load] = {}
+    headers = server.headers or {}
+    with server.start() as base:  # type: ignore[operator]
+        items = server.routes["bbox page, varied"]
+        # What each server finds in the fixed box (ort-geo projects a CRS84 box exactly, the
+        # peers by its corners: a few buildings on the edges may differ).
+        page = httpx.get(f"{base}{items}?{server.items_extra}limit=100&bbox={fixed_box}",
+                         headers=headers, timeout=120).json()
+        print(f"   {server.label}: fixed box, {page.get('numberMatched', '?')} buildings "
+              f"matched, {len(page['features'])} returned", flush=True)
+        script = lua_script(folder, items, box_values, server.items_extra + "limit=100&")
+        urls = {
+            "/conformance": base + server.routes["/conformance"],
+            "small collection": base + server.routes["small collection"],
+            "bbox page, fixed": f"{base}{items}?{server.items_extra}limit=100&bbox={fixed_box}",
+        }
+        for c in connections:
+            for route in ("/conformance", "small collection", "bbox page, fixed",
+                          "bbox page, varied"):
+                target, lua = (base, script) if route == "bbox page, varied" else (urls[route],
+                                                                                   None)
+                wrk(target, c, 1, headers, lua)  # warm-up
+                load = results[(route, c)] = wrk(target, c, seconds, headers, lua)
+                note = f"  errors {load.errors}" if load.errors else ""
+                print(f"   {server.label:22s} {c:2d} conn  {route:18s} {load.rps:8.1f} req/s  "
+                      f"p99 {load.p99:8.1f} ms{note}", flush=True)
+    return results
 
 
-def _scenarios(n_requests: int, n_buildings: int, seed: int = 11) -> dict[str, dict[str, list[Request]]]:
-    rng = np.random.default_rng(seed)
-    pages = rng.integers(0, max(1, n_buildings // 100), n_requests)
-    boxes = rng.uniform([X0 + 1000, Y0 + 1000], [X0 + SIDE - 1600, Y0 + SIDE - 1600],
-                        (n_requests, 2))
-    centres = rng.uniform([X0 + 2000, Y0 + 2000], [X0 + SIDE - 2000, Y0 + SIDE - 2000],
-                          (n_requests, 2))
-    out: dict[str, dict[str, list[Request]]] = {"items-page": {}, "items-bbox": {},
-                                                "perimeter": {}}
-    page = [f"/collections/batiments/items?limit=100&offset={int(p) * 100}" for p in pages]
-    out["items-page"] = {"ort-geo": [Request("GET", p) for p in page],
-                         "pygeoapi": [Request("GET", p + "&f=json") for p in page]}
-    bbox = []
-    for x, y in boxes:
-        lo = TO_LONLAT.transform(x, y)
-        hi = TO_LONLAT.transform(x + 600, y + 600)
-        bbox.append(f"/collections/batiments/items?limit=1000&bbox={lo[0]:.6f},{lo[1]:.6f},"
-                    f"{hi[0]:.6f},{hi[1]:.6f}")
-    out["items-bbox"] = {"ort-geo": [Request("GET", b) for b in bbox],
-                         "pygeoapi": [Request("GET", b + "&f=json") for b in bbox]}
-    ours, theirs = [], []
-    for cx, cy in centres:
-        angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-        radius = np.where(np.arange(24) % 2, 250.0, 500.0)
-        ring = [TO_LONLAT.transform(cx + r * np.cos(a), cy + r * np.sin(a))
-                for a, r in zip(angles, radius, strict=True)]
-        ring.append(ring[0])
-        ours.append(Request("POST", "/batiments/within",
-                            {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}))
-        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-        theirs.append(Request("GET", f"/collections/batiments/items?limit=10000&f=json&bbox="
-                                     f"{min(xs):.6f},{min(ys):.6f},{max(xs):.6f},{max(ys):.6f}"))
-    out["perimeter"] = {"ort-geo": ours, "pygeoapi": theirs}
-    return out
+# -- editing ----------------------------------------------------------------------------------
 
-
-def _check_agreement(gpkg: Path, servers: dict[str, Server], requests: dict[str, list[Request]],
-                     headers: dict[str, dict[str, str]]) -> None:
-    """Both servers answer the same boxes with the buildings geopandas finds (else the comparison
-    is void). A CRS84 box is a curved quadrilateral in Lambert-93: ort-geo matches it exactly;
-    pygeoapi projects its corners, so it may differ on the box's edges — reported."""
-    import re
-
+def editing(base: str, key: str) -> tuple[float, int, int, int]:
+    """(median ms of a PATCH alone, successes, 412 retries, final - initial version)."""
     import httpx
 
-    from ort_geo import open_store
+    url = f"{base}/collections/secteurs_ort/items/{SECTOR}"
+    headers = {"X-API-Key": key, "Content-Type": "application/merge-patch+json"}
 
-    buildings = open_store(gpkg).read("batiments", columns=[]).to_crs(4326)
-    edge = 0
-    for i in range(5):
-        path = requests["ort-geo"][i].path
-        box = [float(v) for v in re.search(r"bbox=([-\d.,]+)", path).group(1).split(",")]
-        truth = set(buildings.loc[buildings.intersects(shapely.box(*box)), "id"])
-        for name, server in servers.items():
-            req = requests[name][i]
-            data = httpx.get(server.url + req.path, headers=headers[name], timeout=120).json()
-            found = {str(f["properties"].get("id", f.get("id"))) for f in data["features"]}
-            if name == "ort-geo" and found != truth:
-                raise SystemExit(f"ort-geo diffère de geopandas sur {path}")
-            if name == "pygeoapi":
-                if len(found ^ truth) > 0.2 * max(len(truth), 5):
-                    raise SystemExit(f"pygeoapi diffère de geopandas sur {path}")
-                edge += len(found ^ truth)
-    print(f"   5 bbox requests: ort-geo = geopandas; pygeoapi differs by {edge} building(s) on box "
-          "edges (corner-only reprojection)", flush=True)
+    def bump(client: httpx.Client) -> tuple[bool, float]:
+        current = client.get(url, headers={"X-API-Key": key})
+        version = current.json()["properties"]["version"] or 1
+        start = time.perf_counter()
+        resp = client.patch(url, json={"properties": {"version": version + 1}},
+                            headers={**headers, "If-Match": current.headers["etag"]})
+        assert resp.status_code in (200, 412), resp.text
+        return resp.status_code == 200, (time.perf_counter() - start) * 1000
+
+    with httpx.Client(timeout=120) as client:
+        first = client.get(url, headers={"X-API-Key": key}).json()["properties"]["version"] or 1
+        alone = [bump(client)[1] for _ in range(20)]
+
+    def editor(_: int) -> tuple[int, int]:
+        ok = retries = 0
+        with httpx.Client(timeout=120) as client:
+            while ok < 5:
+                done, _ms = bump(client)
+                ok += done
+                retries += not done
+        return ok, retries
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(editor, range(8)))
+    with httpx.Client(timeout=120) as client:
+        last = client.get(url, headers={"X-API-Key": key}).json()["properties"]["version"]
+    ok = sum(r[0] for r in results) + 20
+    return statistics.median(alone), ok, sum(r[1] for r in results), last - first
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def report(table: dict[str, dict[tuple[str, int], Load]], connections: tuple[int, ...]) -> None:
+    routes = ("small collection", "bbox page, fixed", "bbox page, varied")
+    print("\n== ratio to the same server's /conformance (throughput: conformance/route; "
+          "p99: route/conformance; targets at 32 connections: small collection <= 2, "
+          "bbox page <= 4)")
+    print(f"   {'server':22s} conn  " + "  ".join(f"{r:>24s}" for r in routes))
+    for label, results in table.items():
+        for c in connections:
+            ref = results[("/conformance", c)]
+            cells = []
+            for route in routes:
+                load = results[(route, c)]
+                thr = ref.rps / load.rps if load.rps else float("inf")
+                cells.append(f"{thr:9.1f}x / {load.p99 / ref.p99:7.1f}x")
+            print(f"   {label:22s} {c:4d}  " + "  ".join(f"{cell:>24s}" for cell in cells))
+    pairs = [("ort-geo PostGIS", "TiPg"), ("ort-geo GeoPackage", "pygeoapi")]
+    for ours, theirs in pairs:
+        if ours not in table or theirs not in table:
+            continue
+        print(f"\n== {ours} / {theirs} (throughput ratio: > 1 means ort-geo serves more "
+              "requests per second; p99 ratio: theirs / ours)")
+        for c in connections:
+            cells = []
+            for route in ("/conformance", *routes):
+                a, b = table[ours][(route, c)], table[theirs][(route, c)]
+                thr = a.rps / b.rps if b.rps else float("inf")
+                cells.append(f"{route} {thr:.2f}x / p99 {b.p99 / a.p99:.2f}x")
+            print(f"   {c:2d} conn  " + "   ".join(cells))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.api")
-    parser.add_argument("--buildings", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8],
-                        help="concurrent clients (one run per value)")
-    parser.add_argument("--requests", type=int, default=300, help="requests per scenario")
-    parser.add_argument("--seconds", type=float, default=60, help="time bound per scenario")
-    parser.add_argument("--data", type=Path, default=Path("out/bench-api"))
-    parser.add_argument("--servers", nargs="+", default=["ort-geo", "pygeoapi"],
-                        choices=["ort-geo", "pygeoapi"])
+    parser.add_argument("--buildings", type=int, default=200_000)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, nargs="+", default=list(CONNECTIONS))
+    parser.add_argument("--cache", type=Path,
+                        default=Path(os.environ.get("ORT_GEO_BENCH_CACHE", "out/bench")))
+    parser.add_argument("--url", default=os.environ.get("ORT_GEO_TEST_POSTGIS"))
+    parser.add_argument("--servers", nargs="+",
+                        default=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"],
+                        choices=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"])
+    parser.add_argument("--editing", action="store_true",
+                        help="also time PATCHes alone and under 8 concurrent editors")
     args = parser.parse_args(argv)
-    args.data.mkdir(parents=True, exist_ok=True)
-    gpkg = args.data / f"batiments-{args.buildings}.gpkg"
-    print(f"== {args.buildings:,} buildings in {gpkg}; {args.clients} concurrent clients, "
-          f"{args.requests} requests per scenario (at most {args.seconds:.0f} s)", flush=True)
-    t = time.perf_counter()
-    build_store(gpkg, args.buildings)
-    print(f"   store ready in {time.perf_counter() - t:.1f} s", flush=True)
-    key = gpkg.with_suffix(".key").read_text().strip()
-    # pygeoapi gets its own copy: each server reads a file no one else touches.
-    theirs = args.data / f"pygeoapi-{args.buildings}.gpkg"
-    if "pygeoapi" in args.servers and not theirs.exists():
-        shutil.copyfile(gpkg, theirs)
+    if not shutil.which("wrk"):
+        parser.error("wrk manque : apt-get install wrk")
+    needs_pg = {"ort-geo-postgis", "tipg"} & set(args.servers)
+    if needs_pg and not args.url:
+        parser.error("PostGIS : donnez --url ou ORT_GEO_TEST_POSTGIS (ou --servers sans "
+                     "ort-geo-postgis ni tipg)")
+    from ort_geo import auth, open_store
+
+    args.cache = args.cache.resolve()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    n_workers = workers()
+    print(f"== {args.buildings:,} generated buildings + the Val d'Argent demo; every server with "
+          f"{n_workers} worker process(es); wrk {args.seconds:g} s per route at "
+          f"{args.connections} connections; cache {args.cache}", flush=True)
+    gpkg = build(args.cache, args.buildings)
+    pg = postgis_copy(gpkg, args.url, args.buildings) if needs_pg else None
+    box_values, fixed_box = boxes(gpkg, 500)
+    exe = str(Path(sys.executable).with_name("ort-geo"))
+    keys: dict[str, str] = {}
+    for location in (str(gpkg), pg):
+        if location is not None:
+            with open_store(location) as st:
+                keys[location] = auth.create_key(st, f"bench-{uuid.uuid4().hex[:6]}", "editor")
+    folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
     servers: dict[str, Server] = {}
+    ogc = {"/conformance": "/conformance", "small collection": "/collections/secteurs_ort/items",
+           "bbox page, varied": "/collections/batiments/items"}
+
+    def ort_geo(location: str):
+        return lambda: running("ort-geo", [exe, "serve", "--store", location, "--port", "{port}"],
+                               "/conformance")
+
+    if "ort-geo-gpkg" in args.servers:
+        servers["ort-geo GeoPackage"] = Server("ort-geo GeoPackage", "GeoPackage",
+                                               ort_geo(str(gpkg)), ogc,
+                                               headers={"X-API-Key": keys[str(gpkg)]})
+    if "pygeoapi" in args.servers:
+        python = peer_python(args.cache, "pygeoapi")
+        env = pygeoapi_config(gpkg, folder, python)
+        servers["pygeoapi"] = Server(
+            "pygeoapi", "GeoPackage",
+            lambda: running("pygeoapi", [str(python), "-m", "benchmarks.pygeoapi_server",
+                                         "serve", "{port}", str(n_workers)],
+                            "/collections/batiments?f=json", env),
+            {"/conformance": "/conformance?f=json",
+             "small collection": "/collections/secteurs_ort/items?f=json",
+             "bbox page, varied": "/collections/batiments/items"}, items_extra="f=json&")
+    if "ort-geo-postgis" in args.servers and pg is not None:
+        servers["ort-geo PostGIS"] = Server("ort-geo PostGIS", "PostGIS", ort_geo(pg), ogc,
+                                            headers={"X-API-Key": keys[pg]})
+    if "tipg" in args.servers and pg is not None:
+        python = peer_python(args.cache, "tipg")
+        schema = f"bench_api_{args.buildings}"
+        env = {"DATABASE_URL": args.url, "TIPG_DB_SCHEMAS": f'["{schema}"]',
+               "TIPG_DB_FUNCTIONS": "[]"}
+        servers["TiPg"] = Server(
+            "TiPg", "PostGIS",
+            lambda: running("TiPg", [str(python), "-m", "uvicorn", "tipg.main:app", "--host",
+                                     "127.0.0.1", "--port", "{port}", "--workers",
+                                     str(n_workers), "--log-level", "warning"],
+                            "/conformance", env),
+            {"/conformance": "/conformance",
+             "small collection": f"/collections/{schema}.secteurs_ort/items",
+             "bbox page, varied": f"/collections/{schema}.batiments/items"})
+    table: dict[str, dict[tuple[str, int], Load]] = {}
+    connections = tuple(args.connections)
     try:
-        if "ort-geo" in args.servers:
-            port = _free_port()
-            servers["ort-geo"] = Server("ort-geo", [
-                str(Path(sys.executable).with_name("ort-geo")), "serve", "--store", str(gpkg),
-                "--port", str(port)], port)
-        if "pygeoapi" in args.servers:
-            if importlib.util.find_spec("pygeoapi") is None:
-                print("pygeoapi absent : pip install 'ort-geo[bench]'", file=sys.stderr)
-                return 1
-            port = _free_port()
-            env = _pygeoapi_config(theirs.resolve(), args.data.resolve(), port)
-            servers["pygeoapi"] = Server("pygeoapi", [
-                sys.executable, "-m", "benchmarks.pygeoapi_server", "serve", str(port)], port, env)
-        for server in servers.values():
-            server.wait("/collections/batiments")
-        headers = {"ort-geo": {"X-API-Key": key}, "pygeoapi": {}}
-        scenarios = _scenarios(args.requests, args.buildings)
-        if len(servers) == 2:
-            _check_agreement(gpkg, servers, scenarios["items-bbox"], headers)
-        table: dict[tuple[str, int], dict[str, Result]] = {}
-        for clients in args.clients:
-            print(f"-- {clients} concurrent client(s)", flush=True)
-            for scenario, by_server in scenarios.items():
-                row = table[(scenario, clients)] = {}
-                for name, server in servers.items():
-                    warm = by_server[name][:clients]
-                    asyncio.run(_load(server.url, warm, clients, args.seconds, headers[name]))
-                    r = asyncio.run(_load(server.url, by_server[name], clients, args.seconds,
-                                          headers[name]))
-                    row[name] = r
-                    print(f"  {scenario:11s} {name:9s} {r.count:5d} req {r.rps:8.1f} req/s  "
-                          f"p50 {r.pct(50):8.1f} ms  p99 {r.pct(99):8.1f} ms  "
-                          f"{r.features / max(r.count, 1):7.1f} features/req  "
-                          f"errors {r.errors}", flush=True)
-        if len(servers) == 2:
-            print("== ratios ort-geo / pygeoapi (throughput: higher is better for ort-geo; "
-                  "p99: pygeoapi's p99 over ort-geo's)")
-            for (scenario, clients), results in table.items():
-                ours, base = results["ort-geo"], results["pygeoapi"]
-                note = f"  (pygeoapi errors: {base.errors})" if base.errors else ""
-                if not base.count:
-                    print(f"  {scenario:11s} {clients:2d} client(s)  pygeoapi answered no request "
-                          f"successfully{note}", flush=True)
+        for label, server in servers.items():
+            print(f"-- {label} ({server.backend})", flush=True)
+            table[label] = measure(server, connections, args.seconds, box_values, fixed_box,
+                                   folder)
+        report(table, connections)
+        if args.editing:
+            for location in (str(gpkg), pg):
+                if location is None:
                     continue
-                print(f"  {scenario:11s} {clients:2d} client(s)  throughput "
-                      f"{ours.rps / base.rps:6.1f}×   p99 {base.pct(99) / ours.pct(99):6.1f}× "
-                      f"lower{note}", flush=True)
-        failed = sum(r.errors for results in table.values() for name, r in results.items()
-                     if name == "ort-geo")
-        return 0 if failed == 0 else 1
+                with running("ort-geo", [exe, "serve", "--store", location, "--port", "{port}"],
+                             "/conformance") as base:
+                    median, ok, retries, delta = editing(base, keys[location])
+                print(f"   PATCH on {'PostGIS' if location == pg else 'GeoPackage'}: alone "
+                      f"{median:.0f} ms (median of 20); 8 concurrent editors: {ok} successful "
+                      f"PATCHes, {retries} refused (412) and retried, version +{delta} — "
+                      f"{'no lost update' if delta == ok else 'LOST UPDATES'}", flush=True)
     finally:
-        for server in servers.values():
-            server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        for location, key in keys.items():
+            with open_store(location) as st:
+                auth.revoke_key(st, key.partition(".")[0])
+    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -5,7 +5,7 @@ which some Python builds leave out; pysqlite3-binary (the ``bench`` extra) provi
 stands in for ``sqlite3`` before pygeoapi is imported.
 
     python -m benchmarks.pygeoapi_server openapi CONFIG OUTPUT
-    python -m benchmarks.pygeoapi_server serve PORT        # PYGEOAPI_CONFIG / _OPENAPI set
+    python -m benchmarks.pygeoapi_server serve PORT [WORKERS]  # PYGEOAPI_CONFIG / _OPENAPI set
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ def _swap_sqlite() -> None:
     sys.modules["sqlite3.dbapi2"] = pysqlite3.dbapi2
 
 
+# At import: uvicorn's worker processes import this module again (as their main module).
+_swap_sqlite()
+
+
 def main(argv: list[str]) -> int:
-    _swap_sqlite()
     if argv[0] == "openapi":
         from pygeoapi.openapi import generate_openapi_document
 
@@ -38,8 +41,8 @@ def main(argv: list[str]) -> int:
         return 0
     import uvicorn
 
-    uvicorn.run("pygeoapi.starlette_app:APP", host="127.0.0.1", port=int(argv[1]), workers=1,
-                log_level="warning")
+    uvicorn.run("pygeoapi.starlette_app:APP", host="127.0.0.1", port=int(argv[1]),
+                workers=int(argv[2]) if len(argv) > 2 else 1, log_level="warning")
     return 0
 
 

@@ -41,7 +41,12 @@ import numpy as np
 import shapely
 import shapely.geometry
 
-from .api_service import build
+try:  # the API benchmark's store recipe and PostGIS copy, where benchmarks/api.py holds them
+    from .api import build, postgis_copy  # type: ignore[attr-defined]
+except ImportError:
+    from .api_service import build
+
+    postgis_copy = None  # type: ignore[assignment]
 
 ZOOMS = (14, 15, 16)
 #: The tile proper in MVT units (half a unit in from its edges: a building touching the edge
@@ -50,8 +55,9 @@ INSIDE = shapely.box(0.5, 0.5, 4095.5, 4095.5)
 TIPG = ["tipg>=1.0", "uvicorn>=0.30"]
 
 
-def postgis_copy(gpkg: Path, url: str, n: int) -> str:
-    """The store copied into the schema ``bench_api_<n>`` (copied once, then kept)."""
+def _postgis_copy(gpkg: Path, url: str, n: int) -> str:
+    """The store copied into the schema ``bench_api_<n>`` (copied once, then kept), as the API
+    benchmark does (the same schema: one copy serves both)."""
     import psycopg
 
     from ort_geo import open_store
@@ -228,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     print(f"-- store: demo + {args.buildings:,} buildings", flush=True)
     gpkg = build(args.cache, args.buildings)
-    pg = postgis_copy(gpkg, args.url, args.buildings) if args.url else None
+    copy = postgis_copy or _postgis_copy
+    pg = copy(gpkg, args.url, args.buildings) if args.url else None
     tiles = sample_tiles(gpkg, args.tiles)
     exe = str(Path(sys.executable).with_name("ort-geo"))
     ours = "/collections/batiments/tiles/WebMercatorQuad/{z}/{y}/{x}"

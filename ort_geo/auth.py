@@ -101,7 +101,8 @@ def authenticate(store, token: str | None) -> Principal:
     if not token:
         return ANONYMOUS
     key_id, _, secret = token.strip().partition(".")
-    raw = store.get_meta(META_SCOPE).get(key_id) if key_id and secret else None
+    raw = store.cached(("meta", META_SCOPE), lambda: store.get_meta(META_SCOPE)).get(key_id) \
+        if key_id and secret else None
     if raw is not None:
         record = json.loads(raw)
         if hmac.compare_digest(record["digest"], _digest(record["salt"], secret)):

@@ -9,6 +9,7 @@ with its French message and the run goes on.
 from __future__ import annotations
 
 import csv
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -38,17 +39,20 @@ class BatchReport:
 
 
 def read_codes(path: str | Path) -> list[str]:
-    """INSEE codes from a CSV file: its ``insee_com`` column (the ANCT PVD list), else the first."""
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Liste de villes illisible ({path}) : {exc}") from None
+    """INSEE codes from a CSV file (``;``, ``,`` or tab; UTF-8 or Windows-1252): its
+    ``insee_com`` column (the ANCT PVD list), else the first."""
+    from .io.table import csv_separator, decode_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Liste de villes introuvable : {path}")
+    text, _ = decode_text(path.read_bytes(), path.name)
+    rows = [r for r in csv.reader(text.splitlines(), delimiter=csv_separator(text)) if r]
     if not rows:
         raise InputError(f"Liste de villes vide : {path}")
     header = [c.strip().lower() for c in rows[0]]
     column = header.index("insee_com") if "insee_com" in header else 0
-    body = rows[1:] if not rows[0][column].strip().isdigit() else rows
+    body = rows if re.fullmatch(r"\d[\dAB]\d{3}", rows[0][column].strip()) else rows[1:]
     return [r[column].strip() for r in body if len(r) > column and r[column].strip()]
 
 

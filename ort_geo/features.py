@@ -113,6 +113,14 @@ def objects(values: Sequence[Any]) -> np.ndarray:
     return np.fromiter(values, dtype=object, count=len(values))
 
 
+def scalars(values: Sequence[Any]) -> np.ndarray:
+    """A 1-d object array of scalar ``values`` (faster than :func:`objects`, for a column read
+    from a database: text, numbers, dates, None)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 @dataclass
 class FeatureBatch:
     """Many features of one layer, column by column: the bulk form of a list of :class:`Feature`.

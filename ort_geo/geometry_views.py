@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import shapely
 
 from .catalogue import CATALOGUE, LayerSpec
+from .features import FeatureBatch
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ _FAMILIES = (
     ("lignes", "linéaires", "MultiLineString", ("LineString", "MultiLineString")),
     ("surfaces", "surfaciques", "MultiPolygon", ("Polygon", "MultiPolygon")),
 )
+_TYPE_IDS = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPoint": 4,
+             "MultiLineString": 5, "MultiPolygon": 6}
 _PROMOTE = {"Point": shapely.multipoints, "LineString": shapely.multilinestrings,
             "Polygon": shapely.multipolygons}
 
@@ -52,14 +56,33 @@ def all_views() -> list[GeometryView]:
 
 def view_frame(frame: gpd.GeoDataFrame, view: GeometryView) -> gpd.GeoDataFrame:
     """The rows of a layer frame that belong to ``view``, with single parts promoted to multi."""
-    kinds = frame.geometry.geom_type
-    out = frame[kinds.isin(view.types).to_numpy()].copy()
+    geoms = frame.geometry.to_numpy()
+    keep = in_view(geoms, view)
+    out = frame[keep].copy()
     if out.empty:
         return out
-    single = view.types[0]
-    is_single = (out.geometry.geom_type == single).to_numpy()
-    if is_single.any():
-        geoms = out.geometry.to_numpy().copy()
-        geoms[is_single] = [_PROMOTE[single]([g]) for g in geoms[is_single]]
-        out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
+    return out.set_geometry(gpd.GeoSeries(promoted(geoms[keep], view), index=out.index,
+                                          crs=frame.crs))
+
+
+def view_batch(batch: FeatureBatch, view: GeometryView) -> FeatureBatch:
+    """The features of a layer batch that belong to ``view``, single parts promoted to multi."""
+    out = batch.take(in_view(batch.geometry, view))
+    out.geometry = promoted(out.geometry, view)
     return out
+
+
+def in_view(geoms: np.ndarray, view: GeometryView) -> np.ndarray:
+    """Mask of the geometries of one of the view's types."""
+    return np.isin(shapely.get_type_id(np.asarray(geoms, dtype=object)),
+                   [_TYPE_IDS[t] for t in view.types])
+
+
+def promoted(geoms: np.ndarray, view: GeometryView) -> np.ndarray:
+    """The view's geometries with single parts made multi-part (a new array)."""
+    geoms = np.asarray(geoms, dtype=object).copy()
+    single = view.types[0]
+    is_single = shapely.get_type_id(geoms) == _TYPE_IDS[single]
+    if is_single.any():
+        geoms[is_single] = [_PROMOTE[single]([g]) for g in geoms[is_single]]
+    return geoms

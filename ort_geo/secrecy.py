@@ -610,9 +610,24 @@ def _get_json(url: str, timeout: float) -> dict:
     request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return json.loads(response.read().decode("utf-8"))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise InputError(f"Lecture de {url} impossible : {exc}.") from None
+            body = json.loads(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        raise InputError(f"Lecture de {url} impossible : réponse HTTP {exc.code}.") from None
+    except urllib.error.URLError as exc:
+        why = ("connexion refusée" if isinstance(exc.reason, ConnectionRefusedError)
+               else f"pas de réponse en {timeout:g} s" if isinstance(exc.reason, TimeoutError)
+               else f"échec réseau ({exc.reason})")
+        raise InputError(f"Lecture de {url} impossible : {why}.") from None
+    except TimeoutError:
+        raise InputError(f"Lecture de {url} impossible : pas de réponse en {timeout:g} s.") \
+            from None
+    except OSError as exc:
+        raise InputError(f"Lecture de {url} impossible : échec réseau ({exc}).") from None
+    except ValueError:  # not JSON, or not UTF-8
+        raise InputError(f"Lecture de {url} impossible : la réponse n'est pas du JSON.") from None
+    if not isinstance(body, dict):
+        raise InputError(f"{url} ne répond pas comme une API ort-geo.")
+    return body
 
 
 def _api_items(base: str, layer: str, timeout: float) -> gpd.GeoDataFrame:
@@ -640,7 +655,25 @@ def public_outputs_from_api(base_url: str, *, timeout: float = 120.0
                             ) -> tuple[dict[str, pd.DataFrame], dict[str, gpd.GeoDataFrame],
                                        dict[str, gpd.GeoDataFrame]]:
     """(tables, zones, records) as an anonymous client of ``ort-geo serve`` reads them."""
+    from urllib.parse import urlsplit
+
     base = base_url.rstrip("/")
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(f"Adresse d'API invalide : « {base_url} » (attendu : "
+                         "http://hôte:port ou https://…).")
+    try:
+        return _read_public_outputs(base, timeout)
+    except InputError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError):  # another service's answers
+        raise InputError(f"{base} ne répond pas comme une API ort-geo (réponses inattendues)."
+                         ) from None
+
+
+def _read_public_outputs(base: str, timeout: float
+                         ) -> tuple[dict[str, pd.DataFrame], dict[str, gpd.GeoDataFrame],
+                                    dict[str, gpd.GeoDataFrame]]:
     tables: dict[str, pd.DataFrame] = {}
     zones: dict[str, gpd.GeoDataFrame] = {}
     for layer in public_zone_layers(Store):

@@ -14,6 +14,7 @@ repository.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from importlib.resources import files
 from pathlib import Path
@@ -209,7 +210,11 @@ def load_territory(path: str | Path) -> Territory:
     except FileNotFoundError:
         raise InputError(f"Manifeste de territoire introuvable : {path}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"Manifeste de territoire illisible ({path}) : {exc}") from None
+        # tomllib says where in English: "(at line 3, column 7)" or "(at end of document)".
+        at = re.search(r"at line (\d+), column (\d+)", str(exc))
+        where = f"ligne {at[1]}, colonne {at[2]}" if at else "en fin de fichier"
+        raise InputError(f"Manifeste de territoire illisible ({path}) : syntaxe TOML invalide "
+                         f"{where}.") from None
     try:
         territory = Territory(**data)
     except ValidationError as exc:

@@ -11,7 +11,9 @@ an instant (``2024-05-01`` or ``2024-05-01T10:00:00Z``) or ``start/end`` where e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +64,7 @@ def parse_period(text: str, what: str = "datetime") -> Period:
     return Period(start, end)
 
 
-def _days(values: pd.Series) -> np.ndarray:
+def _days(values: Any) -> np.ndarray:
     """Dates (date objects, ISO text or NaT/None) as numpy days, NaT where missing."""
     return pd.to_datetime(values, errors="coerce").to_numpy(dtype="datetime64[D]")
 
@@ -76,14 +78,17 @@ def bounds(spec: LayerSpec) -> tuple[str | None, str | None]:
     return start, end
 
 
-def in_force(spec: LayerSpec, frame: pd.DataFrame, period: Period) -> np.ndarray:
+def in_force(spec: LayerSpec, frame: Mapping[str, Any], period: Period,
+             rows: int | None = None) -> np.ndarray:
     """Mask of the rows whose validity overlaps ``period`` (all rows for a layer without dates).
 
-    A feature without a start date has been in force forever, one without an end date still is;
-    a feature with a single date (``date_effet``) is in force from that date on.
+    ``frame`` is a DataFrame, or columns by name (a :class:`~ort_geo.features.FeatureBatch`'s,
+    with ``rows`` their length). A feature without a start date has been in force forever, one
+    without an end date still is; a feature with a single date (``date_effet``) is in force from
+    that date on.
     """
     start_field, end_field = bounds(spec)
-    mask = np.ones(len(frame), dtype=bool)
+    mask = np.ones(len(frame) if rows is None else rows, dtype=bool)
     if start_field is None:
         return mask
     if period.end is not None:

@@ -151,3 +151,22 @@ def test_cli_stats_loads_only_what_statistics_need(tmp_path):
         frame = sector_stats(st, "secteurs_ort", reference_year=YEAR)
     assert [r["id"] for r in records] == frame["id"].tolist()
     assert [r["batiments"] for r in records] == frame["batiments"].tolist()
+
+
+@pytest.mark.postgis
+def test_postgis_parallel_sessions_give_the_same_sums(new_store, monkeypatch):
+    """A national layer is joined by parallel sessions sharing one snapshot: same figures as
+    the single query."""
+    from test_scale import _assert_same, _l_shapes, _sums, _zones
+
+    import ort_geo.store.postgis as postgis
+
+    store = new_store("postgis")
+    store.write("batiments", _l_shapes(500), author="t")
+    zones = _zones()
+    single = _sums(store, zones)
+    assert len(store._join_parts("batiments", len(zones))) == 1  # a small layer: one query
+    monkeypatch.setattr(postgis, "PARALLEL_ROWS", -1)
+    monkeypatch.setattr(postgis.os, "cpu_count", lambda: 3)
+    assert len(store._join_parts("batiments", len(zones))) == 3
+    _assert_same(single, _sums(store, zones))

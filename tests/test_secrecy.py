@@ -408,3 +408,40 @@ def test_stores_leave_out_restricted_records_on_both_backends(store):
     assert store.count("batiments", where=public_where("batiments", {
         "source": RESTRICTED_SOURCES[0]})) == 0
     assert len(store.read("batiments")) == 3  # staff reads everything
+
+
+def test_reading_back_from_something_that_is_not_an_ort_geo_api_is_a_french_error(tmp_path):
+    """A bad address, a closed port, a 404 or another service's JSON: one French line each
+    (`ort-geo secret verifier --api`), never a traceback."""
+    import functools
+    import socket
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from ort_geo.errors import InputError
+    from ort_geo.secrecy import public_outputs_from_api
+
+    other = tmp_path / "collections" / "communes"
+    other.mkdir(parents=True)
+    (other / "stats").write_text('{"type": "autre service"}', encoding="utf-8")
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socket.socket() as probe:  # a port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    server = ThreadingHTTPServer(("127.0.0.1", 0),
+                                 functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        for url, message in (("notaurl", "Adresse d'API invalide"),
+                             (f"http://127.0.0.1:{closed}", "connexion refusée"),
+                             (f"{base}/ailleurs", "réponse HTTP 404"),
+                             (base, "ne répond pas comme une API ort-geo")):
+            with pytest.raises(InputError, match=message):
+                public_outputs_from_api(url, timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -309,3 +309,23 @@ def test_a_postgis_store_keeps_its_territory_crs(postgis_url, tmp_path):
     finally:
         with psycopg.connect(postgis_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{url.rsplit("=", 1)[1]}" CASCADE')
+
+
+def test_pvd_list_is_read_as_french_excel_writes_it(tmp_path):
+    """The ANCT list of PVD towns saved from Excel: ``;``, Windows-1252; a bare list of codes;
+    a missing or empty file is a French error."""
+    from ort_geo.batch import read_codes
+    from ort_geo.errors import InputError
+
+    excel = tmp_path / "pvd.csv"
+    excel.write_bytes("libellé;insee_com;département\nSainte-Marie-aux-Mines;68298;Haut-Rhin\n"
+                      "Lièpvre;68185;Haut-Rhin\n".encode("cp1252"))
+    assert read_codes(excel) == ["68298", "68185"]
+    bare = tmp_path / "codes.csv"
+    bare.write_text("2A004\n97101\n", encoding="utf-8")  # Corsica first: still a code
+    assert read_codes(bare) == ["2A004", "97101"]
+    (tmp_path / "vide.csv").write_bytes(b"")
+    with pytest.raises(InputError, match="Liste de villes vide"):
+        read_codes(tmp_path / "vide.csv")
+    with pytest.raises(InputError, match="Liste de villes introuvable"):
+        read_codes(tmp_path / "absente.csv")

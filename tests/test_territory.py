@@ -224,6 +224,16 @@ def test_invalid_manifest_is_explained_in_french_line_by_line(tmp_path):
                      "attendus : (420.0, 300.0)"]
 
 
+def test_unreadable_manifest_says_where_in_french(tmp_path):
+    manifest = tmp_path / "territory.toml"
+    manifest.write_text('nom = "x"\n[convention\n', encoding="utf-8")
+    with pytest.raises(InputError, match="syntaxe TOML invalide ligne 2, colonne 12"):
+        load_territory(tmp_path)
+    manifest.write_text('nom = "x', encoding="utf-8")
+    with pytest.raises(InputError, match="syntaxe TOML invalide en fin de fichier"):
+        load_territory(tmp_path)
+
+
 def test_build_command_is_deterministic(tmp_path, demo_store):
     """`ort-geo build` twice from the same manifest gives the same layers, feature for feature."""
     from ort_geo import open_store

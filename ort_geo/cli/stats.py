@@ -92,11 +92,7 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
         if public:
             console.print(MASK_NOTE)
         return
-    if output:
-        Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        console.print(f"Statistiques écrites dans {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(text, fmt, output, "Statistiques écrites")
 
 
 def _day(iso: str) -> str:
@@ -132,8 +128,13 @@ def _print_changes(frame, fmt: str, output: str | None) -> None:
                                      "libelle": "Statistique", "depuis": f"Au {since}",
                                      "au": f"Au {until}", "evolution": "Évolution"}).to_csv(
             sep=";", decimal=",", index=False)
+    _emit(text, fmt, output, "Évolutions écrites")
+
+
+def _emit(text: str, fmt: str, output: str | None, written: str) -> None:
+    """``text`` to ``output`` (CSV with a BOM, for Excel) or to standard output."""
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        console.print(f"Évolutions écrites dans {output}")
+        console.print(f"{written} dans {output}")
     else:
         click.echo(text, nl=False)

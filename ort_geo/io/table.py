@@ -60,13 +60,18 @@ def decode_text(raw: bytes, name: str) -> tuple[str, str]:
     raise EncodingError(f"Encodage illisible : {name} (UTF-8 ou Windows-1252 attendu).")
 
 
-def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
-    text, label = decode_text(path.read_bytes(), path.name)
+def csv_separator(text: str) -> str:
+    """The separator of a CSV text: ``;`` (French Excel), ``,`` or tab, from its first lines."""
     head = "\n".join(text.splitlines()[:20])
     try:
-        sep = csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
+        return csv.Sniffer().sniff(head, delimiters=";,\t").delimiter
     except csv.Error:
-        sep = ";"
+        return ";"
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
+    text, label = decode_text(path.read_bytes(), path.name)
+    sep = csv_separator(text)
     frame = parse_csv(text, sep, path.name).replace({"": None})
     return frame, label, "tabulation" if sep == "\t" else sep
 

@@ -17,24 +17,25 @@ import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from shapely.geometry.base import BaseGeometry
 
 from ..assign import PolygonGrid, _points_in_boxes
 from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
-from ..features import Feature, FeatureBatch, same_geometries
+from ..features import Feature, FeatureBatch, objects, same_geometries, scalars
 from ..measures import Measure, evaluate, fields_of
 from ..validation import type_feature, validate_frame
 
@@ -44,6 +45,7 @@ STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
 WriteMode = Literal["upsert", "replace", "insert"]
 BBox = tuple[float, float, float, float]
+_T = TypeVar("_T")
 #: Layers whose features the statistics assign to zones by their representative point: the
 #: stores keep that point with each feature (computed on every write, recomputed by readers
 #: where another client changed a geometry), so statistics never read the geometries.
@@ -354,6 +356,52 @@ class Store(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # -- pages without frames (the API's read path) --------------------------------------------
+
+    def read_batch(
+        self,
+        layer: str,
+        *,
+        columns: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        bbox: BBox | None = None,
+        area: BaseGeometry | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        count: bool = False,
+    ) -> tuple[FeatureBatch, int | None]:
+        """A page of features as plain columns, and how many features match (``count``; else
+        None): what a web page of features needs, without a GeoDataFrame.
+
+        ``area`` (a geometry in the store's CRS) keeps the features that intersect it exactly;
+        ``bbox`` the features that intersect the box; ``columns`` (the key is always read) and
+        ``where`` as in :meth:`read`. The page is taken in storage order after every filter, so
+        that backends page inside the database. This default reads a frame; backends override it.
+        """
+        spec = self.spec(layer)
+        if area is not None:
+            bbox = shapely.bounds(area).tolist() if bbox is None else bbox
+        frame = self.read(layer, bbox=bbox, where=where, columns=columns)
+        if area is not None:
+            frame = frame[frame.intersects(area)]
+        matched = len(frame) if count else None
+        frame = frame.iloc[offset:None if limit is None else offset + limit]
+        return frame_batch(spec, frame), matched
+
+    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+        """``compute()``, remembered until the store changes (:meth:`revision`, metadata
+        included): what a server would otherwise read again on every request (API keys)."""
+        revision = self.revision()  # read first: a write during compute() only wastes the value
+        if revision is None:
+            return compute()
+        memo = self.__dict__.setdefault("_memo", {})
+        hit = memo.get(key)
+        if hit is not None and hit[0] == revision:
+            return hit[1]
+        value = compute()
+        memo[key] = (revision, value)
+        return value
 
     # -- vector tiles -------------------------------------------------------------------------
 
@@ -692,6 +740,38 @@ def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]
         values = row._asdict()
         props = {n: None if _missing(values[n]) else values[n] for n in names}
         yield Feature(str(values[spec.key]), props, values.get("geometry"))
+
+
+def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:
+    """How many rows match, known from a page alone when it is not full (and not past the end);
+    None when it takes a count."""
+    if (limit is None or len(rows) < limit) and (rows or not offset):
+        return offset + len(rows)
+    return None
+
+
+def plain_column(kind: str, values: Sequence[Any]) -> np.ndarray:
+    """Plain Python values of a stored column of that catalogue type (as :func:`typed_series`):
+    booleans, dates, floats without NaN, None where missing."""
+    if kind == "bool":
+        values = [None if v is None else bool(v) for v in values]
+    elif kind == "date":
+        values = [None if v is None else v if type(v) is dt.date
+                  else dt.date.fromisoformat(str(v)[:10]) for v in values]
+    elif kind == "float":
+        values = [None if v is None or v != v else float(v) for v in values]
+    return scalars(values)
+
+
+def frame_batch(spec: LayerSpec, frame: gpd.GeoDataFrame) -> FeatureBatch:
+    """A store frame's rows as a :class:`FeatureBatch` of plain values (every column of the
+    frame that is a field of the layer, the key included)."""
+    names = [n for n in frame.columns if n in spec.by_name]
+    columns = {n: plain_column(spec.field(n).type,
+                               [None if _missing(v) else v for v in frame[n].tolist()])
+               for n in names}
+    return FeatureBatch(objects([str(v) for v in frame[spec.key].tolist()]), columns,
+                        np.asarray(frame.geometry.to_numpy(), dtype=object))
 
 
 def _missing(value: Any) -> bool:

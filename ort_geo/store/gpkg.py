@@ -8,7 +8,6 @@ as it was; concurrent writers queue on SQLite's lock.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -27,8 +26,8 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, StoreError
-from ..features import Feature, FeatureBatch, _plain, objects
+from ..errors import BusyError, InputError, StoreError
+from ..features import Feature, FeatureBatch, _plain, objects, scalars
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
@@ -40,6 +39,8 @@ from .base import (
     Transaction,
     catalogue_gains,
     check_bbox,
+    page_count,
+    plain_column,
     representative_xy,
     storage_crs,
     typed_series,
@@ -262,6 +263,37 @@ def _srs_rows(epsg: int) -> list[tuple]:
         crs = CRS.from_epsg(code)
         rows.append((crs.name, code, "EPSG", code, crs.to_wkt("WKT1_GDAL"), crs.name))
     return rows
+
+
+#: Descriptors of store files kept open by :func:`_header_fd`: (pid, device, inode) -> (path, fd).
+_HEADER_FDS: dict[tuple[int, int, int], tuple[Path, int]] = {}
+_HEADER_LOCK = threading.Lock()
+
+
+def _header_fd(path: Path) -> int:
+    """A read-only descriptor of a store file, opened once per process and file and kept open.
+
+    SQLite's locks are POSIX locks, held per process: closing ANY descriptor of the file drops
+    all of them, so a write transaction running in another thread would lose its lock while it
+    writes, and a writer in another process could then corrupt the file ("database disk image
+    is malformed"). Only the descriptors of files deleted or replaced since are closed (no
+    connection can still write to them through this path).
+    """
+    st = os.stat(path)
+    key = (os.getpid(), st.st_dev, st.st_ino)
+    with _HEADER_LOCK:
+        held = _HEADER_FDS.get(key)
+        if held is None:
+            for other, (where, fd) in list(_HEADER_FDS.items()):
+                try:
+                    same = other[0] == key[0] and os.stat(where).st_ino == other[2]
+                except OSError:
+                    same = False
+                if not same and other[0] == key[0]:
+                    os.close(fd)
+                    del _HEADER_FDS[other]
+            held = _HEADER_FDS[key] = (path, os.open(path, os.O_RDONLY))
+        return held[1]
 
 
 class GeoPackageStore(Store):
@@ -543,6 +575,78 @@ class GeoPackageStore(Store):
             return conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
                                 params).fetchone()[0]
 
+    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                   offset=0, count=False):
+        spec = self.spec(layer)
+        names = spec.field_names if columns is None else [spec.key] + [
+            spec.field(c).name for c in columns if c != spec.key]
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql_where, params = self._filters(spec, None, where, None)
+        select = f'SELECT {cols}, {geom_column(spec)} FROM "{layer}"'
+        end = -1 if limit is None else int(limit)
+        with self._read() as conn:
+            if area is None and bbox is None:
+                rows = conn.execute(f"{select} WHERE {sql_where} ORDER BY fid "
+                                    f"LIMIT {end} OFFSET {int(offset)}", params).fetchall()
+                matched = None
+                if count:
+                    matched = page_count(rows, limit, offset)
+                    if matched is None:
+                        matched = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
+                                               params).fetchone()[0]
+            else:
+                fids = self._matching_fids(conn, spec, sql_where, params, bbox, area)
+                matched = len(fids) if count else None
+                page = fids[offset:None if limit is None else offset + int(limit)]
+                rows = conn.execute(f"{select} WHERE fid IN (SELECT value FROM json_each(?)) "
+                                    "ORDER BY fid", (json.dumps(page.tolist()),)).fetchall()
+        values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
+        batch = FeatureBatch(scalars([str(v) for v in values[0]]),
+                             {n: plain_column(spec.field(n).type, values[i])
+                              for i, n in enumerate(names)},
+                             decode_geometries(values[-1]))
+        return batch, matched
+
+    def _matching_fids(self, conn: sqlite3.Connection, spec: LayerSpec, sql_where: str,
+                       params: list[Any], bbox: BBox | None, area: Any) -> np.ndarray:
+        """Sorted fids of the features that pass the filters and intersect ``area`` (or the
+        box): the R-tree gives candidates with their boxes; a candidate whose box lies inside
+        the area intersects it, the others are tested on their geometry."""
+        if not spec.spatial:
+            raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                             "filtre par emprise.")
+        if bbox is None:
+            bbox = tuple(shapely.bounds(area).tolist())
+        rtree = f'"rtree_{spec.name}_geom"'
+        # The R-tree drives the join: only candidates in the box are looked up by fid.
+        rows = conn.execute(
+            f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
+            f'JOIN "{spec.name}" ON "{spec.name}".fid = r.id '
+            f"WHERE r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ? AND {sql_where}",
+            [bbox[0], bbox[2], bbox[1], bbox[3], *params]).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64)
+        table = np.array(rows, dtype=np.float64)
+        fids = table[:, 0].astype(np.int64)
+        boxes = table[:, 1:]
+        if area is None:
+            inside = ((boxes[:, 0] >= bbox[0]) & (boxes[:, 1] >= bbox[1])
+                      & (boxes[:, 2] <= bbox[2]) & (boxes[:, 3] <= bbox[3]))
+            area = shapely.box(*bbox)
+        else:
+            shapely.prepare(area)
+            inside = shapely.contains(area, shapely.box(*boxes.T))
+        unsure = fids[~inside]
+        if len(unsure):
+            blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
+                                 "(SELECT value FROM json_each(?))",
+                                 (json.dumps(unsure.tolist()),)).fetchall()
+            hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
+            kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
+                            dtype=np.int64)
+            fids = np.concatenate([fids[inside], kept])
+        return np.sort(fids)
+
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
         spec = self.spec(layer)
         if not _has_points(spec):
@@ -596,14 +700,27 @@ class GeoPackageStore(Store):
             blobs = [r[0] for r in conn.execute(f'SELECT geom FROM "{layer}"')]
         return tuple(shapely.total_bounds(decode_geometries(blobs)).tolist())  # type: ignore[return-value]
 
-    def revision(self, layer=None) -> tuple[int, ...]:
-        with self._read() as conn:
-            if layer is None:
-                seq = conn.execute("SELECT coalesce(max(seq), 0) FROM ort_journal").fetchone()[0]
-                return self._local.ident[2], int(seq)  # a file replaced by another: new inode
-            seq, n = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ort_journal "
-                                  "WHERE layer = ?", (layer,)).fetchone()
-        return self._local.ident[2], int(seq), int(n)
+    def revision(self, layer=None) -> tuple[Any, ...]:
+        # SQLite's file change counter (header bytes 24-27) is bumped by every commit in
+        # rollback-journal mode; in WAL mode (QGIS may switch a file to it) commits append to
+        # the -wal file, whose header changes when it restarts. Any client, any process,
+        # metadata included. For one layer: its journal (triggers journal other clients' edits).
+        if layer is not None:
+            with self._read() as conn:
+                seq, n = conn.execute("SELECT coalesce(max(seq), 0), count(*) FROM ort_journal "
+                                      "WHERE layer = ?", (layer,)).fetchone()
+            return self._local.ident[2], int(seq), int(n)
+        try:
+            fd = _header_fd(self.path)  # never closed: see there
+            head, ino = os.pread(fd, 4, 24), os.fstat(fd).st_ino
+        except OSError as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        try:
+            wal = os.stat(f"{self.path}-wal")
+        except OSError:
+            return head, ino
+        with open(f"{self.path}-wal", "rb") as fh:
+            return head, ino, wal.st_size, wal.st_mtime_ns, fh.read(32)
 
     def history(self, layer, feature_id) -> list[JournalEntry]:
         self.spec(layer)
@@ -652,15 +769,8 @@ class _GpkgTransaction(Transaction):
         self.touched: set[str] = set()
 
     def fetch(self, layer, ids):
-        names = layer.field_names
-        cols = ", ".join(f'"{n}"' for n in names)
-        sql = f'SELECT {cols}, {geom_column(layer)} FROM "{layer.name}"'
-        rows = (self.conn.execute(sql).fetchall() if ids is None
-                else self._rows_of(sql, layer.key, ids))
-        frame = _typed_frame(layer, names, rows, self.epsg)
-        from .base import iter_features
-
-        return {f.id: f for f in iter_features(layer, frame)}
+        # Plain values without a frame (an edit fetches one row): pandas would cost more.
+        return {f.id: f for f in self.fetch_batch(layer, ids).features()}
 
     def fetch_batch(self, layer, ids):
         names = _others(layer)
@@ -669,7 +779,7 @@ class _GpkgTransaction(Transaction):
         rows = (self.conn.execute(sql + " ORDER BY fid").fetchall() if ids is None
                 else self._rows_of(sql, layer.key, ids))
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 2)
-        columns = {n: _plain_column(layer.field(n).type, values[i + 1])
+        columns = {n: plain_column(layer.field(n).type, values[i + 1])
                    for i, n in enumerate(names)}
         return FeatureBatch(objects([str(v) for v in values[0]]), columns,
                             decode_geometries(values[-1]))
@@ -873,17 +983,6 @@ def _sql_value(value: Any) -> Any:
 
 def _others(layer: LayerSpec) -> list[str]:
     return [n for n in layer.field_names if n != layer.key]
-
-
-def _plain_column(kind: str, values: Sequence[Any]) -> np.ndarray:
-    """Plain Python values of a stored column of that catalogue type (as :func:`typed_series`)."""
-    if kind == "bool":
-        values = [None if v is None else bool(v) for v in values]
-    elif kind == "date":
-        values = [None if v is None else dt.date.fromisoformat(str(v)[:10]) for v in values]
-    elif kind == "float":
-        values = [None if v is None or v != v else float(v) for v in values]
-    return objects(values)
 
 
 def _dump(feature: Feature | None) -> str | None:

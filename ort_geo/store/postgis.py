@@ -22,6 +22,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,8 +33,8 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, ConflictError, StoreError, require_module
-from ..features import Feature, FeatureBatch, _plain
+from ..errors import BusyError, ConflictError, InputError, StoreError, require_module
+from ..features import Feature, FeatureBatch, _plain, scalars
 from ..measures import Measure
 from ..validation import coerce_value
 from .base import (
@@ -48,7 +49,8 @@ from .base import (
     ZoneSums,
     catalogue_gains,
     check_bbox,
-    iter_features,
+    page_count,
+    plain_column,
     storage_crs,
     typed_series,
 )
@@ -76,6 +78,10 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # write, whoever the writer (ort-geo, QGIS, psql): statistics join on it without geometries.
 _POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
                  "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
+
+
+#: Rows from which a layer's statistics are computed by parallel sessions (zone_sums).
+PARALLEL_ROWS = 1_000_000
 
 
 def _psycopg():
@@ -109,6 +115,7 @@ class PostGISStore(Store):
         self.conninfo, self.schema = split_url(url)
         self._pool_size = pool_size
         self._pool: Any = None
+        self._pool_lock = threading.Lock()
         self._pid = os.getpid()
         # The connection of the write transaction whose check this thread runs (_connection).
         self._local = threading.local()
@@ -160,10 +167,13 @@ class PostGISStore(Store):
             return
         psycopg, psycopg_pool = _psycopg()
         if self._pool is None or self._pid != os.getpid():  # never share sockets across fork
-            self._pid = os.getpid()
-            self._pool = psycopg_pool.ConnectionPool(
-                self.conninfo, min_size=1, max_size=self._pool_size, open=True, timeout=30,
-                kwargs={"connect_timeout": 10}, name=f"ort-geo:{self.schema}")
+            with self._pool_lock:  # one pool: threads racing here would each open one
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = psycopg_pool.ConnectionPool(
+                        self.conninfo, min_size=1, max_size=self._pool_size, open=True,
+                        timeout=30, kwargs={"connect_timeout": 10},
+                        name=f"ort-geo:{self.schema}")
+                    self._pid = os.getpid()
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -361,6 +371,50 @@ class PostGISStore(Store):
             return conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE {sql_where}",
                                 params).fetchone()[0]
 
+    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                   offset=0, count=False):
+        spec = self.spec(layer)
+        names = spec.field_names if columns is None else [spec.key] + [
+            spec.field(c).name for c in columns if c != spec.key]
+        cols = ", ".join(f'"{n}"' for n in names)
+        sql_where, params = self._filters(spec, bbox, where, None)
+        if area is not None:
+            if not spec.spatial:
+                raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
+                                 "filtre par emprise.")
+            sql_where += f" AND ST_Intersects(geom, ST_GeomFromWKB(%s, {self.epsg}))"
+            params.append(shapely.to_wkb(area))
+        select = f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)}"
+        with self._connection() as conn:
+            if area is None and bbox is None:
+                sql = f"{select} WHERE {sql_where} ORDER BY fid OFFSET {int(offset)}"
+                if limit is not None:
+                    sql += f" LIMIT {int(limit)}"
+                rows = conn.execute(sql, params, binary=True).fetchall()
+                matched = None
+                if count:
+                    matched = page_count(rows, limit, offset)
+                    if matched is None:
+                        matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
+                                               f"{sql_where}", params).fetchone()[0]
+            else:
+                # The fids of every match first (the GiST index finds them; a plan walking the
+                # fid order until the page is full could scan the whole table), then the page.
+                fids = [r[0] for r in conn.execute(
+                    f"SELECT fid FROM {self._t(layer)} WHERE {sql_where} ORDER BY fid",
+                    params, binary=True)]
+                matched = len(fids) if count else None
+                page = fids[offset:None if limit is None else offset + int(limit)]
+                rows = conn.execute(f"{select} WHERE fid = ANY(%s) ORDER BY fid", [page],
+                                    binary=True).fetchall() if page else []
+        values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
+        batch = FeatureBatch(scalars([str(v) for v in values[0]]),
+                             {n: plain_column(spec.field(n).type, values[i])
+                              for i, n in enumerate(names)},
+                             shapely.from_wkb(np.asarray(values[-1], dtype=object)) if rows
+                             else np.zeros(0, dtype=object))
+        return batch, matched
+
     def extent(self, layer) -> BBox | None:
         if not self.spec(layer).spatial:
             return None
@@ -404,29 +458,77 @@ class PostGISStore(Store):
         per_zone: dict[str, np.ndarray] = {m.name: np.zeros(len(zones), _kind(m)) for m in measures}
         if not measures:
             return {}
-        with self._connection() as conn, conn.transaction():
-            # JIT compilation costs seconds and saves nothing on these short aggregates.
-            conn.execute("SET LOCAL jit = off")
-            rows = conn.execute(
-                f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
+        join = (f"WITH z AS MATERIALIZED (SELECT (ord - 1)::int AS i, "
                 f"ST_GeomFromWKB(w, {self.epsg}) AS g "
                 "FROM unnest(%s::bytea[]) WITH ORDINALITY AS t(w, ord)) "
                 f"SELECT z.i, {aggs} FROM z JOIN {self._t(layer)} b "
-                "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i",
-                [wkbs, *agg_params]).fetchall() if len(zones) else []
-            total = conn.execute(f"SELECT {aggs} FROM {self._t(layer)} b",
-                                 agg_params).fetchone()
+                "ON b.geom && z.g AND ST_Covers(z.g, b.ort_point) GROUP BY z.i")
+        totals = f"SELECT {aggs} FROM {self._t(layer)} b"
+        parts = self._join_parts(layer, len(zones))
+        if len(parts) > 1:
+            # A national layer: PostgreSQL runs one query on one core, so the zones are split
+            # between sessions of their own (never the pool's, which serves other requests)
+            # that share one snapshot, while the first session adds up the layer's totals.
+            psycopg, _ = _psycopg()
+            from psycopg import sql as pgsql
+
+            def session() -> Any:
+                conn = psycopg.connect(self.conninfo, connect_timeout=10)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                return conn
+
+            def run(part: np.ndarray, snapshot: str) -> list:
+                with session() as conn:
+                    conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                        pgsql.Literal(snapshot)))
+                    conn.execute("SET LOCAL jit = off")
+                    found = conn.execute(join, [[wkbs[k] for k in part], *agg_params]).fetchall()
+                return [(int(part[r[0]]), *r[1:]) for r in found]
+
+            try:
+                with session() as lead, ThreadPoolExecutor(
+                        len(parts), thread_name_prefix="ort-geo-pg") as pool:
+                    snapshot = lead.execute("SELECT pg_export_snapshot()").fetchone()[0]
+                    lead.execute("SET LOCAL jit = off")
+                    done = [pool.submit(run, part, snapshot) for part in parts]
+                    total = lead.execute(totals, agg_params).fetchone()
+                    rows = [row for f in done for row in f.result()]
+            except psycopg.Error as exc:
+                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
+                                 f"{_reason(exc)}") from None
+        else:
+            with self._connection() as conn, conn.transaction():
+                # JIT compilation costs seconds and saves nothing on these short aggregates.
+                conn.execute("SET LOCAL jit = off")
+                rows = conn.execute(join, [wkbs, *agg_params]).fetchall() if len(zones) else []
+                total = conn.execute(totals, agg_params).fetchone()
         for row in rows:
             for m, value in zip(measures, row[1:], strict=True):
                 per_zone[m.name][row[0]] = value
         return {m.name: ZoneSums(per_zone[m.name], _kind(m)(total[k]))
                 for k, m in enumerate(measures)}
 
+    def _join_parts(self, layer: str, n_zones: int) -> list[np.ndarray]:
+        """The zones' indices split for parallel sessions: one part unless the layer holds at
+        least PARALLEL_ROWS rows (the planner's estimate) outside a write transaction."""
+        workers = min(os.cpu_count() or 1, 4)
+        if workers < 2 or n_zones < 2 or getattr(self._local, "conn", None) is not None:
+            return [np.arange(n_zones)]
+        with self._connection() as conn:
+            rows = conn.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+                                (self._t(layer),)).fetchone()[0]
+        if rows < PARALLEL_ROWS:
+            return [np.arange(n_zones)]
+        return [p for p in np.array_split(np.arange(n_zones), workers) if len(p)]
+
     def revision(self, layer=None) -> Any:
         with self._connection() as conn:
             if layer is None:
-                return int(conn.execute(
-                    f"SELECT coalesce(max(seq), 0) FROM {self._t('ort_journal')}").fetchone()[0])
+                # Two equal snapshots see the same data: the snapshot changes with any committed
+                # write (the tool's, a trigger's, psql's; metadata included) — the journal's last
+                # sequence number would not (sequences commit out of order, metadata is not
+                # journaled).
+                return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
             seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
                                   f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
         return int(seq), int(n)
@@ -525,8 +627,15 @@ class _PgTransaction(Transaction):
             params.append([str(i) for i in ids])
         sql += f' ORDER BY "{layer.key}" FOR UPDATE'
         rows = self.conn.execute(sql, params, binary=True).fetchall()
-        frame = _typed_frame(layer, names, rows, self.store.epsg)
-        return {f.id: f for f in iter_features(layer, frame)}
+        # Features straight from the rows (psycopg gives plain Python values; an edit fetches
+        # one row, where a frame would cost more than the query).
+        geoms = shapely.from_wkb(np.asarray([r[-1] for r in rows], dtype=object)) if rows \
+            else []
+        k = names.index(layer.key)
+        others = [(i, n) for i, n in enumerate(names) if i != k]
+        return {str(r[k]): Feature(str(r[k]), {n: None if _missing_value(r[i]) else r[i]
+                                               for i, n in others}, g)
+                for r, g in zip(rows, geoms, strict=True)}
 
     def insert(self, layer, features):
         others = [n for n in layer.field_names if n != layer.key]
@@ -650,6 +759,10 @@ class _PgTransaction(Transaction):
                 self.conn.execute(f"INSERT INTO {table} VALUES (%s, %s, %s) ON CONFLICT (scope, "
                                   "key) DO UPDATE SET value = EXCLUDED.value",
                                   (scope, key, str(value)))
+
+
+def _missing_value(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _geom(spec: LayerSpec) -> str:

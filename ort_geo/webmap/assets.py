@@ -119,11 +119,6 @@ def js_text(package: str, path: str) -> str:
     return _vendored(package, path).read_text(encoding="utf-8")
 
 
-def static_text(name: str) -> str:
-    """One of our own runtime files (``static/``)."""
-    return (STATIC / name).read_text(encoding="utf-8")
-
-
 _SCRIPT = re.compile(r'<script src="vendor:([^/"]+)/([^"]+)"></script>')
 _LINK = re.compile(r'<link rel="stylesheet" href="vendor:([^/"]+)/([^"]+)"\s*/?>')
 _EXTERNAL = re.compile(r'<(?:script[^>]+src|link[^>]+href)="(?:https?:)?//[^"]+"', re.I)

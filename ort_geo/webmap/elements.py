@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
 
 from branca.element import Element, MacroElement
@@ -154,5 +153,3 @@ def page_header(title: str, subtitle: str, banner: str | None) -> Element:
     return Element("".join(parts))
 
 
-def json_script(name: str, value: object) -> str:
-    return f"var {name} = {json.dumps(value, ensure_ascii=False)};"

@@ -1,0 +1,124 @@
+"""Pages read inside the store (the API's read path): the same features as a full read filtered
+by geopandas, on every backend; the store's revision and the caches keyed by it."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+from ort_geo import auth
+
+X0, Y0 = 1_010_000.0, 6_800_000.0
+BOX = (X0 + 300, Y0 + 300, X0 + 700, Y0 + 700)
+
+
+def _buildings(n: int = 120) -> gpd.GeoDataFrame:
+    """Small squares on a grid, plus shapes whose envelope meets ``BOX`` but not themselves: an L
+    around its corner and a thin diagonal strip past it."""
+    rng = np.random.default_rng(5)
+    xy = rng.uniform([X0, Y0], [X0 + 1000, Y0 + 1000], (n, 2))
+    geoms = list(shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + 8, xy[:, 1] + 8))
+    corner = shapely.union(shapely.box(BOX[2] + 5, BOX[1] - 60, BOX[2] + 15, BOX[1] + 60),
+                           shapely.box(BOX[2] - 60, BOX[1] - 15, BOX[2] + 15, BOX[1] - 5))
+    strip = shapely.Polygon([(BOX[0] - 60, BOX[3] - 10), (BOX[0] - 58, BOX[3] - 10),
+                             (BOX[0] + 10, BOX[3] + 60), (BOX[0] + 8, BOX[3] + 60)])
+    geoms += [corner, strip]
+    ids = [f"b{i:03d}" for i in range(len(geoms))]
+    return gpd.GeoDataFrame({
+        "id": ids, "code_insee": "68298",
+        "etat": rng.choice(["bon", "moyen", "degrade"], len(geoms)),
+        "nb_logements": rng.integers(0, 6, len(geoms)),
+    }, geometry=geoms, crs="EPSG:2154")
+
+
+def _ids(batch) -> list[str]:
+    return batch.ids.tolist()
+
+
+def test_pages_match_a_filtered_full_read(store):
+    store.write("batiments", _buildings(), author="test")
+    full = store.read("batiments")
+    # An area given in degrees becomes a curved quadrilateral in Lambert-93: a rotated square.
+    area = shapely.affinity.rotate(shapely.box(X0 + 200, Y0 + 200, X0 + 800, Y0 + 800), 20)
+    cases = {
+        "all": (full, {}),
+        "where": (full[full["etat"].isin(["bon", "moyen"])], {"where": {"etat": ["bon", "moyen"]}}),
+        "bbox": (full[full.intersects(shapely.box(*BOX))], {"bbox": BOX}),
+        "area": (full[full.intersects(area)], {"area": area}),
+        "bbox+where": (full[full.intersects(shapely.box(*BOX)) & (full["etat"] == "degrade")],
+                       {"bbox": BOX, "where": {"etat": "degrade"}}),
+    }
+    assert {"b120", "b121"}.isdisjoint(cases["bbox"][0]["id"])  # envelope only: left out
+    for name, (expected, filters) in cases.items():
+        ids = expected["id"].tolist()
+        assert ids, name
+        for limit, offset in ((7, 0), (7, 7), (1000, 0), (5, len(ids) - 2), (5, len(ids) + 3)):
+            batch, matched = store.read_batch("batiments", columns=["etat"], limit=limit,
+                                              offset=offset, count=True, **filters)
+            assert matched == len(ids), (name, limit, offset)
+            assert _ids(batch) == ids[offset:offset + limit], (name, limit, offset)
+            assert list(batch.columns) == ["id", "etat"]
+        batch, matched = store.read_batch("batiments", **filters)
+        assert matched is None and _ids(batch) == ids
+        rows = expected.set_index("id")
+        assert batch.columns["nb_logements"].tolist() == rows["nb_logements"].tolist()
+        assert all(isinstance(v, int) for v in batch.columns["nb_logements"])
+        assert shapely.equals(batch.geometry, rows.geometry.to_numpy()).all(), name
+
+
+def test_revision_changes_with_every_write_and_caches_follow(store):
+    first = store.revision()
+    assert store.revision() == first  # reads change nothing
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert store.cached("n", compute) == store.cached("n", compute) == 1
+    store.write("batiments", _buildings(3), author="test")
+    second = store.revision()
+    assert second != first
+    assert store.cached("n", compute) == 2
+    key = auth.create_key(store, "agent", "staff")  # metadata too
+    assert store.revision() != second
+    assert auth.authenticate(store, key).role == "staff"
+    auth.revoke_key(store, "agent")
+    with pytest.raises(PermissionError):
+        auth.authenticate(store, key)  # revoked at once, cache or not
+    # Another client's write (QGIS, psql: here a bare SQL insert) changes it as well.
+    before = store.revision()
+    sql = "INSERT INTO {} (scope, key, value) VALUES ('autre', 'client', 'x')"
+    if hasattr(store, "path"):
+        import sqlite3
+
+        with sqlite3.connect(store.path) as conn:
+            conn.execute(sql.format("ort_meta"))
+    else:
+        import psycopg
+
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            conn.execute(sql.format(store._t("ort_meta")))
+    assert store.revision() != before
+    assert store.get_meta("autre") == {"client": "x"}
+
+
+def test_revision_of_a_geopackage_in_wal_mode(new_store):
+    """QGIS may switch a GeoPackage to WAL mode: commits then go to the -wal file."""
+    import sqlite3
+
+    store = new_store("gpkg")
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] == "wal"
+        seen = {store.revision()}
+        for value in ("a", "b", "c"):
+            conn.execute("INSERT OR REPLACE INTO ort_meta (scope, key, value) "
+                         "VALUES ('autre', 'client', ?)", (value,))
+            conn.commit()
+            seen.add(store.revision())
+        assert len(seen) == 4
+        store.write("batiments", _buildings(2), author="test")
+        seen.add(store.revision())
+        assert len(seen) == 5
