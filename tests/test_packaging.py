@@ -4,6 +4,7 @@ data), one version, coherent extras and lower bounds, a quiet library that `-v` 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 import tomllib
@@ -53,7 +54,8 @@ def test_library_is_quiet_and_verbose_on_demand(tmp_path):
 
 def test_the_wheel_works_outside_the_repository(tmp_path):
     """Build the wheel, install it (without its dependencies, taken from this environment) in a
-    fresh virtual environment, and read the shipped territory from a folder outside the tree."""
+    fresh virtual environment, read the shipped territory and build ``ort-geo demo`` from a
+    folder outside the tree."""
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(dist), str(ROOT)], check=True, capture_output=True,
@@ -82,3 +84,12 @@ def test_the_wheel_works_outside_the_repository(tmp_path):
     version = subprocess.run([str(venv / "bin" / "ort-geo"), "--version"], capture_output=True,
                              text=True, cwd=tmp_path, timeout=120)
     assert version.stdout.strip() == f"ort-geo {ort_geo.__version__}"
+    # The demo from the installed wheel, in a folder outside the repository (no screenshots:
+    # chromium's captures are tested elsewhere and cost most of the time).
+    demo = subprocess.run([str(venv / "bin" / "ort-geo"), "demo", "--out", "sortie"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**os.environ, "ORT_GEO_CHROMIUM": "/nonexistent/chromium"})
+    assert demo.returncode == 0 and "Traceback" not in demo.stderr, demo.stdout + demo.stderr
+    for name in ("val-d-argent.gpkg", "carte-publique.html", "carte-travail.html",
+                 "atlas-public.pdf", "tableau.html"):
+        assert (tmp_path / "sortie" / name).stat().st_size > 1000, name

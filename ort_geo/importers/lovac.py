@@ -171,6 +171,8 @@ def attach_to_footprints(buildings: gpd.GeoDataFrame, footprints: gpd.GeoDataFra
     updates["annee_debut_vacance"] = summed["annee_debut_vacance"].astype("Int64")
     # The dwellings count of a footprint is a public field: it comes from public sources (BD
     # TOPO), never from LOVAC, whose counts stay in its restricted fields.
-    updates = gpd.GeoDataFrame(updates.reset_index(), geometry="geometry", crs=footprints.crs)
+    # Named here: .loc names the index after its indexer ("footprint") with pandas 2.
+    updates = gpd.GeoDataFrame(updates.rename_axis("id").reset_index(), geometry="geometry",
+                               crs=footprints.crs)
     unmatched = buildings[~matched.reindex(buildings.index, fill_value=False).to_numpy()]
     return updates, unmatched
