@@ -468,13 +468,13 @@ def main(argv: list[str] | None = None) -> int:
                                                ort_geo(str(gpkg)), ogc,
                                                headers={"X-API-Key": keys[str(gpkg)]})
     if "pygeoapi" in args.servers:
-        python = peer_python(args.cache, "pygeoapi")
-        env = pygeoapi_config(gpkg, folder, python)
+        py_pygeoapi = peer_python(args.cache, "pygeoapi")
+        env_pygeoapi = pygeoapi_config(gpkg, folder, py_pygeoapi)
         servers["pygeoapi"] = Server(
             "pygeoapi", "GeoPackage",
-            lambda: running("pygeoapi", [str(python), "-m", "benchmarks.pygeoapi_server",
+            lambda: running("pygeoapi", [str(py_pygeoapi), "-m", "benchmarks.pygeoapi_server",
                                          "serve", "{port}", str(n_workers)],
-                            "/collections/batiments?f=json", env),
+                            "/collections/batiments?f=json", env_pygeoapi),
             {"/conformance": "/conformance?f=json",
              "small collection": "/collections/secteurs_ort/items?f=json",
              "bbox page, varied": "/collections/batiments/items"}, items_extra="f=json&")
@@ -482,16 +482,16 @@ def main(argv: list[str] | None = None) -> int:
         servers["ort-geo PostGIS"] = Server("ort-geo PostGIS", "PostGIS", ort_geo(pg), ogc,
                                             headers={"X-API-Key": keys[pg]})
     if "tipg" in args.servers and pg is not None:
-        python = peer_python(args.cache, "tipg")
+        py_tipg = peer_python(args.cache, "tipg")
         schema = f"bench_api_{args.buildings}"
-        env = {"DATABASE_URL": args.url, "TIPG_DB_SCHEMAS": f'["{schema}"]',
-               "TIPG_DB_FUNCTIONS": "[]"}
+        env_tipg = {"DATABASE_URL": args.url, "TIPG_DB_SCHEMAS": f'["{schema}"]',
+                    "TIPG_DB_FUNCTIONS": "[]"}
         servers["TiPg"] = Server(
             "TiPg", "PostGIS",
-            lambda: running("TiPg", [str(python), "-m", "uvicorn", "tipg.main:app", "--host",
+            lambda: running("TiPg", [str(py_tipg), "-m", "uvicorn", "tipg.main:app", "--host",
                                      "127.0.0.1", "--port", "{port}", "--workers",
                                      str(n_workers), "--log-level", "warning"],
-                            "/conformance", env),
+                            "/conformance", env_tipg),
             {"/conformance": "/conformance",
              "small collection": f"/collections/{schema}.secteurs_ort/items",
              "bbox page, varied": f"/collections/{schema}.batiments/items"})
