@@ -180,7 +180,9 @@ def test_pool_processes_are_niced_and_end_with_their_server(gpkg_store):
         with ThreadPoolExecutor(2) as clients:
             assert list(clients.map(post, range(4))) == [200] * 4
         family = descendants(proc.pid)
-        niced = [p for p in family if _nice(p) == offload.NICENESS]
+        # Relative to the server's own niceness: the suite itself may run under `nice`.
+        lowered = min(19, (_nice(proc.pid) or 0) + offload.NICENESS)
+        niced = [p for p in family if _nice(p) == lowered]
         assert len(niced) >= offload.DEFAULT_PROCESSES, family
         # The server process (a child of uvicorn's supervisor) that runs a pool, and its pool.
         server = next(p for p in os.listdir("/proc") if p.isdigit() and int(p) in family
