@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from .api import SIDE, TO_LONLAT, X0, Y0, Server, _free_port, build_store
+from .served_store import SIDE, TO_LONLAT, X0, Y0, Server, build_store, free_port
 
 GEOJSON = {"Content-Type": "application/geo+json"}
 
@@ -94,7 +94,7 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 def run(store: Path, processes: int, body: bytes, heavy: int, pace: float
         ) -> dict[str, object]:
-    port = _free_port()
+    port = free_port()
     exe = str(Path(sys.executable).with_name("ort-geo"))
     server = Server(f"ort-geo ({processes} processus de calcul)",
                     [exe, "serve", "--store", str(store), "--port", str(port), "--workers", "1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 
@@ -22,3 +23,17 @@ def test_benchmark_runs_and_methods_agree(tmp_path, monkeypatch, capsys):
     assert code == 0, out
     assert "counts yes" in out and "NO" not in out
     assert "ort_geo vs geopandas" in out
+
+
+def test_every_benchmark_module_imports(monkeypatch):
+    """A benchmark broken by a change elsewhere (a helper moved or renamed) fails here, not on the
+    day someone needs its figures."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    names = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")
+    assert "light_routes" in names
+    for name in names:
+        try:
+            importlib.import_module(f"benchmarks.{name}")
+        except ModuleNotFoundError as exc:  # a peer's own package (pygeoapi's venv), not ours
+            if (exc.name or "").split(".")[0] in {"benchmarks", "ort_geo", "api", "atlas"}:
+                raise
