@@ -41,54 +41,12 @@ import numpy as np
 import shapely
 import shapely.geometry
 
-try:  # the API benchmark's store recipe and PostGIS copy, where benchmarks/api.py holds them
-    from .api import build, postgis_copy  # type: ignore[attr-defined]
-except ImportError:
-    from .api_service import build
-
-    postgis_copy = None  # type: ignore[assignment]
+from .api import build, peer_python, postgis_copy
 
 ZOOMS = (14, 15, 16)
 #: The tile proper in MVT units (half a unit in from its edges: a building touching the edge
 #: belongs to the neighbour).
 INSIDE = shapely.box(0.5, 0.5, 4095.5, 4095.5)
-TIPG = ["tipg>=1.0", "uvicorn>=0.30"]
-
-
-def _postgis_copy(gpkg: Path, url: str, n: int) -> str:
-    """The store copied into the schema ``bench_api_<n>`` (copied once, then kept), as the API
-    benchmark does (the same schema: one copy serves both)."""
-    import psycopg
-
-    from ort_geo import open_store
-    from ort_geo.copy import copy_store
-
-    schema = f"bench_api_{n}"
-    location = f"{url}?schema={schema}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        if conn.execute("SELECT to_regclass(%s)",
-                        (f'"{schema}".bench_done',)).fetchone()[0] is not None:
-            return location
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    pg = open_store(location, create=True)
-    copy_store(open_store(gpkg), pg)
-    pg.close()
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f'ANALYZE "{schema}".batiments')
-        conn.execute(f'CREATE TABLE "{schema}".bench_done ()')
-    return location
-
-
-def tipg_python(cache: Path) -> Path:
-    """TiPg's own virtual environment (created on first use)."""
-    folder = cache / "venv-tipg"
-    python = folder / "bin" / "python"
-    if not (folder / ".installed").exists() and subprocess.run(
-            [str(python), "-c", "import tipg, uvicorn"], capture_output=True).returncode:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(folder)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TIPG], check=True)
-        (folder / ".installed").write_text(" ".join(TIPG))
-    return python
 
 
 def sample_tiles(gpkg: Path, count: int, seed: int = 14) -> dict[int, list[tuple[int, int]]]:
@@ -234,8 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     print(f"-- store: demo + {args.buildings:,} buildings", flush=True)
     gpkg = build(args.cache, args.buildings)
-    copy = postgis_copy or _postgis_copy
-    pg = copy(gpkg, args.url, args.buildings) if args.url else None
+    pg = postgis_copy(gpkg, args.url, args.buildings) if args.url else None
     tiles = sample_tiles(gpkg, args.tiles)
     exe = str(Path(sys.executable).with_name("ort-geo"))
     ours = "/collections/batiments/tiles/WebMercatorQuad/{z}/{y}/{x}"
@@ -252,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         schema = f"bench_api_{args.buildings}"
         env = {"DATABASE_URL": args.url, "TIPG_DB_SCHEMAS": f'["{schema}"]',
                "TIPG_DB_FUNCTIONS": "[]", "TIPG_DB_EXCLUDE_TABLES": "[]"}
-        servers.append(("TiPg", [str(tipg_python(args.cache)), "-m", "uvicorn", "tipg.main:app",
+        servers.append(("TiPg", [str(peer_python(args.cache, "tipg")), "-m", "uvicorn", "tipg.main:app",
                                  "--host", "127.0.0.1", "--port", "{port}", "--workers", "1",
                                  "--log-level", "warning"], env,
                         f"/collections/{schema}.batiments/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",

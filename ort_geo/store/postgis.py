@@ -377,8 +377,7 @@ class PostGISStore(Store):
     def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                    offset=0, count=False):
         spec = self.spec(layer)
-        names = spec.field_names if columns is None else [spec.key] + [
-            spec.field(c).name for c in columns if c != spec.key]
+        names = spec.selected_names(columns)
         cols = ", ".join(f'"{n}"' for n in names)
         sql_where, params = self._filters(spec, bbox, where, None)
         if area is not None:
