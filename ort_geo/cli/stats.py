@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
+import orjson
 import pandas as pd
 from rich.table import Table
 
@@ -78,7 +78,7 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
             frame = sector_stats(st, layer, public=public, perimeter=perimeter,
                                  reference_year=year)
     if fmt == "json":
-        text = json.dumps(stats_records(frame), ensure_ascii=False, indent=2)
+        text = _json(stats_records(frame))
     elif fmt == "csv":
         from ..io.write import csv_fr  # the file writers load only for CSV
 
@@ -98,6 +98,11 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
             console.print(MASK_NOTE)
         return
     _emit(text, fmt, output, "Statistiques écrites")
+
+
+def _json(value) -> str:
+    """Indented UTF-8 JSON (orjson: thousands of zones in milliseconds)."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
 def _day(iso: str) -> str:
@@ -125,9 +130,8 @@ def _print_changes(frame, fmt: str, output: str | None) -> None:
         console.print(table)
         return
     if fmt == "json":
-        text = json.dumps({"couche": frame.attrs["layer"], "depuis": frame.attrs["depuis"],
-                           "au": frame.attrs["au"], "evolutions": stats_records(frame)},
-                          ensure_ascii=False, indent=2)
+        text = _json({"couche": frame.attrs["layer"], "depuis": frame.attrs["depuis"],
+                      "au": frame.attrs["au"], "evolutions": stats_records(frame)})
     else:
         from ..io.write import csv_fr  # the file writers load only for CSV
 
