@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -415,19 +416,28 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
-        included): what a server would otherwise read again on every request (API keys)."""
+        included): what a server would otherwise read again on every request (API keys,
+        collection extents). A store without a revision (GeoPackage in WAL mode) computes it
+        again, or keeps it ``stale`` seconds where the caller accepts that."""
         revision = self.revision()  # read first: a write during compute() only wastes the value
-        if revision is None:
+        if revision is None and stale <= 0:
             return compute()
         memo = self.__dict__.setdefault("_memo", {})
         hit = memo.get(key)
-        if hit is not None and hit[0] == revision:
+        now = time.monotonic()
+        if hit is not None and hit[0] == revision and (
+                revision is not None or now - hit[2] < stale):
             return hit[1]
         value = compute()
-        memo[key] = (revision, value)
+        memo[key] = (revision, value, now)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what :meth:`cached` remembers under ``key`` (a server's own write, seen at once
+        even without a revision)."""
+        self.__dict__.get("_memo", {}).pop(key, None)
 
     # -- vector tiles -------------------------------------------------------------------------
 
