@@ -24,6 +24,9 @@ from ort_geo.auth import Principal
 
 #: The request headers that carry credentials (api/deps.py): answers differ by them.
 VARY = "X-API-Key, Authorization"
+#: The OpenAPI description of a revalidated answer.
+RESPONSES: dict[int | str, dict] = {
+    304: {"description": "Inchangé depuis l'ETag envoyé dans If-None-Match (sans corps)"}}
 
 
 def revision_etag(request: Request, who: Principal) -> str | None:

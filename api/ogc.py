@@ -346,7 +346,7 @@ def router() -> APIRouter:
         return {"conformsTo": CONFORMANCE}
 
     @r.get("/collections", tags=["Capacités"], summary="Collections",
-           response_model=dict[str, Any])
+           response_model=dict[str, Any], responses=caching.RESPONSES)
     def collections(request: Request, who: Caller) -> dict[str, Any] | Response:
         etag = caching.revision_etag(request, who)  # before reading: never newer than the body
         headers = caching.cache_headers(who, etag)
@@ -375,7 +375,8 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
     ]
 
     @r.get(f"/collections/{name}", tags=[tag], summary=f"{collection.title} : description",
-           operation_id=f"describe_{name}", response_model=dict[str, Any])
+           operation_id=f"describe_{name}", response_model=dict[str, Any],
+           responses=caching.RESPONSES)
     def describe(request: Request, who: Caller) -> dict[str, Any] | Response:
         auth.check_readable(spec, who)
         etag = caching.revision_etag(request, who)
@@ -418,7 +419,7 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
 
     @r.get(f"/collections/{name}/items", tags=[tag], operation_id=f"items_{name}",
            summary=f"{collection.title} : objets (GeoJSON)", response_class=Response,
-           openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
+           responses=caching.RESPONSES, openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
     def items(
         request: Request, token: Token,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="SCR de bbox")] = None,
@@ -486,7 +487,7 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         return Response(body, media_type=GEOJSON, headers=headers)
 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
-           operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
+           responses=caching.RESPONSES, operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
     def item(
         request: Request, featureId: str, token: Token,  # noqa: N803 - the OGC name
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
