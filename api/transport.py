@@ -1,29 +1,28 @@
-"""The HTTP protocol ``ort-geo serve`` gives uvicorn: uvicorn's own, with ``TCP_NODELAY`` on
-every accepted connection.
+"""The HTTP connection protocol ``ort-geo serve`` gives uvicorn: its h11 protocol with Nagle's
+algorithm switched off on every accepted connection.
 
-With more than one worker, uvicorn binds the listening socket itself, with ``proto`` 0; accepted
-sockets inherit it and asyncio then skips ``TCP_NODELAY`` (it sets it only when ``proto`` is
-``IPPROTO_TCP``: uvicorn issue #3149). Nagle's algorithm then holds a response's body until the
-client acknowledges its headers, which a client delays by ~40 ms: every keep-alive request of a
-small response (``/conformance``, a PATCH) cost 40–45 ms instead of 1. Setting the option on
-each connection fixes it whatever path created the listener.
+asyncio turns ``TCP_NODELAY`` on only for sockets that report ``proto == IPPROTO_TCP``. With
+``--workers`` > 1, uvicorn binds the listening socket itself with ``proto`` 0, every accepted
+socket inherits it, and Nagle stays on (uvicorn issue #3149). uvicorn writes a response's
+headers and its body in two writes, so on a keep-alive connection the body waited for the
+client's delayed ACK of the headers: ~40 ms added to every request after the first, for every
+client (browsers, QGIS, curl), whatever the route.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
-class NoDelayHTTPProtocol(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
-    """uvicorn's HTTP protocol (h11 or httptools, as uvicorn picks) with ``TCP_NODELAY``."""
+class NoDelayH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol; each TCP connection sends its writes at once (no Nagle)."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):  # a closed or odd socket: keep serving
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().connection_made(transport)
+

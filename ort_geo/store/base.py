@@ -12,6 +12,7 @@ journaling — lives here once, so every backend behaves the same.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import queue
@@ -52,6 +53,11 @@ _T = TypeVar("_T")
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
 BATCH_ROWS = 1 << 17
+#: Batches read ahead of the engine: enough for the reader not to wait while the zone grid is
+#: built (memory stays bounded: a few batches).
+PREFETCH_DEPTH = 8
+#: Stored points read to size a zone grid.
+HINT_SAMPLE = 20_000
 
 
 @functools.cache
@@ -215,51 +221,71 @@ class Transaction(ABC):
 _DONE = object()
 
 
-def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+def _put(slots: queue.Queue, stop: threading.Event, item: Any) -> bool:
+    while not stop.is_set():
+        try:
+            slots.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(items: Iterator[Any], slots: queue.Queue, stop: threading.Event) -> None:
+    """The worker of :class:`prefetched` (it holds no reference to its consumer, which the
+    garbage collector can then close)."""
+    error: BaseException | None = None
+    try:
+        for item in items:
+            if not _put(slots, stop, (item, None)):
+                break
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        error = exc
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+    _put(slots, stop, (_DONE, error))
+
+
+class prefetched(Iterator[Any]):  # noqa: N801 - used as a function returning an iterator
     """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
 
-    The worker's exceptions are raised here; a consumer that stops early stops and closes
-    the producer (in the worker, which owns it).
+    The worker starts at once (a reader fills the queue while its consumer prepares); its
+    exceptions are raised to the consumer; a consumer that stops early, closes or drops the
+    iterator stops and closes the producer (in the worker, which owns it).
     """
-    slots: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def __init__(self, items: Iterator[Any], depth: int = 4) -> None:
+        self._slots: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=_produce, args=(items, self._slots, self._stop),
+                                        name="ort-geo-prefetch", daemon=True)
+        self._worker.start()
 
-    def work() -> None:
-        error: BaseException | None = None
-        try:
-            for item in items:
-                if not put((item, None)):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            error = exc
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-        put((_DONE, error))
+    def __iter__(self) -> prefetched:
+        return self
 
-    worker = threading.Thread(target=work, name="ort-geo-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item, error = slots.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    def __next__(self) -> Any:
+        if self._stop.is_set():
+            raise StopIteration
+        item, error = self._slots.get()
+        if item is _DONE:
+            self.close()
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        """Stop the producer and wait for its thread (at most the item it is producing)."""
+        self._stop.set()
+        if self._worker is not threading.current_thread():
+            self._worker.join()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_worker"):
+            self.close()
 
 
 class Store(ABC):
@@ -464,32 +490,46 @@ class Store(ABC):
         fields = [f for f in fields_of(measures) if f in spec.by_name]
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
-        grid = cache.get("grid")
-        # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
-        # GIL) while this one goes through the engine.
-        for batch in prefetched(self.iter_points(layer, fields)):
-            values = evaluate(measures, batch)
-            x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
-            if grid is None:
-                # The grid's cell size depends on how many points fall near the zones: estimate
-                # it from the first batch.
-                hint = None
-                if len(x) and len(zones):
-                    usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
-                    share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
-                        if usable.any() else 0.0
-                    hint = int(share * max(self.count(layer), len(x)))
-                grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
-            for name, sums in grid.sums(x, y, values).items():
-                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
-            for name, v in values.items():
-                totals[name] = totals.get(name, 0) + v.sum()
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) from now
+        # on, while this one builds the grid and then puts each batch through the engine.
+        with contextlib.closing(prefetched(self.iter_points(layer, fields),
+                                           depth=PREFETCH_DEPTH)) as batches:
+            grid = cache.get("grid")
+            if grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
+                grid = cache["grid"] = self._zone_grid(layer, zones, *sample)
+            for batch in batches:
+                values = evaluate(measures, batch)
+                x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
+                if grid is None:  # no cheap sample: the first batch sizes the grid
+                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
+                for name, sums in grid.sums(x, y, values).items():
+                    per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+                for name, v in values.items():
+                    totals[name] = totals.get(name, 0) + v.sum()
         out = {}
         for m in measures:
             kind = np.int64 if m.field is None or m.integer else np.float64
             out[m.name] = ZoneSums(per_zone.get(m.name, np.zeros(len(zones), kind)),
                                    kind(totals.get(m.name, 0)))
         return out
+
+    def point_sample(self, layer: str, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The representative points (x, y; NaN where unknown) of some ``rows`` features of
+        ``layer``, to size a zone grid before the points stream; None where the backend has no
+        cheaper way than the stream itself (the first batch then sizes the grid)."""
+        return None
+
+    def _zone_grid(self, layer: str, zones: np.ndarray, x: np.ndarray, y: np.ndarray
+                   ) -> PolygonGrid:
+        """The zones' grid, its cell size fitted to how many points of ``layer`` fall near the
+        zones (estimated from the sample ``x``, ``y``)."""
+        hint = None
+        if len(x) and len(zones):
+            usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
+            share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
+                if usable.any() else 0.0
+            hint = int(share * max(self.count(layer), len(x)))
+        return PolygonGrid(zones, points_hint=hint)
 
     # -- shared behaviour ---------------------------------------------------------------------
 
