@@ -12,7 +12,6 @@ journaling — lives here once, so every backend behaves the same.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import queue
@@ -20,7 +19,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -58,7 +58,7 @@ BATCH_ROWS = 1 << 17
 #: built (memory stays bounded: a few batches).
 PREFETCH_DEPTH = 8
 #: Stored points read to size a zone grid.
-HINT_SAMPLE = 20_000
+HINT_SAMPLE = 10_000
 
 
 @functools.cache
@@ -500,22 +500,45 @@ class Store(ABC):
         fields = [f for f in fields_of(measures) if f in spec.by_name]
         per_zone: dict[str, np.ndarray] = {}
         totals: dict[str, Any] = {}
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) from now
-        # on, while this one builds the grid and then puts each batch through the engine.
-        with contextlib.closing(prefetched(self.iter_points(layer, fields),
-                                           depth=PREFETCH_DEPTH)) as batches:
-            grid = cache.get("grid")
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluates the measures from now on; another builds the zone grid (sized from a sample
+        # of the stored points) meanwhile; this one sums, keeping the first batches until the
+        # grid is there.
+        grid: PolygonGrid | None = cache.get("grid")
+        waiting: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
+
+        def add(x: np.ndarray, y: np.ndarray, values: dict[str, np.ndarray]) -> None:
+            assert grid is not None
+            for name, sums in grid.sums(x, y, values).items():
+                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+
+        def evaluated() -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+            for batch in self.iter_points(layer, fields):
+                yield (batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                       evaluate(measures, batch))
+
+        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches, \
+                ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
+            building = None
             if grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
-                grid = cache["grid"] = self._zone_grid(layer, zones, *sample)
-            for batch in batches:
-                values = evaluate(measures, batch)
-                x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
-                if grid is None:  # no cheap sample: the first batch sizes the grid
-                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
-                for name, sums in grid.sums(x, y, values).items():
-                    per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+                building = pool.submit(self._zone_grid, layer, zones, *sample)
+            for x, y, values in batches:
                 for name, v in values.items():
                     totals[name] = totals.get(name, 0) + v.sum()
+                if grid is None and building is None:  # no sample: the first batch sizes it
+                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
+                waiting.append((x, y, values))
+                if grid is None and building is not None:
+                    if not building.done() and len(waiting) < PREFETCH_DEPTH:
+                        continue
+                    grid = cache["grid"] = building.result()
+                for args in waiting:
+                    add(*args)
+                waiting = []
+            if grid is None and building is not None:
+                grid = cache["grid"] = building.result()
+            for args in waiting:
+                add(*args)
         out = {}
         for m in measures:
             kind = np.int64 if m.field is None or m.integer else np.float64
