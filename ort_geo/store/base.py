@@ -215,11 +215,12 @@ class Transaction(ABC):
 _DONE = object()
 
 
-def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
-    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+def prefetched(*sources: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+    """The items of ``sources``, each produced by a worker thread of its own up to ``depth``
+    ahead of the consumer (one source: in its order; several: interleaved as they come).
 
-    The worker's exceptions are raised here; a consumer that stops early stops and closes
-    the producer (in the worker, which owns it).
+    A worker's exception is raised here; a consumer that stops early, or a failing source,
+    stops and closes every producer (in its worker, which owns it).
     """
     slots: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
@@ -233,7 +234,7 @@ def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
                 continue
         return False
 
-    def work() -> None:
+    def work(items: Iterator[Any]) -> None:
         error: BaseException | None = None
         try:
             for item in items:
@@ -247,19 +248,73 @@ def prefetched(items: Iterator[Any], depth: int = 4) -> Iterator[Any]:
                 close()
         put((_DONE, error))
 
-    worker = threading.Thread(target=work, name="ort-geo-prefetch", daemon=True)
-    worker.start()
+    workers = [threading.Thread(target=work, args=(items,), name="ort-geo-prefetch",
+                                daemon=True) for items in sources]
+    for worker in workers:
+        worker.start()
     try:
-        while True:
+        running = len(workers)
+        while running:
             item, error = slots.get()
             if item is _DONE:
                 if error is not None:
                     raise error
-                return
+                running -= 1
+                continue
             yield item
     finally:
         stop.set()
-        worker.join()
+        for worker in workers:
+            worker.join()
+
+
+#: One batch of a layer for :func:`grid_sums`: (part, x, y, the value each measure adds per
+#: feature). Batches of one part come in a fixed order; parts are added up in part order.
+ValueBatch = tuple[int, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
+
+
+def grid_sums(
+    zones: np.ndarray, measures: Sequence[Measure], batches: Iterable[ValueBatch], *,
+    cache: dict[str, Any] | None = None, hint: int | None = None,
+    rows: Callable[[], int] | None = None,
+) -> dict[str, ZoneSums]:
+    """Each measure summed per zone (features whose point the zone covers, boundary included)
+    and over every batch, through one :class:`~ort_geo.assign.PolygonGrid` (``cache["grid"]``
+    when given: built once for calls over the same zones).
+
+    The grid's cell size depends on how many points fall near the zones: ``hint``, else
+    estimated from the first batch and ``rows()``, the layer's number of features. Sums are
+    kept per part and added in part order, so float sums do not depend on which reader of a
+    parallel scan came first.
+    """
+    cache = {} if cache is None else cache
+    zones = np.asarray(zones, dtype=object)
+    parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+    grid = cache.get("grid")
+    for part, x, y, values in batches:
+        if grid is None:
+            if hint is None and len(x) and len(zones):
+                usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
+                share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
+                    if usable.any() else 0.0
+                hint = int(share * max(rows() if rows else 0, len(x)))
+            grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
+        per_zone, totals = parts.setdefault(part, ({}, {}))
+        for name, sums in grid.sums(x, y, values).items():
+            per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+        for name, v in values.items():
+            totals[name] = totals.get(name, 0) + v.sum()
+    out = {}
+    for m in measures:
+        kind = np.int64 if m.field is None or m.integer else np.float64
+        per_zone_sum, total = np.zeros(len(zones), kind), kind(0)
+        for part in sorted(parts):
+            per_zone, totals = parts[part]
+            if m.name in per_zone:
+                per_zone_sum = per_zone_sum + per_zone[m.name]
+                total = total + totals[m.name]
+        out[m.name] = ZoneSums(per_zone_sum.astype(kind, copy=False), kind(total))
+    return out
 
 
 class Store(ABC):
@@ -458,38 +513,14 @@ class Store(ABC):
         memory stays bounded whatever the number of features. Calls over the same zones may
         share a ``cache`` dict (the grid is built once; call the largest layer first).
         """
-        cache = {} if cache is None else cache
         spec = self.spec(layer)
-        zones = np.asarray(zones, dtype=object)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
-        per_zone: dict[str, np.ndarray] = {}
-        totals: dict[str, Any] = {}
-        grid = cache.get("grid")
         # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
         # GIL) while this one goes through the engine.
-        for batch in prefetched(self.iter_points(layer, fields)):
-            values = evaluate(measures, batch)
-            x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
-            if grid is None:
-                # The grid's cell size depends on how many points fall near the zones: estimate
-                # it from the first batch.
-                hint = None
-                if len(x) and len(zones):
-                    usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
-                    share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
-                        if usable.any() else 0.0
-                    hint = int(share * max(self.count(layer), len(x)))
-                grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
-            for name, sums in grid.sums(x, y, values).items():
-                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
-            for name, v in values.items():
-                totals[name] = totals.get(name, 0) + v.sum()
-        out = {}
-        for m in measures:
-            kind = np.int64 if m.field is None or m.integer else np.float64
-            out[m.name] = ZoneSums(per_zone.get(m.name, np.zeros(len(zones), kind)),
-                                   kind(totals.get(m.name, 0)))
-        return out
+        batches = ((0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                    evaluate(measures, batch))
+                   for batch in prefetched(self.iter_points(layer, fields)))
+        return grid_sums(zones, measures, batches, cache=cache, rows=lambda: self.count(layer))
 
     # -- shared behaviour ---------------------------------------------------------------------
 
