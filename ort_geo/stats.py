@@ -52,6 +52,9 @@ LONG_TERM_YEARS = 2
 _KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
 
 StatKind = Literal["measure", "count", "rate", "money"]
+#: Decimals a person reads, per kind (terminal tables, change tables): whole counts and euros,
+#: rates to a tenth of a point, areas and lengths to the hundredth.
+DECIMALS: dict[str, int] = {"count": 0, "money": 0, "rate": 1, "measure": 2}
 
 
 @dataclass(frozen=True)
@@ -346,8 +349,6 @@ def sector_stats(
         frame.attrs.update({"layer": layer, "reference_year": year, "public": True})
         return frame
     year = reference_year or today().year
-    orientations = list(orientations_of(store))
-    columns = columns_for(orientations)
     if perimeter is not None:
         zones = resolve_perimeter(perimeter, store)
         source = "perimetre"
@@ -367,25 +368,22 @@ def sector_stats(
     # engine, or a join inside the database): features are never materialised here.
     # The public release's input leaves out records of restricted sources.
     public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
-    mobility = store.read("mobilites_actives", columns=["statut"])
-    statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
-    lines = {
-        "km_mobilites_existantes": mobility.geometry.to_numpy()[(statut == "existant").to_numpy()],
-        "km_mobilites_projetees": mobility.geometry.to_numpy()[(statut == "projete").to_numpy()],
-    }
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
     with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
-        # The lines are clipped by GEOS (the GIL released) while the points are summed; on
-        # copies of the zones, which the grid prepares meanwhile.
-        clipped = pool.submit(line_sums, shapely.from_wkb(shapely.to_wkb(zone_geoms)), lines)
-        for name, measures in (("batiments", building_measure_list(year)),
-                               ("commerces", SHOP_MEASURES),
-                               ("actions", action_measure_list(orientations))):
-            if public_records and name != "actions":
+        # The routes are read and clipped by GEOS (the GIL released) while the points are
+        # summed; on copies of the zones, which the grid prepares meanwhile.
+        clipped = pool.submit(_mobility_sums, store, shapely.from_wkb(shapely.to_wkb(zone_geoms)))
+        for name, measures in (("batiments", building_measure_list(year)),  # sizes the grid
+                               ("commerces", SHOP_MEASURES)):
+            if public_records:
                 measures = with_condition(measures, public_only)
             sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
+        orientations = list(orientations_of(store))
+        sums.update(store.zone_sums("actions", zone_geoms, action_measure_list(orientations),
+                                    cache=cache))
         sums.update(clipped.result())
+    columns = columns_for(orientations)
     communes = store.read("communes", columns=[])
     area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None
     stats = _table(zone_geoms, sums, None, area)
@@ -399,6 +397,17 @@ def sector_stats(
             frame[col.name] = frame[col.name].round().astype("Int64")
     frame.attrs.update({"layer": source, "reference_year": year, "public": False})
     return frame
+
+
+def _mobility_sums(store: Store, zones: np.ndarray) -> dict[str, ZoneSums]:
+    """Existing and planned active-mobility km inside each zone (see :func:`line_sums`)."""
+    mobility = store.read("mobilites_actives", columns=["statut"])
+    statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
+    geoms = mobility.geometry.to_numpy()
+    return line_sums(zones, {
+        "km_mobilites_existantes": geoms[(statut == "existant").to_numpy()],
+        "km_mobilites_projetees": geoms[(statut == "projete").to_numpy()],
+    })
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -483,7 +492,7 @@ def stats_between(store: Store, layer: str, since, until=None, *,
 
 
 __all__ = [
-    "stats_at", "stats_between",
+    "stats_at", "stats_between", "DECIMALS",
     "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats",
     "zone_stats", "labelled", "stats_records", "building_measures", "representative_xy",
     "building_measure_list", "SHOP_MEASURES", "ACTION_MEASURES", "action_measure_list",

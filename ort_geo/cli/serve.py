@@ -7,6 +7,10 @@ import click
 from ..store import open_store
 from ._common import console_err, store_option
 
+#: uvicorn's HTTP protocol for ``ort-geo serve``: its h11 protocol with Nagle off on every
+#: connection (see :mod:`api.transport`); an import string, each worker process imports it.
+HTTP_PROTOCOL = "api.transport:NoDelayH11Protocol"
+
 
 @click.command("serve")
 @store_option
@@ -41,7 +45,7 @@ def command(store: str, host: str, port: int, workers: int | None,
     console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
                       "processus) — Ctrl+C pour arrêter.", highlight=False)
     uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+                http=HTTP_PROTOCOL, log_level="warning")
 
 
 def default_workers() -> int:

@@ -12,6 +12,7 @@ journaling — lives here once, so every backend behaves the same.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import queue
@@ -52,6 +53,11 @@ _T = TypeVar("_T")
 POINT_LAYERS = ("batiments", "commerces", "actions")
 #: Rows per batch when a store streams columns (bounded memory at any scale).
 BATCH_ROWS = 1 << 17
+#: Batches read ahead of the engine: enough for the reader not to wait while the zone grid is
+#: built (memory stays bounded: a few batches).
+PREFETCH_DEPTH = 8
+#: Stored points read to size a zone grid.
+HINT_SAMPLE = 20_000
 
 
 @functools.cache
@@ -215,106 +221,83 @@ class Transaction(ABC):
 _DONE = object()
 
 
-def prefetched(*sources: Iterator[Any], depth: int = 4) -> Iterator[Any]:
+def _put(slots: queue.Queue, stop: threading.Event, item: Any) -> bool:
+    while not stop.is_set():
+        try:
+            slots.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _produce(items: Iterator[Any], slots: queue.Queue, stop: threading.Event) -> None:
+    """The worker of :class:`prefetched` (it holds no reference to its consumer, which the
+    garbage collector can then close)."""
+    error: BaseException | None = None
+    try:
+        for item in items:
+            if not _put(slots, stop, (item, None)):
+                break
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        error = exc
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+    _put(slots, stop, (_DONE, error))
+
+
+class prefetched(Iterator[Any]):  # noqa: N801 - used as a function returning an iterator
     """The items of ``sources``, each produced by a worker thread of its own up to ``depth``
     ahead of the consumer (one source: in its order; several: interleaved as they come).
 
-    A worker's exception is raised here; a consumer that stops early, or a failing source,
-    stops and closes every producer (in its worker, which owns it).
+    The workers start at once (a reader fills the queue while its consumer prepares); their
+    exceptions are raised to the consumer; a consumer that stops early, closes or drops the
+    iterator — or a failing source — stops and closes every producer (in the worker, which
+    owns it).
     """
-    slots: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
 
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def __init__(self, *sources: Iterator[Any], depth: int = 4) -> None:
+        self._slots: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._running = len(sources)
+        self._workers = [threading.Thread(target=_produce, args=(items, self._slots, self._stop),
+                                          name="ort-geo-prefetch", daemon=True)
+                         for items in sources]
+        for worker in self._workers:
+            worker.start()
 
-    def work(items: Iterator[Any]) -> None:
-        error: BaseException | None = None
-        try:
-            for item in items:
-                if not put((item, None)):
-                    break
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            error = exc
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-        put((_DONE, error))
+    def __iter__(self) -> prefetched:
+        return self
 
-    workers = [threading.Thread(target=work, args=(items,), name="ort-geo-prefetch",
-                                daemon=True) for items in sources]
-    for worker in workers:
-        worker.start()
-    try:
-        running = len(workers)
-        while running:
-            item, error = slots.get()
-            if item is _DONE:
-                if error is not None:
-                    raise error
-                running -= 1
-                continue
-            yield item
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join()
+    def __next__(self) -> Any:
+        while self._running and not self._stop.is_set():
+            item, error = self._slots.get()
+            if item is not _DONE:
+                return item
+            self._running -= 1
+            if error is not None:
+                self.close()
+                raise error
+        self.close()
+        raise StopIteration
+
+    def close(self) -> None:
+        """Stop the producers and wait for their threads (at most the item each is producing)."""
+        self._stop.set()
+        for worker in self._workers:
+            if worker is not threading.current_thread():
+                worker.join()
+
+    def __del__(self) -> None:
+        if hasattr(self, "_workers"):
+            self.close()
 
 
-#: One batch of a layer for :func:`grid_sums`: (part, x, y, the value each measure adds per
-#: feature). Batches of one part come in a fixed order; parts are added up in part order.
+#: One batch of a layer for :meth:`Store._grid_sums`: (part, x, y, the value each measure adds
+#: per feature). Batches of one part come in a fixed order; parts are added up in part order.
 ValueBatch = tuple[int, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
-
-
-def grid_sums(
-    zones: np.ndarray, measures: Sequence[Measure], batches: Iterable[ValueBatch], *,
-    cache: dict[str, Any] | None = None, hint: int | None = None,
-    rows: Callable[[], int] | None = None,
-) -> dict[str, ZoneSums]:
-    """Each measure summed per zone (features whose point the zone covers, boundary included)
-    and over every batch, through one :class:`~ort_geo.assign.PolygonGrid` (``cache["grid"]``
-    when given: built once for calls over the same zones).
-
-    The grid's cell size depends on how many points fall near the zones: ``hint``, else
-    estimated from the first batch and ``rows()``, the layer's number of features. Sums are
-    kept per part and added in part order, so float sums do not depend on which reader of a
-    parallel scan came first.
-    """
-    cache = {} if cache is None else cache
-    zones = np.asarray(zones, dtype=object)
-    parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
-    grid = cache.get("grid")
-    for part, x, y, values in batches:
-        if grid is None:
-            if hint is None and len(x) and len(zones):
-                usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
-                share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
-                    if usable.any() else 0.0
-                hint = int(share * max(rows() if rows else 0, len(x)))
-            grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
-        per_zone, totals = parts.setdefault(part, ({}, {}))
-        for name, sums in grid.sums(x, y, values).items():
-            per_zone[name] = per_zone[name] + sums if name in per_zone else sums
-        for name, v in values.items():
-            totals[name] = totals.get(name, 0) + v.sum()
-    out = {}
-    for m in measures:
-        kind = np.int64 if m.field is None or m.integer else np.float64
-        per_zone_sum, total = np.zeros(len(zones), kind), kind(0)
-        for part in sorted(parts):
-            per_zone, totals = parts[part]
-            if m.name in per_zone:
-                per_zone_sum = per_zone_sum + per_zone[m.name]
-                total = total + totals[m.name]
-        out[m.name] = ZoneSums(per_zone_sum.astype(kind, copy=False), kind(total))
-    return out
 
 
 class Store(ABC):
@@ -515,12 +498,69 @@ class Store(ABC):
         """
         spec = self.spec(layer)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
-        # The next batches are read by a worker thread (GDAL, SQLite and sockets release the
-        # GIL) while this one goes through the engine.
-        batches = ((0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
-                    evaluate(measures, batch))
-                   for batch in prefetched(self.iter_points(layer, fields)))
-        return grid_sums(zones, measures, batches, cache=cache, rows=lambda: self.count(layer))
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) from now
+        # on, while this one builds the grid and then puts each batch through the engine.
+        with contextlib.closing(prefetched(self.iter_points(layer, fields),
+                                           depth=PREFETCH_DEPTH)) as batches:
+            return self._grid_sums(
+                layer, zones, measures,
+                ((0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                  evaluate(measures, batch)) for batch in batches), cache)
+
+    def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
+                   batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
+                   hint: int | None = None) -> dict[str, ZoneSums]:
+        """The measures' sums per zone and in total from ``batches``, through the zones' grid
+        (``cache["grid"]``, else built here: sized by ``hint`` — points near the zones —, a
+        :meth:`point_sample` or the first batch). Sums are kept per part and added in part
+        order: float sums do not depend on which reader of a parallel read came first."""
+        cache = {} if cache is None else cache
+        zones = np.asarray(zones, dtype=object)
+        grid = cache.get("grid")
+        if grid is None and hint is not None:
+            grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
+        elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
+            grid = cache["grid"] = self._zone_grid(layer, zones, *sample)
+        parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+        for part, x, y, values in batches:
+            if grid is None:  # no cheap sample: the first batch sizes the grid
+                grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
+            per_zone, totals = parts.setdefault(part, ({}, {}))
+            for name, sums in grid.sums(x, y, values).items():
+                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+            for name, v in values.items():
+                totals[name] = totals.get(name, 0) + v.sum()
+        out = {}
+        for m in measures:
+            kind = np.int64 if m.field is None or m.integer else np.float64
+            found = [parts[k] for k in sorted(parts) if m.name in parts[k][0]]
+            if not found:
+                out[m.name] = ZoneSums(np.zeros(len(zones), kind), kind(0))
+                continue
+            per_zone_sum, total = found[0][0][m.name], found[0][1][m.name]
+            for per_zone, totals in found[1:]:
+                per_zone_sum = per_zone_sum + per_zone[m.name]
+                total = total + totals[m.name]
+            out[m.name] = ZoneSums(per_zone_sum, kind(total))
+        return out
+
+    def point_sample(self, layer: str, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The representative points (x, y; NaN where unknown) of some ``rows`` features of
+        ``layer``, to size a zone grid before the points stream; None where the backend has no
+        cheaper way than the stream itself (the first batch then sizes the grid)."""
+        return None
+
+    def _zone_grid(self, layer: str, zones: np.ndarray, x: np.ndarray, y: np.ndarray
+                   ) -> PolygonGrid:
+        """The zones' grid, its cell size fitted to how many points of ``layer`` fall near the
+        zones (estimated from the sample ``x``, ``y``)."""
+        hint = None
+        if len(x) and len(zones):
+            usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
+            share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
+                if usable.any() else 0.0
+            hint = int(share * max(self.count(layer), len(x)))
+        return PolygonGrid(zones, points_hint=hint)
 
     # -- shared behaviour ---------------------------------------------------------------------
 

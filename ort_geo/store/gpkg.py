@@ -697,6 +697,17 @@ class GeoPackageStore(Store):
                 frame["x"], frame["y"] = x, y
                 yield frame
 
+    def point_sample(self, layer, rows):
+        spec = self.spec(layer)
+        if not _has_points(spec):
+            return super().point_sample(layer, rows)
+        # The first stored points (a stale one reads NaN): SQLite alone, while GDAL opens.
+        with self._read() as conn:
+            got = conn.execute(f'SELECT ort_x, ort_y FROM "{layer}" ORDER BY fid LIMIT ?',
+                               (int(rows),)).fetchall()
+        xy = np.array(got, dtype=np.float64).reshape(-1, 2)
+        return xy[:, 0], xy[:, 1]
+
     def extent(self, layer) -> BBox | None:
         if not self.spec(layer).spatial:
             return None

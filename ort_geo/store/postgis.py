@@ -17,13 +17,14 @@ key and the second gets a :class:`~ort_geo.errors.ConflictError`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -41,6 +42,7 @@ from ..validation import coerce_value
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
+    PREFETCH_DEPTH,
     STORAGE_EPSG,
     BBox,
     JournalEntry,
@@ -51,7 +53,6 @@ from .base import (
     ZoneSums,
     catalogue_gains,
     check_bbox,
-    grid_sums,
     page_count,
     plain_column,
     prefetched,
@@ -488,8 +489,9 @@ class PostGISStore(Store):
         estimate = self._share_in_zones(layer, wkbs) if records is not None else None
         if records is not None and estimate is not None and estimate[0] >= SCAN_SHARE:
             share, rows = estimate
-            return grid_sums(zones, measures, self._scanned(spec, records, rows), cache=cache,
-                             hint=int(share * rows))
+            with contextlib.closing(self._scanned(spec, records, rows)) as batches:
+                return self._grid_sums(layer, zones, measures, batches, cache,
+                                       hint=int(share * rows))
         return self._joined(spec, zones, wkbs, measures)
 
     def _share_in_zones(self, layer: str, wkbs: list[bytes | None]
@@ -516,11 +518,13 @@ class PostGISStore(Store):
                 return None
         return min(float(share), 1.0), float(rows)
 
-    def _scanned(self, spec: LayerSpec, records: _Records, rows: float) -> Iterator[ValueBatch]:
+    def _scanned(self, spec: LayerSpec, records: _Records, rows: float
+                 ) -> Generator[ValueBatch, None, None]:
         """The layer's records in one sequential read: ranges of heap pages, each a TID range
         scan whose rows travel as ONE bytea (a few thousand fixed-width records, decoded by
         numpy without a Python step per row), split between parallel sessions sharing one
-        snapshot on a national layer."""
+        snapshot on a national layer. The readers start at once (the caller builds its grid
+        meanwhile); the returned iterator closes them."""
         psycopg, _ = _psycopg()
         table = self._t(spec.name)
         with self._connection() as conn:
@@ -560,11 +564,13 @@ class PostGISStore(Store):
                 yield from read(conn, 0, 0, None)
 
         workers = self._workers(rows)
+        lead = None
         try:
             if workers == 1:
-                yield from prefetched(pooled())
-                return
-            with self._shared_snapshot() as (lead, session):
+                reader = prefetched(pooled(), depth=PREFETCH_DEPTH)
+            else:
+                # The lead session holds the exported snapshot until every reader is done.
+                lead, session = self._snapshot_sessions()
                 blocks = lead.execute("SELECT pg_relation_size(%s::regclass) / current_setting("
                                       "'block_size')::bigint", (table,)).fetchone()[0]
                 # Whole ranges per part, the last one open-ended.
@@ -575,16 +581,31 @@ class PostGISStore(Store):
                         yield from read(conn, k, bounds[k],
                                         bounds[k + 1] if k + 1 < workers else None)
 
-                yield from prefetched(*(part(k) for k in range(workers)))
+                reader = prefetched(*(part(k) for k in range(workers)), depth=PREFETCH_DEPTH)
         except psycopg.Error as exc:
+            if lead is not None:
+                lead.close()
             raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
                              f"{_reason(exc)}") from None
 
-    @contextmanager
-    def _shared_snapshot(self) -> Iterator[tuple[Any, Callable[[], Any]]]:
+        def batches() -> Generator[ValueBatch, None, None]:
+            try:
+                yield from reader
+            except psycopg.Error as exc:
+                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
+                                 f"{_reason(exc)}") from None
+            finally:
+                reader.close()
+                if lead is not None:
+                    lead.close()
+
+        return batches()
+
+    def _snapshot_sessions(self) -> tuple[Any, Callable[[], AbstractContextManager[Any]]]:
         """A lead session of its own (never the pool's, which serves other requests) holding an
-        exported snapshot, and a factory of sessions in a transaction seeing that snapshot:
-        PostgreSQL runs one query on one core, parallel sessions read one consistent state."""
+        exported snapshot — the caller closes it —, and a factory of sessions in a transaction
+        seeing that snapshot: PostgreSQL runs one query on one core, parallel sessions read one
+        consistent state."""
         psycopg, _ = _psycopg()
         from psycopg import sql as pgsql
 
@@ -593,19 +614,23 @@ class PostGISStore(Store):
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             return conn
 
-        with connect() as lead:
+        lead = connect()
+        try:
             snapshot = lead.execute("SELECT pg_export_snapshot()").fetchone()[0]
             lead.execute("SET LOCAL jit = off")
+        except BaseException:
+            lead.close()
+            raise
 
-            @contextmanager
-            def session() -> Iterator[Any]:
-                with connect() as conn:
-                    conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(
-                        pgsql.Literal(snapshot)))
-                    conn.execute("SET LOCAL jit = off")
-                    yield conn
+        @contextmanager
+        def session() -> Iterator[Any]:
+            with connect() as conn:
+                conn.execute(pgsql.SQL("SET TRANSACTION SNAPSHOT {}").format(
+                    pgsql.Literal(snapshot)))
+                conn.execute("SET LOCAL jit = off")
+                yield conn
 
-            yield lead, session
+        return lead, session
 
     def _joined(self, spec: LayerSpec, zones: np.ndarray, wkbs: list[bytes | None],
                 measures: Sequence[Measure]) -> dict[str, ZoneSums]:
@@ -630,8 +655,8 @@ class PostGISStore(Store):
                 return [(int(part[r[0]]), *r[1:]) for r in found]
 
             try:
-                with self._shared_snapshot() as (lead, session), ThreadPoolExecutor(
-                        len(parts), thread_name_prefix="ort-geo-pg") as pool:
+                lead, session = self._snapshot_sessions()
+                with lead, ThreadPoolExecutor(len(parts), thread_name_prefix="ort-geo-pg") as pool:
                     done = [pool.submit(run, part, session) for part in parts]
                     total = lead.execute(totals, agg_params).fetchone()
                     rows = [row for f in done for row in f.result()]
