@@ -12,14 +12,14 @@ journaling — lives here once, so every backend behaves the same.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import queue
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -57,7 +57,7 @@ BATCH_ROWS = 1 << 17
 #: built (memory stays bounded: a few batches).
 PREFETCH_DEPTH = 8
 #: Stored points read to size a zone grid.
-HINT_SAMPLE = 20_000
+HINT_SAMPLE = 10_000
 
 
 @functools.cache
@@ -498,48 +498,76 @@ class Store(ABC):
         """
         spec = self.spec(layer)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) from now
-        # on, while this one builds the grid and then puts each batch through the engine.
-        with contextlib.closing(prefetched(self.iter_points(layer, fields),
-                                           depth=PREFETCH_DEPTH)) as batches:
-            return self._grid_sums(
-                layer, zones, measures,
-                ((0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
-                  evaluate(measures, batch)) for batch in batches), cache)
+
+        def evaluated() -> Iterator[ValueBatch]:
+            for batch in self.iter_points(layer, fields):
+                yield (0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                       evaluate(measures, batch))
+
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluates the measures from now on.
+        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches:
+            return self._grid_sums(layer, zones, measures, batches, cache)
 
     def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
                    batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
                    hint: int | None = None) -> dict[str, ZoneSums]:
-        """The measures' sums per zone and in total from ``batches``, through the zones' grid
-        (``cache["grid"]``, else built here: sized by ``hint`` — points near the zones —, a
-        :meth:`point_sample` or the first batch). Sums are kept per part and added in part
-        order: float sums do not depend on which reader of a parallel read came first."""
+        """The measures summed per zone and in total over ``batches`` (being read already).
+
+        The zone grid (``cache["grid"]``, else built in a thread of its own while the first
+        batches come, sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
+        the first batch); this thread sums, keeping the first batches until the grid is there.
+        Sums are kept per part and added in part order: float sums do not depend on which
+        reader of a parallel read came first.
+        """
         cache = {} if cache is None else cache
         zones = np.asarray(zones, dtype=object)
-        grid = cache.get("grid")
-        if grid is None and hint is not None:
-            grid = cache["grid"] = PolygonGrid(zones, points_hint=hint)
-        elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
-            grid = cache["grid"] = self._zone_grid(layer, zones, *sample)
         parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
-        for part, x, y, values in batches:
-            if grid is None:  # no cheap sample: the first batch sizes the grid
-                grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
-            per_zone, totals = parts.setdefault(part, ({}, {}))
+        grid: PolygonGrid | None = cache.get("grid")
+        waiting: list[ValueBatch] = []
+
+        def add(part: int, x: np.ndarray, y: np.ndarray, values: Mapping[str, np.ndarray]
+                ) -> None:
+            assert grid is not None
+            per_zone = parts[part][0]
             for name, sums in grid.sums(x, y, values).items():
                 per_zone[name] = per_zone[name] + sums if name in per_zone else sums
-            for name, v in values.items():
-                totals[name] = totals.get(name, 0) + v.sum()
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
+            building = None
+            if grid is None and hint is not None:
+                building = pool.submit(PolygonGrid, zones, points_hint=hint)
+            elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
+                building = pool.submit(self._zone_grid, layer, zones, *sample)
+            for part, x, y, values in batches:
+                totals = parts.setdefault(part, ({}, {}))[1]
+                for name, v in values.items():
+                    totals[name] = totals.get(name, 0) + v.sum()
+                if grid is None and building is None:  # no sample: the first batch sizes it
+                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
+                waiting.append((part, x, y, values))
+                if grid is None and building is not None:
+                    if not building.done() and len(waiting) < PREFETCH_DEPTH:
+                        continue
+                    grid = cache["grid"] = building.result()
+                for args in waiting:
+                    add(*args)
+                waiting = []
+            if grid is None and building is not None:
+                grid = cache["grid"] = building.result()
+            for args in waiting:
+                add(*args)
         out = {}
         for m in measures:
             kind = np.int64 if m.field is None or m.integer else np.float64
-            found = [parts[k] for k in sorted(parts) if m.name in parts[k][0]]
+            found = [parts[k] for k in sorted(parts) if m.name in parts[k][1]]
             if not found:
                 out[m.name] = ZoneSums(np.zeros(len(zones), kind), kind(0))
                 continue
-            per_zone_sum, total = found[0][0][m.name], found[0][1][m.name]
+            per_zone_sum = found[0][0].get(m.name, np.zeros(len(zones), kind))
+            total = found[0][1][m.name]
             for per_zone, totals in found[1:]:
-                per_zone_sum = per_zone_sum + per_zone[m.name]
+                per_zone_sum = per_zone_sum + per_zone.get(m.name, 0)
                 total = total + totals[m.name]
             out[m.name] = ZoneSums(per_zone_sum, kind(total))
         return out
