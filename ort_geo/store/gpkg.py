@@ -639,13 +639,19 @@ class GeoPackageStore(Store):
             shapely.prepare(area)
             inner = _inner_box(area)
         # Inside a rectangle within the area: certainly in it; near its edges, the box of the
-        # candidate decides; only those crossing the edge are tested on their geometry.
+        # candidate decides (the R-tree's boxes hold their feature): inside the area, in it;
+        # off the area, out of it; only those crossing its edge are tested on their geometry.
         inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
                   & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
         near = np.flatnonzero(~inside)
-        if len(near) and curved:
-            inside[near] = shapely.contains(area, shapely.box(*boxes[near].T))
-        unsure = fids[~inside]
+        crossing = ~inside
+        if len(near):
+            near_boxes = shapely.box(*boxes[near].T)
+            if curved:
+                inside[near] = shapely.contains(area, near_boxes)
+            crossing[near] = ~inside[near] & shapely.intersects(area, near_boxes)
+        unsure = fids[crossing]
+        kept = np.zeros(0, dtype=np.int64)
         if len(unsure):
             blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
                                  "(SELECT value FROM json_each(?))",
@@ -653,8 +659,7 @@ class GeoPackageStore(Store):
             hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
             kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
                             dtype=np.int64)
-            fids = np.concatenate([fids[inside], kept])
-        return np.sort(fids)
+        return np.sort(np.concatenate([fids[inside], kept]))
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
         spec = self.spec(layer)
