@@ -195,7 +195,7 @@ def test_postgis_sequential_read_equals_the_index_join(new_store, monkeypatch):
              "UPDATE {t} SET geom = NULL WHERE id = 'b00002'",
              "UPDATE {t} SET nb_logements = NULL, etat = NULL WHERE id IN ('b00003', 'b00004')",
              "ANALYZE {t}")
-    zones = _zones()
+    zones = np.r_[_zones(), [shapely.Polygon()]]  # and an empty zone
     measures = (*building_measure_list(2026), *ODD_MEASURES)
     public = with_condition(measures, Condition("source", "not_in", RESTRICTED_SOURCES))
     monkeypatch.setattr(postgis, "SCAN_SHARE", 2.0)  # never: the index join
