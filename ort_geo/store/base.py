@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -427,19 +428,28 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
-        included): what a server would otherwise read again on every request (API keys)."""
+        included): what a server would otherwise read again on every request (API keys,
+        collection extents). A store without a revision (GeoPackage in WAL mode) computes it
+        again, or keeps it ``stale`` seconds where the caller accepts that."""
         revision = self.revision()  # read first: a write during compute() only wastes the value
-        if revision is None:
+        if revision is None and stale <= 0:
             return compute()
         memo = self.__dict__.setdefault("_memo", {})
         hit = memo.get(key)
-        if hit is not None and hit[0] == revision:
+        now = time.monotonic()
+        if hit is not None and hit[0] == revision and (
+                revision is not None or now - hit[2] < stale):
             return hit[1]
         value = compute()
-        memo[key] = (revision, value)
+        memo[key] = (revision, value, now)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what :meth:`cached` remembers under ``key`` (a server's own write, seen at once
+        even without a revision)."""
+        self.__dict__.get("_memo", {}).pop(key, None)
 
     # -- vector tiles -------------------------------------------------------------------------
 
@@ -459,12 +469,13 @@ class Store(ABC):
         """
         from ..vector_tiles import encode_tile, storage_bbox
 
-        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
-                          columns=list(columns))
-        if frame.empty:
+        # Plain values, no data frame: a tile is a few thousand buildings, read many times.
+        batch, _ = self.read_batch(layer, columns=list(columns), where=where,
+                                   bbox=storage_bbox(tile, self.epsg))
+        if not len(batch):
             return b""
-        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
-        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+        properties = {name: batch.columns[name] for name in columns if name in batch.columns}
+        return encode_tile(layer, batch.geometry, properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
