@@ -23,7 +23,7 @@ from ort_geo.errors import validation_message
 from ort_geo.store import open_store
 from ort_geo.territory import default_store
 
-from . import domain, editing, editor, geojson, history, ogc, openapi, tiles
+from . import domain, editing, editor, geojson, history, maps, ogc, openapi, tiles
 from .limits import RequestLimits
 from .offload import DEFAULT_PROCESSES, DEFAULT_QUEUE, GeometryPool, ServerBusy
 
@@ -161,6 +161,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
     app.include_router(domain.router())
     app.include_router(history.router())
     app.include_router(editor.router())
+    app.include_router(maps.router())
     openapi.install(app)
     app.add_middleware(HeadAsGet)
     return app

@@ -313,8 +313,12 @@ class Server:
     headers: dict[str, str] | None = None
 
 
+ROUTES = ("/conformance", "small collection", "bbox page, fixed", "bbox page, varied")
+
+
 def measure(server: Server, connections: tuple[int, ...], seconds: int, box_values: list[str],
-            fixed_box: str, folder: Path) -> dict[tuple[str, int], Load]:
+            fixed_box: str, folder: Path,
+            routes: tuple[str, ...] = ROUTES) -> dict[tuple[str, int], Load]:
     import httpx
 
     results: dict[tuple[str, int], Load] = {}
@@ -334,8 +338,7 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
             "bbox page, fixed": f"{base}{items}?{server.items_extra}limit=100&bbox={fixed_box}",
         }
         for c in connections:
-            for route in ("/conformance", "small collection", "bbox page, fixed",
-                          "bbox page, varied"):
+            for route in routes:
                 target, lua = (base, script) if route == "bbox page, varied" else (urls[route],
                                                                                    None)
                 wrk(target, c, 1, headers, lua)  # warm-up
@@ -398,7 +401,10 @@ def report(table: dict[str, dict[tuple[str, int], Load]], connections: tuple[int
             ref = results[("/conformance", c)]
             cells = []
             for route in routes:
-                load = results[(route, c)]
+                load = results.get((route, c))
+                if load is None:  # not measured (--routes)
+                    cells.append("-")
+                    continue
                 thr = ref.rps / load.rps if load.rps else float("inf")
                 cells.append(f"{thr:9.1f}x / {load.p99 / ref.p99:7.1f}x")
             print(f"   {label:22s} {c:4d}  " + "  ".join(f"{cell:>24s}" for cell in cells))
@@ -411,6 +417,8 @@ def report(table: dict[str, dict[tuple[str, int], Load]], connections: tuple[int
         for c in connections:
             cells = []
             for route in ("/conformance", *routes):
+                if (route, c) not in table[ours] or (route, c) not in table[theirs]:
+                    continue
                 a, b = table[ours][(route, c)], table[theirs][(route, c)]
                 thr = a.rps / b.rps if b.rps else float("inf")
                 cells.append(f"{route} {thr:.2f}x / p99 {b.p99 / a.p99:.2f}x")
@@ -428,6 +436,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", nargs="+",
                         default=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"],
                         choices=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"])
+    parser.add_argument("--routes", nargs="+", default=["small", "fixed", "varied"],
+                        choices=["small", "fixed", "varied"],
+                        help="routes measured besides /conformance (always measured: the "
+                             "reference of every ratio); fewer for a quicker run")
     parser.add_argument("--editing", action="store_true",
                         help="also time PATCHes alone and under 8 concurrent editors")
     args = parser.parse_args(argv)
@@ -497,11 +509,15 @@ def main(argv: list[str] | None = None) -> int:
              "bbox page, varied": f"/collections/{schema}.batiments/items"})
     table: dict[str, dict[tuple[str, int], Load]] = {}
     connections = tuple(args.connections)
+    chosen = {"small": "small collection", "fixed": "bbox page, fixed",
+              "varied": "bbox page, varied"}
+    routes = ("/conformance", *(chosen[r] for r in ("small", "fixed", "varied")
+                                if r in args.routes))
     try:
         for label, server in servers.items():
             print(f"-- {label} ({server.backend})", flush=True)
             table[label] = measure(server, connections, args.seconds, box_values, fixed_box,
-                                   folder)
+                                   folder, routes)
         report(table, connections)
         if args.editing:
             for location in (str(gpkg), pg):

@@ -52,6 +52,9 @@ LONG_TERM_YEARS = 2
 _KNOWN = "_n_known_"  # companion counts of features whose value is known (dropped at the end)
 
 StatKind = Literal["measure", "count", "rate", "money"]
+#: Decimals a person reads, per kind (terminal tables, change tables): whole counts and euros,
+#: rates to a tenth of a point, areas and lengths to the hundredth.
+DECIMALS: dict[str, int] = {"count": 0, "money": 0, "rate": 1, "measure": 2}
 
 
 @dataclass(frozen=True)
@@ -489,7 +492,7 @@ def stats_between(store: Store, layer: str, since, until=None, *,
 
 
 __all__ = [
-    "stats_at", "stats_between",
+    "stats_at", "stats_between", "DECIMALS",
     "COLUMNS", "StatColumn", "columns_for", "stat_column", "PointSet", "sector_stats",
     "zone_stats", "labelled", "stats_records", "building_measures", "representative_xy",
     "building_measure_list", "SHOP_MEASURES", "ACTION_MEASURES", "action_measure_list",

@@ -198,15 +198,37 @@ def demo_store(demo_store_path: Path):
 
 
 @pytest.fixture
-def demo_store_copy(demo_store_path: Path, tmp_path: Path):
-    """A private copy of the demo store that a test may modify."""
+def demo_store_copy(demo_copy: Callable, tmp_path: Path):
+    """A private copy of the demo store (GeoPackage) that a test may modify."""
+    return demo_copy("gpkg", tmp_path)
+
+
+@pytest.fixture(scope="session")
+def demo_copy(demo_store_path: Path, request: pytest.FixtureRequest) -> Callable:
+    """``demo_copy(backend, folder)``: a new copy of the demo store that tests may modify — a
+    file in ``folder`` for "gpkg", a fresh schema (dropped at the session's end) for "postgis"."""
     import shutil
 
     from ort_geo import open_store
 
-    path = tmp_path / "val-d-argent.gpkg"
-    shutil.copyfile(demo_store_path, path)
-    return open_store(path)
+    def copy(backend: str, folder: Path):
+        if backend == "gpkg":
+            path = folder / "val-d-argent.gpkg"
+            shutil.copyfile(demo_store_path, path)
+            return open_store(path)
+        from ort_geo.copy import copy_store
+
+        store = open_store(request.getfixturevalue("postgis_schema_url")(), create=True)
+        copy_store(open_store(demo_store_path), store)
+        return store
+
+    return copy
+
+
+@pytest.fixture
+def demo_store_edit(demo_copy: Callable, backend: str, tmp_path: Path):
+    """A private copy of the demo store that a test may modify, once per backend."""
+    return demo_copy(backend, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,15 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 
+from ort_geo.territory import orientations_of
+
 X0, Y0 = 1_000_000.0, 6_790_000.0
 CRS = "EPSG:2154"
+YEAR = 2026  # the reference year of statistics tests
 
 
 def _b(x0, y0, x1, y1):
@@ -120,3 +124,92 @@ def build_small_store(path: Path, buildings: str = "complete"):
     lrows.append({"id": "Medge", "type": "voie_verte", "statut": "existant"})
     store.write("mobilites_actives", _frame(lrows, lines), **w)
     return store
+
+
+def brute_force(store, layer, year):
+    """Per zone, loop over every feature with shapely predicates; no shared code with stats.py."""
+    zones = store.read(layer)
+    key = store.spec(layer).key
+    b = store.read("batiments")
+    c = store.read("commerces")
+    a = store.read("actions")
+    m = store.read("mobilites_actives")
+    b_pts = b.geometry.representative_point().to_numpy()
+    c_pts = c.geometry.representative_point().to_numpy()
+    a_pts = a.geometry.representative_point().to_numpy()
+    rows = []
+    for _, zone in zones.iterrows():
+        z = zone.geometry
+        inb = b[shapely.covers(z, b_pts)]
+        inc = c[shapely.covers(z, c_pts)]
+        ina = a[shapely.covers(z, a_pts)]
+        row = {"id": zone[key], "surface_ha": z.area / 1e4, "batiments": len(inb)}
+        vacancy = inb["nb_logements_vacants"].notna()
+        row["logements"] = _unknown_or(inb["nb_logements"], int(inb["nb_logements"].fillna(0).sum()))
+        row["batiments_logements_connus"] = int(inb["nb_logements"].notna().sum())
+        row["logements_vacants"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements_vacants"].fillna(0).sum()))
+        row["batiments_vacance_connue"] = int(vacancy.sum())
+        row["logements_vacance_connue"] = _unknown_or(
+            inb["nb_logements_vacants"], int(inb["nb_logements"][vacancy].fillna(0).sum()))
+        row["vacants_longue_duree"] = _unknown_or(inb["nb_logements_vacants"], sum(
+            int(r.nb_logements_vacants or 0) for r in inb.itertuples()
+            if pd.notna(r.annee_debut_vacance) and r.annee_debut_vacance <= year - 2))
+        row["batiments_degrades"] = _unknown_or(
+            inb["etat"], sum(e in ("degrade", "tres_degrade") for e in inb["etat"]))
+        row["batiments_etat_connu"] = int(inb["etat"].notna().sum())
+        row["habitat_indigne"] = _unknown_or(inb["habitat_indigne"], sum(
+            bool(pd.notna(v) and v) for v in inb["habitat_indigne"]))
+        row["rdc_vacants"] = _unknown_or(inb["rdc_vacant"], sum(
+            bool(pd.notna(v) and v) for v in inb["rdc_vacant"]))
+        row["commerces"] = len(inc)
+        row["commerces_vacants"] = _unknown_or(
+            inc["vacant"], sum(bool(pd.notna(v) and v) for v in inc["vacant"]))
+        row["commerces_vacance_connue"] = int(inc["vacant"].notna().sum())
+        row["actions"] = len(ina)
+        for k in orientations_of(store):  # the manifest's, and any the actions use
+            sel = ina[ina["orientation"] == k]
+            row[f"actions_o{k}"] = len(sel)
+            row[f"cout_o{k}"] = _known_sum(sel["cout_ht"])
+        row["cout_total"] = _known_sum(ina["cout_ht"])
+        row["actions_cout_connu"] = int(ina["cout_ht"].notna().sum())
+        for statut, col in (("existant", "km_mobilites_existantes"),
+                            ("projete", "km_mobilites_projetees")):
+            total = 0.0
+            for line in m[m["statut"] == statut].geometry:
+                total += shapely.intersection(line, z).length
+            row[col] = total / 1000
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _unknown_or(values: pd.Series, count: int):
+    """Unknown (<NA>) when features exist but none knows the value; else the count."""
+    return pd.NA if len(values) and not values.notna().any() else count
+
+
+def _known_sum(costs: pd.Series) -> float:
+    """Sum of known costs; unknown (NaN) when none is known."""
+    known = costs.dropna()
+    return float(known.sum()) if len(known) else np.nan
+
+
+def assert_stats_equal_brute_force(store, layer: str, year: int = YEAR) -> pd.DataFrame:
+    """``sector_stats`` of ``layer`` after checking each zone's row against ``brute_force``:
+    counts exactly, measures to 1e-12 (NaN equals NaN). Returns the statistics."""
+    from ort_geo.stats import COUNT_COLUMNS, sector_stats
+
+    got = sector_stats(store, layer, reference_year=year)
+    want = brute_force(store, layer, year)
+    if want.empty:
+        assert len(got) == 1  # only the territory row
+        return got
+    zones = got.iloc[:-1].reset_index(drop=True)
+    assert zones["id"].tolist() == want["id"].tolist()
+    for col in want.columns.drop("id"):
+        if col in COUNT_COLUMNS or col.startswith("actions_o"):
+            assert zones[col].tolist() == want[col].tolist(), col
+        else:
+            np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
+                                       rtol=1e-12, atol=0, err_msg=col)
+    return got

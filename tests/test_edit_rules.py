@@ -32,8 +32,10 @@ def _sector(fid, geom):
     return Feature(fid, {"nom": fid, "type": "quartier", "code_insee": None}, geom)
 
 
-def test_two_editors_cannot_jointly_create_an_overlap(demo_store_copy, monkeypatch):
-    store = demo_store_copy
+def test_two_editors_cannot_jointly_create_an_overlap(demo_store_edit, monkeypatch):
+    """Both first looks pass before either commits; the in-transaction check, serialised across
+    connections (SQLite's lock; PostgreSQL's advisory lock), refuses the second."""
+    store = demo_store_edit
     a, b, p = _free_box(store)
     for fid, geom in (("test-a", a), ("test-b", b)):
         editing.checked_edit(store, "secteurs_ort", "create", _sector(fid, geom), author="t")

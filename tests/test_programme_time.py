@@ -97,6 +97,31 @@ def test_cli_stats_au_and_depuis(demo_store_path, tmp_path):
                                   "2025-12-31", "--store", str(demo_store_path)])
     assert result.exit_code == 0, result.output
     assert "Évolution — secteurs_ort du 01/01/2024 au 31/12/2025" in result.output
+    # The CSV shows what the table shows: whole counts and euros, rates to 0.1, areas and
+    # lengths to 0.01 — not a float's 16 digits.
+    out = tmp_path / "evolutions.csv"
+    result = runner.invoke(main, ["stats", "secteurs_ort", "--depuis", "01/01/2024", "--au",
+                                  "2025-12-31", "--format", "csv", "-o", str(out),
+                                  "--store", str(demo_store_path)])
+    assert result.exit_code == 0, result.output
+    csv = pd.read_csv(out, sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    changes = stats_between(open_store(demo_store_path), "secteurs_ort", "2024-01-01",
+                            "2025-12-31")
+    assert len(csv) == len(changes)
+    decimals = {"surface_ha": 2, "km_mobilites_existantes": 2, "taux_vacance": 1,
+                "batiments": 0, "cout_total": 0}
+    for code, places in decimals.items():
+        rows = csv["Code"] == code
+        want = changes[changes["statistique"] == code]
+        for column, name in (("Au 01/01/2024", "depuis"), ("Au 31/12/2025", "au"),
+                             ("Évolution", "evolution")):
+            for text, value in zip(csv.loc[rows, column], want[name], strict=True):
+                if value is None or value != value:
+                    assert text == "", (code, text)
+                    continue
+                _, _, fraction = text.partition(",")
+                assert len(fraction) <= max(places, 1) and (places or not fraction), (code, text)
+                assert float(text.replace(",", ".")) == round(value, places), (code, text)
     for bad in (["--depuis", "2024-01-01", "--public"], ["--au", "31/13/2024"],
                 ["--au", "2024-06-30", "--public"],
                 ["--depuis", "2025-01-01", "--au", "2024-01-01"]):

@@ -14,10 +14,10 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from test_stats import YEAR, brute_force
+from stats_data import YEAR, assert_stats_equal_brute_force
 
 from ort_geo import open_store
-from ort_geo.stats import COUNT_COLUMNS, sector_stats
+from ort_geo.stats import sector_stats
 from ort_geo.store.base import prefetched
 from ort_geo.store.gpkg import GeoPackageStore
 
@@ -40,35 +40,21 @@ def _footprints_store(path):
     return store
 
 
-def _assert_equal_brute_force(store, layer):
-    got = sector_stats(store, layer, reference_year=YEAR)
-    want = brute_force(store, layer, YEAR)
-    zones = got.iloc[:-1].reset_index(drop=True)
-    assert zones["id"].tolist() == want["id"].tolist()
-    for col in want.columns.drop("id"):
-        if col in COUNT_COLUMNS or col.startswith("actions_o"):
-            assert zones[col].tolist() == want[col].tolist(), col
-        else:
-            np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
-                                       rtol=1e-12, atol=0, err_msg=col)
-    return got
-
-
 def test_footprints_only_store_streamed_in_small_batches_equals_brute_force(tmp_path,
                                                                             monkeypatch):
     store = _footprints_store(tmp_path / "s.gpkg")
-    whole = _assert_equal_brute_force(store, "secteurs_ort")
+    whole = assert_stats_equal_brute_force(store, "secteurs_ort")
     # Unknown is not zero: footprints alone know no dwelling count.
     assert whole["batiments"].iloc[0] > 0 and whole["logements"].isna().all()
     # Batches of 7 rows, read ahead by the worker thread: the same table.
     monkeypatch.setitem(GeoPackageStore.iter_points.__kwdefaults__, "batch_rows", 7)
-    small = _assert_equal_brute_force(store, "secteurs_ort")
+    small = assert_stats_equal_brute_force(store, "secteurs_ort")
     assert small.equals(whole)
 
 
 def test_demo_store_in_small_batches_equals_brute_force(demo_store, monkeypatch):
     monkeypatch.setitem(GeoPackageStore.iter_points.__kwdefaults__, "batch_rows", 50)
-    _assert_equal_brute_force(demo_store, "secteurs_ort")
+    assert_stats_equal_brute_force(demo_store, "secteurs_ort")
 
 
 def test_stale_points_are_found_through_an_index(tmp_path):
@@ -82,7 +68,7 @@ def test_stale_points_are_found_through_an_index(tmp_path):
             "AND geom IS NOT NULL ORDER BY fid"))
         assert conn.execute("SELECT count(*) FROM batiments WHERE ort_x IS NULL").fetchone()[0] == 1
     assert "ort_batiments_point_stale" in plan
-    _assert_equal_brute_force(store, "secteurs_ort")
+    assert_stats_equal_brute_force(store, "secteurs_ort")
 
 
 def test_an_older_store_gets_the_index_on_open(tmp_path):
@@ -121,6 +107,31 @@ def test_prefetched_keeps_order_raises_and_closes():
         if item == 5:
             break
     assert closed.is_set()  # the consumer stopped: the producer was closed, its thread ended
+    assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
+
+
+def test_prefetched_merges_several_sources_and_a_failure_stops_them_all():
+    """Parallel readers: every item of every source once, each source in its order; one
+    failing source raises to the consumer and closes the others."""
+    got = list(prefetched(iter(range(0, 50)), iter(range(100, 180)), iter([]), depth=3))
+    assert sorted(got) == [*range(0, 50), *range(100, 180)]
+    assert [i for i in got if i >= 100] == list(range(100, 180))
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    def failing():
+        yield 1
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        list(prefetched(endless(), failing(), depth=2))
+    assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
 
 

@@ -10,7 +10,15 @@ import pandas as pd
 from rich.table import Table
 
 from ..privacy import MASK_NOTE
-from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
+from ..stats import (
+    DECIMALS,
+    labelled,
+    sector_stats,
+    stat_column,
+    stats_at,
+    stats_between,
+    stats_records,
+)
 from ..store import open_store
 from ._common import console, store_option
 
@@ -21,10 +29,7 @@ def _fr(value, kind: str | None) -> str:
         return "inconnu"
     if isinstance(value, str):
         return value
-    if kind in ("rate", "measure"):
-        text = f"{value:,.1f}" if kind == "rate" else f"{value:,.2f}"
-    else:
-        text = f"{value:,.0f}"
+    text = f"{value:,.{DECIMALS.get(kind or 'count', 0)}f}"
     return text.replace(",", "\u202f").replace(".", ",")
 
 
@@ -128,10 +133,19 @@ def _print_changes(frame, fmt: str, output: str | None) -> None:
         text = _json({"couche": frame.attrs["layer"], "depuis": frame.attrs["depuis"],
                       "au": frame.attrs["au"], "evolutions": stats_records(frame)})
     else:
-        text = frame.rename(columns={"id": "Identifiant", "nom": "Nom", "statistique": "Code",
-                                     "libelle": "Statistique", "depuis": f"Au {since}",
-                                     "au": f"Au {until}", "evolution": "Évolution"}).to_csv(
-            sep=";", decimal=",", index=False)
+        from ..io.write import csv_fr  # the file writers load only for CSV
+
+        # Rounded as the table shows them (a difference of two areas is not exact to 1e-15).
+        decimals = [DECIMALS[c.kind] if (c := stat_column(name)) else 2
+                    for name in frame["statistique"]]
+        shown = frame.copy()
+        for name in ("depuis", "au", "evolution"):
+            shown[name] = pd.Series(  # object: whole numbers stay "813", not "813,0"
+                [None if v is None or v != v else (round(v) if d == 0 else round(v, d))
+                 for v, d in zip(frame[name], decimals, strict=True)], dtype=object)
+        text = csv_fr(shown.rename(columns={
+            "id": "Identifiant", "nom": "Nom", "statistique": "Code", "libelle": "Statistique",
+            "depuis": f"Au {since}", "au": f"Au {until}", "evolution": "Évolution"}))
     _emit(text, fmt, output, "Évolutions écrites")
 
 

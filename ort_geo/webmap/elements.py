@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from html import escape
 
 from branca.element import Element, MacroElement
@@ -91,7 +92,10 @@ class BlankBaseLayer(Layer):
 
 
 class BuildingTiles(JSCSSMixin, Layer):
-    """Buildings from a PMTiles archive embedded in the page, drawn by Leaflet.VectorGrid.
+    """Buildings as vector tiles drawn by Leaflet.VectorGrid: from a PMTiles archive embedded in
+    the page (``archive``: the JavaScript variable of an :class:`ArchiveData`), or from the API's
+    OGC API – Tiles routes (``url``: a ``{z}/{y}/{x}`` template, fetched with the key of the
+    page's session, so the tiles carry what that key may see).
 
     Tiles are decoded only where the map looks, so tens of thousands of buildings stay fluid.
     ``mode`` colours them by condition (``etat``) or by vacancy.
@@ -99,11 +103,12 @@ class BuildingTiles(JSCSSMixin, Layer):
 
     _template = Template("""
         {% macro script(this, kwargs) %}
-        var {{ this.get_name() }} = ortGeoTiles.layer({{ this.archive }}, {
+        var {{ this.get_name() }} = ortGeoTiles.layer({{ this.source }}, {
             mode: {{ this.mode|tojson }},
             palette: {{ this.palette|tojson }},
             fields: {{ this.fields|tojson }},
             conditions: {{ this.conditions|tojson }},
+            headers: ortGeoTiles.sessionHeaders(),
             minZoom: {{ this.min_zoom }}, maxNativeZoom: {{ this.max_zoom }}
         });
         {% endmacro %}
@@ -114,12 +119,17 @@ class BuildingTiles(JSCSSMixin, Layer):
         ("ortgeo_tiles_js", assets.url("ort-geo", "tiles.js")),
     ]
 
-    def __init__(self, name: str, archive: str, *, mode: str, palette: dict[str, list[str]],
-                 fields: list[tuple[str, str]], conditions: dict[str, list[str]], min_zoom: int,
-                 max_zoom: int, show: bool):
+    def __init__(self, name: str, *, archive: str | None = None, url: str | None = None,
+                 mode: str, palette: dict[str, list[str]], fields: list[tuple[str, str]],
+                 conditions: dict[str, list[str]], min_zoom: int, max_zoom: int, show: bool):
         super().__init__(name=name, overlay=True, control=True, show=show)
+        if (archive is None) == (url is None):
+            raise ValueError("BuildingTiles: an archive or a URL template, one of the two")
         self._name = "BuildingTiles"
-        self.archive = archive
+        # The variable holding the archive, or the template as a JavaScript string.
+        self.source = archive if archive is not None else json.dumps(url)
+        if url is not None:  # served tiles: no PMTiles reader in the page
+            self.default_js = [js for js in self.default_js if js[0] != "pmtiles_js"]
         self.mode = mode
         self.palette = palette
         self.fields = [list(pair) for pair in fields]

@@ -24,6 +24,7 @@ import geopandas as gpd
 import pandas as pd
 import xyzservices.providers as xyz
 
+from .. import vector_tiles
 from ..catalogue import CATALOGUE, LayerSpec
 from ..display import format_number, format_value
 from ..errors import InputError
@@ -392,8 +393,14 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
 
 
 def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
-              view: View | None = None) -> folium.Map:
-    """The partners' working map: every layer plus buildings by condition and vacancy."""
+              view: View | None = None, tiles_url: str | None = None) -> folium.Map:
+    """The partners' working map: every layer plus buildings by condition and vacancy.
+
+    Without ``tiles_url`` the buildings are embedded as one PMTiles archive: a file that works
+    offline, for the extent of one town or so. With ``tiles_url`` (the API's building tiles,
+    ``{z}/{y}/{x}``) the page reads them tile by tile from the API with the key of its session
+    (:mod:`.served`): any extent, a whole département, and what that key may see.
+    """
     prepared, omitted = _prepared_layers(store, "staff")
     title = title or _territory_title(store)
     m = _base_map(_fit(prepared, prefer=("secteurs_ort",), main_centre=True), basemap,
@@ -401,11 +408,15 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
     _add_layers(m, prepared, "staff")
     spec = CATALOGUE["batiments"]
     count = store.count("batiments")
+    low, high = vector_tiles.zooms("batiments") if tiles_url else (tiles.MIN_ZOOM, tiles.MAX_ZOOM)
     if count:
-        frame = store.read("batiments", columns=list(style.BUILDING_FIELDS))
-        archive = tiles.buildings_pmtiles(frame, list(style.BUILDING_FIELDS))
-        data = elements.ArchiveData(base64.b64encode(archive).decode())
-        m.add_child(data)
+        source: dict[str, str] = {"url": tiles_url} if tiles_url else {}
+        if not tiles_url:
+            frame = store.read("batiments", columns=list(style.BUILDING_FIELDS))
+            archive = tiles.buildings_pmtiles(frame, list(style.BUILDING_FIELDS))
+            data = elements.ArchiveData(base64.b64encode(archive).decode())
+            m.add_child(data)
+            source["archive"] = data.get_name()
         fields = [(n, spec.field(n).label) for n in style.BUILDING_FIELDS if n != "id"]
         conditions = {k: list(v) for k, v in style.CONDITIONS.items()}
         for mode, name, palette, show in (
@@ -413,9 +424,8 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
             ("vacance", "Bâtiments — vacance des logements", style.VACANCY, False),
         ):
             elements.BuildingTiles(
-                name, data.get_name(), mode=mode, palette={k: list(v) for k, v in palette.items()},
-                fields=fields, conditions=conditions, min_zoom=tiles.MIN_ZOOM,
-                max_zoom=tiles.MAX_ZOOM, show=show,
+                name, **source, mode=mode, palette={k: list(v) for k, v in palette.items()},
+                fields=fields, conditions=conditions, min_zoom=low, max_zoom=high, show=show,
             ).add_to(m)
     else:
         omitted.append("batiments")
@@ -426,7 +436,7 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
         ("Bâtiments — vacance", list(style.VACANCY.values())),
     ] if count else []
     subtitle = (f"Carte de travail des partenaires : bâtiments visibles à partir du niveau de "
-                f"zoom {tiles.MIN_ZOOM}, colorés par état du bâti ou par vacance.")
+                f"zoom {low}, colorés par état du bâti ou par vacance.")
     return _finish(m, prepared, title=title, subtitle=subtitle, banner=BANNER,
                    legend_extra=legend_extra, audience="staff",
                    sources=_sources(store, [e.config.name for e in prepared]

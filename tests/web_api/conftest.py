@@ -44,28 +44,17 @@ def client(api_store, keys):
 
 
 @pytest.fixture(scope="module")
-def demo(demo_store_path, tmp_path_factory, backend, request):
+def demo(demo_copy, tmp_path_factory, backend):
     """A client on a copy of the demo store (with its territory, so the rules apply; editing
     tests change it: one copy per module) and its keys, on each backend."""
-    import shutil
-
     from fastapi.testclient import TestClient
 
     from api import create_app
-    from ort_geo import open_store
-    from ort_geo.copy import copy_store
 
-    if backend == "postgis":
-        path = request.getfixturevalue("postgis_schema_url")()
-        st = open_store(path, create=True)
-        copy_store(open_store(demo_store_path), st)
-    else:
-        path = tmp_path_factory.mktemp("demo-api") / "val-d-argent.gpkg"
-        shutil.copyfile(demo_store_path, path)
-        st = open_store(path)
+    st = demo_copy(backend, tmp_path_factory.mktemp("demo-api"))
     keys = {"staff": auth.create_key(st, "Anah", "staff"),
             "editor": auth.create_key(st, "Chef de projet", "editor")}
-    with TestClient(create_app(str(path))) as client:
+    with TestClient(create_app(st.url)) as client:
         yield client, st, keys
 
 

@@ -71,7 +71,7 @@ def assert_masked(text: str) -> None:
 # Routes that need a key whatever the layer, and the least role that may use them.
 KEYED_ROUTES = {"/versions/{number}/restore": "editor", "/versions": "staff",
                 "/versions/{number}": "staff", "/diff": "staff", "/verification": "staff",
-                "/editeur/session": "staff",
+                "/editeur/session": "staff", "/carte/contenu": "staff",
                 "/editeur/decoupage": "editor", "/editeur/fusion": "editor",
                 "/modifications": "editor"}
 

@@ -531,3 +531,55 @@ def test_buildings_come_tile_by_tile_from_the_api_wherever_the_map_goes(chromium
         assert all("/batiments/tiles/WebMercatorQuad/17/" not in url for url, _ in answers)
         assert any("/batiments/tiles/WebMercatorQuad/16/" in url for url, _ in answers)
         assert not visit.errors, visit.errors
+
+
+# The building grids of the served staff map (folium names its variables at random).
+MAP_GRIDS = ("Object.values(ortGeo.map._layers).filter(l => l._vectorTiles)")
+MAP_DRAWN = (f"{MAP_GRIDS}.flatMap(g => Object.values(g._vectorTiles))"
+             ".reduce((n, t) => n + Object.keys(t._features).length, 0)")
+
+
+def test_the_served_staff_map_draws_buildings_from_the_api_tiles_with_its_key(chromium, site,
+                                                                              tmp_path):
+    """``/carte``: the working map served by the API asks for a key, then draws buildings of
+    every commune of the store from the OGC API – Tiles routes (not an embedded archive), each
+    tile fetched with that key and carrying the staff fields; a wrong key gets a French refusal."""
+    base, st, keys = site
+    frame = st.read("batiments", columns=["code_insee", "nb_logements_vacants"])
+    communes = sorted(set(frame["code_insee"]))
+    with open_site(chromium, f"{base}/carte") as (page, visit):
+        tile_requests: list[tuple[str, str | None]] = []
+        answers: list[int] = []
+        page.on("request", lambda r: tile_requests.append((r.url, r.headers.get("x-api-key")))
+                if "/tiles/WebMercatorQuad/" in r.url else None)
+        page.on("response", lambda r: answers.append(r.status)
+                if "/tiles/WebMercatorQuad/" in r.url else None)
+        page.fill("#og-key", "pas-une-cle")
+        page.press("#og-key", "Enter")
+        page.wait_for_function("document.getElementById('og-login-error').textContent !== ''")
+        assert "Connexion refusée" in page.inner_text("#og-login-error")
+        page.fill("#og-key", keys["staff"])
+        page.press("#og-key", "Enter")
+        page.wait_for_function("window.ortGeoReady === true", timeout=30000)
+        html = page.content()
+        assert "ortGeoTiles.archive(" not in html and "diffusion restreinte" in html
+        assert page.evaluate(f"{MAP_GRIDS}.length") == 1  # by condition (vacancy: unticked)
+        for code in communes[:1] + communes[-1:]:
+            point = frame[frame["code_insee"] == code].geometry.iloc[0].representative_point()
+            page.evaluate("([ll, z]) => ortGeo.map.setView(ll, z, {animate: false})",
+                          [_lonlat(point.x, point.y), 17])
+            page.wait_for_function(f"{MAP_DRAWN} > 0", timeout=20000)
+            ids = page.evaluate(f"{MAP_GRIDS}.flatMap(g => Object.values(g._vectorTiles))"
+                                ".flatMap(t => Object.keys(t._features))")
+            assert set(ids) <= set(st.read("batiments", columns=[])["id"])
+            # Staff tiles: the restricted vacancy count is there for the vacancy colouring.
+            props = page.evaluate(f"{MAP_GRIDS}.flatMap(g => Object.values(g._vectorTiles))"
+                                  ".flatMap(t => Object.values(t._features))"
+                                  ".map(f => f.feature.properties)")
+            assert any("nb_logements_vacants" in p for p in props)
+        page.screenshot(path=str(tmp_path / "carte-travail-servie.png"))
+        assert tile_requests and all(key == keys["staff"] for _, key in tile_requests)
+        assert {url.split("/WebMercatorQuad/")[1].split("/")[0] for url, _ in tile_requests} \
+            == {"16"}  # over-zoomed beyond the last level
+        assert answers and set(answers) <= {200, 204}
+        assert not visit.errors, visit.errors

@@ -1,5 +1,6 @@
 /* ort-geo buildings as vector tiles (Leaflet.VectorGrid): from a PMTiles archive embedded in the
- * staff map, or from the API's OGC API – Tiles routes (the editor, any extent of the store). */
+ * staff map file, or from the API's OGC API – Tiles routes (the editor and the staff map served by
+ * the API: any extent of the store), fetched with the key of the page's session. */
 (function () {
   "use strict";
   // Leaflet.VectorGrid 1.3 calls L.DomEvent.fakeStop, which Leaflet 1.8 removed; this marks the
@@ -8,6 +9,15 @@
   if (!L.DomEvent.fakeStop) L.DomEvent.fakeStop = function (e) { e._stopped = true; };
 
   var PANE = "og-batiments";
+  // The API key a planner signed in with (the editor's and the served staff map's session: one
+  // browser tab, one origin).
+  var SESSION_KEY = "ortGeoEditorKey";
+
+  function sessionHeaders() {
+    var key = null;
+    try { key = window.sessionStorage.getItem(SESSION_KEY); } catch (e) { /* storage disabled */ }
+    return key ? { "X-API-Key": key } : {};
+  }
 
   function MemorySource(bytes) { this.bytes = bytes; }
   MemorySource.prototype.getKey = function () { return "ort-geo-embedded"; };
@@ -151,5 +161,6 @@
     return grid;
   }
 
-  window.ortGeoTiles = { archive: archive, fromBytes: fromBytes, layer: layer };
+  window.ortGeoTiles = { archive: archive, fromBytes: fromBytes, layer: layer,
+                       sessionHeaders: sessionHeaders, SESSION_KEY: SESSION_KEY };
 })();
