@@ -469,12 +469,13 @@ class Store(ABC):
         """
         from ..vector_tiles import encode_tile, storage_bbox
 
-        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
-                          columns=list(columns))
-        if frame.empty:
+        # Plain values, no data frame: a tile is a few thousand buildings, read many times.
+        batch, _ = self.read_batch(layer, columns=list(columns), where=where,
+                                   bbox=storage_bbox(tile, self.epsg))
+        if not len(batch):
             return b""
-        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
-        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+        properties = {name: batch.columns[name] for name in columns if name in batch.columns}
+        return encode_tile(layer, batch.geometry, properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
