@@ -12,14 +12,15 @@ journaling — lives here once, so every backend behaves the same.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
@@ -57,7 +58,7 @@ BATCH_ROWS = 1 << 17
 #: built (memory stays bounded: a few batches).
 PREFETCH_DEPTH = 8
 #: Stored points read to size a zone grid.
-HINT_SAMPLE = 20_000
+HINT_SAMPLE = 10_000
 
 
 @functools.cache
@@ -249,43 +250,55 @@ def _produce(items: Iterator[Any], slots: queue.Queue, stop: threading.Event) ->
 
 
 class prefetched(Iterator[Any]):  # noqa: N801 - used as a function returning an iterator
-    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+    """The items of ``sources``, each produced by a worker thread of its own up to ``depth``
+    ahead of the consumer (one source: in its order; several: interleaved as they come).
 
-    The worker starts at once (a reader fills the queue while its consumer prepares); its
+    The workers start at once (a reader fills the queue while its consumer prepares); their
     exceptions are raised to the consumer; a consumer that stops early, closes or drops the
-    iterator stops and closes the producer (in the worker, which owns it).
+    iterator — or a failing source — stops and closes every producer (in the worker, which
+    owns it).
     """
 
-    def __init__(self, items: Iterator[Any], depth: int = 4) -> None:
+    def __init__(self, *sources: Iterator[Any], depth: int = 4) -> None:
         self._slots: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=_produce, args=(items, self._slots, self._stop),
-                                        name="ort-geo-prefetch", daemon=True)
-        self._worker.start()
+        self._running = len(sources)
+        self._workers = [threading.Thread(target=_produce, args=(items, self._slots, self._stop),
+                                          name="ort-geo-prefetch", daemon=True)
+                         for items in sources]
+        for worker in self._workers:
+            worker.start()
 
     def __iter__(self) -> prefetched:
         return self
 
     def __next__(self) -> Any:
-        if self._stop.is_set():
-            raise StopIteration
-        item, error = self._slots.get()
-        if item is _DONE:
-            self.close()
+        while self._running and not self._stop.is_set():
+            item, error = self._slots.get()
+            if item is not _DONE:
+                return item
+            self._running -= 1
             if error is not None:
+                self.close()
                 raise error
-            raise StopIteration
-        return item
+        self.close()
+        raise StopIteration
 
     def close(self) -> None:
-        """Stop the producer and wait for its thread (at most the item it is producing)."""
+        """Stop the producers and wait for their threads (at most the item each is producing)."""
         self._stop.set()
-        if self._worker is not threading.current_thread():
-            self._worker.join()
+        for worker in self._workers:
+            if worker is not threading.current_thread():
+                worker.join()
 
     def __del__(self) -> None:
-        if hasattr(self, "_worker"):
+        if hasattr(self, "_workers"):
             self.close()
+
+
+#: One batch of a layer for :meth:`Store._grid_sums`: (part, x, y, the value each measure adds
+#: per feature). Batches of one part come in a fixed order; parts are added up in part order.
+ValueBatch = tuple[int, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
 
 
 class Store(ABC):
@@ -415,19 +428,28 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
-        included): what a server would otherwise read again on every request (API keys)."""
+        included): what a server would otherwise read again on every request (API keys,
+        collection extents). A store without a revision (GeoPackage in WAL mode) computes it
+        again, or keeps it ``stale`` seconds where the caller accepts that."""
         revision = self.revision()  # read first: a write during compute() only wastes the value
-        if revision is None:
+        if revision is None and stale <= 0:
             return compute()
         memo = self.__dict__.setdefault("_memo", {})
         hit = memo.get(key)
-        if hit is not None and hit[0] == revision:
+        now = time.monotonic()
+        if hit is not None and hit[0] == revision and (
+                revision is not None or now - hit[2] < stale):
             return hit[1]
         value = compute()
-        memo[key] = (revision, value)
+        memo[key] = (revision, value, now)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what :meth:`cached` remembers under ``key`` (a server's own write, seen at once
+        even without a revision)."""
+        self.__dict__.get("_memo", {}).pop(key, None)
 
     # -- vector tiles -------------------------------------------------------------------------
 
@@ -447,12 +469,13 @@ class Store(ABC):
         """
         from ..vector_tiles import encode_tile, storage_bbox
 
-        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
-                          columns=list(columns))
-        if frame.empty:
+        # Plain values, no data frame: a tile is a few thousand buildings, read many times.
+        batch, _ = self.read_batch(layer, columns=list(columns), where=where,
+                                   bbox=storage_bbox(tile, self.epsg))
+        if not len(batch):
             return b""
-        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
-        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+        properties = {name: batch.columns[name] for name in columns if name in batch.columns}
+        return encode_tile(layer, batch.geometry, properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
@@ -484,33 +507,80 @@ class Store(ABC):
         memory stays bounded whatever the number of features. Calls over the same zones may
         share a ``cache`` dict (the grid is built once; call the largest layer first).
         """
-        cache = {} if cache is None else cache
         spec = self.spec(layer)
-        zones = np.asarray(zones, dtype=object)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
-        per_zone: dict[str, np.ndarray] = {}
-        totals: dict[str, Any] = {}
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) from now
-        # on, while this one builds the grid and then puts each batch through the engine.
-        with contextlib.closing(prefetched(self.iter_points(layer, fields),
-                                           depth=PREFETCH_DEPTH)) as batches:
-            grid = cache.get("grid")
-            if grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
-                grid = cache["grid"] = self._zone_grid(layer, zones, *sample)
-            for batch in batches:
-                values = evaluate(measures, batch)
-                x, y = batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64)
-                if grid is None:  # no cheap sample: the first batch sizes the grid
-                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
-                for name, sums in grid.sums(x, y, values).items():
-                    per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+
+        def evaluated() -> Iterator[ValueBatch]:
+            for batch in self.iter_points(layer, fields):
+                yield (0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                       evaluate(measures, batch))
+
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluates the measures from now on.
+        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches:
+            return self._grid_sums(layer, zones, measures, batches, cache)
+
+    def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
+                   batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
+                   hint: int | None = None) -> dict[str, ZoneSums]:
+        """The measures summed per zone and in total over ``batches`` (being read already).
+
+        The zone grid (``cache["grid"]``, else built in a thread of its own while the first
+        batches come, sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
+        the first batch); this thread sums, keeping the first batches until the grid is there.
+        Sums are kept per part and added in part order: float sums do not depend on which
+        reader of a parallel read came first.
+        """
+        cache = {} if cache is None else cache
+        zones = np.asarray(zones, dtype=object)
+        parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+        grid: PolygonGrid | None = cache.get("grid")
+        waiting: list[ValueBatch] = []
+
+        def add(part: int, x: np.ndarray, y: np.ndarray, values: Mapping[str, np.ndarray]
+                ) -> None:
+            assert grid is not None
+            per_zone = parts[part][0]
+            for name, sums in grid.sums(x, y, values).items():
+                per_zone[name] = per_zone[name] + sums if name in per_zone else sums
+
+        with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
+            building = None
+            if grid is None and hint is not None:
+                building = pool.submit(PolygonGrid, zones, points_hint=hint)
+            elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
+                building = pool.submit(self._zone_grid, layer, zones, *sample)
+            for part, x, y, values in batches:
+                totals = parts.setdefault(part, ({}, {}))[1]
                 for name, v in values.items():
                     totals[name] = totals.get(name, 0) + v.sum()
+                if grid is None and building is None:  # no sample: the first batch sizes it
+                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
+                waiting.append((part, x, y, values))
+                if grid is None and building is not None:
+                    if not building.done() and len(waiting) < PREFETCH_DEPTH:
+                        continue
+                    grid = cache["grid"] = building.result()
+                for args in waiting:
+                    add(*args)
+                waiting = []
+            if grid is None and building is not None:
+                grid = cache["grid"] = building.result()
+            for args in waiting:
+                add(*args)
         out = {}
         for m in measures:
             kind = np.int64 if m.field is None or m.integer else np.float64
-            out[m.name] = ZoneSums(per_zone.get(m.name, np.zeros(len(zones), kind)),
-                                   kind(totals.get(m.name, 0)))
+            found = [parts[k] for k in sorted(parts) if m.name in parts[k][1]]
+            if not found:
+                out[m.name] = ZoneSums(np.zeros(len(zones), kind), kind(0))
+                continue
+            per_zone_sum = found[0][0].get(m.name, np.zeros(len(zones), kind))
+            total = found[0][1][m.name]
+            for per_zone, totals in found[1:]:
+                per_zone_sum = per_zone_sum + per_zone.get(m.name, 0)
+                total = total + totals[m.name]
+            out[m.name] = ZoneSums(per_zone_sum, kind(total))
         return out
 
     def point_sample(self, layer: str, rows: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -540,10 +610,12 @@ class Store(ABC):
         return self.catalogue.names
 
     def get(self, layer: str, feature_id: str) -> Feature:
-        frame = self.read(layer, ids=[feature_id])
-        if frame.empty:
+        spec = self.spec(layer)
+        # Plain values, no frame: an edit reads its feature several times (ETag, rules, answer).
+        batch, _ = self.read_batch(layer, where={spec.key: str(feature_id)}, limit=1)
+        if not len(batch):
             raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {layer}.")
-        return next(iter_features(self.spec(layer), frame))
+        return batch_feature(spec, batch)
 
     def write(
         self,
@@ -780,6 +852,13 @@ def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]
         values = row._asdict()
         props = {n: None if _missing(values[n]) else values[n] for n in names}
         yield Feature(str(values[spec.key]), props, values.get("geometry"))
+
+
+def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Feature:
+    """The feature at ``index`` of a batch read from a store, as :func:`iter_features` gives it
+    (the key is the id, not a property)."""
+    props = {name: values[index] for name, values in batch.columns.items() if name != spec.key}
+    return Feature(str(batch.ids[index]), props, batch.geometry[index])
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:
