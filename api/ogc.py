@@ -31,7 +31,7 @@ from ort_geo.privacy import RESTRICTED_SOURCES, public_records, public_where
 from ort_geo.store.base import iter_features
 from ort_geo.validation import coerce_value
 
-from . import geojson
+from . import caching, geojson
 from .deps import (
     GEOJSON,
     JSON,
@@ -219,19 +219,17 @@ def read_collection(store, collection: Collection, columns: list[str]) -> gpd.Ge
 
 
 class Extents:
-    """Collection extents (CRS84 bbox, validity interval), cached a few seconds (computing one
-    reads every geometry)."""
+    """Collection extents (CRS84 bbox, validity interval), computed once per store revision
+    (:meth:`Store.cached <ort_geo.store.base.Store.cached>`: computing one may read every
+    geometry), so that anyone's edit shows at once; kept a few seconds on a store without a
+    revision (GeoPackage in WAL mode)."""
 
     def __init__(self, store) -> None:
         self.store = store
-        self.cache: dict[str, tuple[float, dict[str, Any] | None]] = {}
 
     def __call__(self, collection: Collection) -> dict[str, Any] | None:
-        hit = self.cache.get(collection.id)
-        if hit is None or time.monotonic() - hit[0] > _EXTENT_TTL:
-            hit = (time.monotonic(), self._compute(collection))
-            self.cache[collection.id] = hit
-        return hit[1]
+        return self.store.cached(("extent", collection.id), lambda: self._compute(collection),
+                                 stale=_EXTENT_TTL)
 
     def _compute(self, collection: Collection) -> dict[str, Any] | None:
         spec = collection.spec
@@ -258,7 +256,9 @@ class Extents:
         return extent
 
     def clear(self) -> None:
-        self.cache.clear()
+        """Forget every extent: the server's own edit, seen at once even without a revision."""
+        for collection in COLLECTIONS:
+            self.store.forget(("extent", collection.id))
 
 
 def page_limit(request: Request) -> tuple[int, int]:
@@ -345,16 +345,21 @@ def router() -> APIRouter:
     def conformance() -> dict[str, Any]:
         return {"conformsTo": CONFORMANCE}
 
-    @r.get("/collections", tags=["Capacités"], summary="Collections")
-    def collections(request: Request, who: Caller) -> dict[str, Any]:
+    @r.get("/collections", tags=["Capacités"], summary="Collections",
+           response_model=dict[str, Any], responses=caching.RESPONSES)
+    def collections(request: Request, who: Caller) -> dict[str, Any] | Response:
+        etag = caching.revision_etag(request, who)  # before reading: never newer than the body
+        headers = caching.cache_headers(who, etag)
+        if caching.not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
         base = base_url(request)
-        return {
+        return JSONResponse({
             "links": [{"rel": "self", "type": JSON, "href": f"{base}/collections"}],
             # Tables without geometry (follow-up data) are served at their own path but not
             # listed: OGC API – Features clients expect located features in every collection.
             "collections": [collection_doc(request, c) for c in COLLECTIONS
                             if auth.readable(c.spec, who) and c.spec.spatial],
-        }
+        }, headers=headers)
 
     for collection in COLLECTIONS:
         _collection_routes(r, collection, collection_doc)
@@ -370,10 +375,15 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
     ]
 
     @r.get(f"/collections/{name}", tags=[tag], summary=f"{collection.title} : description",
-           operation_id=f"describe_{name}")
-    def describe(request: Request, who: Caller) -> dict[str, Any]:
+           operation_id=f"describe_{name}", response_model=dict[str, Any],
+           responses=caching.RESPONSES)
+    def describe(request: Request, who: Caller) -> dict[str, Any] | Response:
         auth.check_readable(spec, who)
-        return collection_doc(request, collection)
+        etag = caching.revision_etag(request, who)
+        headers = caching.cache_headers(who, etag)
+        if caching.not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
+        return JSONResponse(collection_doc(request, collection), headers=headers)
 
     @r.get(f"/collections/{name}/queryables", tags=[tag], operation_id=f"queryables_{name}",
            summary=f"{collection.title} : champs filtrables", response_class=JSONResponse)
@@ -409,7 +419,7 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
 
     @r.get(f"/collections/{name}/items", tags=[tag], operation_id=f"items_{name}",
            summary=f"{collection.title} : objets (GeoJSON)", response_class=Response,
-           openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
+           responses=caching.RESPONSES, openapi_extra={"parameters": PART1_PARAMETERS + queryable_params})
     def items(
         request: Request, token: Token,
         bbox_crs: Annotated[str | None, Query(alias="bbox-crs", description="SCR de bbox")] = None,
@@ -438,6 +448,10 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         if not spec.validity:
             period = None  # a layer without dates: every feature matches (Part 1)
         st = request.app.state.store
+        etag = caching.revision_etag(request, who)  # before reading: never newer than the page
+        headers = {"Content-Crs": out_crs.header, **caching.cache_headers(who, etag)}
+        if caching.not_modified(request, etag):
+            return Response(status_code=304, headers=headers)
         bounds = dict(bbox=query.envelope, area=query.area) if query is not None else {}
         if period is None and collection.view is None:
             # The store filters, counts and pages (the R-tree / GiST index finds the box).
@@ -470,10 +484,10 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
             "numberMatched": matched, "numberReturned": len(features),
             "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "links": links,
         })
-        return Response(body, media_type=GEOJSON, headers={"Content-Crs": out_crs.header})
+        return Response(body, media_type=GEOJSON, headers=headers)
 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
-           operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
+           responses=caching.RESPONSES, operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")
     def item(
         request: Request, featureId: str, token: Token,  # noqa: N803 - the OGC name
         crs: Annotated[str | None, Query(description="SCR de la réponse")] = None,
@@ -488,8 +502,9 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc) -> 
         etag, text = feature_json(request.app.state.store, spec, featureId, visible, out_crs,
                                   collection.view,
                                   None if who.has("staff") else public_where(spec.name))
-        headers = {"Content-Crs": out_crs.header, "ETag": etag}
-        if request.headers.get("if-none-match") == etag:
+        # The feature's own (strong) ETag: the one If-Match takes to edit it.
+        headers = {"Content-Crs": out_crs.header, **caching.cache_headers(who, etag)}
+        if caching.not_modified(request, etag):
             return Response(status_code=304, headers=headers)
         base = f"{base_url(request)}/collections/{name}"
         links = [{"rel": "self", "type": GEOJSON, "href": f"{base}/items/{featureId}"},

@@ -23,6 +23,7 @@ from ort_geo import vector_tiles as vt
 from ort_geo.catalogue import CATALOGUE
 from ort_geo.errors import LayerNotFoundError
 
+from . import caching
 from .deps import JSON, Caller, base_url
 from .ogc import COLLECTIONS, field_schema
 
@@ -134,13 +135,11 @@ def router() -> APIRouter:
         wanted = vt.parse_tile(layer, tileMatrix, tileRow, tileCol)
         body = vt.vector_tile(request.app.state.store, vt.TileRequest.for_caller(layer, who),
                               wanted, request.app.state.tiles)
-        headers = {
-            "ETag": body.etag, "Vary": "Accept-Encoding, X-API-Key, Authorization",
-            # Anyone may cache public tiles; staff tiles stay in the browser. A minute: edits
-            # show up quickly, and the ETag revalidates cheaply after.
-            "Cache-Control": ("private" if who.has("staff") else "public") + ", max-age=60",
-        }
-        if body.etag in request.headers.get("if-none-match", ""):
+        # Anyone may cache public tiles; staff tiles stay in the browser. A minute: edits show
+        # up quickly, and the (content) ETag revalidates cheaply after.
+        headers = caching.cache_headers(who, body.etag, max_age=60,
+                                        vary=f"Accept-Encoding, {caching.VARY}")
+        if caching.not_modified(request, body.etag):
             return Response(status_code=304, headers=headers)
         if not body.data:
             return Response(status_code=204, headers=headers)

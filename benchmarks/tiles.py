@@ -9,7 +9,7 @@ extent (the recipe and cache file of ``benchmarks.api_service``: ``api-demo-<n>.
 (seeded), the same list for every server.
 
 Servers, one at a time, one worker process each (latency, not throughput): ``ort-geo serve`` on the
-GeoPackage (Python builder: R-tree candidates, shapely, ``mapbox-vector-tile``) and on PostGIS
+GeoPackage (Python builder: R-tree candidates, shapely, the numpy encoder ``ort_geo.mvt``) and on PostGIS
 (one ``ST_AsMVT`` statement), called with a staff key (every field, roles enforced); TiPg (PyPI
 ``tipg``, installed once in its own virtual environment under ``--cache``: a benchmark tool, not a
 dependency) on the same table — its tiles are ``/collections/{schema.table}/tiles/

@@ -18,7 +18,7 @@ import pytest
 import shapely
 
 from ort_geo.assign import PolygonGrid
-from ort_geo.measures import Condition, with_condition
+from ort_geo.measures import Condition, Measure, with_condition
 from ort_geo.privacy import RESTRICTED_SOURCES
 from ort_geo.stats import building_measure_list, building_measures
 from ort_geo.store.base import Store, representative_xy
@@ -162,3 +162,103 @@ def test_postgis_join_in_sql_equals_the_engine(new_store):
     _assert_same(_sums(store, zones, generic=True, measures=public), restricted)
     kept = frame["source"].ne(RESTRICTED_SOURCES[0]).sum()
     assert 0 < restricted["batiments"][-1] == kept < len(frame)
+
+
+def _pg_edit(store, *statements: str) -> None:
+    """Plain SQL as psql or QGIS would send it (``{t}``: the buildings table)."""
+    with store._connection() as conn:
+        for sql in statements:
+            conn.execute(sql.format(t=store._t("batiments")))
+
+
+#: Beyond the catalogue's: a float sum of an integer field, fields and conditions the layer lacks.
+ODD_MEASURES = (Measure("logements_reels", "nb_logements", integer=False),
+                Measure("absent", "pas_de_champ"),
+                Measure("absent_reel", "pas_de_champ", integer=False),
+                Measure("jamais", where=(Condition("pas_de_champ", "known"),)),
+                Measure("anciens", "nb_logements", (Condition("annee_debut_vacance", "le", 2015),
+                                                    Condition("etat", "in", ["degrade"]))))
+
+
+@pytest.mark.postgis
+def test_postgis_sequential_read_equals_the_index_join(new_store, monkeypatch):
+    """The layer read sequentially (one session or parallel ones, several messages and
+    batches) gives the figures of the index join and of the engine on the features: missing
+    values, a building without geometry, psql edits, overlapping zones, holes, public records,
+    measures on fields the layer lacks."""
+    import ort_geo.store.postgis as postgis
+
+    store = new_store("postgis")
+    frame = _l_shapes(600)
+    store.write("batiments", frame, author="t")
+    _pg_edit(store, "UPDATE {t} SET geom = ST_Translate(geom, 200, 200) WHERE id = 'b00001'",
+             "UPDATE {t} SET geom = NULL WHERE id = 'b00002'",
+             "UPDATE {t} SET nb_logements = NULL, etat = NULL WHERE id IN ('b00003', 'b00004')",
+             "ANALYZE {t}")
+    zones = _zones()
+    measures = (*building_measure_list(2026), *ODD_MEASURES)
+    public = with_condition(measures, Condition("source", "not_in", RESTRICTED_SOURCES))
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 2.0)  # never: the index join
+    joined = _sums(store, zones, measures=measures)
+    joined_public = _sums(store, zones, measures=public)
+    engine = _engine(store.read("batiments"), zones)
+    _assert_same(engine, {k: joined[k] for k in engine})
+    assert 0 < joined["batiments"][-1] == 600 and joined["anciens"][-1] > 0
+
+    def no_join(*args, **kwargs):
+        raise AssertionError("the index join ran")
+
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 0.0)  # always: the sequential read
+    monkeypatch.setattr(postgis.PostGISStore, "_joined", no_join)
+    readers = []
+    original = postgis.prefetched
+    monkeypatch.setattr(postgis, "prefetched",
+                        lambda *sources, **kw: readers.append(len(sources)) or original(*sources,
+                                                                                         **kw))
+    _assert_same(joined, _sums(store, zones, measures=measures))
+    _assert_same(joined_public, _sums(store, zones, measures=public))
+    assert readers == [1, 1]
+    # Three sessions sharing a snapshot, messages of 16 records, batches of 64.
+    monkeypatch.setattr(postgis, "PARALLEL_ROWS", -1)
+    monkeypatch.setattr(postgis.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(postgis, "SCAN_MESSAGE_ROWS", 16)
+    monkeypatch.setattr(postgis, "BATCH_ROWS", 64)
+    _assert_same(joined, _sums(store, zones, measures=measures))
+    _assert_same(joined_public, _sums(store, zones, measures=public))
+    assert readers == [1, 1, 3, 3]
+
+
+@pytest.mark.postgis
+def test_postgis_reads_the_whole_layer_only_for_zones_covering_a_fair_share(new_store,
+                                                                            monkeypatch):
+    """The plan follows the planner's statistics: the index join for a small zone, the
+    sequential read for zones covering most buildings, the join while nothing is known (never
+    analysed) or inside a write transaction."""
+    import ort_geo.store.postgis as postgis
+
+    store = new_store("postgis")
+    store.write("batiments", _l_shapes(600), author="t")
+    whole = np.array([shapely.box(X0 - 50, Y0 - 50, X0 + 1050, Y0 + 1050)], dtype=object)
+    corner = np.array([shapely.box(X0 + 500, Y0 + 500, X0 + 510, Y0 + 510)], dtype=object)
+    half = np.array([shapely.box(X0 - 50, Y0 - 50, X0 + 500, Y0 + 1050)], dtype=object)
+    plans = []
+    scanned, joined = postgis.PostGISStore._scanned, postgis.PostGISStore._joined
+    monkeypatch.setattr(postgis.PostGISStore, "_scanned",
+                        lambda *a: plans.append("scan") or scanned(*a))
+    monkeypatch.setattr(postgis.PostGISStore, "_joined",
+                        lambda *a: plans.append("join") or joined(*a))
+
+    def share(zones):
+        return store._share_in_zones("batiments", list(shapely.to_wkb(zones)))
+
+    assert share(whole) is None  # no statistics yet
+    _sums(store, whole)
+    _pg_edit(store, "ANALYZE {t}")
+    assert share(whole)[0] > 0.9 and share(whole)[1] == 600
+    assert 0.35 < share(half)[0] < 0.65
+    assert share(corner)[0] < postgis.SCAN_SHARE
+    for zones in (whole, corner, half):
+        _sums(store, zones)
+    with store._transaction() as tx, tx.reads():
+        assert share(whole) is None
+    assert plans == ["join", "scan", "join", "scan"]

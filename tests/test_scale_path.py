@@ -112,6 +112,31 @@ def test_prefetched_keeps_order_raises_and_closes():
     assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
 
 
+def test_prefetched_merges_several_sources_and_a_failure_stops_them_all():
+    """Parallel readers: every item of every source once, each source in its order; one
+    failing source raises to the consumer and closes the others."""
+    got = list(prefetched(iter(range(0, 50)), iter(range(100, 180)), iter([]), depth=3))
+    assert sorted(got) == [*range(0, 50), *range(100, 180)]
+    assert [i for i in got if i >= 100] == list(range(100, 180))
+    closed = threading.Event()
+
+    def endless():
+        try:
+            while True:
+                yield 0
+        finally:
+            closed.set()
+
+    def failing():
+        yield 1
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        list(prefetched(endless(), failing(), depth=2))
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
+
+
 def test_cli_stats_loads_only_what_statistics_need(tmp_path):
     """``ort-geo stats`` as a process: the same JSON as the library, without the web, PDF,
     spreadsheet or raster stacks (each costs a user time at every run)."""

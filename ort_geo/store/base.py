@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -239,43 +240,55 @@ def _produce(items: Iterator[Any], slots: queue.Queue, stop: threading.Event) ->
 
 
 class prefetched(Iterator[Any]):  # noqa: N801 - used as a function returning an iterator
-    """The items of ``items``, produced by a worker thread up to ``depth`` ahead of the consumer.
+    """The items of ``sources``, each produced by a worker thread of its own up to ``depth``
+    ahead of the consumer (one source: in its order; several: interleaved as they come).
 
-    The worker starts at once (a reader fills the queue while its consumer prepares); its
+    The workers start at once (a reader fills the queue while its consumer prepares); their
     exceptions are raised to the consumer; a consumer that stops early, closes or drops the
-    iterator stops and closes the producer (in the worker, which owns it).
+    iterator — or a failing source — stops and closes every producer (in the worker, which
+    owns it).
     """
 
-    def __init__(self, items: Iterator[Any], depth: int = 4) -> None:
+    def __init__(self, *sources: Iterator[Any], depth: int = 4) -> None:
         self._slots: queue.Queue = queue.Queue(depth)
         self._stop = threading.Event()
-        self._worker = threading.Thread(target=_produce, args=(items, self._slots, self._stop),
-                                        name="ort-geo-prefetch", daemon=True)
-        self._worker.start()
+        self._running = len(sources)
+        self._workers = [threading.Thread(target=_produce, args=(items, self._slots, self._stop),
+                                          name="ort-geo-prefetch", daemon=True)
+                         for items in sources]
+        for worker in self._workers:
+            worker.start()
 
     def __iter__(self) -> prefetched:
         return self
 
     def __next__(self) -> Any:
-        if self._stop.is_set():
-            raise StopIteration
-        item, error = self._slots.get()
-        if item is _DONE:
-            self.close()
+        while self._running and not self._stop.is_set():
+            item, error = self._slots.get()
+            if item is not _DONE:
+                return item
+            self._running -= 1
             if error is not None:
+                self.close()
                 raise error
-            raise StopIteration
-        return item
+        self.close()
+        raise StopIteration
 
     def close(self) -> None:
-        """Stop the producer and wait for its thread (at most the item it is producing)."""
+        """Stop the producers and wait for their threads (at most the item each is producing)."""
         self._stop.set()
-        if self._worker is not threading.current_thread():
-            self._worker.join()
+        for worker in self._workers:
+            if worker is not threading.current_thread():
+                worker.join()
 
     def __del__(self) -> None:
-        if hasattr(self, "_worker"):
+        if hasattr(self, "_workers"):
             self.close()
+
+
+#: One batch of a layer for :meth:`Store._grid_sums`: (part, x, y, the value each measure adds
+#: per feature). Batches of one part come in a fixed order; parts are added up in part order.
+ValueBatch = tuple[int, np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
 
 
 class Store(ABC):
@@ -405,19 +418,28 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def cached(self, key: Hashable, compute: Callable[[], _T]) -> _T:
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
-        included): what a server would otherwise read again on every request (API keys)."""
+        included): what a server would otherwise read again on every request (API keys,
+        collection extents). A store without a revision (GeoPackage in WAL mode) computes it
+        again, or keeps it ``stale`` seconds where the caller accepts that."""
         revision = self.revision()  # read first: a write during compute() only wastes the value
-        if revision is None:
+        if revision is None and stale <= 0:
             return compute()
         memo = self.__dict__.setdefault("_memo", {})
         hit = memo.get(key)
-        if hit is not None and hit[0] == revision:
+        now = time.monotonic()
+        if hit is not None and hit[0] == revision and (
+                revision is not None or now - hit[2] < stale):
             return hit[1]
         value = compute()
-        memo[key] = (revision, value)
+        memo[key] = (revision, value, now)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop what :meth:`cached` remembers under ``key`` (a server's own write, seen at once
+        even without a revision)."""
+        self.__dict__.get("_memo", {}).pop(key, None)
 
     # -- vector tiles -------------------------------------------------------------------------
 
@@ -437,12 +459,13 @@ class Store(ABC):
         """
         from ..vector_tiles import encode_tile, storage_bbox
 
-        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
-                          columns=list(columns))
-        if frame.empty:
+        # Plain values, no data frame: a tile is a few thousand buildings, read many times.
+        batch, _ = self.read_batch(layer, columns=list(columns), where=where,
+                                   bbox=storage_bbox(tile, self.epsg))
+        if not len(batch):
             return b""
-        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
-        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+        properties = {name: batch.columns[name] for name in columns if name in batch.columns}
+        return encode_tile(layer, batch.geometry, properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
@@ -474,40 +497,56 @@ class Store(ABC):
         memory stays bounded whatever the number of features. Calls over the same zones may
         share a ``cache`` dict (the grid is built once; call the largest layer first).
         """
-        cache = {} if cache is None else cache
         spec = self.spec(layer)
-        zones = np.asarray(zones, dtype=object)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
-        per_zone: dict[str, np.ndarray] = {}
-        totals: dict[str, Any] = {}
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
-        # evaluates the measures from now on; another builds the zone grid (sized from a sample
-        # of the stored points) meanwhile; this one sums, keeping the first batches until the
-        # grid is there.
-        grid: PolygonGrid | None = cache.get("grid")
-        waiting: list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]] = []
 
-        def add(x: np.ndarray, y: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        def evaluated() -> Iterator[ValueBatch]:
+            for batch in self.iter_points(layer, fields):
+                yield (0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+                       evaluate(measures, batch))
+
+        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluates the measures from now on.
+        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches:
+            return self._grid_sums(layer, zones, measures, batches, cache)
+
+    def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
+                   batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
+                   hint: int | None = None) -> dict[str, ZoneSums]:
+        """The measures summed per zone and in total over ``batches`` (being read already).
+
+        The zone grid (``cache["grid"]``, else built in a thread of its own while the first
+        batches come, sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
+        the first batch); this thread sums, keeping the first batches until the grid is there.
+        Sums are kept per part and added in part order: float sums do not depend on which
+        reader of a parallel read came first.
+        """
+        cache = {} if cache is None else cache
+        zones = np.asarray(zones, dtype=object)
+        parts: dict[int, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+        grid: PolygonGrid | None = cache.get("grid")
+        waiting: list[ValueBatch] = []
+
+        def add(part: int, x: np.ndarray, y: np.ndarray, values: Mapping[str, np.ndarray]
+                ) -> None:
             assert grid is not None
+            per_zone = parts[part][0]
             for name, sums in grid.sums(x, y, values).items():
                 per_zone[name] = per_zone[name] + sums if name in per_zone else sums
 
-        def evaluated() -> Iterator[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
-            for batch in self.iter_points(layer, fields):
-                yield (batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
-                       evaluate(measures, batch))
-
-        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches, \
-                ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
+        with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
             building = None
-            if grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
+            if grid is None and hint is not None:
+                building = pool.submit(PolygonGrid, zones, points_hint=hint)
+            elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
                 building = pool.submit(self._zone_grid, layer, zones, *sample)
-            for x, y, values in batches:
+            for part, x, y, values in batches:
+                totals = parts.setdefault(part, ({}, {}))[1]
                 for name, v in values.items():
                     totals[name] = totals.get(name, 0) + v.sum()
                 if grid is None and building is None:  # no sample: the first batch sizes it
                     grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
-                waiting.append((x, y, values))
+                waiting.append((part, x, y, values))
                 if grid is None and building is not None:
                     if not building.done() and len(waiting) < PREFETCH_DEPTH:
                         continue
@@ -522,8 +561,16 @@ class Store(ABC):
         out = {}
         for m in measures:
             kind = np.int64 if m.field is None or m.integer else np.float64
-            out[m.name] = ZoneSums(per_zone.get(m.name, np.zeros(len(zones), kind)),
-                                   kind(totals.get(m.name, 0)))
+            found = [parts[k] for k in sorted(parts) if m.name in parts[k][1]]
+            if not found:
+                out[m.name] = ZoneSums(np.zeros(len(zones), kind), kind(0))
+                continue
+            per_zone_sum = found[0][0].get(m.name, np.zeros(len(zones), kind))
+            total = found[0][1][m.name]
+            for per_zone, totals in found[1:]:
+                per_zone_sum = per_zone_sum + per_zone.get(m.name, 0)
+                total = total + totals[m.name]
+            out[m.name] = ZoneSums(per_zone_sum, kind(total))
         return out
 
     def point_sample(self, layer: str, rows: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1,0 +1,101 @@
+"""HTTP caching of collections and pages of features (issue 16, point 3), with a real client on
+a live server, both backends: weak ETags from the store's revision, 304 without a body,
+``Cache-Control`` by role, ``Vary`` on the credentials — and an edit seen at once (ETag, extent)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import shapely
+from conftest_api import X0, Y0
+
+from ort_geo import editing
+from ort_geo.features import Feature
+
+PATHS = ["/collections/secteurs_ort/items?limit=5", "/collections/secteurs_ort", "/collections"]
+
+
+def _revalidated(client: httpx.Client, path: str, headers: dict | None = None) -> httpx.Response:
+    """GET, then GET again with its ETag in If-None-Match: the 304. On PostGIS the revision is
+    the cluster's snapshot, which another database's commit may move in between: then the second
+    answer is a full one with a new ETag, and the pair is tried again."""
+    for _ in range(10):
+        first = client.get(path, headers=headers)
+        assert first.status_code == 200, first.text
+        again = client.get(path, headers={**(headers or {}),
+                                          "If-None-Match": first.headers["etag"]})
+        if again.status_code == 304:
+            assert again.headers["etag"] == first.headers["etag"]
+            return again
+        assert again.status_code == 200 and again.headers["etag"] != first.headers["etag"]
+    pytest.fail(f"{path} : jamais de 304")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_public_and_keyed_answers_revalidate_with_304(live_server, keys, path):
+    staff = {"X-API-Key": keys["staff"]}
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        public = client.get(path)
+        assert public.status_code == 200
+        assert public.headers["etag"].startswith('W/"')
+        # Anyone may keep a public answer (revalidated on each use: an edit shows at once);
+        # an answer to a key stays private; both vary with the credentials.
+        assert public.headers["cache-control"] == "public, no-cache"
+        assert {"X-API-Key", "Authorization"} <= {
+            v.strip() for v in public.headers["vary"].split(",")}
+        not_modified = _revalidated(client, path)
+        assert not_modified.content == b""
+        assert not_modified.headers["cache-control"] == "public, no-cache"
+        # A list of tags, weak or not, and "*" match too (RFC 9110).
+        listed = client.get(path, headers={
+            "If-None-Match": f'"autre", {not_modified.headers["etag"].removeprefix("W/")}'})
+        assert listed.status_code in (200, 304)  # 200 only when the revision moved meanwhile
+        assert client.get(path, headers={"If-None-Match": "*"}).status_code == 304
+        assert client.get(path, headers={"If-None-Match": '"autre"'}).status_code == 200
+
+        keyed = client.get(path, headers=staff)
+        assert keyed.headers["cache-control"] == "private, no-cache"
+        assert keyed.headers["etag"] != client.get(path).headers["etag"]
+        assert _revalidated(client, path, staff).content == b""
+        # The public tag does not validate the staff answer (it shows more fields).
+        crossed = client.get(path, headers={**staff, "If-None-Match": public.headers["etag"]})
+        assert crossed.status_code == 200
+        # Another query is another answer.
+        other = client.get(path + ("&" if "?" in path else "?") + "f=json")
+        assert other.headers["etag"] != client.get(path).headers["etag"]
+
+
+def test_an_edit_changes_the_etag_and_the_extent_at_once(live_server, keys, api_store):
+    editor = {"X-API-Key": keys["editor"]}
+    items = "/collections/secteurs_ort/items"
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        before = {path: client.get(path) for path in PATHS}
+        east = before["/collections/secteurs_ort"].json()["extent"]["spatial"]["bbox"][0][2]
+        # Another client (QGIS, a script) adds a sector 700 m east of the others: the server
+        # learns it from the store's revision alone.
+        editing.checked_edit(api_store, "secteurs_ort", "create", Feature(
+            "gare", {"nom": "Gare", "type": "quartier"},
+            shapely.box(X0 + 2000, Y0, X0 + 2200, Y0 + 200)), author="qgis")
+        for path, old in before.items():
+            # The cached copy is stale: revalidating it gives the new answer, not a 304.
+            now = client.get(path, headers={"If-None-Match": old.headers["etag"]})
+            assert now.status_code == 200 and now.headers["etag"] != old.headers["etag"], path
+        page = client.get(items, params={"limit": 50}).json()
+        assert "gare" in {f["id"] for f in page["features"]}
+        # The extent includes the new sector at once (it was kept 30 s).
+        described = client.get("/collections/secteurs_ort").json()
+        assert described["extent"]["spatial"]["bbox"][0][2] > east + 0.005  # 700 m further east
+
+        # One feature keeps its strong ETag — the one If-Match takes — with the same caching.
+        one = client.get(f"{items}/gare", headers=editor)
+        assert not one.headers["etag"].startswith("W/")
+        assert one.headers["cache-control"] == "private, no-cache"
+        assert client.get(f"{items}/gare", headers={
+            **editor, "If-None-Match": one.headers["etag"]}).status_code == 304
+        patched = client.patch(f"{items}/gare", json={"properties": {"nom": "Gare SNCF"}},
+                               headers={**editor, "If-Match": one.headers["etag"],
+                                        "Content-Type": "application/merge-patch+json"})
+        assert patched.status_code == 200, patched.text
+        names = {f["id"]: f["properties"]["nom"]
+                 for f in client.get(items, params={"limit": 50}).json()["features"]}
+        assert names["gare"] == "Gare SNCF"
