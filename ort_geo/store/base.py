@@ -593,10 +593,12 @@ class Store(ABC):
         return self.catalogue.names
 
     def get(self, layer: str, feature_id: str) -> Feature:
-        frame = self.read(layer, ids=[feature_id])
-        if frame.empty:
+        spec = self.spec(layer)
+        # Plain values, no frame: an edit reads its feature several times (ETag, rules, answer).
+        batch, _ = self.read_batch(layer, where={spec.key: str(feature_id)}, limit=1)
+        if not len(batch):
             raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {layer}.")
-        return next(iter_features(self.spec(layer), frame))
+        return batch_feature(spec, batch)
 
     def write(
         self,
@@ -833,6 +835,13 @@ def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]
         values = row._asdict()
         props = {n: None if _missing(values[n]) else values[n] for n in names}
         yield Feature(str(values[spec.key]), props, values.get("geometry"))
+
+
+def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Feature:
+    """The feature at ``index`` of a batch read from a store, as :func:`iter_features` gives it
+    (the key is the id, not a property)."""
+    props = {name: values[index] for name, values in batch.columns.items() if name != spec.key}
+    return Feature(str(batch.ids[index]), props, batch.geometry[index])
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:

@@ -510,9 +510,11 @@ class PostGISStore(Store):
             if version < 140000 or rows <= 0:
                 return None
             try:
+                # (An empty zone has no box to estimate from: it covers nothing.)
                 share = conn.execute(
-                    "SELECT coalesce(sum(_postgis_selectivity(%s::regclass, 'geom', "
-                    f"ST_GeomFromWKB(w, {self.epsg}))), 0) FROM unnest(%s::bytea[]) AS t(w)",
+                    "SELECT coalesce(sum(_postgis_selectivity(%s::regclass, 'geom', g)), 0) "
+                    f"FROM (SELECT ST_GeomFromWKB(w, {self.epsg}) AS g FROM unnest(%s::bytea[])"
+                    " AS t(w)) AS z WHERE NOT ST_IsEmpty(g)",
                     (self._t(layer), wkbs)).fetchone()[0]
             except psycopg.Error:  # never analysed ("stats ... do not exist"): the index plan
                 return None
