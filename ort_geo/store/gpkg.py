@@ -28,6 +28,7 @@ from pyproj import CRS
 from ..catalogue import LayerSpec
 from ..errors import BusyError, InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
+from ..gpkg_blobs import _wkb_part, decode_geometries
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
@@ -60,7 +61,6 @@ _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
 PACK_MIN = 1000
 #: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
 _SQL_NATIVE = {str, int, float, bool, type(None)}
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
@@ -94,15 +94,6 @@ def encode_geometries(geoms: Sequence[Any], srs_id: int = STORAGE_EPSG) -> list[
         # No envelope for an empty geometry, just the "empty" flag; nothing for a missing one.
         out[i] = None if arr[i] is None else b"GP\x00\x11" + struct.pack("<i", srs_id) + wkbs[i]
     return out
-
-
-def _wkb_part(blob: bytes) -> bytes:
-    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]:]
-
-
-def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
-    wkbs = [None if b is None else _wkb_part(b) for b in blobs]
-    return shapely.from_wkb(np.asarray(wkbs, dtype=object))
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
