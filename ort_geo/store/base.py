@@ -33,7 +33,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from ..assign import PolygonGrid, _points_in_boxes
+from ..assign import HINT_SAMPLE, PolygonGrid, ZoneSums, sized_grid
 from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
@@ -57,8 +57,6 @@ BATCH_ROWS = 1 << 17
 #: Batches read ahead of the engine: enough for the reader not to wait while the zone grid is
 #: built (memory stays bounded: a few batches).
 PREFETCH_DEPTH = 8
-#: Stored points read to size a zone grid.
-HINT_SAMPLE = 10_000
 
 
 @functools.cache
@@ -74,14 +72,6 @@ def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
     geoms = np.asarray(geometries, dtype=object)
     points = shapely.point_on_surface(geoms)
     return shapely.get_x(points), shapely.get_y(points)
-
-
-@dataclass
-class ZoneSums:
-    """One measure added up per zone (zone order) and over the whole layer."""
-
-    per_zone: np.ndarray
-    total: Any
 
 
 @dataclass(frozen=True)
@@ -591,15 +581,8 @@ class Store(ABC):
 
     def _zone_grid(self, layer: str, zones: np.ndarray, x: np.ndarray, y: np.ndarray
                    ) -> PolygonGrid:
-        """The zones' grid, its cell size fitted to how many points of ``layer`` fall near the
-        zones (estimated from the sample ``x``, ``y``)."""
-        hint = None
-        if len(x) and len(zones):
-            usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
-            share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
-                if usable.any() else 0.0
-            hint = int(share * max(self.count(layer), len(x)))
-        return PolygonGrid(zones, points_hint=hint)
+        """The zones' grid, sized for the points of ``layer`` (``x``, ``y``: a sample)."""
+        return sized_grid(zones, x, y, self.count(layer) if len(x) and len(zones) else 0)
 
     # -- shared behaviour ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from pyproj import CRS
 from ..catalogue import LayerSpec
 from ..errors import BusyError, InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
+from ..gpkg_blobs import _wkb_part, decode_geometries
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
@@ -68,7 +69,6 @@ _WRITE_CACHE_KIB = 262144
 _READ_CACHE_KIB = 2000
 #: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
 _SQL_NATIVE = {str, int, float, bool, type(None)}
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
@@ -102,15 +102,6 @@ def encode_geometries(geoms: Sequence[Any], srs_id: int = STORAGE_EPSG) -> list[
         # No envelope for an empty geometry, just the "empty" flag; nothing for a missing one.
         out[i] = None if arr[i] is None else b"GP\x00\x11" + struct.pack("<i", srs_id) + wkbs[i]
     return out
-
-
-def _wkb_part(blob: bytes) -> bytes:
-    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]:]
-
-
-def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
-    wkbs = [None if b is None else _wkb_part(b) for b in blobs]
-    return shapely.from_wkb(np.asarray(wkbs, dtype=object))
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
@@ -680,13 +671,19 @@ class GeoPackageStore(Store):
             shapely.prepare(area)
             inner = _inner_box(area)
         # Inside a rectangle within the area: certainly in it; near its edges, the box of the
-        # candidate decides; only those crossing the edge are tested on their geometry.
+        # candidate decides (the R-tree's boxes hold their feature): inside the area, in it;
+        # off the area, out of it; only those crossing its edge are tested on their geometry.
         inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
                   & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
         near = np.flatnonzero(~inside)
-        if len(near) and curved:
-            inside[near] = shapely.contains(area, shapely.box(*boxes[near].T))
-        unsure = fids[~inside]
+        crossing = ~inside
+        if len(near):
+            near_boxes = shapely.box(*boxes[near].T)
+            if curved:
+                inside[near] = shapely.contains(area, near_boxes)
+            crossing[near] = ~inside[near] & shapely.intersects(area, near_boxes)
+        unsure = fids[crossing]
+        kept = np.zeros(0, dtype=np.int64)
         if len(unsure):
             blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
                                  "(SELECT value FROM json_each(?))",
@@ -694,8 +691,7 @@ class GeoPackageStore(Store):
             hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
             kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
                             dtype=np.int64)
-            fids = np.concatenate([fids[inside], kept])
-        return np.sort(fids)
+        return np.sort(np.concatenate([fids[inside], kept]))
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
         spec = self.spec(layer)
