@@ -367,6 +367,10 @@ def router() -> APIRouter:
 
     for collection in COLLECTIONS:
         _collection_routes(r, collection, collection_doc)
+    # The router tries routes in order (twice per request): after the landing routes, the
+    # items routes, which clients call most (pages, features) — no two of these paths overlap.
+    r.routes.sort(key=lambda route: 0 if getattr(route, "path", "").count("/") < 2 else
+                  1 if "/items" in getattr(route, "path", "") else 2)
     return r
 
 

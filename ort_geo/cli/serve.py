@@ -24,8 +24,13 @@ HTTP_PROTOCOL = "api.transport:NoDelayH11Protocol"
 @click.option("--geometry-queue", type=click.IntRange(min=1),
               help="Gros périmètres traités ou en attente à la fois par processus serveur "
                    "(par défaut 8) ; au-delà, réponse 503 (réessayer plus tard).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Requêtes traitées à la fois par processus serveur, les suivantes attendant "
+                   "leur tour (par défaut 2 : davantage de fils ne font que se disputer le "
+                   "processeur).")
 def command(store: str, host: str, port: int, workers: int | None,
-            geometry_processes: int | None, geometry_queue: int | None) -> None:
+            geometry_processes: int | None, geometry_queue: int | None,
+            threads: int | None) -> None:
     """Sert l'API HTTP (OGC API – Features, statistiques, requêtes, édition) sur l'entrepôt."""
     import os
 
@@ -39,7 +44,7 @@ def command(store: str, host: str, port: int, workers: int | None,
     os.environ["ORT_GEO_STORE"] = store
     # Read by each server process (api.app.app_from_env), however uvicorn starts them.
     for name, value in (("ORT_GEO_GEOMETRY_PROCESSES", geometry_processes),
-                        ("ORT_GEO_GEOMETRY_QUEUE", geometry_queue)):
+                        ("ORT_GEO_GEOMETRY_QUEUE", geometry_queue), ("ORT_GEO_THREADS", threads)):
         if value is not None:
             os.environ[name] = str(value)
     console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "

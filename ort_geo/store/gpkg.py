@@ -61,6 +61,14 @@ _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
 PARALLEL_ROWS = 2 * BATCH_ROWS
 #: Writes of at least this many features (and a quarter of the layer) rebuild the R-tree packed.
 PACK_MIN = 1000
+#: Writes of at least this many rows set the per-row triggers aside (dropped, then created again
+#: in the transaction). Below, the triggers cost less than the schema change, which makes every
+#: other connection (readers, other server processes) parse the whole schema again.
+TRIGGERS_ASIDE_MIN = 64
+#: Page cache (KiB) of a write transaction (large writes must not spill uncommitted pages to
+#: disk every 2 MB), and of a connection between writes (SQLite's default).
+_WRITE_CACHE_KIB = 262144
+_READ_CACHE_KIB = 2000
 #: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
 _SQL_NATIVE = {str, int, float, bool, type(None)}
 APPLICATION_ID = 0x47504B47  # "GPKG"
@@ -333,11 +341,7 @@ class GeoPackageStore(Store):
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection (autocommit: each query sees the last commit), opened
         again when the file was replaced or the process forked."""
-        try:
-            stat = os.stat(self.path)
-        except OSError as exc:
-            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
-        ident = (os.getpid(), stat.st_dev, stat.st_ino)
+        ident = self._ident()
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.ident != ident:
             conn = self._connect(shared=True)
@@ -345,6 +349,33 @@ class GeoPackageStore(Store):
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        """This thread's write connection, kept open like the readers: a new connection parses
+        the whole schema again (~3 ms of CPU on every edit)."""
+        ident = self._ident()
+        held = getattr(self._local, "writer", None)
+        if held is None or held[1] != ident:
+            held = self._local.writer = (self._connect(shared=True), ident)
+            with self._readers_lock:
+                self._readers.append(held[0])
+        return held[0]
+
+    def _drop_writer(self, conn: sqlite3.Connection) -> None:
+        """Forget and close a write connection left in an unknown state."""
+        if getattr(self._local, "writer", (None,))[0] is conn:
+            del self._local.writer
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+        conn.close()
+
+    def _ident(self) -> tuple[int, int, int]:
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        return os.getpid(), stat.st_dev, stat.st_ino
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -363,10 +394,11 @@ class GeoPackageStore(Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        conn = self._connect()
+        conn = self._writer()
+        finished = False
         try:
             # Large writes must not spill uncommitted pages to disk every 2 MB (SQLite's default).
-            conn.execute("PRAGMA cache_size = -262144")
+            conn.execute(f"PRAGMA cache_size = {-_WRITE_CACHE_KIB}")
             conn.execute("BEGIN IMMEDIATE")
             if not self._journal_ready and not sqlite_installed(conn, self.catalogue):
                 install_sqlite(conn, self.catalogue)  # a store created before the triggers
@@ -382,6 +414,9 @@ class GeoPackageStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            # The kept connection gives back the large cache (SQLite frees the pages beyond).
+            conn.execute(f"PRAGMA cache_size = {-_READ_CACHE_KIB}")
+            finished = True
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
@@ -390,7 +425,13 @@ class GeoPackageStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         finally:
-            conn.close()
+            if not finished:  # a refused edit (rolled back), or a failure: start afresh then
+                try:
+                    if conn.in_transaction:
+                        raise sqlite3.OperationalError("transaction left open")
+                    conn.execute(f"PRAGMA cache_size = {-_READ_CACHE_KIB}")
+                except sqlite3.Error:
+                    self._drop_writer(conn)
 
     def _create(self) -> None:
         conn = self._connect()
@@ -632,13 +673,19 @@ class GeoPackageStore(Store):
             shapely.prepare(area)
             inner = _inner_box(area)
         # Inside a rectangle within the area: certainly in it; near its edges, the box of the
-        # candidate decides; only those crossing the edge are tested on their geometry.
+        # candidate decides (the R-tree's boxes hold their feature): inside the area, in it;
+        # off the area, out of it; only those crossing its edge are tested on their geometry.
         inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
                   & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
         near = np.flatnonzero(~inside)
-        if len(near) and curved:
-            inside[near] = shapely.contains(area, shapely.box(*boxes[near].T))
-        unsure = fids[~inside]
+        crossing = ~inside
+        if len(near):
+            near_boxes = shapely.box(*boxes[near].T)
+            if curved:
+                inside[near] = shapely.contains(area, near_boxes)
+            crossing[near] = ~inside[near] & shapely.intersects(area, near_boxes)
+        unsure = fids[crossing]
+        kept = np.zeros(0, dtype=np.int64)
         if len(unsure):
             blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
                                  "(SELECT value FROM json_each(?))",
@@ -646,8 +693,7 @@ class GeoPackageStore(Store):
             hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
             kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
                             dtype=np.int64)
-            fids = np.concatenate([fids[inside], kept])
-        return np.sort(fids)
+        return np.sort(np.concatenate([fids[inside], kept]))
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
         """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""
@@ -837,7 +883,7 @@ class _GpkgTransaction(Transaction):
                 zip(fids, *self._columns(layer, batch, names)[1:], strict=True))
             self.touched.add(layer.name)
             return
-        with self._rtree_by_hand(layer):
+        with self._rtree_by_hand(layer, len(batch)):
             self.conn.executemany(
                 f'INSERT INTO "{layer.name}" (fid, geom, {cols}) '
                 f'VALUES ({",".join("?" * (len(stored) + 2 + len(_point_columns(layer))))})',
@@ -857,7 +903,7 @@ class _GpkgTransaction(Transaction):
             return
         sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names]
                          + [f"{c} = ?" for c in _point_columns(layer)])
-        with self._rtree_by_hand(layer):
+        with self._rtree_by_hand(layer, len(batch)):
             self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
                                   zip(blobs, *values, ids, strict=True))
             self._index(layer, self._fids(layer, ids), batch.geometry)
@@ -916,9 +962,14 @@ class _GpkgTransaction(Transaction):
                               zip(fids[indexed].tolist(), *boxes.T.tolist(), strict=True))
 
     @contextmanager
-    def _rtree_by_hand(self, layer: LayerSpec) -> Iterator[None]:
+    def _rtree_by_hand(self, layer: LayerSpec, rows: int) -> Iterator[None]:
         """Set aside the R-tree triggers that call Python per row, for this transaction's bulk
-        statements; they are back (same SQL) before anyone else can see the tables."""
+        statements of ``rows`` rows; they are back (same SQL) before anyone else can see the
+        tables. A small write keeps them (the R-tree rows are written again by hand anyway)."""
+        if rows < TRIGGERS_ASIDE_MIN:
+            yield
+            self.touched.add(layer.name)
+            return
         names = _trigger_names(layer.name)[:-1]  # the delete trigger is plain SQL: keep it
         # The journal triggers are silent in the tool's transactions anyway: spare their cost.
         names += sqlite_trigger_names([layer])[:2]
