@@ -535,7 +535,7 @@ class PostGISStore(Store):
             pages = conn.execute("SELECT relpages FROM pg_class WHERE oid = %s::regclass",
                                  (table,)).fetchone()[0]
         # About SCAN_MESSAGE_ROWS records per message: fewer messages, bounded memory.
-        step = int(min(max(SCAN_MESSAGE_ROWS * max(pages, 1) / max(rows, 1), 1), 4096))
+        step = int(min(max(SCAN_MESSAGE_ROWS * max(pages, 1) / max(rows, 1), 1), 1024))
         # Blocks [first, stop) per statement; stop NULL: up to the table's size when the
         # statement runs, after its snapshot was taken, so no row it sees lies beyond.
         sql = (f"SELECT (SELECT string_agg({records.sql}, ''::bytea) FROM {table} b "
@@ -552,7 +552,7 @@ class PostGISStore(Store):
             size = 0
             with conn.cursor(name=f"ort_scan_{part}", binary=True) as cur:
                 cur.execute(sql, [*records.params, first, stop, table])
-                while chunk := cur.fetchmany(64):
+                while chunk := cur.fetchmany(16):
                     for (blob,) in chunk:
                         if blob is not None:
                             blobs.append(blob)
