@@ -746,7 +746,9 @@ class GeoPackageStore(Store):
         if not _has_points(self.spec(layer)):
             return [{}]
         with self._read() as conn:
-            first, last = conn.execute(f'SELECT min(fid), max(fid) FROM "{layer}"').fetchone()
+            # Two subqueries: SQLite reads min() or max() of the rowid in O(1), not both at once.
+            first, last = conn.execute(f'SELECT (SELECT min(fid) FROM "{layer}"), '
+                                       f'(SELECT max(fid) FROM "{layer}")').fetchone()
         if first is None or last - first + 1 < PARALLEL_ROWS:
             return [{}]
         # Two fid ranges read at once (GDAL reads each in a thread of its own): the parts are
