@@ -294,3 +294,34 @@ def test_postgis_sequential_read_failing_midway_is_one_french_error(new_store, m
     with pytest.raises(StoreError, match=r"^(Erreur PostGIS|Lecture impossible).*division"):
         _sums(store, _zones())
     assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
+
+
+@pytest.mark.postgis
+def test_postgis_parallel_readers_see_one_state(new_store, monkeypatch):
+    """Buildings deleted by another client once the lead session has exported its snapshot
+    (before any reader starts): every reader still sees them, as the lead does."""
+    import psycopg
+
+    import ort_geo.store.postgis as postgis
+
+    store = new_store("postgis")
+    store.write("batiments", _l_shapes(400), author="t")
+    _pg_edit(store, "ANALYZE {t}")
+    zones = _zones()
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 2.0)
+    before = _sums(store, zones)
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 0.0)
+    monkeypatch.setattr(postgis, "PARALLEL_ROWS", -1)
+    monkeypatch.setattr(postgis.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(postgis, "SCAN_MESSAGE_ROWS", 8)
+    original = postgis.PostGISStore._snapshot_sessions
+
+    def then_delete(self):
+        lead, session = original(self)
+        with psycopg.connect(store.conninfo, autocommit=True) as other:
+            other.execute(f"DELETE FROM {store._t('batiments')} WHERE fid % 2 = 0")
+        return lead, session
+
+    monkeypatch.setattr(postgis.PostGISStore, "_snapshot_sessions", then_delete)
+    _assert_same(before, _sums(store, zones))
+    assert store.count("batiments") == 200  # the deletion did happen
