@@ -76,52 +76,107 @@ class PreparedZones:
 
     def matches(self, zones: np.ndarray) -> bool:
         """True when ``zones`` are these very geometries, in this order."""
-        zones = np.asarray(zones, dtype=object)
-        return len(zones) == len(self.zones) and bool(
-            shapely.equals_exact(zones, self.zones, 0).all()
-            and (shapely.is_missing(zones) == shapely.is_missing(self.zones)).all())
+        return _same(self.zones, zones)
+
+    def grid_for(self, zones: np.ndarray) -> PolygonGrid | None:
+        """The grid, if made of ``zones``."""
+        return self.grid if self.matches(zones) else None
+
+    def lines_for(self, zones: np.ndarray) -> dict[str, ZoneSums] | None:
+        """The mobility km, if of ``zones``."""
+        return self.lines if self.matches(zones) else None
 
 
-def prepare_gpkg(path: str | Path, layer: str) -> PreparedZones:
-    """The zones of ``layer`` in a GeoPackage store, their grid sized for the stored building
-    points and the mobility km, read through SQLite alone (any error is the caller's)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Same geometries, vertex for vertex, in the same order (missing where missing)."""
+    a, b = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    if len(a) != len(b):
+        return False
+    missing = shapely.is_missing(a)
+    return bool((missing == shapely.is_missing(b)).all()
+                and (missing | shapely.equals_exact(a, b, 0)).all())
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _zones_and_grid(path: str | Path, layer: str) -> tuple[np.ndarray, PolygonGrid]:
+    """The zones of ``layer`` in a GeoPackage store, and their grid sized for the stored
+    building points, read through SQLite alone."""
+    conn = _connect(path)
     try:
         zones = decode_geometries([r[0] for r in conn.execute(
-            f'SELECT geom FROM "{layer}" ORDER BY fid')])
+            f'SELECT geom FROM "{layer.replace(chr(34), chr(34) * 2)}" ORDER BY fid')])
         sample = np.array(conn.execute(
             f'SELECT ort_x, ort_y FROM "{POINTS_LAYER}" ORDER BY fid LIMIT ?',
             (HINT_SAMPLE,)).fetchall(), dtype=np.float64).reshape(-1, 2)
         total = conn.execute(f'SELECT count(*) FROM "{POINTS_LAYER}"').fetchone()[0] \
             if len(sample) and len(zones) else 0
-        mobility = conn.execute(
-            f'SELECT statut, geom FROM "{MOBILITY_LAYER}" ORDER BY fid').fetchall()
     finally:
         conn.close()
-    grid = sized_grid(zones, sample[:, 0], sample[:, 1], total)
-    statut = [r[0] for r in mobility]
-    geoms = decode_geometries([r[1] for r in mobility]) if mobility else np.zeros(0, object)
-    # The lines are clipped on copies: the grid has prepared the zones for its own tests.
+    return zones, sized_grid(zones, sample[:, 0], sample[:, 1], total)
+
+
+def _mobility(path: str | Path, zones: np.ndarray) -> dict[str, ZoneSums]:
+    """The active-mobility km of the GeoPackage store's routes in each of ``zones``."""
+    conn = _connect(path)
+    try:
+        rows = conn.execute(f'SELECT statut, geom FROM "{MOBILITY_LAYER}" ORDER BY fid').fetchall()
+    finally:
+        conn.close()
+    geoms = decode_geometries([r[1] for r in rows]) if rows else np.zeros(0, object)
+    # On copies: the grid has prepared the zones for its own tests.
     copies = shapely.from_wkb(shapely.to_wkb(zones)) if len(zones) else zones
-    return PreparedZones(zones, grid, mobility_sums(copies, statut, geoms))
+    return mobility_sums(copies, [r[0] for r in rows], geoms)
 
 
-class prepare_in_background:  # noqa: N801 - used as a function returning a handle
-    """:func:`prepare_gpkg` in a daemon thread; :meth:`result` waits for it (None when it
-    failed: the statistics then do the work themselves)."""
+def prepare_gpkg(path: str | Path, layer: str) -> PreparedZones:
+    """The zones of ``layer`` in a GeoPackage store, their grid sized for the stored building
+    points and the mobility km, read through SQLite alone (any error is the caller's)."""
+    zones, grid = _zones_and_grid(path, layer)
+    return PreparedZones(zones, grid, _mobility(path, zones))
+
+
+class ZonesInPreparation:
+    """:func:`prepare_gpkg` in a daemon thread, the grid first: :meth:`grid_for` and
+    :meth:`lines_for` wait for their part (None when it failed or is of other zones: the
+    statistics then do the work themselves)."""
 
     def __init__(self, path: str | Path, layer: str) -> None:
-        self._result: PreparedZones | None = None
+        self._zones: np.ndarray | None = None
+        self._grid: PolygonGrid | None = None
+        self._lines: dict[str, ZoneSums] | None = None
+        self._grid_done = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(path, layer),
                                         name="ort-geo-prepare", daemon=True)
         self._thread.start()
 
     def _run(self, path: str | Path, layer: str) -> None:
+        # An optimisation only: on any error the statistics' own path reports it.
         try:
-            self._result = prepare_gpkg(path, layer)
-        except Exception:  # noqa: BLE001 - an optimisation only: the normal path reports errors
-            self._result = None
+            self._zones, self._grid = _zones_and_grid(path, layer)
+        except Exception:  # noqa: BLE001
+            return
+        finally:
+            self._grid_done.set()
+        try:
+            self._lines = _mobility(path, self._zones)
+        except Exception:  # noqa: BLE001
+            self._lines = None
 
-    def result(self) -> PreparedZones | None:
+    def _prepared(self, zones: np.ndarray) -> bool:
+        return self._zones is not None and _same(self._zones, zones)
+
+    def grid_for(self, zones: np.ndarray) -> PolygonGrid | None:
+        self._grid_done.wait()
+        return self._grid if self._prepared(zones) else None
+
+    def lines_for(self, zones: np.ndarray) -> dict[str, ZoneSums] | None:
         self._thread.join()
-        return self._result
+        return self._lines if self._prepared(zones) else None
+
+
+def prepare_in_background(path: str | Path, layer: str) -> ZonesInPreparation:
+    """Start preparing the zones of ``layer`` (see :class:`ZonesInPreparation`)."""
+    return ZonesInPreparation(path, layer)

@@ -41,7 +41,13 @@ from .clock import today
 from .errors import AccessDeniedError, InputError
 from .measures import Condition, Measure, evaluate, with_condition
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
-from .prepared import MOBILITY_LAYER, PreparedZones, line_sums, mobility_sums
+from .prepared import (
+    MOBILITY_LAYER,
+    PreparedZones,
+    ZonesInPreparation,
+    line_sums,
+    mobility_sums,
+)
 from .privacy import RESTRICTED_SOURCES
 from .store.base import Store, ZoneSums, representative_xy
 from .territory import orientations_of
@@ -297,7 +303,7 @@ def sector_stats(
     perimeter: Perimeter | None = None,
     reference_year: int | None = None,
     public_records: bool = False,
-    prepared: PreparedZones | None = None,
+    prepared: PreparedZones | ZonesInPreparation | None = None,
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
@@ -309,7 +315,8 @@ def sector_stats(
     a free perimeter or another year is refused there. ``public_records`` leaves out records
     of restricted sources (the release's input). ``frame.attrs`` records the layer, reference
     year and mode. ``prepared`` (:mod:`ort_geo.prepared`) brings the zone grid and mobility km
-    computed beforehand; they are used only if made of these very zones.
+    computed beforehand from this store (or being computed); they are used only if made of
+    these very zones.
     """
     if public:
         from .secrecy import check_public_year, public_release
@@ -346,11 +353,9 @@ def sector_stats(
     public_only = Condition("source", "not_in", RESTRICTED_SOURCES)
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
-    if prepared is not None and not prepared.matches(zone_geoms):
-        prepared = None
     with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
         if prepared is not None:
-            cache["grid"] = prepared.grid
+            cache["grid_ready"] = lambda: prepared.grid_for(zone_geoms)
         else:
             # The routes are read and clipped by GEOS (the GIL released) while the points are
             # summed; on copies of the zones, which the grid prepares meanwhile.
@@ -364,7 +369,10 @@ def sector_stats(
         orientations = list(orientations_of(store))
         sums.update(store.zone_sums("actions", zone_geoms, action_measure_list(orientations),
                                     cache=cache))
-        sums.update(prepared.lines if prepared is not None else clipped.result())
+        lines = prepared.lines_for(zone_geoms) if prepared is not None else clipped.result()
+        if lines is None:  # prepared for other zones
+            lines = _mobility_sums(store, shapely.from_wkb(shapely.to_wkb(zone_geoms)))
+        sums.update(lines)
     columns = columns_for(orientations)
     communes = store.read("communes", columns=[])
     area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None

@@ -59,6 +59,25 @@ def test_demo_store_in_small_batches_equals_brute_force(demo_store, monkeypatch)
     assert_stats_equal_brute_force(demo_store, "secteurs_ort")
 
 
+def test_a_large_layer_is_read_in_two_parts_with_the_same_figures(demo_store, tmp_path,
+                                                                  monkeypatch):
+    """Two fid ranges read at once (GDAL, one thread each): the same table as brute force,
+    stale points of either range included."""
+    import ort_geo.store.gpkg as gpkg
+
+    monkeypatch.setattr(gpkg, "PARALLEL_ROWS", 10)
+    monkeypatch.setitem(GeoPackageStore.iter_points.__kwdefaults__, "batch_rows", 50)
+    parts = demo_store._point_parts("batiments")
+    assert [sorted(p) for p in parts] == [["fids"], ["fids"]]
+    assert parts[0]["fids"][1] + 1 == parts[1]["fids"][0]
+    assert_stats_equal_brute_force(demo_store, "secteurs_ort")
+    store = _footprints_store(tmp_path / "s.gpkg")
+    with store._connect() as conn:  # one stale point in each range
+        conn.execute("UPDATE batiments SET ort_x = NULL, ort_y = NULL WHERE id IN ('b1', 'b398')")
+    assert len(store._point_parts("batiments")) == 2
+    assert_stats_equal_brute_force(store, "secteurs_ort")
+
+
 def test_stale_points_are_found_through_an_index(tmp_path):
     store = _footprints_store(tmp_path / "s.gpkg")
     with store._connect() as conn:  # the GeoPackage functions the R-tree triggers call
@@ -181,8 +200,14 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert not other.matches(zones)
         assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
                             prepared=other).equals(plain)
-    # Anything unexpected (here no such table): no prepared zones, the statistics do the work.
-    assert prepare_in_background(demo_store_path, "no_such_layer").result() is None
+        # Still being prepared (as ``ort-geo stats`` passes it): waited for, the same table.
+        background = prepare_in_background(demo_store_path, "secteurs_ort")
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=background).equals(plain)
+        assert background.grid_for(zones) is not None
+        # Anything unexpected (here no such table): nothing prepared, the statistics do it.
+        failed = prepare_in_background(demo_store_path, "no_such_layer")
+        assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
 
 
 def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
@@ -200,8 +225,12 @@ def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
     code = (
         "import ort_geo.prepared as p\n"
         "used = []\n"
-        "matches = p.PreparedZones.matches\n"
-        "p.PreparedZones.matches = lambda self, z: used.append(matches(self, z)) or used[-1]\n"
+        "grid_for = p.ZonesInPreparation.grid_for\n"
+        "def spy(self, zones):\n"
+        "    grid = grid_for(self, zones)\n"
+        "    used.append(grid is not None)\n"
+        "    return grid\n"
+        "p.ZonesInPreparation.grid_for = spy\n"
         "from ort_geo.cli import main\n"
         f"args = ['stats', 'secteurs_ort', '--store', {str(store.path)!r}, '--format', 'json',"
         f" '--annee', '{YEAR}', '--sortie', {str(out)!r}]\n"

@@ -83,7 +83,7 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
         else:
             frame = sector_stats(st, layer, public=public, perimeter=perimeter,
                                  reference_year=year,
-                                 prepared=prepared.result() if prepared else None)
+                                 prepared=prepared)
     if fmt == "json":
         text = _json(stats_records(frame))
     elif fmt == "csv":

@@ -500,15 +500,22 @@ class Store(ABC):
         spec = self.spec(layer)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
 
-        def evaluated() -> Iterator[ValueBatch]:
-            for batch in self.iter_points(layer, fields):
-                yield (0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+        def evaluated(part: int, read: dict[str, Any]) -> Iterator[ValueBatch]:
+            for batch in self.iter_points(layer, fields, **read):
+                yield (part, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
                        evaluate(measures, batch))
 
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
-        # evaluates the measures from now on.
-        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches:
+        # Worker threads read the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluate the measures from now on: one per part of the layer.
+        with closing(prefetched(*(evaluated(k, read) for k, read in
+                                  enumerate(self._point_parts(layer))),
+                                depth=PREFETCH_DEPTH)) as batches:
             return self._grid_sums(layer, zones, measures, batches, cache)
+
+    def _point_parts(self, layer: str) -> list[dict[str, Any]]:
+        """The :meth:`iter_points` arguments of each part of ``layer`` read by a thread of its
+        own (a backend splits a large layer where it can read parts at once)."""
+        return [{}]
 
     def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
                    batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
@@ -516,8 +523,9 @@ class Store(ABC):
         """The measures summed per zone and in total over ``batches`` (being read already).
 
         The zone grid (``cache["grid"]``, else built in a thread of its own while the first
-        batches come, sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
-        the first batch); this thread sums, keeping the first batches until the grid is there.
+        batches come: by ``cache["grid_ready"]()`` — a grid made beforehand, or None —, or
+        sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or the first
+        batch); this thread sums, keeping the first batches until the grid is there.
         Sums are kept per part and added in part order: float sums do not depend on which
         reader of a parallel read came first.
         """
@@ -536,26 +544,34 @@ class Store(ABC):
 
         with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
             building = None
-            if grid is None and hint is not None:
+            if grid is None and (ready := cache.pop("grid_ready", None)) is not None:
+                building = pool.submit(ready)  # made beforehand: None if of other zones
+            elif grid is None and hint is not None:
                 building = pool.submit(PolygonGrid, zones, points_hint=hint)
             elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
                 building = pool.submit(self._zone_grid, layer, zones, *sample)
+
+            def settle(x: np.ndarray, y: np.ndarray) -> PolygonGrid:
+                """The grid being built, else one sized by these points."""
+                made = building.result() if building is not None else None
+                cache["grid"] = made if made is not None else self._zone_grid(layer, zones, x, y)
+                return cache["grid"]
+
             for part, x, y, values in batches:
                 totals = parts.setdefault(part, ({}, {}))[1]
                 for name, v in values.items():
                     totals[name] = totals.get(name, 0) + v.sum()
-                if grid is None and building is None:  # no sample: the first batch sizes it
-                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
                 waiting.append((part, x, y, values))
-                if grid is None and building is not None:
-                    if not building.done() and len(waiting) < PREFETCH_DEPTH:
+                if grid is None:
+                    if building is not None and not building.done() \
+                            and len(waiting) < PREFETCH_DEPTH:
                         continue
-                    grid = cache["grid"] = building.result()
+                    grid = settle(x, y)  # no sample: the first batch sizes it
                 for args in waiting:
                     add(*args)
                 waiting = []
-            if grid is None and building is not None:
-                grid = cache["grid"] = building.result()
+            if grid is None and waiting:
+                grid = settle(waiting[0][1], waiting[0][2])
             for args in waiting:
                 add(*args)
         out = {}

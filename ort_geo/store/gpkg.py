@@ -57,6 +57,8 @@ from .rtree import pack, rtree_boxes
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
+#: Layers of at least this many fids are read in two parts at once (statistics).
+PARALLEL_ROWS = 2 * BATCH_ROWS
 #: Writes of at least this many features (and a quarter of the layer) rebuild the R-tree packed.
 PACK_MIN = 1000
 #: Writes of at least this many rows set the per-row triggers aside (dropped, then created again
@@ -693,11 +695,15 @@ class GeoPackageStore(Store):
                             dtype=np.int64)
         return np.sort(np.concatenate([fids[inside], kept]))
 
-    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
+    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
+        """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""
         spec = self.spec(layer)
         if not _has_points(spec):
+            if fids is not None:
+                raise ValueError(f"{layer}: no stored points to read by fid range")
             yield from super().iter_points(layer, fields, batch_rows=batch_rows)
             return
+        in_range = None if fids is None else f"fid BETWEEN {int(fids[0])} AND {int(fids[1])}"
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyogrio
@@ -708,14 +714,16 @@ class GeoPackageStore(Store):
         # Points another client made stale (trigger) or never set: computed here, by fid.
         with self._read() as conn:
             rows = conn.execute(f'SELECT fid, geom FROM "{layer}" WHERE ort_x IS NULL '
-                                "AND geom IS NOT NULL ORDER BY fid").fetchall()
+                                "AND geom IS NOT NULL" + (f" AND {in_range}" if in_range else "")
+                                + " ORDER BY fid").fetchall()
         stale = np.array([r[0] for r in rows], dtype=np.int64)
         sx, sy = representative_xy(decode_geometries([r[1] for r in rows])) if rows else (
             np.zeros(0), np.zeros(0))
         # Only the needed columns, as Arrow batches straight from GDAL's GeoPackage reader.
         with pyogrio.open_arrow(self.path, layer=layer, columns=[*names, *POINT_COLUMNS],
                                 read_geometry=False, return_fids=len(stale) > 0,
-                                batch_size=batch_rows, use_pyarrow=True) as (_meta, reader):
+                                where=in_range, batch_size=batch_rows,
+                                use_pyarrow=True) as (_meta, reader):
             for batch in reader:
                 data = {}
                 for name in names:
@@ -733,6 +741,20 @@ class GeoPackageStore(Store):
                     x[hit], y[hit] = sx[pos[hit]], sy[pos[hit]]
                 frame["x"], frame["y"] = x, y
                 yield frame
+
+    def _point_parts(self, layer):
+        if not _has_points(self.spec(layer)):
+            return [{}]
+        with self._read() as conn:
+            # Two subqueries: SQLite reads min() or max() of the rowid in O(1), not both at once.
+            first, last = conn.execute(f'SELECT (SELECT min(fid) FROM "{layer}"), '
+                                       f'(SELECT max(fid) FROM "{layer}")').fetchone()
+        if first is None or last - first + 1 < PARALLEL_ROWS:
+            return [{}]
+        # Two fid ranges read at once (GDAL reads each in a thread of its own): the parts are
+        # fixed, not per machine, so that float sums are the same everywhere.
+        middle = (first + last) // 2
+        return [{"fids": (first, middle)}, {"fids": (middle + 1, last)}]
 
     def point_sample(self, layer, rows):
         spec = self.spec(layer)
