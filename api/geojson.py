@@ -97,6 +97,12 @@ def _transformer(src: int, dst: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(src), CRS.from_epsg(dst), always_xy=True)
 
 
+#: Longest edge piece of a degree box projected to the store's CRS. A parallel becomes a curve
+#: of radius over 6,000 km in the conic and transverse Mercator projections of the stores: a
+#: chord of 0.002° (at most 220 m) departs from it by less than a millimetre.
+_SEGMENT_DEGREES = 0.002
+
+
 @dataclass(frozen=True)
 class BBoxQuery:
     """A bbox in the store's CRS: the envelope the store searches, and, for a box given in
@@ -133,8 +139,10 @@ def parse_bbox(value: str, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BBoxQ
     maxx, maxy = min(maxx, region[2]), min(maxy, region[3])
     if minx > maxx or miny > maxy:
         return BBoxQuery((0.0, 0.0, 0.0, 0.0), shapely.Point(0, 0))  # outside: nothing
+    # Edges cut in 32, or in pieces of _SEGMENT_DEGREES for a small box (a town's page):
+    # fewer vertices make every test against the area cheaper, on both backends.
     outline = shapely.segmentize(shapely.box(minx, miny, maxx, maxy),
-                                 max(maxx - minx, maxy - miny, 1e-9) / 32)
+                                 max(maxx - minx, maxy - miny, 32 * _SEGMENT_DEGREES) / 32)
     to_storage = _transformer(4326, storage)
     area = shapely.transform(outline, lambda c: np.column_stack(
         to_storage.transform(c[:, 0], c[:, 1])))

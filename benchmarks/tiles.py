@@ -9,7 +9,7 @@ extent (the recipe and cache file of ``benchmarks.api_service``: ``api-demo-<n>.
 (seeded), the same list for every server.
 
 Servers, one at a time, one worker process each (latency, not throughput): ``ort-geo serve`` on the
-GeoPackage (Python builder: R-tree candidates, shapely, ``mapbox-vector-tile``) and on PostGIS
+GeoPackage (Python builder: R-tree candidates, shapely, the numpy encoder ``ort_geo.mvt``) and on PostGIS
 (one ``ST_AsMVT`` statement), called with a staff key (every field, roles enforced); TiPg (PyPI
 ``tipg``, installed once in its own virtual environment under ``--cache``: a benchmark tool, not a
 dependency) on the same table — its tiles are ``/collections/{schema.table}/tiles/
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", default=os.environ.get("ORT_GEO_TEST_POSTGIS"))
     parser.add_argument("--no-tipg", action="store_true", help="sans TiPg (pas de PostGIS "
                                                                "requis s'il manque aussi --url)")
+    parser.add_argument("--backends", nargs="+", choices=("gpkg", "postgis"),
+                        default=["gpkg", "postgis"],
+                        help="serveurs ort-geo mesurés (postgis : une clé d'API est écrite dans "
+                             "le schéma du cache)")
     args = parser.parse_args(argv)
     import httpx
 
@@ -197,8 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     exe = str(Path(sys.executable).with_name("ort-geo"))
     ours = "/collections/batiments/tiles/WebMercatorQuad/{z}/{y}/{x}"
     servers: list[tuple[str, list[str], dict[str, str], str, dict[str, str]]] = []
-    for label, location in (("ort-geo GeoPackage", str(gpkg)), ("ort-geo PostGIS", pg)):
-        if location is None:
+    # ort-geo serves a copy of the cached GeoPackage: the staff key is written there, never in
+    # the cache (the copy goes with the run).
+    work = Path(tempfile.mkdtemp(prefix="ort-geo-bench-tiles-"))
+    served = work / gpkg.name
+    if "gpkg" in args.backends:
+        shutil.copyfile(gpkg, served)
+    for label, location in (("ort-geo GeoPackage", str(served)), ("ort-geo PostGIS", pg)):
+        backend = "gpkg" if label.endswith("GeoPackage") else "postgis"
+        if location is None or backend not in args.backends:
             continue
         store = open_store(location)
         key = auth.create_key(store, f"benchmark-tuiles-{time.time_ns()}", "staff")
@@ -215,16 +227,20 @@ def main(argv: list[str] | None = None) -> int:
                         f"/collections/{schema}.batiments/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}",
                         {}))
     results: dict[tuple[str, int], Run] = {}
-    for label, argv_, env, template, headers in servers:
-        print(f"-- {label}", flush=True)
-        with running(label, argv_, env) as (base, pid), httpx.Client(timeout=120) as client:
-            client.get(base + template.format(z=14, x=tiles[14][0][0], y=tiles[14][0][1]),
-                       headers=headers)  # first request: connections, imports
-            for z in ZOOMS:
-                results[(label, z)] = fetch(client, base, template, tiles[z], z, pid, headers)
-                if label.startswith("ort-geo"):
-                    results[(f"{label} (warm)", z)] = fetch(client, base, template, tiles[z], z,
-                                                            pid, headers)
+    try:
+        for label, argv_, env, template, headers in servers:
+            print(f"-- {label}", flush=True)
+            with running(label, argv_, env) as (base, pid), httpx.Client(timeout=120) as client:
+                client.get(base + template.format(z=14, x=tiles[14][0][0], y=tiles[14][0][1]),
+                           headers=headers)  # first request: connections, imports
+                for z in ZOOMS:
+                    results[(label, z)] = fetch(client, base, template, tiles[z], z, pid,
+                                                headers)
+                    if label.startswith("ort-geo"):
+                        results[(f"{label} (warm)", z)] = fetch(client, base, template, tiles[z],
+                                                                z, pid, headers)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     labels = list(dict.fromkeys(label for label, _ in results))
     print(f"\n{args.tiles} tiles per zoom, each requested once in sequence (warm: again, from "
           "ort-geo's cache)")

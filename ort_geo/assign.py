@@ -26,6 +26,8 @@ looked up in a cell farther than ``eps`` from where it lies.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -34,6 +36,16 @@ _BLOCK_SHIFT = 4  # blocks of 16 x 16 fine cells
 _BLOCK = 1 << _BLOCK_SHIFT
 _MAX_COARSE = 16_000_000  # coarse cells (int32 each): 64 MB at most
 _CHUNK = 1_000_000
+#: Stored points read to size a zone grid (see :func:`sized_grid`).
+HINT_SAMPLE = 10_000
+
+
+@dataclass
+class ZoneSums:
+    """One measure added up per zone (zone order) and over the whole layer."""
+
+    per_zone: np.ndarray
+    total: Any
 
 
 class PolygonGrid:
@@ -317,6 +329,19 @@ class PolygonGrid:
                 else:
                     out[name] += np.bincount(g, weights=w, minlength=self.n)
         return out
+
+
+def sized_grid(zones: np.ndarray, x: np.ndarray, y: np.ndarray, total: int) -> PolygonGrid:
+    """The grid of ``zones``, its cell size fitted to how many of ``total`` points fall near the
+    zones (estimated from the sample ``x``, ``y`` of those points)."""
+    zones = np.asarray(zones, dtype=object)
+    hint = None
+    if len(x) and len(zones):
+        usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
+        share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
+            if usable.any() else 0.0
+        hint = int(share * max(total, len(x)))
+    return PolygonGrid(zones, points_hint=hint)
 
 
 def _unique(a: np.ndarray) -> np.ndarray:

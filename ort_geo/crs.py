@@ -19,11 +19,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 from pyproj import CRS, Transformer
 
 from .errors import AmbiguousCRSError, CRSError, SwappedAxesError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 #: Lambert-93: the CRS of metropolitan stores, and of every store made before stores had their own.
 STORAGE_EPSG = 2154

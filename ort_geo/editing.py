@@ -15,15 +15,14 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
 
 from . import rules
 from .errors import ConflictError, GeometryError, InputError, ValidationError
-from .features import Feature
-from .store.base import Change, EditCheckHook, Store, features_to_frame
+from .features import Feature, FeatureBatch
+from .store.base import Change, EditCheckHook, Store, batch_feature, features_to_frame
 from .validation import type_feature
 
 Operation = Literal["create", "replace", "update", "delete"]
@@ -100,24 +99,24 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
     bounds = rules.boundaries(store, territory)
     key = spec.key
     changed = list(dict.fromkeys([f.id for f in typed] + deletes))
+    # Plain columns, no frame: the usual edit (one sector, one zone) builds no GeoDataFrame.
     near = _near(store, layer, typed)
-    near_ids = near[key].astype(str).to_numpy()
-    is_changed = np.isin(near_ids, changed)
-    stored = near[is_changed]
-    missing = [i for i in changed if i not in set(near_ids[is_changed].tolist())]
+    is_changed = np.isin(near.ids, changed)
+    stored = near.take(is_changed)
+    missing = [i for i in changed if i not in set(stored.ids.tolist())]
     if missing:
-        stored = _concat([stored, store.read(layer, ids=missing)])
+        stored = FeatureBatch.concat([stored, store.read_batch(layer, where={key: missing})[0]])
     if spec.spatial:
-        typed = [snap_to_neighbours(near, f) for f in typed]
+        typed = [snap_to_neighbours(near.geometry, f) for f in typed]
         check.features = typed
     members = set(territory.communes)
     has_code = "code_insee" in spec.by_name
-    others = _arrays(near[~is_changed], key, has_code)
-    # The two states, as arrays (no frame built): the neighbourhood, then the changed features.
+    others = _arrays(near.take(~is_changed), has_code)
+    # The two states, as arrays: the neighbourhood, then the changed features.
     then_part = (np.array([f.id for f in typed], dtype=object),
                  np.array([f.geometry for f in typed], dtype=object),
                  np.array([f.properties.get("code_insee") for f in typed], dtype=object))
-    now_part = _arrays(stored, key, has_code)
+    now_part = _arrays(stored, has_code)
     then: list[rules.Violation] = []
     now: list[rules.Violation] = []
     if spec.spatial:
@@ -129,14 +128,14 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
     if layer == "secteurs_ort":
         centre = "centre_ville_principal"
         then_types = [f.properties.get("type") for f in typed]
-        if centre in then_types or (stored["type"] == centre).any() or deletes:
+        if centre in then_types or (stored.columns["type"] == centre).any() or deletes:
             # Usually every centre-ville sector is in the neighbourhood already: counted, not read.
-            typed_centre = near[near["type"] == centre]
+            typed_centre = near.take(near.columns["type"] == centre)
             if store.count(layer, where={"type": centre}) != len(typed_centre):
-                typed_centre = store.read(layer, where={"type": centre})
-            kept = ~np.isin(typed_centre[key].astype(str).to_numpy(), changed)
+                typed_centre = store.read_batch(layer, where={"type": centre})[0]
+            kept = ~np.isin(typed_centre.ids, changed)
             mine = np.array([t == centre for t in then_types], dtype=bool)
-            ids, geoms, codes = _arrays(typed_centre, key, True)
+            ids, geoms, codes = _arrays(typed_centre, True)
             gone = int(np.isin(now_part[0], deletes).sum())
             then += rules.main_centre(
                 np.concatenate([ids[kept], then_part[0][mine]]),
@@ -148,25 +147,28 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
         if deletes:  # actions of a deleted sector lose their attachment
             orphans = store.read("actions", where={"secteur_id": deletes})
             if len(orphans):
-                then += rules.actions_rules(orphans, stored.iloc[:0], bounds.own)
-                now += rules.actions_rules(orphans, stored, bounds.own)
+                sectors = _frame(store, spec, _features(spec, stored))
+                then += rules.actions_rules(orphans, sectors.iloc[:0], bounds.own)
+                now += rules.actions_rules(orphans, sectors, bounds.own)
     elif layer in ("actions", "financements"):
+        # Both states as frames of plain values (the rules take frames).
         upserted = _frame(store, spec, typed)
+        before = _frame(store, spec, _features(spec, stored))
         if layer == "actions":
-            refs = {str(v) for frame in (upserted, stored) for v in frame["secteur_id"].dropna()}
+            refs = {str(v) for frame in (upserted, before) for v in frame["secteur_id"].dropna()}
             sectors = store.read("secteurs_ort", ids=sorted(refs))
             then += rules.actions_rules(upserted, sectors, bounds.own)
-            now += rules.actions_rules(stored, sectors, bounds.own)
+            now += rules.actions_rules(before, sectors, bounds.own)
             if deletes:  # financing lines of a deleted action lose it
                 lines = store.read("financements", where={"action_id": deletes})
                 if len(lines):
                     then += rules.financing_rules(lines, upserted)
-                    now += rules.financing_rules(lines, stored)
+                    now += rules.financing_rules(lines, before)
         else:
-            refs = {str(v) for frame in (upserted, stored) for v in frame["action_id"].dropna()}
+            refs = {str(v) for frame in (upserted, before) for v in frame["action_id"].dropna()}
             known = store.read("actions", ids=sorted(refs), columns=[])
             then += rules.financing_rules(upserted, known)
-            now += rules.financing_rules(stored, known)
+            now += rules.financing_rules(before, known)
     then = rules.sort_violations(then)
     introduced = _new(rules.errors(now), rules.errors(then))
     ids_changed = set(changed)
@@ -177,13 +179,14 @@ def _check(store: Store, layer: str, typed: list[Feature], deletes: list[str]) -
     return check
 
 
-def _arrays(frame: gpd.GeoDataFrame, key: str, has_code: bool
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ids (text), geometries and ``code_insee`` of a frame's features."""
-    codes = frame["code_insee"].to_numpy(dtype=object) if has_code else \
-        np.full(len(frame), None, dtype=object)
-    return (frame[key].astype(str).to_numpy(dtype=object),
-            np.asarray(frame.geometry.to_numpy(), dtype=object), codes)
+def _arrays(batch: FeatureBatch, has_code: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids (text), geometries and ``code_insee`` of a batch's features."""
+    codes = batch.columns["code_insee"] if has_code else np.full(len(batch), None, dtype=object)
+    return batch.ids, batch.geometry, codes
+
+
+def _features(spec, batch: FeatureBatch) -> list[Feature]:
+    return [batch_feature(spec, batch, i) for i in range(len(batch))]
 
 
 def _frame(store: Store, spec, features: list[Feature]) -> gpd.GeoDataFrame:
@@ -196,25 +199,18 @@ def _frame(store: Store, spec, features: list[Feature]) -> gpd.GeoDataFrame:
         store.read(spec.name, ids=[])
 
 
-def _near(store: Store, layer: str, typed: list[Feature]) -> gpd.GeoDataFrame:
+def _near(store: Store, layer: str, typed: list[Feature]) -> FeatureBatch:
     """Stored features of ``layer`` within snapping distance of the new shapes' boxes: every
     feature a new shape can snap to, touch or overlap (plus, often, its own stored version)."""
     spec = store.spec(layer)
     geoms = np.array([f.geometry for f in typed], dtype=object)
     usable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) if len(geoms) else geoms
     if not spec.spatial or not usable.any():
-        return store.read(layer, ids=[])
+        nothing = np.zeros(0, dtype=object)
+        return FeatureBatch(nothing, {n: nothing for n in spec.field_names}, nothing)
     pad = SNAP_TOLERANCE * 4
     x0, y0, x1, y1 = shapely.total_bounds(geoms[usable])
-    return store.read(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))
-
-
-def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
-    frames = [f for f in frames if len(f)] or frames[:1]
-    if len(frames) == 1:
-        return frames[0].reset_index(drop=True)
-    crs = next((f.crs for f in frames if f.crs is not None), None)
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=crs)
+    return store.read_batch(layer, bbox=(x0 - pad, y0 - pad, x1 + pad, y1 + pad))[0]
 
 
 def _locate(store: Store, layer: str, check: EditCheck, bounds: rules.Boundaries,
@@ -238,7 +234,8 @@ def _check_whole(store: Store, layer: str, check: EditCheck, territory, deletes:
     layers, stored and candidate."""
     names = {layer}
     frames = {name: store.read(name) for name in sorted(names | {"communes"})}
-    check.features = [snap_to_neighbours(frames[layer], f) for f in check.features]
+    zones = np.asarray(frames[layer].geometry.to_numpy(), dtype=object)
+    check.features = [snap_to_neighbours(zones, f) for f in check.features]
     candidate = rules.candidate_layer(store, layer, upserts=features_to_frame(
         store.spec(layer), check.features, crs=store.crs) if check.features else None,
                                       deletes=deletes, current=frames[layer])
@@ -260,18 +257,19 @@ def _check_whole(store: Store, layer: str, check: EditCheck, territory, deletes:
 SNAP_TOLERANCE = 0.05
 
 
-def snap_to_neighbours(zones: gpd.GeoDataFrame, feature: Feature) -> Feature:
-    """``feature`` with each vertex moved onto the nearest vertex of the stored ``zones`` (its
-    layer, its own stored version included) when one lies within :data:`SNAP_TOLERANCE`.
+def snap_to_neighbours(zones: np.ndarray, feature: Feature) -> Feature:
+    """``feature`` with each vertex moved onto the nearest vertex of the stored ``zones``
+    (geometries of its layer, its own stored version included) when one lies within
+    :data:`SNAP_TOLERANCE`.
     Vertices are moved, never added, so a shape sent back unchanged stays the same version
     (polygons only; the feature itself when nothing moves)."""
     geom = feature.geometry
     if geom is None or geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon") \
-            or zones.empty:
+            or not len(zones):
         return feature
     x0, y0, x1, y1 = geom.bounds
     pad = SNAP_TOLERANCE * 2
-    near = zones.geometry.values[shapely.intersects(zones.geometry.values, shapely.box(
+    near = zones[shapely.intersects(zones, shapely.box(
         x0 - pad, y0 - pad, x1 + pad, y1 + pad))]
     if not len(near):
         return feature

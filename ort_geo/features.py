@@ -143,6 +143,14 @@ class FeatureBatch:
                    {n: objects([f.properties.get(n) for f in features]) for n in names},
                    objects([f.geometry for f in features]))
 
+    @classmethod
+    def concat(cls, batches: Sequence[FeatureBatch]) -> FeatureBatch:
+        """The features of ``batches`` (the same columns) one after the other."""
+        return cls(np.concatenate([b.ids for b in batches]),
+                   {n: np.concatenate([b.columns[n] for b in batches])
+                    for n in batches[0].columns},
+                   np.concatenate([b.geometry for b in batches]))
+
     def take(self, index: Any) -> FeatureBatch:
         """The features at ``index`` (integer positions or a boolean mask)."""
         return FeatureBatch(self.ids[index], {k: v[index] for k, v in self.columns.items()},

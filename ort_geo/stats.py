@@ -41,6 +41,13 @@ from .clock import today
 from .errors import AccessDeniedError, InputError
 from .measures import Condition, Measure, evaluate, with_condition
 from .perimeter import Perimeter, polygon_layers, resolve_perimeter
+from .prepared import (
+    MOBILITY_LAYER,
+    PreparedZones,
+    ZonesInPreparation,
+    line_sums,
+    mobility_sums,
+)
 from .privacy import RESTRICTED_SOURCES
 from .store.base import Store, ZoneSums, representative_xy
 from .territory import orientations_of
@@ -279,33 +286,6 @@ def _table(zones: np.ndarray, sums: Mapping[str, ZoneSums],
     return frame
 
 
-def line_sums(zones: np.ndarray, lines: Mapping[str, np.ndarray]) -> dict[str, ZoneSums]:
-    """Per name of ``lines``, the km of those lines inside each zone, and their total km."""
-    out = {}
-    for name, geoms in lines.items():
-        geoms = np.asarray(geoms, dtype=object)
-        total = float(shapely.length(geoms).sum()) / 1000.0 if len(geoms) else 0.0
-        out[name] = ZoneSums(_clipped_lengths(zones, geoms) / 1000.0, total)
-    return out
-
-
-def _clipped_lengths(zones: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """Per zone, the total length of the lines' intersection with it (same order as summed)."""
-    out = np.zeros(len(zones))
-    if not len(lines) or not len(zones):
-        return out
-    tree = shapely.STRtree(lines)
-    zi, li = tree.query(zones, predicate="intersects")
-    order = np.lexsort((li, zi))
-    zi, li = zi[order], li[order]
-    # A line the zone covers counts whole: only crossing lines need an intersection.
-    shapely.prepare(zones)
-    inside = shapely.covers(zones[zi], lines[li])
-    lengths = shapely.length(lines[li])
-    lengths[~inside] = shapely.length(shapely.intersection(lines[li[~inside]], zones[zi[~inside]]))
-    return np.bincount(zi, weights=lengths, minlength=len(zones))
-
-
 def _add_rates(frame: pd.DataFrame) -> None:
     for col in COLUMNS:  # rates have no per-orientation form
         if col.kind == "rate" and all(b in frame.columns for b in col.base):
@@ -323,6 +303,7 @@ def sector_stats(
     perimeter: Perimeter | None = None,
     reference_year: int | None = None,
     public_records: bool = False,
+    prepared: PreparedZones | ZonesInPreparation | None = None,
 ) -> pd.DataFrame:
     """Statistics per feature of a polygon layer (or of a perimeter), plus a territory row.
 
@@ -333,7 +314,9 @@ def sector_stats(
     (:func:`ort_geo.secrecy.public_release`: public reference year only, secondary suppression);
     a free perimeter or another year is refused there. ``public_records`` leaves out records
     of restricted sources (the release's input). ``frame.attrs`` records the layer, reference
-    year and mode.
+    year and mode. ``prepared`` (:mod:`ort_geo.prepared`) brings the zone grid and mobility km
+    computed beforehand from this store (or being computed); they are used only if made of
+    these very zones.
     """
     if public:
         from .secrecy import check_public_year, public_release
@@ -371,9 +354,13 @@ def sector_stats(
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
     with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
-        # The routes are read and clipped by GEOS (the GIL released) while the points are
-        # summed; on copies of the zones, which the grid prepares meanwhile.
-        clipped = pool.submit(_mobility_sums, store, shapely.from_wkb(shapely.to_wkb(zone_geoms)))
+        if prepared is not None:
+            cache["grid_ready"] = lambda: prepared.grid_for(zone_geoms)
+        else:
+            # The routes are read and clipped by GEOS (the GIL released) while the points are
+            # summed; on copies of the zones, which the grid prepares meanwhile.
+            clipped = pool.submit(_mobility_sums, store,
+                                  shapely.from_wkb(shapely.to_wkb(zone_geoms)))
         for name, measures in (("batiments", building_measure_list(year)),  # sizes the grid
                                ("commerces", SHOP_MEASURES)):
             if public_records:
@@ -382,7 +369,10 @@ def sector_stats(
         orientations = list(orientations_of(store))
         sums.update(store.zone_sums("actions", zone_geoms, action_measure_list(orientations),
                                     cache=cache))
-        sums.update(clipped.result())
+        lines = prepared.lines_for(zone_geoms) if prepared is not None else clipped.result()
+        if lines is None:  # prepared for other zones
+            lines = _mobility_sums(store, shapely.from_wkb(shapely.to_wkb(zone_geoms)))
+        sums.update(lines)
     columns = columns_for(orientations)
     communes = store.read("communes", columns=[])
     area = float(shapely.area(communes.geometry.to_numpy()).sum()) if len(communes) else None
@@ -401,13 +391,8 @@ def sector_stats(
 
 def _mobility_sums(store: Store, zones: np.ndarray) -> dict[str, ZoneSums]:
     """Existing and planned active-mobility km inside each zone (see :func:`line_sums`)."""
-    mobility = store.read("mobilites_actives", columns=["statut"])
-    statut = mobility["statut"].astype("string").fillna("") if len(mobility) else pd.Series([])
-    geoms = mobility.geometry.to_numpy()
-    return line_sums(zones, {
-        "km_mobilites_existantes": geoms[(statut == "existant").to_numpy()],
-        "km_mobilites_projetees": geoms[(statut == "projete").to_numpy()],
-    })
+    lines, _ = store.read_batch(MOBILITY_LAYER, columns=["statut"])
+    return mobility_sums(zones, lines.columns["statut"], lines.geometry)
 
 
 def labelled(frame: pd.DataFrame) -> pd.DataFrame:

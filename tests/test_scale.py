@@ -195,7 +195,7 @@ def test_postgis_sequential_read_equals_the_index_join(new_store, monkeypatch):
              "UPDATE {t} SET geom = NULL WHERE id = 'b00002'",
              "UPDATE {t} SET nb_logements = NULL, etat = NULL WHERE id IN ('b00003', 'b00004')",
              "ANALYZE {t}")
-    zones = _zones()
+    zones = np.r_[_zones(), [shapely.Polygon()]]  # and an empty zone
     measures = (*building_measure_list(2026), *ODD_MEASURES)
     public = with_condition(measures, Condition("source", "not_in", RESTRICTED_SOURCES))
     monkeypatch.setattr(postgis, "SCAN_SHARE", 2.0)  # never: the index join
@@ -262,3 +262,66 @@ def test_postgis_reads_the_whole_layer_only_for_zones_covering_a_fair_share(new_
     with store._transaction() as tx, tx.reads():
         assert share(whole) is None
     assert plans == ["join", "scan", "join", "scan"]
+
+
+@pytest.mark.postgis
+@pytest.mark.parametrize("workers", [1, 3])
+def test_postgis_sequential_read_failing_midway_is_one_french_error(new_store, monkeypatch,
+                                                                     workers):
+    """A server error in any reader: one French StoreError, every reader thread stopped."""
+    import dataclasses
+    import threading
+
+    import ort_geo.store.postgis as postgis
+    from ort_geo.errors import StoreError
+
+    store = new_store("postgis")
+    store.write("batiments", _l_shapes(300), author="t")
+    _pg_edit(store, "ANALYZE {t}")
+    original = postgis._Records.of
+
+    def failing(spec, measures):  # the last row divides by zero (records of the same width)
+        records = original(spec, measures)
+        last = f"(SELECT max(fid) FROM {store._t('batiments')})"
+        return dataclasses.replace(records, sql=f"(CASE WHEN 1 / (b.fid - {last}) = 0 THEN "
+                                   f"''::bytea ELSE ''::bytea END) || {records.sql}")
+
+    monkeypatch.setattr(postgis._Records, "of", staticmethod(failing))
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 0.0)
+    monkeypatch.setattr(postgis, "PARALLEL_ROWS", -1)
+    monkeypatch.setattr(postgis.os, "cpu_count", lambda: workers)
+    monkeypatch.setattr(postgis, "SCAN_MESSAGE_ROWS", 8)
+    with pytest.raises(StoreError, match=r"^(Erreur PostGIS|Lecture impossible).*division"):
+        _sums(store, _zones())
+    assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
+
+
+@pytest.mark.postgis
+def test_postgis_parallel_readers_see_one_state(new_store, monkeypatch):
+    """Buildings deleted by another client once the lead session has exported its snapshot
+    (before any reader starts): every reader still sees them, as the lead does."""
+    import psycopg
+
+    import ort_geo.store.postgis as postgis
+
+    store = new_store("postgis")
+    store.write("batiments", _l_shapes(400), author="t")
+    _pg_edit(store, "ANALYZE {t}")
+    zones = _zones()
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 2.0)
+    before = _sums(store, zones)
+    monkeypatch.setattr(postgis, "SCAN_SHARE", 0.0)
+    monkeypatch.setattr(postgis, "PARALLEL_ROWS", -1)
+    monkeypatch.setattr(postgis.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(postgis, "SCAN_MESSAGE_ROWS", 8)
+    original = postgis.PostGISStore._snapshot_sessions
+
+    def then_delete(self):
+        lead, session = original(self)
+        with psycopg.connect(store.conninfo, autocommit=True) as other:
+            other.execute(f"DELETE FROM {store._t('batiments')} WHERE fid % 2 = 0")
+        return lead, session
+
+    monkeypatch.setattr(postgis.PostGISStore, "_snapshot_sessions", then_delete)
+    _assert_same(before, _sums(store, zones))
+    assert store.count("batiments") == 200  # the deletion did happen

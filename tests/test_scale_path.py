@@ -17,6 +17,8 @@ import shapely
 from stats_data import YEAR, assert_stats_equal_brute_force
 
 from ort_geo import open_store
+from ort_geo.perimeter import resolve_perimeter
+from ort_geo.prepared import prepare_gpkg, prepare_in_background
 from ort_geo.stats import sector_stats
 from ort_geo.store.base import prefetched
 from ort_geo.store.gpkg import GeoPackageStore
@@ -55,6 +57,25 @@ def test_footprints_only_store_streamed_in_small_batches_equals_brute_force(tmp_
 def test_demo_store_in_small_batches_equals_brute_force(demo_store, monkeypatch):
     monkeypatch.setitem(GeoPackageStore.iter_points.__kwdefaults__, "batch_rows", 50)
     assert_stats_equal_brute_force(demo_store, "secteurs_ort")
+
+
+def test_a_large_layer_is_read_in_two_parts_with_the_same_figures(demo_store, tmp_path,
+                                                                  monkeypatch):
+    """Two fid ranges read at once (GDAL, one thread each): the same table as brute force,
+    stale points of either range included."""
+    import ort_geo.store.gpkg as gpkg
+
+    monkeypatch.setattr(gpkg, "PARALLEL_ROWS", 10)
+    monkeypatch.setitem(GeoPackageStore.iter_points.__kwdefaults__, "batch_rows", 50)
+    parts = demo_store._point_parts("batiments")
+    assert [sorted(p) for p in parts] == [["fids"], ["fids"]]
+    assert parts[0]["fids"][1] + 1 == parts[1]["fids"][0]
+    assert_stats_equal_brute_force(demo_store, "secteurs_ort")
+    store = _footprints_store(tmp_path / "s.gpkg")
+    with store._connect() as conn:  # one stale point in each range
+        conn.execute("UPDATE batiments SET ort_x = NULL, ort_y = NULL WHERE id IN ('b1', 'b398')")
+    assert len(store._point_parts("batiments")) == 2
+    assert_stats_equal_brute_force(store, "secteurs_ort")
 
 
 def test_stale_points_are_found_through_an_index(tmp_path):
@@ -162,6 +183,65 @@ def test_cli_stats_loads_only_what_statistics_need(tmp_path):
         frame = sector_stats(st, "secteurs_ort", reference_year=YEAR)
     assert [r["id"] for r in records] == frame["id"].tolist()
     assert [r["batiments"] for r in records] == frame["batiments"].tolist()
+
+
+def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
+    """The zone grid and routes' km ``ort-geo stats`` computes while pandas and GDAL load:
+    the same table; zones other than those resolved are not used."""
+    prepared = prepare_gpkg(demo_store_path, "secteurs_ort")
+    with open_store(demo_store_path) as st:
+        zones = resolve_perimeter("secteurs_ort", st).geometry.to_numpy()
+        assert prepared.matches(zones)
+        plain = sector_stats(st, "secteurs_ort", reference_year=YEAR)
+        assert plain["km_mobilites_existantes"].iloc[:-1].sum() > 0  # routes in the sectors
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=prepared).equals(plain)
+        other = prepare_gpkg(demo_store_path, "permis_de_louer")
+        assert not other.matches(zones)
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=other).equals(plain)
+        # Still being prepared (as ``ort-geo stats`` passes it): waited for, the same table.
+        background = prepare_in_background(demo_store_path, "secteurs_ort")
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=background).equals(plain)
+        assert background.grid_for(zones) is not None
+        # Anything unexpected (here no such table): nothing prepared, the statistics do it.
+        failed = prepare_in_background(demo_store_path, "no_such_layer")
+        assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
+
+
+def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
+    """``ort-geo stats`` loads pandas and GDAL only once its zone work has started (the
+    command module needs neither), and the statistics use that work."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys, ort_geo.cli.stats\n"
+                               "print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[0] for m in proc.stdout.split()}
+    assert not loaded & {"pandas", "geopandas", "pyogrio", "pyarrow"}, loaded
+    store = _footprints_store(tmp_path / "s.gpkg")
+    store.close()
+    out = tmp_path / "stats.json"
+    code = (
+        "import ort_geo.prepared as p\n"
+        "used = []\n"
+        "grid_for = p.ZonesInPreparation.grid_for\n"
+        "def spy(self, zones):\n"
+        "    grid = grid_for(self, zones)\n"
+        "    used.append(grid is not None)\n"
+        "    return grid\n"
+        "p.ZonesInPreparation.grid_for = spy\n"
+        "from ort_geo.cli import main\n"
+        f"args = ['stats', 'secteurs_ort', '--store', {str(store.path)!r}, '--format', 'json',"
+        f" '--annee', '{YEAR}', '--sortie', {str(out)!r}]\n"
+        "try:\n    main(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(used)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.split()[-1] == "[True]"
+    with open_store(store.path) as st:
+        frame = sector_stats(st, "secteurs_ort", reference_year=YEAR)
+    assert [r["batiments"] for r in json.loads(out.read_text())] == frame["batiments"].tolist()
 
 
 @pytest.mark.postgis

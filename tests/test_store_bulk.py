@@ -227,3 +227,65 @@ def test_store_write_benchmark_runs(monkeypatch, capsys):
     assert "300 ajout(s)" in out
     assert "30 modification(s), 0 suppression(s), 270 inchangé(s)" in out
     assert out.count("ratio") == 4
+
+
+def test_a_small_write_leaves_the_schema_alone(new_store):
+    """A write of a few rows keeps the per-row triggers in place: setting them aside changes
+    the schema, and every other connection (readers, other server processes) would then parse
+    it again after each edit. The R-tree is right either way."""
+    from ort_geo.store.gpkg import TRIGGERS_ASIDE_MIN
+    from ort_geo.store.rtree import rtree_boxes
+
+    store = new_store("gpkg")
+
+    def schema_version() -> int:
+        with sqlite3.connect(store.path) as conn:
+            return conn.execute("PRAGMA schema_version").fetchone()[0]
+
+    frame = _buildings(TRIGGERS_ASIDE_MIN)
+    start = schema_version()
+    store.write("batiments", frame, author="a")  # a bulk write sets them aside, then back
+    assert schema_version() > start
+    start = schema_version()
+    moved = frame.iloc[:3].copy()
+    moved["geometry"] = moved.translate(1000, 1000)
+    store.write("batiments", moved, author="a")
+    store.apply("batiments", [("replace", "B0000004", Feature(
+        "B0000004", {"code_insee": "68298"}, shapely.box(0, 0, 7, 7)), None)], author="b")
+    assert schema_version() == start
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT rtreecheck('rtree_batiments_geom')").fetchone()[0] == "ok"
+        rows = dict((fid, box) for fid, *box in conn.execute(
+            'SELECT b.id, r.minx, r.maxx, r.miny, r.maxy FROM rtree_batiments_geom r '
+            'JOIN batiments b ON b.fid = r.id WHERE b.id IN (?, ?, ?, ?)',
+            ["B0000000", "B0000001", "B0000002", "B0000004"]))
+    expected = rtree_boxes(shapely.bounds(np.array([*moved.geometry, shapely.box(0, 0, 7, 7)])))
+    for fid, box in zip(["B0000000", "B0000001", "B0000002", "B0000004"], expected,
+                        strict=True):
+        assert rows[fid] == pytest.approx(box.tolist(), abs=0)
+    assert sorted(store.read("batiments", bbox=(1, 1, 2, 2))["id"]) == ["B0000004"]
+    assert len(store.history("batiments", "B0000004")) == 2
+
+
+def test_the_kept_write_connection_follows_the_file(new_store, tmp_path):
+    """Writes reuse one connection per thread: after a refused edit it still writes, and a
+    store file replaced under the same path is written, not the old one."""
+    from ort_geo import open_store
+    from ort_geo.errors import ConflictError
+
+    store = new_store("gpkg")
+    store.write("batiments", _buildings(3), author="a")
+    feature = store.get("batiments", "B0000001")
+    with pytest.raises(ConflictError):
+        store.apply("batiments", [("replace", "B0000001", feature, "stale")], author="b")
+    changed = Feature(feature.id, {**feature.properties, "nb_logements": 9}, feature.geometry)
+    store.apply("batiments", [("replace", "B0000001", changed, feature.etag)], author="b")
+    assert store.get("batiments", "B0000001").properties["nb_logements"] == 9
+    other = open_store(tmp_path / "other.gpkg", create=True)
+    other.write("batiments", _buildings(2), author="c")
+    other.close()
+    (tmp_path / "other.gpkg").replace(store.path)
+    store.write("batiments", _buildings(5).iloc[4:], author="d")
+    assert sorted(store.read("batiments")["id"]) == ["B0000000", "B0000001", "B0000004"]
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(*) FROM batiments").fetchone()[0] == 3

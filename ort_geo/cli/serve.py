@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+
 import click
 
+from ..errors import InputError
 from ..store import open_store
 from ._common import console_err, store_option
 
@@ -24,8 +28,13 @@ HTTP_PROTOCOL = "api.transport:NoDelayH11Protocol"
 @click.option("--geometry-queue", type=click.IntRange(min=1),
               help="Gros périmètres traités ou en attente à la fois par processus serveur "
                    "(par défaut 8) ; au-delà, réponse 503 (réessayer plus tard).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Requêtes traitées à la fois par processus serveur, les suivantes attendant "
+                   "leur tour (par défaut 8 : davantage de fils ne font que se disputer le "
+                   "processeur).")
 def command(store: str, host: str, port: int, workers: int | None,
-            geometry_processes: int | None, geometry_queue: int | None) -> None:
+            geometry_processes: int | None, geometry_queue: int | None,
+            threads: int | None) -> None:
     """Sert l'API HTTP (OGC API – Features, statistiques, requêtes, édition) sur l'entrepôt."""
     import os
 
@@ -39,13 +48,110 @@ def command(store: str, host: str, port: int, workers: int | None,
     os.environ["ORT_GEO_STORE"] = store
     # Read by each server process (api.app.app_from_env), however uvicorn starts them.
     for name, value in (("ORT_GEO_GEOMETRY_PROCESSES", geometry_processes),
-                        ("ORT_GEO_GEOMETRY_QUEUE", geometry_queue)):
+                        ("ORT_GEO_GEOMETRY_QUEUE", geometry_queue), ("ORT_GEO_THREADS", threads)):
         if value is not None:
             os.environ[name] = str(value)
+    balanced = workers > 1 and sys.platform.startswith("linux")
+    reserved = _reserve(host, port) if balanced else None
     console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
                       "processus) — Ctrl+C pour arrêter.", highlight=False)
-    uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                http=HTTP_PROTOCOL, log_level="warning")
+    if reserved is None:
+        uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    http=HTTP_PROTOCOL, log_level="warning")
+        return
+    try:
+        _supervise(host, port, workers)
+    finally:
+        reserved.close()
+
+
+# -- several server processes, each with its own listening socket -------------------------------
+#
+# uvicorn's --workers shares one listening socket: each worker's event loop accepts every
+# pending connection at each wake-up, so a burst of clients (a browser's six connections, a
+# load test's 32) lands on one process while the other idles — measured: 32/0, 31/1, 13/19
+# over three runs of 32 connections. Each worker here listens on its own socket on the same
+# port (SO_REUSEPORT) and the kernel spreads new connections between them.
+
+
+def _listener(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """The port, held (bound, not listening: the kernel gives connections to listening sockets
+    only) for the workers; a clear French error when another server has it."""
+    try:  # another server sharing the port would get half of the requests: refuse
+        with socket.create_connection((host, port), timeout=1):
+            pass
+    except OSError:
+        pass
+    else:
+        raise InputError(f"Le port {port} de {host} est déjà utilisé par un autre serveur.")
+    try:
+        return _listener(host, port)
+    except OSError as exc:
+        raise InputError(f"Impossible d'écouter sur {host}:{port} : "
+                         f"{exc.strerror or exc}.") from None
+
+
+def _serve_worker(host: str, port: int) -> None:
+    """One server process (spawned): uvicorn on its own socket of the shared port."""
+    import uvicorn
+
+    sock = _listener(host, port)
+    config = uvicorn.Config("api.app:app_from_env", factory=True, http=HTTP_PROTOCOL,
+                            log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _supervise(host: str, port: int, workers: int) -> None:
+    """Start ``workers`` server processes, start again one that dies, stop them all on Ctrl+C
+    or SIGTERM (each finishes its requests and stops its geometry pool)."""
+    import multiprocessing
+    import signal
+    import time
+    from multiprocessing.connection import wait
+
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited state
+
+    def start():
+        process = context.Process(target=_serve_worker, args=(host, port),
+                                  name="ort-geo-serveur")
+        process.start()
+        return process
+
+    processes = [start() for _ in range(workers)]
+    stopping = False
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping:
+        ended = wait([p.sentinel for p in processes], timeout=1)
+        for i, process in enumerate(processes):
+            if process.sentinel in ended and not stopping:
+                process.join()
+                console_err.print(f"Processus serveur {process.pid} arrêté (code "
+                                  f"{process.exitcode}) : relancé.", highlight=False)
+                time.sleep(1)  # a worker failing at once does not spin the machine
+                processes[i] = start()
+    for process in processes:
+        process.join(60)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def default_workers() -> int:

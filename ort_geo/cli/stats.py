@@ -6,25 +6,20 @@ from pathlib import Path
 
 import click
 import orjson
-import pandas as pd
-from rich.table import Table
 
-from ..privacy import MASK_NOTE
-from ..stats import (
-    DECIMALS,
-    labelled,
-    sector_stats,
-    stat_column,
-    stats_at,
-    stats_between,
-    stats_records,
-)
-from ..store import open_store
+from ..catalogue import CATALOGUE
 from ._common import console, store_option
+
+# pandas, GDAL and the statistics load inside the command: ``ort-geo stats`` starts the zone
+# work first (see there).
 
 
 def _fr(value, kind: str | None) -> str:
     """A number the French way: thin-space thousands, decimal comma."""
+    import pandas as pd
+
+    from ..stats import DECIMALS
+
     if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return "inconnu"
     if isinstance(value, str):
@@ -58,6 +53,17 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
         raise click.UsageError("Indiquez une couche de zones ou --perimetre FICHIER.")
     if output and fmt == "table":
         raise click.UsageError("--sortie demande --format csv ou json.")
+    prepared = None
+    if layer and not (perimeter or public or until or since) and layer in CATALOGUE.names \
+            and str(store).lower().endswith(".gpkg") and Path(store).is_file():
+        from ..prepared import prepare_in_background
+
+        # The zone grid and the routes' km are computed (numpy, GEOS) on another core while
+        # this one loads pandas and GDAL just below.
+        prepared = prepare_in_background(store, layer)
+    from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
+    from ..store import open_store
+
     if since:
         if public:
             raise click.UsageError("Les évolutions entre deux dates ne se publient pas (secret "
@@ -76,7 +82,8 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
                              reference_year=year)
         else:
             frame = sector_stats(st, layer, public=public, perimeter=perimeter,
-                                 reference_year=year)
+                                 reference_year=year,
+                                 prepared=prepared)
     if fmt == "json":
         text = _json(stats_records(frame))
     elif fmt == "csv":
@@ -84,6 +91,10 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
 
         text = csv_fr(labelled(frame))
     else:
+        from rich.table import Table
+
+        from ..privacy import MASK_NOTE
+
         # One row per statistic, one column per zone: readable in a terminal.
         table = Table(title=f"Statistiques — {frame.attrs['layer']}"
                       + (f" au {_day(frame.attrs['au'])}" if "au" in frame.attrs else "")
@@ -111,6 +122,11 @@ def _day(iso: str) -> str:
 
 def _print_changes(frame, fmt: str, output: str | None) -> None:
     """Changes between two dates: per statistic and zone, « avant → après (évolution) »."""
+    import pandas as pd
+    from rich.table import Table
+
+    from ..stats import DECIMALS, stat_column, stats_records
+
     since, until = _day(frame.attrs["depuis"]), _day(frame.attrs["au"])
     if fmt == "table":
         table = Table(title=f"Évolution — {frame.attrs['layer']} du {since} au {until}")

@@ -33,7 +33,7 @@ import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
 
-from ..assign import PolygonGrid, _points_in_boxes
+from ..assign import HINT_SAMPLE, PolygonGrid, ZoneSums, sized_grid
 from ..catalogue import CATALOGUE, Catalogue, FieldSpec, LayerSpec
 from ..crs import STORAGE_EPSG as _DEFAULT_EPSG
 from ..errors import ConflictError, FeatureNotFoundError, InputError
@@ -57,8 +57,6 @@ BATCH_ROWS = 1 << 17
 #: Batches read ahead of the engine: enough for the reader not to wait while the zone grid is
 #: built (memory stays bounded: a few batches).
 PREFETCH_DEPTH = 8
-#: Stored points read to size a zone grid.
-HINT_SAMPLE = 10_000
 
 
 @functools.cache
@@ -74,14 +72,6 @@ def representative_xy(geometries) -> tuple[np.ndarray, np.ndarray]:
     geoms = np.asarray(geometries, dtype=object)
     points = shapely.point_on_surface(geoms)
     return shapely.get_x(points), shapely.get_y(points)
-
-
-@dataclass
-class ZoneSums:
-    """One measure added up per zone (zone order) and over the whole layer."""
-
-    per_zone: np.ndarray
-    total: Any
 
 
 @dataclass(frozen=True)
@@ -469,12 +459,13 @@ class Store(ABC):
         """
         from ..vector_tiles import encode_tile, storage_bbox
 
-        frame = self.read(layer, bbox=storage_bbox(tile, self.epsg), where=where,
-                          columns=list(columns))
-        if frame.empty:
+        # Plain values, no data frame: a tile is a few thousand buildings, read many times.
+        batch, _ = self.read_batch(layer, columns=list(columns), where=where,
+                                   bbox=storage_bbox(tile, self.epsg))
+        if not len(batch):
             return b""
-        properties = {name: frame[name].tolist() for name in columns if name in frame.columns}
-        return encode_tile(layer, frame.geometry.to_numpy(), properties, tile, self.epsg)
+        properties = {name: batch.columns[name] for name in columns if name in batch.columns}
+        return encode_tile(layer, batch.geometry, properties, tile, self.epsg)
 
     # -- statistics without features ----------------------------------------------------------
 
@@ -509,15 +500,22 @@ class Store(ABC):
         spec = self.spec(layer)
         fields = [f for f in fields_of(measures) if f in spec.by_name]
 
-        def evaluated() -> Iterator[ValueBatch]:
-            for batch in self.iter_points(layer, fields):
-                yield (0, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
+        def evaluated(part: int, read: dict[str, Any]) -> Iterator[ValueBatch]:
+            for batch in self.iter_points(layer, fields, **read):
+                yield (part, batch["x"].to_numpy(np.float64), batch["y"].to_numpy(np.float64),
                        evaluate(measures, batch))
 
-        # A worker thread reads the batches (GDAL, SQLite and sockets release the GIL) and
-        # evaluates the measures from now on.
-        with closing(prefetched(evaluated(), depth=PREFETCH_DEPTH)) as batches:
+        # Worker threads read the batches (GDAL, SQLite and sockets release the GIL) and
+        # evaluate the measures from now on: one per part of the layer.
+        with closing(prefetched(*(evaluated(k, read) for k, read in
+                                  enumerate(self._point_parts(layer))),
+                                depth=PREFETCH_DEPTH)) as batches:
             return self._grid_sums(layer, zones, measures, batches, cache)
+
+    def _point_parts(self, layer: str) -> list[dict[str, Any]]:
+        """The :meth:`iter_points` arguments of each part of ``layer`` read by a thread of its
+        own (a backend splits a large layer where it can read parts at once)."""
+        return [{}]
 
     def _grid_sums(self, layer: str, zones: np.ndarray, measures: Sequence[Measure],
                    batches: Iterable[ValueBatch], cache: dict[str, Any] | None,
@@ -525,8 +523,9 @@ class Store(ABC):
         """The measures summed per zone and in total over ``batches`` (being read already).
 
         The zone grid (``cache["grid"]``, else built in a thread of its own while the first
-        batches come, sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
-        the first batch); this thread sums, keeping the first batches until the grid is there.
+        batches come: by ``cache["grid_ready"]()`` — a grid made beforehand, or None —, or
+        sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or the first
+        batch); this thread sums, keeping the first batches until the grid is there.
         Sums are kept per part and added in part order: float sums do not depend on which
         reader of a parallel read came first.
         """
@@ -545,26 +544,34 @@ class Store(ABC):
 
         with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
             building = None
-            if grid is None and hint is not None:
+            if grid is None and (ready := cache.pop("grid_ready", None)) is not None:
+                building = pool.submit(ready)  # made beforehand: None if of other zones
+            elif grid is None and hint is not None:
                 building = pool.submit(PolygonGrid, zones, points_hint=hint)
             elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
                 building = pool.submit(self._zone_grid, layer, zones, *sample)
+
+            def settle(x: np.ndarray, y: np.ndarray) -> PolygonGrid:
+                """The grid being built, else one sized by these points."""
+                made = building.result() if building is not None else None
+                cache["grid"] = made if made is not None else self._zone_grid(layer, zones, x, y)
+                return cache["grid"]
+
             for part, x, y, values in batches:
                 totals = parts.setdefault(part, ({}, {}))[1]
                 for name, v in values.items():
                     totals[name] = totals.get(name, 0) + v.sum()
-                if grid is None and building is None:  # no sample: the first batch sizes it
-                    grid = cache["grid"] = self._zone_grid(layer, zones, x, y)
                 waiting.append((part, x, y, values))
-                if grid is None and building is not None:
-                    if not building.done() and len(waiting) < PREFETCH_DEPTH:
+                if grid is None:
+                    if building is not None and not building.done() \
+                            and len(waiting) < PREFETCH_DEPTH:
                         continue
-                    grid = cache["grid"] = building.result()
+                    grid = settle(x, y)  # no sample: the first batch sizes it
                 for args in waiting:
                     add(*args)
                 waiting = []
-            if grid is None and building is not None:
-                grid = cache["grid"] = building.result()
+            if grid is None and waiting:
+                grid = settle(waiting[0][1], waiting[0][2])
             for args in waiting:
                 add(*args)
         out = {}
@@ -590,15 +597,8 @@ class Store(ABC):
 
     def _zone_grid(self, layer: str, zones: np.ndarray, x: np.ndarray, y: np.ndarray
                    ) -> PolygonGrid:
-        """The zones' grid, its cell size fitted to how many points of ``layer`` fall near the
-        zones (estimated from the sample ``x``, ``y``)."""
-        hint = None
-        if len(x) and len(zones):
-            usable = ~(shapely.is_missing(zones) | shapely.is_empty(zones))
-            share = _points_in_boxes(shapely.bounds(zones[usable]), x, y) / len(x) \
-                if usable.any() else 0.0
-            hint = int(share * max(self.count(layer), len(x)))
-        return PolygonGrid(zones, points_hint=hint)
+        """The zones' grid, sized for the points of ``layer`` (``x``, ``y``: a sample)."""
+        return sized_grid(zones, x, y, self.count(layer) if len(x) and len(zones) else 0)
 
     # -- shared behaviour ---------------------------------------------------------------------
 
@@ -609,10 +609,12 @@ class Store(ABC):
         return self.catalogue.names
 
     def get(self, layer: str, feature_id: str) -> Feature:
-        frame = self.read(layer, ids=[feature_id])
-        if frame.empty:
+        spec = self.spec(layer)
+        # Plain values, no frame: an edit reads its feature several times (ETag, rules, answer).
+        batch, _ = self.read_batch(layer, where={spec.key: str(feature_id)}, limit=1)
+        if not len(batch):
             raise FeatureNotFoundError(f"Objet « {feature_id} » introuvable dans la couche {layer}.")
-        return next(iter_features(self.spec(layer), frame))
+        return batch_feature(spec, batch)
 
     def write(
         self,
@@ -849,6 +851,13 @@ def iter_features(spec: LayerSpec, frame: gpd.GeoDataFrame) -> Iterator[Feature]
         values = row._asdict()
         props = {n: None if _missing(values[n]) else values[n] for n in names}
         yield Feature(str(values[spec.key]), props, values.get("geometry"))
+
+
+def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Feature:
+    """The feature at ``index`` of a batch read from a store, as :func:`iter_features` gives it
+    (the key is the id, not a property)."""
+    props = {name: values[index] for name, values in batch.columns.items() if name != spec.key}
+    return Feature(str(batch.ids[index]), props, batch.geometry[index])
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:

@@ -28,6 +28,7 @@ from pyproj import CRS
 from ..catalogue import LayerSpec
 from ..errors import BusyError, InputError, StoreError
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
+from ..gpkg_blobs import _wkb_part, decode_geometries
 from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
@@ -56,11 +57,20 @@ from .rtree import pack, rtree_boxes
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
+#: Layers of at least this many fids are read in two parts at once (statistics).
+PARALLEL_ROWS = 2 * BATCH_ROWS
 #: Writes of at least this many features (and a quarter of the layer) rebuild the R-tree packed.
 PACK_MIN = 1000
+#: Writes of at least this many rows set the per-row triggers aside (dropped, then created again
+#: in the transaction). Below, the triggers cost less than the schema change, which makes every
+#: other connection (readers, other server processes) parse the whole schema again.
+TRIGGERS_ASIDE_MIN = 64
+#: Page cache (KiB) of a write transaction (large writes must not spill uncommitted pages to
+#: disk every 2 MB), and of a connection between writes (SQLite's default).
+_WRITE_CACHE_KIB = 262144
+_READ_CACHE_KIB = 2000
 #: Python types sqlite3 binds as they are (a numpy integer would be bound as a BLOB).
 _SQL_NATIVE = {str, int, float, bool, type(None)}
-_ENVELOPE_BYTES = {0: 0, 1: 32, 2: 48, 3: 48, 4: 64}
 APPLICATION_ID = 0x47504B47  # "GPKG"
 USER_VERSION = 10400  # GeoPackage 1.4 (exports too: ort_geo.io.write)
 
@@ -94,15 +104,6 @@ def encode_geometries(geoms: Sequence[Any], srs_id: int = STORAGE_EPSG) -> list[
         # No envelope for an empty geometry, just the "empty" flag; nothing for a missing one.
         out[i] = None if arr[i] is None else b"GP\x00\x11" + struct.pack("<i", srs_id) + wkbs[i]
     return out
-
-
-def _wkb_part(blob: bytes) -> bytes:
-    return blob[8 + _ENVELOPE_BYTES[(blob[3] >> 1) & 0b111]:]
-
-
-def decode_geometries(blobs: Sequence[bytes | None]) -> np.ndarray:
-    wkbs = [None if b is None else _wkb_part(b) for b in blobs]
-    return shapely.from_wkb(np.asarray(wkbs, dtype=object))
 
 
 def _envelope(blob: bytes | None) -> tuple[float, float, float, float] | None:
@@ -340,11 +341,7 @@ class GeoPackageStore(Store):
     def _reader(self) -> sqlite3.Connection:
         """This thread's read connection (autocommit: each query sees the last commit), opened
         again when the file was replaced or the process forked."""
-        try:
-            stat = os.stat(self.path)
-        except OSError as exc:
-            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
-        ident = (os.getpid(), stat.st_dev, stat.st_ino)
+        ident = self._ident()
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.ident != ident:
             conn = self._connect(shared=True)
@@ -352,6 +349,33 @@ class GeoPackageStore(Store):
             with self._readers_lock:
                 self._readers.append(conn)
         return conn
+
+    def _writer(self) -> sqlite3.Connection:
+        """This thread's write connection, kept open like the readers: a new connection parses
+        the whole schema again (~3 ms of CPU on every edit)."""
+        ident = self._ident()
+        held = getattr(self._local, "writer", None)
+        if held is None or held[1] != ident:
+            held = self._local.writer = (self._connect(shared=True), ident)
+            with self._readers_lock:
+                self._readers.append(held[0])
+        return held[0]
+
+    def _drop_writer(self, conn: sqlite3.Connection) -> None:
+        """Forget and close a write connection left in an unknown state."""
+        if getattr(self._local, "writer", (None,))[0] is conn:
+            del self._local.writer
+        with self._readers_lock:
+            if conn in self._readers:
+                self._readers.remove(conn)
+        conn.close()
+
+    def _ident(self) -> tuple[int, int, int]:
+        try:
+            stat = os.stat(self.path)
+        except OSError as exc:
+            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+        return os.getpid(), stat.st_dev, stat.st_ino
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -370,10 +394,11 @@ class GeoPackageStore(Store):
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        conn = self._connect()
+        conn = self._writer()
+        finished = False
         try:
             # Large writes must not spill uncommitted pages to disk every 2 MB (SQLite's default).
-            conn.execute("PRAGMA cache_size = -262144")
+            conn.execute(f"PRAGMA cache_size = {-_WRITE_CACHE_KIB}")
             conn.execute("BEGIN IMMEDIATE")
             if not self._journal_ready and not sqlite_installed(conn, self.catalogue):
                 install_sqlite(conn, self.catalogue)  # a store created before the triggers
@@ -389,6 +414,9 @@ class GeoPackageStore(Store):
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            # The kept connection gives back the large cache (SQLite frees the pages beyond).
+            conn.execute(f"PRAGMA cache_size = {-_READ_CACHE_KIB}")
+            finished = True
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
@@ -397,7 +425,13 @@ class GeoPackageStore(Store):
         except sqlite3.Error as exc:
             raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
         finally:
-            conn.close()
+            if not finished:  # a refused edit (rolled back), or a failure: start afresh then
+                try:
+                    if conn.in_transaction:
+                        raise sqlite3.OperationalError("transaction left open")
+                    conn.execute(f"PRAGMA cache_size = {-_READ_CACHE_KIB}")
+                except sqlite3.Error:
+                    self._drop_writer(conn)
 
     def _create(self) -> None:
         conn = self._connect()
@@ -639,13 +673,19 @@ class GeoPackageStore(Store):
             shapely.prepare(area)
             inner = _inner_box(area)
         # Inside a rectangle within the area: certainly in it; near its edges, the box of the
-        # candidate decides; only those crossing the edge are tested on their geometry.
+        # candidate decides (the R-tree's boxes hold their feature): inside the area, in it;
+        # off the area, out of it; only those crossing its edge are tested on their geometry.
         inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
                   & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
         near = np.flatnonzero(~inside)
-        if len(near) and curved:
-            inside[near] = shapely.contains(area, shapely.box(*boxes[near].T))
-        unsure = fids[~inside]
+        crossing = ~inside
+        if len(near):
+            near_boxes = shapely.box(*boxes[near].T)
+            if curved:
+                inside[near] = shapely.contains(area, near_boxes)
+            crossing[near] = ~inside[near] & shapely.intersects(area, near_boxes)
+        unsure = fids[crossing]
+        kept = np.zeros(0, dtype=np.int64)
         if len(unsure):
             blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
                                  "(SELECT value FROM json_each(?))",
@@ -653,14 +693,17 @@ class GeoPackageStore(Store):
             hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
             kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
                             dtype=np.int64)
-            fids = np.concatenate([fids[inside], kept])
-        return np.sort(fids)
+        return np.sort(np.concatenate([fids[inside], kept]))
 
-    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS):
+    def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
+        """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""
         spec = self.spec(layer)
         if not _has_points(spec):
+            if fids is not None:
+                raise ValueError(f"{layer}: no stored points to read by fid range")
             yield from super().iter_points(layer, fields, batch_rows=batch_rows)
             return
+        in_range = None if fids is None else f"fid BETWEEN {int(fids[0])} AND {int(fids[1])}"
         import pyarrow as pa
         import pyarrow.compute as pc
         import pyogrio
@@ -671,14 +714,16 @@ class GeoPackageStore(Store):
         # Points another client made stale (trigger) or never set: computed here, by fid.
         with self._read() as conn:
             rows = conn.execute(f'SELECT fid, geom FROM "{layer}" WHERE ort_x IS NULL '
-                                "AND geom IS NOT NULL ORDER BY fid").fetchall()
+                                "AND geom IS NOT NULL" + (f" AND {in_range}" if in_range else "")
+                                + " ORDER BY fid").fetchall()
         stale = np.array([r[0] for r in rows], dtype=np.int64)
         sx, sy = representative_xy(decode_geometries([r[1] for r in rows])) if rows else (
             np.zeros(0), np.zeros(0))
         # Only the needed columns, as Arrow batches straight from GDAL's GeoPackage reader.
         with pyogrio.open_arrow(self.path, layer=layer, columns=[*names, *POINT_COLUMNS],
                                 read_geometry=False, return_fids=len(stale) > 0,
-                                batch_size=batch_rows, use_pyarrow=True) as (_meta, reader):
+                                where=in_range, batch_size=batch_rows,
+                                use_pyarrow=True) as (_meta, reader):
             for batch in reader:
                 data = {}
                 for name in names:
@@ -696,6 +741,20 @@ class GeoPackageStore(Store):
                     x[hit], y[hit] = sx[pos[hit]], sy[pos[hit]]
                 frame["x"], frame["y"] = x, y
                 yield frame
+
+    def _point_parts(self, layer):
+        if not _has_points(self.spec(layer)):
+            return [{}]
+        with self._read() as conn:
+            # Two subqueries: SQLite reads min() or max() of the rowid in O(1), not both at once.
+            first, last = conn.execute(f'SELECT (SELECT min(fid) FROM "{layer}"), '
+                                       f'(SELECT max(fid) FROM "{layer}")').fetchone()
+        if first is None or last - first + 1 < PARALLEL_ROWS:
+            return [{}]
+        # Two fid ranges read at once (GDAL reads each in a thread of its own): the parts are
+        # fixed, not per machine, so that float sums are the same everywhere.
+        middle = (first + last) // 2
+        return [{"fids": (first, middle)}, {"fids": (middle + 1, last)}]
 
     def point_sample(self, layer, rows):
         spec = self.spec(layer)
@@ -826,7 +885,7 @@ class _GpkgTransaction(Transaction):
                 zip(fids, *self._columns(layer, batch, names)[1:], strict=True))
             self.touched.add(layer.name)
             return
-        with self._rtree_by_hand(layer):
+        with self._rtree_by_hand(layer, len(batch)):
             self.conn.executemany(
                 f'INSERT INTO "{layer.name}" (fid, geom, {cols}) '
                 f'VALUES ({",".join("?" * (len(stored) + 2 + len(_point_columns(layer))))})',
@@ -846,7 +905,7 @@ class _GpkgTransaction(Transaction):
             return
         sets = ", ".join(["geom = ?"] + [f'"{n}" = ?' for n in names]
                          + [f"{c} = ?" for c in _point_columns(layer)])
-        with self._rtree_by_hand(layer):
+        with self._rtree_by_hand(layer, len(batch)):
             self.conn.executemany(f'UPDATE "{layer.name}" SET {sets} WHERE "{layer.key}" = ?',
                                   zip(blobs, *values, ids, strict=True))
             self._index(layer, self._fids(layer, ids), batch.geometry)
@@ -905,9 +964,14 @@ class _GpkgTransaction(Transaction):
                               zip(fids[indexed].tolist(), *boxes.T.tolist(), strict=True))
 
     @contextmanager
-    def _rtree_by_hand(self, layer: LayerSpec) -> Iterator[None]:
+    def _rtree_by_hand(self, layer: LayerSpec, rows: int) -> Iterator[None]:
         """Set aside the R-tree triggers that call Python per row, for this transaction's bulk
-        statements; they are back (same SQL) before anyone else can see the tables."""
+        statements of ``rows`` rows; they are back (same SQL) before anyone else can see the
+        tables. A small write keeps them (the R-tree rows are written again by hand anyway)."""
+        if rows < TRIGGERS_ASIDE_MIN:
+            yield
+            self.touched.add(layer.name)
+            return
         names = _trigger_names(layer.name)[:-1]  # the delete trigger is plain SQL: keep it
         # The journal triggers are silent in the tool's transactions anyway: spare their cost.
         names += sqlite_trigger_names([layer])[:2]

@@ -392,7 +392,9 @@ class PostGISStore(Store):
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         cols = ", ".join(f'"{n}"' for n in names)
-        sql_where, params = self._filters(spec, bbox, where, None)
+        # The area's own test finds its candidates through the index: the envelope's would
+        # only test each candidate twice.
+        sql_where, params = self._filters(spec, bbox if area is None else None, where, None)
         if area is not None:
             if not spec.spatial:
                 raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
@@ -510,9 +512,11 @@ class PostGISStore(Store):
             if version < 140000 or rows <= 0:
                 return None
             try:
+                # (An empty zone has no box to estimate from: it covers nothing.)
                 share = conn.execute(
-                    "SELECT coalesce(sum(_postgis_selectivity(%s::regclass, 'geom', "
-                    f"ST_GeomFromWKB(w, {self.epsg}))), 0) FROM unnest(%s::bytea[]) AS t(w)",
+                    "SELECT coalesce(sum(_postgis_selectivity(%s::regclass, 'geom', g)), 0) "
+                    f"FROM (SELECT ST_GeomFromWKB(w, {self.epsg}) AS g FROM unnest(%s::bytea[])"
+                    " AS t(w)) AS z WHERE NOT ST_IsEmpty(g)",
                     (self._t(layer), wkbs)).fetchone()[0]
             except psycopg.Error:  # never analysed ("stats ... do not exist"): the index plan
                 return None
@@ -531,7 +535,7 @@ class PostGISStore(Store):
             pages = conn.execute("SELECT relpages FROM pg_class WHERE oid = %s::regclass",
                                  (table,)).fetchone()[0]
         # About SCAN_MESSAGE_ROWS records per message: fewer messages, bounded memory.
-        step = int(min(max(SCAN_MESSAGE_ROWS * max(pages, 1) / max(rows, 1), 1), 4096))
+        step = int(min(max(SCAN_MESSAGE_ROWS * max(pages, 1) / max(rows, 1), 1), 1024))
         # Blocks [first, stop) per statement; stop NULL: up to the table's size when the
         # statement runs, after its snapshot was taken, so no row it sees lies beyond.
         sql = (f"SELECT (SELECT string_agg({records.sql}, ''::bytea) FROM {table} b "
@@ -548,7 +552,7 @@ class PostGISStore(Store):
             size = 0
             with conn.cursor(name=f"ort_scan_{part}", binary=True) as cur:
                 cur.execute(sql, [*records.params, first, stop, table])
-                while chunk := cur.fetchmany(64):
+                while chunk := cur.fetchmany(16):
                     for (blob,) in chunk:
                         if blob is not None:
                             blobs.append(blob)

@@ -117,17 +117,28 @@ def test_gdal_reads_the_buildings_as_tiles(live_server):
 
 
 @pytest.mark.qgis
-def test_qgis_draws_the_building_tiles(live_server, tmp_path):
-    """QGIS (Debian's, headless) adds the tiles as a vector tile layer and draws the buildings."""
+def test_qgis_draws_the_building_tiles(live_server, keys, api_store, tmp_path):
+    """QGIS (Debian's, headless) adds the tiles as a vector tile layer, decodes the buildings and
+    draws them: anonymously with public fields only; with a staff key (a QGIS Basic
+    authentication configuration) with the restricted ones too."""
     script = Path(__file__).parents[1] / "qgis_tiles.py"
     box = Transformer.from_crs(2154, 3857, always_xy=True).transform_bounds(
         X0 - 100, Y0 - 100, X0 + 1600, Y0 + 600)
     template = f"{live_server}{TILES}/{{z}}/{{y}}/{{x}}"
-    run = subprocess.run(["/usr/bin/python3", str(script), template, *map(str, box),
-                          str(tmp_path / "qgis.png")], capture_output=True, text=True,
-                         timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-    assert run.returncode == 0, run.stderr[-3000:]
-    seen = json.loads(run.stdout.splitlines()[-1])
-    assert seen["valid"] and not seen["errors"], seen
-    # 60 buildings of 15 x 12 m in an 800 x 600 image of 1.7 km: about 1 % of the pixels.
-    assert seen["drawn"] > 0.004, seen
+    stored = set(api_store.read("batiments", columns=[])["id"])
+    for key in (None, keys["staff"]):
+        run = subprocess.run(["/usr/bin/python3", str(script), template, *map(str, box),
+                              str(tmp_path / "qgis.png"), *([key] if key else [])],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+        assert run.returncode == 0, run.stderr[-3000:]
+        seen = json.loads(run.stdout.splitlines()[-1])
+        assert seen["valid"] and not seen["errors"], seen
+        # 60 buildings of 15 x 12 m in an 800 x 600 image of 1.7 km: about 1 % of the pixels.
+        assert seen["drawn"] > 0.004, seen
+        # QGIS decoded every building of the extent (all 60), each once.
+        assert set(seen["features"]) == stored, sorted(stored - set(seen["features"]))[:5]
+        if key is None:
+            assert not PRIVATE & set(seen["fields"]), seen["fields"]
+        else:
+            assert PRIVATE & set(seen["fields"]), seen["fields"]
