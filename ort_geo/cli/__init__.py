@@ -12,10 +12,8 @@ import pkgutil
 import sys
 
 import click
-from rich.markup import escape
 
 from ..errors import OrtGeoError
-from ._common import console_err
 
 
 class _Group(click.Group):
@@ -25,6 +23,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OrtGeoError as exc:
+            from rich.markup import escape
+
+            from ._common import console_err
+
             # escaped: a message may quote user text that looks like markup ("[/x]")
             console_err.print(f"[bold red]Erreur :[/] {escape(str(exc))}", highlight=False)
             sys.exit(2)
