@@ -22,6 +22,8 @@ from fastapi import Request
 from ort_geo import __version__
 from ort_geo.auth import Principal
 
+from .deps import store_revision
+
 #: The request headers that carry credentials (api/deps.py): answers differ by them.
 VARY = "X-API-Key, Authorization"
 #: The OpenAPI description of a revalidated answer.
@@ -32,7 +34,7 @@ RESPONSES: dict[int | str, dict] = {
 def revision_etag(request: Request, who: Principal) -> str | None:
     """A weak ETag for what ``who`` reads at this URL in the store's current state; None when
     the store gives no revision (GeoPackage in WAL mode): then nothing is validated."""
-    revision = request.app.state.store.revision()
+    revision = store_revision(request)  # the one the key was checked at, if any
     if revision is None:
         return None
     seed = repr((__version__, revision, who.role, str(request.url))).encode()

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request, Security
-from fastapi.security import (
-    APIKeyHeader,
-    HTTPAuthorizationCredentials,
-    HTTPBasic,
-    HTTPBasicCredentials,
-    HTTPBearer,
-)
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPBasic, HTTPBearer
 
 from ort_geo.auth import Principal, authenticate
 from ort_geo.errors import InputError
@@ -28,22 +22,42 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 
 
-async def credentials(
-    key: Annotated[str | None, Security(_key_header)] = None,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
-    basic: Annotated[HTTPBasicCredentials | None, Security(_basic)] = None,
-) -> str | None:
+#: The schemes a key may come by, in the order tried; declared in the OpenAPI document of every
+#: operation that depends on :func:`credentials` (api/openapi.py), not resolved by FastAPI: three
+#: security dependencies (one per scheme) cost every request more than the route's own work.
+SCHEMES = (_key_header, _bearer, _basic)
+
+
+async def credentials(request: Request) -> str | None:
     """The API key a request carries (``X-API-Key``, a Bearer token or HTTP Basic), if any."""
+    headers = request.headers
+    if "x-api-key" not in headers and "authorization" not in headers:
+        return None  # the anonymous majority: nothing to parse
+    # The schemes themselves parse (a malformed Basic header is a 401, as before).
+    key, bearer, basic = (await _key_header(request), await _bearer(request),
+                          await _basic(request))
     return key or (bearer.credentials if bearer else None) or (basic.password if basic else None)
 
 
 Token = Annotated[str | None, Depends(credentials)]
 
 
+_UNREAD = object()
+
+
+def store_revision(request: Request) -> Any:
+    """The store's revision, read once per request: the key check and the answer's ETag share it
+    (a PostgreSQL round trip each otherwise). Read before the data, it is never newer than them."""
+    revision = getattr(request.state, "store_revision", _UNREAD)
+    if revision is _UNREAD:
+        revision = request.state.store_revision = request.app.state.store.revision()
+    return revision
+
+
 def identify(request: Request, token: str | None) -> Principal:
     """The caller's principal (anonymous without a key): for routes that authenticate in their
     own worker thread (a sync dependency would cost every request a thread hop of its own)."""
-    principal = authenticate(request.app.state.store, token)
+    principal = authenticate(request.app.state.store, token, lambda: store_revision(request))
     request.state.principal = principal
     return principal
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import copy
 import html
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+
+from . import deps
 
 OPENAPI_VERSION = "3.0.3"
 #: The exception document of OGC API – Common (``code`` + ``description``), as every error is.
@@ -109,6 +113,39 @@ def _rewrite(document: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _depends_on(dependant: Any, call: Any) -> bool:
+    return dependant.call is call or any(_depends_on(d, call) for d in dependant.dependencies)
+
+
+def _api_routes(routes: list) -> Iterator[APIRoute]:
+    """The API routes, inside included routers too (recent FastAPI keeps them apart; the app
+    includes its routers without a prefix)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif hasattr(route, "original_router"):
+            yield from _api_routes(route.original_router.routes)
+
+
+def _declare_security(document: dict[str, Any], routes: list) -> dict[str, Any]:
+    """Declare the key's schemes (:data:`api.deps.SCHEMES`) on every operation whose route reads
+    a key (:func:`api.deps.credentials` parses the headers itself: FastAPI does not see them)."""
+    schemes = {s.scheme_name: s.model.model_dump(mode="json", by_alias=True, exclude_none=True)
+               for s in deps.SCHEMES}
+    secured = False
+    for route in _api_routes(routes):
+        if not route.include_in_schema or not _depends_on(route.dependant, deps.credentials):
+            continue
+        for method in route.methods:
+            operation = document.get("paths", {}).get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{name: []} for name in schemes]
+                secured = True
+    if secured:
+        document.setdefault("components", {})["securitySchemes"] = schemes
+    return document
+
+
 def install(app: FastAPI) -> None:
     """Serve ``app``'s definition as OpenAPI 3.0 (computed once, as FastAPI does)."""
 
@@ -118,7 +155,7 @@ def install(app: FastAPI) -> None:
                 title=app.title, version=app.version, openapi_version="3.1.0",
                 description=app.description, routes=app.routes, tags=app.openapi_tags,
                 servers=app.servers)
-            app.openapi_schema = _rewrite(document)
+            app.openapi_schema = _rewrite(_declare_security(document, app.routes))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

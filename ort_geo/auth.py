@@ -18,8 +18,9 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .catalogue import LayerSpec
 from .errors import AccessDeniedError, InputError
@@ -96,12 +97,15 @@ def revoke_key(store, name_or_id: str) -> ApiKeyRecord:
     raise InputError(f"Aucune clé nommée « {name_or_id} ».")
 
 
-def authenticate(store, token: str | None) -> Principal:
-    """The caller a key stands for; anonymous without a key; AccessDeniedError for a bad key."""
+def authenticate(store, token: str | None, revision: Callable[[], Any] | None = None) -> Principal:
+    """The caller a key stands for; anonymous without a key; AccessDeniedError for a bad key.
+    ``revision``: how the caller reads the store's revision (a server reads it once per request,
+    for the keys and the answer's ETag); else the store's own."""
     if not token:
         return ANONYMOUS
     key_id, _, secret = token.strip().partition(".")
-    raw = store.cached(("meta", META_SCOPE), lambda: store.get_meta(META_SCOPE)).get(key_id) \
+    raw = store.cached(("meta", META_SCOPE), lambda: store.get_meta(META_SCOPE),
+                       revision=(revision or store.revision)()).get(key_id) \
         if key_id and secret else None
     if raw is not None:
         record = json.loads(raw)

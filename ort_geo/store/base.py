@@ -48,6 +48,8 @@ STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 WriteMode = Literal["upsert", "replace", "insert"]
 BBox = tuple[float, float, float, float]
 _T = TypeVar("_T")
+#: "The caller did not read the revision" (None is a revision: GeoPackage in WAL mode).
+_UNREAD: Any = object()
 #: Layers whose features the statistics assign to zones by their representative point: the
 #: stores keep that point with each feature (computed on every write, recomputed by readers
 #: where another client changed a geometry), so statistics never read the geometries.
@@ -418,12 +420,15 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
-    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0) -> _T:
+    def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,
+               revision: Any = _UNREAD) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
         included): what a server would otherwise read again on every request (API keys,
         collection extents). A store without a revision (GeoPackage in WAL mode) computes it
-        again, or keeps it ``stale`` seconds where the caller accepts that."""
-        revision = self.revision()  # read first: a write during compute() only wastes the value
+        again, or keeps it ``stale`` seconds where the caller accepts that. ``revision``: the
+        store's revision as the caller has just read it (one read per request), else read here."""
+        if revision is _UNREAD:
+            revision = self.revision()  # read first: a write during compute() only wastes it
         if revision is None and stale <= 0:
             return compute()
         memo = self.__dict__.setdefault("_memo", {})
