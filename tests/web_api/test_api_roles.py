@@ -6,6 +6,7 @@ The routes are enumerated from the application itself, so a new route without a 
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -267,3 +268,44 @@ def test_public_etag_reveals_nothing_about_hidden_fields(client, keys, api_store
     api_store.write("batiments", gpd.GeoDataFrame(frame), author="test")
     assert client.get(url).headers["etag"] == anon_before
     assert client.get(url, headers={"X-API-Key": keys["staff"]}).headers["etag"] != staff_before
+
+
+def test_every_keyed_operation_declares_the_key_schemes_and_parses_them(client, keys):
+    """The key is parsed in one plain dependency (api/deps.py), not by FastAPI's security
+    dependencies: the definition must still declare the schemes on exactly the keyed routes,
+    and each scheme must still work (a malformed Basic header stays a 401)."""
+    doc = client.get("/api").json()
+    schemes = doc["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                                       "description": schemes["APIKeyHeader"]["description"]}
+    assert {schemes["HTTPBearer"]["scheme"], schemes["HTTPBasic"]["scheme"]} == {"bearer", "basic"}
+    every = [{"APIKeyHeader": []}, {"HTTPBearer": []}, {"HTTPBasic": []}]
+    assert doc["paths"]["/collections/batiments/items"]["get"]["security"] == every
+    assert doc["paths"]["/collections/secteurs_ort/items/{featureId}"]["patch"]["security"] == every
+    assert "security" not in doc["paths"]["/conformance"]["get"]
+    url = "/collections/batiments/items?etat=degrade"
+    basic = base64.b64encode(f"qgis:{keys['staff']}".encode()).decode()
+    assert client.get(url, headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    assert client.get(url, headers={"Authorization": f"Bearer {keys['staff']}"}).status_code == 200
+    assert client.get(url).status_code == 401  # etat is staff-only: anonymous asked for a key
+    for bad in ("Basic !!!", "Basic " + base64.b64encode(b"no-colon").decode()):
+        assert client.get(url, headers={"Authorization": bad}).status_code == 401
+
+
+def test_a_keyed_page_reads_the_store_revision_once(client, keys):
+    """Authentication and the page's ETag share one revision read (a PostgreSQL round trip)."""
+    store = client.app.state.store
+    reads = []
+    real = store.revision
+
+    def counted(layer=None):
+        reads.append(layer)
+        return real(layer)
+
+    store.revision = counted
+    try:
+        resp = client.get("/collections/secteurs_ort/items", headers={"X-API-Key": keys["staff"]})
+    finally:
+        del store.revision
+    assert resp.status_code == 200
+    assert reads == [None]
