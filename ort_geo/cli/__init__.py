@@ -16,10 +16,16 @@ from rich.markup import escape
 
 from ..errors import OrtGeoError
 from ._common import console_err
+from ._i18n import french
 
 
 class _Group(click.Group):
-    """Turns library errors into a French message and exit code 2, never a traceback."""
+    """Turns library errors into a French message and exit code 2, never a traceback; click's
+    own words (usage, headings, usage errors) are French too (see ``_i18n``)."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        with french():
+            return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -64,8 +70,11 @@ class _LazyGroup(_Group):
         return sorted(self.commands)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ort-geo", message="ort-geo %(version)s")
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             subcommand_metavar="COMMANDE [ARGUMENTS]...")
+# help given here: click translates its default when the decorator runs (at import, not in French)
+@click.version_option(package_name="ort-geo", message="ort-geo %(version)s",
+                      help="Affiche la version et quitte.")
 @click.option("-v", "--verbeux", "--verbose", "verbose", count=True,
               help="Détailler les étapes sur la sortie d'erreur (-v : étapes, -vv : détails).")
 def main(verbose: int = 0) -> None:
