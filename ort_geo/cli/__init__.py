@@ -33,6 +33,9 @@ class _Group(click.Group):
         except OrtGeoError as exc:
             # escaped: a message may quote user text that looks like markup ("[/x]")
             console_err.print(f"[bold red]Erreur :[/] {escape(str(exc))}", highlight=False)
+            if exc.detail and ctx.params.get("verbose"):
+                # the library's own (often English) words, for whoever diagnoses
+                console_err.print(f"Détail technique : {escape(exc.detail)}", highlight=False)
             sys.exit(2)
 
 
