@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args.cache.mkdir(parents=True, exist_ok=True)
     source = build(args.cache, args.sectors)
+    # Wall times depend on the machine's load (server CPU does not): print it with them.
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     schemas: list[str] = []
     results: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory(prefix="ort-geo-bench-edit-") as tmp:
@@ -252,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 with psycopg.connect(args.url, autocommit=True) as conn:
                     for schema in schemas:
                         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print(f"\nRatios (baseline {args.baseline} / this checkout, same run; > 1 = faster now):")
     for backend in sorted({b for b, _ in results}):
         old, new = results[backend, "baseline"], results[backend, "this"]

@@ -289,3 +289,31 @@ def test_the_kept_write_connection_follows_the_file(new_store, tmp_path):
     assert sorted(store.read("batiments")["id"]) == ["B0000000", "B0000001", "B0000004"]
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("SELECT count(*) FROM batiments").fetchone()[0] == 3
+
+
+def test_connections_of_ended_threads_do_not_pile_up(new_store):
+    """Each thread keeps its read and write connections; a server's worker threads come and go
+    (anyio ends idle ones): the connections of ended threads are closed, not accumulated."""
+    import os
+    import threading
+
+    store = new_store("gpkg")
+    store.write("batiments", _buildings(3), author="a")
+
+    def open_files() -> int:
+        fds = os.listdir("/proc/self/fd")
+        return sum(os.path.realpath(f"/proc/self/fd/{fd}") == str(store.path.resolve())
+                   for fd in fds if os.path.exists(f"/proc/self/fd/{fd}"))
+
+    def edit(k: int) -> None:
+        feature = store.get("batiments", "B0000001")
+        changed = Feature(feature.id, {**feature.properties, "nb_logements": k},
+                          feature.geometry)
+        store.apply("batiments", [("replace", "B0000001", changed, feature.etag)], author="t")
+
+    for k in range(30):
+        thread = threading.Thread(target=edit, args=(k,))
+        thread.start()
+        thread.join()
+    assert store.get("batiments", "B0000001").properties["nb_logements"] == 29
+    assert open_files() <= 6  # this thread's, the last thread's, the revision descriptor

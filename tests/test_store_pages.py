@@ -124,3 +124,20 @@ def test_revision_of_a_geopackage_in_wal_mode(new_store):
     conn.execute("PRAGMA journal_mode = DELETE")
     conn.close()
     assert store.revision() not in (None, before)
+
+
+def test_get_is_the_frame_read_for_every_layer(demo_store_edit):
+    """``Store.get`` reads a plain batch (no frame): the same feature, record and ETag as the
+    frame read for every layer of the demo (dates, integers, booleans, empty cells, geometry
+    kinds) — a changed ETag would refuse every editor's ``If-Match``."""
+    from ort_geo.store.base import iter_features
+
+    store, seen = demo_store_edit, 0
+    for name in store.layer_names():
+        spec = store.spec(name)
+        for expected in iter_features(spec, store.read(name, limit=150)):
+            got = store.get(name, expected.id)
+            assert got.to_record() == expected.to_record(), (name, expected.id)
+            assert got.etag == expected.etag
+            seen += 1
+    assert seen > 400

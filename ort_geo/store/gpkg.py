@@ -306,7 +306,8 @@ class GeoPackageStore(Store):
         self.url = str(self.path)
         # One read connection per thread, kept open: opening one costs more than a small query.
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        # Every kept connection (reads and writes) with the thread it belongs to.
+        self._readers: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._readers_lock = threading.Lock()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         if not self.path.exists():
@@ -346,8 +347,7 @@ class GeoPackageStore(Store):
         if conn is None or self._local.ident != ident:
             conn = self._connect(shared=True)
             self._local.conn, self._local.ident = conn, ident
-            with self._readers_lock:
-                self._readers.append(conn)
+            self._keep(conn)
         return conn
 
     def _writer(self) -> sqlite3.Connection:
@@ -357,17 +357,25 @@ class GeoPackageStore(Store):
         held = getattr(self._local, "writer", None)
         if held is None or held[1] != ident:
             held = self._local.writer = (self._connect(shared=True), ident)
-            with self._readers_lock:
-                self._readers.append(held[0])
+            self._keep(held[0])
         return held[0]
+
+    def _keep(self, conn: sqlite3.Connection) -> None:
+        """Remember a kept connection of this thread; close those of threads that ended (a
+        server's worker threads come and go: their connections must not pile up)."""
+        with self._readers_lock:
+            ended = [c for t, c in self._readers if not t.is_alive()]
+            self._readers = [(t, c) for t, c in self._readers if t.is_alive()]
+            self._readers.append((threading.current_thread(), conn))
+        for old in ended:
+            old.close()
 
     def _drop_writer(self, conn: sqlite3.Connection) -> None:
         """Forget and close a write connection left in an unknown state."""
         if getattr(self._local, "writer", (None,))[0] is conn:
             del self._local.writer
         with self._readers_lock:
-            if conn in self._readers:
-                self._readers.remove(conn)
+            self._readers = [(t, c) for t, c in self._readers if c is not conn]
         conn.close()
 
     def _ident(self) -> tuple[int, int, int]:
@@ -388,7 +396,7 @@ class GeoPackageStore(Store):
     def close(self) -> None:
         with self._readers_lock:
             readers, self._readers = self._readers, []
-        for conn in readers:
+        for _, conn in readers:
             conn.close()
         self._local = threading.local()
 

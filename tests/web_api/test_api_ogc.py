@@ -150,3 +150,33 @@ def test_a_bbox_in_degrees_is_matched_exactly(client, api_store):
                           + ",".join(f"{v:.7f}" for v in box)).json()
         assert {f["id"] for f in body["features"]} == expected, box
         assert body["numberMatched"] == len(expected)
+
+
+def test_one_feature_answer_is_the_frame_answer(demo):
+    """The one-feature answer (GET of an item, and every edit's answer) reads a plain batch:
+    the same GeoJSON text and ETag as written from the frame, in both CRSs, typed views too."""
+    from api import geojson
+    from api.ogc import feature_json
+    from ort_geo.geometry_views import geometry_views, view_frame
+    from ort_geo.store.base import iter_features
+
+    _, store, _ = demo
+    crss = [geojson.CRS84, geojson.parse_crs(
+        f"http://www.opengis.net/def/crs/EPSG/0/{store.epsg}", storage=store.epsg)]
+    seen = 0
+    for name in store.layer_names():
+        spec = store.spec(name)
+        for fid in store.read(name, columns=[], limit=15)[spec.key]:
+            for view in [None, *geometry_views(spec)]:
+                frame = store.read(name, ids=[fid])
+                if view is not None:
+                    frame = view_frame(frame, view)
+                if frame.empty:
+                    continue
+                for crs in crss:
+                    expected = (f'"{next(iter_features(spec, frame)).etag}"',
+                                geojson.features_json(frame, spec.key, spec.field_names, crs)[0])
+                    assert feature_json(store, spec, fid, spec.field_names, crs, view) \
+                        == expected, (name, fid, view)
+                    seen += 1
+    assert seen > 150
