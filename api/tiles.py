@@ -135,10 +135,13 @@ def router() -> APIRouter:
         wanted = vt.parse_tile(layer, tileMatrix, tileRow, tileCol)
         body = vt.vector_tile(request.app.state.store, vt.TileRequest.for_caller(layer, who),
                               wanted, request.app.state.tiles)
-        # Anyone may cache public tiles; staff tiles stay in the browser. A minute: edits show
-        # up quickly, and the (content) ETag revalidates cheaply after.
-        headers = caching.cache_headers(who, body.etag, max_age=60,
-                                        vary=f"Accept-Encoding, {caching.VARY}")
+        # Revalidated on every use (no-cache: public for the anonymous, private for a key), never
+        # a max-age: QGIS' network cache (Qt's) ignores Vary, so a fresh cached public tile
+        # would answer a user who has just added a key, and a staff tile a later anonymous view
+        # on the same machine. The ETag is the tile's content as this role sees it (cached per
+        # store revision), so the revalidation is a 304 without body while nothing changed, and
+        # a 200 as soon as the role (hence the tile) or the store's content does.
+        headers = caching.cache_headers(who, body.etag, vary=f"Accept-Encoding, {caching.VARY}")
         if caching.not_modified(request, body.etag):
             return Response(status_code=304, headers=headers)
         if not body.data:

@@ -1,13 +1,15 @@
 """QGIS draws the API's building tiles: run by the python3 that has QGIS' bindings (Debian's
 ``/usr/bin/python3`` with ``python3-qgis``), headless, by ``tests/web_api/test_api_tiles.py``.
 
-Usage: ``python3 qgis_tiles.py TILE_URL_TEMPLATE XMIN YMIN XMAX YMAX OUT.png [API_KEY]`` (extent
-in EPSG:3857) — adds the template as a QGIS vector tile layer (type xyz, as a QGIS user adds a
-"Vector Tiles" connection; with a key, through a QGIS "Basic" authentication configuration, the
-key as password, as a QGIS user stores it), renders the extent to ``OUT.png`` and prints one JSON
-object: the layer's validity, the share of pixels drawn, and the features QGIS decoded (their
-attribute names and building ids), recorded by an expression function the layer's style calls
-for every feature it draws.
+Usage: ``python3 qgis_tiles.py TILE_URL_TEMPLATE XMIN YMIN XMAX YMAX OUT.png [API_KEY|- ...]``
+(extent in EPSG:3857; ``-`` or no key: anonymous) — for each key in turn, in one QGIS session
+(one network cache, as a QGIS user who adds a key after looking anonymously), adds the template
+as a QGIS vector tile layer (type xyz, as a QGIS user adds a "Vector Tiles" connection; with a
+key, through a QGIS "Basic" authentication configuration, the key as password, as a QGIS user
+stores it), renders the extent to ``OUT.png`` (``OUT-1.png``… after the first) and prints one
+JSON object per render: the layer's validity, the share of pixels drawn, and the features QGIS
+decoded (their attribute names and building ids), recorded by an expression function the
+layer's style calls for every feature it draws.
 """
 
 import json
@@ -17,9 +19,9 @@ import sys
 import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no display: QGIS never opens a window
-# A throw-away authentication database and network cache, never the user's: a cache shared
-# between runs answers the keyed run with the anonymous run's public tiles for their max-age
-# (Qt's disk cache, under XDG_CACHE_HOME, ignores ``Vary: X-API-Key, Authorization``).
+# A throw-away authentication database and network cache, never the user's (the cache is shared
+# by the renders of one run: Qt's disk cache, under XDG_CACHE_HOME, ignores ``Vary: X-API-Key,
+# Authorization``, which is why the API's tiles are revalidated on every use, never fresh).
 _SCRATCH = tempfile.mkdtemp(prefix="qgis-tiles-")
 os.environ["QGIS_AUTH_DB_DIR_PATH"] = _SCRATCH
 os.environ["XDG_CACHE_HOME"] = _SCRATCH
@@ -74,6 +76,7 @@ def basic_auth(key: str) -> str:
 
 
 def main(template: str, extent: list[float], png: str, key: str | None) -> dict:
+    SEEN.clear()
     uri = f"type=xyz&url={template}&zmin=13&zmax=16"
     if key:
         uri += f"&authcfg={basic_auth(key)}"
@@ -107,11 +110,15 @@ if __name__ == "__main__":
     app = QgsApplication([], False)  # GUI off
     app.initQgis()
     QgsExpression.registerFunction(ort_geo_seen)
+    results = []
     try:
-        result = main(sys.argv[1], [float(v) for v in sys.argv[2:6]], sys.argv[6],
-                      sys.argv[7] if len(sys.argv) > 7 else None)
+        for i, key in enumerate(sys.argv[7:] or ["-"]):
+            png = sys.argv[6] if i == 0 else sys.argv[6].replace(".png", f"-{i}.png")
+            results.append(main(sys.argv[1], [float(v) for v in sys.argv[2:6]], png,
+                                None if key == "-" else key))
     finally:
         QgsExpression.unregisterFunction("ort_geo_seen")
         app.exitQgis()
         shutil.rmtree(_SCRATCH, ignore_errors=True)
-    print(json.dumps(result))
+    for result in results:
+        print(json.dumps(result))

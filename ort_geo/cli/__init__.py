@@ -12,10 +12,8 @@ import pkgutil
 import sys
 
 import click
-from rich.markup import escape
 
 from ..errors import OrtGeoError
-from ._common import console_err
 from ._i18n import french
 
 
@@ -31,6 +29,10 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except OrtGeoError as exc:
+            from rich.markup import escape
+
+            from ._common import console_err
+
             # escaped: a message may quote user text that looks like markup ("[/x]")
             console_err.print(f"[bold red]Erreur :[/] {escape(str(exc))}", highlight=False)
             if exc.detail and ctx.params.get("verbose"):

@@ -5,17 +5,36 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Iterable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..territory import default_store
 
-console = Console()
-console_err = Console(stderr=True)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console: Console
+    console_err: Console
 T = TypeVar("T")
+
+
+def __getattr__(name: str) -> Any:
+    """``console`` and ``console_err``, made on first use (PEP 562): a command that prints no
+    rich text (``ort-geo stats --format json``) does not load rich."""
+    if name in ("console", "console_err"):
+        from rich.console import Console
+
+        made = globals()[name] = Console(stderr=name == "console_err")
+        return made
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _console(err: bool = False) -> Console:
+    name = "console_err" if err else "console"
+    return globals()[name] if name in globals() else __getattr__(name)
+
 
 DEFAULT_STORE = default_store()
 
@@ -32,7 +51,7 @@ author_option = click.option(
 def omitted(what: object) -> None:
     """The French line of an optional output left out (a missing tool or extra: the error
     says which and how to install it); what was written stands, the command succeeds."""
-    console.print(f"[yellow]Omis :[/] {what}", highlight=False, soft_wrap=True)
+    _console().print(f"[yellow]Omis :[/] {what}", highlight=False, soft_wrap=True)
 
 
 def current_user() -> str:
@@ -45,9 +64,11 @@ def current_user() -> str:
 
 def progress() -> Progress:
     """A French progress bar on stderr (hidden when stderr is not a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console_err, transient=True,
+        console=_console(err=True), transient=True,
     )
 
 

@@ -8,7 +8,8 @@ import click
 import orjson
 
 from ..catalogue import CATALOGUE
-from ._common import console, store_option
+from . import _common
+from ._common import store_option
 
 # pandas, GDAL and the statistics load inside the command: ``ort-geo stats`` starts the zone
 # work first (see there).
@@ -104,9 +105,9 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
             table.add_column(str(name) if isinstance(name, str) else str(fid), justify="right")
         for col in filter(None, map(stat_column, frame.columns)):
             table.add_row(col.label, *(_fr(v, col.kind) for v in frame[col.name]))
-        console.print(table)
+        _common.console.print(table)
         if public:
-            console.print(MASK_NOTE)
+            _common.console.print(MASK_NOTE)
         return
     _emit(text, fmt, output, "Statistiques écrites")
 
@@ -143,7 +144,7 @@ def _print_changes(frame, fmt: str, output: str | None) -> None:
                 cells.append(f"{_fr(a, col.kind)} → {_fr(b, col.kind)}"
                              + ("" if d is None or d != d else f" ({sign}{_fr(d, col.kind)})"))
             table.add_row(col.label, *cells)
-        console.print(table)
+        _common.console.print(table)
         return
     if fmt == "json":
         text = _json({"couche": frame.attrs["layer"], "depuis": frame.attrs["depuis"],
@@ -169,6 +170,6 @@ def _emit(text: str, fmt: str, output: str | None, written: str) -> None:
     """``text`` to ``output`` (CSV with a BOM, for Excel) or to standard output."""
     if output:
         Path(output).write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        console.print(f"{written} dans {output}")
+        _common.console.print(f"{written} dans {output}")
     else:
         click.echo(text, nl=False)

@@ -65,7 +65,8 @@ def test_tile_caching_gzip_and_empty_tiles(client, keys):
     url = f"{TILES}/{z}/{row}/{col}"
     plain = client.get(url, headers={"Accept-Encoding": "identity"})
     assert plain.status_code == 200 and plain.headers["content-type"] == MEDIA_TYPE
-    assert plain.headers["cache-control"].startswith("public")
+    # Revalidated on every use, never fresh: clients that ignore Vary (QGIS) ask again.
+    assert plain.headers["cache-control"] == "public, no-cache"
     features = mapbox_vector_tile.decode(plain.content)["batiments"]["features"]
     assert 0 < len(features) <= N_BUILDINGS
     zipped = client.get(url, headers={"Accept-Encoding": "gzip"})
@@ -75,9 +76,19 @@ def test_tile_caching_gzip_and_empty_tiles(client, keys):
     again = client.get(url, headers={"If-None-Match": plain.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     staff = client.get(url, headers={"X-API-Key": keys["staff"]})
-    assert staff.headers["cache-control"].startswith("private")
+    assert staff.headers["cache-control"] == "private, no-cache"
     assert SECRET.encode() in staff.content and SECRET.encode() not in plain.content
     assert staff.headers["etag"] != plain.headers["etag"]
+    # A cache that ignores Vary revalidates the other role's tile: the full tile, not a 304.
+    keyed = client.get(url, headers={"X-API-Key": keys["staff"],
+                                     "If-None-Match": plain.headers["etag"]})
+    assert keyed.status_code == 200 and keyed.content == staff.content
+    public = client.get(url, headers={"If-None-Match": staff.headers["etag"]})
+    assert public.status_code == 200 and public.content == plain.content
+    mine = client.get(url, headers={"X-API-Key": keys["staff"],
+                                    "If-None-Match": staff.headers["etag"]})
+    assert mine.status_code == 304 and mine.content == b""
+    assert mine.headers["cache-control"] == "private, no-cache"
     # A tile of the grid without buildings: 204, no body.
     z, row, col = tile_of(15, X0 + 40000, Y0 + 40000)
     empty = client.get(f"{TILES}/{z}/{row}/{col}")
@@ -119,26 +130,29 @@ def test_gdal_reads_the_buildings_as_tiles(live_server):
 @pytest.mark.qgis
 def test_qgis_draws_the_building_tiles(live_server, keys, api_store, tmp_path):
     """QGIS (Debian's, headless) adds the tiles as a vector tile layer, decodes the buildings and
-    draws them: anonymously with public fields only; with a staff key (a QGIS Basic
-    authentication configuration) with the restricted ones too."""
+    draws them: anonymously with public fields only; then, in the same QGIS session (same
+    network cache, which ignores Vary), with a staff key (a QGIS Basic authentication
+    configuration): the restricted fields at once, not the cached public tiles; then anonymously
+    again: public fields only, not the cached staff tiles."""
     script = Path(__file__).parents[1] / "qgis_tiles.py"
     box = Transformer.from_crs(2154, 3857, always_xy=True).transform_bounds(
         X0 - 100, Y0 - 100, X0 + 1600, Y0 + 600)
     template = f"{live_server}{TILES}/{{z}}/{{y}}/{{x}}"
     stored = set(api_store.read("batiments", columns=[])["id"])
-    for key in (None, keys["staff"]):
-        run = subprocess.run(["/usr/bin/python3", str(script), template, *map(str, box),
-                              str(tmp_path / "qgis.png"), *([key] if key else [])],
-                             capture_output=True, text=True, timeout=300,
-                             env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
-        assert run.returncode == 0, run.stderr[-3000:]
-        seen = json.loads(run.stdout.splitlines()[-1])
+    order = ["-", keys["staff"], "-"]
+    run = subprocess.run(["/usr/bin/python3", str(script), template, *map(str, box),
+                          str(tmp_path / "qgis.png"), *order],
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    renders = [json.loads(line) for line in run.stdout.splitlines()[-len(order):]]
+    for key, seen in zip(order, renders, strict=True):
         assert seen["valid"] and not seen["errors"], seen
         # 60 buildings of 15 x 12 m in an 800 x 600 image of 1.7 km: about 1 % of the pixels.
         assert seen["drawn"] > 0.004, seen
         # QGIS decoded every building of the extent (all 60), each once.
         assert set(seen["features"]) == stored, sorted(stored - set(seen["features"]))[:5]
-        if key is None:
+        if key == "-":
             assert not PRIVATE & set(seen["fields"]), seen["fields"]
         else:
             assert PRIVATE & set(seen["fields"]), seen["fields"]
