@@ -44,8 +44,13 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()):
             yield from _commands(command, (*path, name))
 
 
+#: click's English type names, shown as placeholders of option values.
+ENGLISH_METAVARS = re.compile(r"\b(TEXT|INTEGER|FLOAT|BOOLEAN|FILE|FILENAME|DIRECTORY|PATH|"
+                              r"RANGE)\b")
+
+
 def _english(text: str) -> list[str]:
-    return [w for w in ENGLISH_FRAME if w in text]
+    return [w for w in ENGLISH_FRAME if w in text] + ENGLISH_METAVARS.findall(text)
 
 
 def test_the_catalogue_is_compiled_from_its_source(tmp_path: Path):

@@ -14,7 +14,7 @@ import sys
 import click
 
 from ..errors import OrtGeoError
-from ._i18n import french
+from ._i18n import french, french_metavars
 
 
 class _Group(click.Group):
@@ -59,6 +59,7 @@ class _LazyGroup(_Group):
             raise
         command = getattr(module, "command", None)
         if isinstance(command, click.Command) and command.name not in self.commands:
+            french_metavars(command)
             self.add_command(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

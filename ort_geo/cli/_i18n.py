@@ -15,8 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
+
 DOMAIN = "ort_geo"
 LOCALE_DIR = Path(__file__).parent / "locale"
+
+#: French placeholders for click's types, which show their English name (TEXT, INTEGER, FILE…).
+METAVARS = {
+    "text": "TEXTE", "integer": "ENTIER", "integer range": "ENTIER", "float": "NOMBRE",
+    "float range": "NOMBRE", "boolean": "OUI|NON", "file": "FICHIER", "filename": "FICHIER",
+    "directory": "DOSSIER", "path": "CHEMIN",
+}
 
 
 @contextmanager
@@ -36,3 +45,19 @@ def french() -> Iterator[None]:
             os.environ.pop("LANGUAGE", None)
         else:
             os.environ["LANGUAGE"] = saved_language
+
+
+def french_metavars(command: click.Command) -> None:
+    """Name in French the value of each option of ``command`` (and of its subcommands) that sets
+    no ``metavar`` and whose type has no placeholder of its own (a choice lists its values)."""
+    for param in command.params:
+        if (not isinstance(param, click.Option) or param.is_flag or param.count
+                or param.metavar is not None
+                or type(param.type).get_metavar is not click.ParamType.get_metavar):
+            continue
+        name = METAVARS.get(param.type.name)
+        if name:
+            param.metavar = name + ("..." if param.nargs != 1 else "")
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            french_metavars(sub)
