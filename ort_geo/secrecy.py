@@ -374,13 +374,19 @@ def public_release(store: Store, year: int | None = None, *,
                    threshold: int = SECRECY_THRESHOLD) -> PublicRelease:
     """The public statistics of ``store`` for ``year`` (default and normally: the public year).
 
-    Computed once per content: the suppression (the costly part) is cached by a hash of the
-    unmasked tables and of the atoms and caps it works on, so every channel of a process (API
-    requests, atlas pages, map popups) shares one result.
+    Computed once per store revision (:meth:`Store.cached`: the API's public requests read no
+    statistics again until a write), and the suppression (the costly part) once per content: it
+    is cached by a hash of the unmasked tables and of the atoms and caps it works on, so every
+    channel of a process (API requests, atlas pages, map popups) shares one result.
     """
+    year = year or public_year(store)
+    return store.cached(("public_release", year, threshold),
+                        lambda: _release(store, year, threshold))
+
+
+def _release(store: Store, year: int, threshold: int) -> PublicRelease:
     from .stats import sector_stats
 
-    year = year or public_year(store)
     raw = {layer: sector_stats(store, layer, reference_year=year, public_records=True)
            for layer in public_zone_layers(store)}
     structures = _structures(store, raw)

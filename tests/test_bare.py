@@ -22,6 +22,7 @@ from ort_geo.errors import (
     MissingExtraError,
     MissingToolError,
     OrtGeoError,
+    install_command,
     require_module,
     require_tool,
 )
@@ -61,6 +62,12 @@ def test_helpers():
         require_tool("pdftoppm", "/nonexistent/pdftoppm")
     assert "aperçus PNG" in str(tool.value) and isinstance(tool.value, OrtGeoError)
     assert require_tool("chromium", sys.executable) == sys.executable  # any executable file
+    # The install command says sudo unless the user is root.
+    for uid, command in ((0, "apt-get install chromium"), (1000, "sudo apt-get install chromium")):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(os, "geteuid", lambda uid=uid: uid)
+            assert install_command("chromium") == command
+            assert str(MissingToolError("chromium")).endswith(f"pour l'installer : {command}")
 
 
 def _calls(tree: ast.AST, names: set[str]):
@@ -104,16 +111,15 @@ def _bare_env(home: Path) -> dict[str, str]:
 
 def test_demo_completes_without_optional_tools():
     """``make demo``'s command on a bare machine: store, both maps and the atlas; captures and PNG
-    pages skipped, one French line each with the install command; no traceback."""
-    _bare_demo([], sudo=os.geteuid() != 0)
+    pages skipped, one French line each with the install command; no traceback.
 
-
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="suite lancée sans privilèges : le test précédent est déjà ce cas")
-def test_demo_completes_as_an_unprivileged_user():
-    """The same bare demo as ``nobody`` (uid/gid 65534, no group) when the suite runs as root (as
-    CI does): it may write only its output folder and its HOME — a cache or a file written under
-    the repository would fail with a traceback — and the install commands say ``sudo``."""
+    When the suite runs as root (as CI does), the demo runs as ``nobody`` (uid/gid 65534, no
+    group): it may write only its output folder and its HOME — a cache or a file written under
+    the repository would fail with a traceback — and the install commands say ``sudo``. One
+    bare demo is both cases (the root wording of the install command: ``test_helpers``)."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        _bare_demo([], sudo=True)
+        return
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.fail("setpriv (util-linux) introuvable : impossible de changer d'utilisateur")

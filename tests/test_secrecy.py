@@ -369,7 +369,8 @@ def test_audit_reads_a_running_api_as_anyone(demo_store_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = str(Path(sys.executable).with_name("ort-geo"))
-    proc = subprocess.Popen([exe, "serve", "--store", str(demo_store_path), "--port", str(port)],
+    proc = subprocess.Popen([exe, "serve", "--store", str(demo_store_path), "--port", str(port),
+                             "--workers", "1"],  # one process is enough to be read
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
