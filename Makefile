@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 
-.PHONY: demo test test-min check lint bench clean venv
+.PHONY: demo test test-min check lint bench clean venv locale
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,3 +65,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(OUT)
+
+# click's words in French: compile the CLI's catalogue after editing the .po (needs GNU gettext's
+# msgfmt; the .mo is committed, tests/test_cli_french.py checks it matches the .po).
+LOCALE_PO := ort_geo/cli/locale/fr/LC_MESSAGES/ort_geo.po
+locale:
+	msgfmt --check-format -o $(LOCALE_PO:.po=.mo) $(LOCALE_PO)

@@ -9,11 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 
 class OrtGeoError(Exception):
-    """Root of every error raised by ort_geo."""
+    """Root of every error raised by ort_geo.
+
+    ``detail`` holds the underlying library's own text (libpq, SQLite, GDAL: often English),
+    kept out of the French message; the CLI shows it with ``-v``. Set it with :func:`with_detail`.
+    """
+
+    detail: str | None = None
+
+
+E = TypeVar("E", bound=OrtGeoError)
+
+
+def with_detail(error: E, detail: object) -> E:
+    """``error`` carrying ``detail`` (the technical cause, for ``-v`` output), returned to raise."""
+    error.detail = str(detail).strip() or None
+    return error
 
 
 class LayerNotFoundError(OrtGeoError, KeyError):

@@ -14,10 +14,16 @@ import sys
 import click
 
 from ..errors import OrtGeoError
+from ._i18n import french, french_metavars
 
 
 class _Group(click.Group):
-    """Turns library errors into a French message and exit code 2, never a traceback."""
+    """Turns library errors into a French message and exit code 2, never a traceback; click's
+    own words (usage, headings, usage errors) are French too (see ``_i18n``)."""
+
+    def main(self, *args, **kwargs):  # type: ignore[override]
+        with french():
+            return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -29,6 +35,9 @@ class _Group(click.Group):
 
             # escaped: a message may quote user text that looks like markup ("[/x]")
             console_err.print(f"[bold red]Erreur :[/] {escape(str(exc))}", highlight=False)
+            if exc.detail and ctx.params.get("verbose"):
+                # the library's own (often English) words, for whoever diagnoses
+                console_err.print(f"Détail technique : {escape(exc.detail)}", highlight=False)
             sys.exit(2)
 
 
@@ -50,6 +59,7 @@ class _LazyGroup(_Group):
             raise
         command = getattr(module, "command", None)
         if isinstance(command, click.Command) and command.name not in self.commands:
+            french_metavars(command)
             self.add_command(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -66,8 +76,11 @@ class _LazyGroup(_Group):
         return sorted(self.commands)
 
 
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="ort-geo", message="ort-geo %(version)s")
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             subcommand_metavar="COMMANDE [ARGUMENTS]...")
+# help given here: click translates its default when the decorator runs (at import, not in French)
+@click.version_option(package_name="ort-geo", message="ort-geo %(version)s",
+                      help="Affiche la version et quitte.")
 @click.option("-v", "--verbeux", "--verbose", "verbose", count=True,
               help="Détailler les étapes sur la sortie d'erreur (-v : étapes, -vv : détails).")
 def main(verbose: int = 0) -> None:

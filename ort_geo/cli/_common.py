@@ -39,11 +39,11 @@ def _console(err: bool = False) -> Console:
 DEFAULT_STORE = default_store()
 
 store_option = click.option(
-    "--store", "-s", "store", default=DEFAULT_STORE, show_default=True,
+    "--store", "-s", "store", default=DEFAULT_STORE, show_default=True, metavar="ENTREPÔT",
     help="Entrepôt : fichier .gpkg ou URL postgresql://…?schema=nom (variable ORT_GEO_STORE).",
 )
 author_option = click.option(
-    "--auteur", "author", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or current_user(),
+    "--auteur", "author", metavar="NOM", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or current_user(),
     help="Auteur inscrit au journal des modifications.",
 )
 

@@ -10,7 +10,7 @@ from ..store import open_store
 from ._common import console, console_err, store_option
 
 
-@click.group("apikey")
+@click.group("apikey", subcommand_metavar="COMMANDE [ARGUMENTS]...")
 def command() -> None:
     """Gère les clés d'accès à l'API (rôles agent « staff » et éditeur « editor »)."""
 

@@ -14,7 +14,7 @@ from ..store import open_store
 from ._common import console, store_option
 
 
-@click.group("secret")
+@click.group("secret", subcommand_metavar="COMMANDE [ARGUMENTS]...")
 def command() -> None:
     """Secret statistique des publications (statistiques publiques)."""
 

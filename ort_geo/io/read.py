@@ -27,7 +27,7 @@ from pyproj import CRS
 
 from .. import geomcheck
 from ..crs import STORAGE_EPSG, crs_label, resolve_crs
-from ..errors import EncodingError, FormatError, GeometryError, InputError
+from ..errors import EncodingError, FormatError, GeometryError, InputError, with_detail
 from .report import ImportReport
 
 #: Extension -> (format name for messages, GDAL drivers that may legitimately open it).
@@ -252,11 +252,12 @@ def _layers(source: _Source) -> list[str]:
 
 
 def _not_recognised(source: _Source, exc: Exception) -> FormatError:
+    # GDAL's own (English) text goes to the error's detail (-v), never into the French line
     detail = str(exc).split(";")[0]
-    if "not recognized" in detail:
-        detail = "GDAL ne reconnaît pas son contenu"
+    reason = ("GDAL ne reconnaît pas son contenu" if "not recognized" in detail
+              else "GDAL ne parvient pas à le lire (contenu incomplet ou endommagé)")
     claim = f"un fichier {source.kind} lisible" if source.kind else "un format géographique connu"
-    return FormatError(f"« {source.name} » n'est pas {claim} : {detail}.")
+    return with_detail(FormatError(f"« {source.name} » n'est pas {claim} : {reason}."), exc)
 
 
 def _choose_layer(source: _Source, layers: list[str], layer: str | None, prefer: str | None

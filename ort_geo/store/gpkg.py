@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, InputError, StoreError
+from ..errors import BusyError, InputError, StoreError, with_detail
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
 from ..gpkg_blobs import _wkb_part, decode_geometries
 from .base import (
@@ -497,7 +497,9 @@ class GeoPackageStore(Store):
                 if app == APPLICATION_ID and "ort_journal" in tables:
                     _upgrade_rtree_triggers(conn)
         except (StoreError, sqlite3.DatabaseError) as exc:
-            raise StoreError(f"{self.path} n'est pas un GeoPackage lisible : {exc}") from None
+            cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+            raise with_detail(StoreError(f"{self.path} n'est pas un GeoPackage lisible : "
+                                         f"{_sqlite_reason(cause)}."), cause) from None
         if app != APPLICATION_ID or "ort_journal" not in tables:
             raise StoreError(f"{self.path} n'est pas un entrepôt ort-geo (GeoPackage créé par "
                              "ort-geo init).")
@@ -1115,3 +1117,22 @@ def _typed_frame(spec: LayerSpec, names: list[str], rows: list[tuple],
     geoms = decode_geometries([r[-1] for r in rows]) if rows else np.array([], dtype=object)
     crs = storage_crs(epsg)
     return gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=crs), crs=crs)
+
+
+#: SQLite's (English) reasons a file cannot be read, in French: (words of its message, French).
+_SQLITE_REASONS = (
+    ("file is not a database", "ce n'est pas une base SQLite (fichier d'un autre type)"),
+    ("malformed", "fichier endommagé"),
+    ("unable to open", "impossible d'ouvrir le fichier (chemin ou droits)"),
+    ("locked", "fichier verrouillé par un autre programme (réessayez)"),
+    ("readonly", "fichier en lecture seule"),
+    ("disk i/o error", "erreur de lecture du disque"),
+)
+
+
+def _sqlite_reason(exc: BaseException) -> str:
+    """Why SQLite cannot read a file, in French (SQLite's text is the error's detail)."""
+    text = str(exc).lower()
+    return next((reason for words, reason in _SQLITE_REASONS if words in text),
+                "fichier illisible (détail technique avec ort-geo -v)")
+

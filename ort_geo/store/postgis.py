@@ -35,7 +35,14 @@ import pandas as pd
 import shapely
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, ConflictError, InputError, StoreError, require_module
+from ..errors import (
+    BusyError,
+    ConflictError,
+    InputError,
+    StoreError,
+    require_module,
+    with_detail,
+)
 from ..features import Feature, FeatureBatch, _plain, scalars
 from ..measures import Condition, Measure
 from ..validation import coerce_value
@@ -151,8 +158,8 @@ class PostGISStore(Store):
                     self._upgrade(conn)
                     self._add_points(conn)
         except psycopg.Error as exc:
-            raise StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
-                             f"{_reason(exc)}") from None
+            raise with_detail(StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
+                                         f"{_connection_reason(exc)}."), _reason(exc)) from None
 
     def _read_epsg(self) -> int:
         return STORAGE_EPSG  # read (or set) when the store is opened
@@ -1085,6 +1092,36 @@ def _reason(exc: Exception) -> str:
     diag = getattr(exc, "diag", None)
     text = (getattr(diag, "message_primary", None) or str(exc)).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: libpq's (English) reasons for a failed connection, in French: (pattern of its message, French).
+_CONNECTION_REASONS = tuple((re.compile(pattern, re.IGNORECASE), reason) for pattern, reason in (
+    (r"password authentication failed|no password supplied|authentication failed",
+     "utilisateur ou mot de passe refusé par le serveur"),
+    (r"connection refused",
+     "aucun serveur PostgreSQL ne répond à cette adresse (vérifiez l'hôte, le port et que le "
+     "serveur est démarré)"),
+    (r"could not translate host name|name or service not known|name resolution",
+     "nom d'hôte inconnu"),
+    (r"timeout expired|timed out", "le serveur ne répond pas (délai dépassé)"),
+    (r'database ".*" does not exist', "cette base n'existe pas sur le serveur"),
+    (r'role ".*" does not exist', "cet utilisateur n'existe pas sur le serveur"),
+    (r"no pg_hba\.conf entry", "connexion refusée par la configuration du serveur (pg_hba.conf)"),
+    (r"too many clients|remaining connection slots",
+     "le serveur n'accepte plus de connexion pour l'instant (réessayez)"),
+    (r"invalid dsn|invalid connection option|invalid uri|missing \"=\"",
+     "URL de connexion invalide"),
+    (r"permission denied", "droits insuffisants pour cet utilisateur"),
+))
+
+
+def _connection_reason(exc: Exception) -> str:
+    """Why a store could not be opened, in French (libpq's text is the error's detail)."""
+    text = str(exc)
+    for pattern, reason in _CONNECTION_REASONS:
+        if pattern.search(text):
+            return reason
+    return "connexion ou lecture impossible (détail technique avec ort-geo -v)"
 
 
 def _literal(text: str) -> str:

@@ -1,0 +1,205 @@
+"""The CLI speaks French all the way through: click's own frame (usage line, headings, help and
+version options, defaults, usage errors) through the catalogue of ``ort_geo/cli/locale``, and the
+store-opening errors without the libraries' English text (kept for ``-v``)."""
+
+from __future__ import annotations
+
+import gettext
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ort_geo.cli import _i18n, main
+
+#: click's English frame: none of it may reach a French planner.
+ENGLISH_FRAME = ("Usage:", "Options:\n", "Commands:", "Arguments:", "Show this message",
+                 "Show the version", "[default:", "[required]", "env var:", "Error:", "Try '",
+                 "for help", "No such", "Missing", "Invalid value", "Got unexpected",
+                 "COMMAND [ARGS]", "does not exist")
+#: words of libpq, SQLite and GDAL messages that must stay out of the French line.
+LIBRARY_WORDS = re.compile(r"\b(failed|connection|refused|password|authentication|database|"
+                           r"server|file is|not a|unable|error)\b", re.IGNORECASE)
+
+
+def _invoke(args: list[str]):
+    return CliRunner().invoke(main, args, prog_name="ort-geo")
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()):
+    """Every command path under ``group`` (subgroups included), found as the CLI finds them."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
+        yield (*path, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*path, name))
+
+
+#: click's English type names, shown as placeholders of option values.
+ENGLISH_METAVARS = re.compile(r"\b(TEXT|INTEGER|FLOAT|BOOLEAN|FILE|FILENAME|DIRECTORY|PATH|"
+                              r"RANGE)\b")
+
+
+def _english(text: str) -> list[str]:
+    return [w for w in ENGLISH_FRAME if w in text] + ENGLISH_METAVARS.findall(text)
+
+
+def test_the_catalogue_is_compiled_from_its_source(tmp_path: Path):
+    """The committed .mo is the .po compiled (``make locale``): an edit of one alone fails."""
+    msgfmt = shutil.which("msgfmt")
+    if msgfmt is None:
+        pytest.skip("msgfmt (gettext) absent : le catalogue compilé n'est pas revérifié")
+    folder = _i18n.LOCALE_DIR / "fr" / "LC_MESSAGES"
+    fresh = tmp_path / "fresh.mo"
+    subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(folder / "ort_geo.po")],
+                   check=True)
+    with open(fresh, "rb") as a, open(folder / "ort_geo.mo", "rb") as b:
+        assert gettext.GNUTranslations(a)._catalog == gettext.GNUTranslations(b)._catalog
+
+
+def test_main_help_is_french():
+    result = _invoke(["--help"])
+    assert result.exit_code == 0, result.output
+    assert _english(result.output) == [], result.output
+    for french in ("Utilisation : ort-geo", "Commandes", "Affiche cette aide et quitte.",
+                   "Affiche la version et quitte.", "COMMANDE [ARGUMENTS]"):
+        assert french in result.output
+
+
+def test_every_command_help_is_french():
+    """Every command and subcommand, found automatically: a new one is covered too."""
+    paths = list(_commands(main))
+    assert len(paths) >= 15 and ("stats",) in paths
+    for path in paths:
+        result = _invoke([*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert _english(result.output) == [], (path, _english(result.output), result.output)
+        assert result.output.startswith(f"Utilisation : ort-geo {' '.join(path)}"), path
+        assert "Affiche cette aide et quitte." in result.output, path
+
+
+def test_defaults_and_required_options_are_french():
+    text = " ".join(_invoke(["stats", "--help"]).output.split())
+    assert "[par défaut : " in text
+    text = " ".join(_invoke(["import", "--help"]).output.split())
+    assert "[obligatoire]" in text
+
+
+@pytest.mark.parametrize("args, french", [
+    (["--x"], "Option inconnue : '--x'."),
+    (["pas-une-commande"], "Commande inconnue : 'pas-une-commande'."),
+    (["export"], "Argument manquant 'LAYER'."),
+    (["import", __file__], "Option manquante '--couche'."),
+    (["stats", "a", "b", "c"], "Arguments en trop : b c"),
+    (["stats", "--format", "x"], "Valeur invalide pour '--format' : 'x' n'est pas l'une des"),
+    (["stats", "--annee", "deux-mille"], "'deux-mille' n'est pas un nombre valide."),
+    (["import", "/nulle/part.geojson", "--couche", "x"], "Chemin '/nulle/part.geojson' "
+                                                           "introuvable."),
+    (["stats", "--format"], "L'option '--format' attend une valeur."),
+])
+def test_usage_errors_are_french_with_exit_2(args: list[str], french: str):
+    result = _invoke(args)
+    assert result.exit_code == 2, result.output
+    assert _english(result.output) == [], result.output
+    assert "Erreur : " in result.output and french in result.output
+    if args != ["stats", "--format"]:  # click shows no usage for an option's missing value
+        assert "Utilisation : ort-geo" in result.output and "Aide : « ort-geo" in result.output
+
+
+def test_french_whatever_the_users_locale():
+    """The installed command, run with an English locale, still speaks French (and exits 2);
+    the process's own gettext domain and LANGUAGE are left as they were after an in-process run."""
+    env = {"PATH": "/usr/bin:/bin", "LANG": "en_US.UTF-8", "LANGUAGE": "en", "LC_ALL": "C"}
+    done = subprocess.run([str(Path(sys.executable).parent / "ort-geo"), "--x"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Erreur : Option inconnue : '--x'." in done.stderr and not _english(done.stderr)
+    domain = gettext.textdomain()
+    _invoke(["--x"])
+    assert gettext.textdomain() == domain
+
+
+def _store_error(store: str, verbose: bool = False) -> tuple[int, str, str]:
+    """Exit code, main line (rewrapped) and the rest of ``ort-geo layers --store store``."""
+    result = _invoke([*(["-v"] if verbose else []), "layers", "--store", store])
+    text = " ".join(result.output.split())
+    main_line, _, rest = text.partition("Détail technique :")
+    return result.exit_code, main_line.strip(), rest
+
+
+def _assert_french_line(code: int, line: str, reason: str):
+    assert code == 2, line
+    assert line.startswith("Erreur : ") and line.endswith(f"{reason}."), line
+    assert not LIBRARY_WORDS.search(line.replace("postgresql://", "")), line
+
+
+def test_a_non_geopackage_file_gives_a_french_line(tmp_path: Path):
+    path = tmp_path / "faux.gpkg"
+    path.write_text("ceci n'est pas un GeoPackage\n" * 100)
+    before = path.read_bytes()
+    code, line, rest = _store_error(str(path))
+    _assert_french_line(code, line, "ce n'est pas une base SQLite (fichier d'un autre type)")
+    assert rest == "" and path.read_bytes() == before
+    code, line, rest = _store_error(str(path), verbose=True)
+    assert code == 2 and "file is not a database" in rest  # the cause, for -v only
+
+
+def test_an_unreachable_postgresql_port_gives_a_french_line():
+    pytest.importorskip("psycopg")
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, line, rest = _store_error(f"postgresql://ortgeo:ortgeo@127.0.0.1:{port}/ortgeo")
+    _assert_french_line(code, line, "aucun serveur PostgreSQL ne répond à cette adresse "
+                                    "(vérifiez l'hôte, le port et que le serveur est démarré)")
+    assert rest == ""
+    code, line, rest = _store_error(f"postgresql://ortgeo:ortgeo@127.0.0.1:{port}/ortgeo", True)
+    assert "refused" in rest.lower()
+
+
+@pytest.mark.postgis
+def test_a_wrong_postgresql_password_gives_a_french_line(postgis_url: str):
+    parts = urlsplit(postgis_url)
+    user = parts.username or "postgres"
+    wrong = parts._replace(netloc=f"{user}:pas-le-bon@{parts.hostname}:{parts.port or 5432}")
+    code, line, rest = _store_error(urlunsplit(wrong))
+    _assert_french_line(code, line, "utilisateur ou mot de passe refusé par le serveur")
+    assert "pas-le-bon" not in line  # the password is masked
+    parts = urlsplit(postgis_url)
+    missing = urlunsplit(parts._replace(path="/ortgeo_base_absente"))
+    code, line, rest = _store_error(missing)
+    _assert_french_line(code, line, "cette base n'existe pas sur le serveur")
+
+
+def test_every_string_click_marks_has_a_french_translation(tmp_path: Path):
+    """A click upgrade that adds a message is caught here, not by a planner: xgettext lists what
+    click's modules pass to gettext, and the catalogue must translate each of them."""
+    xgettext = shutil.which("xgettext")
+    if xgettext is None:
+        pytest.skip("xgettext (gettext) absent : couverture du catalogue non vérifiée")
+    sources = sorted(str(p) for p in Path(click.__file__).parent.glob("*.py")
+                     if not p.name.startswith("_") and p.name not in ("testing.py",
+                                                                       "shell_completion.py"))
+    pot = tmp_path / "click.pot"
+    subprocess.run([xgettext, "--language=Python", "-k_", "-kngettext:1,2", "--omit-header",
+                    "-o", str(pot), *sources], check=True)
+    with open(_i18n.LOCALE_DIR / "fr" / "LC_MESSAGES" / "ort_geo.mo", "rb") as mo:
+        catalogue = gettext.GNUTranslations(mo)._catalog
+    known = {key[0] if isinstance(key, tuple) else key for key in catalogue}
+    msgids = re.findall(r'^msgid ((?:".*"\n)+)', pot.read_text(), re.MULTILINE)
+    assert len(msgids) > 50  # the extraction did find click's strings
+    missing = []
+    for block in msgids:
+        text = "".join(re.findall(r'"(.*)"', block)).encode().decode("unicode_escape")
+        if text and text not in known:
+            missing.append(text)
+    assert missing == []
