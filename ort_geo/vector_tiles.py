@@ -290,8 +290,9 @@ class TileBody:
     @classmethod
     def of(cls, data: bytes) -> TileBody:
         # A hash of the content: the same tile of a public view keeps its tag when only hidden
-        # fields changed, so the tag reveals nothing about them.
-        return cls(data, '"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"')
+        # fields changed, so the tag reveals nothing about them. Weak: the plain and the gzip
+        # answers carry the same tag, which a strong tag may not (RFC 9110, 8.8.1).
+        return cls(data, 'W/"' + hashlib.blake2b(data, digest_size=12).hexdigest() + '"')
 
     @property
     def gzip(self) -> bytes:

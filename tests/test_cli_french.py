@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gettext
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -53,11 +52,9 @@ def _english(text: str) -> list[str]:
     return [w for w in ENGLISH_FRAME if w in text] + ENGLISH_METAVARS.findall(text)
 
 
-def test_the_catalogue_is_compiled_from_its_source(tmp_path: Path):
+def test_the_catalogue_is_compiled_from_its_source(tmp_path: Path, system_tool):
     """The committed .mo is the .po compiled (``make locale``): an edit of one alone fails."""
-    msgfmt = shutil.which("msgfmt")
-    if msgfmt is None:
-        pytest.skip("msgfmt (gettext) absent : le catalogue compilé n'est pas revérifié")
+    msgfmt = system_tool("msgfmt", "gettext")
     folder = _i18n.LOCALE_DIR / "fr" / "LC_MESSAGES"
     fresh = tmp_path / "fresh.mo"
     subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(folder / "ort_geo.po")],
@@ -178,3 +175,26 @@ def test_a_wrong_postgresql_password_gives_a_french_line(postgis_url: str):
     missing = urlunsplit(parts._replace(path="/ortgeo_base_absente"))
     code, line, rest = _store_error(missing)
     _assert_french_line(code, line, "cette base n'existe pas sur le serveur")
+
+
+def test_every_string_click_marks_has_a_french_translation(tmp_path: Path, system_tool):
+    """A click upgrade that adds a message is caught here, not by a planner: xgettext lists what
+    click's modules pass to gettext, and the catalogue must translate each of them."""
+    xgettext = system_tool("xgettext", "gettext")
+    sources = sorted(str(p) for p in Path(click.__file__).parent.glob("*.py")
+                     if not p.name.startswith("_") and p.name not in ("testing.py",
+                                                                       "shell_completion.py"))
+    pot = tmp_path / "click.pot"
+    subprocess.run([xgettext, "--language=Python", "-k_", "-kngettext:1,2", "--omit-header",
+                    "-o", str(pot), *sources], check=True)
+    with open(_i18n.LOCALE_DIR / "fr" / "LC_MESSAGES" / "ort_geo.mo", "rb") as mo:
+        catalogue = gettext.GNUTranslations(mo)._catalog
+    known = {key[0] if isinstance(key, tuple) else key for key in catalogue}
+    msgids = re.findall(r'^msgid ((?:".*"\n)+)', pot.read_text(), re.MULTILINE)
+    assert len(msgids) > 50  # the extraction did find click's strings
+    missing = []
+    for block in msgids:
+        text = "".join(re.findall(r'"(.*)"', block)).encode().decode("unicode_escape")
+        if text and text not in known:
+            missing.append(text)
+    assert missing == []

@@ -129,6 +129,7 @@ _PAGE = """<!DOCTYPE html>
   <h1>Éditeur des secteurs et des zones <span class="ed-sub">{title}</span></h1>
   <p class="ed-banner" role="note">{banner}</p>
   <p id="ed-who" class="ed-who" aria-live="polite"></p>
+  <nav class="ed-links" aria-label="Autres pages"><a href="carte">Carte de travail</a></nav>
 </header>
 <main class="ed-main">
   <section id="ed-login" class="ed-login" aria-labelledby="ed-login-title">

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from html import escape
 
 from branca.element import Element, MacroElement
@@ -153,10 +154,16 @@ class ArchiveData(MacroElement):
         self.data = data_b64
 
 
-def page_header(title: str, subtitle: str, banner: str | None) -> Element:
-    """The page's heading, skip link and (staff) restricted-distribution banner."""
+def page_header(title: str, subtitle: str, banner: str | None,
+                links: Sequence[tuple[str, str]] = ()) -> Element:
+    """The page's heading, skip link, (staff) restricted-distribution banner and links to the
+    other pages of the site (``(href, text)``; none in a file written by the CLI)."""
     parts = ['<a class="og-skip" href="#og-liste">Aller à la liste des actions et des secteurs</a>',
-             '<header class="og-header">', f"<h1>{escape(title)}</h1>"]
+             '<header class="og-header">']
+    if links:  # first, floated right of the title: the header (hence the map) keeps its height
+        parts.append('<nav class="og-links" aria-label="Autres pages"><p>' + " · ".join(
+            f'<a href="{escape(href)}">{escape(text)}</a>' for href, text in links) + "</p></nav>")
+    parts.append(f"<h1>{escape(title)}</h1>")
     if banner:
         parts.append(f'<p class="og-banner" role="note">{escape(banner)}</p>')
     parts.append(f"<p>{escape(subtitle)}</p></header>")

@@ -13,7 +13,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -323,7 +323,7 @@ def _add_layers(m: folium.Map, prepared: list[_Layer], audience: Audience) -> No
 
 def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
             banner: str | None, legend_extra: list, audience: Audience,
-            sources: str) -> folium.Map:
+            sources: str, links: Sequence[tuple[str, str]] = ()) -> folium.Map:
     # Folded by default: open, the switcher covered a quarter of the map and part of the popups.
     control = folium.LayerControl(position="topright", collapsed=True).add_to(m)
     m.add_child(elements.fullscreen())
@@ -334,7 +334,7 @@ def _finish(m: folium.Map, prepared: list[_Layer], *, title: str, subtitle: str,
                                  search=searchable))
     figure = m.get_root()
     figure.title = f"{title} — {'carte de travail' if audience == 'staff' else 'carte du programme'}"  # type: ignore[attr-defined]
-    figure.html.add_child(elements.page_header(title, subtitle, banner), index=0)  # type: ignore[attr-defined]
+    figure.html.add_child(elements.page_header(title, subtitle, banner, links), index=0)  # type: ignore[attr-defined]
     note = ("Fonds de plan : OpenStreetMap ou Plan IGN v2, chargés depuis Internet ; "
             "hors connexion, les couches du programme restent affichées.")
     aside = _aside({e.config.name: e for e in prepared}, _legend(prepared, legend_extra), note,
@@ -393,13 +393,15 @@ def public_map(store: Store, *, title: str | None = None, basemap: str = "osm",
 
 
 def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
-              view: View | None = None, tiles_url: str | None = None) -> folium.Map:
+              view: View | None = None, tiles_url: str | None = None,
+              links: Sequence[tuple[str, str]] = ()) -> folium.Map:
     """The partners' working map: every layer plus buildings by condition and vacancy.
 
     Without ``tiles_url`` the buildings are embedded as one PMTiles archive: a file that works
     offline, for the extent of one town or so. With ``tiles_url`` (the API's building tiles,
     ``{z}/{y}/{x}``) the page reads them tile by tile from the API with the key of its session
-    (:mod:`.served`): any extent, a whole département, and what that key may see.
+    (:mod:`.served`): any extent, a whole département, and what that key may see. ``links``:
+    the header's links to the site's other pages (``(href, text)``), for the served map.
     """
     prepared, omitted = _prepared_layers(store, "staff")
     title = title or _territory_title(store)
@@ -438,7 +440,7 @@ def staff_map(store: Store, *, title: str | None = None, basemap: str = "osm",
     subtitle = (f"Carte de travail des partenaires : bâtiments visibles à partir du niveau de "
                 f"zoom {low}, colorés par état du bâti ou par vacance.")
     return _finish(m, prepared, title=title, subtitle=subtitle, banner=BANNER,
-                   legend_extra=legend_extra, audience="staff",
+                   legend_extra=legend_extra, audience="staff", links=links,
                    sources=_sources(store, [e.config.name for e in prepared]
                                     + (["batiments"] if count else []), "staff"))
 

@@ -20,6 +20,9 @@ from .maps import BANNER, _territory_title, render_html, staff_map
 
 #: The building tiles, relative to the page (``/carte``): the API's own tile route, y before x.
 TILES_URL = f"collections/batiments/tiles/{vector_tiles.TMS_ID}/{{z}}/{{y}}/{{x}}"
+#: The editor, relative to the page: the same tab keeps the session's key (sessionStorage), so
+#: the editor signs in by itself; the key is never in the link.
+EDITOR_LINK = ("editeur", "Éditeur des secteurs et des zones")
 
 
 def served_staff_map(store: Store, *, basemap: str = "osm") -> str:
@@ -27,13 +30,15 @@ def served_staff_map(store: Store, *, basemap: str = "osm") -> str:
     store revision: any write, by the tool or another client, builds it again."""
     return store.cached(("served-staff-map", basemap),
                         lambda: render_html(staff_map(store, basemap=basemap,
-                                                      tiles_url=TILES_URL)))
+                                                      tiles_url=TILES_URL,
+                                                      links=[EDITOR_LINK])))
 
 
 def staff_map_shell(store: Store) -> str:
     """The page of ``/carte``: a sign-in form; no data of the store but its title."""
     title = _territory_title(store)
     return assets.inline_assets(_SHELL.format(title=escape(title), banner=escape(BANNER),
+                                              editor=EDITOR_LINK[0], editor_text=EDITOR_LINK[1],
                                               script=assets.url(assets.OWN, "carte.js")))
 
 
@@ -53,10 +58,12 @@ label, input, button {{ display: block; font: inherit; margin: .4rem 0; }}
 input {{ width: 100%; padding: .4rem; box-sizing: border-box; }}
 button {{ padding: .4rem 1rem; }}
 .og-error {{ color: #922b21; }}
+header a {{ color: #fff; }}
 </style>
 </head>
 <body>
-<header><h1>Carte de travail — {title}</h1><p class="og-banner" role="note">{banner}</p></header>
+<header><h1>Carte de travail — {title}</h1><p class="og-banner" role="note">{banner}</p>
+<nav aria-label="Autres pages"><p><a href="{editor}">{editor_text}</a></p></nav></header>
 <main>
   <section id="og-login" aria-labelledby="og-login-title">
     <h2 id="og-login-title">Connexion</h2>

@@ -583,3 +583,32 @@ def test_the_served_staff_map_draws_buildings_from_the_api_tiles_with_its_key(ch
             == {"16"}  # over-zoomed beyond the last level
         assert answers and set(answers) <= {200, 204}
         assert not visit.errors, visit.errors
+
+
+def test_the_editor_and_the_served_map_link_to_each_other_keeping_the_session(chromium, site,
+                                                                              tmp_path):
+    """The editor's header links to ``/carte`` and the map's to the editor: following them in
+    the tab keeps the session (the key in sessionStorage, never in a URL nor a cookie), so the
+    map opens with its staff tiles and the editor signs in again without asking for the key."""
+    base, _, keys = site
+    with open_site(chromium, f"{base}/editeur") as (page, visit):
+        _sign_in(page, keys["staff"])
+        page.screenshot(path=str(tmp_path / "editeur-lien-carte.png"))
+        sent: list[tuple[str, str | None]] = []
+        page.on("request", lambda r: sent.append((r.url, r.headers.get("x-api-key"))))
+        page.get_by_role("link", name="Carte de travail").click()
+        page.wait_for_function("window.ortGeoReady === true", timeout=30000)
+        assert page.url == f"{base}/carte"
+        assert any(url.endswith("/carte/contenu") and key == keys["staff"] for url, key in sent)
+        page.screenshot(path=str(tmp_path / "carte-lien-editeur.png"))
+        page.get_by_role("link", name="Éditeur des secteurs et des zones").click()
+        page.wait_for_function(READY, timeout=30000)
+        assert page.url == f"{base}/editeur"
+        assert "Anah 68" in page.inner_text("#ed-who")
+        assert not any(keys["staff"] in url for url, _ in sent)
+        assert page.context.cookies() == []
+        assert not visit.errors, visit.errors
+    # The sign-in page of /carte (no session) links to the editor too.
+    with open_site(chromium, f"{base}/carte") as (page, visit):
+        link = page.get_by_role("link", name="Éditeur des secteurs et des zones")
+        assert link.get_attribute("href") == "editeur"
