@@ -500,9 +500,8 @@ def main(argv: list[str] | None = None) -> int:
                     "TIPG_DB_FUNCTIONS": "[]"}
         servers["TiPg"] = Server(
             "TiPg", "PostGIS",
-            lambda: running("TiPg", [str(py_tipg), "-m", "uvicorn", "tipg.main:app", "--host",
-                                     "127.0.0.1", "--port", "{port}", "--workers",
-                                     str(n_workers), "--log-level", "warning"],
+            lambda: running("TiPg", [str(py_tipg), "-m", "benchmarks.peer_server",
+                                     "tipg.main:app", "{port}", str(n_workers)],
                             "/conformance", env_tipg),
             {"/conformance": "/conformance",
              "small collection": f"/collections/{schema}.secteurs_ort/items",

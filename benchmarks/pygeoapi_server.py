@@ -39,10 +39,9 @@ def main(argv: list[str]) -> int:
         with open(output, "w", encoding="utf-8") as out:
             out.write(document)
         return 0
-    import uvicorn
+    from benchmarks.peer_server import serve
 
-    uvicorn.run("pygeoapi.starlette_app:APP", host="127.0.0.1", port=int(argv[1]),
-                workers=int(argv[2]) if len(argv) > 2 else 1, log_level="warning")
+    serve("pygeoapi.starlette_app:APP", int(argv[1]), int(argv[2]) if len(argv) > 2 else 1)
     return 0
 
 
