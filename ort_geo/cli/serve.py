@@ -128,12 +128,14 @@ def _supervise(host: str, port: int, workers: int) -> None:
 
     processes = [start() for _ in range(workers)]
     stopping = False
+    signalled: set[int | None] = set()  # one SIGTERM each: a second one makes uvicorn skip its shutdown
 
-    def stop(signum, frame) -> None:
+    def stop(signum: int | None = None, frame: object = None) -> None:
         nonlocal stopping
         stopping = True
         for process in processes:
-            if process.is_alive():
+            if process.is_alive() and process.pid not in signalled:
+                signalled.add(process.pid)
                 process.terminate()
 
     signal.signal(signal.SIGTERM, stop)
@@ -146,7 +148,9 @@ def _supervise(host: str, port: int, workers: int) -> None:
                 console_err.print(f"Processus serveur {process.pid} arrêté (code "
                                   f"{process.exitcode}) : relancé.", highlight=False)
                 time.sleep(1)  # a worker failing at once does not spin the machine
-                processes[i] = start()
+                if not stopping:  # the stop may have come during the pause
+                    processes[i] = start()
+    stop()  # a worker started while the stop came (the handler ran before it was listed)
     for process in processes:
         process.join(60)
         if process.is_alive():

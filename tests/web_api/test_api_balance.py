@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import serve_process
@@ -41,16 +42,27 @@ def _tcp(port: int) -> list[tuple[str, int, int]]:
     return rows
 
 
+def _listening_workers(server: int, port: int) -> tuple[list[int], set[int]]:
+    """The server's child processes holding a listening socket of ``port``, and those sockets."""
+    children = subprocess.run(["pgrep", "-P", str(server)], capture_output=True,
+                              text=True).stdout.split()
+    sockets = {int(pid): _inodes(int(pid)) for pid in children}
+    listening = {inode for state, _, inode in _tcp(port) if state == "0A"}
+    return [pid for pid, inodes in sockets.items() if inodes & listening], listening
+
+
 def test_a_burst_of_connections_reaches_every_worker(tmp_path):
     store = build_store(tmp_path / "atlas.gpkg")
     store.close()
     with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
         port = int(base.rsplit(":", 1)[1])
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
-        sockets = {int(pid): _inodes(int(pid)) for pid in children}
-        listening = {inode for state, _, inode in _tcp(port) if state == "0A"}
-        workers = [pid for pid, inodes in sockets.items() if inodes & listening]
+        # The server answers as soon as one worker listens; the other may still be importing.
+        deadline = time.monotonic() + 120
+        while True:
+            workers, listening = _listening_workers(proc.pid, port)
+            if len(workers) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert len(workers) == 2 and len(listening) == 2  # one listening socket each
         clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(16)]
         try:
