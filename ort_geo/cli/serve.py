@@ -11,9 +11,15 @@ from ..errors import InputError
 from ..store import open_store
 from ._common import console_err, store_option
 
-#: uvicorn's HTTP protocol for ``ort-geo serve``: its h11 protocol with Nagle off on every
-#: connection (see :mod:`api.transport`); an import string, each worker process imports it.
-HTTP_PROTOCOL = "api.transport:NoDelayH11Protocol"
+
+def _http_protocol() -> type:
+    """uvicorn's HTTP protocol for ``ort-geo serve``: its h11 protocol with Nagle off on every
+    connection (see :mod:`api.transport`). The class itself, not an import string: uvicorn's
+    oldest supported versions take only their own names there, and a class pickles by reference
+    for the workers."""
+    from api.transport import NoDelayH11Protocol
+
+    return NoDelayH11Protocol
 
 
 @click.command("serve")
@@ -57,7 +63,7 @@ def command(store: str, host: str, port: int, workers: int | None,
                       "processus) — Ctrl+C pour arrêter.", highlight=False)
     if reserved is None:
         uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    http=HTTP_PROTOCOL, log_level="warning")
+                    http=_http_protocol(), log_level="warning")
         return
     try:
         _supervise(host, port, workers)
@@ -105,7 +111,7 @@ def _serve_worker(host: str, port: int) -> None:
     import uvicorn
 
     sock = _listener(host, port)
-    config = uvicorn.Config("api.app:app_from_env", factory=True, http=HTTP_PROTOCOL,
+    config = uvicorn.Config("api.app:app_from_env", factory=True, http=_http_protocol(),
                             log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])
 
