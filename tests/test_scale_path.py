@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -156,21 +157,28 @@ def test_prefetched_merges_several_sources_and_a_failure_stops_them_all():
     assert not [t for t in threading.enumerate() if t.name == "ort-geo-prefetch"]
 
 
+def _stats_process(store: Path, out: Path, before: str, after: str) -> subprocess.CompletedProcess:
+    """``ort-geo stats secteurs_ort --format json`` in a fresh interpreter, with ``before`` run
+    first and ``after`` once the command succeeded (what they print is the output)."""
+    code = (
+        before
+        + "from ort_geo.cli import main\n"
+        f"args = ['stats', 'secteurs_ort', '--store', {str(store)!r}, '--format', 'json',"
+        f" '--annee', '{YEAR}', '--sortie', {str(out)!r}]\n"
+        "try:\n    main(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        + after)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+
+
 def test_cli_stats_loads_only_what_statistics_need(tmp_path):
     """``ort-geo stats`` as a process: the same JSON as the library, without the web, PDF,
     spreadsheet or raster stacks (each costs a user time at every run)."""
     store = _footprints_store(tmp_path / "s.gpkg")
     store.close()
     out = tmp_path / "stats.json"
-    code = (
-        "import sys\n"
-        "from ort_geo.cli import main\n"
-        f"args = ['stats', 'secteurs_ort', '--store', {str(store.path)!r}, '--format', 'json',"
-        f" '--annee', '{YEAR}', '--sortie', {str(out)!r}]\n"
-        "try:\n    main(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "print(' '.join(sorted(sys.modules)))\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    proc = _stats_process(store.path, out, "import sys\n",
+                          "print(' '.join(sorted(sys.modules)))\n")
     modules = set(proc.stdout.split())
     loaded = {m.split(".")[0] for m in modules}
     heavy = {"fastapi", "starlette", "uvicorn", "matplotlib", "folium", "altair", "scipy",
@@ -222,22 +230,15 @@ def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
     store = _footprints_store(tmp_path / "s.gpkg")
     store.close()
     out = tmp_path / "stats.json"
-    code = (
-        "import ort_geo.prepared as p\n"
-        "used = []\n"
-        "grid_for = p.ZonesInPreparation.grid_for\n"
-        "def spy(self, zones):\n"
-        "    grid = grid_for(self, zones)\n"
-        "    used.append(grid is not None)\n"
-        "    return grid\n"
-        "p.ZonesInPreparation.grid_for = spy\n"
-        "from ort_geo.cli import main\n"
-        f"args = ['stats', 'secteurs_ort', '--store', {str(store.path)!r}, '--format', 'json',"
-        f" '--annee', '{YEAR}', '--sortie', {str(out)!r}]\n"
-        "try:\n    main(args)\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
-        "print(used)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    spy = ("import ort_geo.prepared as p\n"
+           "used = []\n"
+           "grid_for = p.ZonesInPreparation.grid_for\n"
+           "def spy(self, zones):\n"
+           "    grid = grid_for(self, zones)\n"
+           "    used.append(grid is not None)\n"
+           "    return grid\n"
+           "p.ZonesInPreparation.grid_for = spy\n")
+    proc = _stats_process(store.path, out, spy, "print(used)\n")
     assert proc.stdout.split()[-1] == "[True]"
     with open_store(store.path) as st:
         frame = sector_stats(st, "secteurs_ort", reference_year=YEAR)
