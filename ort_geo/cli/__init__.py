@@ -14,7 +14,7 @@ import sys
 import click
 
 from ..errors import OrtGeoError
-from ._i18n import french, french_metavars
+from ._i18n import french, french_metavars, users_language
 
 
 class _Group(click.Group):
@@ -60,6 +60,7 @@ class _LazyGroup(_Group):
         command = getattr(module, "command", None)
         if isinstance(command, click.Command) and command.name not in self.commands:
             french_metavars(command)
+            users_language(command)
             self.add_command(command)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:

@@ -86,9 +86,19 @@ def _port_is_served(port: int) -> bool:
         return False
 
 
-def test_workers_end_with_a_killed_supervisor(tmp_path):
-    """SIGKILL to the supervisor runs no handler of its: its workers must still go (the kernel
-    tells them), not keep serving the port as orphans."""
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        pairs = [item.partition(b"=") for item in fh.read().split(b"\0") if item]
+    return {key.decode(): value.decode() for key, _, value in pairs}
+
+
+def test_workers_keep_the_users_language_and_end_with_a_killed_supervisor(tmp_path,
+                                                                          monkeypatch):
+    """The CLI speaks French through ``LANGUAGE=fr`` for click's words only: the server
+    processes it starts get the user's own ``LANGUAGE``. SIGKILL to the supervisor runs no
+    handler of its: its workers must still go (the kernel tells them), not keep serving the
+    port as orphans."""
+    monkeypatch.setenv("LANGUAGE", "en")  # inherited by the server: the user's language
     store = build_store(tmp_path / "atlas.gpkg")
     store.close()
     with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
@@ -97,6 +107,7 @@ def test_workers_end_with_a_killed_supervisor(tmp_path):
         while len(workers := _listening_workers(proc.pid, port)[0]) < 2:
             assert time.monotonic() < deadline, "les deux processus serveurs n'écoutent pas"
             time.sleep(0.2)
+        assert [_environ(pid).get("LANGUAGE") for pid in workers] == ["en", "en"]
         family = descendants(proc.pid)
         assert set(workers) <= set(family)
         os.kill(proc.pid, signal.SIGKILL)
