@@ -158,11 +158,11 @@ class ZonesInPreparation:
         self._lines: dict[str, ZoneSums] | None = None
         self._grid_done = threading.Event()
         if process and hasattr(os, "fork") and threading.active_count() == 1:
-            target, args = self._receive, _fork(path, layer)
+            self._thread = threading.Thread(target=self._receive, args=_fork(path, layer),
+                                            name="ort-geo-prepare", daemon=True)
         else:
-            target, args = self._run, (path, layer)
-        self._thread = threading.Thread(target=target, args=args, name="ort-geo-prepare",
-                                        daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(path, layer),
+                                            name="ort-geo-prepare", daemon=True)
         self._thread.start()
 
     def _run(self, path: str | Path, layer: str) -> None:
@@ -218,8 +218,11 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     Values go through a file, only their place through the pipe: the receiving thread then
     needs the GIL a few times, not once per pipe-buffer of data (it would wait for the
     imports at each)."""
-    data = os.memfd_create("ort-geo-prepare") if hasattr(os, "memfd_create") \
-        else os.dup(tempfile.TemporaryFile().fileno())
+    if hasattr(os, "memfd_create"):  # Linux: in memory
+        data = os.memfd_create("ort-geo-prepare")
+    else:
+        with tempfile.TemporaryFile() as spill:
+            data = os.dup(spill.fileno())
     read, write = os.pipe()
     pid = os.fork()
     if pid:
