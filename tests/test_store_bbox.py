@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
+from shapely.ops import polylabel
 
 from api import geojson
 from ort_geo.store.gpkg import _st, _st_is_empty, encode_geometries
@@ -29,7 +30,8 @@ def _query(x: float, y: float, w: float, h: float) -> geojson.BBoxQuery:
     return geojson.parse_bbox(f"{lon0},{lat0},{lon1},{lat1}", geojson.CRS84)
 
 
-EDGE = _query(X0 + 700, Y0 + 700, 600, 600)  # the area whose edges the special shapes follow
+EDGE = _query(X0 + 700, Y0 + 700, 600, 600)  # areas whose edges the special shapes follow
+BIG = _query(X0 - 9000, Y0 - 9000, 20000, 20000)  # its sides bend by metres
 
 
 def _edge_shapes(area) -> list:
@@ -46,6 +48,14 @@ def _edge_shapes(area) -> list:
         shapes += [square, outside, inside,
                    shapely.affinity.translate(outside, *(out * 1e-3)),
                    shapely.affinity.translate(inside, *(-out * 1e-3))]
+    # In the slivers between the area and its oriented envelope (a CRS84 box's sides bend by
+    # centimetres): outside the area, inside every side of its envelope.
+    slivers = shapely.oriented_envelope(area).difference(area)
+    for piece in getattr(slivers, "geoms", [slivers]):
+        centre = polylabel(piece, tolerance=1e-4)
+        half = min(1.0, centre.distance(piece.exterior) / 2)
+        p = np.array(centre.coords[0])
+        shapes.append(shapely.box(*(p - half), *(p + half)))
     return [s for s in shapes if not s.is_empty and s.geom_type == "Polygon"]
 
 
@@ -59,7 +69,7 @@ def _buildings(n: int = 2600) -> gpd.GeoDataFrame:
                             shapely.box(X0 + 600, Y0 + 690, X0 + 1400, Y0 + 700))]
     geoms += [shapely.LineString([(X0 + 600 + 40 * k, Y0 + 1450), (X0 + 1450, Y0 + 600 + 40 * k)
                                   ]).buffer(1) for k in range(10)]
-    geoms += _edge_shapes(EDGE.area)
+    geoms += _edge_shapes(EDGE.area) + _edge_shapes(BIG.area)
     ids = [f"b{i:05d}" for i in range(len(geoms))]
     return gpd.GeoDataFrame({
         "id": ids, "code_insee": "68298",
@@ -77,7 +87,8 @@ def _expected(full: gpd.GeoDataFrame, area, where=None) -> list[str]:
 
 def _queries() -> list[tuple[str, dict, object]]:
     rng = np.random.default_rng(7)
-    out = [("edge", {"bbox": EDGE.envelope, "area": EDGE.area}, EDGE.area)]
+    out = [(name, {"bbox": q.envelope, "area": q.area}, q.area)
+           for name, q in (("edge", EDGE), ("big", BIG))]
     for i, (x, y, w) in enumerate(zip(rng.uniform(-300, 1900, 14), rng.uniform(-300, 1900, 14),
                                       rng.choice([20.0, 150.0, 600.0, 1500.0], 14),
                                       strict=True)):
@@ -119,9 +130,13 @@ def layer(new_store):
 def test_box_reads_match_brute_force(layer):
     full = layer.read("batiments")
     assert _check(layer, full) > 60
-    edge = _expected(full, EDGE.area)
-    shapes = set(full["id"][-len(_edge_shapes(EDGE.area)):])
-    assert len(shapes & set(edge)) > 40 and len(shapes - set(edge)) > 20  # both sides decided
+    for q in (EDGE, BIG):
+        edge = set(_expected(full, q.area))
+        shapes = _edge_shapes(q.area)
+        on_edge = set(full["id"][full.geometry.isin(shapes)])
+        assert len(on_edge & edge) > 40 and len(on_edge - edge) > 20  # both sides decided
+        slivers = set(full["id"][full.geometry.isin(shapes[-3:])])
+        assert len(slivers) == 3 and not slivers & edge
 
 
 def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
