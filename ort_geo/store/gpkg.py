@@ -26,7 +26,7 @@ import shapely
 from pyproj import CRS
 
 from ..catalogue import LayerSpec
-from ..errors import BusyError, InputError, StoreError, with_detail
+from ..errors import BusyError, InputError, StoreError, os_reason, with_detail
 from ..features import Feature, FeatureBatch, _plain, objects, scalars
 from ..gpkg_blobs import _wkb_part, decode_geometries
 from .base import (
@@ -339,7 +339,8 @@ class GeoPackageStore(Store):
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                                    check_same_thread=not shared)
         except sqlite3.Error as exc:
-            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Impossible d'ouvrir {self.path} : "
+                                         f"{_sqlite_reason(exc)}."), exc) from exc
         conn.execute("PRAGMA foreign_keys = ON")
         for name, fn in (("ST_MinX", _st(0)), ("ST_MaxX", _st(1)), ("ST_MinY", _st(2)),
                          ("ST_MaxY", _st(3)), ("ST_IsEmpty", _st_is_empty)):
@@ -389,7 +390,8 @@ class GeoPackageStore(Store):
         try:
             stat = os.stat(self.path)
         except OSError as exc:
-            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Impossible d'ouvrir {self.path} : "
+                                         f"{os_reason(exc)}."), exc) from exc
         return os.getpid(), stat.st_dev, stat.st_ino
 
     @contextmanager
@@ -398,7 +400,8 @@ class GeoPackageStore(Store):
         try:
             yield conn
         except sqlite3.Error as exc:
-            raise StoreError(f"Lecture impossible dans {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Lecture impossible dans {self.path} : "
+                                         f"{_sqlite_reason(exc)}."), exc) from exc
 
     def close(self) -> None:
         with self._readers_lock:
@@ -436,9 +439,11 @@ class GeoPackageStore(Store):
             if "locked" in str(exc) or "busy" in str(exc):
                 raise BusyError(f"Entrepôt {self.path.name} occupé par une autre écriture : "
                                 "réessayez dans un instant.") from exc
-            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Écriture impossible dans {self.path} : "
+                                         f"{_sqlite_reason(exc)}."), exc) from exc
         except sqlite3.Error as exc:
-            raise StoreError(f"Écriture impossible dans {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Écriture impossible dans {self.path} : "
+                                         f"{_sqlite_reason(exc)}."), exc) from exc
         finally:
             if not finished:  # a refused edit (rolled back), or a failure: start afresh then
                 try:
@@ -532,7 +537,8 @@ class GeoPackageStore(Store):
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             conn.execute("ROLLBACK")
-            raise StoreError(f"Mise à niveau impossible de {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Mise à niveau impossible de {self.path} : "
+                                         f"{_sqlite_reason(exc)}."), exc) from exc
         finally:
             conn.close()
 
@@ -796,7 +802,8 @@ class GeoPackageStore(Store):
             fd = _header_fd(self.path)  # never closed: see there
             head, stat = os.pread(fd, 4, 24), os.fstat(fd)
         except OSError as exc:
-            raise StoreError(f"Impossible d'ouvrir {self.path} : {exc}") from exc
+            raise with_detail(StoreError(f"Impossible d'ouvrir {self.path} : "
+                                         f"{os_reason(exc)}."), exc) from exc
         if os.path.exists(f"{self.path}-wal"):
             return None  # WAL mode (QGIS may set it): commits do not touch the file, no token
         return head, stat.st_ino, stat.st_size, stat.st_mtime_ns
@@ -1121,6 +1128,8 @@ _SQLITE_REASONS = (
     ("locked", "fichier verrouillé par un autre programme (réessayez)"),
     ("readonly", "fichier en lecture seule"),
     ("disk i/o error", "erreur de lecture du disque"),
+    ("full", "plus de place sur le disque"),
+    ("no such", "structure inattendue (entrepôt d'une autre version d'ort-geo ?)"),
 )
 
 

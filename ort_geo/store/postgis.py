@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import geopandas as gpd
 import numpy as np
@@ -116,7 +116,10 @@ def split_url(url: str) -> tuple[str, str]:
     schema = schemas[-1] if schemas else "public"
     if not _SCHEMA_NAME.match(schema):
         raise StoreError(f"Nom de schéma PostgreSQL invalide : « {schema} » (minuscules, chiffres, _).")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    # libpq's parameters kept as written: decoded and encoded again, ``options=-c%20x%3D1``
+    # came out as ``-c+x%3D1`` (libpq reads no ``+`` as a space: "unrecognized parameter +x").
+    rest = "&".join(pair for pair in parts.query.split("&")
+                    if pair and unquote(pair.partition("=")[0]) != "schema")
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
@@ -207,14 +210,16 @@ class PostGISStore(Store):
             raise BusyError("Modifications en file d'attente trop longue : réessayez dans un "
                             "instant.") from None
         except psycopg.errors.UniqueViolation as exc:
-            raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
-                                f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
+            raise with_detail(ConflictError("Un autre utilisateur vient de créer un objet avec le "
+                                            "même identifiant : rechargez avant de réessayer."),
+                              _reason(exc)) from None
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
-            raise ConflictError("Modification concurrente d'un autre utilisateur : réessayez "
-                                f"({_reason(exc)}).") from None
+            raise with_detail(ConflictError("Modification concurrente d'un autre utilisateur : "
+                                            "réessayez."), _reason(exc)) from None
         except psycopg.Error as exc:
-            raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
-                             f"{_reason(exc)}") from None
+            raise with_detail(StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma "
+                                         f"{self.schema}) : {_connection_reason(exc)}."),
+                              _reason(exc)) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -596,15 +601,17 @@ class PostGISStore(Store):
         except psycopg.Error as exc:
             if lead is not None:
                 lead.close()
-            raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                             f"{_reason(exc)}") from None
+            raise with_detail(StoreError("Lecture impossible dans "
+                                         f"{masked(self.conninfo)} : "
+                                         f"{_connection_reason(exc)}."), _reason(exc)) from None
 
         def batches() -> Generator[ValueBatch, None, None]:
             try:
                 yield from reader
             except psycopg.Error as exc:
-                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                                 f"{_reason(exc)}") from None
+                raise with_detail(StoreError("Lecture impossible dans "
+                                             f"{masked(self.conninfo)} : "
+                                             f"{_connection_reason(exc)}."), _reason(exc)) from None
             finally:
                 reader.close()
                 if lead is not None:
@@ -672,8 +679,9 @@ class PostGISStore(Store):
                     total = lead.execute(totals, agg_params).fetchone()
                     rows = [row for f in done for row in f.result()]
             except psycopg.Error as exc:
-                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                                 f"{_reason(exc)}") from None
+                raise with_detail(StoreError("Lecture impossible dans "
+                                             f"{masked(self.conninfo)} : "
+                                             f"{_connection_reason(exc)}."), _reason(exc)) from None
         else:
             with self._connection() as conn, conn.transaction():
                 # JIT compilation costs seconds and saves nothing on these short aggregates.
@@ -1112,11 +1120,34 @@ _CONNECTION_REASONS = tuple((re.compile(pattern, re.IGNORECASE), reason) for pat
     (r"invalid dsn|invalid connection option|invalid uri|missing \"=\"",
      "URL de connexion invalide"),
     (r"permission denied", "droits insuffisants pour cet utilisateur"),
+    (r"server closed the connection|terminating connection|consuming input failed|"
+     r"connection is (lost|closed)", "connexion au serveur perdue (réessayez)"),
 ))
 
 
+#: SQLSTATEs (or their class: two characters) of a failed statement, in French.
+_STATEMENT_REASONS = {
+    "25006": "base en lecture seule (serveur secondaire, ou default_transaction_read_only)",
+    "42501": "droits insuffisants pour cet utilisateur",
+    "57014": "requête interrompue (délai dépassé : statement_timeout du serveur ?)",
+    "57P01": "le serveur s'arrête ou a redémarré (réessayez)",
+    "42P01": "table introuvable (entrepôt modifié par un autre client ?)",
+    "3F000": "schéma introuvable (entrepôt supprimé par un autre client ?)",
+    "42703": "colonne introuvable (entrepôt d'une autre version d'ort-geo ?)",
+    "53100": "plus de place sur le disque du serveur",
+    "08": "connexion au serveur perdue (réessayez)",
+    "53": "ressources du serveur épuisées (mémoire, connexions)",
+    "23": "contrainte de la base non respectée",
+    "22": "valeur refusée par la base",
+}
+
+
 def _connection_reason(exc: Exception) -> str:
-    """Why a store could not be opened, in French (libpq's text is the error's detail)."""
+    """Why a store could not be opened, read or written, in French (libpq's text is the error's
+    detail): by the statement's SQLSTATE when the server gave one, else by libpq's words."""
+    code = getattr(exc, "sqlstate", None) or ""
+    if code in _STATEMENT_REASONS or code[:2] in _STATEMENT_REASONS:
+        return _STATEMENT_REASONS.get(code) or _STATEMENT_REASONS[code[:2]]
     text = str(exc)
     for pattern, reason in _CONNECTION_REASONS:
         if pattern.search(text):

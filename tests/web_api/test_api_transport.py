@@ -13,16 +13,15 @@ import ctypes
 import errno
 import os
 import socket
-import subprocess
 
 import pytest
-from conftest import serve_process
+from conftest import children, serve_process
 from conftest_api import build_store
 
 PIDFD_GETFD = 438  # the same number on every Linux architecture (asm-generic table)
 
 
-def _server_end(pids: list[str], client: tuple[str, int]) -> socket.socket | None:
+def _server_end(pids: list[int], client: tuple[str, int]) -> socket.socket | None:
     """The socket of one of ``pids`` whose peer is ``client`` (a duplicate of it)."""
     libc = ctypes.CDLL(None, use_errno=True)
     for pid in pids:
@@ -57,8 +56,7 @@ def test_every_worker_connection_has_nagle_off(tmp_path):
     store = build_store(tmp_path / "atlas.gpkg")
     store.close()
     with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                 text=True).stdout.split()
+        workers = children(proc.pid)
         host, port = base.removeprefix("http://").split(":")
         seen = 0
         for _ in range(6):  # new connections: the kernel spreads them over both workers
