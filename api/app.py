@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ort_geo import __version__, errors, vector_tiles
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.errors import validation_message
+from ort_geo.shipped import default_store
 from ort_geo.store import open_store
-from ort_geo.territory import default_store
 
 from . import domain, editing, editor, geojson, history, maps, ogc, openapi, tiles
 from .limits import RequestLimits
