@@ -152,6 +152,28 @@ def test_a_bbox_in_degrees_is_matched_exactly(client, api_store):
         assert body["numberMatched"] == len(expected)
 
 
+@pytest.mark.parametrize("box", [(0.004, 0.0, 0.004, 0.002), (0.0, 0.001, 0.015, 0.001),
+                                 (0.004, 0.001, 0.004, 0.001)])
+def test_a_flat_bbox_selects_what_it_crosses(client, api_store, box):
+    """A box of no width or height (min = max: a line or a point, allowed by OGC API –
+    Features) selects the buildings it touches — it answered nothing, and a point a 500."""
+    import shapely
+
+    buildings = api_store.read("batiments").to_crs(4326)
+    lon0, lat0 = TO_WGS84.transform(X0, Y0)
+    corners = (lon0 + box[0], lat0 + box[1], lon0 + box[2], lat0 + box[3])
+    flat = shapely.box(*corners) if box[0] != box[2] and box[1] != box[3] else (
+        shapely.Point(corners[:2]) if box[:2] == box[2:] else
+        shapely.LineString([corners[:2], corners[2:]]))
+    expected = set(buildings.loc[buildings.intersects(flat), "id"])
+    resp = client.get("/collections/batiments/items?limit=1000&bbox="
+                      + ",".join(f"{v:.7f}" for v in corners))
+    assert resp.status_code == 200, resp.text
+    assert {f["id"] for f in resp.json()["features"]} == expected
+    if box[0] != box[2] or box[1] != box[3]:
+        assert expected  # the line crosses buildings
+
+
 def test_one_feature_answer_is_the_frame_answer(demo):
     """The one-feature answer (GET of an item, and every edit's answer) reads a plain batch:
     the same GeoJSON text and ETag as written from the frame, in both CRSs, typed views too."""
