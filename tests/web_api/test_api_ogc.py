@@ -202,3 +202,31 @@ def test_one_feature_answer_is_the_frame_answer(demo):
                         == expected, (name, fid, view)
                     seen += 1
     assert seen > 150
+
+
+def test_every_collection_is_answered_by_routes_tried_first(client, keys):
+    """The router matches a request route by route (twice per request): the pages and features
+    of every collection go through routes it tries right after the landing ones — with the
+    collection's own answers; an unknown collection is still a 404 for any method, a write to
+    a read-only collection a 405."""
+    from api import ogc
+
+    ogc_router = next(r.original_router for r in client.app.router.routes
+                      if hasattr(r, "original_router") and any(
+                          getattr(x, "path", "") == "/conformance" for x in r.original_router.routes))
+    first = ogc_router.routes[:5]
+    staff = {"X-API-Key": keys["staff"]}
+    for collection in ogc.COLLECTIONS:
+        for path in (f"/collections/{collection.id}/items", f"/collections/{collection.id}/items/x1"):
+            assert any(r.path_regex.match(path) for r in first), path
+        page = client.get(f"/collections/{collection.id}/items?limit=2", headers=staff)
+        assert page.status_code == 200, page.text
+        assert page.json()["links"][1]["href"].endswith(f"/collections/{collection.id}")
+        for feature in page.json()["features"]:
+            one = client.get(f"/collections/{collection.id}/items/{feature['id']}", headers=staff)
+            assert one.status_code == 200 and one.json()["id"] == feature["id"]
+    for method in ("GET", "POST", "DELETE"):
+        assert client.request(method, "/collections/inconnue/items").status_code == 404
+        assert client.request(method, "/collections/inconnue/items/x").status_code == 404
+    assert client.post("/collections/communes/items", json={}).status_code == 405
+    assert not any("{collection}" in path or ":" in path for path in client.get("/api").json()["paths"])
