@@ -87,10 +87,20 @@ def _conflict(request: Request, exc: errors.ConflictError) -> JSONResponse:
     return JSONResponse(body, status_code=412, headers=headers)
 
 
+#: French for the framework's own HTTP errors: their details are English (FastAPI's "There was
+#: an error parsing the body", Starlette's multipart messages…), and api/ raises none itself.
+_HTTP_TEXT = {
+    400: "Corps de requête illisible : JSON ou formulaire mal formé.",
+    401: "Authentification requise.",
+    404: "Ressource introuvable.",
+    405: "Méthode non permise sur cette ressource.",
+    413: "Corps de requête trop volumineux.",
+    415: "Type de contenu non pris en charge.",
+}
+
+
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    text = {404: "Ressource introuvable.", 405: "Méthode non permise sur cette ressource."}
-    description = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
-        "Not Found", "Method Not Allowed") else text.get(exc.status_code, str(exc.detail))
+    description = _HTTP_TEXT.get(exc.status_code, f"Requête refusée (HTTP {exc.status_code}).")
     return _problem(exc.status_code, "HTTPError", description, getattr(exc, "headers", None))
 
 

@@ -257,9 +257,38 @@ def validation_message(err: Mapping[str, Any], whole: str = "corps") -> str:
     (French) message is kept."""
     where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body",
                                                                       "header"))
+    if err.get("type") == "json_invalid":  # its place is a character offset, not a field
+        where = ""
     text = _PYDANTIC_MESSAGES.get(err.get("type", ""), "valeur invalide")
     try:
         msg = text.format(**err.get("ctx", {}))
     except (KeyError, IndexError, ValueError):
         msg = text.split(" (")[0]
     return f"{where or whole} : {msg}"
+
+
+#: The system's (English) reasons a file operation fails, in French, by errno name.
+_OS_REASONS = {
+    "ENOENT": "fichier ou dossier introuvable",
+    "EACCES": "permission refusée",
+    "EPERM": "opération non permise",
+    "EISDIR": "c'est un dossier",
+    "ENOTDIR": "un élément du chemin n'est pas un dossier",
+    "EEXIST": "un fichier de ce nom existe déjà",
+    "ENOSPC": "plus de place sur le disque",
+    "EDQUOT": "quota de disque dépassé",
+    "EROFS": "système de fichiers en lecture seule",
+    "ENAMETOOLONG": "nom de fichier trop long",
+    "EMFILE": "trop de fichiers ouverts",
+    "EIO": "erreur d'entrée-sortie du disque",
+    "EBUSY": "fichier occupé",
+    "EXDEV": "déplacement impossible entre deux systèmes de fichiers",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """Why a file operation failed, in French (the system's own text belongs in ``detail``)."""
+    import errno
+
+    name = errno.errorcode.get(exc.errno or 0, "")
+    return _OS_REASONS.get(name, "erreur du système")

@@ -42,8 +42,22 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+#: French reasons for a value Python itself refuses (its messages are English).
+_KIND_REASONS = {"int": "n'est pas un entier", "float": "n'est pas un nombre",
+                 "date": "n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)"}
+
+
 def coerce_value(field: FieldSpec, value: Any) -> Any:
     """The catalogue-typed value, or ValueError with a French reason."""
+    try:
+        return _coerce(field, value)
+    except (ValueError, TypeError, OverflowError) as exc:
+        if isinstance(exc, ValueError) and str(exc).startswith(("n'", "est")):
+            raise  # ours, already French
+        raise ValueError(_KIND_REASONS.get(field.type, "a un type incorrect")) from None
+
+
+def _coerce(field: FieldSpec, value: Any) -> Any:
     if _is_missing(value):
         return None
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
@@ -73,6 +87,8 @@ def coerce_value(field: FieldSpec, value: Any) -> Any:
         out = float(value)
         if math.isnan(out):
             return None
+        if math.isinf(out):
+            raise ValueError("n'est pas un nombre fini")
     elif kind == "bool":
         if isinstance(value, bool):
             return value

@@ -198,3 +198,86 @@ def test_every_string_click_marks_has_a_french_translation(tmp_path: Path, syste
         if text and text not in known:
             missing.append(text)
     assert missing == []
+
+
+def _damage_table(path: Path, table: str) -> None:
+    """Overwrite the first page of ``table`` in a SQLite file (the header and schema intact)."""
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                            (table,)).fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+
+
+def test_a_damaged_store_gives_a_french_line_after_opening(new_store, tmp_path: Path):
+    """Opening reads only the header and the schema: the damage shows at the first read of a
+    layer, and SQLite's words stay out of the line there too."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    _damage_table(store.path, "communes")
+    before = store.path.read_bytes()
+    for verbose in ([], ["-v"]):
+        result = _invoke([*verbose, "export", "communes", "-o", str(tmp_path / "communes.csv"),
+                          "--store", str(store.path)])
+        line, _, rest = " ".join(result.output.split()).partition("Détail technique :")
+        _assert_french_line(result.exit_code, line.strip(), "fichier endommagé")
+        assert line.startswith(f"Erreur : Lecture impossible dans {store.path}")
+        assert ("malformed" in rest) == bool(verbose)  # SQLite's words, for -v only
+    assert store.path.read_bytes() == before
+
+
+def test_an_output_file_that_cannot_be_written_gives_a_french_line(new_store, tmp_path: Path):
+    store = new_store("gpkg", "atlas")
+    store.close()
+    (tmp_path / "plan.txt").write_text("un fichier, pas un dossier")
+    for output in ("plan.txt/secteurs.csv", "plan.txt/secteurs.gpkg"):
+        result = _invoke(["export", "secteurs_ort", "-o", str(tmp_path / output),
+                          "--store", str(store.path)])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and result.exc_info[0] is SystemExit, text
+        assert text.startswith(f"Erreur : Opération impossible sur le fichier {tmp_path}"), text
+        assert text.endswith(("un fichier de ce nom existe déjà.",
+                              "un élément du chemin n'est pas un dossier.")), text
+        assert "Errno" not in text and "Traceback" not in text
+
+
+@pytest.mark.postgis
+def test_a_postgresql_error_after_opening_gives_a_french_line(new_store, tmp_path: Path):
+    """A read-only session (a standby server, or ``default_transaction_read_only`` given as a
+    libpq option in the URL, which must reach the server as written): the store opens, the
+    first write fails — in French, the server's words for ``-v`` only."""
+    store = new_store("postgis")
+    url = f"{store.url}&options=-c%20default_transaction_read_only%3Don"
+    store.close()
+    for verbose in ([], ["-v"]):
+        result = _invoke([*verbose, "apikey", "create", "Anah", "--role", "staff",
+                          "--store", url])
+        line, _, rest = " ".join(result.output.split()).partition("Détail technique :")
+        _assert_french_line(result.exit_code, line.strip(), "base en lecture seule (serveur "
+                            "secondaire, ou default_transaction_read_only)")
+        assert ("read-only transaction" in rest) == bool(verbose)
+
+
+def test_an_unreadable_workbook_gives_a_french_line(new_store, tmp_path: Path):
+    import zipfile
+
+    store = new_store("gpkg", "atlas")
+    store.close()
+    before = store.path.read_bytes()
+    (tmp_path / "texte.xlsx").write_text("pas un classeur")
+    with zipfile.ZipFile(tmp_path / "zip.xlsx", "w") as archive:
+        archive.writestr("lisez-moi.txt", "une archive, pas un classeur")
+    for name, reason in (("texte.xlsx", "ce n'est pas un classeur Excel .xlsx (archive ZIP "
+                                        "attendue))"),
+                         ("zip.xlsx", "contenu incomplet ou endommagé)")):
+        result = _invoke(["import", str(tmp_path / name), "--couche", "financements",
+                          "--store", str(store.path)])
+        line = " ".join(result.output.split())
+        _assert_french_line(result.exit_code, line, reason)
+        assert "zip file" not in line and "no item" not in line, line
+    assert store.path.read_bytes() == before

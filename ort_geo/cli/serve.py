@@ -106,10 +106,29 @@ def _reserve(host: str, port: int) -> socket.socket:
                          f"{exc.strerror or exc}.") from None
 
 
-def _serve_worker(host: str, port: int) -> None:
-    """One server process (spawned): uvicorn on its own socket of the shared port."""
+def _end_with_supervisor(supervisor: int) -> None:
+    """Have the kernel send SIGTERM to this worker when its supervisor dies, however it dies
+    (SIGKILL included: no handler of its own runs then), so that no orphan keeps serving the
+    port. Linux's ``prctl(PR_SET_PDEATHSIG)``; the supervisor may have died before the call."""
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != supervisor:  # already orphaned: the signal will never come
+        os._exit(0)
+
+
+#: ``prctl`` option (linux/prctl.h): the signal sent to this process when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _serve_worker(host: str, port: int, supervisor: int) -> None:
+    """One server process (spawned): uvicorn on its own socket of the shared port, ending with
+    its supervisor."""
     import uvicorn
 
+    _end_with_supervisor(supervisor)
     sock = _listener(host, port)
     config = uvicorn.Config("api.app:app_from_env", factory=True, http=_http_protocol(),
                             log_level="warning")
@@ -120,6 +139,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
     """Start ``workers`` server processes, start again one that dies, stop them all on Ctrl+C
     or SIGTERM (each finishes its requests and stops its geometry pool)."""
     import multiprocessing
+    import os
     import signal
     import time
     from multiprocessing.connection import wait
@@ -127,7 +147,7 @@ def _supervise(host: str, port: int, workers: int) -> None:
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited state
 
     def start():
-        process = context.Process(target=_serve_worker, args=(host, port),
+        process = context.Process(target=_serve_worker, args=(host, port, os.getpid()),
                                   name="ort-geo-serveur")
         process.start()
         return process

@@ -59,9 +59,9 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
             and str(store).lower().endswith(".gpkg") and Path(store).is_file():
         from ..prepared import prepare_in_background
 
-        # The zone grid and the routes' km are computed (numpy, GEOS) on another core while
-        # this one loads pandas and GDAL just below.
-        prepared = prepare_in_background(store, layer)
+        # The zone grid and the routes' km are computed (numpy, GEOS) on another core, by a
+        # child process, while this one loads pandas and GDAL just below.
+        prepared = prepare_in_background(store, layer, process=True)
     from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
     from ..store import open_store
 

@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import geopandas as gpd
 import numpy as np
@@ -116,7 +116,10 @@ def split_url(url: str) -> tuple[str, str]:
     schema = schemas[-1] if schemas else "public"
     if not _SCHEMA_NAME.match(schema):
         raise StoreError(f"Nom de schéma PostgreSQL invalide : « {schema} » (minuscules, chiffres, _).")
-    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    # libpq's parameters kept as written: decoded and encoded again, ``options=-c%20x%3D1``
+    # came out as ``-c+x%3D1`` (libpq reads no ``+`` as a space: "unrecognized parameter +x").
+    rest = "&".join(pair for pair in parts.query.split("&")
+                    if pair and unquote(pair.partition("=")[0]) != "schema")
     scheme = "postgresql" if parts.scheme == "postgres" else parts.scheme
     return urlunsplit((scheme, parts.netloc, parts.path, rest, parts.fragment)), schema
 
@@ -207,14 +210,16 @@ class PostGISStore(Store):
             raise BusyError("Modifications en file d'attente trop longue : réessayez dans un "
                             "instant.") from None
         except psycopg.errors.UniqueViolation as exc:
-            raise ConflictError("Un autre utilisateur vient de créer un objet avec le même "
-                                f"identifiant : rechargez avant de réessayer ({_reason(exc)}).") from None
+            raise with_detail(ConflictError("Un autre utilisateur vient de créer un objet avec le "
+                                            "même identifiant : rechargez avant de réessayer."),
+                              _reason(exc)) from None
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
-            raise ConflictError("Modification concurrente d'un autre utilisateur : réessayez "
-                                f"({_reason(exc)}).") from None
+            raise with_detail(ConflictError("Modification concurrente d'un autre utilisateur : "
+                                            "réessayez."), _reason(exc)) from None
         except psycopg.Error as exc:
-            raise StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma {self.schema}) : "
-                             f"{_reason(exc)}") from None
+            raise with_detail(StoreError(f"Erreur PostGIS ({masked(self.conninfo)}, schéma "
+                                         f"{self.schema}) : {_connection_reason(exc)}."),
+                              _reason(exc)) from None
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
@@ -371,6 +376,28 @@ class PostGISStore(Store):
             params += [float(c) for c in bbox]  # type: ignore[misc]
         return " AND ".join(clauses), params
 
+    def _intersecting(self, bbox: BBox | None, area: Any) -> tuple[str, list[Any]]:
+        """SQL keeping the features that intersect ``area`` (exactly), else ``bbox``.
+
+        Each geometry is an uncorrelated subquery, so PostgreSQL builds it once per statement,
+        also in the generic plan of a prepared statement (a call on parameters would be
+        evaluated again for every candidate). A feature whose stored box lies inside a box
+        inscribed in the area (:func:`_inner_box`) intersects it: only the features near the
+        area's edge get the exact test (a GEOS conversion each)."""
+        shape = area if area is not None else shapely.box(*bbox)  # type: ignore[misc]
+        envelope = shapely.bounds(shape).tolist()
+        make = f"(SELECT ST_MakeEnvelope(%s, %s, %s, %s, {self.epsg}))"
+        if area is not None:
+            exact, params = f"(SELECT ST_GeomFromWKB(%s, {self.epsg}))", [shapely.to_wkb(area)]
+        else:
+            exact, params = make, [float(c) for c in envelope]
+        inner = _inner_box(shape)
+        if inner is None:
+            return f"ST_Intersects(geom, {exact})", params
+        # CASE, not OR: the planner would scan the index once per branch.
+        return (f"geom && {make} AND CASE WHEN geom @ {make} THEN TRUE "
+                f"ELSE ST_Intersects(geom, {exact}) END", [*envelope, *inner, *params])
+
     def read(self, layer, *, bbox=None, where=None, ids=None, columns=None, limit=None,
              offset=0) -> gpd.GeoDataFrame:
         spec = self.spec(layer)
@@ -399,15 +426,14 @@ class PostGISStore(Store):
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         cols = ", ".join(f'"{n}"' for n in names)
-        # The area's own test finds its candidates through the index: the envelope's would
-        # only test each candidate twice.
-        sql_where, params = self._filters(spec, bbox if area is None else None, where, None)
-        if area is not None:
+        sql_where, params = self._filters(spec, None, where, None)
+        if area is not None or bbox is not None:
             if not spec.spatial:
                 raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
                                  "filtre par emprise.")
-            sql_where += f" AND ST_Intersects(geom, ST_GeomFromWKB(%s, {self.epsg}))"
-            params.append(shapely.to_wkb(area))
+            spatial, more = self._intersecting(bbox, area)
+            sql_where += f" AND {spatial}"
+            params += more
         select = f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)}"
         with self._connection() as conn:
             if area is None and bbox is None:
@@ -422,15 +448,16 @@ class PostGISStore(Store):
                         matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
                                                f"{sql_where}", params).fetchone()[0]
             else:
-                # One round trip: the fids of every match (materialised: the GiST index finds
+                # One round trip: the rows of every match (materialised: the GiST index finds
                 # them — a plan walking the fid order until the page is full could scan the
-                # whole table), their count, and the page's rows.
+                # whole table), their count, and the page's rows, fetched by their tuple id
+                # (same statement, same snapshot: no second index descent per row).
                 page = f"OFFSET {int(offset)}" + ("" if limit is None else f" LIMIT {int(limit)}")
                 rows = conn.execute(
-                    f"WITH m AS MATERIALIZED (SELECT fid FROM {self._t(layer)} WHERE {sql_where}),"
-                    f" p AS (SELECT fid FROM m ORDER BY fid {page}) "
+                    f"WITH m AS MATERIALIZED (SELECT fid, ctid FROM {self._t(layer)} "
+                    f"WHERE {sql_where}), p AS (SELECT ctid FROM m ORDER BY fid {page}) "
                     f"SELECT {cols}, {_geom(spec)}, (SELECT count(*) FROM m) "
-                    f"FROM {self._t(layer)} JOIN p USING (fid) ORDER BY fid",
+                    f"FROM {self._t(layer)} WHERE ctid = ANY(ARRAY(SELECT ctid FROM p)) ORDER BY fid",
                     params, binary=True).fetchall()
                 matched = None
                 if count:
@@ -596,15 +623,17 @@ class PostGISStore(Store):
         except psycopg.Error as exc:
             if lead is not None:
                 lead.close()
-            raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                             f"{_reason(exc)}") from None
+            raise with_detail(StoreError("Lecture impossible dans "
+                                         f"{masked(self.conninfo)} : "
+                                         f"{_connection_reason(exc)}."), _reason(exc)) from None
 
         def batches() -> Generator[ValueBatch, None, None]:
             try:
                 yield from reader
             except psycopg.Error as exc:
-                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                                 f"{_reason(exc)}") from None
+                raise with_detail(StoreError("Lecture impossible dans "
+                                             f"{masked(self.conninfo)} : "
+                                             f"{_connection_reason(exc)}."), _reason(exc)) from None
             finally:
                 reader.close()
                 if lead is not None:
@@ -672,8 +701,9 @@ class PostGISStore(Store):
                     total = lead.execute(totals, agg_params).fetchone()
                     rows = [row for f in done for row in f.result()]
             except psycopg.Error as exc:
-                raise StoreError(f"Lecture impossible dans {masked(self.conninfo)} : "
-                                 f"{_reason(exc)}") from None
+                raise with_detail(StoreError("Lecture impossible dans "
+                                             f"{masked(self.conninfo)} : "
+                                             f"{_connection_reason(exc)}."), _reason(exc)) from None
         else:
             with self._connection() as conn, conn.transaction():
                 # JIT compilation costs seconds and saves nothing on these short aggregates.
@@ -953,6 +983,43 @@ def _geom(spec: LayerSpec) -> str:
     return "ST_AsBinary(geom)" if spec.spatial else "NULL::bytea"
 
 
+#: Vertices from which a searched area gets no inscribed box (:func:`_inner_box`, a Python
+#: loop over the edges: a web client's box has 17, a perimeter may have thousands).
+INNER_BOX_VERTICES = 64
+
+
+def _inner_box(shape: Any) -> tuple[float, float, float, float] | None:
+    """An axis-aligned box inside ``shape`` (a polygon, holes and parts allowed): its envelope
+    scaled about its centre as far as no edge of the shape enters it, then shrunk by a few
+    float32 steps, as PostGIS compares boxes in float32 rounded outward. A stored box inside
+    it lies inside the shape. None when the centre is outside the shape, nothing is left or
+    the shape has more than :data:`INNER_BOX_VERTICES` vertices."""
+    if shape.geom_type not in ("Polygon", "MultiPolygon") \
+            or shapely.get_num_coordinates(shape) > INNER_BOX_VERTICES:
+        return None
+    x0, y0, x1, y1 = shape.bounds
+    cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+    if not (hx > 0 and hy > 0) or not shapely.contains_xy(shape, cx, cy):
+        return None
+    # In coordinates where the envelope is [-1, 1]², the box [-t, t]² holds no point of the
+    # shape's boundary while t stays below every edge's Chebyshev distance to the centre: the
+    # least of max(|x|, |y|) along the edge, reached at an end or where |x| = |y|.
+    t = 1.0
+    for part in getattr(shape, "geoms", (shape,)):
+        for ring in (part.exterior, *part.interiors):
+            points = ((shapely.get_coordinates(ring) - (cx, cy)) / (hx, hy)).tolist()
+            for (ax, ay), (bx, by) in zip(points[:-1], points[1:], strict=True):
+                dx, dy = bx - ax, by - ay
+                t = min(t, max(abs(ax), abs(ay)), max(abs(bx), abs(by)))
+                for den, num in ((dx - dy, ay - ax), (dx + dy, -(ax + ay))):
+                    if den and 0 < num / den < 1:
+                        s = num / den
+                        t = min(t, max(abs(ax + s * dx), abs(ay + s * dy)))
+    margin = 4 * float(np.spacing(np.float32(max(abs(x0), abs(y0), abs(x1), abs(y1)))))
+    box = (cx - t * hx + margin, cy - t * hy + margin, cx + t * hx - margin, cy + t * hy - margin)
+    return box if box[0] < box[2] and box[1] < box[3] else None
+
+
 def _kind(measure: Measure) -> type:
     return np.int64 if measure.field is None or measure.integer else np.float64
 
@@ -1112,11 +1179,34 @@ _CONNECTION_REASONS = tuple((re.compile(pattern, re.IGNORECASE), reason) for pat
     (r"invalid dsn|invalid connection option|invalid uri|missing \"=\"",
      "URL de connexion invalide"),
     (r"permission denied", "droits insuffisants pour cet utilisateur"),
+    (r"server closed the connection|terminating connection|consuming input failed|"
+     r"connection is (lost|closed)", "connexion au serveur perdue (réessayez)"),
 ))
 
 
+#: SQLSTATEs (or their class: two characters) of a failed statement, in French.
+_STATEMENT_REASONS = {
+    "25006": "base en lecture seule (serveur secondaire, ou default_transaction_read_only)",
+    "42501": "droits insuffisants pour cet utilisateur",
+    "57014": "requête interrompue (délai dépassé : statement_timeout du serveur ?)",
+    "57P01": "le serveur s'arrête ou a redémarré (réessayez)",
+    "42P01": "table introuvable (entrepôt modifié par un autre client ?)",
+    "3F000": "schéma introuvable (entrepôt supprimé par un autre client ?)",
+    "42703": "colonne introuvable (entrepôt d'une autre version d'ort-geo ?)",
+    "53100": "plus de place sur le disque du serveur",
+    "08": "connexion au serveur perdue (réessayez)",
+    "53": "ressources du serveur épuisées (mémoire, connexions)",
+    "23": "contrainte de la base non respectée",
+    "22": "valeur refusée par la base",
+}
+
+
 def _connection_reason(exc: Exception) -> str:
-    """Why a store could not be opened, in French (libpq's text is the error's detail)."""
+    """Why a store could not be opened, read or written, in French (libpq's text is the error's
+    detail): by the statement's SQLSTATE when the server gave one, else by libpq's words."""
+    code = getattr(exc, "sqlstate", None) or ""
+    if code in _STATEMENT_REASONS or code[:2] in _STATEMENT_REASONS:
+        return _STATEMENT_REASONS.get(code) or _STATEMENT_REASONS[code[:2]]
     text = str(exc)
     for pattern, reason in _CONNECTION_REASONS:
         if pattern.search(text):

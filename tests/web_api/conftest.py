@@ -74,8 +74,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def descendants(pid: int) -> list[int]:
-    """Every living descendant of a process (children, their children…)."""
+def _parents() -> dict[int, int]:
+    """The parent of every living (not zombie) process, read from ``/proc`` (no ``pgrep``:
+    minimal images lack procps)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -86,6 +87,17 @@ def descendants(pid: int) -> list[int]:
                 continue
             if fields[0] != "Z":
                 parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def children(pid: int) -> list[int]:
+    """The living child processes of a process (``pgrep -P pid``)."""
+    return sorted(c for c, p in _parents().items() if p == pid)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of a process (children, their children…)."""
+    parents = _parents()
     found, frontier = [], [pid]
     while frontier:
         children = [c for c, p in parents.items() if p in frontier]

@@ -5,13 +5,13 @@ first to wake took every pending connection."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
-import subprocess
 import sys
 import time
 
 import pytest
-from conftest import serve_process
+from conftest import children, descendants, serve_process
 from conftest_api import build_store
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -44,9 +44,7 @@ def _tcp(port: int) -> list[tuple[str, int, int]]:
 
 def _listening_workers(server: int, port: int) -> tuple[list[int], set[int]]:
     """The server's child processes holding a listening socket of ``port``, and those sockets."""
-    children = subprocess.run(["pgrep", "-P", str(server)], capture_output=True,
-                              text=True).stdout.split()
-    sockets = {int(pid): _inodes(int(pid)) for pid in children}
+    sockets = {pid: _inodes(pid) for pid in children(server)}
     listening = {inode for state, _, inode in _tcp(port) if state == "0A"}
     return [pid for pid, inodes in sockets.items() if inodes & listening], listening
 
@@ -78,3 +76,57 @@ def test_a_burst_of_connections_reaches_every_worker(tmp_path):
             for client in clients:
                 client.close()
     assert sum(per_worker) == 16 and min(per_worker) >= 1, per_worker
+
+
+def _port_is_served(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _environ(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        pairs = [item.partition(b"=") for item in fh.read().split(b"\0") if item]
+    return {key.decode(): value.decode() for key, _, value in pairs}
+
+
+def test_workers_keep_the_users_language_and_end_with_a_killed_supervisor(tmp_path,
+                                                                          monkeypatch):
+    """The CLI speaks French through ``LANGUAGE=fr`` for click's words only: the server
+    processes it starts get the user's own ``LANGUAGE``. SIGKILL to the supervisor runs no
+    handler of its: its workers must still go (the kernel tells them), not keep serving the
+    port as orphans."""
+    monkeypatch.setenv("LANGUAGE", "en")  # inherited by the server: the user's language
+    store = build_store(tmp_path / "atlas.gpkg")
+    store.close()
+    with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        deadline = time.monotonic() + 120
+        while len(workers := _listening_workers(proc.pid, port)[0]) < 2:
+            assert time.monotonic() < deadline, "les deux processus serveurs n'écoutent pas"
+            time.sleep(0.2)
+        assert [_environ(pid).get("LANGUAGE") for pid in workers] == ["en", "en"]
+        family = descendants(proc.pid)
+        assert set(workers) <= set(family)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(15)
+        try:
+            deadline = time.monotonic() + 30
+            while (alive := [p for p in family if _alive(p)]) or _port_is_served(port):
+                assert time.monotonic() < deadline, f"orphelins : {alive}"
+                time.sleep(0.2)
+        finally:  # a failing run leaves no orphan behind either
+            for pid in family:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie has ended; an orphan is reaped by init)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

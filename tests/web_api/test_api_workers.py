@@ -7,12 +7,11 @@ change must be in the journal, each starting from the version the previous one p
 
 from __future__ import annotations
 
-import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from conftest import serve_process
+from conftest import children, serve_process
 from conftest_api import build_store
 
 from ort_geo import auth
@@ -31,8 +30,7 @@ def two_workers(postgis_schema_url):
     store = build_store(postgis_schema_url())
     key = auth.create_key(store, "Chef de projet", "editor")
     with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                 text=True).stdout.split()
+        workers = children(proc.pid)
         yield base, key, store, workers
 
 
