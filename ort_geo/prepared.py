@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sqlite3
 import struct
 import tempfile
@@ -157,8 +158,12 @@ class ZonesInPreparation:
         self._grid: PolygonGrid | None = None
         self._lines: dict[str, ZoneSums] | None = None
         self._grid_done = threading.Event()
+        self._child: int | None = None  # its pid until waited for
+        self._lock = threading.Lock()
         if process and hasattr(os, "fork") and threading.active_count() == 1:
-            self._thread = threading.Thread(target=self._receive, args=_fork(path, layer),
+            pid, pipe, data = _fork(path, layer)
+            self._child = pid
+            self._thread = threading.Thread(target=self._receive, args=(pid, pipe, data),
                                             name="ort-geo-prepare", daemon=True)
         else:
             self._thread = threading.Thread(target=self._run, args=(path, layer),
@@ -194,7 +199,9 @@ class ZonesInPreparation:
         finally:
             os.close(pipe)
             os.close(data)
-            os.waitpid(pid, 0)
+            with self._lock:  # the pid is not killed once it may belong to another process
+                os.waitpid(pid, 0)
+                self._child = None
 
     def _prepared(self, zones: np.ndarray) -> bool:
         return self._zones is not None and _same(self._zones, zones)
@@ -206,6 +213,12 @@ class ZonesInPreparation:
     def lines_for(self, zones: np.ndarray) -> dict[str, ZoneSums] | None:
         self._thread.join()
         return self._lines if self._prepared(zones) else None
+
+    def close(self) -> None:
+        """Stop a child still preparing (the statistics failed, or did not take its work)."""
+        with self._lock:
+            if self._child is not None:
+                os.kill(self._child, signal.SIGKILL)
 
 
 _PLACE = struct.Struct("<QQ")

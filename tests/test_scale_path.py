@@ -4,6 +4,7 @@ what statistics need — with the same figures as an independent brute force."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
@@ -271,6 +272,36 @@ def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, 
             os.waitpid(pid, os.WNOHANG)
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+def test_a_preparation_the_statistics_do_not_take_is_stopped(demo_store_path, monkeypatch):
+    """``ort-geo stats`` on a layer that is not one of zones: the French error at once, and
+    the child preparing it is stopped (here it would sleep for a minute)."""
+    import time
+
+    from click.testing import CliRunner
+
+    import ort_geo.prepared as prepared
+    from ort_geo.cli import main
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(prepared, "_zones_and_grid", lambda path, layer: time.sleep(60))
+    made = []
+    start = prepared.prepare_in_background
+
+    def spy(*args, **kwargs):
+        made.append(start(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(prepared, "prepare_in_background", spy)
+    result = CliRunner().invoke(main, ["stats", "pas_une_couche", "--store",
+                                       str(demo_store_path), "--format", "json"])
+    assert result.exit_code == 2 and "pas_une_couche" in result.output, result.output
+    assert len(made) == 1
+    assert gc.isenabled() and not gc.get_freeze_count()  # collector as it was (see loading)
+    made[0]._thread.join(30)
+    assert not made[0]._thread.is_alive() and made[0]._child is None  # killed, waited for
+
+
 def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
     """``ort-geo stats`` loads pandas and GDAL only once its zone work has started (the
     command module needs neither), and the statistics use that work."""
@@ -279,7 +310,8 @@ def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
                                "print(' '.join(sorted(sys.modules)))"],
         capture_output=True, text=True, check=True)
     loaded = {m.split(".")[0] for m in proc.stdout.split()}
-    assert not loaded & {"pandas", "geopandas", "pyogrio", "pyarrow"}, loaded
+    assert not loaded & {"pandas", "geopandas", "pyogrio", "pyarrow", "pydantic", "pyproj",
+                         "numpy"}, loaded
     store = _footprints_store(tmp_path / "s.gpkg")
     store.close()
     out = tmp_path / "stats.json"

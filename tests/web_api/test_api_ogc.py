@@ -239,3 +239,23 @@ def test_every_collection_is_answered_by_routes_tried_first(client, keys):
         assert client.request(method, "/collections/inconnue/items/x").status_code == 404
     assert client.post("/collections/communes/items", json={}).status_code == 405
     assert not any("{collection}" in path or ":" in path for path in client.get("/api").json()["paths"])
+
+
+def test_an_unexpected_failure_answers_a_french_500(api_store):
+    """Whatever fails unexpectedly, the client reads a French exception document (never the
+    framework's "Internal Server Error", nor the exception's own text)."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    app = create_app(api_store.url)
+
+    def broken() -> None:
+        raise RuntimeError("internal details")
+
+    app.add_api_route("/panne", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = client.get("/panne")
+    assert resp.status_code == 500 and resp.json()["code"] == "InternalError"
+    assert resp.json()["description"].startswith("Erreur interne du serveur")
+    assert "internal details" not in resp.text
