@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ort_geo import __version__, errors, vector_tiles
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.errors import validation_message
+from ort_geo.shipped import default_store
 from ort_geo.store import open_store
-from ort_geo.territory import default_store
 
 from . import domain, editing, editor, geojson, history, maps, ogc, openapi, tiles
 from .limits import RequestLimits
@@ -52,8 +52,18 @@ STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
 
 
 def _problem(status: int, code: str, description: str, headers: dict | None = None) -> JSONResponse:
+    # A message may quote the client's text, lone UTF-16 surrogates included (JSON "\ud800"):
+    # replaced, they cannot make the answer itself fail to encode.
+    description = description.encode("utf-8", "replace").decode("utf-8")
     return JSONResponse({"code": code, "description": description}, status_code=status,
                         headers=headers)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unexpected failure: a French exception document, not the framework's English text
+    (the traceback still goes to the server's log)."""
+    return _problem(500, "InternalError", "Erreur interne du serveur : la requête n'a pas abouti ; "
+                    "l'incident est consigné dans le journal du serveur.")
 
 
 def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
@@ -87,10 +97,20 @@ def _conflict(request: Request, exc: errors.ConflictError) -> JSONResponse:
     return JSONResponse(body, status_code=412, headers=headers)
 
 
+#: French for the framework's own HTTP errors: their details are English (FastAPI's "There was
+#: an error parsing the body", Starlette's multipart messages…), and api/ raises none itself.
+_HTTP_TEXT = {
+    400: "Corps de requête illisible : JSON ou formulaire mal formé.",
+    401: "Authentification requise.",
+    404: "Ressource introuvable.",
+    405: "Méthode non permise sur cette ressource.",
+    413: "Corps de requête trop volumineux.",
+    415: "Type de contenu non pris en charge.",
+}
+
+
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    text = {404: "Ressource introuvable.", 405: "Méthode non permise sur cette ressource."}
-    description = exc.detail if isinstance(exc.detail, str) and exc.detail not in (
-        "Not Found", "Method Not Allowed") else text.get(exc.status_code, str(exc.detail))
+    description = _HTTP_TEXT.get(exc.status_code, f"Requête refusée (HTTP {exc.status_code}).")
     return _problem(exc.status_code, "HTTPError", description, getattr(exc, "headers", None))
 
 
@@ -161,6 +181,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
     app.state.store = open_store(store_url)
     app.state.geometry_pool = pool
     app.add_middleware(RequestLimits)
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(ServerBusy, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
     app.add_exception_handler(errors.OrtGeoError, _library_error)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -258,6 +259,19 @@ def _inside(region: tuple[float, float, float, float], minx: float, miny: float,
     return region[0] <= minx and maxx <= region[2] and region[1] <= miny and maxy <= region[3]
 
 
+#: What an id given in a body must not hold: "/" (its URL /items/{id} would not reach it),
+#: control characters and lone UTF-16 surrogates (JSON "\ud800", which no store can encode).
+_BAD_ID = re.compile("[\x00-\x1f\x7f/\ud800-\udfff]")
+
+
+def checked_id(fid: str) -> str:
+    """An id given in a body, refused (InputError) when no URL could name it."""
+    if not fid.strip() or _BAD_ID.search(fid):
+        raise InputError("Identifiant invalide : un texte non vide, sans « / » ni caractère de "
+                         "contrôle, est attendu (il doit pouvoir figurer dans l'URL de l'objet).")
+    return fid
+
+
 def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None, *,
                   spatial: bool = True, storage: int = STORAGE_EPSG) -> Feature:
     """A GeoJSON Feature body -> a Feature (geometry in the store's CRS, ``storage``); the id
@@ -275,7 +289,7 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
         raise InputError(f"Identifiants contradictoires : {', '.join(sorted(ids))}.")
     if not ids:
         raise InputError(f"Identifiant manquant : donnez « id » ou la propriété « {key} ».")
-    fid = ids.pop()
+    fid = checked_id(ids.pop())
     geometry = data.get("geometry")
     if not spatial:
         if geometry is not None:

@@ -235,6 +235,19 @@ class PolygonGrid:
         self._blocks[block_of, local] = cls.astype(np.int32)
         self._flat_blocks = self._blocks.reshape(-1)
 
+    # -- pickling (a grid made in another process) -----------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_flat_blocks", None)  # a view of the blocks
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if not self._empty:
+            self._flat_blocks = self._blocks.reshape(-1)
+        shapely.prepare(self.geoms[self._usable])  # pickled geometries come unprepared
+
     # -- queries --------------------------------------------------------------------------------
 
     def _pairs_chunk(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -257,6 +257,8 @@ def validation_message(err: Mapping[str, Any], whole: str = "corps") -> str:
     (French) message is kept."""
     where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body",
                                                                       "header"))
+    if err.get("type") == "json_invalid":  # its place is a character offset, not a field
+        where = ""
     text = _PYDANTIC_MESSAGES.get(err.get("type", ""), "valeur invalide")
     try:
         msg = text.format(**err.get("ctx", {}))

@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import GeometryError, InputError, TooLargeError
+from .errors import GeometryError, InputError, TooLargeError, with_detail
 
 #: Vertices one API request may carry (all geometries of the body together).
 MAX_REQUEST_VERTICES = 200_000
@@ -90,7 +90,9 @@ def load_json(text: bytes | str, what: str = "Corps") -> Any:
     except (ValueError, RecursionError) as exc:
         if isinstance(exc, InputError):
             raise
-        raise InputError(f"{what} illisible : JSON invalide ({exc}).") from None
+        where = (f" (ligne {exc.lineno}, colonne {exc.colno})"
+                 if isinstance(exc, json.JSONDecodeError) else "")
+        raise with_detail(InputError(f"{what} illisible : JSON invalide{where}."), exc) from None
 
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -139,7 +141,8 @@ def geojson_geometry(data: Any, label: str, budget: VertexBudget | None = None) 
     try:
         geom = shapely.geometry.shape(data)
     except Exception as exc:  # noqa: BLE001 - anything shapely still refuses
-        raise GeometryError(f"{label} : géométrie GeoJSON illisible ({exc}).") from None
+        raise with_detail(GeometryError(f"{label} : géométrie GeoJSON illisible."), exc) \
+            from None
     if geom.is_empty:
         raise GeometryError(f"{label} : géométrie vide.")
     return geom

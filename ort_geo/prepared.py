@@ -10,7 +10,12 @@ are the same either way.
 
 from __future__ import annotations
 
+import os
+import pickle
+import signal
 import sqlite3
+import struct
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -139,17 +144,30 @@ def prepare_gpkg(path: str | Path, layer: str) -> PreparedZones:
 
 
 class ZonesInPreparation:
-    """:func:`prepare_gpkg` in a daemon thread, the grid first: :meth:`grid_for` and
+    """:func:`prepare_gpkg` in the background, the grid first: :meth:`grid_for` and
     :meth:`lines_for` wait for their part (None when it failed or is of other zones: the
-    statistics then do the work themselves)."""
+    statistics then do the work themselves).
 
-    def __init__(self, path: str | Path, layer: str) -> None:
+    In a thread, or with ``process=True`` in a forked child process where the system forks
+    and this process runs no other Python thread yet (``ort-geo stats``): a child does not wait
+    for this process's GIL, which the imports of pandas and GDAL hold almost all the time — in
+    a thread the grid came only after the imports. The child sends the grid, then the km."""
+
+    def __init__(self, path: str | Path, layer: str, *, process: bool = False) -> None:
         self._zones: np.ndarray | None = None
         self._grid: PolygonGrid | None = None
         self._lines: dict[str, ZoneSums] | None = None
         self._grid_done = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(path, layer),
-                                        name="ort-geo-prepare", daemon=True)
+        self._child: int | None = None  # its pid until waited for
+        self._lock = threading.Lock()
+        if process and hasattr(os, "fork") and threading.active_count() == 1:
+            pid, pipe, data = _fork(path, layer)
+            self._child = pid
+            self._thread = threading.Thread(target=self._receive, args=(pid, pipe, data),
+                                            name="ort-geo-prepare", daemon=True)
+        else:
+            self._thread = threading.Thread(target=self._run, args=(path, layer),
+                                            name="ort-geo-prepare", daemon=True)
         self._thread.start()
 
     def _run(self, path: str | Path, layer: str) -> None:
@@ -165,6 +183,26 @@ class ZonesInPreparation:
         except Exception:  # noqa: BLE001
             self._lines = None
 
+    def _receive(self, pid: int, pipe: int, data: int) -> None:
+        """The child's two values; a part is missing where the child failed."""
+        try:
+            try:
+                self._zones, self._grid = _received(pipe, data)
+            except Exception:  # noqa: BLE001
+                return
+            finally:
+                self._grid_done.set()
+            try:
+                self._lines = _received(pipe, data)
+            except Exception:  # noqa: BLE001
+                self._lines = None
+        finally:
+            os.close(pipe)
+            os.close(data)
+            with self._lock:  # the pid is not killed once it may belong to another process
+                os.waitpid(pid, 0)
+                self._child = None
+
     def _prepared(self, zones: np.ndarray) -> bool:
         return self._zones is not None and _same(self._zones, zones)
 
@@ -176,7 +214,71 @@ class ZonesInPreparation:
         self._thread.join()
         return self._lines if self._prepared(zones) else None
 
+    def close(self) -> None:
+        """Stop a child still preparing (the statistics failed, or did not take its work)."""
+        with self._lock:
+            if self._child is not None:
+                os.kill(self._child, signal.SIGKILL)
 
-def prepare_in_background(path: str | Path, layer: str) -> ZonesInPreparation:
+
+_PLACE = struct.Struct("<QQ")
+
+
+def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
+    """A child process preparing the zones: its pid, the reading end of its pipe and the file
+    it writes the values to.
+
+    Values go through a file, only their place through the pipe: the receiving thread then
+    needs the GIL a few times, not once per pipe-buffer of data (it would wait for the
+    imports at each)."""
+    if hasattr(os, "memfd_create"):  # Linux: in memory
+        data = os.memfd_create("ort-geo-prepare")
+    else:
+        with tempfile.TemporaryFile() as spill:
+            data = os.dup(spill.fileno())
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(write)
+        return pid, read, data
+    # The child never returns: it leaves without the parent's exit handlers or buffers.
+    try:
+        os.close(read)
+        zones, grid = _zones_and_grid(path, layer)
+        end = _send(write, data, 0, (zones, grid))
+        _send(write, data, end, _mobility(path, zones))
+    finally:
+        os._exit(0)
+
+
+def _send(pipe: int, data: int, offset: int, value: Any) -> int:
+    """Write ``value`` at ``offset`` of the file ``data``, tell its place; where it ends."""
+    blob = memoryview(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+    at = offset
+    while blob:
+        done = os.pwrite(data, blob, at)
+        blob, at = blob[done:], at + done
+    os.write(pipe, _PLACE.pack(offset, at - offset))
+    return at
+
+
+def _received(pipe: int, data: int) -> Any:
+    """The next value :func:`_send` wrote (EOFError when the child stopped before it)."""
+    place = os.read(pipe, _PLACE.size)
+    if len(place) < _PLACE.size:
+        raise EOFError("preparation stopped")
+    offset, size = _PLACE.unpack(place)
+    out = bytearray(size)
+    view, got = memoryview(out), 0
+    while got < size:
+        n = os.preadv(data, [view[got:]], offset + got)
+        if not n:
+            raise EOFError("preparation file cut short")
+        got += n
+    return pickle.loads(out)
+
+
+def prepare_in_background(path: str | Path, layer: str, *, process: bool = False
+                          ) -> ZonesInPreparation:
     """Start preparing the zones of ``layer`` (see :class:`ZonesInPreparation`)."""
-    return ZonesInPreparation(path, layer)
+    return ZonesInPreparation(path, layer, process=process)

@@ -96,3 +96,21 @@ def test_sums_and_degenerate_layers():
     assert far._coarse.size <= 16_000_000
     p, g = far.pairs(np.array([0.5, 1e6 + 0.5, 5e5]), np.array([0.5, 1e6 + 1.0, 5e5]))
     assert p.tolist() == [0, 1] and g.tolist() == [0, 1]
+
+
+def test_a_pickled_grid_gives_the_same_pairs():
+    """``ort-geo stats`` receives its grid from a child process, pickled."""
+    import pickle
+
+    rng = np.random.default_rng(7)
+    polys = [box(0, 0, 10, 10).difference(box(3, 3, 6, 6)), box(8, 0, 20, 5), None]
+    grid = PolygonGrid(polys, points_hint=1000)
+    x, y = rng.uniform(-1, 21, 5000), rng.uniform(-1, 11, 5000)
+    x[:4], y[:4] = [3.0, 10.0, 8.0, 20.0], [4.0, 2.0, 5.0, 5.0]  # on boundaries
+    copy = pickle.loads(pickle.dumps(grid, protocol=pickle.HIGHEST_PROTOCOL))
+    assert shapely.is_prepared(copy.geoms[:2]).all()
+    assert np.shares_memory(copy._flat_blocks, copy._blocks)
+    for got, expected in zip(copy.pairs(x, y), grid.pairs(x, y), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    empty = pickle.loads(pickle.dumps(PolygonGrid([None])))
+    assert empty.pairs(x, y)[0].size == 0

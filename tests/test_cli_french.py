@@ -261,3 +261,23 @@ def test_a_postgresql_error_after_opening_gives_a_french_line(new_store, tmp_pat
         _assert_french_line(result.exit_code, line.strip(), "base en lecture seule (serveur "
                             "secondaire, ou default_transaction_read_only)")
         assert ("read-only transaction" in rest) == bool(verbose)
+
+
+def test_an_unreadable_workbook_gives_a_french_line(new_store, tmp_path: Path):
+    import zipfile
+
+    store = new_store("gpkg", "atlas")
+    store.close()
+    before = store.path.read_bytes()
+    (tmp_path / "texte.xlsx").write_text("pas un classeur")
+    with zipfile.ZipFile(tmp_path / "zip.xlsx", "w") as archive:
+        archive.writestr("lisez-moi.txt", "une archive, pas un classeur")
+    for name, reason in (("texte.xlsx", "ce n'est pas un classeur Excel .xlsx (archive ZIP "
+                                        "attendue))"),
+                         ("zip.xlsx", "contenu incomplet ou endommagé)")):
+        result = _invoke(["import", str(tmp_path / name), "--couche", "financements",
+                          "--store", str(store.path)])
+        line = " ".join(result.output.split())
+        _assert_french_line(result.exit_code, line, reason)
+        assert "zip file" not in line and "no item" not in line, line
+    assert store.path.read_bytes() == before

@@ -4,7 +4,9 @@ what statistics need — with the same figures as an independent brute force."""
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -218,6 +220,88 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, monkeypatch):
+    """``ort-geo stats`` prepares the zones in a forked child (no GIL shared with the imports):
+    the same table; a child failing before the grid gives nothing, after it the grid only;
+    every child is waited for; with another thread running, a thread prepares (no fork)."""
+    import ort_geo.prepared as prepared
+
+    pids: list[int] = []
+    fork = os.fork
+
+    def spy() -> int:
+        pid = fork()
+        pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", spy)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    with open_store(demo_store_path) as st:
+        zones = resolve_perimeter("secteurs_ort", st).geometry.to_numpy()
+        plain = sector_stats(st, "secteurs_ort", reference_year=YEAR)
+        child = prepare_in_background(demo_store_path, "secteurs_ort", process=True)
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=child).equals(plain)
+        assert len(pids) == 1 and child.grid_for(zones) is not None
+        got, expected = child.lines_for(zones), prepare_gpkg(demo_store_path, "secteurs_ort").lines
+        assert got is not None and got.keys() == expected.keys()
+        for name, sums in expected.items():
+            assert got[name].per_zone.tolist() == sums.per_zone.tolist()
+            assert got[name].total == sums.total
+        with pytest.raises(ChildProcessError):  # waited for: no zombie left
+            os.waitpid(pids[-1], os.WNOHANG)
+        failed = prepare_in_background(demo_store_path, "no_such_layer", process=True)
+        assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
+        assert len(pids) == 2
+
+        def broken(path, zones):
+            raise OSError("routes unreadable")
+
+        monkeypatch.setattr(prepared, "_mobility", broken)  # the child inherits it
+        half = prepare_in_background(demo_store_path, "secteurs_ort", process=True)
+        assert half.grid_for(zones) is not None and half.lines_for(zones) is None
+        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                            prepared=half).equals(plain)
+        assert len(pids) == 3
+        monkeypatch.setattr(threading, "active_count", lambda: 2)
+        threaded = prepare_in_background(demo_store_path, "secteurs_ort", process=True)
+        assert threaded.grid_for(zones) is not None and len(pids) == 3
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+def test_a_preparation_the_statistics_do_not_take_is_stopped(demo_store_path, monkeypatch):
+    """``ort-geo stats`` on a layer that is not one of zones: the French error at once, and
+    the child preparing it is stopped (here it would sleep for a minute)."""
+    import time
+
+    from click.testing import CliRunner
+
+    import ort_geo.prepared as prepared
+    from ort_geo.cli import main
+
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    monkeypatch.setattr(prepared, "_zones_and_grid", lambda path, layer: time.sleep(60))
+    made = []
+    start = prepared.prepare_in_background
+
+    def spy(*args, **kwargs):
+        made.append(start(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(prepared, "prepare_in_background", spy)
+    result = CliRunner().invoke(main, ["stats", "pas_une_couche", "--store",
+                                       str(demo_store_path), "--format", "json"])
+    assert result.exit_code == 2 and "pas_une_couche" in result.output, result.output
+    assert len(made) == 1
+    assert gc.isenabled() and not gc.get_freeze_count()  # collector as it was (see loading)
+    made[0]._thread.join(30)
+    assert not made[0]._thread.is_alive() and made[0]._child is None  # killed, waited for
+
+
 def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
     """``ort-geo stats`` loads pandas and GDAL only once its zone work has started (the
     command module needs neither), and the statistics use that work."""
@@ -226,11 +310,15 @@ def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
                                "print(' '.join(sorted(sys.modules)))"],
         capture_output=True, text=True, check=True)
     loaded = {m.split(".")[0] for m in proc.stdout.split()}
-    assert not loaded & {"pandas", "geopandas", "pyogrio", "pyarrow"}, loaded
+    assert not loaded & {"pandas", "geopandas", "pyogrio", "pyarrow", "pydantic", "pyproj",
+                         "numpy"}, loaded
     store = _footprints_store(tmp_path / "s.gpkg")
     store.close()
     out = tmp_path / "stats.json"
-    spy = ("import ort_geo.prepared as p\n"
+    spy = ("import os\n"
+           "import ort_geo.prepared as p\n"
+           "forks, fork = [], os.fork\n"
+           "os.fork = lambda: forks.append(1) or fork()\n"
            "used = []\n"
            "grid_for = p.ZonesInPreparation.grid_for\n"
            "def spy(self, zones):\n"
@@ -238,8 +326,8 @@ def test_cli_stats_prepares_the_zones_before_loading_pandas(tmp_path):
            "    used.append(grid is not None)\n"
            "    return grid\n"
            "p.ZonesInPreparation.grid_for = spy\n")
-    proc = _stats_process(store.path, out, spy, "print(used)\n")
-    assert proc.stdout.split()[-1] == "[True]"
+    proc = _stats_process(store.path, out, spy, "print(used, len(forks))\n")
+    assert proc.stdout.split()[-2:] == ["[True]", "1"]  # prepared by a child, and used
     with open_store(store.path) as st:
         frame = sector_stats(st, "secteurs_ort", reference_year=YEAR)
     assert [r["batiments"] for r in json.loads(out.read_text())] == frame["batiments"].tolist()

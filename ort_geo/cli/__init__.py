@@ -6,6 +6,8 @@ modules are discovered here, so adding a command means adding a file (imported w
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 import logging
 import pkgutil
@@ -15,6 +17,11 @@ import click
 
 from ..errors import OrtGeoError, os_reason
 from ._i18n import french, french_metavars, users_language
+
+# At exit, the objects left go to the collector's permanent generation, so the interpreter's
+# collections while it shuts down skip them: 0.1 s after ``ort-geo stats`` on a national store,
+# for nothing (the process frees its memory by leaving).
+atexit.register(gc.freeze)
 
 
 class _Group(click.Group):

@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 
 from ..crs import STORAGE_EPSG, crs_label
-from ..errors import EncodingError, FieldError, FormatError, GeometryError, InputError
+from ..errors import EncodingError, FieldError, FormatError, GeometryError, InputError, with_detail
 from ..io import ImportReport
 
 SOURCE = "Référentiel national des bâtiments (RNB), Licence Ouverte 2.0"
@@ -104,7 +104,8 @@ def read_rnb(path: str | Path, *, target: int = STORAGE_EPSG) -> tuple[gpd.GeoDa
             plots = json.loads(record.get("plots") or "[]") or []
             ext_ids = json.loads(record.get("ext_ids") or "[]") or []
         except json.JSONDecodeError as exc:
-            raise FormatError(f"JSON illisible pour le bâtiment RNB {fid} : {exc}") from None
+            raise with_detail(FormatError(f"JSON illisible pour le bâtiment RNB {fid} (ligne "
+                                          f"{exc.lineno}, colonne {exc.colno})."), exc) from None
         plot = max(plots, key=lambda p: p.get("bdg_cover_ratio") or 0, default=None)
         idpar = plot.get("id") if plot else None
         ban = addresses[0].get("cle_interop_ban") if addresses else None

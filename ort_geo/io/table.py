@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..catalogue import LayerSpec
-from ..errors import EncodingError, FormatError, InputError
+from ..errors import EncodingError, FormatError, InputError, with_detail
 from .report import ImportReport
 
 TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm")
@@ -104,8 +104,13 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     try:
         return pd.read_excel(path, sheet_name=0, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - any unreadable workbook is a format error
-        raise FormatError(f"Classeur illisible : {path.name} ({type(exc).__name__} : {exc}).") \
-            from None
+        import zipfile
+
+        why = ("ce n'est pas un classeur Excel .xlsx (archive ZIP attendue)"
+               if isinstance(exc, zipfile.BadZipFile)
+               else "contenu incomplet ou endommagé")
+        raise with_detail(FormatError(f"Classeur illisible : {path.name} ({why})."),
+                          f"{type(exc).__name__} : {exc}") from None
 
 
 def french_numbers(spec: LayerSpec, frame: pd.DataFrame) -> pd.DataFrame:

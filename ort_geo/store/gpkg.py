@@ -53,7 +53,14 @@ from .journal_triggers import (
     sqlite_installed,
     sqlite_trigger_names,
 )
-from .rtree import pack, rtree_boxes
+from .rtree import (
+    HalfPlane,
+    area_half_planes,
+    candidates,
+    classify,
+    pack,
+    rtree_boxes,
+)
 
 _SQL_TYPES = {"str": "TEXT", "enum": "TEXT", "int": "INTEGER", "float": "REAL",
               "bool": "BOOLEAN", "date": "DATE"}
@@ -644,11 +651,12 @@ class GeoPackageStore(Store):
                         matched = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
                                                params).fetchone()[0]
             else:
-                fids = self._matching_fids(conn, spec, sql_where, params, bbox, area)
-                matched = len(fids) if count else None
-                page = fids[offset:None if limit is None else offset + int(limit)]
-                rows = conn.execute(f"{select} WHERE fid IN (SELECT value FROM json_each(?)) "
-                                    "ORDER BY fid", (json.dumps(page.tolist()),)).fetchall()
+                with _snapshot(conn):  # the tree's levels, the count and the page: one state
+                    fids = self._matching_fids(conn, spec, sql_where, params, bbox, area)
+                    matched = len(fids) if count else None
+                    page = fids[offset:None if limit is None else offset + int(limit)]
+                    rows = conn.execute(f"{select} WHERE fid IN (SELECT value FROM json_each(?)) "
+                                        "ORDER BY fid", (json.dumps(page.tolist()),)).fetchall()
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
         batch = FeatureBatch(scalars([str(v) for v in values[0]]),
                              {n: plain_column(spec.field(n).type, values[i])
@@ -659,57 +667,42 @@ class GeoPackageStore(Store):
     def _matching_fids(self, conn: sqlite3.Connection, spec: LayerSpec, sql_where: str,
                        params: list[Any], bbox: BBox | None, area: Any) -> np.ndarray:
         """Sorted fids of the features that pass the filters and intersect ``area`` (or the
-        box): the R-tree gives candidates with their boxes; a candidate whose box lies inside
-        the area intersects it, the others are tested on their geometry."""
+        box). The R-tree gives the candidates with their boxes (which hold their feature):
+        inside a quadrilateral within the area, in it; wholly outside a side of the area, out of
+        it; only the few crossing its edge are tested on their geometry.
+
+        Few statements, few rows (see :func:`rtree.candidates`): the tree's nodes, one row of
+        filtered fids, the geometries of the undecided candidates. Run in a read transaction."""
         if not spec.spatial:
             raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
                              "filtre par emprise.")
         if bbox is None:
             bbox = tuple(shapely.bounds(area).tolist())
-        rtree = f'"rtree_{spec.name}_geom"'
-        box_params = [bbox[0], bbox[2], bbox[1], bbox[3]]
-        box_sql = "r.maxx >= ? AND r.minx <= ? AND r.maxy >= ? AND r.miny <= ?"
-        if sql_where == "1=1":  # no filter: the R-tree alone
-            rows = conn.execute(f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
-                                f"WHERE {box_sql}", box_params).fetchall()
-        else:  # the R-tree drives the join: only candidates in the box are looked up by fid
-            rows = conn.execute(
-                f"SELECT r.id, r.minx, r.miny, r.maxx, r.maxy FROM {rtree} AS r "
-                f'JOIN "{spec.name}" ON "{spec.name}".fid = r.id WHERE {box_sql} AND {sql_where}',
-                [*box_params, *params]).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64)
-        table = np.array(rows, dtype=np.float64)
-        fids = table[:, 0].astype(np.int64)
-        boxes = table[:, 1:]
-        curved = area is not None
         if area is None:
-            area, inner = shapely.box(*bbox), bbox
+            area = shapely.box(*bbox)
+            inner: list[HalfPlane] = [(1.0, 0.0, bbox[2]), (-1.0, 0.0, -bbox[0]),
+                                      (0.0, 1.0, bbox[3]), (0.0, -1.0, -bbox[1])]
+            outer: list[HalfPlane] = []  # the R-tree's own test
         else:
-            shapely.prepare(area)
-            inner = _inner_box(area)
-        # Inside a rectangle within the area: certainly in it; near its edges, the box of the
-        # candidate decides (the R-tree's boxes hold their feature): inside the area, in it;
-        # off the area, out of it; only those crossing its edge are tested on their geometry.
-        inside = ((boxes[:, 0] >= inner[0]) & (boxes[:, 1] >= inner[1])
-                  & (boxes[:, 2] <= inner[2]) & (boxes[:, 3] <= inner[3]))
-        near = np.flatnonzero(~inside)
-        crossing = ~inside
-        if len(near):
-            near_boxes = shapely.box(*boxes[near].T)
-            if curved:
-                inside[near] = shapely.contains(area, near_boxes)
-            crossing[near] = ~inside[near] & shapely.intersects(area, near_boxes)
-        unsure = fids[crossing]
+            inner, outer = area_half_planes(area)
+        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox)
+        inside, outside = classify(boxes, inner, outer)
+        certain, unsure = fids[inside], fids[~inside & ~outside]
+        filtered = "" if sql_where == "1=1" else f" AND {sql_where}"
+        if filtered and len(certain):
+            text = conn.execute(f'SELECT group_concat(fid) FROM "{spec.name}" WHERE fid IN '
+                                f"(SELECT value FROM json_each(?)){filtered}",
+                                [json.dumps(certain.tolist()), *params]).fetchone()[0]
+            certain = np.fromstring(text or "", dtype=np.int64, sep=",")
         kept = np.zeros(0, dtype=np.int64)
         if len(unsure):
-            blobs = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
-                                 "(SELECT value FROM json_each(?))",
-                                 (json.dumps(unsure.tolist()),)).fetchall()
-            hits = shapely.intersects(area, decode_geometries([b for _, b in blobs]))
-            kept = np.array([f for (f, _), hit in zip(blobs, hits, strict=True) if hit],
+            rows = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
+                                f"(SELECT value FROM json_each(?)){filtered}",
+                                [json.dumps(unsure.tolist()), *params]).fetchall()
+            hits = shapely.intersects(area, decode_geometries([g for _, g in rows]))
+            kept = np.array([f for (f, _), hit in zip(rows, hits, strict=True) if hit],
                             dtype=np.int64)
-        return np.sort(np.concatenate([fids[inside], kept]))
+        return np.sort(np.concatenate([certain, kept]))
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
         """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""
@@ -1063,17 +1056,18 @@ def _pandas_types() -> None:
                           pa.int32(): pd.Int64Dtype(), pa.int16(): pd.Int64Dtype()})
 
 
-def _inner_box(area: Any) -> tuple[float, float, float, float]:
-    """An axis-aligned rectangle inside ``area`` (a box given in degrees, projected: nearly a
-    rectangle), found by shrinking its bounds until the area contains it; the bounds of an
-    empty rectangle when none is found."""
-    minx, miny, maxx, maxy = shapely.bounds(area).tolist()
-    dx, dy = (maxx - minx) / 64, (maxy - miny) / 64
-    for k in range(1, 17):
-        box = (minx + k * dx, miny + k * dy, maxx - k * dx, maxy - k * dy)
-        if shapely.contains(area, shapely.box(*box)):
-            return box
-    return (maxx, maxy, minx, miny)
+@contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction on an autocommit connection: its statements see one state of the file
+    (a commit of another connection waits until it ends)."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def _point_columns(layer: LayerSpec) -> tuple[str, ...]:

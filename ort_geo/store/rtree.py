@@ -10,10 +10,13 @@ The result is a valid tree (``rtreecheck``) that SQLite and GDAL query and edit 
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
+from typing import Any
 
 import numpy as np
+import shapely
 
 _CELL = np.dtype([("id", ">i8"), ("box", ">f4", (4,))])
 _HEADER = np.dtype([("depth", ">u2"), ("count", ">u2")])
@@ -91,3 +94,105 @@ def pack(conn: sqlite3.Connection, rtree: str, ids: np.ndarray, boxes: np.ndarra
     conn.executemany(f'INSERT INTO "{rtree}_rowid" (rowid, nodeno) VALUES (?, ?)', rowid_rows)
     conn.executemany(f'INSERT INTO "{rtree}_parent" (nodeno, parentnode) VALUES (?, ?)',
                      parent_rows)
+
+
+#: Half-plane ``a*x + b*y <= c``, as (a, b, c).
+HalfPlane = tuple[float, float, float]
+
+
+def candidates(conn: sqlite3.Connection, rtree: str,
+               bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and boxes (float64 (minx, miny, maxx, maxy), as SQLite returns them) of the entries
+    of R-tree table ``rtree`` whose box meets ``bbox``, by walking the tree's nodes (one
+    statement per level, a few blobs each) instead of one fetched row per entry: Python's
+    sqlite3 releases the GIL at every row, and under several threads each release hands it to
+    another one. The same entries, compared as SQLite does (float32 widened to float64), as
+    ``WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?``. Run inside a read transaction
+    (the levels are read by several statements)."""
+    minx, miny, maxx, maxy = bbox
+    select = f'SELECT data FROM "{rtree}_node" WHERE nodeno IN (SELECT value FROM json_each(?))'
+    root = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
+    depth = int.from_bytes(root[:2], "big")
+    node = _node_dtype(len(root))
+    blobs = [root]
+    while True:
+        nodes = np.frombuffer(b"".join(blobs), dtype=node)
+        used = np.arange(node["cells"].shape[0]) < nodes["count"][:, None]
+        cells = nodes["cells"][used]
+        box = cells["box"].astype(np.float64)  # minx, maxx, miny, maxy
+        hit = ((box[:, 1] >= minx) & (box[:, 0] <= maxx)
+               & (box[:, 3] >= miny) & (box[:, 2] <= maxy))
+        ids = cells["id"][hit].astype(np.int64)
+        if depth == 0 or not len(ids):
+            return ids, box[hit][:, [0, 2, 1, 3]]
+        blobs = [r[0] for r in conn.execute(select, (json.dumps(ids.tolist()),))]
+        depth -= 1
+
+
+def _node_dtype(size: int) -> np.dtype:
+    """A node of ``size`` bytes: its cell count, then as many cells as fit."""
+    return np.dtype({"names": ["count", "cells"],
+                     "formats": [">u2", (_CELL, (size - _HEADER.itemsize) // _CELL.itemsize)],
+                     "offsets": [2, _HEADER.itemsize], "itemsize": size})
+
+
+def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
+    """Two sets of 4 half-planes for an area (a polygon, nearly a rectangle: a box given in
+    degrees, projected): the ``inner`` ones bound a quadrilateral inside the area, each ``outer``
+    one holds the whole area. A box inside every inner half-plane lies in the area; a box wholly
+    outside one outer half-plane misses it. Sides follow the area's oriented envelope (a CRS84
+    box is rotated by the meridian convergence: an axis-aligned rectangle would leave a wide band
+    of undecided boxes). Empty lists when the area is no polygon; no inner planes when no such
+    quadrilateral is found (every box is then undecided)."""
+    if shapely.get_type_id(area) != 3 or shapely.is_empty(area):
+        return [], []
+    corners = shapely.get_coordinates(shapely.oriented_envelope(area))[:4].tolist()
+    coords = shapely.get_coordinates(area)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    size = float((high - low).max())
+    if not size > 0:
+        return [], []
+    # Float rounding of a*x + b*y (in numpy, in SQLite) is far below this margin.
+    eps = size * 1e-9 + float(np.abs(coords).max()) * 1e-12
+    cx, cy = sum(p[0] for p in corners) / 4, sum(p[1] for p in corners) / 4
+    normals = []
+    for (px, py), (qx, qy) in zip(corners, corners[1:] + corners[:1], strict=True):
+        a, b = qy - py, px - qx
+        norm = (a * a + b * b) ** 0.5
+        if not norm > 0:
+            return [], []
+        if a * (px - cx) + b * (py - cy) < 0:  # pointing outwards
+            a, b = -a, -b
+        normals.append((a / norm, b / norm))
+    # Every vertex inside: so is the area (it lies in the convex hull of its vertices).
+    reach = (coords @ np.array(normals).T).max(axis=0).tolist()
+    outer = [(a, b, c + eps) for (a, b), c in zip(normals, reach, strict=True)]
+    # The inner quadrilateral: the envelope shrunk until the area holds it (the sides of a
+    # projected box bend by millimetres over a town). Each corner moves inwards along the
+    # normals of its two sides.
+    corner = np.array(corners)
+    inwards = -(np.array(normals) + np.roll(normals, 1, axis=0))
+    shrink = max(size * 1e-4, 1e3 * eps)
+    for _ in range(12):
+        if 2 * shrink < min(np.hypot(*(corner[1] - corner[0])),
+                            np.hypot(*(corner[2] - corner[1]))):
+            quad = shapely.polygons(corner + shrink * inwards)
+            if shapely.contains(area, quad):
+                # Twice the shrink that fits: a gap of at least ``shrink`` to the area's edge,
+                # far above any rounding of the tests.
+                return [(a, b, c - 2 * shrink) for a, b, c in outer], outer
+        shrink *= 2
+    return [], outer
+
+
+def classify(boxes: np.ndarray, inner: list[HalfPlane],
+             outer: list[HalfPlane]) -> tuple[np.ndarray, np.ndarray]:
+    """For boxes (minx, miny, maxx, maxy): which lie inside every inner half-plane, and which
+    lie wholly outside one outer half-plane (see :func:`area_half_planes`)."""
+    inside = np.full(len(boxes), bool(inner))
+    outside = np.zeros(len(boxes), dtype=bool)
+    for a, b, c in inner:  # the box's corner furthest along the normal
+        inside &= a * boxes[:, 2 if a >= 0 else 0] + b * boxes[:, 3 if b >= 0 else 1] <= c
+    for a, b, c in outer:  # the box's corner least along the normal
+        outside |= a * boxes[:, 0 if a >= 0 else 2] + b * boxes[:, 1 if b >= 0 else 3] > c
+    return inside, outside

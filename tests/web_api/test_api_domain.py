@@ -118,7 +118,9 @@ def test_swapped_or_unparseable_geojson_perimeters_are_refused(demo):
     assert resp.status_code == 400 and "inversées" in resp.json()["description"]
     resp = client.post("/batiments/within", content=b"{pas du json",
                        headers={"Content-Type": "application/json"})
-    assert resp.status_code == 400 and "GeoJSON" in resp.json()["description"]
+    assert resp.status_code == 400  # where, in French; not Python's "Expecting property name"
+    assert resp.json()["description"] == ("Périmètre GeoJSON illisible : JSON invalide (ligne 1, "
+                                          "colonne 2).")
     resp = client.post("/batiments/within", json={"type": "Point", "coordinates": [7.18, 48.24]})
     assert resp.status_code == 400 and "polygones" in resp.json()["description"]
 

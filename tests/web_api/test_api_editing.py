@@ -94,6 +94,53 @@ def test_bad_input_is_refused_and_changes_nothing(client, editor, api_store, bod
     assert client.get("/collections/secteurs_ort/items/z").status_code == 404
 
 
+@pytest.mark.parametrize("body, content_type, words", [
+    (b"pas du JSON", "application/json", "Requête invalide — corps : JSON illisible"),
+    (b"\xff\xfe\x00", "application/geo+json", "Corps de requête illisible"),
+    (b'{"type": "Feature",', "text/plain", "Requête invalide — corps : doit être un objet JSON"),
+])
+def test_a_body_that_is_not_json_is_refused_in_french(client, editor, api_store, body,
+                                                     content_type, words):
+    """FastAPI's own parser refuses it first, in English ("There was an error parsing the
+    body"): the answer must still be French, on every editing route."""
+    journal = len(api_store.journal())
+    url = "/collections/actions/items"
+    current = client.get(f"{url}/a1", headers=editor).headers["etag"]
+    for method, path, extra in (("POST", url, {}), ("POST", "/collections/actions/verification", {}),
+                                ("PUT", f"{url}/a1", {"If-Match": current}),
+                                ("PATCH", f"{url}/a1", {"If-Match": current})):
+        resp = client.request(method, path, content=body,
+                              headers={**editor, **extra, "Content-Type": content_type})
+        assert resp.status_code == 400, (method, path, resp.text)
+        assert resp.json()["description"].startswith(words), (method, path, resp.text)
+    assert len(api_store.journal()) == journal
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"titre": "\ud800"}, "n'est pas un texte valide"),  # a lone surrogate: no UTF-8 for it
+    ({"titre": "a\u0000b"}, "n'est pas un texte valide"),
+    ({"titre": {"a": 1}}, "n'est pas un texte"),
+    ({"id": "\udc00"}, "Identifiant invalide"),
+    ({"id": "a/b"}, "Identifiant invalide"),  # no URL /items/{id} would reach it
+    ({"\ud800": "x"}, "Champs inconnus"),
+])
+def test_text_no_store_can_keep_is_refused(client, editor, api_store, change, words):
+    """JSON may carry what UTF-8 cannot (``\\ud800``): refused in French (400), not a 500
+    when SQLite or PostgreSQL fails to encode it; the store unchanged."""
+    import json
+
+    journal = len(api_store.journal())
+    props = {"id": "nouvelle", "numero": "9.9", "titre": "Nouvelle action", "orientation": 1,
+             **change}
+    body = {"type": "Feature", "properties": props,
+            "geometry": {"type": "Point", "coordinates": [7.18, 48.24]}}
+    resp = client.post("/collections/actions/items", content=json.dumps(body),
+                       headers={**editor, "Content-Type": "application/geo+json"})
+    assert resp.status_code == 400, resp.text
+    assert words in resp.json()["description"]
+    assert len(api_store.journal()) == journal
+
+
 def test_creating_an_existing_id_is_refused(client, editor):
     body = {"type": "Feature", "id": "centre", "properties": {},
             "geometry": _square(X0, Y0)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest_api import N_BUILDINGS, X0, Y0
 from pyproj import Transformer
@@ -122,7 +124,8 @@ def test_queryables_and_property_filters(client):
     ("bbox=7,48,8,49&bbox-crs=urn:bad", "bbox-crs"),
     ("bbox-crs=EPSG:2154", "bbox"),
     ("couleur=rouge", "inconnu"),
-    ("nb_logements=beaucoup", "nb_logements"),
+    ("nb_logements=beaucoup", "n'est pas un entier"),
+    ("annee_construction=1,5", "n'est pas un entier"),
     ("nb_logements=99999999999999999999999", "hors limites"),
     ("annee_construction=1e400", "entier"),
     ("f=html", "Format"),
@@ -131,6 +134,12 @@ def test_invalid_parameters_answer_400_with_a_clear_message(client, query, words
     resp = client.get(f"/collections/batiments/items?{query}")
     assert resp.status_code == 400, resp.text
     assert words in resp.json()["description"]
+    assert not ENGLISH.search(resp.json()["description"]), resp.text  # Python's words stay out
+
+
+#: Words of Python's and the frameworks' own (English) error messages.
+ENGLISH = re.compile(r"\b(could|convert|string|float|invalid|expected|error|parsing|there)\b",
+                     re.IGNORECASE)
 
 
 def test_a_bbox_in_degrees_is_matched_exactly(client, api_store):
@@ -180,3 +189,23 @@ def test_one_feature_answer_is_the_frame_answer(demo):
                         == expected, (name, fid, view)
                     seen += 1
     assert seen > 150
+
+
+def test_an_unexpected_failure_answers_a_french_500(api_store):
+    """Whatever fails unexpectedly, the client reads a French exception document (never the
+    framework's "Internal Server Error", nor the exception's own text)."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    app = create_app(api_store.url)
+
+    def broken() -> None:
+        raise RuntimeError("internal details")
+
+    app.add_api_route("/panne", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = client.get("/panne")
+    assert resp.status_code == 500 and resp.json()["code"] == "InternalError"
+    assert resp.json()["description"].startswith("Erreur interne du serveur")
+    assert "internal details" not in resp.text

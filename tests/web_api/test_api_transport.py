@@ -69,3 +69,25 @@ def test_every_worker_connection_has_nagle_off(tmp_path):
                     assert server_end.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
                 seen += 1
         assert seen == 6
+
+
+def test_a_request_the_server_cannot_parse_gets_a_french_answer(tmp_path):
+    """Raw bytes outside ASCII in the request line, a negative length: uvicorn answers before
+    the application, in English plain text unless the protocol says otherwise."""
+    import json
+
+    store = build_store(tmp_path / "atlas.gpkg")
+    store.close()
+    with serve_process(store.url) as (base, _):
+        host, port = base.removeprefix("http://").split(":")
+        for request in (b"GET /collections/b\xe2timents/items HTTP/1.1\r\nHost: t\r\n\r\n",
+                        b"POST /stats HTTP/1.1\r\nHost: t\r\nContent-Length: -1\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as client:
+                client.sendall(request)
+                answer = b""
+                while chunk := client.recv(65536):  # the server closes the connection after
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 400 ") and b"application/json" in head, answer
+            problem = json.loads(body)
+            assert problem["description"].startswith("Requête HTTP mal formée"), problem
