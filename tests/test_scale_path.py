@@ -21,7 +21,7 @@ from stats_data import YEAR, assert_stats_equal_brute_force
 
 from ort_geo import open_store
 from ort_geo.perimeter import resolve_perimeter
-from ort_geo.prepared import prepare_gpkg, prepare_in_background
+from ort_geo.prepared import FORKS, prepare_gpkg, prepare_in_background
 from ort_geo.stats import sector_stats
 from ort_geo.store.base import prefetched
 from ort_geo.store.gpkg import GeoPackageStore
@@ -220,7 +220,7 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+@pytest.mark.skipif(not FORKS, reason="the preparation forks on Linux only")
 def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, monkeypatch):
     """``ort-geo stats`` prepares the zones in a forked child (no GIL shared with the imports):
     the same table; a child failing before the grid gives nothing, after it the grid only;
@@ -272,7 +272,7 @@ def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, 
             os.waitpid(pid, os.WNOHANG)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+@pytest.mark.skipif(not FORKS, reason="the preparation forks on Linux only")
 def test_a_preparation_the_statistics_do_not_take_is_stopped(demo_store_path, monkeypatch):
     """``ort-geo stats`` on a layer that is not one of zones: the French error at once, and
     the child preparing it is stopped (here it would sleep for a minute)."""
