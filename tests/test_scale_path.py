@@ -204,8 +204,22 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert prepared.matches(zones)
         plain = sector_stats(st, "secteurs_ort", reference_year=YEAR)
         assert plain["km_mobilites_existantes"].iloc[:-1].sum() > 0  # routes in the sectors
-        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
-                            prepared=prepared).equals(plain)
+        grids = {}
+        zone_sums = GeoPackageStore.zone_sums
+
+        def spy(self, layer, zones, measures, *, cache=None):
+            grids[layer] = (cache or {}).get("grid")
+            return zone_sums(self, layer, zones, measures, cache=cache)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(GeoPackageStore, "zone_sums", spy)
+            assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                                prepared=prepared).equals(plain)
+        # The buildings on the grid made beforehand; the small layers, summed meanwhile by
+        # another thread, on a twin (no prepared polygon queried by two threads at once).
+        assert grids["batiments"] is prepared.grid
+        assert grids["commerces"] is grids["actions"] is not None
+        assert not {id(g) for g in grids["commerces"].geoms} & {id(g) for g in prepared.grid.geoms}
         other = prepare_gpkg(demo_store_path, "permis_de_louer")
         assert not other.matches(zones)
         assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
