@@ -20,7 +20,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from ..errors import AccessDeniedError, CRSError, FormatError, GeometryError
+from ..errors import (
+    AccessDeniedError,
+    CRSError,
+    FormatError,
+    GeometryError,
+    StoreError,
+    with_detail,
+)
 from ..privacy import public_records, public_view
 from ..store.base import Store
 
@@ -98,18 +105,25 @@ def write_frame(
     name = layer_name or path.stem
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = _plain_columns(frame)
-    if kind == "gpkg":
-        pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
-                                geometry_type=geometry_type if plain.empty else None,
-                                dataset_options={"VERSION": GPKG_VERSION})
-    elif kind == "geojson":
-        path.unlink(missing_ok=True)
-        pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
-                                layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
-    elif kind == "shp-zip":
-        _write_shapefile_zip(plain, path, name, dbf_names, labels or {}, geometry_type)
-    else:
-        _write_csv_fr(plain, path)
+    try:
+        if kind == "gpkg":
+            pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
+                                    geometry_type=geometry_type if plain.empty else None,
+                                    dataset_options={"VERSION": GPKG_VERSION})
+        elif kind == "geojson":
+            path.unlink(missing_ok=True)
+            pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
+                                    layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
+        elif kind == "shp-zip":
+            _write_shapefile_zip(plain, path, name, dbf_names, labels or {}, geometry_type)
+        else:
+            _write_csv_fr(plain, path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        # GDAL's own (English) reason goes to the detail; the usual causes are the path's.
+        raise with_detail(StoreError(
+            f"Écriture impossible de {path} : GDAL ne peut pas créer ce fichier (dossier "
+            "protégé ou en lecture seule, disque plein, nom refusé par le système…)."), exc) \
+            from None
     return path
 
 

@@ -113,7 +113,11 @@ def _psycopg():
 
 def split_url(url: str) -> tuple[str, str]:
     """(libpq connection URL, schema) from a store URL carrying an optional ``schema=`` parameter."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [ in the host
+        raise with_detail(StoreError(f"Base PostGIS inaccessible ({masked(url)}) : URL de "
+                                     "connexion invalide."), exc) from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [v for k, v in query if k == "schema"]
     schema = schemas[-1] if schemas else "public"
