@@ -2,10 +2,10 @@
 grid of the point-in-polygon engine.
 
 :func:`sector_stats <ort_geo.stats.sector_stats>` computes both itself; ``ort-geo stats`` on a
-GeoPackage starts them in a thread (:func:`prepare_in_background`) while the process is still
-loading pandas and GDAL, where one of the two cores would otherwise wait. The statistics then
-take them only for the very zones they resolved (:meth:`PreparedZones.matches`): the figures
-are the same either way.
+GeoPackage starts them in a forked child process (:func:`prepare_in_background`, a thread where
+the system does not fork) while the process is still loading pydantic, pandas and GDAL, where
+one of the two cores would otherwise wait. The statistics then take them only for the very
+zones they resolved (:meth:`PreparedZones.matches`): the figures are the same either way.
 """
 
 from __future__ import annotations
