@@ -190,7 +190,8 @@ class ZonesInPreparation:
         """The child's two values; a part is missing where the child failed."""
         try:
             try:
-                self._zones, self._grid = _received(pipe, data)
+                self._grid = _received(pipe, data)
+                self._zones = self._grid.geoms
             except Exception:  # noqa: BLE001
                 return
             finally:
@@ -244,7 +245,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     try:
         os.close(read)
         zones, grid = _zones_and_grid(path, layer)
-        end = _send(write, data, 0, (zones, grid))
+        end = _send(write, data, 0, grid)  # the zones are its polygons
         _send(write, data, end, _mobility(path, zones))
     finally:
         os._exit(0)
