@@ -2,10 +2,10 @@
 grid of the point-in-polygon engine.
 
 :func:`sector_stats <ort_geo.stats.sector_stats>` computes both itself; ``ort-geo stats`` on a
-GeoPackage starts them in a thread (:func:`prepare_in_background`) while the process is still
-loading pandas and GDAL, where one of the two cores would otherwise wait. The statistics then
-take them only for the very zones they resolved (:meth:`PreparedZones.matches`): the figures
-are the same either way.
+GeoPackage starts them in a forked child process (:func:`prepare_in_background`, a thread where
+the system does not fork) while the process is still loading pydantic, pandas and GDAL, where
+one of the two cores would otherwise wait. The statistics then take them only for the very
+zones they resolved (:meth:`PreparedZones.matches`): the figures are the same either way.
 """
 
 from __future__ import annotations
@@ -190,7 +190,8 @@ class ZonesInPreparation:
         """The child's two values; a part is missing where the child failed."""
         try:
             try:
-                self._zones, self._grid = _received(pipe, data)
+                self._grid = _received(pipe, data)
+                self._zones = self._grid.geoms
             except Exception:  # noqa: BLE001
                 return
             finally:
@@ -244,7 +245,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     try:
         os.close(read)
         zones, grid = _zones_and_grid(path, layer)
-        end = _send(write, data, 0, (zones, grid))
+        end = _send(write, data, 0, grid)  # the zones are its polygons
         _send(write, data, end, _mobility(path, zones))
     finally:
         os._exit(0)
