@@ -110,13 +110,14 @@ def candidates(conn: sqlite3.Connection, rtree: str,
     ``WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?``. Run inside a read transaction
     (the levels are read by several statements)."""
     minx, miny, maxx, maxy = bbox
-    select = f'SELECT data FROM "{rtree}_node" WHERE nodeno IN (SELECT value FROM json_each(?))'
-    root = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
-    depth = int.from_bytes(root[:2], "big")
-    node = _node_dtype(len(root))
-    blobs = [root]
+    # The nodes of a level as one row (hexadecimal: group_concat joins text).
+    select = (f"SELECT group_concat(hex(data), '') FROM \"{rtree}_node\" "
+              "WHERE nodeno IN (SELECT value FROM json_each(?))")
+    data = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
+    depth = int.from_bytes(data[:2], "big")
+    node = _node_dtype(len(data))
     while True:
-        nodes = np.frombuffer(b"".join(blobs), dtype=node)
+        nodes = np.frombuffer(data, dtype=node)
         used = np.arange(node["cells"].shape[0]) < nodes["count"][:, None]
         cells = nodes["cells"][used]
         box = cells["box"].astype(np.float64)  # minx, maxx, miny, maxy
@@ -125,7 +126,7 @@ def candidates(conn: sqlite3.Connection, rtree: str,
         ids = cells["id"][hit].astype(np.int64)
         if depth == 0 or not len(ids):
             return ids, box[hit][:, [0, 2, 1, 3]]
-        blobs = [r[0] for r in conn.execute(select, (json.dumps(ids.tolist()),))]
+        data = bytes.fromhex(conn.execute(select, (json.dumps(ids.tolist()),)).fetchone()[0])
         depth -= 1
 
 
