@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ort_geo import __version__, errors, vector_tiles
 from ort_geo.auth import ANONYMOUS, visible_fields
 from ort_geo.errors import validation_message
+from ort_geo.shipped import default_store
 from ort_geo.store import open_store
-from ort_geo.territory import default_store
 
 from . import domain, editing, editor, geojson, history, maps, ogc, openapi, tiles
 from .limits import RequestLimits
@@ -56,8 +56,18 @@ STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [
 
 
 def _problem(status: int, code: str, description: str, headers: dict | None = None) -> JSONResponse:
+    # A message may quote the client's text, lone UTF-16 surrogates included (JSON "\ud800"):
+    # replaced, they cannot make the answer itself fail to encode.
+    description = description.encode("utf-8", "replace").decode("utf-8")
     return JSONResponse({"code": code, "description": description}, status_code=status,
                         headers=headers)
+
+
+def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unexpected failure: a French exception document, not the framework's English text
+    (the traceback still goes to the server's log)."""
+    return _problem(500, "InternalError", "Erreur interne du serveur : la requête n'a pas abouti ; "
+                    "l'incident est consigné dans le journal du serveur.")
 
 
 def _library_error(request: Request, exc: errors.OrtGeoError) -> JSONResponse:
@@ -175,6 +185,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
     app.state.store = open_store(store_url)
     app.state.geometry_pool = pool
     app.add_middleware(RequestLimits)
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(ServerBusy, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(RecursionError, _too_deep)  # type: ignore[arg-type]
     app.add_exception_handler(errors.OrtGeoError, _library_error)  # type: ignore[arg-type]

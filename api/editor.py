@@ -147,7 +147,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
             raise InputError("« supprimer » doit être une liste d'identifiants.")
         st = request.app.state.store
         check = check_changes(st, name, _features(body, spec, crs, st.epsg),
-                              [str(d) for d in deletes])
+                              [geojson.checked_id(str(d)) for d in deletes])
         return Response(_check_json(check, st.crs), media_type=GEOJSON)
 
 
@@ -175,6 +175,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
             if op not in ("create", "replace", "delete") or not fid:
                 raise InputError("Chaque changement a une « operation » (create, replace, "
                                  "delete) et un « id ».")
+            geojson.checked_id(fid)
             feature = None if op == "delete" else geojson.parse_feature(
                 item.get("objet"), crs, spec.key, fid, storage=st.epsg)
             changes.append((op, fid, feature, None if op == "create"

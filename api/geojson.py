@@ -9,7 +9,9 @@ store's own CRS. Every function that converts takes ``storage``, the store's EPS
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -121,7 +123,7 @@ def parse_bbox(value: str, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BBoxQ
         raise InputError(f"Paramètre bbox : « {value} » n'est pas une liste de nombres.") from None
     if len(numbers) == 6:
         numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
-    if len(numbers) != 4 or not all(np.isfinite(numbers)):
+    if len(numbers) != 4 or not all(map(math.isfinite, numbers)):
         raise InputError("Paramètre bbox : 4 nombres attendus (xmin,ymin,xmax,ymax).")
     if crs.lat_first:
         numbers = [numbers[1], numbers[0], numbers[3], numbers[2]]
@@ -141,12 +143,25 @@ def parse_bbox(value: str, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BBoxQ
         return BBoxQuery((0.0, 0.0, 0.0, 0.0), shapely.Point(0, 0))  # outside: nothing
     # Edges cut in 32, or in pieces of _SEGMENT_DEGREES for a small box (a town's page):
     # fewer vertices make every test against the area cheaper, on both backends.
-    outline = shapely.segmentize(shapely.box(minx, miny, maxx, maxy),
-                                 max(maxx - minx, maxy - miny, 32 * _SEGMENT_DEGREES) / 32)
-    to_storage = _transformer(4326, storage)
-    area = shapely.transform(outline, lambda c: np.column_stack(
-        to_storage.transform(c[:, 0], c[:, 1])))
-    return BBoxQuery(tuple(area.bounds), area)  # type: ignore[arg-type]
+    piece = max(maxx - minx, maxy - miny, 32 * _SEGMENT_DEGREES) / 32
+    fx, fy = _outline(math.ceil((maxx - minx) / piece) or 1, math.ceil((maxy - miny) / piece) or 1)
+    x, y = _transformer(4326, storage).transform(minx + fx * (maxx - minx),
+                                                 miny + fy * (maxy - miny))
+    # A box's projected outline: its envelope is its vertices' (no GEOS call for it).
+    return BBoxQuery((float(x.min()), float(y.min()), float(x.max()), float(y.max())),
+                     shapely.polygons(np.column_stack((x, y))))
+
+
+@functools.cache
+def _outline(nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
+    """A unit box's outline, counterclockwise from (1, 0) as :func:`shapely.box` draws it, with
+    ``nx`` pieces on the horizontal edges and ``ny`` on the vertical ones: fractions of the
+    width and height, ring closed."""
+    up, across = np.arange(ny) / ny, np.arange(nx) / nx
+    fx = np.concatenate([np.ones(ny), 1 - across, np.zeros(ny), across, [1.0]])
+    fy = np.concatenate([up, np.ones(nx), 1 - up, np.zeros(nx), [0.0]])
+    fx.flags.writeable = fy.flags.writeable = False  # shared by every request
+    return fx, fy
 
 
 def extent_crs84(bbox: Sequence[float] | None, *, storage: int = STORAGE_EPSG
@@ -205,11 +220,13 @@ def batch_features(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
     """A store batch (geometries in ``storage``) as GeoJSON Features with only ``fields`` as
     properties, for :func:`feature_collection`."""
     geoms = geometry_texts(batch.geometry, storage, crs)
+    # Rows as dicts made by C loops (map/zip), not by a Python expression per feature.
     columns = [batch.columns[name].tolist() for name in fields]
+    rows = zip(*columns, strict=True) if columns else itertools.repeat((), len(batch))
+    properties = map(dict, map(zip, itertools.repeat(fields), rows))
     return [{"type": "Feature", "id": fid,
-             "geometry": None if geom is None else orjson.Fragment(geom),
-             "properties": dict(zip(fields, values, strict=True))}
-            for fid, geom, *values in zip(batch.ids.tolist(), geoms, *columns, strict=True)]
+             "geometry": None if geom is None else orjson.Fragment(geom), "properties": props}
+            for fid, geom, props in zip(batch.ids.tolist(), geoms, properties, strict=True)]
 
 
 def feature_collection(features: Sequence[str | dict[str, Any]], extra: dict[str, Any]) -> bytes:
@@ -258,6 +275,19 @@ def _inside(region: tuple[float, float, float, float], minx: float, miny: float,
     return region[0] <= minx and maxx <= region[2] and region[1] <= miny and maxy <= region[3]
 
 
+#: What an id given in a body must not hold: "/" (its URL /items/{id} would not reach it),
+#: control characters and lone UTF-16 surrogates (JSON "\ud800", which no store can encode).
+_BAD_ID = re.compile("[\x00-\x1f\x7f/\ud800-\udfff]")
+
+
+def checked_id(fid: str) -> str:
+    """An id given in a body, refused (InputError) when no URL could name it."""
+    if not fid.strip() or _BAD_ID.search(fid):
+        raise InputError("Identifiant invalide : un texte non vide, sans « / » ni caractère de "
+                         "contrôle, est attendu (il doit pouvoir figurer dans l'URL de l'objet).")
+    return fid
+
+
 def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = None, *,
                   spatial: bool = True, storage: int = STORAGE_EPSG) -> Feature:
     """A GeoJSON Feature body -> a Feature (geometry in the store's CRS, ``storage``); the id
@@ -275,7 +305,7 @@ def parse_feature(data: Any, crs: ApiCRS, key: str, feature_id: str | None = Non
         raise InputError(f"Identifiants contradictoires : {', '.join(sorted(ids))}.")
     if not ids:
         raise InputError(f"Identifiant manquant : donnez « id » ou la propriété « {key} ».")
-    fid = ids.pop()
+    fid = checked_id(ids.pop())
     geometry = data.get("geometry")
     if not spatial:
         if geometry is not None:

@@ -97,20 +97,35 @@ def revoke_key(store, name_or_id: str) -> ApiKeyRecord:
     raise InputError(f"Aucune clé nommée « {name_or_id} ».")
 
 
+class _KeyRing:
+    """The store's API keys at one revision (raw records by key id), and the tokens already
+    checked against them: a server checks the same few keys on every request."""
+
+    def __init__(self, records: dict[str, str]) -> None:
+        self.records = records
+        self.checked: dict[str, Principal] = {}
+
+
 def authenticate(store, token: str | None, revision: Callable[[], Any] | None = None) -> Principal:
     """The caller a key stands for; anonymous without a key; AccessDeniedError for a bad key.
     ``revision``: how the caller reads the store's revision (a server reads it once per request,
-    for the keys and the answer's ETag); else the store's own."""
+    for the keys and the answer's ETag); else the store's own. A key checked once is known
+    until the store changes (a revoked key changes it); without a revision (GeoPackage in WAL
+    mode) every call checks again."""
     if not token:
         return ANONYMOUS
+    ring = store.cached(("keys", META_SCOPE), lambda: _KeyRing(store.get_meta(META_SCOPE)),
+                        revision=(revision or store.revision)())
+    known = ring.checked.get(token)
+    if known is not None:
+        return known
     key_id, _, secret = token.strip().partition(".")
-    raw = store.cached(("meta", META_SCOPE), lambda: store.get_meta(META_SCOPE),
-                       revision=(revision or store.revision)()).get(key_id) \
-        if key_id and secret else None
+    raw = ring.records.get(key_id) if key_id and secret else None
     if raw is not None:
         record = json.loads(raw)
         if hmac.compare_digest(record["digest"], _digest(record["salt"], secret)):
-            return Principal(record["name"], record["role"])
+            principal = ring.checked[token] = Principal(record["name"], record["role"])
+            return principal
     raise AccessDeniedError("Clé d'API invalide ou révoquée.")
 
 

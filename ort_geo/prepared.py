@@ -2,19 +2,20 @@
 grid of the point-in-polygon engine.
 
 :func:`sector_stats <ort_geo.stats.sector_stats>` computes both itself; ``ort-geo stats`` on a
-GeoPackage starts them in a thread (:func:`prepare_in_background`) while the process is still
-loading pandas and GDAL, where one of the two cores would otherwise wait. The statistics then
-take them only for the very zones they resolved (:meth:`PreparedZones.matches`): the figures
-are the same either way.
+GeoPackage starts them in a forked child process (:func:`prepare_in_background`, a thread where
+the system does not fork) while the process is still loading pydantic, pandas and GDAL, where
+one of the two cores would otherwise wait. The statistics then take them only for the very
+zones they resolved (:meth:`PreparedZones.matches`): the figures are the same either way.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sqlite3
 import struct
-import tempfile
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ MOBILITY_LAYER = "mobilites_actives"
 MOBILITY_COLUMNS = {"existant": "km_mobilites_existantes", "projete": "km_mobilites_projetees"}
 #: The layer whose stored points size the zone grid (the largest one).
 POINTS_LAYER = "batiments"
+#: Where the preparation may run in a forked child: Linux (elsewhere forking a process that
+#: loaded system frameworks is unsafe — macOS — or impossible — Windows).
+FORKS = sys.platform.startswith("linux")
 
 
 def line_sums(zones: np.ndarray, lines: Mapping[str, np.ndarray]) -> dict[str, ZoneSums]:
@@ -147,8 +151,8 @@ class ZonesInPreparation:
     :meth:`lines_for` wait for their part (None when it failed or is of other zones: the
     statistics then do the work themselves).
 
-    In a thread, or with ``process=True`` in a forked child process where the system forks
-    and this process runs no other Python thread yet (``ort-geo stats``): a child does not wait
+    In a thread, or with ``process=True`` in a forked child process on Linux where this
+    process runs no other Python thread yet (``ort-geo stats``): a child does not wait
     for this process's GIL, which the imports of pandas and GDAL hold almost all the time — in
     a thread the grid came only after the imports. The child sends the grid, then the km."""
 
@@ -157,8 +161,12 @@ class ZonesInPreparation:
         self._grid: PolygonGrid | None = None
         self._lines: dict[str, ZoneSums] | None = None
         self._grid_done = threading.Event()
-        if process and hasattr(os, "fork") and threading.active_count() == 1:
-            self._thread = threading.Thread(target=self._receive, args=_fork(path, layer),
+        self._child: int | None = None  # its pid until waited for
+        self._lock = threading.Lock()
+        if process and FORKS and threading.active_count() == 1:
+            pid, pipe, data = _fork(path, layer)
+            self._child = pid
+            self._thread = threading.Thread(target=self._receive, args=(pid, pipe, data),
                                             name="ort-geo-prepare", daemon=True)
         else:
             self._thread = threading.Thread(target=self._run, args=(path, layer),
@@ -182,7 +190,8 @@ class ZonesInPreparation:
         """The child's two values; a part is missing where the child failed."""
         try:
             try:
-                self._zones, self._grid = _received(pipe, data)
+                self._grid = _received(pipe, data)
+                self._zones = self._grid.geoms
             except Exception:  # noqa: BLE001
                 return
             finally:
@@ -194,7 +203,9 @@ class ZonesInPreparation:
         finally:
             os.close(pipe)
             os.close(data)
-            os.waitpid(pid, 0)
+            with self._lock:  # the pid is not killed once it may belong to another process
+                os.waitpid(pid, 0)
+                self._child = None
 
     def _prepared(self, zones: np.ndarray) -> bool:
         return self._zones is not None and _same(self._zones, zones)
@@ -207,6 +218,12 @@ class ZonesInPreparation:
         self._thread.join()
         return self._lines if self._prepared(zones) else None
 
+    def close(self) -> None:
+        """Stop a child still preparing (the statistics failed, or did not take its work)."""
+        with self._lock:
+            if self._child is not None:
+                os.kill(self._child, signal.SIGKILL)
+
 
 _PLACE = struct.Struct("<QQ")
 
@@ -218,11 +235,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     Values go through a file, only their place through the pipe: the receiving thread then
     needs the GIL a few times, not once per pipe-buffer of data (it would wait for the
     imports at each)."""
-    if hasattr(os, "memfd_create"):  # Linux: in memory
-        data = os.memfd_create("ort-geo-prepare")
-    else:
-        with tempfile.TemporaryFile() as spill:
-            data = os.dup(spill.fileno())
+    data = os.memfd_create("ort-geo-prepare")  # a file in memory
     read, write = os.pipe()
     pid = os.fork()
     if pid:
@@ -232,7 +245,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     try:
         os.close(read)
         zones, grid = _zones_and_grid(path, layer)
-        end = _send(write, data, 0, (zones, grid))
+        end = _send(write, data, 0, grid)  # the zones are its polygons
         _send(write, data, end, _mobility(path, zones))
     finally:
         os._exit(0)

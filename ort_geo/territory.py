@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -170,34 +169,6 @@ class Territory(BaseModel):
         if self.main_town not in self.communes:
             raise ValueError(f"la ville principale {self.main_town} n'est pas membre de l'EPCI")
         return self
-
-
-def bundled_territory(name: str) -> Path:
-    """The folder of a territory shipped with ort-geo (package data, read through
-    :mod:`importlib.resources`), by its folder name."""
-    return Path(str(files("ort_geo") / "territories" / name))
-
-
-def shipped_territories() -> dict[str, Path]:
-    """The manifests shipped with ort-geo, by name (package data: ``ort_geo/territories``)."""
-    root = Path(str(files("ort_geo") / "territories"))
-    return {p.parent.name: p.parent for p in sorted(root.glob("*/territory.toml"))}
-
-
-def default_territory() -> Path | None:
-    """The territory ``ort-geo build`` and ``ort-geo demo`` use when none is named: the first
-    shipped manifest."""
-    shipped = shipped_territories()
-    return next(iter(shipped.values()), None)
-
-
-def default_store() -> str:
-    """``ORT_GEO_STORE``, else the store ``ort-geo demo`` builds: out/<first shipped
-    territory>.gpkg."""
-    import os
-
-    shipped = default_territory()
-    return os.environ.get("ORT_GEO_STORE") or f"out/{shipped.name if shipped else 'atlas'}.gpkg"
 
 
 def load_territory(path: str | Path) -> Territory:

@@ -42,6 +42,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
+#: What text must not hold: a lone UTF-16 surrogate ("\ud800" in JSON) cannot be stored as
+#: UTF-8; a NUL cuts the text short in every C client (GDAL, QGIS, psql).
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 #: French reasons for a value Python itself refuses (its messages are English).
 _KIND_REASONS = {"int": "n'est pas un entier", "float": "n'est pas un nombre",
                  "date": "n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)"}
@@ -64,9 +67,13 @@ def _coerce(field: FieldSpec, value: Any) -> Any:
         value = value.item()
     kind = field.type
     if kind == "str":
+        if isinstance(value, (dict, list, tuple, set)):  # JSON objects and arrays are not text
+            raise ValueError("n'est pas un texte")
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         text = str(value).strip()
+        if _BAD_TEXT.search(text):
+            raise ValueError("n'est pas un texte valide (caractère nul ou demi-paire UTF-16)")
         return text or None
     if kind == "int":
         if isinstance(value, bool):
@@ -385,12 +392,15 @@ def _bulk_coerce(field: FieldSpec, series: pd.Series) -> tuple[np.ndarray, np.nd
         numbers = series.to_numpy(dtype="float64", na_value=np.nan)
         exact = np.abs(numbers) < 2.0**53  # beyond, floats and ints part ways: coerce_value decides
     if kind in ("str", "enum") and _all_kind(series, missing, "string"):
-        text = objects(list(map(str.strip, series.to_numpy(dtype=object)[~missing])))
+        raw = series.to_numpy(dtype=object)[~missing]
+        text = objects(list(map(str.strip, raw)))
         text[text == ""] = None
         values[~missing] = text
         unsure = np.zeros(n, dtype=bool)
         if kind == "enum":
             unsure[~missing] = ~(pd.isna(text) | pd.Series(text).isin(field.choices).to_numpy())
+        if _BAD_TEXT.search("\n".join(raw)):  # one scan of the column; rarely true
+            unsure[~missing] |= [_BAD_TEXT.search(t) is not None for t in raw]
     elif kind == "str" and is_int:
         sure = ~missing & exact
         values[sure] = [str(v) for v in numbers[sure].astype("int64").tolist()]

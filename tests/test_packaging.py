@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 import ort_geo
 from ort_geo.errors import EXTRAS
-from ort_geo.territory import bundled_territory, load_territory
+from ort_geo.shipped import bundled_territory
+from ort_geo.territory import load_territory
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -72,8 +73,8 @@ def test_the_wheel_works_outside_the_repository(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"),
                     "install", "--no-deps", "-q", str(wheel)], check=True, capture_output=True,
                    timeout=300)
-    probe = ("import ort_geo, ort_geo.territory as t; "
-             "print(ort_geo.__file__); print(t.load_territory(t.bundled_territory('val-d-argent'))"
+    probe = ("import ort_geo, ort_geo.territory as t, ort_geo.shipped as s; "
+             "print(ort_geo.__file__); print(t.load_territory(s.bundled_territory('val-d-argent'))"
              ".siren_epci)")
     out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True,
                          text=True, cwd=tmp_path, timeout=120, check=True).stdout.split()

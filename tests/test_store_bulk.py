@@ -47,7 +47,7 @@ BOWTIE = shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])
         ("nb_logements", -1, FieldError, "Valeurs refusées dans batiments (1) :\n"
          "  B0050000 : champ nb_logements = « -1 » est inférieur au minimum 0"),
         ("nb_logements", "douze", FieldError, "Valeurs refusées dans batiments (1) :\n"
-         "  B0050000 : champ nb_logements = « douze » a un type incorrect"),
+         "  B0050000 : champ nb_logements = « douze » n'est pas un entier"),
         ("etat", "ruine", FieldError, "Valeurs refusées dans batiments (1) :\n"
          "  B0050000 : champ etat = « ruine » n'est pas une valeur admise "
          "(bon, moyen, degrade, tres_degrade)"),

@@ -105,6 +105,32 @@ def test_revision_changes_with_every_write_and_caches_follow(store):
     assert store.get_meta("autre") == {"client": "x"}
 
 
+def test_a_checked_key_is_known_until_the_store_changes(store, monkeypatch):
+    """A server checks the same keys on every request: a key's digest is computed once per
+    store revision; a revoked key, or another key created meanwhile, is seen at once."""
+    key = auth.create_key(store, "agent", "staff")
+    digests = []
+    digest = auth._digest
+    monkeypatch.setattr(auth, "_digest", lambda *a: digests.append(1) or digest(*a))
+    for _ in range(3):
+        assert auth.authenticate(store, key) == auth.Principal("agent", "staff")
+    assert len(digests) == 1
+    with pytest.raises(PermissionError):  # a wrong secret of the same key: checked, refused
+        auth.authenticate(store, key[:-2] + ("aa" if not key.endswith("aa") else "bb"))
+    assert len(digests) == 2
+    other = auth.create_key(store, "editeur", "editor")  # a write: the checks start again
+    assert auth.authenticate(store, other).role == "editor"
+    assert auth.authenticate(store, key).role == "staff"
+    assert len(digests) == 5  # one to create the key, one per key checked
+    auth.revoke_key(store, "agent")
+    with pytest.raises(PermissionError):
+        auth.authenticate(store, key)
+    # Without a revision (a GeoPackage in WAL mode), nothing is kept: every call checks.
+    assert auth.authenticate(store, other, lambda: None).role == "editor"
+    assert auth.authenticate(store, other, lambda: None).role == "editor"
+    assert len(digests) == 7  # (the revoked key has no record left to check)
+
+
 def test_revision_of_a_geopackage_in_wal_mode(new_store):
     """QGIS may switch a GeoPackage to WAL mode: commits then leave the file as it is, so the
     store gives no revision (nothing is cached) while the -wal file exists; once it is folded

@@ -20,7 +20,8 @@ VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True),
     st.text(max_size=12), st.sampled_from(["", " 12 ", "3,5", "oui", "non", "2024-03-01",
                                            "01/03/2024", "quartier", "centre_ville",
-                                           "autorisation_prealable", "x"]),
+                                           "autorisation_prealable", "x",
+                                           "a\x00b"]),  # never storable text
     st.dates(dt.date(1990, 1, 1), dt.date(2040, 1, 1)), st.lists(st.integers(), max_size=2),
     st.integers(-10**6, 10**6).map(np.int64), st.floats(allow_nan=True).map(np.float64),
     st.booleans().map(np.bool_))  # as a stored feature carries them
@@ -54,3 +55,21 @@ def test_type_feature_is_the_frame_path(layer, data, fid):
     slow = _outcome(lambda: frame_to_features(spec, features_to_frame(spec, [feature]))[0])
     fast = _outcome(lambda: type_feature(spec, feature))
     assert fast == slow
+
+
+def test_text_no_client_reads_whole_is_refused_on_both_paths():
+    """A NUL (cut short by every C client) in a text column: the bulk column path leaves the
+    cell to coerce_value, which refuses it; so does the one-feature path, and for a lone
+    surrogate too (JSON "\\ud800": no UTF-8 for it; pandas refuses it in a frame already)."""
+    spec = CATALOGUE["actions"]
+
+    def feature(fid: str, title: str) -> Feature:
+        return Feature(fid, {"numero": "1", "titre": title, "orientation": 1},
+                       FITTING["actions"])
+
+    frame = features_to_frame(spec, [feature("a0", "bon"), feature("a1", "a\x00b")])
+    for outcome in (_outcome(lambda: frame_to_features(spec, frame)),
+                    _outcome(lambda: type_feature(spec, feature("a1", "a\x00b"))),
+                    _outcome(lambda: type_feature(spec, feature("a1", "x\ud800")))):
+        kind, text = outcome
+        assert "titre" in text and "n'est pas un texte valide" in text, outcome

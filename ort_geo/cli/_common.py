@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from ..territory import default_store
+from ..shipped import default_store
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,3 +77,21 @@ def progress() -> Progress:
 def track(items: Iterable[T], description: str, total: int | None = None) -> Iterator[T]:
     with progress() as bar:
         yield from bar.track(items, description=description, total=total)
+
+
+@contextmanager
+def loading() -> Iterator[None]:
+    """Around a command's imports (pandas, GDAL…), which allocate hundreds of thousands of
+    long-lived objects and free almost none: the cycle collector's passes during them are
+    wasted (0.05 s of ``ort-geo stats``). Paused; what was loaded is then kept out of the
+    collections (its permanent generation) until the command ends."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+        click.get_current_context().call_on_close(gc.unfreeze)

@@ -6,7 +6,7 @@ import click
 
 from ..build import build_territory
 from ..crs import crs_label
-from ..territory import default_territory
+from ..shipped import default_territory
 from ._common import console, progress, store_option
 
 #: The first territory shipped with ort-geo (layers/<name>/ in a source checkout).

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 import orjson
 
-from ..catalogue import CATALOGUE
 from . import _common
 from ._common import store_option
 
@@ -55,15 +54,25 @@ def command(layer, perimeter, public, fmt, year, output, until, since, store):
     if output and fmt == "table":
         raise click.UsageError("--sortie demande --format csv ou json.")
     prepared = None
-    if layer and not (perimeter or public or until or since) and layer in CATALOGUE.names \
-            and str(store).lower().endswith(".gpkg") and Path(store).is_file():
-        from ..prepared import prepare_in_background
+    with _common.loading():
+        if layer and not (perimeter or public or until or since) \
+                and str(store).lower().endswith(".gpkg") and Path(store).is_file():
+            from ..prepared import prepare_in_background
 
-        # The zone grid and the routes' km are computed (numpy, GEOS) on another core, by a
-        # child process, while this one loads pandas and GDAL just below.
-        prepared = prepare_in_background(store, layer, process=True)
-    from ..stats import labelled, sector_stats, stat_column, stats_at, stats_between, stats_records
-    from ..store import open_store
+            # The zone grid and the routes' km are computed (numpy, GEOS) on another core, by
+            # a child process, while this one loads pydantic, pandas and GDAL just below (the
+            # layer is checked there: a preparation the statistics do not take is stopped).
+            prepared = prepare_in_background(store, layer, process=True)
+            click.get_current_context().call_on_close(prepared.close)
+        from ..stats import (
+            labelled,
+            sector_stats,
+            stat_column,
+            stats_at,
+            stats_between,
+            stats_records,
+        )
+        from ..store import open_store
 
     if since:
         if public:

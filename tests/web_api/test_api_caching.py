@@ -99,3 +99,4 @@ def test_an_edit_changes_the_etag_and_the_extent_at_once(live_server, keys, api_
         names = {f["id"]: f["properties"]["nom"]
                  for f in client.get(items, params={"limit": 50}).json()["features"]}
         assert names["gare"] == "Gare SNCF"
+

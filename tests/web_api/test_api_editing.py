@@ -116,6 +116,31 @@ def test_a_body_that_is_not_json_is_refused_in_french(client, editor, api_store,
     assert len(api_store.journal()) == journal
 
 
+@pytest.mark.parametrize("change, words", [
+    ({"titre": "\ud800"}, "n'est pas un texte valide"),  # a lone surrogate: no UTF-8 for it
+    ({"titre": "a\u0000b"}, "n'est pas un texte valide"),
+    ({"titre": {"a": 1}}, "n'est pas un texte"),
+    ({"id": "\udc00"}, "Identifiant invalide"),
+    ({"id": "a/b"}, "Identifiant invalide"),  # no URL /items/{id} would reach it
+    ({"\ud800": "x"}, "Champs inconnus"),
+])
+def test_text_no_store_can_keep_is_refused(client, editor, api_store, change, words):
+    """JSON may carry what UTF-8 cannot (``\\ud800``): refused in French (400), not a 500
+    when SQLite or PostgreSQL fails to encode it; the store unchanged."""
+    import json
+
+    journal = len(api_store.journal())
+    props = {"id": "nouvelle", "numero": "9.9", "titre": "Nouvelle action", "orientation": 1,
+             **change}
+    body = {"type": "Feature", "properties": props,
+            "geometry": {"type": "Point", "coordinates": [7.18, 48.24]}}
+    resp = client.post("/collections/actions/items", content=json.dumps(body),
+                       headers={**editor, "Content-Type": "application/geo+json"})
+    assert resp.status_code == 400, resp.text
+    assert words in resp.json()["description"]
+    assert len(api_store.journal()) == journal
+
+
 def test_creating_an_existing_id_is_refused(client, editor):
     body = {"type": "Feature", "id": "centre", "properties": {},
             "geometry": _square(X0, Y0)}

@@ -161,6 +161,28 @@ def test_a_bbox_in_degrees_is_matched_exactly(client, api_store):
         assert body["numberMatched"] == len(expected)
 
 
+@pytest.mark.parametrize("box", [(0.004, 0.0, 0.004, 0.002), (0.0, 0.001, 0.015, 0.001),
+                                 (0.004, 0.001, 0.004, 0.001)])
+def test_a_flat_bbox_selects_what_it_crosses(client, api_store, box):
+    """A box of no width or height (min = max: a line or a point, allowed by OGC API –
+    Features) selects the buildings it touches — it answered nothing, and a point a 500."""
+    import shapely
+
+    buildings = api_store.read("batiments").to_crs(4326)
+    lon0, lat0 = TO_WGS84.transform(X0, Y0)
+    corners = (lon0 + box[0], lat0 + box[1], lon0 + box[2], lat0 + box[3])
+    flat = shapely.box(*corners) if box[0] != box[2] and box[1] != box[3] else (
+        shapely.Point(corners[:2]) if box[:2] == box[2:] else
+        shapely.LineString([corners[:2], corners[2:]]))
+    expected = set(buildings.loc[buildings.intersects(flat), "id"])
+    resp = client.get("/collections/batiments/items?limit=1000&bbox="
+                      + ",".join(f"{v:.7f}" for v in corners))
+    assert resp.status_code == 200, resp.text
+    assert {f["id"] for f in resp.json()["features"]} == expected
+    if box[0] != box[2] or box[1] != box[3]:
+        assert expected  # the line crosses buildings
+
+
 def test_one_feature_answer_is_the_frame_answer(demo):
     """The one-feature answer (GET of an item, and every edit's answer) reads a plain batch:
     the same GeoJSON text and ETag as written from the frame, in both CRSs, typed views too."""
@@ -189,3 +211,51 @@ def test_one_feature_answer_is_the_frame_answer(demo):
                         == expected, (name, fid, view)
                     seen += 1
     assert seen > 150
+
+
+def test_every_collection_is_answered_by_routes_tried_first(client, keys):
+    """The router matches a request route by route (twice per request): the pages and features
+    of every collection go through routes it tries right after the landing ones — with the
+    collection's own answers; an unknown collection is still a 404 for any method, a write to
+    a read-only collection a 405."""
+    from api import ogc
+
+    ogc_router = next(r.original_router for r in client.app.router.routes
+                      if hasattr(r, "original_router") and any(
+                          getattr(x, "path", "") == "/conformance" for x in r.original_router.routes))
+    first = ogc_router.routes[:5]
+    staff = {"X-API-Key": keys["staff"]}
+    for collection in ogc.COLLECTIONS:
+        for path in (f"/collections/{collection.id}/items", f"/collections/{collection.id}/items/x1"):
+            assert any(r.path_regex.match(path) for r in first), path
+        page = client.get(f"/collections/{collection.id}/items?limit=2", headers=staff)
+        assert page.status_code == 200, page.text
+        assert page.json()["links"][1]["href"].endswith(f"/collections/{collection.id}")
+        for feature in page.json()["features"]:
+            one = client.get(f"/collections/{collection.id}/items/{feature['id']}", headers=staff)
+            assert one.status_code == 200 and one.json()["id"] == feature["id"]
+    for method in ("GET", "POST", "DELETE"):
+        assert client.request(method, "/collections/inconnue/items").status_code == 404
+        assert client.request(method, "/collections/inconnue/items/x").status_code == 404
+    assert client.post("/collections/communes/items", json={}).status_code == 405
+    assert not any("{collection}" in path or ":" in path for path in client.get("/api").json()["paths"])
+
+
+def test_an_unexpected_failure_answers_a_french_500(api_store):
+    """Whatever fails unexpectedly, the client reads a French exception document (never the
+    framework's "Internal Server Error", nor the exception's own text)."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+
+    app = create_app(api_store.url)
+
+    def broken() -> None:
+        raise RuntimeError("internal details")
+
+    app.add_api_route("/panne", broken)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        resp = client.get("/panne")
+    assert resp.status_code == 500 and resp.json()["code"] == "InternalError"
+    assert resp.json()["description"].startswith("Erreur interne du serveur")
+    assert "internal details" not in resp.text
