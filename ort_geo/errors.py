@@ -283,6 +283,9 @@ _OS_REASONS = {
     "EIO": "erreur d'entrée-sortie du disque",
     "EBUSY": "fichier occupé",
     "EXDEV": "déplacement impossible entre deux systèmes de fichiers",
+    "EADDRINUSE": "adresse déjà utilisée (un autre programme écoute sur ce port)",
+    "EADDRNOTAVAIL": "adresse absente de cette machine",
+    "ECONNREFUSED": "connexion refusée",
 }
 
 

@@ -320,3 +320,23 @@ def test_an_unreadable_dem_and_an_unknown_host_give_a_french_line(tmp_path: Path
     line = " ".join(result.output.split())
     _assert_french_line(result.exit_code, line, "nom d'hôte inconnu")
     assert "Errno" not in line
+
+
+def test_serve_refuses_a_port_it_cannot_listen_on_in_french(new_store):
+    """Refused before uvicorn starts (its own errors are English log lines, exit code 3)."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    exe = str(Path(sys.executable).with_name("ort-geo"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, reason in ((["--port", str(port), "--workers", "1"],
+                              "adresse déjà utilisée (un autre programme écoute sur ce port)"),
+                             (["--host", "hote-inconnu.invalid", "--workers", "2"],
+                              "nom d'hôte inconnu")):
+            done = subprocess.run([exe, "serve", "--store", str(store.path), *args],
+                                  capture_output=True, text=True, timeout=120)
+            _assert_french_line(done.returncode, " ".join(done.stderr.split()), reason)
+    result = _invoke(["serve", "--store", str(store.path), "--port", "70000"])
+    assert result.exit_code == 2 and "70000 n'est pas dans l'intervalle" in result.output

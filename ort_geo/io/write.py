@@ -218,18 +218,28 @@ def _write_csv_fr(frame: gpd.GeoDataFrame, path: Path) -> None:
     path.write_text(csv_fr(table), encoding="utf-8-sig")
 
 
+#: First characters that make a spreadsheet take a cell for a formula: a text starting with one
+#: ("=HYPERLINK(…)" typed in an action's title, imported from a partner's file) is written after
+#: an apostrophe, the spreadsheets' mark of text, so that opening the CSV runs nothing (OWASP's
+#: "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _decimal_comma(value: Any) -> Any:
     if isinstance(value, (float, np.floating)) and not pd.isna(value):
         return repr(float(value)).replace(".", ",")
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return value
 
 
 def csv_fr(table: pd.DataFrame) -> str:
     """A table as CSV for French spreadsheets: ``;`` separators and a decimal comma in every
     number — also in mixed columns (rates next to masked "< 11" cells), which pandas' ``decimal``
-    option leaves with a point, so that Excel would read them as text."""
+    option leaves with a point, so that Excel would read them as text; no text read as a
+    formula (:data:`FORMULA_START`)."""
     out = table.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
             out[column] = out[column].map(_decimal_comma)
     return out.to_csv(sep=";", decimal=",", index=False)
