@@ -126,9 +126,13 @@ def test_a_whole_small_collection_is_kept_per_revision_role_and_crs(demo_store_e
             body = resp.json()
             return body, [f["id"] for f in body["features"]], len(reads)
 
-        first, ids, n = page()
+        for _ in range(10):  # on PostGIS, another database's commit moves the revision too
+            revision = served.revision()
+            first, ids, n = page()
+            again, same, m = page()
+            if served.revision() == revision:
+                break
         assert first["numberMatched"] == first["numberReturned"] == len(ids) >= 3
-        again, same, m = page()
         assert m == n and same == ids  # kept: no read
         assert {k: v for k, v in again.items() if k != "timeStamp"} == {
             k: v for k, v in first.items() if k != "timeStamp"}
