@@ -33,6 +33,10 @@ from .offload import DEFAULT_PROCESSES, DEFAULT_QUEUE, GeometryPool, ServerBusy
 #: PostgreSQL, GEOS): with anyio's default of 40 threads they fight over it and a light route's
 #: tail grows (/conformance p99 0.14-0.76 s at 32 connections, 12-75 ms with 8, same run); with
 #: 2, a 100-building page's database waits no longer overlap (half the pages per second of 8).
+#: On a GeoPackage too: since a bbox page reads in a few statements (few GIL hand-offs, see
+#: ort_geo.store.rtree.candidates), 1-2 threads no longer make it cheaper (3.8-6 ms of CPU per
+#: page at 1, 2, 4 or 8 threads) but make /conformance dearer (0.71-0.80 ms against 0.57-0.59
+#: at 8; its p99 85-190 ms against 11-24 ms at 32 connections).
 DEFAULT_THREADS = 8
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).

@@ -25,6 +25,7 @@ looked up in a cell farther than ``eps`` from where it lies.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -240,13 +241,24 @@ class PolygonGrid:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_flat_blocks", None)  # a view of the blocks
+        # WKB in one vectorised call (exact: binary coordinates), not one pickle per polygon.
+        state["geoms"] = shapely.to_wkb(self.geoms)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.geoms = shapely.from_wkb(state["geoms"])
         if not self._empty:
             self._flat_blocks = self._blocks.reshape(-1)
-        shapely.prepare(self.geoms[self._usable])  # pickled geometries come unprepared
+        shapely.prepare(self.geoms[self._usable])
+
+    def twin(self) -> PolygonGrid:
+        """This grid over copies of its polygons, for another thread to query at the same
+        time: GEOS's prepared geometries are not thread-safe (libgeos/geos#825)."""
+        other = copy.copy(self)
+        other.geoms = shapely.from_wkb(shapely.to_wkb(self.geoms))  # exact: binary coordinates
+        shapely.prepare(other.geoms[self._usable])
+        return other
 
     # -- queries --------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from .errors import InputError, require_module
+from .errors import InputError, raster_reason, require_module, with_detail
 from .territory import STRATA_LABELS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -387,7 +387,8 @@ def hillshade(dem: str | Path, extent: Sequence[float], *, pixels: int = 900,
                       dst_crs=f"EPSG:{epsg}", resampling=Resampling.bilinear,
                       src_nodata=src.nodata, dst_nodata=np.nan)
     except RasterioIOError as exc:
-        raise InputError(f"MNT illisible : {dem} ({exc})") from None
+        raise with_detail(InputError(f"MNT illisible : {dem} ({raster_reason(exc)})."), exc) \
+            from None
     if np.isnan(target).all():
         return None
     filled = np.where(np.isnan(target), np.nanmean(target), target)

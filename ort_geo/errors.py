@@ -283,6 +283,9 @@ _OS_REASONS = {
     "EIO": "erreur d'entrée-sortie du disque",
     "EBUSY": "fichier occupé",
     "EXDEV": "déplacement impossible entre deux systèmes de fichiers",
+    "EADDRINUSE": "adresse déjà utilisée (un autre programme écoute sur ce port)",
+    "EADDRNOTAVAIL": "adresse absente de cette machine",
+    "ECONNREFUSED": "connexion refusée",
 }
 
 
@@ -292,3 +295,15 @@ def os_reason(exc: OSError) -> str:
 
     name = errno.errorcode.get(exc.errno or 0, "")
     return _OS_REASONS.get(name, "erreur du système")
+
+
+def raster_reason(exc: Exception) -> str:
+    """Why GDAL (through rasterio) cannot open a raster, in French."""
+    text = str(exc).lower()
+    if "no such file" in text:
+        return "fichier introuvable"
+    if "not recognized as being in a supported file format" in text:
+        return "format raster non reconnu (GeoTIFF, SRTM .hgt… attendus)"
+    if "permission denied" in text:
+        return "permission refusée"
+    return "fichier illisible ou endommagé"

@@ -2,10 +2,10 @@
 grid of the point-in-polygon engine.
 
 :func:`sector_stats <ort_geo.stats.sector_stats>` computes both itself; ``ort-geo stats`` on a
-GeoPackage starts them in a thread (:func:`prepare_in_background`) while the process is still
-loading pandas and GDAL, where one of the two cores would otherwise wait. The statistics then
-take them only for the very zones they resolved (:meth:`PreparedZones.matches`): the figures
-are the same either way.
+GeoPackage starts them in a forked child process (:func:`prepare_in_background`, a thread where
+the system does not fork) while the process is still loading pydantic, pandas and GDAL, where
+one of the two cores would otherwise wait. The statistics then take them only for the very
+zones they resolved (:meth:`PreparedZones.matches`): the figures are the same either way.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pickle
 import signal
 import sqlite3
 import struct
-import tempfile
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +33,9 @@ MOBILITY_LAYER = "mobilites_actives"
 MOBILITY_COLUMNS = {"existant": "km_mobilites_existantes", "projete": "km_mobilites_projetees"}
 #: The layer whose stored points size the zone grid (the largest one).
 POINTS_LAYER = "batiments"
+#: Where the preparation may run in a forked child: Linux (elsewhere forking a process that
+#: loaded system frameworks is unsafe — macOS — or impossible — Windows).
+FORKS = sys.platform.startswith("linux")
 
 
 def line_sums(zones: np.ndarray, lines: Mapping[str, np.ndarray]) -> dict[str, ZoneSums]:
@@ -148,8 +151,8 @@ class ZonesInPreparation:
     :meth:`lines_for` wait for their part (None when it failed or is of other zones: the
     statistics then do the work themselves).
 
-    In a thread, or with ``process=True`` in a forked child process where the system forks
-    and this process runs no other Python thread yet (``ort-geo stats``): a child does not wait
+    In a thread, or with ``process=True`` in a forked child process on Linux where this
+    process runs no other Python thread yet (``ort-geo stats``): a child does not wait
     for this process's GIL, which the imports of pandas and GDAL hold almost all the time — in
     a thread the grid came only after the imports. The child sends the grid, then the km."""
 
@@ -160,7 +163,7 @@ class ZonesInPreparation:
         self._grid_done = threading.Event()
         self._child: int | None = None  # its pid until waited for
         self._lock = threading.Lock()
-        if process and hasattr(os, "fork") and threading.active_count() == 1:
+        if process and FORKS and threading.active_count() == 1:
             pid, pipe, data = _fork(path, layer)
             self._child = pid
             self._thread = threading.Thread(target=self._receive, args=(pid, pipe, data),
@@ -187,7 +190,8 @@ class ZonesInPreparation:
         """The child's two values; a part is missing where the child failed."""
         try:
             try:
-                self._zones, self._grid = _received(pipe, data)
+                self._grid = _received(pipe, data)
+                self._zones = self._grid.geoms
             except Exception:  # noqa: BLE001
                 return
             finally:
@@ -231,11 +235,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     Values go through a file, only their place through the pipe: the receiving thread then
     needs the GIL a few times, not once per pipe-buffer of data (it would wait for the
     imports at each)."""
-    if hasattr(os, "memfd_create"):  # Linux: in memory
-        data = os.memfd_create("ort-geo-prepare")
-    else:
-        with tempfile.TemporaryFile() as spill:
-            data = os.dup(spill.fileno())
+    data = os.memfd_create("ort-geo-prepare")  # a file in memory
     read, write = os.pipe()
     pid = os.fork()
     if pid:
@@ -245,7 +245,7 @@ def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
     try:
         os.close(read)
         zones, grid = _zones_and_grid(path, layer)
-        end = _send(write, data, 0, (zones, grid))
+        end = _send(write, data, 0, grid)  # the zones are its polygons
         _send(write, data, end, _mobility(path, zones))
     finally:
         os._exit(0)

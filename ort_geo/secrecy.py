@@ -45,7 +45,7 @@ from scipy.optimize import linprog
 
 from .assign import PolygonGrid
 from .catalogue import CATALOGUE
-from .errors import AccessDeniedError, InputError
+from .errors import AccessDeniedError, InputError, with_detail
 from .perimeter import polygon_layers, resolve_perimeter
 from .privacy import MASK, SECRECY_THRESHOLD, is_secret, restricted_records
 from .store.base import Store
@@ -610,6 +610,7 @@ __all__ = [
 
 def _get_json(url: str, timeout: float) -> dict:
     import json
+    import socket
     import urllib.error
     import urllib.request
 
@@ -622,13 +623,16 @@ def _get_json(url: str, timeout: float) -> dict:
     except urllib.error.URLError as exc:
         why = ("connexion refusée" if isinstance(exc.reason, ConnectionRefusedError)
                else f"pas de réponse en {timeout:g} s" if isinstance(exc.reason, TimeoutError)
-               else f"échec réseau ({exc.reason})")
-        raise InputError(f"Lecture de {url} impossible : {why}.") from None
+               else "nom d'hôte inconnu" if isinstance(exc.reason, socket.gaierror)
+               else "échec réseau")
+        raise with_detail(InputError(f"Lecture de {url} impossible : {why}."), exc.reason) \
+            from None
     except TimeoutError:
         raise InputError(f"Lecture de {url} impossible : pas de réponse en {timeout:g} s.") \
             from None
     except OSError as exc:
-        raise InputError(f"Lecture de {url} impossible : échec réseau ({exc}).") from None
+        raise with_detail(InputError(f"Lecture de {url} impossible : échec réseau."), exc) \
+            from None
     except ValueError:  # not JSON, or not UTF-8
         raise InputError(f"Lecture de {url} impossible : la réponse n'est pas du JSON.") from None
     if not isinstance(body, dict):

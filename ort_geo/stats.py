@@ -354,21 +354,35 @@ def sector_stats(
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
     with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
+        orientations = list(orientations_of(store))
+        buildings = building_measure_list(year)
+        shops: tuple[Measure, ...] = SHOP_MEASURES
+        if public_records:
+            buildings = with_condition(buildings, public_only)
+            shops = with_condition(shops, public_only)
+        layers = [("batiments", buildings),  # the first sizes the grid
+                  ("commerces", shops), ("actions", action_measure_list(orientations))]
+
+        def add_up(part: list[tuple[str, tuple[Measure, ...]]], cache: dict
+                   ) -> list[dict[str, ZoneSums]]:
+            return [store.zone_sums(name, zone_geoms, measures, cache=cache)
+                    for name, measures in part]
+
+        small = None
         if prepared is not None:
-            cache["grid_ready"] = lambda: prepared.grid_for(zone_geoms)
+            if (grid := prepared.grid_for(zone_geoms)) is not None:
+                # The grid made beforehand: the pool adds up the small layers meanwhile, on a
+                # twin of it (prepared geometries are not to be queried by two threads).
+                cache["grid"] = grid
+                small = pool.submit(lambda: add_up(layers[1:], {"grid": grid.twin()}))
         else:
             # The routes are read and clipped by GEOS (the GIL released) while the points are
             # summed; on copies of the zones, which the grid prepares meanwhile.
             clipped = pool.submit(_mobility_sums, store,
                                   shapely.from_wkb(shapely.to_wkb(zone_geoms)))
-        for name, measures in (("batiments", building_measure_list(year)),  # sizes the grid
-                               ("commerces", SHOP_MEASURES)):
-            if public_records:
-                measures = with_condition(measures, public_only)
-            sums.update(store.zone_sums(name, zone_geoms, measures, cache=cache))
-        orientations = list(orientations_of(store))
-        sums.update(store.zone_sums("actions", zone_geoms, action_measure_list(orientations),
-                                    cache=cache))
+        for part in add_up(layers if small is None else layers[:1], cache) + (
+                small.result() if small is not None else []):
+            sums.update(part)
         lines = prepared.lines_for(zone_geoms) if prepared is not None else clipped.result()
         if lines is None:  # prepared for other zones
             lines = _mobility_sums(store, shapely.from_wkb(shapely.to_wkb(zone_geoms)))

@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from .errors import CRSError, InputError
+from .errors import CRSError, InputError, raster_reason, with_detail
 from .territory import STRATA_LABELS
 
 STRATA = ("ligne_de_vie", "terrasses", "hauts")
@@ -95,7 +95,8 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
     try:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"Modèle numérique de terrain illisible ({path}) : {exc}") from None
+        raise with_detail(InputError(f"Modèle numérique de terrain illisible ({path}) : "
+                                     f"{raster_reason(exc)}."), exc) from None
     with src:
         if src.crs is None:
             raise CRSError(f"Le MNT {path.name} n'a pas de système de coordonnées.")

@@ -114,3 +114,17 @@ def test_a_pickled_grid_gives_the_same_pairs():
         np.testing.assert_array_equal(got, expected)
     empty = pickle.loads(pickle.dumps(PolygonGrid([None])))
     assert empty.pairs(x, y)[0].size == 0
+
+
+def test_a_twin_grid_has_its_own_prepared_polygons():
+    """Two threads query a grid and its twin at once (GEOS prepared geometries are not
+    thread-safe): same pairs, no polygon object shared."""
+    rng = np.random.default_rng(8)
+    grid = PolygonGrid([box(0, 0, 10, 10).difference(box(3, 3, 6, 6)), None, Polygon()],
+                       points_hint=1000)
+    twin = grid.twin()
+    assert not {id(g) for g in twin.geoms} & {id(g) for g in grid.geoms if g is not None}
+    assert shapely.is_prepared(twin.geoms[0]) and twin.geoms[1] is None
+    x, y = rng.uniform(-1, 11, 5000), rng.uniform(-1, 11, 5000)
+    for got, expected in zip(twin.pairs(x, y), grid.pairs(x, y), strict=True):
+        np.testing.assert_array_equal(got, expected)

@@ -281,3 +281,62 @@ def test_an_unreadable_workbook_gives_a_french_line(new_store, tmp_path: Path):
         _assert_french_line(result.exit_code, line, reason)
         assert "zip file" not in line and "no item" not in line, line
     assert store.path.read_bytes() == before
+
+
+def test_a_malformed_postgresql_url_gives_a_french_line():
+    code, line, rest = _store_error("postgresql://ortgeo:secret@[::1/ortgeo")  # unclosed [
+    _assert_french_line(code, line, "URL de connexion invalide")
+    assert "secret" not in line
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="Linux /proc")
+def test_an_output_gdal_cannot_create_gives_a_french_line(new_store):
+    """/proc takes no new file: GDAL's error (not an OSError) must not reach the user."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    for output in ("/proc/ort-geo-secteurs.gpkg", "/proc/ort-geo-secteurs.geojson"):
+        for verbose in ([], ["-v"]):
+            result = _invoke([*verbose, "export", "secteurs_ort", "-o", output,
+                              "--store", str(store.path)])
+            line, _, rest = " ".join(result.output.split()).partition("Détail technique :")
+            assert result.exit_code == 2 and result.exc_info[0] is SystemExit, result.output
+            assert line.startswith(f"Erreur : Écriture impossible de {output} : GDAL ne peut "
+                                   "pas créer ce fichier"), line
+            assert bool(rest.strip()) == bool(verbose), rest  # GDAL's words, for -v only
+
+
+def test_an_unreadable_dem_and_an_unknown_host_give_a_french_line(tmp_path: Path, new_store):
+    dem = tmp_path / "mnt.tif"
+    dem.write_text("pas un raster")
+    result = _invoke(["init", str(tmp_path / "territoire" / "atlas.gpkg"), "--pvd", "68298",
+                      "--mnt", str(dem)])
+    _assert_french_line(result.exit_code, " ".join(result.output.split()),
+                        "format raster non reconnu (GeoTIFF, SRTM .hgt… attendus)")
+    assert not (tmp_path / "territoire" / "atlas.gpkg").exists()
+    store = new_store("gpkg", "atlas")
+    store.close()
+    result = _invoke(["secret", "verifier", "--api", "http://hote-inconnu.invalid/",
+                      "--store", str(store.path)])
+    line = " ".join(result.output.split())
+    _assert_french_line(result.exit_code, line, "nom d'hôte inconnu")
+    assert "Errno" not in line
+
+
+def test_serve_refuses_a_port_it_cannot_listen_on_in_french(new_store):
+    """Refused before uvicorn starts (its own errors are English log lines, exit code 3)."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    exe = str(Path(sys.executable).with_name("ort-geo"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, reason in ((["--port", str(port), "--workers", "1"],
+                              "adresse déjà utilisée (un autre programme écoute sur ce port)"),
+                             (["--host", "hote-inconnu.invalid", "--workers", "2"],
+                              "nom d'hôte inconnu")):
+            done = subprocess.run([exe, "serve", "--store", str(store.path), *args],
+                                  capture_output=True, text=True, timeout=120)
+            _assert_french_line(done.returncode, " ".join(done.stderr.split()), reason)
+    result = _invoke(["serve", "--store", str(store.path), "--port", "70000"])
+    assert result.exit_code == 2 and "70000 n'est pas dans l'intervalle" in result.output

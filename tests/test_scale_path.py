@@ -21,7 +21,7 @@ from stats_data import YEAR, assert_stats_equal_brute_force
 
 from ort_geo import open_store
 from ort_geo.perimeter import resolve_perimeter
-from ort_geo.prepared import prepare_gpkg, prepare_in_background
+from ort_geo.prepared import FORKS, prepare_gpkg, prepare_in_background
 from ort_geo.stats import sector_stats
 from ort_geo.store.base import prefetched
 from ort_geo.store.gpkg import GeoPackageStore
@@ -204,8 +204,22 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert prepared.matches(zones)
         plain = sector_stats(st, "secteurs_ort", reference_year=YEAR)
         assert plain["km_mobilites_existantes"].iloc[:-1].sum() > 0  # routes in the sectors
-        assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
-                            prepared=prepared).equals(plain)
+        grids = {}
+        zone_sums = GeoPackageStore.zone_sums
+
+        def spy(self, layer, zones, measures, *, cache=None):
+            grids[layer] = (cache or {}).get("grid")
+            return zone_sums(self, layer, zones, measures, cache=cache)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(GeoPackageStore, "zone_sums", spy)
+            assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
+                                prepared=prepared).equals(plain)
+        # The buildings on the grid made beforehand; the small layers, summed meanwhile by
+        # another thread, on a twin (no prepared polygon queried by two threads at once).
+        assert grids["batiments"] is prepared.grid
+        assert grids["commerces"] is grids["actions"] is not None
+        assert not {id(g) for g in grids["commerces"].geoms} & {id(g) for g in prepared.grid.geoms}
         other = prepare_gpkg(demo_store_path, "permis_de_louer")
         assert not other.matches(zones)
         assert sector_stats(st, "secteurs_ort", reference_year=YEAR,
@@ -220,7 +234,7 @@ def test_zones_prepared_beforehand_give_the_same_table(demo_store_path):
         assert failed.grid_for(zones) is None and failed.lines_for(zones) is None
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+@pytest.mark.skipif(not FORKS, reason="the preparation forks on Linux only")
 def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, monkeypatch):
     """``ort-geo stats`` prepares the zones in a forked child (no GIL shared with the imports):
     the same table; a child failing before the grid gives nothing, after it the grid only;
@@ -272,7 +286,7 @@ def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, 
             os.waitpid(pid, os.WNOHANG)
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX systems only")
+@pytest.mark.skipif(not FORKS, reason="the preparation forks on Linux only")
 def test_a_preparation_the_statistics_do_not_take_is_stopped(demo_store_path, monkeypatch):
     """``ort-geo stats`` on a layer that is not one of zones: the French error at once, and
     the child preparing it is stopped (here it would sleep for a minute)."""

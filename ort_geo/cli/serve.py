@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, os_reason, with_detail
 from ..store import open_store
 from ._common import console_err, store_option
 
@@ -25,7 +25,8 @@ def _http_protocol() -> type:
 @click.command("serve")
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port d'écoute.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port d'écoute.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Processus serveurs (par défaut : un par cœur disponible, 8 au plus).")
 @click.option("--geometry-processes", type=click.IntRange(min=0),
@@ -58,7 +59,10 @@ def command(store: str, host: str, port: int, workers: int | None,
         if value is not None:
             os.environ[name] = str(value)
     balanced = workers > 1 and sys.platform.startswith("linux")
-    reserved = _reserve(host, port) if balanced else None
+    reserved = _reserve(host, port)  # a French error now, not uvicorn's English one later
+    if not balanced:  # uvicorn binds the port itself
+        reserved.close()
+        reserved = None
     console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
                       "processus) — Ctrl+C pour arrêter.", highlight=False)
     if reserved is None:
@@ -91,19 +95,22 @@ def _listener(host: str, port: int) -> socket.socket:
 
 def _reserve(host: str, port: int) -> socket.socket:
     """The port, held (bound, not listening: the kernel gives connections to listening sockets
-    only) for the workers; a clear French error when another server has it."""
-    try:  # another server sharing the port would get half of the requests: refuse
+    only) for the workers; a clear French error when another server has it. Bound first: an
+    address of another machine, or an unknown name, is refused there (a connection to it might
+    be answered by a router)."""
+    try:
+        sock = _listener(host, port)
+    except OSError as exc:
+        why = "nom d'hôte inconnu" if isinstance(exc, socket.gaierror) else os_reason(exc)
+        raise with_detail(InputError(f"Impossible d'écouter sur {host}:{port} : {why}."),
+                          exc) from None
+    try:  # another server sharing the port (SO_REUSEPORT) would get half of the requests
         with socket.create_connection((host, port), timeout=1):
             pass
     except OSError:
-        pass
-    else:
-        raise InputError(f"Le port {port} de {host} est déjà utilisé par un autre serveur.")
-    try:
-        return _listener(host, port)
-    except OSError as exc:
-        raise InputError(f"Impossible d'écouter sur {host}:{port} : "
-                         f"{exc.strerror or exc}.") from None
+        return sock
+    sock.close()
+    raise InputError(f"Le port {port} de {host} est déjà utilisé par un autre serveur.")
 
 
 def _end_with_supervisor(supervisor: int) -> None:

@@ -20,7 +20,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from ..errors import AccessDeniedError, CRSError, FormatError, GeometryError
+from ..errors import (
+    AccessDeniedError,
+    CRSError,
+    FormatError,
+    GeometryError,
+    StoreError,
+    with_detail,
+)
 from ..privacy import public_records, public_view
 from ..store.base import Store
 
@@ -98,18 +105,25 @@ def write_frame(
     name = layer_name or path.stem
     path.parent.mkdir(parents=True, exist_ok=True)
     plain = _plain_columns(frame)
-    if kind == "gpkg":
-        pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
-                                geometry_type=geometry_type if plain.empty else None,
-                                dataset_options={"VERSION": GPKG_VERSION})
-    elif kind == "geojson":
-        path.unlink(missing_ok=True)
-        pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
-                                layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
-    elif kind == "shp-zip":
-        _write_shapefile_zip(plain, path, name, dbf_names, labels or {}, geometry_type)
-    else:
-        _write_csv_fr(plain, path)
+    try:
+        if kind == "gpkg":
+            pyogrio.write_dataframe(plain, path, layer=name, driver="GPKG",
+                                    geometry_type=geometry_type if plain.empty else None,
+                                    dataset_options={"VERSION": GPKG_VERSION})
+        elif kind == "geojson":
+            path.unlink(missing_ok=True)
+            pyogrio.write_dataframe(plain.to_crs(4326), path, driver="GeoJSON",
+                                    layer_options={"RFC7946": "YES", "WRITE_NAME": "NO"})
+        elif kind == "shp-zip":
+            _write_shapefile_zip(plain, path, name, dbf_names, labels or {}, geometry_type)
+        else:
+            _write_csv_fr(plain, path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        # GDAL's own (English) reason goes to the detail; the usual causes are the path's.
+        raise with_detail(StoreError(
+            f"Écriture impossible de {path} : GDAL ne peut pas créer ce fichier (dossier "
+            "protégé ou en lecture seule, disque plein, nom refusé par le système…)."), exc) \
+            from None
     return path
 
 
@@ -204,18 +218,28 @@ def _write_csv_fr(frame: gpd.GeoDataFrame, path: Path) -> None:
     path.write_text(csv_fr(table), encoding="utf-8-sig")
 
 
+#: First characters that make a spreadsheet take a cell for a formula: a text starting with one
+#: ("=HYPERLINK(…)" typed in an action's title, imported from a partner's file) is written after
+#: an apostrophe, the spreadsheets' mark of text, so that opening the CSV runs nothing (OWASP's
+#: "CSV injection").
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _decimal_comma(value: Any) -> Any:
     if isinstance(value, (float, np.floating)) and not pd.isna(value):
         return repr(float(value)).replace(".", ",")
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
     return value
 
 
 def csv_fr(table: pd.DataFrame) -> str:
     """A table as CSV for French spreadsheets: ``;`` separators and a decimal comma in every
     number — also in mixed columns (rates next to masked "< 11" cells), which pandas' ``decimal``
-    option leaves with a point, so that Excel would read them as text."""
+    option leaves with a point, so that Excel would read them as text; no text read as a
+    formula (:data:`FORMULA_START`)."""
     out = table.copy()
     for column in out.columns:
-        if out[column].dtype == object:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
             out[column] = out[column].map(_decimal_comma)
     return out.to_csv(sep=";", decimal=",", index=False)

@@ -528,9 +528,8 @@ class Store(ABC):
         """The measures summed per zone and in total over ``batches`` (being read already).
 
         The zone grid (``cache["grid"]``, else built in a thread of its own while the first
-        batches come: by ``cache["grid_ready"]()`` — a grid made beforehand, or None —, or
-        sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or the first
-        batch); this thread sums, keeping the first batches until the grid is there.
+        batches come: sized by ``hint`` — points near the zones —, a :meth:`point_sample`, or
+        the first batch); this thread sums, keeping the first batches until the grid is there.
         Sums are kept per part and added in part order: float sums do not depend on which
         reader of a parallel read came first.
         """
@@ -549,17 +548,15 @@ class Store(ABC):
 
         with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-grid") as pool:
             building = None
-            if grid is None and (ready := cache.pop("grid_ready", None)) is not None:
-                building = pool.submit(ready)  # made beforehand: None if of other zones
-            elif grid is None and hint is not None:
+            if grid is None and hint is not None:
                 building = pool.submit(PolygonGrid, zones, points_hint=hint)
             elif grid is None and (sample := self.point_sample(layer, HINT_SAMPLE)) is not None:
                 building = pool.submit(self._zone_grid, layer, zones, *sample)
 
             def settle(x: np.ndarray, y: np.ndarray) -> PolygonGrid:
                 """The grid being built, else one sized by these points."""
-                made = building.result() if building is not None else None
-                cache["grid"] = made if made is not None else self._zone_grid(layer, zones, x, y)
+                cache["grid"] = building.result() if building is not None \
+                    else self._zone_grid(layer, zones, x, y)
                 return cache["grid"]
 
             for part, x, y, values in batches:

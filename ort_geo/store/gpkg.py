@@ -695,13 +695,15 @@ class GeoPackageStore(Store):
                                 [json.dumps(certain.tolist()), *params]).fetchone()[0]
             certain = np.fromstring(text or "", dtype=np.int64, sep=",")
         kept = np.zeros(0, dtype=np.int64)
-        if len(unsure):
-            rows = conn.execute(f'SELECT fid, geom FROM "{spec.name}" WHERE fid IN '
-                                f"(SELECT value FROM json_each(?)){filtered}",
-                                [json.dumps(unsure.tolist()), *params]).fetchall()
-            hits = shapely.intersects(area, decode_geometries([g for _, g in rows]))
-            kept = np.array([f for (f, _), hit in zip(rows, hits, strict=True) if hit],
-                            dtype=np.int64)
+        if len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
+            found, blobs = conn.execute(
+                f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
+                f"WHERE fid IN (SELECT value FROM json_each(?)){filtered}",
+                [json.dumps(unsure.tolist()), *params]).fetchone()
+            if found is not None:
+                kept = np.fromstring(found, dtype=np.int64, sep=",")
+                geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
+                kept = kept[shapely.intersects(area, geoms)]
         return np.sort(np.concatenate([certain, kept]))
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):

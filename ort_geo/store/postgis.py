@@ -92,6 +92,9 @@ _POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
                  "GENERATED ALWAYS AS (ST_PointOnSurface(geom)) STORED")
 
 
+#: libpq's status of a result with rows (psycopg.pq.ExecStatus.TUPLES_OK).
+_TUPLES_OK = 2
+
 #: Rows from which a layer's statistics are computed by parallel sessions (zone_sums).
 PARALLEL_ROWS = 1_000_000
 #: Share of a layer's rows in the zones (estimated) from which statistics read the whole layer
@@ -110,7 +113,11 @@ def _psycopg():
 
 def split_url(url: str) -> tuple[str, str]:
     """(libpq connection URL, schema) from a store URL carrying an optional ``schema=`` parameter."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [ in the host
+        raise with_detail(StoreError(f"Base PostGIS inaccessible ({masked(url)}) : URL de "
+                                     "connexion invalide."), exc) from None
     query = parse_qsl(parts.query, keep_blank_values=True)
     schemas = [v for k, v in query if k == "schema"]
     schema = schemas[-1] if schemas else "public"
@@ -139,6 +146,8 @@ class PostGISStore(Store):
         self._pool_size = pool_size
         self._pool: Any = None
         self._pool_lock = threading.Lock()
+        # Threads' own connections (_reading), with the process that opened each.
+        self._owned: list[tuple[threading.Thread, Any, int]] = []
         self._pid = os.getpid()
         # The connection of the write transaction whose check this thread runs (_connection).
         self._local = threading.local()
@@ -200,9 +209,51 @@ class PostGISStore(Store):
                         timeout=30, kwargs={"connect_timeout": 10, "autocommit": True},
                         name=f"ort-geo:{self.schema}")
                     self._pid = os.getpid()
-        try:
-            with self._pool.connection() as conn:
+        with self._errors(), self._pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[psycopg.Connection]:
+        """A connection for reads that end inside the ``with`` (no cursor left open): this
+        thread's own, kept open — two hand-overs of a pooled connection per request cost a
+        server more CPU than its revision query. The pool's when this thread's own is in use
+        (a nested read); the transaction's inside a write's rule check, as :meth:`_connection`.
+        A server's handler threads are few (``--threads``); the connections of ended threads
+        are closed (:meth:`_keep`)."""
+        own = getattr(self._local, "own", None)
+        if getattr(self._local, "conn", None) is not None or getattr(self._local, "busy", False):
+            with self._connection() as conn:
                 yield conn
+            return
+        with self._errors():
+            if own is None or own.closed or own.broken or own.pgconn.status != 0 \
+                    or self._local.own_pid != os.getpid():  # never share sockets across fork
+                psycopg, _ = _psycopg()
+                own = psycopg.connect(self.conninfo, connect_timeout=10, autocommit=True)
+                self._local.own, self._local.own_pid = own, os.getpid()
+                self._keep(own)
+            self._local.busy = True
+            try:
+                yield own
+            finally:
+                self._local.busy = False
+
+    def _keep(self, conn: psycopg.Connection) -> None:
+        """Remember a thread's own connection; close those of threads that ended."""
+        with self._pool_lock:
+            ended = [(c, pid) for t, c, pid in self._owned if not t.is_alive()]
+            self._owned = [kept for kept in self._owned if kept[0].is_alive()]
+            self._owned.append((threading.current_thread(), conn, os.getpid()))
+        for old, pid in ended:
+            if pid == os.getpid():  # a forked child leaves its parent's sockets alone
+                old.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's errors as the library's, in French."""
+        psycopg, psycopg_pool = _psycopg()
+        try:
+            yield
         except psycopg_pool.PoolTimeout:
             raise BusyError("Base PostGIS saturée (aucune connexion libre) : réessayez dans "
                             "un instant.") from None
@@ -258,6 +309,12 @@ class PostGISStore(Store):
         if self._pool is not None and self._pid == os.getpid():
             self._pool.close()
         self._pool = None
+        with self._pool_lock:
+            owned, self._owned = self._owned, []
+        for _, conn, pid in owned:
+            if pid == os.getpid():
+                conn.close()
+        self._local = threading.local()
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -435,7 +492,7 @@ class PostGISStore(Store):
             sql_where += f" AND {spatial}"
             params += more
         select = f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)}"
-        with self._connection() as conn:
+        with self._reading() as conn:
             if area is None and bbox is None:
                 sql = f"{select} WHERE {sql_where} ORDER BY fid OFFSET {int(offset)}"
                 if limit is not None:
@@ -735,13 +792,18 @@ class PostGISStore(Store):
         return [p for p in np.array_split(np.arange(n_zones), self._workers(rows)) if len(p)]
 
     def revision(self, layer=None) -> Any:
-        with self._connection() as conn:
+        with self._reading() as conn:
             if layer is None:
                 # Two equal snapshots see the same data: the snapshot changes with any committed
                 # write (the tool's, a trigger's, psql's; metadata included) — the journal's last
                 # sequence number would not (sequences commit out of order, metadata is not
-                # journaled).
-                return conn.execute("SELECT pg_current_snapshot()::text").fetchone()[0]
+                # journaled). Asked through libpq itself (one text value: a psycopg cursor
+                # would triple the client's CPU of a query every API request makes).
+                result = conn.pgconn.exec_(b"SELECT pg_current_snapshot()::text")
+                if result.status != _TUPLES_OK:
+                    psycopg, _ = _psycopg()
+                    raise psycopg.errors.error_from_result(result, conn.info.encoding)
+                return result.get_value(0, 0).decode()  # type: ignore[union-attr]
             seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
                                   f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
         return int(seq), int(n)
@@ -799,7 +861,7 @@ class PostGISStore(Store):
         return [_journal_entry(r) for r in rows]
 
     def get_meta(self, scope) -> dict[str, str]:
-        with self._connection() as conn:
+        with self._reading() as conn:
             return dict(conn.execute(f"SELECT key, value FROM {self._t('ort_meta')} "
                                      "WHERE scope = %s ORDER BY key", (scope,)).fetchall())
 

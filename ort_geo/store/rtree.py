@@ -110,13 +110,14 @@ def candidates(conn: sqlite3.Connection, rtree: str,
     ``WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?``. Run inside a read transaction
     (the levels are read by several statements)."""
     minx, miny, maxx, maxy = bbox
-    select = f'SELECT data FROM "{rtree}_node" WHERE nodeno IN (SELECT value FROM json_each(?))'
-    root = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
-    depth = int.from_bytes(root[:2], "big")
-    node = _node_dtype(len(root))
-    blobs = [root]
+    # The nodes of a level as one row (hexadecimal: group_concat joins text).
+    select = (f"SELECT group_concat(hex(data), '') FROM \"{rtree}_node\" "
+              "WHERE nodeno IN (SELECT value FROM json_each(?))")
+    data = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
+    depth = int.from_bytes(data[:2], "big")
+    node = _node_dtype(len(data))
     while True:
-        nodes = np.frombuffer(b"".join(blobs), dtype=node)
+        nodes = np.frombuffer(data, dtype=node)
         used = np.arange(node["cells"].shape[0]) < nodes["count"][:, None]
         cells = nodes["cells"][used]
         box = cells["box"].astype(np.float64)  # minx, maxx, miny, maxy
@@ -125,7 +126,7 @@ def candidates(conn: sqlite3.Connection, rtree: str,
         ids = cells["id"][hit].astype(np.int64)
         if depth == 0 or not len(ids):
             return ids, box[hit][:, [0, 2, 1, 3]]
-        blobs = [r[0] for r in conn.execute(select, (json.dumps(ids.tolist()),))]
+        data = bytes.fromhex(conn.execute(select, (json.dumps(ids.tolist()),)).fetchone()[0])
         depth -= 1
 
 
@@ -148,8 +149,7 @@ def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
         return [], []
     corners = shapely.get_coordinates(shapely.oriented_envelope(area))[:4].tolist()
     coords = shapely.get_coordinates(area)
-    low, high = coords.min(axis=0), coords.max(axis=0)
-    size = float((high - low).max())
+    size = float(np.ptp(coords, axis=0).max())
     if not size > 0:
         return [], []
     # Float rounding of a*x + b*y (in numpy, in SQLite) is far below this margin.
@@ -169,14 +169,15 @@ def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
     outer = [(a, b, c + eps) for (a, b), c in zip(normals, reach, strict=True)]
     # The inner quadrilateral: the envelope shrunk until the area holds it (the sides of a
     # projected box bend by millimetres over a town). Each corner moves inwards along the
-    # normals of its two sides.
-    corner = np.array(corners)
-    inwards = -(np.array(normals) + np.roll(normals, 1, axis=0))
+    # normals of its two sides (the one before it, the one after).
+    inwards = [(-a0 - a1, -b0 - b1) for (a0, b0), (a1, b1)
+               in zip(normals[-1:] + normals[:-1], normals, strict=True)]
+    side = min(math.dist(corners[0], corners[1]), math.dist(corners[1], corners[2]))
     shrink = max(size * 1e-4, 1e3 * eps)
     for _ in range(12):
-        if 2 * shrink < min(np.hypot(*(corner[1] - corner[0])),
-                            np.hypot(*(corner[2] - corner[1]))):
-            quad = shapely.polygons(corner + shrink * inwards)
+        if 2 * shrink < side:
+            quad = shapely.polygons([(x + shrink * u, y + shrink * v) for (x, y), (u, v)
+                                     in zip(corners, inwards, strict=True)])
             if shapely.contains(area, quad):
                 # Twice the shrink that fits: a gap of at least ``shrink`` to the area's edge,
                 # far above any rounding of the tests.

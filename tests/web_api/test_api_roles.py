@@ -309,3 +309,24 @@ def test_a_keyed_page_reads_the_store_revision_once(client, keys):
         del store.revision
     assert resp.status_code == 200
     assert reads == [None]
+
+
+def test_a_revoked_key_is_refused_at_once_by_every_worker(api_store):
+    """Keys are remembered per store revision; revoking one (another process: the CLI) changes
+    the revision, so the very next request to any worker of a running server is refused."""
+    import httpx
+    from conftest import serve_process
+
+    from ort_geo import auth
+
+    key = auth.create_key(api_store, "Révoquée bientôt", "staff")
+    url = "/collections/secteurs_ort/items"
+    with serve_process(api_store.url, "--workers", "2") as (base, _), \
+            httpx.Client(base_url=base, timeout=30) as first, \
+            httpx.Client(base_url=base, timeout=30) as second:
+        # Two connections (the kernel spreads them over the workers), each key check cached.
+        for c in (first, second) * 4:
+            assert c.get(url, headers={"X-API-Key": key}).status_code == 200
+        auth.revoke_key(api_store, "Révoquée bientôt")
+        for c in (first, second) * 4:
+            assert c.get(url, headers={"X-API-Key": key}).status_code == 401
