@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,7 +22,7 @@ from starlette.datastructures import UploadFile
 
 from ort_geo import auth, geomcheck
 from ort_geo.catalogue import CATALOGUE, LayerSpec
-from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.errors import FeatureNotFoundError, FormatError, InputError, TooLargeError
 from ort_geo.io import read_vector
 from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
@@ -135,9 +136,29 @@ async def _source(request: Request) -> bytes | Path:
     return body
 
 
+#: Bytes an uploaded .zip may hold once uncompressed: no more than a file sent as it is (a
+#: small archive of zeros would otherwise expand to gigabytes in the server's memory).
+MAX_UNZIPPED = MAX_UPLOAD
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse (413) an uploaded archive whose members exceed :data:`MAX_UNZIPPED` in all."""
+    if path.suffix != ".zip":
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        return  # read_vector says so, in French
+    if size > MAX_UNZIPPED:
+        raise TooLargeError(f"Archive trop volumineuse une fois décompressée ({size // 2**20} Mo ; "
+                            f"{MAX_UNZIPPED // 2**20} Mo au plus).")
+
+
 def _resolve(source: bytes | Path, crs: geojson.ApiCRS, epsg: int) -> gpd.GeoDataFrame:
     """The perimeter (checked, within the request's vertex budget) in the store's CRS."""
     if isinstance(source, Path):
+        _check_archive(source)
         frame, _report = read_vector(source)
         geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
             int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),

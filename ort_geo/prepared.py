@@ -163,10 +163,11 @@ class ZonesInPreparation:
         self._grid_done = threading.Event()
         self._child: int | None = None  # its pid until waited for
         self._lock = threading.Lock()
-        if process and FORKS and threading.active_count() == 1:
-            pid, pipe, data = _fork(path, layer)
-            self._child = pid
-            self._thread = threading.Thread(target=self._receive, args=(pid, pipe, data),
+        forked = _fork(path, layer) if process and FORKS and threading.active_count() == 1 \
+            else None
+        if forked is not None:
+            self._child = forked[0]
+            self._thread = threading.Thread(target=self._receive, args=forked,
                                             name="ort-geo-prepare", daemon=True)
         else:
             self._thread = threading.Thread(target=self._run, args=(path, layer),
@@ -228,16 +229,23 @@ class ZonesInPreparation:
 _PLACE = struct.Struct("<QQ")
 
 
-def _fork(path: str | Path, layer: str) -> tuple[int, int, int]:
+def _fork(path: str | Path, layer: str) -> tuple[int, int, int] | None:
     """A child process preparing the zones: its pid, the reading end of its pipe and the file
-    it writes the values to.
+    it writes the values to; None when the system refuses (a thread prepares then).
 
     Values go through a file, only their place through the pipe: the receiving thread then
     needs the GIL a few times, not once per pipe-buffer of data (it would wait for the
     imports at each)."""
-    data = os.memfd_create("ort-geo-prepare")  # a file in memory
-    read, write = os.pipe()
-    pid = os.fork()
+    opened: list[int] = []
+    try:
+        opened.append(os.memfd_create("ort-geo-prepare"))  # a file in memory
+        opened.extend(os.pipe())
+        pid = os.fork()
+    except OSError:  # no memory, processes or descriptors left
+        for fd in opened:
+            os.close(fd)
+        return None
+    data, read, write = opened
     if pid:
         os.close(write)
         return pid, read, data

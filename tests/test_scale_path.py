@@ -281,6 +281,14 @@ def test_zones_prepared_by_a_child_process_give_the_same_table(demo_store_path, 
         monkeypatch.setattr(threading, "active_count", lambda: 2)
         threaded = prepare_in_background(demo_store_path, "secteurs_ort", process=True)
         assert threaded.grid_for(zones) is not None and len(pids) == 3
+        # The system refusing a process: a thread prepares, no descriptor left open.
+        monkeypatch.setattr(threading, "active_count", lambda: 1)
+        monkeypatch.setattr(os, "fork", lambda: (_ for _ in ()).throw(BlockingIOError(11, "")))
+        fds = len(os.listdir("/proc/self/fd"))
+        refused = prepare_in_background(demo_store_path, "secteurs_ort", process=True)
+        assert refused.grid_for(zones) is not None and refused._child is None
+        refused.lines_for(zones)  # the thread done (its routes: broken above)
+        assert len(os.listdir("/proc/self/fd")) == fds
     for pid in pids:
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)

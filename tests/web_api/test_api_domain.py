@@ -148,3 +148,23 @@ def test_edits_that_break_the_territory_rules_are_refused_before_commit(demo):
     assert resp.status_code == 200, resp.text
     last = st.history("secteurs_ort", SECTOR)[-1]
     assert last.author == "Chef de projet" and last.after.properties["deliberation"] == "DCC 2026-11"
+
+
+def test_an_archive_that_expands_beyond_the_upload_limit_is_refused(demo, tmp_path):
+    """A few kilobytes of zipped zeros would be a gigabyte in the server's memory once read:
+    refused (413) from the archive's table of contents, before any member is read."""
+    import io
+    import zipfile
+
+    from api.domain import MAX_UNZIPPED
+
+    client, _, keys = demo
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for name in ("perimetre.shp", "perimetre.shx", "perimetre.dbf"):
+            archive.writestr(name, bytes(MAX_UNZIPPED // 2))
+    assert len(packed.getvalue()) < 256 * 1024  # small: handled in the server process itself
+    resp = client.post("/batiments/within", files={"fichier": ("zone.zip", packed.getvalue())},
+                       headers={"X-API-Key": keys["staff"]})
+    assert resp.status_code == 413, resp.text
+    assert resp.json()["description"].startswith("Archive trop volumineuse une fois décompressée")
