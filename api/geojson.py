@@ -229,6 +229,12 @@ def batch_features(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
             for fid, geom, props in zip(batch.ids.tolist(), geoms, properties, strict=True)]
 
 
+def features_text(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
+                  storage: int) -> bytes:
+    """:func:`batch_features` as the text of a GeoJSON array."""
+    return orjson.dumps(batch_features(batch, fields, crs, storage=storage))
+
+
 def feature_collection(features: Sequence[str | dict[str, Any]], extra: dict[str, Any]) -> bytes:
     """A FeatureCollection document from its features (GeoJSON texts, or objects from
     :func:`batch_features`) and its other members."""

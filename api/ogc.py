@@ -45,6 +45,7 @@ from .deps import (
     check_format,
     check_known,
     identify,
+    store_revision,
     url_with,
 )
 
@@ -422,6 +423,31 @@ _COLLECTION = "ort_geo_collection"
 register_url_convertor(_COLLECTION, _CollectionConvertor())
 
 
+#: Largest whole collection kept per store revision (GeoJSON bytes): small layers only.
+_WHOLE_BYTES = 1 << 20
+
+
+def _page(request: Request, collection: Collection, matched: int, returned: int, offset: int,
+          limit: int, features: bytes, headers: dict[str, str]) -> Response:
+    """A page of items: its features (a GeoJSON array's text) with its count and links."""
+    links = [
+        {"rel": "self", "type": GEOJSON, "href": url_with(request), "title": "Cette page"},
+        {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/"
+                                                    f"{collection.id}", "title": collection.title},
+    ]
+    if offset + returned < matched:
+        links.append({"rel": "next", "type": GEOJSON, "title": "Page suivante",
+                      "href": url_with(request, offset=offset + limit, limit=limit)})
+    if offset > 0:
+        links.append({"rel": "prev", "type": GEOJSON, "title": "Page précédente",
+                      "href": url_with(request, offset=max(0, offset - limit), limit=limit)})
+    body = orjson.dumps({
+        "type": "FeatureCollection", "numberMatched": matched, "numberReturned": returned,
+        "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "links": links,
+        "features": orjson.Fragment(features)})
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
 def _collection_routes(r: APIRouter, collection: Collection, collection_doc
                        ) -> tuple[Callable[..., Response], Callable[..., Response]]:
     """Declare a collection's routes; return its items and item endpoints."""
@@ -475,6 +501,8 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
                               f"{base_url(request)}/collections/{name}/feature-schema")
         return JSONResponse(body, media_type=SCHEMA_JSON)
 
+    whole: dict[tuple[str, str], tuple[Any, int, bytes]] = {}  # see items()
+
     @r.get(f"/collections/{name}/items", tags=[tag], operation_id=f"items_{name}",
            summary=f"{collection.title} : objets (GeoJSON)", response_class=Response,
            responses=caching.RESPONSES, openapi_extra={"parameters": [
@@ -490,6 +518,7 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
         check_known(request, ITEMS_PARAMS | set(spec.field_names))
         limit, offset = page_limit(request)
         where = filters(request, spec, who)
+        chosen = bool(where)  # filters of the caller's own
         if not who.has("staff"):  # records of restricted sources are staff-only as a whole
             where = public_where(spec.name, where)
         epsg = request.app.state.store.epsg
@@ -509,6 +538,13 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
         headers = {"Content-Crs": out_crs.header, **caching.cache_headers(who, etag)}
         if caching.not_modified(request, etag):
             return Response(status_code=304, headers=headers)
+        # A whole collection (first page, no box, filter nor date) is kept per store revision,
+        # role and CRS: web maps fetch the small layers whole on every view. Never a box.
+        whole_key = (who.role, out_crs.uri) if not (offset or chosen or query or period) else None
+        revision = store_revision(request)
+        kept = whole.get(whole_key) if whole_key and revision is not None else None
+        if kept is not None and kept[0] == revision and kept[1] <= limit:
+            return _page(request, collection, kept[1], kept[1], 0, limit, kept[2], headers)
         bounds = dict(bbox=query.envelope, area=query.area) if query is not None else {}
         if period is None and collection.view is None:
             # The store filters, counts and pages (the R-tree / GiST index finds the box).
@@ -525,23 +561,11 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
                 batch = view_batch(batch, collection.view)
             matched = len(batch)
             batch = batch.take(slice(offset, offset + limit))
-        links = [
-            {"rel": "self", "type": GEOJSON, "href": url_with(request), "title": "Cette page"},
-            {"rel": "collection", "type": JSON, "href": f"{base_url(request)}/collections/{name}",
-             "title": collection.title},
-        ]
-        if offset + len(batch) < matched:
-            links.append({"rel": "next", "type": GEOJSON, "title": "Page suivante",
-                          "href": url_with(request, offset=offset + limit, limit=limit)})
-        if offset > 0:
-            links.append({"rel": "prev", "type": GEOJSON, "title": "Page précédente",
-                          "href": url_with(request, offset=max(0, offset - limit), limit=limit)})
-        features = geojson.batch_features(batch, visible, out_crs, storage=st.epsg)
-        body = geojson.feature_collection(features, {
-            "numberMatched": matched, "numberReturned": len(features),
-            "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "links": links,
-        })
-        return Response(body, media_type=GEOJSON, headers=headers)
+        text = geojson.features_text(batch, visible, out_crs, storage=st.epsg)
+        if whole_key and revision is not None and len(batch) == matched \
+                and len(text) <= _WHOLE_BYTES:
+            whole[whole_key] = (revision, matched, text)
+        return _page(request, collection, matched, len(batch), offset, limit, text, headers)
 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
            responses=caching.RESPONSES, operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")

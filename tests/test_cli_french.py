@@ -94,7 +94,7 @@ def test_defaults_and_required_options_are_french():
 @pytest.mark.parametrize("args, french", [
     (["--x"], "Option inconnue : '--x'."),
     (["pas-une-commande"], "Commande inconnue : 'pas-une-commande'."),
-    (["export"], "Argument manquant 'LAYER'."),
+    (["export"], "Argument manquant 'COUCHE'."),
     (["import", __file__], "Option manquante '--couche'."),
     (["stats", "a", "b", "c"], "Arguments en trop : b c"),
     (["stats", "--format", "x"], "Valeur invalide pour '--format' : 'x' n'est pas l'une des"),

@@ -11,11 +11,11 @@ from ._common import console, progress
 
 @click.command("copy")
 @click.argument("source")
-@click.argument("dest")
+@click.argument("dest", metavar="DESTINATION")
 def command(source: str, dest: str) -> None:
-    """Copie l'entrepôt SOURCE dans DEST (fichier .gpkg ou URL postgresql://…?schema=nom).
+    """Copie l'entrepôt SOURCE dans DESTINATION (fichier .gpkg ou URL postgresql://…?schema=nom).
 
-    DEST est créé s'il n'existe pas et doit être vide. Toutes les couches, le journal des
+    DESTINATION est créé s'il n'existe pas et doit être vide. Toutes les couches, le journal des
     modifications et les métadonnées sont copiés en une transaction, puis comparés (nombre
     d'objets et empreintes des géométries et des attributs par couche) : la commande échoue si
     la moindre différence apparaît.

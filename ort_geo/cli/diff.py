@@ -46,10 +46,10 @@ def _gap(a, b) -> str:
 
 
 @click.command("diff")
-@click.argument("layer")
-@click.argument("feature_id")
-@click.argument("v1", type=int)
-@click.argument("v2", type=int)
+@click.argument("layer", metavar="COUCHE")
+@click.argument("feature_id", metavar="IDENTIFIANT")
+@click.argument("v1", type=int, metavar="VERSION1")
+@click.argument("v2", type=int, metavar="VERSION2")
 @click.option("--donnees-au", "data_at", metavar="DATE",
               help="Statistiques sur les données telles qu'au DATE (par défaut : actuelles).")
 @click.option("--geojson", "geojson_path", type=click.Path(dir_okay=False),

@@ -10,7 +10,7 @@ from ._common import console, progress, store_option
 
 
 @click.command("export")
-@click.argument("layer")
+@click.argument("layer", metavar="COUCHE")
 @click.option("-o", "--sortie", "output", required=True, type=click.Path(dir_okay=False),
               help="Fichier à écrire (.gpkg, .geojson, .zip, .csv).")
 @click.option("--format", "fmt", type=click.Choice(sorted(FORMATS)), default=None,
@@ -19,7 +19,7 @@ from ._common import console, progress, store_option
               help="N'exporter que les champs publics (aucune donnée restreinte).")
 @store_option
 def command(layer: str, output: str, fmt: str | None, public: bool, store: str) -> None:
-    """Exporte la couche LAYER : GeoPackage, GeoJSON (WGS84), Shapefile zippé ou CSV (tableur)."""
+    """Exporte la couche COUCHE : GeoPackage, GeoJSON (WGS84), Shapefile zippé ou CSV (tableur)."""
     st = open_store(store)
     kind = export_format(output, fmt)
     count = st.count(layer)

@@ -11,8 +11,8 @@ from ._common import console, store_option
 
 
 @click.command("history")
-@click.argument("layer")
-@click.argument("feature_id")
+@click.argument("layer", metavar="COUCHE")
+@click.argument("feature_id", metavar="IDENTIFIANT")
 @store_option
 def command(layer: str, feature_id: str, store: str) -> None:
     """Affiche les versions successives d'un objet (journal des modifications)."""

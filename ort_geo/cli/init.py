@@ -20,7 +20,7 @@ from ._common import console, progress
 
 
 @click.command("init")
-@click.argument("store", required=False)
+@click.argument("store", required=False, metavar="[ENTREPÔT]")
 @click.option("--territoire", "territory", type=click.Path(exists=True, file_okay=False),
               help="Dossier du territoire (layers/<territoire>) dont le manifeste est enregistré.")
 @click.option("--pvd", default=None, metavar="CODE_INSEE",

@@ -29,7 +29,7 @@ def _fr(value, kind: str | None) -> str:
 
 
 @click.command("stats")
-@click.argument("layer", required=False)
+@click.argument("layer", required=False, metavar="[COUCHE]")
 @click.option("--perimetre", "perimeter", type=click.Path(dir_okay=False),
               help="Fichier de périmètre (GeoPackage, GeoJSON, Shapefile…) au lieu d'une couche.")
 @click.option("--public", is_flag=True, help="Statistiques publiques : année de référence de l'atlas, secret "

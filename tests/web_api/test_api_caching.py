@@ -100,3 +100,63 @@ def test_an_edit_changes_the_etag_and_the_extent_at_once(live_server, keys, api_
                  for f in client.get(items, params={"limit": 50}).json()["features"]}
         assert names["gare"] == "Gare SNCF"
 
+
+def test_a_whole_small_collection_is_kept_per_revision_role_and_crs(demo_store_edit):
+    """The first page of a collection that holds all of it (no box, filter nor date) is kept
+    per store revision, role and CRS: the same answer without reading the store; any write (by
+    anyone) reads again; a box, a filter, a later page or a smaller limit always read; without
+    a revision (GeoPackage in WAL mode) nothing is kept."""
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from ort_geo import auth
+
+    store = demo_store_edit
+    staff = {"X-API-Key": auth.create_key(store, "agent", "staff")}
+    items = "/collections/secteurs_ort/items"
+    with TestClient(create_app(store.url)) as client:
+        served = client.app.state.store
+        reads = []
+        read_batch = served.read_batch
+        served.read_batch = lambda *a, **k: reads.append(a[0]) or read_batch(*a, **k)
+
+        def page(path: str = items, **params):
+            resp = client.get(path, params=params, headers=params.pop("headers", staff))
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            return body, [f["id"] for f in body["features"]], len(reads)
+
+        for _ in range(10):  # on PostGIS, another database's commit moves the revision too
+            revision = served.revision()
+            first, ids, n = page()
+            again, same, m = page()
+            if served.revision() == revision:
+                break
+        assert first["numberMatched"] == first["numberReturned"] == len(ids) >= 3
+        assert m == n and same == ids  # kept: no read
+        assert {k: v for k, v in again.items() if k != "timeStamp"} == {
+            k: v for k, v in first.items() if k != "timeStamp"}
+        public, _, m = page(headers={})  # another role: its own answer
+        assert m == n + 1 and not set(public["features"][0]["properties"]) - set(
+            store.spec("secteurs_ort").public_fields)
+        l93, _, m = page(crs=f"http://www.opengis.net/def/crs/EPSG/0/{store.epsg}")
+        assert m == n + 2 and l93["features"][0]["geometry"] != first["features"][0]["geometry"]
+        for params in ({"limit": 2}, {"offset": 1}, {"bbox": "7.0,48.0,7.5,48.5"},
+                       {"type": first["features"][0]["properties"]["type"]}):
+            before = len(reads)
+            body, _, m = page(**params)
+            assert m == before + 1, params
+            body, _, m = page(**params)
+            assert m == before + 2, params  # never kept
+        assert page(limit=2)[0]["numberReturned"] == 2  # not the kept whole collection
+        # Anyone's write (here straight into the store) is seen at once.
+        editing.checked_edit(store, "secteurs_ort", "update", None, author="qgis",
+                             feature_id=ids[0], properties={"nom": "Renommé"})
+        before = len(reads)
+        body, _, m = page()
+        assert m == before + 1
+        assert {f["id"]: f["properties"]["nom"] for f in body["features"]}[ids[0]] == "Renommé"
+        # No revision: every request reads.
+        served.revision = lambda layer=None: None
+        before = len(reads)
+        assert page()[2] == before + 1 and page()[2] == before + 2
