@@ -340,3 +340,16 @@ def test_serve_refuses_a_port_it_cannot_listen_on_in_french(new_store):
             _assert_french_line(done.returncode, " ".join(done.stderr.split()), reason)
     result = _invoke(["serve", "--store", str(store.path), "--port", "70000"])
     assert result.exit_code == 2 and "70000 n'est pas dans l'intervalle" in result.output
+
+
+def test_dates_at_the_ends_of_the_calendar_are_no_traceback(new_store):
+    """« --au 0001-01-01 » has no day before it (the journal's lower bound overflowed) and
+    « 0001-01-01T00:00 » in Paris is before the first UTC instant Python has."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    for when, code, words in (("0001-01-01", 0, "["), ("9999-12-31", 0, "["),
+                              ("0001-01-01T00:00", 2, "Erreur : Date hors limites"),
+                              ("9999-12-31T23:59-12:00", 2, "Erreur : Date hors limites")):
+        result = _invoke(["stats", "secteurs_ort", "--au", when, "--format", "json",
+                          "--store", str(store.path)])
+        assert result.exit_code == code and words in result.output, (when, result.output)
