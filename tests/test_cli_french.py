@@ -353,3 +353,13 @@ def test_dates_at_the_ends_of_the_calendar_are_no_traceback(new_store):
         result = _invoke(["stats", "secteurs_ort", "--au", when, "--format", "json",
                           "--store", str(store.path)])
         assert result.exit_code == code and words in result.output, (when, result.output)
+
+
+def test_a_usage_error_raised_by_a_command_is_french_under_an_english_language():
+    """The command's code runs under the user's LANGUAGE (en here); click formats the error it
+    raises after it returns, in French again."""
+    result = CliRunner().invoke(main, ["init"], prog_name="ort-geo", env={"LANGUAGE": "en"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert "Utilisation : ort-geo init" in text and "Erreur : Indiquez l'entrepôt" in text, text
+    assert not _english(text), text
