@@ -21,7 +21,9 @@ Routes: ``/conformance``; the items of the small collection ``secteurs_ort``; a 
 of ``batiments`` in a 600 m ``bbox`` (CRS84, as web clients send it) — one fixed box, and boxes
 that a ``wrk`` Lua script varies across the territory at each request, so that no cache can
 flatter the figure. ``wrk`` (Debian ``wrk``) loads each route at 1, 8 and 32 connections for
-``--seconds``. Reported: requests/s, p99 latency, the ratios to the same server's
+``--seconds``. Reported: requests/s, p99 latency, CPU per request of the server's processes and
+of the PostgreSQL backends serving them (the same cores: on a busy machine the steadier figure),
+the ratios to the same server's
 ``/conformance`` (targets at 32 connections: small collection within 2x, bbox page within 4x, on
 throughput and p99) and ort-geo's throughput over each peer's on the routes both serve.
 
@@ -155,6 +157,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Base(str):
+    """A server's base URL, with the process id of the server (its workers are its children)."""
+
+    pid: int
+
+    def __new__(cls, url: str, pid: int) -> Base:
+        self = super().__new__(cls, url)
+        self.pid = pid
+        return self
+
+
 @contextmanager
 def running(name: str, argv: list[str], ready: str, env: dict[str, str] | None = None,
             port: int | None = None):
@@ -180,7 +193,7 @@ def running(name: str, argv: list[str], ready: str, env: dict[str, str] | None =
                 raise RuntimeError(f"{name} n'a pas démarré :\n"
                                    f"{log.read().decode(errors='replace')[-3000:]}")
             time.sleep(0.5)
-        yield base
+        yield Base(base, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -262,6 +275,83 @@ class Load:
     rps: float
     p99: float  # ms
     errors: int
+    #: CPU per request (ms) of the server's processes and of the PostgreSQL backends serving
+    #: them (same cores: a query's CPU is the request's too); None when not measured.
+    server_ms: float | None = None
+    database_ms: float | None = None
+
+
+class CPU:
+    """CPU ticks of a server's process tree and of the PostgreSQL backends its processes are
+    connected to (found by their client ports in ``pg_stat_activity``; ``url`` None, or a
+    server on another machine: not measured)."""
+
+    def __init__(self, pid: int, url: str | None) -> None:
+        self.pid, self.url = pid, url
+
+    def tree(self) -> list[int]:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    parents[int(entry.name)] = int((entry / "stat").read_text()
+                                                   .rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        found, frontier = [self.pid], [self.pid]
+        while frontier:
+            frontier = [p for p, parent in parents.items() if parent in frontier]
+            found += frontier
+        return found
+
+    def backends(self, pids: list[int]) -> list[int]:
+        if not self.url:
+            return []
+        import psycopg
+
+        inodes = set()
+        for pid in pids:
+            try:
+                for fd in Path(f"/proc/{pid}/fd").iterdir():
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        inodes.add(link[8:-1])
+            except OSError:
+                continue
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE client_port = "
+                                "ANY(%s)", (sorted(ports),)).fetchall()
+        return [r[0] for r in rows if Path(f"/proc/{r[0]}").exists()]
+
+    @staticmethod
+    def ticks(pids: list[int]) -> dict[int, int]:
+        out = {}
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = int(fields[11]) + int(fields[12])
+        return out
+
+    def sample(self) -> tuple[dict[int, int], dict[int, int]]:
+        pids = self.tree()
+        return self.ticks(pids), self.ticks(self.backends(pids))
+
+    def per_request(self, before: tuple[dict[int, int], dict[int, int]], requests: float
+                    ) -> tuple[float, float | None]:
+        after = self.sample()
+        hz = os.sysconf("SC_CLK_TCK")
+        server, database = (sum(t - b.get(pid, 0) for pid, t in a.items())
+                            for a, b in zip(after, before, strict=True))
+        per = 1000 / hz / max(requests, 1)
+        return server * per, (database * per if self.url and after[1] else None)
 
 
 def lua_script(folder: Path, path: str, values: list[str], extra: str) -> Path:
@@ -318,7 +408,8 @@ ROUTES = ("/conformance", "small collection", "bbox page, fixed", "bbox page, va
 
 def measure(server: Server, connections: tuple[int, ...], seconds: int, box_values: list[str],
             fixed_box: str, folder: Path,
-            routes: tuple[str, ...] = ROUTES) -> dict[tuple[str, int], Load]:
+            routes: tuple[str, ...] = ROUTES, url: str | None = None
+            ) -> dict[tuple[str, int], Load]:
     import httpx
 
     results: dict[tuple[str, int], Load] = {}
@@ -342,10 +433,15 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
                 target, lua = (base, script) if route == "bbox page, varied" else (urls[route],
                                                                                    None)
                 wrk(target, c, 1, headers, lua)  # warm-up
+                cpu = CPU(base.pid, url if server.backend == "PostGIS" else None)
+                before = cpu.sample()
                 load = results[(route, c)] = wrk(target, c, seconds, headers, lua)
+                load.server_ms, load.database_ms = cpu.per_request(before, load.rps * seconds)
                 note = f"  errors {load.errors}" if load.errors else ""
+                db = "" if load.database_ms is None else f" + PostgreSQL {load.database_ms:.2f}"
                 print(f"   {server.label:22s} {c:2d} conn  {route:18s} {load.rps:8.1f} req/s  "
-                      f"p99 {load.p99:8.1f} ms{note}", flush=True)
+                      f"p99 {load.p99:8.1f} ms  CPU/request: server {load.server_ms:.2f}{db} "
+                      f"ms{note}", flush=True)
     return results
 
 
@@ -516,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         for label, server in servers.items():
             print(f"-- {label} ({server.backend})", flush=True)
             table[label] = measure(server, connections, args.seconds, box_values, fixed_box,
-                                   folder, routes)
+                                   folder, routes, args.url)
         report(table, connections)
         if args.editing:
             for location in (str(gpkg), pg):

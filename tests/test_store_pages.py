@@ -189,6 +189,7 @@ def test_an_area_page_is_the_exact_test_at_its_edges(store):
     boundary (2 cm to 30 cm in or out, smaller than a float32 step of these coordinates),
     features straddling the boundary and an empty geometry give the ids and count of the exact
     test on every backend, page by page."""
+    from ort_geo.privacy import RESTRICTED_SOURCES, public_where
     from ort_geo.store.postgis import _inner_box
 
     areas = _edge_areas()
@@ -206,8 +207,11 @@ def test_an_area_page_is_the_exact_test_at_its_edges(store):
                     geoms.append(shapely.box(x + dx, y + dy, x + dx + 0.05, y + dy + 0.05))
         # Large features across the boundary, and one just inside each inscribed corner.
         geoms += [shapely.box(x - 15, y - 15, x + 15, y + 15) for x, y in spots[9::7]]
+    # Every third record from a restricted source (staff only), some without a source.
+    sources = [(RESTRICTED_SOURCES[0], "BD TOPO", None)[i % 3] for i in range(len(geoms))]
     frame = gpd.GeoDataFrame({"id": [f"e{i:05d}" for i in range(len(geoms))],
-                              "code_insee": "68298"}, geometry=geoms, crs="EPSG:2154")
+                              "code_insee": "68298", "source": sources},
+                             geometry=geoms, crs="EPSG:2154")
     store.write("batiments", frame, author="test")
     if not hasattr(store, "path"):  # another client's empty geometry (the tool refuses them)
         import psycopg
@@ -226,6 +230,13 @@ def test_an_area_page_is_the_exact_test_at_its_edges(store):
                                               bbox=area.bounds)
             assert matched == len(ids), (k, limit, offset)
             assert _ids(batch) == ids[offset:offset + limit], (k, limit, offset)
+        # The public's page: records of restricted sources left out by the same statement.
+        public = full[full.intersects(area) & ~full["source"].isin(RESTRICTED_SOURCES)]
+        batch, matched = store.read_batch("batiments", limit=50, offset=10, count=True,
+                                          area=area, bbox=area.bounds,
+                                          where=public_where("batiments"))
+        assert 0 < len(public) < len(ids) - 30, k
+        assert matched == len(public) and _ids(batch) == public["id"].tolist()[10:60], k
     # A box alone (bbox-crs in the store's CRS): its own inscribed box.
     box = shapely.box(*areas[0].bounds)
     batch, matched = store.read_batch("batiments", count=True, bbox=areas[0].bounds)
