@@ -139,3 +139,13 @@ def test_each_thread_reads_on_its_own_connection_and_ended_threads_release_it(ne
         assert outer is not inner
     reader.close()
     assert backends() == 0
+
+
+def test_a_nul_in_a_text_parameter_is_a_french_store_error(new_store):
+    """psycopg refuses a NUL before sending anything (no SQLSTATE): said in French, not as a
+    lost connection."""
+    store = new_store("postgis")
+    with pytest.raises(StoreError, match=r"texte refusé par PostgreSQL \(caractère nul\)\.$") \
+            as raised:
+        store.history("secteurs_ort", "a\x00b")
+    assert "NUL" in raised.value.detail

@@ -1243,6 +1243,7 @@ _CONNECTION_REASONS = tuple((re.compile(pattern, re.IGNORECASE), reason) for pat
     (r"permission denied", "droits insuffisants pour cet utilisateur"),
     (r"server closed the connection|terminating connection|consuming input failed|"
      r"connection is (lost|closed)", "connexion au serveur perdue (réessayez)"),
+    (r"cannot contain NUL", "texte refusé par PostgreSQL (caractère nul)"),
 ))
 
 
