@@ -188,6 +188,12 @@ def geometry_texts(geoms: np.ndarray, storage: int, crs: ApiCRS) -> list[str | N
     """Geometries in the store's CRS (``storage``) as GeoJSON texts in ``crs`` (None for a
     missing one): projected, rounded and put in the served axis order in one pass over the
     coordinates."""
+    return [None if g is None else g if isinstance(g, str) else g.decode()
+            for g in _geojson(geoms, storage, crs)]
+
+
+def _geojson(geoms: np.ndarray, storage: int, crs: ApiCRS) -> list[str | bytes | None]:
+    """:func:`geometry_texts`, as GEOS's texts or as bytes (for orjson.Fragment)."""
     scale = 10.0 ** crs.decimals
     flip = slice(None, None, -1) if crs.lat_first else slice(None)
     if crs.epsg == storage:
@@ -202,7 +208,108 @@ def geometry_texts(geoms: np.ndarray, storage: int, crs: ApiCRS) -> list[str | N
     arr = shapely.transform(geoms, move)
     # RFC 7946 §3.1.6: exterior rings counterclockwise, holes clockwise (in the axis order served).
     arr = shapely.orient_polygons(arr, exterior_cw=False)
+    if len(arr) >= _BULK:
+        return _texts(arr)
     return shapely.to_geojson(arr).tolist()
+
+
+#: From this many geometries on, :func:`_texts` writes them (GEOS below: its fixed cost, some
+#: twenty array operations, outweighs its saving per geometry for fewer). 100 buildings: GEOS
+#: 226 µs, _texts 157 µs, in a page with the projection 522 -> 492 µs (same run).
+_BULK = 48
+#: GeoJSON name, opening brackets and separator before a new part of each shapely type id that
+#: :func:`_texts` writes (not 2, LinearRing, nor 7, collections: GEOS writes those).
+_TYPES = {0: ("Point", 0, b""), 1: ("LineString", 1, b""), 3: ("Polygon", 2, b""),
+          4: ("MultiPoint", 1, b","), 5: ("MultiLineString", 2, b"],["),
+          6: ("MultiPolygon", 3, b"]],[[")}
+_HEAD = np.array([b""] * 8, dtype=object)
+_CLOSE = np.array([b""] * 8, dtype=object)
+_PART_SEP = np.array([b""] * 8, dtype=object)
+for _id, (_name, _depth, _sep) in _TYPES.items():
+    _HEAD[_id] = b'{"type":"' + _name.encode() + b'","coordinates":' + b"[" * _depth
+    _CLOSE[_id] = b"]" * _depth + b"}"
+    _PART_SEP[_id] = _sep
+_SINGLE = np.array([0, 1, 2, 3, 0, 1, 3, 7])  # a multi-geometry's part type
+
+
+def _texts(geoms: np.ndarray) -> list[str | bytes | None]:
+    """GeoJSON texts of geometries as they are served (projected, rounded, oriented), written
+    all at once: every coordinate formatted by one orjson call, each geometry's text cut out
+    of it — the same GeoJSON as GEOS's writer once parsed (tests/web_api/test_api_geojson.py).
+    GEOS still writes what this does not: collections, empty geometries or parts, 3D."""
+    kind = shapely.get_type_id(geoms)
+    odd = (kind == 2) | (kind == 7) | shapely.is_empty(geoms) | shapely.has_z(geoms)
+    plain = (kind >= 0) & ~odd
+    if plain.all():  # the usual page: no copy
+        done = _write(geoms, kind)
+        if isinstance(done, list):
+            return done  # type: ignore[return-value]
+    while True:
+        done = _write(geoms[plain], kind[plain])
+        if isinstance(done, list):
+            break
+        odd[np.flatnonzero(plain)[done]] = True  # those with an empty part
+        plain[np.flatnonzero(plain)[done]] = False
+    out: list[str | bytes | None] = [None] * len(geoms)
+    for i, text in zip(np.flatnonzero(plain).tolist(), done, strict=True):
+        out[i] = text
+    if odd.any():
+        where = np.flatnonzero(odd)
+        for i, text in zip(where.tolist(), shapely.to_geojson(geoms[where]).tolist(),
+                           strict=True):
+            out[i] = text
+    return out
+
+
+def _write(geoms: np.ndarray, kind: np.ndarray) -> list[bytes] | np.ndarray:
+    """The texts of non-empty 2D geometries of ``kind`` (0, 1, 3-6); or, when some have an
+    empty part, their positions."""
+    if not len(geoms):
+        return []
+    # Parts (a single geometry is its own part), then paths: rings of polygons, other parts.
+    if (kind >= 4).any():
+        parts, part_geom = shapely.get_parts(geoms, return_index=True)
+    else:
+        parts, part_geom = geoms, np.arange(len(geoms))
+    polygon = _SINGLE[kind[part_geom]] == 3
+    if polygon.any() and shapely.get_num_interior_rings(parts[polygon]).any():
+        rings, ring_part = shapely.get_rings(parts[polygon], return_index=True)
+        others = np.flatnonzero(~polygon)
+        paths = np.concatenate([rings, parts[others]])
+        path_part = np.concatenate([np.flatnonzero(polygon)[ring_part], others])
+        order = np.argsort(path_part, kind="stable")
+        paths, path_part = paths[order], path_part[order]
+    else:
+        paths, path_part = parts, np.arange(len(parts))
+    xy, coord_path = shapely.get_coordinates(paths, return_index=True)
+    counts = np.bincount(coord_path, minlength=len(paths))
+    if not counts.all():
+        return np.unique(part_geom[path_part[counts == 0]])
+    end = np.cumsum(counts)
+    # Coordinate k is text[opens[k + 1]:opens[k + 2] - 1]: its "[x,y]" without the comma.
+    text = orjson.dumps(xy, option=orjson.OPT_SERIALIZE_NUMPY)
+    opens = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 91)
+    opens[0] = len(text)  # the array's own "[" stands for the end of the text
+    cut_from = opens[end - counts + 1].tolist()
+    cut_to = (opens.take(end + 1, mode="wrap") - 1).tolist()
+    if len(paths) == len(geoms):  # one path each (buildings): no separators
+        return [head + text[a:b] + close for head, a, b, close in zip(
+            _HEAD[kind].tolist(), cut_from, cut_to, _CLOSE[kind].tolist(), strict=True)]
+    path_geom = part_geom[path_part]
+    path_kind = kind[path_geom]
+    first = np.ones(len(paths), dtype=bool)
+    first[1:] = path_geom[1:] != path_geom[:-1]
+    new_part = np.ones(len(paths), dtype=bool)
+    new_part[1:] = path_part[1:] != path_part[:-1]
+    last = np.ones(len(paths), dtype=bool)
+    last[:-1] = first[1:]
+    before = np.where(first, _HEAD[path_kind],
+                      np.where(new_part, _PART_SEP[path_kind], b"],[")).tolist()
+    after = np.where(last, _CLOSE[path_kind], b"").tolist()
+    pieces = [b + text[i:j] + a for b, i, j, a in zip(before, cut_from, cut_to, after,
+                                                      strict=True)]
+    bounds = np.flatnonzero(first).tolist() + [len(paths)]
+    return [b"".join(pieces[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def features_json(frame: gpd.GeoDataFrame, key: str, fields: Sequence[str], crs: ApiCRS) -> list[str]:
@@ -219,7 +326,7 @@ def batch_features(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
                    storage: int) -> list[dict[str, Any]]:
     """A store batch (geometries in ``storage``) as GeoJSON Features with only ``fields`` as
     properties, for :func:`feature_collection`."""
-    geoms = geometry_texts(batch.geometry, storage, crs)
+    geoms = _geojson(batch.geometry, storage, crs)
     # Rows as dicts made by C loops (map/zip), not by a Python expression per feature.
     columns = [batch.columns[name].tolist() for name in fields]
     rows = zip(*columns, strict=True) if columns else itertools.repeat((), len(batch))

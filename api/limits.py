@@ -78,6 +78,11 @@ class RequestLimits:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            # No resource has a NUL in its name (ids refuse it); PostgreSQL cannot even be
+            # asked about one (psycopg refuses the parameter: a 500 on PostGIS otherwise).
+            await _respond(send, *_problem(404, "HTTPError", "Ressource introuvable."))
+            return
         if scope["type"] != "http" or scope["method"] not in _WRITES:
             await self.app(scope, receive, send)
             return

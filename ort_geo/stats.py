@@ -354,19 +354,19 @@ def sector_stats(
     sums: dict[str, ZoneSums] = {}
     cache: dict = {}  # one zone grid for the three layers
     with ThreadPoolExecutor(1, thread_name_prefix="ort-geo-lines") as pool:
-        orientations = list(orientations_of(store))
         buildings = building_measure_list(year)
         shops: tuple[Measure, ...] = SHOP_MEASURES
         if public_records:
             buildings = with_condition(buildings, public_only)
             shops = with_condition(shops, public_only)
-        layers = [("batiments", buildings),  # the first sizes the grid
-                  ("commerces", shops), ("actions", action_measure_list(orientations))]
 
-        def add_up(part: list[tuple[str, tuple[Measure, ...]]], cache: dict
-                   ) -> list[dict[str, ZoneSums]]:
-            return [store.zone_sums(name, zone_geoms, measures, cache=cache)
-                    for name, measures in part]
+        def small_layers(cache: dict) -> tuple[list[int], list[dict[str, ZoneSums]]]:
+            """Shops and actions (their orientations read here: off the buildings' path)."""
+            orientations = list(orientations_of(store))
+            return orientations, [
+                store.zone_sums(name, zone_geoms, measures, cache=cache)
+                for name, measures in (("commerces", shops),
+                                       ("actions", action_measure_list(orientations)))]
 
         small = None
         if prepared is not None:
@@ -374,14 +374,16 @@ def sector_stats(
                 # The grid made beforehand: the pool adds up the small layers meanwhile, on a
                 # twin of it (prepared geometries are not to be queried by two threads).
                 cache["grid"] = grid
-                small = pool.submit(lambda: add_up(layers[1:], {"grid": grid.twin()}))
+                small = pool.submit(lambda: small_layers({"grid": grid.twin()}))
         else:
             # The routes are read and clipped by GEOS (the GIL released) while the points are
             # summed; on copies of the zones, which the grid prepares meanwhile.
             clipped = pool.submit(_mobility_sums, store,
                                   shapely.from_wkb(shapely.to_wkb(zone_geoms)))
-        for part in add_up(layers if small is None else layers[:1], cache) + (
-                small.result() if small is not None else []):
+        # The buildings first: they size the grid when none was made beforehand.
+        sums.update(store.zone_sums("batiments", zone_geoms, buildings, cache=cache))
+        orientations, parts = small.result() if small is not None else small_layers(cache)
+        for part in parts:
             sums.update(part)
         lines = prepared.lines_for(zone_geoms) if prepared is not None else clipped.result()
         if lines is None:  # prepared for other zones

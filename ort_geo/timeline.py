@@ -87,6 +87,8 @@ def parse_when(when: When) -> dt.datetime:
     except ValueError:
         raise InputError(f"Date invalide : « {text} » (attendu AAAA-MM-JJ, JJ/MM/AAAA ou "
                          "AAAA-MM-JJTHH:MM).") from None
+    except OverflowError:  # the first or last hours of the calendar, moved to UTC
+        raise InputError(f"Date hors limites : « {text} ».") from None
 
 
 def entry_time(entry: JournalEntry) -> dt.datetime:
@@ -104,6 +106,8 @@ def _timestamp(text: str) -> dt.datetime:
 
 def _coarse(instant: dt.datetime) -> str:
     """A text bound every journal timestamp after ``instant`` sorts above, whatever its offset."""
+    if instant.date() <= dt.date.min + dt.timedelta(days=1):  # "au 0001-01-01": no day before
+        return dt.date.min.isoformat()
     return (instant - dt.timedelta(days=1)).date().isoformat()
 
 

@@ -340,3 +340,26 @@ def test_serve_refuses_a_port_it_cannot_listen_on_in_french(new_store):
             _assert_french_line(done.returncode, " ".join(done.stderr.split()), reason)
     result = _invoke(["serve", "--store", str(store.path), "--port", "70000"])
     assert result.exit_code == 2 and "70000 n'est pas dans l'intervalle" in result.output
+
+
+def test_dates_at_the_ends_of_the_calendar_are_no_traceback(new_store):
+    """« --au 0001-01-01 » has no day before it (the journal's lower bound overflowed) and
+    « 0001-01-01T00:00 » in Paris is before the first UTC instant Python has."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    for when, code, words in (("0001-01-01", 0, "["), ("9999-12-31", 0, "["),
+                              ("0001-01-01T00:00", 2, "Erreur : Date hors limites"),
+                              ("9999-12-31T23:59-12:00", 2, "Erreur : Date hors limites")):
+        result = _invoke(["stats", "secteurs_ort", "--au", when, "--format", "json",
+                          "--store", str(store.path)])
+        assert result.exit_code == code and words in result.output, (when, result.output)
+
+
+def test_a_usage_error_raised_by_a_command_is_french_under_an_english_language():
+    """The command's code runs under the user's LANGUAGE (en here); click formats the error it
+    raises after it returns, in French again."""
+    result = CliRunner().invoke(main, ["init"], prog_name="ort-geo", env={"LANGUAGE": "en"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, text
+    assert "Utilisation : ort-geo init" in text and "Erreur : Indiquez l'entrepôt" in text, text
+    assert not _english(text), text

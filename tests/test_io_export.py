@@ -47,7 +47,8 @@ def filled(store):
     store.write("batiments", _buildings(), author="test")
     actions = gpd.GeoDataFrame(
         [{"id": "a1", "titre": "Réhabilitation des Halles", "orientation": 2, "cout_ht": 125000.5},
-         {"id": "a2", "titre": "Voie verte", "orientation": 3, "cout_ht": 80000.0}],
+         # a text a spreadsheet would run as a formula: guarded in CSV, the same after import
+         {"id": "a2", "titre": "=Voie verte", "orientation": 3, "cout_ht": 80000.0}],
         geometry=[shapely.Point(1008400, 6800300),
                   shapely.LineString([(1008000, 6800000), (1009000, 6800500)])], crs=2154)
     store.write("actions", actions, author="test")
@@ -136,6 +137,7 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(tmp_path):
     every CSV the tool writes; numbers keep their sign and decimal comma."""
     import pandas as pd
 
+    from ort_geo.io.table import parse_csv
     from ort_geo.io.write import csv_fr
 
     table = pd.DataFrame({
@@ -149,6 +151,8 @@ def test_csv_cells_never_run_as_spreadsheet_formulas(tmp_path):
                                     "'+33 3 89 00 00 00", "'-sommaire", "'@SUM(A1:A9)", "Halles"]
     assert [r[1] for r in rows] == ["-1,5", "2,25", "", "0,0", "-3,0"]
     assert [r[2] for r in rows] == ["secret", "-0,5", "< 11", "4", "x"]
+    back = parse_csv(csv_fr(table), ";", "table.csv")  # what a table import reads
+    assert back["titre"].tolist() == table["titre"].tolist()
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -71,11 +71,12 @@ def users_language(command: click.Command) -> None:
         def run(*args: object, **kwargs: object) -> object:
             if not _users:  # called outside main() (a test invoking the callback itself)
                 return callback(*args, **kwargs)
+            previous = os.environ.get("LANGUAGE")  # "fr", unless a callback calls another
             _set_language(_users[-1])
             try:
                 return callback(*args, **kwargs)
             finally:
-                os.environ["LANGUAGE"] = "fr"
+                _set_language(previous)
 
         run._users_language = True  # type: ignore[attr-defined]
         command.callback = run

@@ -29,6 +29,7 @@ from .. import geomcheck
 from ..crs import STORAGE_EPSG, crs_label, resolve_crs
 from ..errors import EncodingError, FormatError, GeometryError, InputError, with_detail
 from .report import ImportReport
+from .table import unguard_formulas
 
 #: Extension -> (format name for messages, GDAL drivers that may legitimately open it).
 EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -343,6 +344,8 @@ def _read_layer(source: _Source, name: str, report: ImportReport, *,
             what = "DBF" if source.is_dbf else "texte"
             report.note(f"Encodage du {what} : pas d'UTF-8 valide, lu en {_encoding_label(fallback)} "
                         "(accents conservés).")
+        if driver == "CSV":  # perhaps written by the tool for a spreadsheet (io.write.csv_fr)
+            frame = unguard_formulas(frame)
         return frame, (encoding or declared or "UTF-8"), driver
     raise EncodingError(f"« {source.name} » : texte illisible en UTF-8 comme en "
                         f"{_encoding_label(fallback)}. Réenregistrez-le en UTF-8.")

@@ -76,11 +76,31 @@ def _read_csv(path: Path) -> tuple[pd.DataFrame, str, str]:
     return frame, label, "tabulation" if sep == "\t" else sep
 
 
+#: First characters that make a spreadsheet take a cell for a formula: :func:`ort_geo.io.write.
+#: csv_fr` writes such a text after an apostrophe (the spreadsheets' mark of text), and reading a
+#: CSV back takes the apostrophe away (:func:`unguard_formulas`).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_GUARDED = tuple("'" + c for c in FORMULA_START)
+
+
+def unguard_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A CSV read back: a text the tool wrote as "'=…" is "=…" again (text columns only)."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values.dtype):
+            continue
+        guarded = values.map(lambda v: isinstance(v, str) and v.startswith(_GUARDED)).astype(bool)
+        if guarded.any():
+            frame.loc[guarded, column] = values[guarded].map(lambda v: v[1:])
+    return frame
+
+
 def parse_csv(text: str, sep: str, name: str) -> pd.DataFrame:
     """Every cell of a decoded CSV as text (empty cells ""); a malformed or empty file is a
     French :class:`FormatError` naming ``name``."""
     try:
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+        return unguard_formulas(pd.read_csv(io.StringIO(text), sep=sep, dtype=str,
+                                            keep_default_na=False))
     except pd.errors.EmptyDataError:
         raise FormatError(f"CSV illisible : {name} (fichier vide).") from None
     except (pd.errors.ParserError, ValueError) as exc:

@@ -30,6 +30,7 @@ from ..errors import (
 )
 from ..privacy import public_records, public_view
 from ..store.base import Store
+from .table import FORMULA_START
 
 #: Export formats and what they are called in messages.
 FORMATS: dict[str, str] = {
@@ -218,17 +219,12 @@ def _write_csv_fr(frame: gpd.GeoDataFrame, path: Path) -> None:
     path.write_text(csv_fr(table), encoding="utf-8-sig")
 
 
-#: First characters that make a spreadsheet take a cell for a formula: a text starting with one
-#: ("=HYPERLINK(…)" typed in an action's title, imported from a partner's file) is written after
-#: an apostrophe, the spreadsheets' mark of text, so that opening the CSV runs nothing (OWASP's
-#: "CSV injection").
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _decimal_comma(value: Any) -> Any:
     if isinstance(value, (float, np.floating)) and not pd.isna(value):
         return repr(float(value)).replace(".", ",")
     if isinstance(value, str) and value.startswith(FORMULA_START):
+        # "=HYPERLINK(…)" typed in a title, or imported from a partner's file, would run when
+        # the CSV is opened (OWASP's "CSV injection"): written as text instead.
         return "'" + value
     return value
 

@@ -259,3 +259,14 @@ def test_an_unexpected_failure_answers_a_french_500(api_store):
     assert resp.status_code == 500 and resp.json()["code"] == "InternalError"
     assert resp.json()["description"].startswith("Erreur interne du serveur")
     assert "internal details" not in resp.text
+
+
+def test_a_nul_in_a_path_is_not_found_on_every_backend(client, keys):
+    """psycopg refuses a NUL in a query parameter: a feature id carrying one was a 500 on
+    PostGIS for the routes that query by it (history, buildings of a zone)."""
+    staff = {"X-API-Key": keys["staff"]}
+    for path in ("/collections/secteurs_ort/items/a%00", "/collections/secteurs_ort/items/a%00"
+                 "/versions", "/collections/secteurs_ort/items/a%00/batiments"):
+        resp = client.get(path, headers=staff)
+        assert resp.status_code == 404, (path, resp.text)
+        assert resp.json()["description"] == "Ressource introuvable."
