@@ -35,8 +35,10 @@ ContentCrs = Annotated[str | None, Header(alias="Content-Crs",
                                            description="SCR des géométries du corps")]
 IfMatch = Annotated[str | None, Header(alias="If-Match",
                                        description="ETag de la version lue (obligatoire)")]
-Message = Annotated[str, Query(max_length=500, description="Message du journal, ex. « délibération "
-                                                         "du 12 mars 2026 »")]
+# No control character but tabs and line breaks: PostgreSQL cannot store a NUL (a 500 there).
+Message = Annotated[str, Query(max_length=500, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+                               description="Message du journal, ex. « délibération du 12 mars "
+                                           "2026 »")]
 
 
 class PreconditionRequired(InputError):

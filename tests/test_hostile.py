@@ -6,6 +6,7 @@ a byte-identical store. (The API's side is ``tests/web_api/test_api_hostile.py``
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import shutil
@@ -121,3 +122,21 @@ def test_load_json_never_recurses():
     with pytest.raises(InputError, match="UTF-8"):
         geomcheck.load_json(b"\xff\xfe{}")
     assert geomcheck.load_json(b'{"a": "[[[[[[", "b": [1]}') == {"a": "[[[[[[", "b": [1]}
+
+
+@pytest.mark.parametrize("kind", ["MultiSurface", "CircularString", "CurvePolygon"])
+def test_a_json_fg_geometry_type_in_a_geojson_file_is_refused_by_name(kind, demo_store_path,
+                                                                      tmp_path):
+    """One geometry of a JSON-FG type makes GDAL open the whole file with its JSON-FG driver:
+    the file is still GeoJSON, and the refusal names the feature (hypothesis found it)."""
+    square = [[7.1, 48.2], [7.2, 48.2], [7.2, 48.3], [7.1, 48.2]]
+    path = tmp_path / "hostile.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": "ok"},
+         "geometry": {"type": "Polygon", "coordinates": [square]}},
+        {"type": "Feature", "properties": {"id": "hostile-1"},
+         "geometry": {"type": kind, "coordinates": [square]}}]}), encoding="utf-8")
+    store = tmp_path / "atlas.gpkg"
+    shutil.copyfile(demo_store_path, store)
+    text = _refused(["import", str(path), "--couche", "secteurs_ort"], store)
+    assert "objet 2 (id=hostile-1)" in text, text

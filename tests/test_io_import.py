@@ -214,6 +214,25 @@ def test_declared_crs_overridden_by_caller(tmp_path):
     assert "au lieu de WGS84" in report.messages[1]
 
 
+def test_json_fg_file_read_with_its_place_and_crs(tmp_path):
+    # OGC JSON-FG: GeoJSON plus "place" in the CRS named by "coordRefSys" (GDAL's JSONFG driver).
+    wgs84, lambert = sectors(4326), sectors(2154)
+    features = [{"type": "Feature", "id": fid, "featureType": "secteur", "time": None,
+                 "place": shapely.geometry.mapping(place),
+                 "geometry": shapely.geometry.mapping(geom),
+                 "properties": {"id": fid, "nom": name}}
+                for fid, name, place, geom in zip(lambert["id"], lambert["nom"],
+                                                  lambert.geometry, wgs84.geometry, strict=True)]
+    path = tmp_path / "secteurs.json"
+    path.write_text(json.dumps({
+        "type": "FeatureCollection",
+        "conformsTo": ["http://www.opengis.net/spec/json-fg-1/0.2/conf/core"],
+        "coordRefSys": "http://www.opengis.net/def/crs/EPSG/0/2154", "features": features}))
+    frame, report = read_vector(path)
+    assert report.format == "JSON-FG"
+    _same_place(frame)
+
+
 def test_ambiguous_and_unplaceable_coordinates(tmp_path):
     # This box fits both Lambert-93's and CC48's areas of use.
     box = shapely.box(1150000, 7120000, 1151000, 7121000)

@@ -31,10 +31,12 @@ from ..errors import EncodingError, FormatError, GeometryError, InputError, with
 from .report import ImportReport
 from .table import unguard_formulas
 
-#: Extension -> (format name for messages, GDAL drivers that may legitimately open it).
+#: Extension -> (format name for messages, GDAL drivers that may legitimately open it). OGC
+#: JSON-FG is GeoJSON with extra members: GDAL opens a GeoJSON file with its JSONFG driver as
+#: soon as one geometry has a JSON-FG type ("MultiSurface", "CircularString"…).
 EXTENSIONS: dict[str, tuple[str, tuple[str, ...]]] = {
-    ".geojson": ("GeoJSON", ("GeoJSON",)),
-    ".json": ("GeoJSON", ("GeoJSON", "ESRIJSON", "TopoJSON")),
+    ".geojson": ("GeoJSON", ("GeoJSON", "JSONFG")),
+    ".json": ("GeoJSON", ("GeoJSON", "JSONFG", "ESRIJSON", "TopoJSON")),
     ".gpkg": ("GeoPackage", ("GPKG",)),
     ".shp": ("Shapefile", ("ESRI Shapefile",)),
     ".kml": ("KML", ("LIBKML", "KML")),
@@ -135,7 +137,7 @@ def read_vector(
     report.note(f"{len(frame)} objet(s) lu(s).")
     _check_geometries(frame, source)
     geomcheck.check_frame(frame.geometry.values, feature_labels(frame), where=source.name)
-    if driver == "GeoJSON" and not _declares_crs(source):
+    if driver in ("GeoJSON", "JSONFG") and not _declares_crs(source):
         # GDAL labels every GeoJSON WGS84 (RFC 7946), but files without a "crs" member are often
         # projected coordinates whose CRS was lost: let the coordinates decide.
         frame = frame.set_crs(None, allow_override=True)
@@ -352,7 +354,8 @@ def _read_layer(source: _Source, name: str, report: ImportReport, *,
 
 
 def _declares_crs(source: _Source, head_bytes: int = 1 << 20) -> bool:
-    """True when a GeoJSON file has a top-level "crs" member (looked for before "features")."""
+    """True when a GeoJSON file has a top-level "crs" member, or JSON-FG's "coordRefSys"
+    (looked for before "features")."""
     if source.gdal_path.startswith("/vsizip/"):
         archive, _, member = source.gdal_path[len("/vsizip/"):].partition(".zip/")
         with zipfile.ZipFile(archive + ".zip") as zf, zf.open(member) as fh:
@@ -360,8 +363,8 @@ def _declares_crs(source: _Source, head_bytes: int = 1 << 20) -> bool:
     else:
         with open(source.gdal_path, "rb") as fh:
             head = fh.read(head_bytes)
-    match = re.search(rb'"(crs|features)"\s*:', head)
-    return match is not None and match.group(1) == b"crs"
+    match = re.search(rb'"(crs|coordRefSys|features)"\s*:', head)
+    return match is not None and match.group(1) != b"features"
 
 
 def _encoding_label(encoding: str) -> str:
@@ -369,7 +372,8 @@ def _encoding_label(encoding: str) -> str:
 
 
 def _format_label(driver: str) -> str:
-    return {"GPKG": "GeoPackage", "ESRI Shapefile": "Shapefile", "LIBKML": "KML"}.get(driver, driver)
+    return {"GPKG": "GeoPackage", "ESRI Shapefile": "Shapefile", "LIBKML": "KML",
+            "JSONFG": "JSON-FG"}.get(driver, driver)
 
 
 def _drop_kml_standard(frame: pd.DataFrame) -> pd.DataFrame:

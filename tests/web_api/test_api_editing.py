@@ -141,6 +141,17 @@ def test_text_no_store_can_keep_is_refused(client, editor, api_store, change, wo
     assert len(api_store.journal()) == journal
 
 
+def test_a_journal_message_with_a_nul_is_refused(client, editor, api_store):
+    """PostgreSQL cannot store a NUL: it was a 500 there (and a message GDAL cuts short)."""
+    journal = len(api_store.journal())
+    url = "/collections/actions/items/a1"
+    etag = client.get(url, headers=editor).headers["etag"]
+    resp = client.patch(f"{url}?message=a%00b", json={"properties": {"statut": "en_cours"}},
+                        headers={**editor, "If-Match": etag})
+    assert resp.status_code == 400 and "message" in resp.json()["description"], resp.text
+    assert len(api_store.journal()) == journal
+
+
 def test_creating_an_existing_id_is_refused(client, editor):
     body = {"type": "Feature", "id": "centre", "properties": {},
             "geometry": _square(X0, Y0)}
