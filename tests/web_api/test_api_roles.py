@@ -321,9 +321,10 @@ def test_a_revoked_key_is_refused_at_once_by_every_worker(api_store):
 
     key = auth.create_key(api_store, "Révoquée bientôt", "staff")
     url = "/collections/secteurs_ort/items"
-    with serve_process(api_store.url, "--workers", "2") as (base, _), \
-            httpx.Client(base_url=base, timeout=30) as first, \
-            httpx.Client(base_url=base, timeout=30) as second:
+    # (Generous timeouts: the second worker may still be importing on a busy machine.)
+    with serve_process(api_store.url, "--workers", "2", timeout=120) as (base, _), \
+            httpx.Client(base_url=base, timeout=120) as first, \
+            httpx.Client(base_url=base, timeout=120) as second:
         # Two connections (the kernel spreads them over the workers), each key check cached.
         for c in (first, second) * 4:
             assert c.get(url, headers={"X-API-Key": key}).status_code == 200
