@@ -220,10 +220,13 @@ def test_every_collection_is_answered_by_routes_tried_first(client, keys):
     a read-only collection a 405."""
     from api import ogc
 
-    ogc_router = next(r.original_router for r in client.app.router.routes
-                      if hasattr(r, "original_router") and any(
-                          getattr(x, "path", "") == "/conformance" for x in r.original_router.routes))
-    first = ogc_router.routes[:5]
+    # FastAPI >= 0.13x keeps an included router whole; older versions copy its routes in order.
+    routes = next((r.original_router.routes for r in client.app.router.routes
+                   if hasattr(r, "original_router") and any(
+                       getattr(x, "path", "") == "/conformance" for x in r.original_router.routes)),
+                  client.app.router.routes)
+    landing = next(i for i, r in enumerate(routes) if getattr(r, "path", "") == "/")
+    first = routes[landing:landing + 5]
     staff = {"X-API-Key": keys["staff"]}
     for collection in ogc.COLLECTIONS:
         for path in (f"/collections/{collection.id}/items", f"/collections/{collection.id}/items/x1"):
