@@ -30,17 +30,17 @@ from .offload import DEFAULT_PROCESSES, DEFAULT_QUEUE, GeometryPool, ServerBusy
 
 #: Requests whose handler runs in a worker thread at once, per server process; the others wait
 #: their turn in arrival order. Handlers are Python holding the GIL between short waits (SQLite,
-#: PostgreSQL, GEOS): with anyio's default of 40 threads they fight over it and a light route's
-#: tail grows (/conformance p99 0.14-0.76 s at 32 connections, 12-75 ms with 8, same run); with
-#: 2, a 100-building page's database waits no longer overlap (half the pages per second of 8).
-#: On a GeoPackage too: since a bbox page reads in a few statements (few GIL hand-offs, see
-#: ort_geo.store.rtree.candidates), 1-2 threads no longer make it cheaper (3.8-6 ms of CPU per
-#: page at 1, 2, 4 or 8 threads) but make /conformance dearer (0.71-0.80 ms against 0.57-0.59
-#: at 8; its p99 85-190 ms against 11-24 ms at 32 connections).
-#: On PostGIS (each handler thread reading on its own connection) requests do not thrash: one
-#: worker, 1/8/32 connections, 1.32/1.51/1.51 ms of server CPU per small-collection page and
-#: 2.86/3.09/3.01 per bbox page; 2, 4, 8 or 16 threads at 32 connections within the noise.
-DEFAULT_THREADS = 8
+#: PostgreSQL, GEOS): every wait hands the GIL to another handler, and with many threads the
+#: hand-offs cost more than the waits save. On a quiet machine (200,000-building store, 2 cores,
+#: `--workers 2`, wrk at 32 connections, threads 2 / 8 / 2 in one sitting):
+#: - bbox page (100 buildings): GeoPackage 473-502 req/s, p99 82-117 ms with 2 threads against
+#:   469-493 req/s, p99 137-160 ms with 8; PostGIS 397-445 req/s, p99 92-187 ms against
+#:   356-360 req/s, p99 270-325 ms;
+#: - /conformance 2,830-2,890 req/s with 2 against 3,200 with 8 (its p99 16 ms against 12-55 ms);
+#: - anyio's default of 40 threads stretched light routes' tails (/conformance p99 0.14-0.76 s).
+#: Two, not one: a long request (a 10,000-feature page) leaves the other thread to light routes
+#: (with one, /conformance p99 went to 1 s while such pages were served).
+DEFAULT_THREADS = 2
 
 #: Library error -> HTTP status (first match wins: subclasses before their parents).
 STATUSES: list[tuple[type[errors.OrtGeoError], int]] = [

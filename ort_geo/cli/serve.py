@@ -37,7 +37,7 @@ def _http_protocol() -> type:
                    "(par défaut 8) ; au-delà, réponse 503 (réessayer plus tard).")
 @click.option("--threads", type=click.IntRange(min=1),
               help="Requêtes traitées à la fois par processus serveur, les suivantes attendant "
-                   "leur tour (par défaut 8 : davantage de fils ne font que se disputer le "
+                   "leur tour (par défaut 2 : davantage de fils ne font que se disputer le "
                    "processeur).")
 def command(store: str, host: str, port: int, workers: int | None,
             geometry_processes: int | None, geometry_queue: int | None,
