@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import geopandas as gpd
@@ -427,6 +427,14 @@ register_url_convertor(_COLLECTION, _CollectionConvertor())
 _WHOLE_BYTES = 1 << 20
 
 
+def _time_stamp() -> str:
+    """Now, in RFC 3339 UTC to the millisecond: cut to the second, a page generated at 12:00:01.999
+    says 12:00:01, before a request a client sent at 12:00:01.9995 by its own clock — a client
+    checking that the stamp lies in its request's interval (OGC's /ats/core/fc-timeStamp, with a
+    second of margin) fails at the slightest clock adjustment."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _page(request: Request, collection: Collection, matched: int, returned: int, offset: int,
           limit: int, features: bytes, headers: dict[str, str]) -> Response:
     """A page of items: its features (a GeoJSON array's text) with its count and links."""
@@ -443,7 +451,7 @@ def _page(request: Request, collection: Collection, matched: int, returned: int,
                       "href": url_with(request, offset=max(0, offset - limit), limit=limit)})
     body = orjson.dumps({
         "type": "FeatureCollection", "numberMatched": matched, "numberReturned": returned,
-        "timeStamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "links": links,
+        "timeStamp": _time_stamp(), "links": links,
         "features": orjson.Fragment(features)})
     return Response(body, media_type=GEOJSON, headers=headers)
 

@@ -54,6 +54,20 @@ def test_items_paging_follows_next_links(client):
     assert pages == 3 and len(seen) == len(set(seen)) == N_BUILDINGS
 
 
+def test_a_page_is_stamped_within_its_request(client):
+    """timeStamp (OGC /ats/core/fc-timeStamp) lies between the request's start and its end, to the
+    millisecond: a stamp cut to the second precedes the request that asked for it."""
+    from datetime import UTC, datetime, timedelta
+
+    for path in ("/collections/batiments/items?limit=2", "/collections/secteurs_ort/items"):
+        for _ in range(3):
+            before = datetime.now(UTC)
+            stamp = client.get(path).json()["timeStamp"]
+            after = datetime.now(UTC)
+            assert stamp.endswith("Z")
+            assert before - timedelta(milliseconds=1) <= datetime.fromisoformat(stamp) <= after
+
+
 def test_items_are_rfc7946_lon_lat_by_default(client):
     resp = client.get("/collections/secteurs_ort/items")
     assert resp.headers["content-crs"] == f"<{CRS84}>"
