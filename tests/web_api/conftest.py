@@ -74,18 +74,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first), None once the
+    process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs (a zombie has ended; an orphan is reaped by init)."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
 def _parents() -> dict[int, int]:
     """The parent of every living (not zombie) process, read from ``/proc`` (no ``pgrep``:
     minimal images lack procps)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    fields = fh.read().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if fields[0] != "Z":
+            fields = proc_stat(int(entry))
+            if fields is not None and fields[0] != "Z":
                 parents[int(entry)] = int(fields[1])
     return parents
 

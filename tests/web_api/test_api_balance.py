@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import children, descendants, serve_process
+from conftest import alive, children, descendants, serve_process
 from conftest_api import build_store
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
@@ -114,19 +114,10 @@ def test_workers_keep_the_users_language_and_end_with_a_killed_supervisor(tmp_pa
         proc.wait(15)
         try:
             deadline = time.monotonic() + 30
-            while (alive := [p for p in family if _alive(p)]) or _port_is_served(port):
-                assert time.monotonic() < deadline, f"orphelins : {alive}"
+            while (left := [p for p in family if alive(p)]) or _port_is_served(port):
+                assert time.monotonic() < deadline, f"orphelins : {left}"
                 time.sleep(0.2)
         finally:  # a failing run leaves no orphan behind either
             for pid in family:
-                if _alive(pid):
+                if alive(pid):
                     os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process still runs (a zombie has ended; an orphan is reaped by init)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False

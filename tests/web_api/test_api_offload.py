@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import hostile
 import httpx
 import pytest
-from conftest import descendants, serve_process
+from conftest import alive, descendants, proc_stat, serve_process
 from conftest_api import build_store
 from fastapi.testclient import TestClient
 
@@ -47,26 +47,15 @@ def _gone(pids: list[int], timeout: float) -> list[int]:
     """The pids still alive (not zombies) after waiting up to ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
-        alive = [p for p in pids if _alive(p)]
-        if not alive or time.monotonic() > deadline:
-            return alive
+        left = [p for p in pids if alive(p)]
+        if not left or time.monotonic() > deadline:
+            return left
         time.sleep(0.2)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _nice(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rpartition(")")[2].split()[16])
-    except OSError:  # ended meanwhile
-        return None
+    fields = proc_stat(pid)
+    return None if fields is None else int(fields[16])  # None: ended meanwhile
 
 
 def test_every_library_error_survives_pickling():
@@ -197,11 +186,8 @@ def test_pool_processes_are_niced_and_end_with_their_server(gpkg_store):
 
 
 def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return int(fh.read().rpartition(")")[2].split()[1])
-    except OSError:
-        return None
+    fields = proc_stat(pid)
+    return None if fields is None else int(fields[1])
 
 
 @pytest.fixture(autouse=True)
