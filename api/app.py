@@ -196,6 +196,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.state.extents = ogc.Extents(app.state.store)
     app.state.tiles = vector_tiles.TileCache()
+    app.state.feature_texts = geojson.FeatureTexts()
     app.include_router(ogc.router())
     app.include_router(tiles.router())
     app.include_router(editing.router())

@@ -27,6 +27,7 @@ from ort_geo import geomcheck
 from ort_geo.crs import STORAGE_EPSG, area_of, crs_label
 from ort_geo.errors import CRSError, GeometryError, InputError, SwappedAxesError
 from ort_geo.features import Feature, FeatureBatch, _plain
+from ort_geo.revision_cache import RevisionCache
 
 STORAGE_CRS = f"EPSG:{STORAGE_EPSG}"
 
@@ -340,6 +341,26 @@ def features_text(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
                   storage: int) -> bytes:
     """:func:`batch_features` as the text of a GeoJSON array."""
     return orjson.dumps(batch_features(batch, fields, crs, storage=storage))
+
+
+#: Served feature texts kept per server process (bytes of GeoJSON): a town's buildings, or the
+#: neighbourhoods a national server's users are looking at.
+TEXTS_BYTES = 64 << 20
+
+
+class FeatureTexts(RevisionCache[bytes]):
+    """Served GeoJSON feature texts of one store by (layer, fields, CRS) and feature id
+    (:class:`ort_geo.revision_cache.RevisionCache`): a page reads only the features it has
+    not served since the store last changed."""
+
+    def __init__(self, max_bytes: int = TEXTS_BYTES) -> None:
+        super().__init__(max_bytes, len)
+
+
+def feature_texts(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
+                  storage: int) -> list[bytes]:
+    """:func:`batch_features`, each as its own GeoJSON text."""
+    return list(map(orjson.dumps, batch_features(batch, fields, crs, storage=storage)))
 
 
 def feature_collection(features: Sequence[str | dict[str, Any]], extra: dict[str, Any]) -> bytes:

@@ -550,14 +550,29 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
         # role and CRS: web maps fetch the small layers whole on every view. Never a box.
         whole_key = (who.role, out_crs.uri) if not (offset or chosen or query or period) else None
         revision = store_revision(request)
-        kept = whole.get(whole_key) if whole_key and revision is not None else None
-        if kept is not None and kept[0] == revision and kept[1] <= limit:
-            return _page(request, collection, kept[1], kept[1], 0, limit, kept[2], headers)
+        entire = whole.get(whole_key) if whole_key and revision is not None else None
+        if entire is not None and entire[0] == revision and entire[1] <= limit:
+            return _page(request, collection, entire[1], entire[1], 0, limit, entire[2], headers)
         bounds = dict(bbox=query.envelope, area=query.area) if query is not None else {}
         if period is None and collection.view is None:
-            # The store filters, counts and pages (the R-tree / GiST index finds the box).
-            batch, matched = st.read_batch(spec.name, columns=visible, where=where or None,
-                                           limit=limit, offset=offset, count=True, **bounds)
+            # The store filters, counts and pages (the R-tree / GiST index finds the box); of the
+            # page's features, those served since the store last changed are not read again
+            # (their texts are kept per layer, fields and CRS: the same for every role that
+            # sees those fields; which features a role sees is the store's filter's).
+            texts = request.app.state.feature_texts if revision is not None else None
+            name = (spec.name, tuple(visible), out_crs.uri)
+            kept = None if texts is None else (
+                lambda ids: texts.get_many(revision, [(name, i) for i in ids]))
+            page = st.read_page(spec.name, columns=visible, where=where or None, limit=limit,
+                                offset=offset, count=True, kept=kept, **bounds)
+            fresh = geojson.feature_texts(page.batch, visible, out_crs, storage=st.epsg)
+            if texts is not None and fresh:
+                texts.put_many(revision, zip([(name, i) for i in page.batch.ids.tolist()], fresh,
+                                             strict=True))
+            read = iter(fresh)
+            text = b"[" + b",".join([t if t is not None else next(read) for t in page.kept]) + b"]"
+            assert page.matched is not None  # counted
+            matched, returned = page.matched, len(page.ids)
         else:
             # Filters the store does not apply (validity, typed views) run on the candidates,
             # so that the count and the page come from the filtered rows (small layers).
@@ -567,13 +582,13 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
                 batch = batch.take(validity.in_force(spec, batch.columns, period, len(batch)))
             if collection.view is not None:
                 batch = view_batch(batch, collection.view)
-            matched = len(batch)
+            matched, returned = len(batch), min(limit, max(0, len(batch) - offset))
             batch = batch.take(slice(offset, offset + limit))
-        text = geojson.features_text(batch, visible, out_crs, storage=st.epsg)
-        if whole_key and revision is not None and len(batch) == matched \
+            text = geojson.features_text(batch, visible, out_crs, storage=st.epsg)
+        if whole_key and revision is not None and returned == matched \
                 and len(text) <= _WHOLE_BYTES:
             whole[whole_key] = (revision, matched, text)
-        return _page(request, collection, matched, len(batch), offset, limit, text, headers)
+        return _page(request, collection, matched, returned, offset, limit, text, headers)
 
     @r.get(f"/collections/{name}/items/{{featureId}}", tags=[tag], response_class=Response,
            responses=caching.RESPONSES, operation_id=f"item_{name}", summary=f"{collection.title} : un objet (GeoJSON)")

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +31,7 @@ from . import auth, mvt
 from .catalogue import CATALOGUE, LayerSpec
 from .errors import InputError, TileNotFoundError
 from .privacy import public_where
+from .revision_cache import RevisionCache
 
 #: Half the side of the WebMercatorQuad square (EPSG:3857 metres).
 ORIGIN = 20037508.342789244
@@ -301,46 +300,11 @@ class TileBody:
         return self._gzip
 
 
-class TileCache:
-    """Built tiles of one store, least recently used first out, emptied whenever the store's
-    revision changes (any write, by the tool or by another client through the journal)."""
+class TileCache(RevisionCache[TileBody]):
+    """Built tiles of one store (:class:`ort_geo.revision_cache.RevisionCache`)."""
 
     def __init__(self, max_bytes: int = CACHE_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.revision: Any = None
-        self.hits = self.misses = 0
-        self._tiles: OrderedDict[tuple, TileBody] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, revision: Any, key: tuple) -> TileBody | None:
-        with self._lock:
-            if revision != self.revision:
-                self._tiles.clear()
-                self._bytes, self.revision = 0, revision
-            body = self._tiles.get(key)
-            if body is None:
-                self.misses += 1
-                return None
-            self._tiles.move_to_end(key)
-            self.hits += 1
-            return body
-
-    def put(self, revision: Any, key: tuple, body: TileBody) -> None:
-        with self._lock:
-            if revision != self.revision:
-                return  # the store changed while the tile was built: do not keep it
-            old = self._tiles.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old.data)
-            self._tiles[key] = body
-            self._bytes += len(body.data)
-            while self._bytes > self.max_bytes and self._tiles:
-                _, dropped = self._tiles.popitem(last=False)
-                self._bytes -= len(dropped.data)
-
-    def __len__(self) -> int:
-        return len(self._tiles)
+        super().__init__(max_bytes, lambda body: len(body.data))
 
 
 def vector_tile(store, request: TileRequest, tile: Tile,

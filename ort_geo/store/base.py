@@ -420,6 +420,29 @@ class Store(ABC):
         frame = frame.iloc[offset:None if limit is None else offset + limit]
         return frame_batch(spec, frame), matched
 
+    def read_page(
+        self,
+        layer: str,
+        *,
+        columns: Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        bbox: BBox | None = None,
+        area: BaseGeometry | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        count: bool = False,
+        kept: Callable[[list[str]], list[Any]] | None = None,
+    ) -> Page:
+        """:meth:`read_batch`'s page, reading only the rows a caller does not already hold.
+
+        ``kept(ids)`` is given the page's ids (in order) and returns, for each, what the caller
+        keeps for it (a served text, say) or None; the page's batch then holds only the features
+        whose value is None. Ids, values, rows and count come from one snapshot of the store.
+        This default reads the whole page; backends override it to skip the kept rows."""
+        batch, matched = self.read_batch(layer, columns=columns, where=where, bbox=bbox,
+                                         area=area, limit=limit, offset=offset, count=count)
+        return Page.of(batch.ids.tolist(), kept, batch, matched)
+
     def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,
                revision: Any = _UNREAD) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
@@ -860,6 +883,28 @@ def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Featu
     (the key is the id, not a property)."""
     props = {name: values[index] for name, values in batch.columns.items() if name != spec.key}
     return Feature(str(batch.ids[index]), props, batch.geometry[index])
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of features (:meth:`Store.read_page`): its ids in storage order, what the caller
+    keeps for each (None: not kept), the rows of those not kept (in page order) and how many
+    features match (None when not counted)."""
+
+    ids: list[str]
+    kept: list[Any]
+    batch: FeatureBatch
+    matched: int | None
+
+    @classmethod
+    def of(cls, ids: list[str], kept: Callable[[list[str]], list[Any]] | None,
+           batch: FeatureBatch, matched: int | None) -> Page:
+        """The page of ``ids`` whose rows ``batch`` holds all (in order), keeping only those
+        ``kept`` does not hold."""
+        values = kept(ids) if kept is not None else [None] * len(ids)
+        if any(v is not None for v in values):
+            batch = batch.take(np.array([v is None for v in values], dtype=bool))
+        return cls(ids, values, batch, matched)
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:
