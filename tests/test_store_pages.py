@@ -282,10 +282,13 @@ def test_a_page_with_kept_features_is_the_page_without_them(store, monkeypatch):
                     monkeypatch.setattr(postgis, "KEPT_SHARE", share)
                     held = {i: f"texte {i}" for i in keep(ids)}
                     asked: list[list[str]] = []
+                    def kept(got, asked=asked, held=held):
+                        asked.append(got)
+                        return [held.get(i) for i in got]
+
                     page = store.read_page("batiments", columns=["etat", "nb_logements"],
                                            limit=limit, offset=offset, count=True, **filters,
-                                           kept=lambda got: asked.append(got) or [
-                                               held.get(i) for i in got])
+                                           kept=kept)
                     case = (name, limit, offset, subset, share)
                     assert page.ids == ids and page.matched == matched, case
                     assert asked == [ids], case  # asked once, for the page's ids

@@ -116,9 +116,22 @@ def test_a_whole_small_collection_is_kept_per_revision_role_and_crs(demo_store_e
     items = "/collections/secteurs_ort/items"
     with TestClient(create_app(store.url)) as client:
         served = client.app.state.store
-        reads = []
-        read_batch = served.read_batch
-        served.read_batch = lambda *a, **k: reads.append(a[0]) or read_batch(*a, **k)
+        reads: list[str] = []
+        inside: list[bool] = []  # a read_page reading whole calls read_batch: one read
+
+        def counting(read):
+            def counted(*a, **k):
+                if not inside:
+                    reads.append(a[0])
+                inside.append(True)
+                try:
+                    return read(*a, **k)
+                finally:
+                    inside.pop()
+            return counted
+
+        served.read_page = counting(served.read_page)
+        served.read_batch = counting(served.read_batch)
 
         def page(path: str = items, **params):
             resp = client.get(path, params=params, headers=params.pop("headers", staff))
