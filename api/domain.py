@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 
 from ort_geo import auth, geomcheck
 from ort_geo.catalogue import CATALOGUE, LayerSpec
+from ort_geo.clock import FIRST_YEAR, LAST_YEAR
 from ort_geo.errors import FeatureNotFoundError, FormatError, InputError, TooLargeError
 from ort_geo.io import read_vector
 from ort_geo.io.write import csv_fr
@@ -66,7 +67,7 @@ class BuildingFilters:
                                                      description="Construit en ou après")] = None,
         construit_avant: Annotated[int | None, Query(ge=1000, le=2100,
                                                      description="Construit en ou avant")] = None,
-        annee: Annotated[int | None, Query(ge=1900, le=2100,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json (GeoJSON), csv, gpkg")] = None,
         crs: Annotated[str | None, Query(description="SCR du GeoJSON rendu")] = None,
@@ -258,7 +259,7 @@ def router() -> APIRouter:
             openapi_extra=_PERIMETER_BODY)
     async def stats_of_perimeter(
         request: Request, who: Caller,
-        annee: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
     ) -> Response:
         # Free perimeters defeat small-count masking (two perimeters differing by one building
@@ -291,7 +292,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, tag: str) -> None:
            operation_id=f"stats_{name}", summary=f"{spec.title} : statistiques par zone")
     def stats(
         request: Request, who: Caller,
-        annee: Annotated[int | None, Query(ge=1900, le=2100,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
         au: Annotated[str | None, Query(description="État à cette date (AAAA-MM-JJ), rejoué "

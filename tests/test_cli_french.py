@@ -99,6 +99,11 @@ def test_defaults_and_required_options_are_french():
     (["stats", "a", "b", "c"], "Arguments en trop : b c"),
     (["stats", "--format", "x"], "Valeur invalide pour '--format' : 'x' n'est pas l'une des"),
     (["stats", "--annee", "deux-mille"], "'deux-mille' n'est pas un nombre valide."),
+    # a year outside 1900–2100 is a typo, not "no year" (``--annee 0`` was today's year)
+    (["stats", "secteurs_ort", "--annee", "0"], "'--annee' : 0 n'est pas dans l'intervalle "
+                                                "1900<=x<=2100."),
+    (["query", "--annee", "-2026"], "-2026 n'est pas dans l'intervalle 1900<=x<=2100."),
+    (["bilan", "--annee", "20260"], "20260 n'est pas dans l'intervalle 1900<=x<=2100."),
     (["import", "/nulle/part.geojson", "--couche", "x"], "Chemin '/nulle/part.geojson' "
                                                            "introuvable."),
     (["stats", "--format"], "L'option '--format' attend une valeur."),
