@@ -431,17 +431,19 @@ class Store(ABC):
         limit: int | None = None,
         offset: int = 0,
         count: bool = False,
-        kept: Callable[[list[str]], list[Any]] | None = None,
+        kept: Callable[[list[int]], list[Any]] | None = None,
     ) -> Page:
         """:meth:`read_batch`'s page, reading only the rows a caller does not already hold.
 
-        ``kept(ids)`` is given the page's ids (in order) and returns, for each, what the caller
-        keeps for it (a served text, say) or None; the page's batch then holds only the features
-        whose value is None. Ids, values, rows and count come from one snapshot of the store.
-        This default reads the whole page; backends override it to skip the kept rows."""
+        ``kept(rows)`` is given the page's rows as the store numbers them (unique, stable until
+        the store changes: the GeoPackage's and PostGIS's ``fid``), in page order, and returns
+        for each what the caller keeps for it (a served text, say) or None; the page's batch
+        then holds only the features whose value is None. Rows, values, features and count
+        come from one snapshot of the store. This default reads the whole page and keeps
+        nothing; backends override it."""
         batch, matched = self.read_batch(layer, columns=columns, where=where, bbox=bbox,
                                          area=area, limit=limit, offset=offset, count=count)
-        return Page.of(batch.ids.tolist(), kept, batch, matched)
+        return Page(batch.ids.tolist(), [None] * len(batch), batch, matched)
 
     def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,
                revision: Any = _UNREAD) -> _T:
@@ -887,24 +889,19 @@ def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Featu
 
 @dataclass(frozen=True)
 class Page:
-    """A page of features (:meth:`Store.read_page`): its ids in storage order, what the caller
-    keeps for each (None: not kept), the rows of those not kept (in page order) and how many
-    features match (None when not counted)."""
+    """A page of features (:meth:`Store.read_page`): its rows as the store numbers them, in
+    storage order; what the caller keeps for each (None: not kept); the features of the rows
+    not kept (in page order); and how many features match (None when not counted)."""
 
-    ids: list[str]
+    rows: list[Any]
     kept: list[Any]
     batch: FeatureBatch
     matched: int | None
 
-    @classmethod
-    def of(cls, ids: list[str], kept: Callable[[list[str]], list[Any]] | None,
-           batch: FeatureBatch, matched: int | None) -> Page:
-        """The page of ``ids`` whose rows ``batch`` holds all (in order), keeping only those
-        ``kept`` does not hold."""
-        values = kept(ids) if kept is not None else [None] * len(ids)
-        if any(v is not None for v in values):
-            batch = batch.take(np.array([v is None for v in values], dtype=bool))
-        return cls(ids, values, batch, matched)
+    @property
+    def read_rows(self) -> list[Any]:
+        """The rows of :attr:`batch`'s features."""
+        return [r for r, v in zip(self.rows, self.kept, strict=True) if v is None]
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:

@@ -117,8 +117,8 @@ def test_a_whole_small_collection_is_kept_per_revision_role_and_crs(demo_store_e
     with TestClient(create_app(store.url)) as client:
         served = client.app.state.store
         reads = []
-        read_batch = served.read_batch
-        served.read_batch = lambda *a, **k: reads.append(a[0]) or read_batch(*a, **k)
+        read_page = served.read_page
+        served.read_page = lambda *a, **k: reads.append(a[0]) or read_page(*a, **k)
 
         def page(path: str = items, **params):
             resp = client.get(path, params=params, headers=params.pop("headers", staff))
