@@ -747,7 +747,7 @@ class Store(ABC):
         return self._one(layer, ("create", feature.id, feature, None), author, message, check)
 
     def replace(
-        self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
+        self, layer: str, feature: Feature, *, author: str, if_match: ETagMatch = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> Feature:
         """Replace one existing feature; with ``if_match``, only if it is still that version."""
@@ -755,7 +755,7 @@ class Store(ABC):
 
     def update(
         self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
-        author: str, if_match: str | None = None, message: str = "",
+        author: str, if_match: ETagMatch = None, message: str = "",
     ) -> Feature:
         """Change some properties (and optionally the geometry) of one feature."""
         current = self.get(layer, feature_id)
@@ -765,7 +765,7 @@ class Store(ABC):
                          author, message, None)
 
     def delete(
-        self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
+        self, layer: str, feature_id: str, *, author: str, if_match: ETagMatch = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> None:
         """Delete one feature; with ``if_match``, only if it is still that version."""
@@ -795,7 +795,7 @@ class Store(ABC):
         """
         spec = self.spec(layer)
         blank = {n: None for n in spec.field_names if n != spec.key}
-        prepared: list[tuple[str, str, Feature | None, str | None]] = []
+        prepared: list[Change] = []
         for operation, fid, feature, if_match in changes:
             if operation not in ("create", "replace", "delete"):
                 raise InputError(f"Opération inconnue : « {operation} » (create, replace, delete).")
@@ -821,12 +821,9 @@ class Store(ABC):
                     raise FeatureNotFoundError(f"Objet « {fid} » introuvable dans la couche {layer}.")
                 if before is not None and operation == "create":
                     raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
-                if if_match is not None and before is not None and before.etag != if_match:
-                    raise ConflictError(
-                        f"L'objet « {fid} » a été modifié entre-temps (version {before.etag}, "
-                        f"attendue {if_match}) : rechargez-le avant de le modifier.",
-                        layer=layer, feature_id=fid,
-                    )
+                if before is not None and (stale := stale_version(layer, fid, before.etag,
+                                                                   if_match)):
+                    raise stale
             if check is not None:
                 tx.serialize_checks()
                 with tx.reads():
@@ -846,9 +843,24 @@ class Store(ABC):
         return [c[2] for c in prepared]
 
 
+#: The version(s) an edit expects: the ETag the editor read, or several (any one current will
+#: do: an HTTP ``If-Match`` list, RFC 9110 §13.1.1); None: not checked.
+ETagMatch = str | tuple[str, ...] | None
+
 #: One change of :meth:`Store.apply`: operation ("create", "replace", "delete"), feature id,
-#: the feature (None for a delete), the expected ETag (None: not checked).
-Change = tuple[str, str, Feature | None, str | None]
+#: the feature (None for a delete), the expected ETag(s).
+Change = tuple[str, str, Feature | None, ETagMatch]
+
+
+def stale_version(layer: str, fid: str, etag: str, if_match: ETagMatch) -> ConflictError | None:
+    """The conflict of an edit expecting ``if_match`` of a feature whose version is ``etag``
+    (None when it names that version, or checks none)."""
+    if if_match is None or etag == if_match or (isinstance(if_match, tuple) and etag in if_match):
+        return None
+    expected = if_match if isinstance(if_match, str) else " ou ".join(if_match)
+    return ConflictError(f"L'objet « {fid} » a été modifié entre-temps (version {etag}, attendue "
+                         f"{expected}) : rechargez-le avant de le modifier.",
+                         layer=layer, feature_id=fid)
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
