@@ -56,6 +56,7 @@ from .journal_triggers import (
 )
 from .rtree import (
     HalfPlane,
+    NodeCache,
     area_half_planes,
     candidates,
     classify,
@@ -358,6 +359,16 @@ class GeoPackageStore(Store):
             self._local.conn, self._local.ident = conn, ident
             self._keep(conn)
         return conn
+
+    def _nodes(self, conn: sqlite3.Connection) -> NodeCache | None:
+        """The R-tree nodes this thread's read connection ``conn`` keeps decoded (None for
+        another connection)."""
+        if getattr(self._local, "conn", None) is not conn:
+            return None
+        cache = getattr(self._local, "nodes", None)
+        if cache is None or cache[0] is not conn:
+            cache = self._local.nodes = (conn, NodeCache())
+        return cache[1]
 
     def _writer(self) -> sqlite3.Connection:
         """This thread's write connection, kept open like the readers: a new connection parses
@@ -711,7 +722,7 @@ class GeoPackageStore(Store):
             outer: list[HalfPlane] = []  # the R-tree's own test
         else:
             inner, outer = area_half_planes(area)
-        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox)
+        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox, self._nodes(conn))
         inside, outside = classify(boxes, inner, outer)
         certain, unsure = fids[inside], fids[~inside & ~outside]
         filtered = "" if sql_where == "1=1" else f" AND {sql_where}"
