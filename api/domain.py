@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,8 +21,9 @@ from starlette.datastructures import UploadFile
 
 from ort_geo import auth, geomcheck
 from ort_geo.catalogue import CATALOGUE, LayerSpec
-from ort_geo.errors import FeatureNotFoundError, FormatError, InputError, TooLargeError
-from ort_geo.io import read_vector
+from ort_geo.clock import FIRST_YEAR, LAST_YEAR
+from ort_geo.errors import FeatureNotFoundError, FormatError, InputError
+from ort_geo.io import check_unzipped, read_vector
 from ort_geo.io.write import csv_fr
 from ort_geo.perimeter import polygon_layers
 from ort_geo.query import buildings_within, export_buildings
@@ -66,7 +66,7 @@ class BuildingFilters:
                                                      description="Construit en ou après")] = None,
         construit_avant: Annotated[int | None, Query(ge=1000, le=2100,
                                                      description="Construit en ou avant")] = None,
-        annee: Annotated[int | None, Query(ge=1900, le=2100,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json (GeoJSON), csv, gpkg")] = None,
         crs: Annotated[str | None, Query(description="SCR du GeoJSON rendu")] = None,
@@ -141,24 +141,11 @@ async def _source(request: Request) -> bytes | Path:
 MAX_UNZIPPED = MAX_UPLOAD
 
 
-def _check_archive(path: Path) -> None:
-    """Refuse (413) an uploaded archive whose members exceed :data:`MAX_UNZIPPED` in all."""
-    if path.suffix != ".zip":
-        return
-    try:
-        with zipfile.ZipFile(path) as archive:
-            size = sum(info.file_size for info in archive.infolist())
-    except zipfile.BadZipFile:
-        return  # read_vector says so, in French
-    if size > MAX_UNZIPPED:
-        raise TooLargeError(f"Archive trop volumineuse une fois décompressée ({size // 2**20} Mo ; "
-                            f"{MAX_UNZIPPED // 2**20} Mo au plus).")
-
-
 def _resolve(source: bytes | Path, crs: geojson.ApiCRS, epsg: int) -> gpd.GeoDataFrame:
     """The perimeter (checked, within the request's vertex budget) in the store's CRS."""
     if isinstance(source, Path):
-        _check_archive(source)
+        if source.suffix == ".zip":
+            check_unzipped(source, MAX_UNZIPPED)
         frame, _report = read_vector(source)
         geomcheck.VertexBudget(geomcheck.MAX_REQUEST_VERTICES).spend(
             int(shapely.get_num_coordinates(frame.geometry.to_numpy()).sum()),
@@ -258,7 +245,7 @@ def router() -> APIRouter:
             openapi_extra=_PERIMETER_BODY)
     async def stats_of_perimeter(
         request: Request, who: Caller,
-        annee: Annotated[int | None, Query(ge=1900, le=2100)] = None,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR)] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
     ) -> Response:
         # Free perimeters defeat small-count masking (two perimeters differing by one building
@@ -291,7 +278,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec, tag: str) -> None:
            operation_id=f"stats_{name}", summary=f"{spec.title} : statistiques par zone")
     def stats(
         request: Request, who: Caller,
-        annee: Annotated[int | None, Query(ge=1900, le=2100,
+        annee: Annotated[int | None, Query(ge=FIRST_YEAR, le=LAST_YEAR,
                                            description="Année de référence")] = None,
         f: Annotated[str | None, Query(description="Format : json, csv")] = None,
         au: Annotated[str | None, Query(description="État à cette date (AAAA-MM-JJ), rejoué "

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from ort_geo import auth
 from ort_geo.catalogue import CATALOGUE, LayerSpec
 from ort_geo.editing import checked_edit
-from ort_geo.errors import InputError
+from ort_geo.errors import ConflictError, InputError
 
 from . import geojson
 from .deps import GEOJSON, Caller, base_url
@@ -45,13 +45,30 @@ class PreconditionRequired(InputError):
     """An edit of an existing feature without If-Match (428)."""
 
 
-def _etag(value: str | None) -> str:
-    if not value:
+def _etag(value: str | None, layer: str, fid: str) -> tuple[str, ...]:
+    """The strong ETags of an ``If-Match`` header (or of an editor batch's ``etag``): a list is
+    met when any of them is the current version (RFC 9110 §13.1.1)."""
+    if not isinstance(value, str) or not value.strip():
         raise PreconditionRequired(
             "En-tête If-Match obligatoire : relisez l'objet et renvoyez son ETag, afin de ne "
             "jamais écraser la modification d'un autre."
         )
-    return value.strip().removeprefix("W/").strip('"')
+    listed = [tag.strip() for tag in value.split(",") if tag.strip()]
+    if "*" in listed:
+        # RFC 9110 would let "*" match any current version: refused on purpose, an edit
+        # must name the version it was made from (412, with the current version to reload).
+        raise ConflictError(
+            "If-Match : « * » n'est pas accepté : il vaudrait pour n'importe quelle version de "
+            f"l'objet « {fid} » et écraserait la modification qu'un autre aurait faite "
+            "entre-temps ; relisez l'objet et renvoyez son ETag.", layer=layer, feature_id=fid)
+    # A weak ETag never matches for If-Match (strong comparison, RFC 9110 §8.8.3.2).
+    tags = tuple(tag.strip('"') for tag in listed if not tag.startswith("W/"))
+    if not tags:
+        raise ConflictError(
+            "If-Match : un ETag faible (W/…) ne désigne pas une version exacte de l'objet « "
+            f"{fid} » et ne vaut jamais pour une modification ; renvoyez l'ETag de l'objet tel "
+            "que sa lecture le donne, sans W/.", layer=layer, feature_id=fid)
+    return tags
 
 
 def _answer(request: Request, spec: LayerSpec, feature_id: str, status: int) -> Response:
@@ -101,7 +118,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                                                                 storage=epsg),
                                         spec.key, featureId, spatial=spec.spatial, storage=epsg)
         checked_edit(request.app.state.store, name, "replace", feature, author=who.name,
-                     if_match=_etag(if_match), message=message)
+                     if_match=_etag(if_match, name, featureId), message=message)
         return _answer(request, spec, featureId, 200)
 
     @r.patch(item_path, tags=[tag], response_class=Response, operation_id=f"update_{name}",
@@ -114,7 +131,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                if_match: IfMatch = None, content_crs: ContentCrs = None,
                message: Message = "") -> Response:
         auth.check_editable(spec, who)
-        tag_ = _etag(if_match)
+        tag_ = _etag(if_match, name, featureId)
         props = body.get("properties") or {}
         if not isinstance(props, dict):
             raise InputError("« properties » doit être un objet JSON.")
@@ -140,6 +157,6 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
                if_match: IfMatch = None, message: Message = "") -> Response:
         auth.check_editable(spec, who)
         checked_edit(request.app.state.store, name, "delete", None, feature_id=featureId,
-                     author=who.name, if_match=_etag(if_match), message=message)
+                     author=who.name, if_match=_etag(if_match, name, featureId), message=message)
         request.app.state.extents.clear()
         return Response(status_code=204)

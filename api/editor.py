@@ -179,7 +179,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
             feature = None if op == "delete" else geojson.parse_feature(
                 item.get("objet"), crs, spec.key, fid, storage=st.epsg)
             changes.append((op, fid, feature, None if op == "create"
-                            else _etag(item.get("etag"))))
+                            else _etag(item.get("etag"), name, fid)))
         checked_changes(st, name, changes, author=who.name, message=message)
         request.app.state.extents.clear()
         return {"objets": [{"id": fid, "etag": st.get(name, fid).etag}

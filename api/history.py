@@ -131,7 +131,7 @@ def _layer_routes(r: APIRouter, spec: LayerSpec) -> None:
         if not isinstance(message, str):
             raise InputError("« message » doit être un texte.")
         exists = not store.read(name, ids=[featureId], columns=[]).empty
-        tag = _etag(if_match) if exists else None
+        tag = _etag(if_match, name, featureId) if exists else None
         restored = restore_version(store, name, featureId, number, author=who.name,
                                    message=message, if_match=tag)
         if restored is None:

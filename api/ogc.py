@@ -562,17 +562,17 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
             texts = request.app.state.feature_texts if revision is not None else None
             name = (spec.name, tuple(visible), out_crs.uri)
             kept = None if texts is None else (
-                lambda ids: texts.get_many(revision, [(name, i) for i in ids]))
+                lambda rows: texts.get_many(revision, [(name, r) for r in rows]))
             page = st.read_page(spec.name, columns=visible, where=where or None, limit=limit,
                                 offset=offset, count=True, kept=kept, **bounds)
             fresh = geojson.feature_texts(page.batch, visible, out_crs, storage=st.epsg)
             if texts is not None and fresh:
-                texts.put_many(revision, zip([(name, i) for i in page.batch.ids.tolist()], fresh,
+                texts.put_many(revision, zip([(name, r) for r in page.read_rows], fresh,
                                              strict=True))
             read = iter(fresh)
             text = b"[" + b",".join([t if t is not None else next(read) for t in page.kept]) + b"]"
             assert page.matched is not None  # counted
-            matched, returned = page.matched, len(page.ids)
+            matched, returned = page.matched, len(page.rows)
         else:
             # Filters the store does not apply (validity, typed views) run on the candidates,
             # so that the count and the page come from the filtered rows (small layers).

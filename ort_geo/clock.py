@@ -13,6 +13,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
+#: The reference years a user may ask for (``--annee``, ``?annee=``): a year outside is a typo.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
 
 
 def now() -> dt.datetime:

@@ -20,9 +20,17 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import split
 
 from . import rules
-from .errors import ConflictError, GeometryError, InputError, ValidationError
+from .errors import GeometryError, InputError, ValidationError
 from .features import Feature, FeatureBatch
-from .store.base import Change, EditCheckHook, Store, batch_feature, features_to_frame
+from .store.base import (
+    Change,
+    EditCheckHook,
+    ETagMatch,
+    Store,
+    batch_feature,
+    features_to_frame,
+    stale_version,
+)
 from .validation import type_feature
 
 Operation = Literal["create", "replace", "update", "delete"]
@@ -350,7 +358,7 @@ MERGE_TOLERANCE = 0.05
 def checked_edit(
     store: Store, layer: str, operation: Operation, feature: Feature | None, *,
     author: str, feature_id: str | None = None, properties: dict[str, Any] | None = None,
-    geometry: Any = None, if_match: str | None = None, message: str = "",
+    geometry: Any = None, if_match: ETagMatch = None, message: str = "",
 ) -> Feature | None:
     """Create, replace, update or delete one feature, refusing edits that break a domain rule.
 
@@ -360,11 +368,9 @@ def checked_edit(
     if operation == "create" and store.count(layer, where={store.spec(layer).key: fid}):
         raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
     current = store.get(layer, fid) if operation != "create" else None
-    if current is not None and if_match is not None and current.etag != if_match:
-        # A stale version is a conflict (412) before any rule is looked at.
-        raise ConflictError(
-            f"L'objet « {fid} » a été modifié entre-temps (version {current.etag}, attendue "
-            f"{if_match}) : rechargez-le avant de le modifier.", layer=layer, feature_id=fid)
+    # A stale version is a conflict (412) before any rule is looked at.
+    if current is not None and (stale := stale_version(layer, fid, current.etag, if_match)):
+        raise stale
     if operation == "update":
         assert current is not None
         after: Feature | None = Feature(fid, {**current.properties, **(properties or {})},
@@ -396,11 +402,9 @@ def checked_changes(store: Store, layer: str, changes: Sequence[Change], *, auth
     for operation, fid, _, if_match in changes:
         if operation == "create" or if_match is None:
             continue
-        current = store.get(layer, fid)
-        if current.etag != if_match:  # a conflict (412) before any rule is looked at
-            raise ConflictError(
-                f"L'objet « {fid} » a été modifié entre-temps (version {current.etag}, attendue "
-                f"{if_match}) : rechargez-le avant de le modifier.", layer=layer, feature_id=fid)
+        # a conflict (412) before any rule is looked at
+        if stale := stale_version(layer, fid, store.get(layer, fid).etag, if_match):
+            raise stale
     upserts = [f for _, _, f, _ in changes if f is not None]
     deletes = [fid for op, fid, f, _ in changes if f is None]
     seen = _state(store)

@@ -92,11 +92,14 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
     path = Path(dem)
     if not path.exists():
         raise InputError(f"Modèle numérique de terrain introuvable : {path}")
+    def unreadable(exc: Exception) -> InputError:
+        return with_detail(InputError(f"Modèle numérique de terrain illisible ({path}) : "
+                                      f"{raster_reason(exc)}."), exc)
+
     try:
         src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
-        raise with_detail(InputError(f"Modèle numérique de terrain illisible ({path}) : "
-                                     f"{raster_reason(exc)}."), exc) from None
+        raise unreadable(exc) from None
     with src:
         if src.crs is None:
             raise CRSError(f"Le MNT {path.name} n'a pas de système de coordonnées.")
@@ -107,6 +110,8 @@ def by_altitude(dem: str | Path, territory: BaseGeometry,
                                                  all_touched=True)
         except ValueError as exc:
             raise InputError(f"Le MNT {path.name} ne couvre pas le territoire.") from exc
+        except rasterio.errors.RasterioIOError as exc:  # a header that opens, data cut short
+            raise unreadable(exc) from None
         band = data[0]
         valid = ~np.ma.getmaskarray(band)
         if src.nodata is not None:

@@ -35,7 +35,7 @@ from .errors import FeatureNotFoundError, InputError
 from .features import Feature
 from .perimeter import polygon_layers
 from .stats import COLUMNS, sector_stats
-from .store.base import STORAGE_CRS, Store
+from .store.base import STORAGE_CRS, ETagMatch, Store
 from .timeline import Version, When, changes, feature_version, store_at, version_at
 
 #: Statistics shown for each version (columns of :data:`ort_geo.stats.COLUMNS`).
@@ -232,7 +232,7 @@ def format_ha(value: float) -> str:
 
 
 def restore_version(store: Store, layer: str, feature_id: str, number: int, *, author: str,
-                    message: str = "", if_match: str | None = None) -> Feature | None:
+                    message: str = "", if_match: ETagMatch = None) -> Feature | None:
     """Make version ``number`` of a feature its current state again, as a new version.
 
     Goes through :func:`ort_geo.editing.checked_edit`: the rules of ``ort-geo validate`` are

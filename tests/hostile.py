@@ -9,14 +9,17 @@ the feature; none may be accepted, crash, or change a store.
 * :func:`geojson_geometries` — GeoJSON geometry objects (Python, as JSON would give them);
 * :func:`geojson_bodies` — API bodies: a geometry, a Feature or a FeatureCollection with it;
 * :func:`hostile_files` — a file of each import format (GeoJSON and CSV text written by hand;
-  GeoPackage, FlatGeobuf, Shapefile, KML written by GDAL from hand-made WKB).
+  GeoPackage, FlatGeobuf, Shapefile, KML written by GDAL from hand-made WKB);
+* :func:`lying_zip` — a zipped GeoJSON whose headers lie about its inflated size.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -308,3 +311,22 @@ def _still_hostile(path: Path) -> bool:
         return True
     minx, miny, maxx, maxy = geom.bounds
     return not (minx >= -10.5 and maxx <= 11 and miny >= 40.5 and maxy <= 52)
+
+
+def lying_zip(padding: int, declared: int = 1000) -> bytes:
+    """A ``.zip`` of one GeoJSON FeatureCollection (a square) padded with ``padding`` spaces —
+    a few kilobytes zipped — whose local and central headers both declare ``declared`` bytes
+    once inflated (Python's zipfile reads the lie; GDAL inflates the member to its end)."""
+    text = json.dumps({"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {},
+        "geometry": {"type": "Polygon", "coordinates": [_square()]}}]}).encode()
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("perimetre.geojson", text[:-2] + b" " * padding + text[-2:])
+    data = bytearray(packed.getvalue())
+    central = data.rfind(b"PK\x01\x02")
+    for offset in (22, central + 24):  # the inflated size, in each header
+        data[offset:offset + 4] = declared.to_bytes(4, "little")
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        assert [info.file_size for info in archive.infolist()] == [declared]
+    return bytes(data)

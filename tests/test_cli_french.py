@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import click
+import hostile
 import pytest
 from click.testing import CliRunner
 
@@ -99,6 +100,11 @@ def test_defaults_and_required_options_are_french():
     (["stats", "a", "b", "c"], "Arguments en trop : b c"),
     (["stats", "--format", "x"], "Valeur invalide pour '--format' : 'x' n'est pas l'une des"),
     (["stats", "--annee", "deux-mille"], "'deux-mille' n'est pas un nombre valide."),
+    # a year outside 1900–2100 is a typo, not "no year" (``--annee 0`` was today's year)
+    (["stats", "secteurs_ort", "--annee", "0"], "'--annee' : 0 n'est pas dans l'intervalle "
+                                                "1900<=x<=2100."),
+    (["query", "--annee", "-2026"], "-2026 n'est pas dans l'intervalle 1900<=x<=2100."),
+    (["bilan", "--annee", "20260"], "20260 n'est pas dans l'intervalle 1900<=x<=2100."),
     (["import", "/nulle/part.geojson", "--couche", "x"], "Chemin '/nulle/part.geojson' "
                                                            "introuvable."),
     (["stats", "--format"], "L'option '--format' attend une valeur."),
@@ -320,6 +326,18 @@ def test_an_unreadable_dem_and_an_unknown_host_give_a_french_line(tmp_path: Path
     line = " ".join(result.output.split())
     _assert_french_line(result.exit_code, line, "nom d'hôte inconnu")
     assert "Errno" not in line
+
+
+def test_an_archive_lying_about_its_sizes_gives_a_french_line(tmp_path: Path, new_store):
+    """Its checksum fails past the size it declares: was zipfile's traceback."""
+    store = new_store("gpkg", "atlas")
+    store.close()
+    archive = tmp_path / "zone.zip"
+    archive.write_bytes(hostile.lying_zip(5000))
+    result = _invoke(["stats", "--perimetre", str(archive), "--store", str(store.path)])
+    _assert_french_line(result.exit_code, " ".join(result.output.split()),
+                        "L'archive « zone.zip » est endommagée : le contenu de "
+                        "« perimetre.geojson » ne correspond pas à ce qu'elle en déclare")
 
 
 def test_serve_refuses_a_port_it_cannot_listen_on_in_french(new_store):

@@ -140,6 +140,34 @@ def test_the_pvd_list_plants_a_town_that_does_not_exist(pvd_list, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.shared
+def test_a_failed_init_leaves_the_disk_as_it_was(shared_data, tmp_path):
+    """A DEM that is not a raster, or a GeoTIFF cut short (its header opens, its data do not
+    read): exit 2 with a French line, and no folder left of those init created for the store
+    and the manifest (nested, missing parents), nothing written in a folder that was there."""
+    tif = (shared_data / "dem" / "srtm3_val-d-argent_clip.tif").read_bytes()
+    bad = tmp_path / "mauvais"
+    bad.mkdir()
+    (bad / "texte.tif").write_text("pas un raster")
+    (bad / "coupe.tif").write_bytes(tif[:len(tif) // 2])
+    (tmp_path / "existant").mkdir()
+    before = _tree(tmp_path)
+    for dem in sorted(bad.iterdir()):
+        for store, folder in (("neuf/a/atlas.gpkg", None), ("neuf/a/atlas.gpkg", "autre/b/c"),
+                              ("existant/atlas.gpkg", "existant")):
+            args = ["init", str(tmp_path / store), "--pvd", "68298", "--mnt", str(dem)]
+            result = CliRunner().invoke(main, args + (["--dossier", str(tmp_path / folder)]
+                                                      if folder else []))
+            assert result.exit_code == 2, (dem.name, store, folder, result.output)
+            assert "Modèle numérique de terrain illisible" in result.output, result.output
+            assert _tree(tmp_path) == before, (dem.name, store, folder)
+
+
 def test_an_epci_spanning_two_departements(tmp_path):
     territory = new_territory(epci="200030435")  # CC d'Aire-sur-l'Adour: Landes and Gers
     deps = {reference().commune(c).departement for c in territory.communes}

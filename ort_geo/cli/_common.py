@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..clock import FIRST_YEAR, LAST_YEAR
 from ..shipped import default_store
 
 if TYPE_CHECKING:
@@ -44,6 +45,9 @@ store_option = click.option(
     "--store", "-s", "store", default=DEFAULT_STORE, show_default=True, metavar="ENTREPÔT",
     help="Entrepôt : fichier .gpkg ou URL postgresql://…?schema=nom (variable ORT_GEO_STORE).",
 )
+#: A year given on the command line (``--annee``): one outside the plausible years is a usage
+#: error (exit 2), not a silent default (``--annee 0`` read as "no year").
+YEAR = click.IntRange(FIRST_YEAR, LAST_YEAR)
 author_option = click.option(
     "--auteur", "author", metavar="NOM", default=lambda: os.environ.get("ORT_GEO_AUTHOR") or current_user(),
     help="Auteur inscrit au journal des modifications.",

@@ -8,11 +8,11 @@ import click
 
 from .. import clock
 from ..store import open_store
-from ._common import console, store_option
+from ._common import YEAR, console, store_option
 
 
 @click.command("bilan")
-@click.option("--annee", "year", type=int, default=None,
+@click.option("--annee", "year", type=YEAR, default=None,
               help="Année du bilan (défaut : l'année écoulée).")
 @click.option("--evaluation", is_flag=True,
               help="Évaluation de la période depuis la signature de la convention (tous les "

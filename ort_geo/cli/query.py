@@ -6,7 +6,7 @@ import click
 
 from ..query import buildings_within, export_buildings, unknown_note
 from ..store import open_store
-from ._common import console, store_option
+from ._common import YEAR, console, store_option
 
 
 @click.command("query")
@@ -26,7 +26,7 @@ from ._common import console, store_option
               help="Construits cette année ou après.")
 @click.option("--construit-avant", "built_to", type=int, metavar="ANNÉE",
               help="Construits cette année ou avant.")
-@click.option("--annee", "year", type=int, help="Année de référence (vacance de longue durée).")
+@click.option("--annee", "year", type=YEAR, help="Année de référence (vacance de longue durée).")
 @click.option("--sortie", "-o", "output", type=click.Path(dir_okay=False), required=True,
               help="Fichier de sortie : .gpkg, .geojson, .zip (Shapefile) ou .csv (tableur, « ; »).")
 @store_option

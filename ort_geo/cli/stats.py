@@ -36,7 +36,7 @@ def _fr(value, kind: str | None) -> str:
               "statistique (« secret ») protégé contre les recoupements.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="Format de sortie.")
-@click.option("--annee", "year", type=int, help="Année de référence (vacance de longue durée).")
+@click.option("--annee", "year", type=_common.YEAR, help="Année de référence (vacance de longue durée).")
 @click.option("--sortie", "-o", "output", type=click.Path(dir_okay=False),
               help="Écrit le résultat dans ce fichier au lieu de l'afficher.")
 @click.option("--au", "until", metavar="DATE",

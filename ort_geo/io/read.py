@@ -10,8 +10,10 @@ what to do with empty or invalid geometries.
 from __future__ import annotations
 
 import re
+import struct
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,14 @@ from pyproj import CRS
 
 from .. import geomcheck
 from ..crs import STORAGE_EPSG, crs_label, resolve_crs
-from ..errors import EncodingError, FormatError, GeometryError, InputError, with_detail
+from ..errors import (
+    EncodingError,
+    FormatError,
+    GeometryError,
+    InputError,
+    TooLargeError,
+    with_detail,
+)
 from .report import ImportReport
 from .table import unguard_formulas
 
@@ -215,6 +224,48 @@ def _locate_zip(path: Path, layer: str | None, prefer: str | None) -> list[_Sour
     )
 
 
+def check_unzipped(path: Path, limit: int) -> None:
+    """Refuse (:class:`TooLargeError`) a ``.zip`` whose members hold more than ``limit`` bytes
+    once inflated, counted while inflating them, ``limit + 1`` bytes at the most: the sizes an
+    archive declares can lie (GDAL inflates a member to the end of its data whatever its header
+    says: 80 MB read from a member declared as 1 kB). An archive Python cannot read is left to
+    :func:`read_vector`, which says so."""
+    try:
+        with zipfile.ZipFile(path) as archive, open(path, "rb") as raw:
+            total = 0
+            for info in archive.infolist():
+                total += _inflated_size(raw, info, limit - total)
+                if total > limit:
+                    raise TooLargeError(f"Archive trop volumineuse une fois décompressée "
+                                        f"({limit // 2**20} Mo au plus).")
+    except (zipfile.BadZipFile, zlib.error, struct.error):
+        return
+
+
+def _inflated_size(raw: Any, info: zipfile.ZipInfo, room: int) -> int:
+    """The bytes ``info``'s data inflate to, up to ``room + 1``; neither its compressed nor its
+    inflated declared size is trusted (the deflate stream says where it ends)."""
+    raw.seek(info.header_offset)
+    head = raw.read(30)
+    if head[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(info.filename)
+    name_length, extra_length = struct.unpack("<HH", head[26:30])
+    raw.seek(info.header_offset + 30 + name_length + extra_length)
+    if info.compress_type == zipfile.ZIP_STORED:
+        return info.compress_size  # as they are: no larger than the file itself
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise FormatError(f"« {info.filename} » : méthode de compression non prise en charge "
+                          "(archive ZIP ordinaire attendue).")
+    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+    size = 0
+    while not inflate.eof and size <= room:
+        data = inflate.unconsumed_tail or raw.read(1 << 16)
+        if not data:
+            break
+        size += len(inflate.decompress(data, room + 1 - size))
+    return size
+
+
 def _pick_shapefiles(shps: list[str], layer: str | None, prefer: str | None, where: str
                      ) -> list[str]:
     """The shapefile(s) to read: the only one, the one named, or the parts of one split export."""
@@ -358,8 +409,12 @@ def _declares_crs(source: _Source, head_bytes: int = 1 << 20) -> bool:
     (looked for before "features")."""
     if source.gdal_path.startswith("/vsizip/"):
         archive, _, member = source.gdal_path[len("/vsizip/"):].partition(".zip/")
-        with zipfile.ZipFile(archive + ".zip") as zf, zf.open(member) as fh:
-            head = fh.read(head_bytes)
+        try:
+            with zipfile.ZipFile(archive + ".zip") as zf, zf.open(member) as fh:
+                head = fh.read(head_bytes)
+        except zipfile.BadZipFile:  # data that do not match the header (size, checksum)
+            raise FormatError(f"L'archive « {source.name} » est endommagée : le contenu de "
+                              f"« {member} » ne correspond pas à ce qu'elle en déclare.") from None
     else:
         with open(source.gdal_path, "rb") as fh:
             head = fh.read(head_bytes)

@@ -431,17 +431,19 @@ class Store(ABC):
         limit: int | None = None,
         offset: int = 0,
         count: bool = False,
-        kept: Callable[[list[str]], list[Any]] | None = None,
+        kept: Callable[[list[int]], list[Any]] | None = None,
     ) -> Page:
         """:meth:`read_batch`'s page, reading only the rows a caller does not already hold.
 
-        ``kept(ids)`` is given the page's ids (in order) and returns, for each, what the caller
-        keeps for it (a served text, say) or None; the page's batch then holds only the features
-        whose value is None. Ids, values, rows and count come from one snapshot of the store.
-        This default reads the whole page; backends override it to skip the kept rows."""
+        ``kept(rows)`` is given the page's rows as the store numbers them (unique, stable until
+        the store changes: the GeoPackage's and PostGIS's ``fid``), in page order, and returns
+        for each what the caller keeps for it (a served text, say) or None; the page's batch
+        then holds only the features whose value is None. Rows, values, features and count
+        come from one snapshot of the store. This default reads the whole page and keeps
+        nothing; backends override it."""
         batch, matched = self.read_batch(layer, columns=columns, where=where, bbox=bbox,
                                          area=area, limit=limit, offset=offset, count=count)
-        return Page.of(batch.ids.tolist(), kept, batch, matched)
+        return Page(batch.ids.tolist(), [None] * len(batch), batch, matched)
 
     def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,
                revision: Any = _UNREAD) -> _T:
@@ -745,7 +747,7 @@ class Store(ABC):
         return self._one(layer, ("create", feature.id, feature, None), author, message, check)
 
     def replace(
-        self, layer: str, feature: Feature, *, author: str, if_match: str | None = None,
+        self, layer: str, feature: Feature, *, author: str, if_match: ETagMatch = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> Feature:
         """Replace one existing feature; with ``if_match``, only if it is still that version."""
@@ -753,7 +755,7 @@ class Store(ABC):
 
     def update(
         self, layer: str, feature_id: str, properties: dict[str, Any], *, geometry: Any = None,
-        author: str, if_match: str | None = None, message: str = "",
+        author: str, if_match: ETagMatch = None, message: str = "",
     ) -> Feature:
         """Change some properties (and optionally the geometry) of one feature."""
         current = self.get(layer, feature_id)
@@ -763,7 +765,7 @@ class Store(ABC):
                          author, message, None)
 
     def delete(
-        self, layer: str, feature_id: str, *, author: str, if_match: str | None = None,
+        self, layer: str, feature_id: str, *, author: str, if_match: ETagMatch = None,
         message: str = "", check: EditCheckHook | None = None,
     ) -> None:
         """Delete one feature; with ``if_match``, only if it is still that version."""
@@ -793,7 +795,7 @@ class Store(ABC):
         """
         spec = self.spec(layer)
         blank = {n: None for n in spec.field_names if n != spec.key}
-        prepared: list[tuple[str, str, Feature | None, str | None]] = []
+        prepared: list[Change] = []
         for operation, fid, feature, if_match in changes:
             if operation not in ("create", "replace", "delete"):
                 raise InputError(f"Opération inconnue : « {operation} » (create, replace, delete).")
@@ -819,12 +821,9 @@ class Store(ABC):
                     raise FeatureNotFoundError(f"Objet « {fid} » introuvable dans la couche {layer}.")
                 if before is not None and operation == "create":
                     raise InputError(f"L'objet « {fid} » existe déjà dans la couche {layer}.")
-                if if_match is not None and before is not None and before.etag != if_match:
-                    raise ConflictError(
-                        f"L'objet « {fid} » a été modifié entre-temps (version {before.etag}, "
-                        f"attendue {if_match}) : rechargez-le avant de le modifier.",
-                        layer=layer, feature_id=fid,
-                    )
+                if before is not None and (stale := stale_version(layer, fid, before.etag,
+                                                                   if_match)):
+                    raise stale
             if check is not None:
                 tx.serialize_checks()
                 with tx.reads():
@@ -844,9 +843,24 @@ class Store(ABC):
         return [c[2] for c in prepared]
 
 
+#: The version(s) an edit expects: the ETag the editor read, or several (any one current will
+#: do: an HTTP ``If-Match`` list, RFC 9110 §13.1.1); None: not checked.
+ETagMatch = str | tuple[str, ...] | None
+
 #: One change of :meth:`Store.apply`: operation ("create", "replace", "delete"), feature id,
-#: the feature (None for a delete), the expected ETag (None: not checked).
-Change = tuple[str, str, Feature | None, str | None]
+#: the feature (None for a delete), the expected ETag(s).
+Change = tuple[str, str, Feature | None, ETagMatch]
+
+
+def stale_version(layer: str, fid: str, etag: str, if_match: ETagMatch) -> ConflictError | None:
+    """The conflict of an edit expecting ``if_match`` of a feature whose version is ``etag``
+    (None when it names that version, or checks none)."""
+    if if_match is None or etag == if_match or (isinstance(if_match, tuple) and etag in if_match):
+        return None
+    expected = if_match if isinstance(if_match, str) else " ou ".join(if_match)
+    return ConflictError(f"L'objet « {fid} » a été modifié entre-temps (version {etag}, attendue "
+                         f"{expected}) : rechargez-le avant de le modifier.",
+                         layer=layer, feature_id=fid)
 
 #: A rule check run inside an edit's transaction; raises (e.g. ValidationError) to refuse it.
 EditCheckHook = Callable[[], None]
@@ -887,24 +901,19 @@ def batch_feature(spec: LayerSpec, batch: FeatureBatch, index: int = 0) -> Featu
 
 @dataclass(frozen=True)
 class Page:
-    """A page of features (:meth:`Store.read_page`): its ids in storage order, what the caller
-    keeps for each (None: not kept), the rows of those not kept (in page order) and how many
-    features match (None when not counted)."""
+    """A page of features (:meth:`Store.read_page`): its rows as the store numbers them, in
+    storage order; what the caller keeps for each (None: not kept); the features of the rows
+    not kept (in page order); and how many features match (None when not counted)."""
 
-    ids: list[str]
+    rows: list[Any]
     kept: list[Any]
     batch: FeatureBatch
     matched: int | None
 
-    @classmethod
-    def of(cls, ids: list[str], kept: Callable[[list[str]], list[Any]] | None,
-           batch: FeatureBatch, matched: int | None) -> Page:
-        """The page of ``ids`` whose rows ``batch`` holds all (in order), keeping only those
-        ``kept`` does not hold."""
-        values = kept(ids) if kept is not None else [None] * len(ids)
-        if any(v is not None for v in values):
-            batch = batch.take(np.array([v is None for v in values], dtype=bool))
-        return cls(ids, values, batch, matched)
+    @property
+    def read_rows(self) -> list[Any]:
+        """The rows of :attr:`batch`'s features."""
+        return [r for r, v in zip(self.rows, self.kept, strict=True) if v is None]
 
 
 def page_count(rows: Sequence[Any], limit: int | None, offset: int) -> int | None:

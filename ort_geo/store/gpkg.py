@@ -36,6 +36,7 @@ from .base import (
     BBox,
     JournalEntry,
     NotIn,
+    Page,
     Store,
     Transaction,
     catalogue_gains,
@@ -55,6 +56,7 @@ from .journal_triggers import (
 )
 from .rtree import (
     HalfPlane,
+    NodeCache,
     area_half_planes,
     candidates,
     classify,
@@ -358,6 +360,16 @@ class GeoPackageStore(Store):
             self._keep(conn)
         return conn
 
+    def _nodes(self, conn: sqlite3.Connection) -> NodeCache | None:
+        """The R-tree nodes this thread's read connection ``conn`` keeps decoded (None for
+        another connection)."""
+        if getattr(self._local, "conn", None) is not conn:
+            return None
+        cache = getattr(self._local, "nodes", None)
+        if cache is None or cache[0] is not conn:
+            cache = self._local.nodes = (conn, NodeCache())
+        return cache[1]
+
     def _writer(self) -> sqlite3.Connection:
         """This thread's write connection, kept open like the readers: a new connection parses
         the whole schema again (~3 ms of CPU on every edit)."""
@@ -634,14 +646,20 @@ class GeoPackageStore(Store):
 
     def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                    offset=0, count=False):
+        page = self.read_page(layer, columns=columns, where=where, bbox=bbox, area=area,
+                              limit=limit, offset=offset, count=count)
+        return page.batch, page.matched
+
+    def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                  offset=0, count=False, kept=None):
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         cols = ", ".join(f'"{n}"' for n in names)
         sql_where, params = self._filters(spec, None, where, None)
-        select = f'SELECT {cols}, {geom_column(spec)} FROM "{layer}"'
+        select = f'SELECT fid, {cols}, {geom_column(spec)} FROM "{layer}"'
         end = -1 if limit is None else int(limit)
         with self._read() as conn:
-            if area is None and bbox is None:
+            if area is None and bbox is None and kept is None:
                 rows = conn.execute(f"{select} WHERE {sql_where} ORDER BY fid "
                                     f"LIMIT {end} OFFSET {int(offset)}", params).fetchall()
                 matched = None
@@ -650,19 +668,38 @@ class GeoPackageStore(Store):
                     if matched is None:
                         matched = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
                                                params).fetchone()[0]
+                values = None
             else:
-                with _snapshot(conn):  # the tree's levels, the count and the page: one state
-                    fids = self._matching_fids(conn, spec, sql_where, params, bbox, area)
-                    matched = len(fids) if count else None
-                    page = fids[offset:None if limit is None else offset + int(limit)]
+                # The page's fids first (the R-tree finds a box's), then the rows of those the
+                # caller does not keep: one read transaction, so one state of the file.
+                with _snapshot(conn):
+                    if area is None and bbox is None:
+                        text = conn.execute(f'SELECT group_concat(fid) FROM (SELECT fid FROM '
+                                            f'"{layer}" WHERE {sql_where} ORDER BY fid LIMIT {end} '
+                                            f"OFFSET {int(offset)})", params).fetchone()[0]
+                        page = np.fromstring(text or "", dtype=np.int64, sep=",")
+                        matched = page_count(page.tolist(), limit, offset) if count else None
+                        if count and matched is None:
+                            matched = conn.execute(f'SELECT count(*) FROM "{layer}" WHERE '
+                                                   f"{sql_where}", params).fetchone()[0]
+                    else:
+                        fids = self._matching_fids(conn, spec, sql_where, params, bbox, area)
+                        matched = len(fids) if count else None
+                        page = fids[offset:None if limit is None else offset + int(limit)]
+                    values = kept(page.tolist()) if kept is not None else [None] * len(page)
+                    read = page[np.array([v is None for v in values], dtype=bool)] \
+                        if len(page) else page
                     rows = conn.execute(f"{select} WHERE fid IN (SELECT value FROM json_each(?)) "
-                                        "ORDER BY fid", (json.dumps(page.tolist()),)).fetchall()
-        values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
-        batch = FeatureBatch(scalars([str(v) for v in values[0]]),
-                             {n: plain_column(spec.field(n).type, values[i])
+                                        "ORDER BY fid", (json.dumps(read.tolist()),)).fetchall() \
+                        if len(read) else []
+        columns_ = list(zip(*rows, strict=True)) or [()] * (len(names) + 2)
+        batch = FeatureBatch(scalars([str(v) for v in columns_[1]]),
+                             {n: plain_column(spec.field(n).type, columns_[i + 1])
                               for i, n in enumerate(names)},
-                             decode_geometries(values[-1]))
-        return batch, matched
+                             decode_geometries(columns_[-1]))
+        if values is None:
+            return Page(list(columns_[0]), [None] * len(rows), batch, matched)
+        return Page(page.tolist(), values, batch, matched)
 
     def _matching_fids(self, conn: sqlite3.Connection, spec: LayerSpec, sql_where: str,
                        params: list[Any], bbox: BBox | None, area: Any) -> np.ndarray:
@@ -685,7 +722,7 @@ class GeoPackageStore(Store):
             outer: list[HalfPlane] = []  # the R-tree's own test
         else:
             inner, outer = area_half_planes(area)
-        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox)
+        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox, self._nodes(conn))
         inside, outside = classify(boxes, inner, outer)
         certain, unsure = fids[inside], fids[~inside & ~outside]
         filtered = "" if sql_where == "1=1" else f" AND {sql_where}"

@@ -8,6 +8,7 @@ import json
 import zipfile
 
 import geopandas as gpd
+import hostile
 import pandas as pd
 import pyogrio
 import pytest
@@ -168,3 +169,24 @@ def test_an_archive_that_expands_beyond_the_upload_limit_is_refused(demo, tmp_pa
                        headers={"X-API-Key": keys["staff"]})
     assert resp.status_code == 413, resp.text
     assert resp.json()["description"].startswith("Archive trop volumineuse une fois décompressée")
+
+
+def test_an_archive_that_lies_about_its_sizes_is_measured_while_inflated(demo):
+    """A GeoJSON padded with spaces past the limit, zipped into a few kilobytes, whose headers
+    declare 1 kB (GDAL would inflate all of it; zipfile failed on its checksum: a 500): the
+    size is counted while inflating, the archive refused (413) at the limit. Below the limit,
+    the lie is a damaged archive (400), as from the CLI."""
+    from api.domain import MAX_UNZIPPED
+
+    client, _, keys = demo
+    for padding, code, words in ((MAX_UNZIPPED, 413, "Archive trop volumineuse une fois "
+                                  f"décompressée ({MAX_UNZIPPED // 2**20} Mo au plus)."),
+                                 (5000, 400, "L'archive « perimetre.zip » est endommagée : le "
+                                  "contenu de « perimetre.geojson » ne correspond pas à ce "
+                                  "qu'elle en déclare.")):
+        data = hostile.lying_zip(padding)
+        assert len(data) < 256 * 1024
+        resp = client.post("/batiments/within", files={"fichier": ("zone.zip", data)},
+                           headers={"X-API-Key": keys["staff"]})
+        assert resp.status_code == code, resp.text
+        assert resp.json()["description"] == words

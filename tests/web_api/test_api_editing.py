@@ -68,6 +68,35 @@ def test_edits_need_if_match_and_a_current_etag(client, editor):
     assert client.get(url, headers=editor).headers["etag"] == current.headers["etag"]
 
 
+def test_if_match_takes_a_list_of_strong_etags_never_a_weak_one_nor_a_star(client, editor):
+    """RFC 9110 §13.1.1: a list is met when any listed ETag is the current one; a weak ETag
+    never matches (strong comparison); « * » is refused on purpose (412, saying why): it would
+    let an edit overwrite a version its author never read."""
+    url = "/collections/actions/items/a1"
+    current = client.get(url, headers=editor).headers["etag"]
+    body = {"properties": {"statut": "en_cours"}}
+    for header, words in ((f'W/{current}', "un ETag faible (W/…) ne désigne pas une version "
+                                           "exacte de l'objet « a1 »"),
+                          (f'W/{current}, "0123"', 'attendue 0123)'),
+                          ('"0123", "4567"', "attendue 0123 ou 4567)"),
+                          ("*", "If-Match : « * » n'est pas accepté : il vaudrait pour n'importe "
+                                "quelle version de l'objet « a1 »")):
+        for method in ("PATCH", "DELETE"):
+            refused = client.request(method, url, json=body if method == "PATCH" else None,
+                                     headers={**editor, "If-Match": header})
+            assert refused.status_code == 412, (header, refused.text)
+            assert words in refused.json()["description"], (header, refused.text)
+            assert refused.json()["actuel"]["id"] == "a1" and refused.headers["etag"] == current
+    assert client.get(url, headers=editor).headers["etag"] == current  # unchanged
+    patched = client.patch(url, json=body, headers={**editor,
+                                                    "If-Match": f'"0123", W/"x",{current}'})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["properties"]["statut"] == "en_cours"
+    again = client.put(url, json=patched.json(),
+                       headers={**editor, "If-Match": f'{patched.headers["etag"]}, {current}'})
+    assert again.status_code == 200, again.text
+
+
 @pytest.mark.parametrize("body, status, words", [
     ({"type": "Feature", "id": "z", "properties": {"couleur": "bleu"},
       "geometry": _square(7.18, 48.24, 0.001)}, 400, "couleur"),

@@ -26,7 +26,7 @@ def test_handlers_run_at_most_threads_at_once(store, threads):
     app = create_app(store.url, threads=threads)
     inside = peak = 0
     lock = threading.Lock()
-    read_batch = app.state.store.read_batch
+    read_page = app.state.store.read_page
 
     def watched(*args, **kwargs):  # the store's own read, counted while it runs
         nonlocal inside, peak
@@ -35,12 +35,12 @@ def test_handlers_run_at_most_threads_at_once(store, threads):
             peak = max(peak, inside)
         try:
             time.sleep(0.05)  # long enough for the other requests to arrive meanwhile
-            return read_batch(*args, **kwargs)
+            return read_page(*args, **kwargs)
         finally:
             with lock:
                 inside -= 1
 
-    app.state.store.read_batch = watched
+    app.state.store.read_page = watched
     with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(
             lambda _: client.get("/collections/batiments/items?limit=5",
