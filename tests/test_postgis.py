@@ -208,29 +208,30 @@ def test_a_page_edited_between_its_statements_is_one_snapshot(new_store, monkeyp
     with psycopg.connect(store.conninfo, autocommit=True) as other:
         for k, (name, edit) in enumerate(edits.items()):
             before = page()
-            target = before.ids[2 * k + (1 if name.startswith("kept") else 0)]
-            texts = {i: f"texte {i}" for i in before.ids[1::2]}  # every other one kept
-            assert (target in texts) == name.startswith("kept")
+            index = 2 * k + (1 if name.startswith("kept") else 0)
+            target = before.batch.ids[index]  # the edited feature's id
+            texts = {r: f"texte {r}" for r in before.rows[1::2]}  # every other one kept
+            assert (before.rows[index] in texts) == name.startswith("kept")
 
-            def kept(ids, edit=edit, target=target, texts=texts, calls=[]):  # noqa: B006
+            def kept(rows, edit=edit, target=target, texts=texts, calls=[]):  # noqa: B006
                 if not calls:
-                    edit(other, target)  # committed between the ids and the rows
-                calls.append(ids)
-                return [texts.get(i) for i in ids]
+                    edit(other, target)  # committed between the rows' numbers and contents
+                calls.append(rows)
+                return [texts.get(r) for r in rows]
 
             got = page(kept)
             after = page()
-            assert (before.ids, before.matched) != (after.ids, after.matched) \
+            assert (before.rows, before.matched) != (after.rows, after.matched) \
                 or name in ("edited", "slot reused"), name
             assert _page_state(got, texts) in (_page_state(before, texts),
                                                _page_state(after, texts)), name
     assert reused == [True]  # the slot was taken again: only its xmin tells
 
 
-def _page_state(page, texts: dict[str, str]) -> tuple:
-    """What a page says, the rows of its features in ``texts`` left out as ``read_page`` does."""
+def _page_state(page, texts: dict[int, str]) -> tuple:
+    """What a page says, the features of its rows in ``texts`` left out as ``read_page`` does."""
     rows = page.batch
-    if len(rows) == len(page.ids):  # read whole: drop the kept ones
-        rows = rows.take(np.array([i not in texts for i in page.ids], dtype=bool))
-    return (page.ids, page.matched, [texts.get(i) for i in page.ids], rows.ids.tolist(),
+    if len(rows) == len(page.rows):  # read whole: drop the kept ones
+        rows = rows.take(np.array([r not in texts for r in page.rows], dtype=bool))
+    return (page.rows, page.matched, [texts.get(r) for r in page.rows], rows.ids.tolist(),
             rows.columns["etat"].tolist(), shapely.to_wkb(rows.geometry).tolist())

@@ -525,6 +525,54 @@ class PostGISStore(Store):
 
     def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                    offset=0, count=False):
+        page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, None)
+        return page.batch, page.matched
+
+    def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                  offset=0, count=False, kept=None) -> Page:
+        """The page's fids (with their tuple ids and versions) and count in ONE statement, then
+        only the rows ``kept`` does not hold, fetched by tuple id: a tuple id with the same
+        ``xmin`` is the very row version the first statement saw (PostgreSQL never changes a row
+        version in place: an edit writes a new one, and a vacuumed slot taken by another version
+        has another ``xmin``), so the page is that statement's snapshot without a transaction. A
+        row edited or deleted in between is missing: the page is then read again whole, in one
+        statement. Nothing kept, or little of the last pages (:data:`KEPT_SHARE`): the whole
+        page in one statement."""
+        if kept is None or self._kept_share < KEPT_SHARE:
+            page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, kept)
+            if kept is not None:
+                self._note_kept(page.kept)
+            return page
+        spec = self.spec(layer)
+        names = spec.selected_names(columns)
+        sql, params = self._page_statement(spec, "ctid::text, xmin::text", where, bbox, area,
+                                           limit, offset, count)
+        with self._reading() as conn:
+            head = conn.execute(sql, params, binary=True).fetchall()
+            matched = head[0][-1] if count and head else None
+            head = [r for r in head if r[2] is not None]  # past the end: the count alone
+            fids = [r[2] for r in head]
+            values = kept(fids)
+            self._note_kept(values)
+            missing = [r for r, v in zip(head, values, strict=True) if v is None]
+            if not missing:
+                return Page(fids, values, self._batch(spec, names, []), matched)
+            rows = conn.execute(
+                f"SELECT {self._selected(spec, names)}, fid, xmin::text FROM {self._t(layer)} "
+                "WHERE ctid = ANY(%s::tid[]) ORDER BY fid",
+                # One array literal: psycopg's list dumper quotes each element with a regex.
+                ("{" + ",".join(f'"{r[0]}"' for r in missing) + "}",), binary=True).fetchall()
+            if [row[-2:] for row in rows] == [(r[2], r[1]) for r in missing]:
+                return Page(fids, values, self._batch(spec, names, [r[:-2] for r in rows]),
+                            matched)
+        # Edited in between: the whole page again, one statement, one snapshot.
+        return self._whole_page(layer, columns, where, bbox, area, limit, offset, count, kept)
+
+    def _whole_page(self, layer: str, columns: Sequence[str] | None,
+                    where: dict[str, Any] | None, bbox: BBox | None, area: Any,
+                    limit: int | None, offset: int, count: bool,
+                    kept: Callable[[list[int]], list[Any]] | None) -> Page:
+        """The page read in one statement, less the rows ``kept`` holds."""
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         sql, params = self._page_statement(spec, self._selected(spec, names), where, bbox, area,
@@ -532,51 +580,13 @@ class PostGISStore(Store):
         with self._reading() as conn:
             rows = conn.execute(sql, params, binary=True).fetchall()
         matched = rows[0][-1] if count and rows else None
-        width = len(names) + 1
-        return self._batch(spec, names, [r[:width] for r in rows if r[width] is not None]), matched
-
-    def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                  offset=0, count=False, kept=None) -> Page:
-        """The page's ids (their tuple ids and versions) and count in ONE statement, then only
-        the rows ``kept`` does not hold, fetched by tuple id: a tuple id with the same ``xmin``
-        is the very row version the first statement saw (PostgreSQL never changes a row version
-        in place: an edit writes a new one, and a vacuumed slot reused by another version has
-        another ``xmin``), so the page is that statement's snapshot without a transaction. A
-        row edited or deleted in between is missing: the page is then read again whole, in one
-        statement. Nothing kept, or little of the last pages (:data:`KEPT_SHARE`): the whole
-        page in one statement, as :meth:`read_batch`."""
-        if kept is None or self._kept_share < KEPT_SHARE:
-            page = super().read_page(layer, columns=columns, where=where, bbox=bbox, area=area,
-                                     limit=limit, offset=offset, count=count, kept=kept)
-            if kept is not None:
-                self._note_kept(page.kept)
-            return page
-        spec = self.spec(layer)
-        names = spec.selected_names(columns)
-        sql, params = self._page_statement(spec, f'"{spec.key}"::text, ctid::text, xmin::text', where,
-                                           bbox, area, limit, offset, count)
-        with self._reading() as conn:
-            head = conn.execute(sql, params, binary=True).fetchall()
-            matched = head[0][-1] if count and head else None
-            if head and head[0][3] is None:  # past the end: the count alone
-                head = []
-            ids = [r[0] for r in head]
-            values = kept(ids)
-            self._note_kept(values)
-            missing = [r for r, v in zip(head, values, strict=True) if v is None]
-            if not missing:
-                return Page(ids, values, self._batch(spec, names, []), matched)
-            rows = conn.execute(
-                f"SELECT {self._selected(spec, names)}, xmin::text FROM {self._t(layer)} "
-                "WHERE ctid = ANY(%s::tid[]) ORDER BY fid",
-                # One array literal: psycopg's list dumper quotes each element with a regex.
-                ("{" + ",".join(f'"{r[1]}"' for r in missing) + "}",), binary=True).fetchall()
-            if [(str(row[0]), row[-1]) for row in rows] == [(r[0], r[2]) for r in missing]:
-                return Page(ids, values, self._batch(spec, names, [r[:-1] for r in rows]),
-                            matched)
-        # Edited in between: the whole page again, one statement, one snapshot.
-        return super().read_page(layer, columns=columns, where=where, bbox=bbox, area=area,
-                                 limit=limit, offset=offset, count=count, kept=kept)
+        width = len(names) + 1  # the fields, the geometry; then fid (NULL past the end)
+        rows = [r for r in rows if r[width] is not None]
+        fids = [r[width] for r in rows]
+        values = kept(fids) if kept is not None else [None] * len(fids)
+        if any(v is not None for v in values):
+            rows = [r for r, v in zip(rows, values, strict=True) if v is None]
+        return Page(fids, values, self._batch(spec, names, [r[:width] for r in rows]), matched)
 
     def _note_kept(self, values: list[Any]) -> None:
         """Follow the share of pages' features their callers kept (a moving average over the
