@@ -732,7 +732,10 @@ class GeoPackageStore(Store):
                                 [json.dumps(certain.tolist()), *params]).fetchone()[0]
             certain = np.fromstring(text or "", dtype=np.int64, sep=",")
         kept = np.zeros(0, dtype=np.int64)
-        if len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
+        cache = self._nodes(conn)
+        if len(unsure) and not filtered and cache is not None:
+            kept = unsure[shapely.intersects(area, self._geometries(conn, spec, unsure, cache))]
+        elif len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
             found, blobs = conn.execute(
                 f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
                 f"WHERE fid IN (SELECT value FROM json_each(?)){filtered}",
@@ -742,6 +745,24 @@ class GeoPackageStore(Store):
                 geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
                 kept = kept[shapely.intersects(area, geoms)]
         return np.sort(np.concatenate([certain, kept]))
+
+    @staticmethod
+    def _geometries(conn: sqlite3.Connection, spec: LayerSpec, fids: np.ndarray,
+                    cache: NodeCache) -> np.ndarray:
+        """The geometries of features ``fids`` (None for a missing one): those ``cache`` does
+        not hold read in one statement, as one row, and kept."""
+        rows = cache.rows
+        missing = [f for f in fids.tolist() if (spec.name, f) not in rows]
+        if missing:
+            found, blobs = conn.execute(
+                f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
+                "WHERE fid IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),)).fetchone()
+            if found is not None:
+                geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
+                rows.update(zip([(spec.name, f) for f in map(int, found.split(","))],
+                                geoms.tolist(), strict=True))
+        return np.array([rows.get((spec.name, f)) for f in fids.tolist()], dtype=object)
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
         """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""

@@ -117,13 +117,17 @@ class NodeCache:
         self.max_nodes = max_nodes
         self._version: tuple[int, int] | None = None
         self._nodes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        #: Other values decoded from the file by (table, row), forgotten with the nodes (the
+        #: geometries of the features a box's edge crosses: tested again by the next pages).
+        self.rows: dict[tuple[str, int], Any] = {}
 
     def check(self, conn: sqlite3.Connection) -> None:
         """Forget every node if the file changed since the last read: call it inside the read
         transaction, after its first statement (which fixes what the transaction sees)."""
         version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        if version != self._version or len(self._nodes) > self.max_nodes:
+        if version != self._version or len(self._nodes) + len(self.rows) > self.max_nodes:
             self._nodes.clear()
+            self.rows.clear()
             self._version = version
 
     def nodes(self, conn: sqlite3.Connection, rtree: str, numbers: list[int],
