@@ -194,7 +194,6 @@ def _node_dtype(size: int) -> np.dtype:
                      "offsets": [2, _HEADER.itemsize], "itemsize": size})
 
 
-@functools.lru_cache(maxsize=1024)
 def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
     """Two sets of 4 half-planes for an area (a polygon, nearly a rectangle: a box given in
     degrees, projected): the ``inner`` ones bound a quadrilateral inside the area, each ``outer``
@@ -202,8 +201,22 @@ def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
     outside one outer half-plane misses it. Sides follow the area's oriented envelope (a CRS84
     box is rotated by the meridian convergence: an axis-aligned rectangle would leave a wide band
     of undecided boxes). Empty lists when the area is no polygon; no inner planes when no such
-    quadrilateral is found (every box is then undecided). Remembered for the last areas (the
-    boxes a map asks again and again): the lists must not be changed."""
+    quadrilateral is found (every box is then undecided). Remembered for the last small areas
+    (the boxes a map asks again and again; a drawn perimeter is not kept): the lists must not
+    be changed."""
+    if shapely.get_num_coordinates(area) <= _REMEMBERED_VERTICES:
+        return _half_planes(area)
+    return _half_planes.__wrapped__(area)
+
+
+#: Areas of at most this many vertices have their half-planes remembered (a projected CRS84
+#: box has 17 to 129).
+_REMEMBERED_VERTICES = 160
+
+
+@functools.lru_cache(maxsize=1024)
+def _half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
+    """:func:`area_half_planes`, remembered."""
     if shapely.get_type_id(area) != 3 or shapely.is_empty(area):
         return [], []
     corners = shapely.get_coordinates(shapely.oriented_envelope(area))[:4].tolist()
