@@ -115,9 +115,11 @@ class BBoxQuery:
     area: BaseGeometry | None = None
 
 
+@functools.lru_cache(maxsize=1024)
 def parse_bbox(value: str, crs: ApiCRS, *, storage: int = STORAGE_EPSG) -> BBoxQuery:
     """``minx,miny,maxx,maxy`` (or 6 numbers with heights) in ``crs`` -> a query in the store's
-    CRS (``storage``)."""
+    CRS (``storage``). Remembered (a pure function of its text): map clients ask the same boxes
+    again and again, and the projection is a tenth of a page's work."""
     try:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
@@ -360,6 +362,8 @@ class FeatureTexts(RevisionCache[bytes]):
 def feature_texts(batch: FeatureBatch, fields: Sequence[str], crs: ApiCRS, *,
                   storage: int) -> list[bytes]:
     """:func:`batch_features`, each as its own GeoJSON text."""
+    if not len(batch):
+        return []  # a page served from kept texts: no array work for nothing
     return list(map(orjson.dumps, batch_features(batch, fields, crs, storage=storage)))
 
 

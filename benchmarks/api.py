@@ -18,9 +18,11 @@ The peers are installed, on first use, in their own virtual environments under `
 (``venv-tipg``, ``venv-pygeoapi``): benchmark tools, not dependencies of ort-geo.
 
 Routes: ``/conformance``; the items of the small collection ``secteurs_ort``; a 100-building page
-of ``batiments`` in a 600 m ``bbox`` (CRS84, as web clients send it) — one fixed box, and boxes
-that a ``wrk`` Lua script varies across the territory at each request, so that no cache can
-flatter the figure. ``wrk`` (Debian ``wrk``) loads each route at 1, 8 and 32 connections for
+of ``batiments`` in a 600 m ``bbox`` (CRS84, as web clients send it) — one fixed box ("fixed"),
+500 boxes across the territory that a ``wrk`` Lua script takes in turn ("varied": a box comes
+back every 500 requests, as a map's views do), and boxes never asked twice in the run ("cold":
+each ``wrk`` thread its own slice of 40,000, so that only the features overlapping boxes share
+are served from texts the server keeps — the read and the writing of nearly every feature). ``wrk`` (Debian ``wrk``) loads each route at 1, 8 and 32 connections for
 ``--seconds``. Reported: requests/s, p99 latency, CPU per request of the server's processes and
 of the PostgreSQL backends serving them (the same cores: on a busy machine the steadier figure),
 the ratios to the same server's
@@ -354,12 +356,17 @@ class CPU:
         return server * per, (database * per if self.url and after[1] else None)
 
 
-def lua_script(folder: Path, path: str, values: list[str], extra: str) -> Path:
-    """A wrk script sending ``path?bbox=<value>&<extra>``, the next value at each request."""
+def lua_script(folder: Path, path: str, values: list[str], extra: str,
+               spread: bool = False) -> Path:
+    """A wrk script sending ``path?bbox=<value>&<extra>``, the next value at each request; every
+    wrk thread from the first value, or (``spread``) each from its own half of them."""
     script = folder / f"bbox-{uuid.uuid4().hex[:6]}.lua"
     rows = ",\n".join(f'  "{v}"' for v in values)
+    start = ("local threads = 0\nfunction setup(thread)\n"
+             "  thread:set('first', threads * math.floor(#boxes / 2))\n  threads = threads + 1\nend\n"
+             "function init(args)\n  i = first\nend\n") if spread else ""
     script.write_text(
-        f"local boxes = {{\n{rows}\n}}\nlocal i = 0\n"
+        f"local boxes = {{\n{rows}\n}}\ni = 0\n{start}"
         "request = function()\n  i = i % #boxes + 1\n"
         f'  return wrk.format(nil, "{path}?{extra}bbox=" .. boxes[i])\nend\n')
     return script
@@ -403,11 +410,12 @@ class Server:
     headers: dict[str, str] | None = None
 
 
-ROUTES = ("/conformance", "small collection", "bbox page, fixed", "bbox page, varied")
+ROUTES = ("/conformance", "small collection", "bbox page, fixed", "bbox page, varied",
+          "bbox page, cold")
 
 
 def measure(server: Server, connections: tuple[int, ...], seconds: int, box_values: list[str],
-            fixed_box: str, folder: Path,
+            fixed_box: str, cold_values: list[str], folder: Path,
             routes: tuple[str, ...] = ROUTES, url: str | None = None
             ) -> dict[tuple[str, int], Load]:
     import httpx
@@ -423,6 +431,8 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
         print(f"   {server.label}: fixed box, {page.get('numberMatched', '?')} buildings "
               f"matched, {len(page['features'])} returned", flush=True)
         script = lua_script(folder, items, box_values, server.items_extra + "limit=100&")
+        cold = lua_script(folder, items, cold_values, server.items_extra + "limit=100&",
+                          spread=True)
         urls = {
             "/conformance": base + server.routes["/conformance"],
             "small collection": base + server.routes["small collection"],
@@ -430,9 +440,10 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
         }
         for c in connections:
             for route in routes:
-                target, lua = (base, script) if route == "bbox page, varied" else (urls[route],
-                                                                                   None)
-                wrk(target, c, 1, headers, lua)  # warm-up
+                target, lua = ((base, script) if route == "bbox page, varied" else
+                               (base, cold) if route == "bbox page, cold" else (urls[route], None))
+                # Warm-up (cold boxes: with the varied ones, or the run would ask them again).
+                wrk(target, c, 1, headers, script if lua is cold else lua)
                 cpu = CPU(base.pid, url if server.backend == "PostGIS" else None)
                 before = cpu.sample()
                 load = results[(route, c)] = wrk(target, c, seconds, headers, lua)
@@ -487,7 +498,7 @@ def editing(base: str, key: str) -> tuple[float, int, int, int]:
 # -- report -----------------------------------------------------------------------------------
 
 def report(table: dict[str, dict[tuple[str, int], Load]], connections: tuple[int, ...]) -> None:
-    routes = ("small collection", "bbox page, fixed", "bbox page, varied")
+    routes = ("small collection", "bbox page, fixed", "bbox page, varied", "bbox page, cold")
     print("\n== ratio to the same server's /conformance (throughput: conformance/route; "
           "p99: route/conformance; targets at 32 connections: small collection <= 2, "
           "bbox page <= 4)")
@@ -532,8 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", nargs="+",
                         default=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"],
                         choices=["ort-geo-gpkg", "pygeoapi", "ort-geo-postgis", "tipg"])
-    parser.add_argument("--routes", nargs="+", default=["small", "fixed", "varied"],
-                        choices=["small", "fixed", "varied"],
+    parser.add_argument("--routes", nargs="+", default=["small", "fixed", "varied", "cold"],
+                        choices=["small", "fixed", "varied", "cold"],
                         help="routes measured besides /conformance (always measured: the "
                              "reference of every ratio); fewer for a quicker run")
     parser.add_argument("--editing", action="store_true",
@@ -556,6 +567,7 @@ def main(argv: list[str] | None = None) -> int:
     gpkg = build(args.cache, args.buildings)
     pg = postgis_copy(gpkg, args.url, args.buildings) if needs_pg else None
     box_values, fixed_box = boxes(gpkg, 500)
+    cold_values, _ = boxes(gpkg, 40_000, seed=12)
     exe = str(Path(sys.executable).with_name("ort-geo"))
     keys: dict[str, str] = {}
     for location in (str(gpkg), pg):
@@ -605,14 +617,14 @@ def main(argv: list[str] | None = None) -> int:
     table: dict[str, dict[tuple[str, int], Load]] = {}
     connections = tuple(args.connections)
     chosen = {"small": "small collection", "fixed": "bbox page, fixed",
-              "varied": "bbox page, varied"}
-    routes = ("/conformance", *(chosen[r] for r in ("small", "fixed", "varied")
+              "varied": "bbox page, varied", "cold": "bbox page, cold"}
+    routes = ("/conformance", *(chosen[r] for r in ("small", "fixed", "varied", "cold")
                                 if r in args.routes))
     try:
         for label, server in servers.items():
             print(f"-- {label} ({server.backend})", flush=True)
             table[label] = measure(server, connections, args.seconds, box_values, fixed_box,
-                                   folder, routes, args.url)
+                                   cold_values, folder, routes, args.url)
         report(table, connections)
         if args.editing:
             for location in (str(gpkg), pg):

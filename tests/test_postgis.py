@@ -6,6 +6,7 @@ Everything the two backends share is tested once, on both, through the ``store``
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 
@@ -149,3 +150,88 @@ def test_a_nul_in_a_text_parameter_is_a_french_store_error(new_store):
             as raised:
         store.history("secteurs_ort", "a\x00b")
     assert "NUL" in raised.value.detail
+
+
+def test_a_page_edited_between_its_statements_is_one_snapshot(new_store, monkeypatch):
+    """``read_page(kept=…)`` reads the page's ids, then the rows not kept: another client's
+    commit in between (made here by the ``kept`` callable itself, which runs between the two
+    statements) — a feature moved out of the box, deleted, edited, a feature added, a row
+    version's slot vacuumed and reused by the next version of the same feature, a kept feature
+    moved out — never gives a page whose ids, count and rows disagree: it is the page as it was
+    before the commit or as it is after, whole."""
+    import psycopg
+
+    from ort_geo.store import postgis
+
+    monkeypatch.setattr(postgis, "KEPT_SHARE", -1.0)  # always the ids first
+    store = new_store("postgis")
+    n = 30  # one heap page, with room: an updated feature's new version stays on it
+    xs = [1_010_000.0 + 20 * i for i in range(n)]
+    store.write("batiments", gpd.GeoDataFrame(
+        {"id": [f"b{i:02d}" for i in range(n)], "code_insee": "68298", "etat": "bon"},
+        geometry=[shapely.box(x, 6_800_000, x + 8, 6_800_008) for x in xs], crs="EPSG:2154"),
+        author="test")
+    box = (xs[0] - 1, 6_799_990, xs[-1] + 10, 6_800_020)
+    table = store._t("batiments")
+    far = "ST_MakeEnvelope(900000, 6700000, 900008, 6700008, 2154)"
+
+    def page(kept=None):
+        return store.read_page("batiments", columns=["etat"], bbox=box, limit=40, offset=5,
+                               count=True, kept=kept)
+
+    def slot(conn, fid: str) -> str:
+        return conn.execute(f"SELECT ctid::text FROM {table} WHERE id = %s", (fid,)).fetchone()[0]
+
+    reused = []
+
+    def moved_and_reused(conn, fid: str) -> None:
+        before = slot(conn, fid)
+        conn.execute(f"UPDATE {table} SET geom = {far} WHERE id = %s", (fid,))
+        conn.execute(f"VACUUM {table}")  # frees the old version's slot...
+        conn.execute(f"UPDATE {table} SET etat = 'moyen', geom = ST_Translate({far}, 20, 0) "
+                     "WHERE id = %s", (fid,))  # ...which the next version takes (same page)
+        reused.append(slot(conn, fid) == before)
+
+    edits = {  # an edit of the page's feature fid, committed by another client
+        "slot reused": moved_and_reused,  # first: the page's only free slot is the one freed
+        "moved out": lambda conn, fid: conn.execute(
+            f"UPDATE {table} SET geom = {far} WHERE id = %s", (fid,)),
+        "deleted": lambda conn, fid: conn.execute(f"DELETE FROM {table} WHERE id = %s", (fid,)),
+        "edited": lambda conn, fid: conn.execute(
+            f"UPDATE {table} SET etat = 'degrade' WHERE id = %s", (fid,)),
+        "added": lambda conn, fid: conn.execute(
+            f"INSERT INTO {table} (id, etat, geom) SELECT 'nouveau-' || %s, 'bon', "
+            f"ST_MakeEnvelope({xs[3]}, 6800010, {xs[3] + 5}, 6800015, 2154)", (fid,)),
+        "kept one moved out": lambda conn, fid: conn.execute(
+            f"UPDATE {table} SET geom = {far} WHERE id = %s", (fid,)),
+    }
+    with psycopg.connect(store.conninfo, autocommit=True) as other:
+        for k, (name, edit) in enumerate(edits.items()):
+            before = page()
+            index = 2 * k + (1 if name.startswith("kept") else 0)
+            target = before.batch.ids[index]  # the edited feature's id
+            texts = {r: f"texte {r}" for r in before.rows[1::2]}  # every other one kept
+            assert (before.rows[index] in texts) == name.startswith("kept")
+
+            def kept(rows, edit=edit, target=target, texts=texts, calls=[]):  # noqa: B006
+                if not calls:
+                    edit(other, target)  # committed between the rows' numbers and contents
+                calls.append(rows)
+                return [texts.get(r) for r in rows]
+
+            got = page(kept)
+            after = page()
+            assert (before.rows, before.matched) != (after.rows, after.matched) \
+                or name in ("edited", "slot reused"), name
+            assert _page_state(got, texts) in (_page_state(before, texts),
+                                               _page_state(after, texts)), name
+    assert reused == [True]  # the slot was taken again: only its xmin tells
+
+
+def _page_state(page, texts: dict[int, str]) -> tuple:
+    """What a page says, the features of its rows in ``texts`` left out as ``read_page`` does."""
+    rows = page.batch
+    if len(rows) == len(page.rows):  # read whole: drop the kept ones
+        rows = rows.take(np.array([r not in texts for r in page.rows], dtype=bool))
+    return (page.rows, page.matched, [texts.get(r) for r in page.rows], rows.ids.tolist(),
+            rows.columns["etat"].tolist(), shapely.to_wkb(rows.geometry).tolist())

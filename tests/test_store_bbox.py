@@ -138,8 +138,11 @@ def test_box_reads_match_brute_force(layer):
 def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
     """GDAL moves, empties and deletes features (its own SQL functions feed the R-tree
     triggers); a raw sqlite3 client writes an empty geometry and inserts one; the tool's own
-    small writes go through the same triggers. Every read still matches brute force."""
+    small writes go through the same triggers. Every read still matches brute force — the
+    reads before the edits leave the R-tree's nodes decoded in the reading connection: every
+    other client's commit must make it read them again."""
     full = layer.read("batiments")
+    assert _check(layer, full) > 60
     inside = _expected(full, EDGE.area)
     far = full["id"][~full.geometry.intersects(shapely.box(*EDGE.envelope))]
     ogrinfo = system_tool("ogrinfo", "gdal-bin")
@@ -165,7 +168,24 @@ def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
     empty, centre = encode_geometries([shapely.Polygon(), shapely.box(
         *(np.array(EDGE.area.centroid.coords[0]) - 2), *(np.array(EDGE.area.centroid.coords[0])
                                                          + 2))])
+    # A shape across the area's edge (its geometry was tested, and kept, by the reads above)
+    # becomes two squares just outside one side: its box still crosses the side (turned ~3°),
+    # so only its new geometry can tell it is out.
+    ring, middle = EDGE.area.exterior, np.array(EDGE.area.centroid.coords[0])
+    squares = []
+    for along in (100.0, 400.0):
+        p = np.array(ring.interpolate(along).coords[0])
+        p += 3 * (p - middle) / np.hypot(*(p - middle))
+        squares.append(shapely.box(*(p - 0.5), *(p + 0.5)))
+    apart = shapely.MultiPolygon(squares)
+    assert not apart.intersects(EDGE.area) and shapely.box(*apart.bounds).intersects(
+        EDGE.area.exterior)
+    crossing = next(i for i, g in zip(full["id"], full.geometry, strict=True)
+                    if g.intersects(EDGE.area) and not EDGE.area.contains(g)
+                    and i not in set(inside[:6]))
+    (apart_blob,) = encode_geometries([apart])
     with conn:
+        conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (apart_blob, crossing))
         conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (empty, inside[4]))
         conn.execute("INSERT INTO batiments (id, code_insee, etat, geom) "
                      "VALUES ('sql1', '68298', 'bon', ?)", (centre,))
@@ -177,7 +197,7 @@ def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
     after = layer.read("batiments")
     now = _expected(after, EDGE.area)
     assert far.iloc[0] in now and "sql1" in now
-    assert not {inside[1], inside[2], inside[3], inside[4], inside[5]} & set(now)
+    assert not {inside[1], inside[2], inside[3], inside[4], inside[5], crossing} & set(now)
     assert _check(layer, after) > 60
 
 

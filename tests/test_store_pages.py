@@ -237,3 +237,67 @@ def test_an_area_page_is_the_exact_test_at_its_edges(store):
     box = shapely.box(*areas[0].bounds)
     batch, matched = store.read_batch("batiments", count=True, bbox=areas[0].bounds)
     assert _ids(batch) == full[full.intersects(box)]["id"].tolist() and matched == len(batch)
+
+
+def _same_rows(got, expected, name) -> None:
+    assert got.ids.tolist() == expected.ids.tolist(), name
+    assert list(got.columns) == list(expected.columns), name
+    for column, values in expected.columns.items():
+        assert got.columns[column].tolist() == values.tolist(), (name, column)
+    assert shapely.equals_exact(got.geometry, expected.geometry, 0).all(), name
+
+
+def test_a_page_with_kept_features_is_the_page_without_them(store, monkeypatch):
+    """``read_page(kept=…)``: the ids, count and rows of the page read whole, less the rows of the
+    features the caller keeps (whichever they are), for every box, filter and offset — on
+    PostGIS by both of its paths (the ids then the rows not kept; the whole page at once, taken
+    while the callers keep little)."""
+    from ort_geo.store import postgis
+
+    frame = _buildings(300)
+    frame.loc[frame.index[::7], "etat"] = None  # empty cells read back as None
+    store.write("batiments", frame, author="test")
+    area = shapely.affinity.rotate(shapely.box(X0 + 200, Y0 + 200, X0 + 800, Y0 + 800), 20)
+    cases = {"all": {}, "where": {"where": {"etat": ["bon", "moyen"]}}, "bbox": {"bbox": BOX},
+             "area": {"area": area, "bbox": area.bounds},
+             "area+where": {"area": area, "bbox": area.bounds, "where": {"etat": "degrade"}}}
+    rng = np.random.default_rng(7)
+    subsets = {"none": lambda ids: [], "all": lambda ids: ids, "odd": lambda ids: ids[1::2],
+               "first": lambda ids: ids[:3], "last": lambda ids: ids[-1:],
+               "random": lambda ids: [i for i in ids if rng.random() < 0.6]}
+    paths = (-1.0, 2.0) if not hasattr(store, "path") else (postgis.KEPT_SHARE,)
+    checked = 0
+    for name, filters in cases.items():
+        for limit, offset in ((20, 0), (20, 20), (1000, 0), (5, 10_000)):
+            whole, matched = store.read_batch("batiments", columns=["etat", "nb_logements"],
+                                              limit=limit, offset=offset, count=True, **filters)
+            assert offset == 10_000 or len(whole), name  # pages with features; one past the end
+            # Without kept: the whole page, as read_batch, and the store's row numbers.
+            base = store.read_page("batiments", columns=["etat", "nb_logements"], limit=limit,
+                                   offset=offset, count=True, **filters)
+            assert base.kept == [None] * len(whole) and base.matched == matched
+            _same_rows(base.batch, whole, name)
+            rows = base.rows
+            assert len(set(rows)) == len(rows) == len(whole)
+            for subset, keep in subsets.items():
+                for share in paths:  # PostGIS: always the ids first, or always whole
+                    monkeypatch.setattr(postgis, "KEPT_SHARE", share)
+                    held = {r: f"texte {r}" for r in keep(rows)}
+                    asked: list[list[int]] = []
+
+                    def kept(got, asked=asked, held=held):
+                        asked.append(got)
+                        return [held.get(r) for r in got]
+
+                    page = store.read_page("batiments", columns=["etat", "nb_logements"],
+                                           limit=limit, offset=offset, count=True, **filters,
+                                           kept=kept)
+                    case = (name, limit, offset, subset, share)
+                    assert page.rows == rows and page.matched == matched, case
+                    assert asked == [rows], case  # asked once, for the page's rows
+                    assert page.kept == [held.get(r) for r in rows], case
+                    assert page.read_rows == [r for r in rows if r not in held], case
+                    _same_rows(page.batch, whole.take(np.array([r not in held for r in rows],
+                                                               dtype=bool)), case)
+                    checked += 1
+    assert checked == len(cases) * 4 * len(subsets) * len(paths)

@@ -56,6 +56,7 @@ from .journal_triggers import (
 )
 from .rtree import (
     HalfPlane,
+    NodeCache,
     area_half_planes,
     candidates,
     classify,
@@ -358,6 +359,16 @@ class GeoPackageStore(Store):
             self._local.conn, self._local.ident = conn, ident
             self._keep(conn)
         return conn
+
+    def _nodes(self, conn: sqlite3.Connection) -> NodeCache | None:
+        """The R-tree nodes this thread's read connection ``conn`` keeps decoded (None for
+        another connection)."""
+        if getattr(self._local, "conn", None) is not conn:
+            return None
+        cache = getattr(self._local, "nodes", None)
+        if cache is None or cache[0] is not conn:
+            cache = self._local.nodes = (conn, NodeCache())
+        return cache[1]
 
     def _writer(self) -> sqlite3.Connection:
         """This thread's write connection, kept open like the readers: a new connection parses
@@ -711,7 +722,7 @@ class GeoPackageStore(Store):
             outer: list[HalfPlane] = []  # the R-tree's own test
         else:
             inner, outer = area_half_planes(area)
-        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox)
+        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox, self._nodes(conn))
         inside, outside = classify(boxes, inner, outer)
         certain, unsure = fids[inside], fids[~inside & ~outside]
         filtered = "" if sql_where == "1=1" else f" AND {sql_where}"
@@ -721,7 +732,10 @@ class GeoPackageStore(Store):
                                 [json.dumps(certain.tolist()), *params]).fetchone()[0]
             certain = np.fromstring(text or "", dtype=np.int64, sep=",")
         kept = np.zeros(0, dtype=np.int64)
-        if len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
+        cache = self._nodes(conn)
+        if len(unsure) and not filtered and cache is not None:
+            kept = unsure[shapely.intersects(area, self._geometries(conn, spec, unsure, cache))]
+        elif len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
             found, blobs = conn.execute(
                 f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
                 f"WHERE fid IN (SELECT value FROM json_each(?)){filtered}",
@@ -731,6 +745,24 @@ class GeoPackageStore(Store):
                 geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
                 kept = kept[shapely.intersects(area, geoms)]
         return np.sort(np.concatenate([certain, kept]))
+
+    @staticmethod
+    def _geometries(conn: sqlite3.Connection, spec: LayerSpec, fids: np.ndarray,
+                    cache: NodeCache) -> np.ndarray:
+        """The geometries of features ``fids`` (None for a missing one): those ``cache`` does
+        not hold read in one statement, as one row, and kept."""
+        rows = cache.rows
+        missing = [f for f in fids.tolist() if (spec.name, f) not in rows]
+        if missing:
+            found, blobs = conn.execute(
+                f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
+                "WHERE fid IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),)).fetchone()
+            if found is not None:
+                geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
+                rows.update(zip([(spec.name, f) for f in map(int, found.split(","))],
+                                geoms.tolist(), strict=True))
+        return np.array([rows.get((spec.name, f)) for f in fids.tolist()], dtype=object)
 
     def iter_points(self, layer, fields, *, batch_rows=BATCH_ROWS, fids=None):
         """See :meth:`Store.iter_points`; ``fids`` (first, last) reads that range only."""

@@ -54,13 +54,13 @@ from .base import (
     BBox,
     JournalEntry,
     NotIn,
+    Page,
     Store,
     Transaction,
     ValueBatch,
     ZoneSums,
     catalogue_gains,
     check_bbox,
-    page_count,
     plain_column,
     prefetched,
     storage_crs,
@@ -96,6 +96,13 @@ _POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
 _TUPLES_OK, _COMMAND_OK = 2, 1
 #: The store's revision (:meth:`PostGISStore.revision`), prepared on threads' own connections.
 _REVISION_SQL, _REVISION_NAME = b"SELECT pg_current_snapshot()::text", b"ort_geo_revision"
+
+#: Share of the last pages' features their callers kept (:meth:`PostGISStore.read_page`) below
+#: which a page is read whole in one statement rather than its ids, then the rows not kept: the
+#: second statement costs about what reading the rows of half a page does (benchmarks.pg_pages).
+KEPT_SHARE = 0.5
+#: Pages over which that share is averaged.
+KEPT_PAGES = 8
 
 #: Rows from which a layer's statistics are computed by parallel sessions (zone_sums).
 PARALLEL_ROWS = 1_000_000
@@ -154,6 +161,7 @@ class PostGISStore(Store):
         # The connection of the write transaction whose check this thread runs (_connection).
         self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
+        self._kept_share = 1.0  # of the last pages' features, kept by their callers (read_page)
         psycopg, _ = _psycopg()
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
@@ -480,58 +488,125 @@ class PostGISStore(Store):
             return conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE {sql_where}",
                                 params).fetchone()[0]
 
-    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                   offset=0, count=False):
-        spec = self.spec(layer)
-        names = spec.selected_names(columns)
-        cols = ", ".join(f'"{n}"' for n in names)
+    def _page_statement(self, spec: LayerSpec, select: str, where: dict[str, Any] | None,
+                        bbox: BBox | None, area: Any, limit: int | None, offset: int,
+                        count: bool) -> tuple[str, list[Any]]:
+        """ONE statement (one snapshot) selecting ``select`` then ``fid`` for each row of a page
+        (in ``fid`` order) and, with ``count``, how many rows match in a last column — also on
+        a page past the end, as one row of NULLs besides the count."""
         sql_where, params = self._filters(spec, None, where, None)
-        if area is not None or bbox is not None:
+        boxed = area is not None or bbox is not None
+        if boxed:
             if not spec.spatial:
                 raise InputError(f"La couche {spec.name} est une table sans géométrie : pas de "
                                  "filtre par emprise.")
             spatial, more = self._intersecting(bbox, area)
             sql_where += f" AND {spatial}"
             params += more
-        select = f"SELECT {cols}, {_geom(spec)} FROM {self._t(layer)}"
+        table = self._t(spec.name)
+        page = f"OFFSET {int(offset)}" + ("" if limit is None else f" LIMIT {int(limit)}")
+        if boxed:
+            # The matches materialised (the GiST index finds them — a plan walking the fid
+            # order until the page is full could scan the whole table), the page's rows
+            # fetched by their tuple id (no second index descent per row).
+            head = (f"WITH m AS MATERIALIZED (SELECT fid, ctid FROM {table} WHERE {sql_where}), "
+                    f"p AS (SELECT ctid FROM m ORDER BY fid {page}) ")
+            rows = (f"SELECT {select}, fid FROM {table} "
+                    "WHERE ctid = ANY(ARRAY(SELECT ctid FROM p))")
+            counted = "SELECT count(*) FROM m"
+        else:
+            head, rows = "", f"SELECT {select}, fid FROM {table} WHERE {sql_where} ORDER BY fid {page}"
+            counted = f"SELECT count(*) FROM {table} WHERE {sql_where}"
+            params = params * 2 if count else params
+        if not count:
+            return f"{head}SELECT * FROM ({rows}) AS r ORDER BY fid", params
+        return (f"{head}SELECT r.*, c.n FROM ({counted}) AS c(n) LEFT JOIN ({rows}) AS r ON TRUE "
+                "ORDER BY r.fid", params)
+
+    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                   offset=0, count=False):
+        page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, None)
+        return page.batch, page.matched
+
+    def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
+                  offset=0, count=False, kept=None) -> Page:
+        """The page's fids (with their tuple ids and versions) and count in ONE statement, then
+        only the rows ``kept`` does not hold, fetched by tuple id: a tuple id with the same
+        ``xmin`` is the very row version the first statement saw (PostgreSQL never changes a row
+        version in place: an edit writes a new one, and a vacuumed slot taken by another version
+        has another ``xmin``), so the page is that statement's snapshot without a transaction. A
+        row edited or deleted in between is missing: the page is then read again whole, in one
+        statement. Nothing kept, or little of the last pages (:data:`KEPT_SHARE`): the whole
+        page in one statement."""
+        if kept is None or self._kept_share < KEPT_SHARE:
+            page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, kept)
+            if kept is not None:
+                self._note_kept(page.kept)
+            return page
+        spec = self.spec(layer)
+        names = spec.selected_names(columns)
+        sql, params = self._page_statement(spec, "ctid::text, xmin::text", where, bbox, area,
+                                           limit, offset, count)
         with self._reading() as conn:
-            if area is None and bbox is None:
-                sql = f"{select} WHERE {sql_where} ORDER BY fid OFFSET {int(offset)}"
-                if limit is not None:
-                    sql += f" LIMIT {int(limit)}"
-                rows = conn.execute(sql, params, binary=True).fetchall()
-                matched = None
-                if count:
-                    matched = page_count(rows, limit, offset)
-                    if matched is None:
-                        matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
-                                               f"{sql_where}", params).fetchone()[0]
-            else:
-                # One round trip: the rows of every match (materialised: the GiST index finds
-                # them — a plan walking the fid order until the page is full could scan the
-                # whole table), their count, and the page's rows, fetched by their tuple id
-                # (same statement, same snapshot: no second index descent per row).
-                page = f"OFFSET {int(offset)}" + ("" if limit is None else f" LIMIT {int(limit)}")
-                rows = conn.execute(
-                    f"WITH m AS MATERIALIZED (SELECT fid, ctid FROM {self._t(layer)} "
-                    f"WHERE {sql_where}), p AS (SELECT ctid FROM m ORDER BY fid {page}) "
-                    f"SELECT {cols}, {_geom(spec)}, (SELECT count(*) FROM m) "
-                    f"FROM {self._t(layer)} WHERE ctid = ANY(ARRAY(SELECT ctid FROM p)) ORDER BY fid",
-                    params, binary=True).fetchall()
-                matched = None
-                if count:
-                    matched = rows[0][-1] if rows else page_count(rows, limit, offset)
-                    if matched is None:  # past the last page
-                        matched = conn.execute(f"SELECT count(*) FROM {self._t(layer)} WHERE "
-                                               f"{sql_where}", params).fetchone()[0]
-                rows = [r[:-1] for r in rows]
+            head = conn.execute(sql, params, binary=True).fetchall()
+            matched = head[0][-1] if count and head else None
+            head = [r for r in head if r[2] is not None]  # past the end: the count alone
+            fids = [r[2] for r in head]
+            values = kept(fids)
+            self._note_kept(values)
+            missing = [r for r, v in zip(head, values, strict=True) if v is None]
+            if not missing:
+                return Page(fids, values, self._batch(spec, names, []), matched)
+            rows = conn.execute(
+                f"SELECT {self._selected(spec, names)}, fid, xmin::text FROM {self._t(layer)} "
+                "WHERE ctid = ANY(%s::tid[]) ORDER BY fid",
+                # One array literal: psycopg's list dumper quotes each element with a regex.
+                ("{" + ",".join(f'"{r[0]}"' for r in missing) + "}",), binary=True).fetchall()
+            if [row[-2:] for row in rows] == [(r[2], r[1]) for r in missing]:
+                return Page(fids, values, self._batch(spec, names, [r[:-2] for r in rows]),
+                            matched)
+        # Edited in between: the whole page again, one statement, one snapshot.
+        return self._whole_page(layer, columns, where, bbox, area, limit, offset, count, kept)
+
+    def _whole_page(self, layer: str, columns: Sequence[str] | None,
+                    where: dict[str, Any] | None, bbox: BBox | None, area: Any,
+                    limit: int | None, offset: int, count: bool,
+                    kept: Callable[[list[int]], list[Any]] | None) -> Page:
+        """The page read in one statement, less the rows ``kept`` holds."""
+        spec = self.spec(layer)
+        names = spec.selected_names(columns)
+        sql, params = self._page_statement(spec, self._selected(spec, names), where, bbox, area,
+                                           limit, offset, count)
+        with self._reading() as conn:
+            rows = conn.execute(sql, params, binary=True).fetchall()
+        matched = rows[0][-1] if count and rows else None
+        width = len(names) + 1  # the fields, the geometry; then fid (NULL past the end)
+        rows = [r for r in rows if r[width] is not None]
+        fids = [r[width] for r in rows]
+        values = kept(fids) if kept is not None else [None] * len(fids)
+        if any(v is not None for v in values):
+            rows = [r for r, v in zip(rows, values, strict=True) if v is None]
+        return Page(fids, values, self._batch(spec, names, [r[:width] for r in rows]), matched)
+
+    def _note_kept(self, values: list[Any]) -> None:
+        """Follow the share of pages' features their callers kept (a moving average over the
+        last pages: a store that has just changed is read whole until its texts are kept)."""
+        if values:
+            share = 1 - values.count(None) / len(values)
+            self._kept_share += (share - self._kept_share) / KEPT_PAGES
+
+    def _selected(self, spec: LayerSpec, names: Sequence[str]) -> str:
+        return ", ".join([*(f'"{n}"' for n in names), _geom(spec)])
+
+    @staticmethod
+    def _batch(spec: LayerSpec, names: Sequence[str], rows: list[tuple]) -> FeatureBatch:
+        """The batch of rows holding ``names`` then the geometry's WKB."""
         values = list(zip(*rows, strict=True)) or [()] * (len(names) + 1)
-        batch = FeatureBatch(scalars([str(v) for v in values[0]]),
-                             {n: plain_column(spec.field(n).type, values[i])
-                              for i, n in enumerate(names)},
-                             shapely.from_wkb(np.asarray(values[-1], dtype=object)) if rows
-                             else np.zeros(0, dtype=object))
-        return batch, matched
+        return FeatureBatch(scalars([str(v) for v in values[0]]),
+                            {n: plain_column(spec.field(n).type, values[i])
+                             for i, n in enumerate(names)},
+                            shapely.from_wkb(np.asarray(values[-1], dtype=object)) if rows
+                            else np.zeros(0, dtype=object))
 
     def extent(self, layer) -> BBox | None:
         if not self.spec(layer).spatial:

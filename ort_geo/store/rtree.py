@@ -10,6 +10,7 @@ The result is a valid tree (``rtreecheck``) that SQLite and GDAL query and edit 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sqlite3
@@ -100,33 +101,89 @@ def pack(conn: sqlite3.Connection, rtree: str, ids: np.ndarray, boxes: np.ndarra
 HalfPlane = tuple[float, float, float]
 
 
-def candidates(conn: sqlite3.Connection, rtree: str,
-               bbox: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+#: Nodes a connection keeps decoded (about 2 KB each with GeoPackage's 51-cell nodes): the
+#: R-tree of some 400,000 features; beyond, the cache starts again.
+MAX_NODES = 8192
+
+
+class NodeCache:
+    """The decoded nodes of one connection's R-trees (cell ids and float64 boxes by table and
+    node number), kept while the file is unchanged: SQLite's ``PRAGMA data_version`` changes
+    when another connection commits, ``total_changes`` when this one writes. A read then
+    decodes only the nodes it never met (SQLite's page cache keeps the pages; this keeps what
+    Python made of them)."""
+
+    def __init__(self, max_nodes: int = MAX_NODES) -> None:
+        self.max_nodes = max_nodes
+        self._version: tuple[int, int] | None = None
+        self._nodes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        #: Other values decoded from the file by (table, row), forgotten with the nodes (the
+        #: geometries of the features a box's edge crosses: tested again by the next pages).
+        self.rows: dict[tuple[str, int], Any] = {}
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Forget every node if the file changed since the last read: call it inside the read
+        transaction, after its first statement (which fixes what the transaction sees)."""
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        if version != self._version or len(self._nodes) + len(self.rows) > self.max_nodes:
+            self._nodes.clear()
+            self.rows.clear()
+            self._version = version
+
+    def nodes(self, conn: sqlite3.Connection, rtree: str, numbers: list[int],
+              size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The cells (ids, boxes) of nodes ``numbers`` of ``rtree`` (``size``-byte nodes), in
+        order: the missing nodes read in one statement, as one row."""
+        kept = self._nodes
+        missing = [n for n in numbers if (rtree, n) not in kept]
+        if missing:
+            # Hexadecimal: group_concat joins text (both aggregates see the rows in one order).
+            order, text = conn.execute(
+                f"SELECT group_concat(nodeno), group_concat(hex(data), '') FROM \"{rtree}_node\" "
+                "WHERE nodeno IN (SELECT value FROM json_each(?))",
+                (json.dumps(missing),)).fetchone()
+            found = _decode(bytes.fromhex(text or ""), size)
+            for number, cells in zip(map(int, (order or "").split(",")), found, strict=True):
+                kept[(rtree, number)] = cells
+        parts = [kept[(rtree, n)] for n in numbers]
+        if len(parts) == 1:
+            return parts[0]
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+
+
+def _decode(data: bytes, size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each ``size``-byte node of ``data`` as (ids, float64 boxes (minx, maxx, miny, maxy))."""
+    nodes = np.frombuffer(data, dtype=_node_dtype(size))
+    counts = nodes["count"].tolist()
+    ids = nodes["cells"]["id"].astype(np.int64)
+    boxes = nodes["cells"]["box"].astype(np.float64)
+    return [(ids[i, :n], boxes[i, :n]) for i, n in enumerate(counts)]
+
+
+def candidates(conn: sqlite3.Connection, rtree: str, bbox: tuple[float, float, float, float],
+               cache: NodeCache | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ids and boxes (float64 (minx, miny, maxx, maxy), as SQLite returns them) of the entries
     of R-tree table ``rtree`` whose box meets ``bbox``, by walking the tree's nodes (one
-    statement per level, a few blobs each) instead of one fetched row per entry: Python's
-    sqlite3 releases the GIL at every row, and under several threads each release hands it to
-    another one. The same entries, compared as SQLite does (float32 widened to float64), as
-    ``WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?``. Run inside a read transaction
-    (the levels are read by several statements)."""
+    statement per level, a few blobs each, none for the nodes ``cache`` holds) instead of one
+    fetched row per entry: Python's sqlite3 releases the GIL at every row, and under several
+    threads each release hands it to another one. The same entries, compared as SQLite does
+    (float32 widened to float64), as ``WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND
+    miny <= ?``. Run inside a read transaction (the levels are read by several statements)."""
     minx, miny, maxx, maxy = bbox
-    # The nodes of a level as one row (hexadecimal: group_concat joins text).
-    select = (f"SELECT group_concat(hex(data), '') FROM \"{rtree}_node\" "
-              "WHERE nodeno IN (SELECT value FROM json_each(?))")
-    data = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
-    depth = int.from_bytes(data[:2], "big")
-    node = _node_dtype(len(data))
+    root = conn.execute(f'SELECT data FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
+    depth, size = int.from_bytes(root[:2], "big"), len(root)
+    if cache is None:
+        cache = NodeCache()
+    else:
+        cache.check(conn)
+    ids, box = _decode(root, size)[0]
     while True:
-        nodes = np.frombuffer(data, dtype=node)
-        used = np.arange(node["cells"].shape[0]) < nodes["count"][:, None]
-        cells = nodes["cells"][used]
-        box = cells["box"].astype(np.float64)  # minx, maxx, miny, maxy
         hit = ((box[:, 1] >= minx) & (box[:, 0] <= maxx)
                & (box[:, 3] >= miny) & (box[:, 2] <= maxy))
-        ids = cells["id"][hit].astype(np.int64)
+        ids = ids[hit]
         if depth == 0 or not len(ids):
             return ids, box[hit][:, [0, 2, 1, 3]]
-        data = bytes.fromhex(conn.execute(select, (json.dumps(ids.tolist()),)).fetchone()[0])
+        ids, box = cache.nodes(conn, rtree, ids.tolist(), size)
         depth -= 1
 
 
@@ -144,7 +201,22 @@ def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
     outside one outer half-plane misses it. Sides follow the area's oriented envelope (a CRS84
     box is rotated by the meridian convergence: an axis-aligned rectangle would leave a wide band
     of undecided boxes). Empty lists when the area is no polygon; no inner planes when no such
-    quadrilateral is found (every box is then undecided)."""
+    quadrilateral is found (every box is then undecided). Remembered for the last small areas
+    (the boxes a map asks again and again; a drawn perimeter is not kept): the lists must not
+    be changed."""
+    if shapely.get_num_coordinates(area) <= _REMEMBERED_VERTICES:
+        return _half_planes(area)
+    return _half_planes.__wrapped__(area)
+
+
+#: Areas of at most this many vertices have their half-planes remembered (a projected CRS84
+#: box has 17 to 129).
+_REMEMBERED_VERTICES = 160
+
+
+@functools.lru_cache(maxsize=1024)
+def _half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
+    """:func:`area_half_planes`, remembered."""
     if shapely.get_type_id(area) != 3 or shapely.is_empty(area):
         return [], []
     corners = shapely.get_coordinates(shapely.oriented_envelope(area))[:4].tolist()

@@ -160,3 +160,97 @@ def test_a_whole_small_collection_is_kept_per_revision_role_and_crs(demo_store_e
         served.revision = lambda layer=None: None
         before = len(reads)
         assert page()[2] == before + 1 and page()[2] == before + 2
+
+
+def test_served_feature_texts_are_kept_until_the_store_changes(demo_store_edit):
+    """A bbox page serves the texts of the features it served since the store last changed
+    without reading their rows (the same bytes as when read); texts are kept per fields and CRS
+    (a public caller never gets a staff text, Lambert-93 never a CRS84 one); a write by the
+    tool or by another client (straight into the store) is served at once."""
+    from fastapi.testclient import TestClient
+    from pyproj import Transformer
+
+    from api import create_app
+    from ort_geo import auth
+    from ort_geo.store.base import Store
+
+    store = demo_store_edit
+    if type(store).read_page is Store.read_page:
+        pytest.skip(f"{type(store).__name__} lit encore toute la page (read_page par défaut)")
+    staff = {"X-API-Key": auth.create_key(store, "agent", "staff")}
+    spec = store.spec("batiments")
+    x, y = store.read("batiments").geometry.union_all().centroid.coords[0]
+    to_lonlat = Transformer.from_crs(store.epsg, 4326, always_xy=True)
+    lon0, lat0 = to_lonlat.transform(x - 400, y - 400)
+    lon1, lat1 = to_lonlat.transform(x + 400, y + 400)
+    items = f"/collections/batiments/items?limit=60&bbox={lon0},{lat0},{lon1},{lat1}"
+    with TestClient(create_app(store.url)) as client:
+        served = client.app.state.store
+        read: list[int] = []  # rows read per page
+        read_page = served.read_page
+
+        def counted(*args, **kwargs):
+            page = read_page(*args, **kwargs)
+            read.append(len(page.batch))
+            return page
+
+        served.read_page = counted
+
+        def page(path: str = items, headers: dict | None = staff) -> dict:
+            resp = client.get(path, headers=headers)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            return {k: v for k, v in body.items() if k != "timeStamp"}
+
+        for _ in range(10):  # on PostGIS, another database's commit moves the revision too
+            revision = served.revision()
+            first = page()
+            again = page()
+            if served.revision() == revision:
+                break
+        assert first["numberReturned"] == 60 and first["numberMatched"] > 60
+        assert read[-2:] == [60, 0] and again == first  # kept: nothing read, same features
+        public = page(headers={})  # other fields: their own texts
+        assert read[-1] == public["numberReturned"] > 0
+        assert all(set(f["properties"]) <= set(spec.public_fields) for f in public["features"])
+        assert set(spec.field_names) - set(spec.public_fields)  # staff texts hold more
+        l93 = page(f"{items}&crs=http://www.opengis.net/def/crs/EPSG/0/{store.epsg}")
+        assert read[-1] == 60 and l93["features"][0]["geometry"] != first["features"][0]["geometry"]
+        assert page() == first and read[-1] == 0
+        # Another page of the same box: its own features read, the first page's kept.
+        page(f"{items}&offset=30")
+        assert read[-1] == 30
+        # The tool's write, then another client's straight into the store: seen at once.
+        ids = [f["id"] for f in first["features"]]
+        editing.checked_edit(store, "batiments", "update", None, author="qgis",
+                             feature_id=ids[0], properties={"adresse": "1 rue Neuve"})
+        body = page()
+        assert read[-1] == 60
+        assert body["features"][0]["properties"]["adresse"] == "1 rue Neuve"
+        _outside_write(store, "batiments", ids[1], "adresse", "2 rue Neuve")
+        body = page()
+        assert read[-1] == 60
+        assert body["features"][1]["properties"]["adresse"] == "2 rue Neuve"
+        assert page() == body and read[-1] == 0
+
+
+def _outside_write(store, layer: str, feature_id: str, field: str, value: str) -> None:
+    """``UPDATE`` of one field by another client (sqlite3 or psycopg): no tool in between."""
+    if store.url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            conn.execute(f'UPDATE "{store.schema}"."{layer}" SET "{field}" = %s WHERE "id" = %s',
+                         (value, feature_id))
+        return
+    import sqlite3
+
+    from ort_geo.store.gpkg import _st, _st_is_empty
+
+    conn = sqlite3.connect(store.path)  # with the GeoPackage functions its triggers call
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        conn.create_function(name, 1, _st(i), deterministic=True)
+    conn.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+    with conn:
+        conn.execute(f'UPDATE "{layer}" SET "{field}" = ? WHERE "id" = ?', (value, feature_id))
+    conn.close()

@@ -1,0 +1,157 @@
+"""``python -m benchmarks.pg_pages``: the PostGIS ``bbox`` page read in process
+(``Store.read_page``, what the API's items route calls) — this checkout against a baseline commit,
+each in its own process, alternated, in one run.
+
+The store is ``benchmarks.api``'s PostGIS copy (schema ``bench_api_<n>`` of ``--url``, default
+``$ORT_GEO_TEST_POSTGIS``: the Val d'Argent demo plus ``--buildings`` generated buildings; only
+read here). The boxes are that benchmark's: its fixed 600 m CRS84 box and 200 boxes spread over
+the territory, projected as the API does (``parse_bbox``); each read asks 100 buildings, all
+fields, counted. Two states of the caller's kept feature texts (``kept=``):
+
+- ``kept``: every feature of every page already served (the API's steady state: a server's
+  pages once the store stops changing);
+- ``cold``: nothing kept (a store that has just changed: every row is read).
+
+Reported per read, single thread: CPU of the client process and of the PostgreSQL backend serving
+it (its connection's server process, read from ``/proc``: same machine only), and reads per
+second (moved by the machine's load; the CPU times are what the code costs).
+
+    python -m benchmarks.pg_pages --cache /work/bench-cache --baseline 3d32b79
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def measure(url: str, seconds: float) -> list[dict]:
+    """This process's figures (run by each version in its own interpreter)."""
+    from api import geojson
+    from benchmarks.api import boxes, build
+    from ort_geo import open_store
+
+    gpkg = build(Path(os.environ["ORT_GEO_BENCH_CACHE"]), int(os.environ["ORT_GEO_BENCH_N"]))
+    varied, fixed = boxes(gpkg, 200)
+    store = open_store(url)
+    spec = store.spec("batiments")
+    columns = [n for n in spec.field_names if n != spec.key]
+    queries = {v: geojson.parse_bbox(v, geojson.CRS84, storage=store.epsg)
+               for v in [fixed, *varied]}
+    held: dict[str, bytes] = {}
+
+    def kept_all(ids: list[str]) -> list[bytes | None]:
+        return [held.get(i) for i in ids]
+
+    def kept_none(ids: list[str]) -> list[bytes | None]:
+        return [None] * len(ids)
+
+    def read(value: str, kept) -> tuple[int, list[str]]:
+        query = queries[value]
+        page = store.read_page("batiments", columns=columns, limit=100, count=True, kept=kept,
+                               bbox=query.envelope, area=query.area)
+        return page.matched, page.ids
+
+    matched = []
+    for v in [fixed, *varied]:  # both versions must find the same; every text held
+        n, ids = read(v, kept_none)
+        matched.append(n)
+        held.update((i, b"{}") for i in ids)
+    backend = store._local.own.info.backend_pid  # this thread's own connection
+    out = []
+    for state, kept in (("kept", kept_all), ("cold", kept_none)):
+        for name, values in (("fixed", [fixed]), ("varied", varied)):
+            done, pg, cpu, wall = 0, _ticks(backend), time.process_time(), time.perf_counter()
+            while time.perf_counter() - wall < seconds:
+                read(values[done % len(values)], kept)
+                done += 1
+            hz = os.sysconf("SC_CLK_TCK")
+            out.append({"box": name, "state": state, "matched": matched,
+                        "rate": done / (time.perf_counter() - wall),
+                        "cpu": (time.process_time() - cpu) / done * 1e3,
+                        "pg": (_ticks(backend) - pg) * 1e3 / hz / done})
+    store.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.pg_pages")
+    parser.add_argument("--baseline", default="3d32b79",
+                        help="commit to compare with (default: main before PostGIS skipped "
+                             "the kept rows)")
+    parser.add_argument("--buildings", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--url", default=os.environ.get("ORT_GEO_TEST_POSTGIS"))
+    parser.add_argument("--cache", type=Path,
+                        default=Path(os.environ.get("ORT_GEO_BENCH_CACHE", "out/bench")))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)  # one version's process: the URL
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        # Run as a script, its folder comes first on sys.path: "api" would be benchmarks/api.py.
+        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
+        import ort_geo
+
+        print(f"ort_geo from {Path(ort_geo.__file__).parent}", file=sys.stderr)
+        print(json.dumps(measure(args.worker, args.seconds)))
+        return 0
+    if not args.url:
+        parser.error("PostGIS : donnez --url ou ORT_GEO_TEST_POSTGIS")
+    from benchmarks.api import build, postgis_copy
+    from benchmarks.edit_service import baseline_tree
+
+    cache = args.cache.resolve()
+    url = postgis_copy(build(cache, args.buildings), args.url, args.buildings)
+    print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
+    results: dict[str, list[list[dict]]] = {"baseline": [], "this": []}
+    with tempfile.TemporaryDirectory(prefix="ort-geo-bench-pg-") as tmp:
+        trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "this": None}
+        for k in range(args.rounds):
+            for name, pythonpath in trees.items():
+                # Run as a script (``-m`` would put this checkout first on sys.path): the
+                # version's ort_geo and api first, then this checkout (benchmarks).
+                env = {**os.environ, "ORT_GEO_BENCH_CACHE": str(cache),
+                       "ORT_GEO_BENCH_N": str(args.buildings),
+                       "PYTHONPATH": os.pathsep.join(
+                           str(p) for p in (pythonpath, ROOT) if p is not None)}
+                done = subprocess.run(
+                    [sys.executable, str(Path(__file__).resolve()), "--worker", url,
+                     "--seconds", str(args.seconds)],
+                    cwd=tmp, env=env, capture_output=True, text=True, check=True)
+                rows = json.loads(done.stdout.strip().splitlines()[-1])
+                results[name].append(rows)
+                for row in rows:
+                    print(f"round {k + 1} {name:8s} {row['state']:4s} {row['box']:6s}: "
+                          f"{row['rate']:6.0f} reads/s, CPU client {row['cpu']:5.2f} + "
+                          f"PostgreSQL {row['pg']:5.2f} ms/read", flush=True)
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    same = all(r[0]["matched"] == results["this"][0][0]["matched"]
+               for runs in results.values() for r in runs)
+    print(f"same numberMatched in every box (fixed: {results['this'][0][0]['matched'][0]}): "
+          + ("yes" if same else "NO"))
+    print(f"\nPer read, baseline {args.baseline} -> this checkout (range over the rounds):")
+    for i, row in enumerate(results["this"][0]):
+        def span(name: str, key: str, i: int = i) -> str:
+            values = [run[i][key] for run in results[name]]
+            return f"{min(values):.2f}–{max(values):.2f}"
+        print(f"  {row['state']:4s} {row['box']:6s}: client {span('baseline', 'cpu')} -> "
+              f"{span('this', 'cpu')} ms, PostgreSQL {span('baseline', 'pg')} -> "
+              f"{span('this', 'pg')} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
