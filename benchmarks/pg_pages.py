@@ -10,13 +10,14 @@ fields, counted. Two states of the caller's kept feature texts (``kept=``):
 
 - ``kept``: every feature of every page already served (the API's steady state: a server's
   pages once the store stops changing);
+- ``half``: every other feature kept (a server's cache filling up);
 - ``cold``: nothing kept (a store that has just changed: every row is read).
 
 Reported per read, single thread: CPU of the client process and of the PostgreSQL backend serving
 it (its connection's server process, read from ``/proc``: same machine only), and reads per
 second (moved by the machine's load; the CPU times are what the code costs).
 
-    python -m benchmarks.pg_pages --cache /work/bench-cache --baseline 3d32b79
+    python -m benchmarks.pg_pages --cache /work/bench-cache --baseline 2e6b982
 """
 
 from __future__ import annotations
@@ -51,28 +52,31 @@ def measure(url: str, seconds: float) -> list[dict]:
     columns = [n for n in spec.field_names if n != spec.key]
     queries = {v: geojson.parse_bbox(v, geojson.CRS84, storage=store.epsg)
                for v in [fixed, *varied]}
-    held: dict[str, bytes] = {}
+    held: dict[int, bytes] = {}
 
-    def kept_all(ids: list[str]) -> list[bytes | None]:
-        return [held.get(i) for i in ids]
+    def kept_all(rows: list[int]) -> list[bytes | None]:
+        return [held.get(r) for r in rows]
 
-    def kept_none(ids: list[str]) -> list[bytes | None]:
-        return [None] * len(ids)
+    def kept_half(rows: list[int]) -> list[bytes | None]:
+        return [held.get(r) if r % 2 else None for r in rows]
 
-    def read(value: str, kept) -> tuple[int, list[str]]:
+    def kept_none(rows: list[int]) -> list[bytes | None]:
+        return [None] * len(rows)
+
+    def read(value: str, kept) -> tuple[int, list[int]]:
         query = queries[value]
         page = store.read_page("batiments", columns=columns, limit=100, count=True, kept=kept,
                                bbox=query.envelope, area=query.area)
-        return page.matched, page.ids
+        return page.matched, page.rows
 
     matched = []
     for v in [fixed, *varied]:  # both versions must find the same; every text held
-        n, ids = read(v, kept_none)
+        n, rows = read(v, kept_none)
         matched.append(n)
-        held.update((i, b"{}") for i in ids)
+        held.update((r, b"{}") for r in rows)
     backend = store._local.own.info.backend_pid  # this thread's own connection
     out = []
-    for state, kept in (("kept", kept_all), ("cold", kept_none)):
+    for state, kept in (("kept", kept_all), ("half", kept_half), ("cold", kept_none)):
         for name, values in (("fixed", [fixed]), ("varied", varied)):
             done, pg, cpu, wall = 0, _ticks(backend), time.process_time(), time.perf_counter()
             while time.perf_counter() - wall < seconds:
@@ -89,7 +93,7 @@ def measure(url: str, seconds: float) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.pg_pages")
-    parser.add_argument("--baseline", default="3d32b79",
+    parser.add_argument("--baseline", default="2e6b982",
                         help="commit to compare with (default: main before PostGIS skipped "
                              "the kept rows)")
     parser.add_argument("--buildings", type=int, default=200_000)

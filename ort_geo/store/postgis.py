@@ -77,6 +77,7 @@ from .journal_triggers import (
     pg_install_sql,
     pg_layer_sql,
 )
+from .rtree import area_half_planes
 
 if TYPE_CHECKING:
     import psycopg
@@ -1132,41 +1133,28 @@ def _geom(spec: LayerSpec) -> str:
     return "ST_AsBinary(geom)" if spec.spatial else "NULL::bytea"
 
 
-#: Vertices from which a searched area gets no inscribed box (:func:`_inner_box`, a Python
-#: loop over the edges: a web client's box has 17, a perimeter may have thousands).
-INNER_BOX_VERTICES = 64
-
-
 def _inner_box(shape: Any) -> tuple[float, float, float, float] | None:
-    """An axis-aligned box inside ``shape`` (a polygon, holes and parts allowed): its envelope
-    scaled about its centre as far as no edge of the shape enters it, then shrunk by a few
-    float32 steps, as PostGIS compares boxes in float32 rounded outward. A stored box inside
-    it lies inside the shape. None when the centre is outside the shape, nothing is left or
-    the shape has more than :data:`INNER_BOX_VERTICES` vertices."""
-    if shape.geom_type not in ("Polygon", "MultiPolygon") \
-            or shapely.get_num_coordinates(shape) > INNER_BOX_VERTICES:
+    """An axis-aligned box inside ``shape``: inside the quadrilateral that
+    :func:`~ort_geo.store.rtree.area_half_planes` inscribes in it (the GeoPackage classifies its
+    R-tree boxes against that quadrilateral's sides; PostgreSQL compares each stored box with
+    this one box: one operator per row), the shape's envelope scaled about its centre until a
+    corner meets a side, then shrunk by a few float32 steps, as PostGIS compares boxes in float32
+    rounded outward. A stored box inside it lies inside the shape. None when the shape has no
+    such quadrilateral (not one polygon, far from a rectangle: a hole or a notch in the middle)
+    or nothing is left. The quadrilateral is remembered per area: a map's boxes come again."""
+    inner, _ = area_half_planes(shape)
+    if not inner:
         return None
     x0, y0, x1, y1 = shape.bounds
     cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
-    if not (hx > 0 and hy > 0) or not shapely.contains_xy(shape, cx, cy):
+    if not (hx > 0 and hy > 0):
         return None
-    # In coordinates where the envelope is [-1, 1]², the box [-t, t]² holds no point of the
-    # shape's boundary while t stays below every edge's Chebyshev distance to the centre: the
-    # least of max(|x|, |y|) along the edge, reached at an end or where |x| = |y|.
-    t = 1.0
-    for part in getattr(shape, "geoms", (shape,)):
-        for ring in (part.exterior, *part.interiors):
-            points = ((shapely.get_coordinates(ring) - (cx, cy)) / (hx, hy)).tolist()
-            for (ax, ay), (bx, by) in zip(points[:-1], points[1:], strict=True):
-                dx, dy = bx - ax, by - ay
-                t = min(t, max(abs(ax), abs(ay)), max(abs(bx), abs(by)))
-                for den, num in ((dx - dy, ay - ax), (dx + dy, -(ax + ay))):
-                    if den and 0 < num / den < 1:
-                        s = num / den
-                        t = min(t, max(abs(ax + s * dx), abs(ay + s * dy)))
+    # The box's corner furthest along each side's outward normal (a, b) stays on its inner side
+    # (a·x + b·y <= c) while t is below this.
+    t = min((c - a * cx - b * cy) / (abs(a) * hx + abs(b) * hy) for a, b, c in inner)
     margin = 4 * float(np.spacing(np.float32(max(abs(x0), abs(y0), abs(x1), abs(y1)))))
     box = (cx - t * hx + margin, cy - t * hy + margin, cx + t * hx - margin, cy + t * hy - margin)
-    return box if box[0] < box[2] and box[1] < box[3] else None
+    return box if t > 0 and box[0] < box[2] and box[1] < box[3] else None
 
 
 def _kind(measure: Measure) -> type:
