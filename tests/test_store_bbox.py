@@ -186,6 +186,9 @@ def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
     (apart_blob,) = encode_geometries([apart])
     with conn:
         conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (apart_blob, crossing))
+        # States swapped: the filters' outcomes of the reads above no longer hold.
+        conn.execute("UPDATE batiments SET etat = CASE etat WHEN 'bon' THEN 'degrade' "
+                     "WHEN 'degrade' THEN 'bon' ELSE etat END WHERE fid % 3 = 0")
         conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (empty, inside[4]))
         conn.execute("INSERT INTO batiments (id, code_insee, etat, geom) "
                      "VALUES ('sql1', '68298', 'bon', ?)", (centre,))
