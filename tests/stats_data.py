@@ -213,3 +213,14 @@ def assert_stats_equal_brute_force(store, layer: str, year: int = YEAR) -> pd.Da
             np.testing.assert_allclose(zones[col].astype(float), want[col].astype(float),
                                        rtol=1e-12, atol=0, err_msg=col)
     return got
+
+
+def buildings_frame(geoms: list, rng: np.random.Generator, digits: int) -> gpd.GeoDataFrame:
+    """A ``batiments`` frame of ``geoms`` (Lambert-93) for store tests: ids ``b`` + ``digits``
+    digits in order, commune 68298, a state and a dwelling count drawn from ``rng`` (in that
+    order: the draws a test's seed gives stay the same)."""
+    return gpd.GeoDataFrame({
+        "id": [f"b{i:0{digits}d}" for i in range(len(geoms))], "code_insee": "68298",
+        "etat": rng.choice(["bon", "moyen", "degrade"], len(geoms)),
+        "nb_logements": rng.integers(0, 6, len(geoms)),
+    }, geometry=geoms, crs="EPSG:2154")

@@ -14,6 +14,7 @@ import pytest
 import shapely
 from pyproj import Transformer
 from shapely.ops import polylabel
+from stats_data import buildings_frame
 
 from api import geojson
 from ort_geo.store.gpkg import _st, _st_is_empty, encode_geometries
@@ -70,12 +71,7 @@ def _buildings(n: int = 2600) -> gpd.GeoDataFrame:
     geoms += [shapely.LineString([(X0 + 600 + 40 * k, Y0 + 1450), (X0 + 1450, Y0 + 600 + 40 * k)
                                   ]).buffer(1) for k in range(10)]
     geoms += _edge_shapes(EDGE.area) + _edge_shapes(BIG.area)
-    ids = [f"b{i:05d}" for i in range(len(geoms))]
-    return gpd.GeoDataFrame({
-        "id": ids, "code_insee": "68298",
-        "etat": rng.choice(["bon", "moyen", "degrade"], len(geoms)),
-        "nb_logements": rng.integers(0, 6, len(geoms)),
-    }, geometry=geoms, crs="EPSG:2154")
+    return buildings_frame(geoms, rng, 5)
 
 
 def _expected(full: gpd.GeoDataFrame, area, where=None) -> list[str]:
@@ -190,6 +186,9 @@ def test_box_reads_after_other_clients_edit_the_layer(layer, system_tool):
     (apart_blob,) = encode_geometries([apart])
     with conn:
         conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (apart_blob, crossing))
+        # States swapped: the filters' outcomes of the reads above no longer hold.
+        conn.execute("UPDATE batiments SET etat = CASE etat WHEN 'bon' THEN 'degrade' "
+                     "WHEN 'degrade' THEN 'bon' ELSE etat END WHERE fid % 3 = 0")
         conn.execute("UPDATE batiments SET geom = ? WHERE id = ?", (empty, inside[4]))
         conn.execute("INSERT INTO batiments (id, code_insee, etat, geom) "
                      "VALUES ('sql1', '68298', 'bon', ?)", (centre,))

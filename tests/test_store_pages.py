@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from stats_data import buildings_frame
 
 from ort_geo import auth
 
@@ -25,12 +26,7 @@ def _buildings(n: int = 120) -> gpd.GeoDataFrame:
     strip = shapely.Polygon([(BOX[0] - 60, BOX[3] - 10), (BOX[0] - 58, BOX[3] - 10),
                              (BOX[0] + 10, BOX[3] + 60), (BOX[0] + 8, BOX[3] + 60)])
     geoms += [corner, strip]
-    ids = [f"b{i:03d}" for i in range(len(geoms))]
-    return gpd.GeoDataFrame({
-        "id": ids, "code_insee": "68298",
-        "etat": rng.choice(["bon", "moyen", "degrade"], len(geoms)),
-        "nb_logements": rng.integers(0, 6, len(geoms)),
-    }, geometry=geoms, crs="EPSG:2154")
+    return buildings_frame(geoms, rng, 3)
 
 
 def _ids(batch) -> list[str]:

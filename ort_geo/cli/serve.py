@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
+from typing import Any
 
 import click
 
 from ..errors import InputError, os_reason, with_detail
 from ..store import open_store
+from ..store.postgis import masked
 from ._common import console_err, store_option
 
 
@@ -20,6 +23,64 @@ def _http_protocol() -> type:
     from api.transport import NoDelayH11Protocol
 
     return NoDelayH11Protocol
+
+
+#: uvicorn's lines an operator may read (warnings and errors: its information lines are off), in
+#: French; None: not shown (advice that does not apply: the API has no WebSocket route). A line
+#: not listed is written as uvicorn words it, so that no error is lost.
+UVICORN_FR: dict[str, str | None] = {
+    "Unsupported upgrade request.": "Changement de protocole (Upgrade) non pris en charge "
+                                    "demandé par un client : requête servie en HTTP.",
+    "No supported WebSocket library detected. Please use \"pip install 'uvicorn[standard]'\", "
+    "or install 'websockets' or 'wsproto' manually.": None,
+    "Invalid HTTP request received.": "Requête HTTP mal formée reçue : réponse 400.",
+    "Exceeded concurrency limit.": "Trop de requêtes simultanées : réponse 503.",
+    "Exception in ASGI application\n": "Erreur imprévue de l'application (détail ci-dessous) :",
+    "ASGI callable returned without starting response.": "L'application n'a pas répondu : "
+                                                         "réponse 500.",
+    "ASGI callable returned without completing response.": "Réponse de l'application "
+                                                           "incomplète : connexion fermée.",
+    "Application startup failed. Exiting.": "Échec du démarrage de l'application : arrêt.",
+    "Application shutdown failed. Exiting.": "Échec de l'arrêt de l'application.",
+    "Cancel %s running task(s), timeout graceful shutdown exceeded":
+        "Délai d'arrêt dépassé : %s requête(s) en cours interrompue(s).",
+}
+_LEVELS = {"CRITICAL": "Erreur", "ERROR": "Erreur", "WARNING": "Avertissement"}
+
+
+class _French(logging.Filter):
+    """uvicorn's known lines in French (:data:`UVICORN_FR`), the others as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg in UVICORN_FR:
+            text = UVICORN_FR[record.msg]
+            if text is None:
+                return False
+            record.msg = text
+        return True
+
+
+class _Lines(logging.Formatter):
+    """« Avertissement : … », « Erreur : … » (a traceback, if any, follows in English)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.niveau = _LEVELS.get(record.levelname, record.levelname)
+        return super().format(record)
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging for ``ort-geo serve`` (``logging.config.dictConfig``): warnings and
+    errors on standard error in French, no information or access lines (the tool's own French
+    line says where it serves)."""
+    return {
+        "version": 1, "disable_existing_loggers": False,
+        "filters": {"fr": {"()": _French}},
+        "formatters": {"fr": {"()": _Lines, "fmt": "%(niveau)s : %(message)s"}},
+        "handlers": {"fr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                            "formatter": "fr", "filters": ["fr"]}},
+        "loggers": {"uvicorn": {"handlers": ["fr"], "level": "WARNING", "propagate": False},
+                    "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False}},
+    }
 
 
 @click.command("serve")
@@ -63,11 +124,11 @@ def command(store: str, host: str, port: int, workers: int | None,
     if not balanced:  # uvicorn binds the port itself
         reserved.close()
         reserved = None
-    console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {store}, {workers} "
-                      "processus) — Ctrl+C pour arrêter.", highlight=False)
+    console_err.print(f"API ort-geo sur http://{host}:{port}/ (entrepôt {masked(store)}, "
+                      f"{workers} processus) — Ctrl+C pour arrêter.", highlight=False)
     if reserved is None:
         uvicorn.run("api.app:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    http=_http_protocol(), log_level="warning")
+                    http=_http_protocol(), log_level="warning", log_config=log_config())
         return
     try:
         _supervise(host, port, workers)
@@ -138,7 +199,7 @@ def _serve_worker(host: str, port: int, supervisor: int) -> None:
     _end_with_supervisor(supervisor)
     sock = _listener(host, port)
     config = uvicorn.Config("api.app:app_from_env", factory=True, http=_http_protocol(),
-                            log_level="warning")
+                            log_level="warning", log_config=log_config())
     uvicorn.Server(config).run(sockets=[sock])
 
 

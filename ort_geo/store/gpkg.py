@@ -360,11 +360,11 @@ class GeoPackageStore(Store):
             self._keep(conn)
         return conn
 
-    def _nodes(self, conn: sqlite3.Connection) -> NodeCache | None:
-        """The R-tree nodes this thread's read connection ``conn`` keeps decoded (None for
-        another connection)."""
+    def _nodes(self, conn: sqlite3.Connection) -> NodeCache:
+        """What this thread's read connection ``conn`` keeps decoded (R-tree nodes, features'
+        geometries and filter outcomes); for another connection, a cache of this read only."""
         if getattr(self._local, "conn", None) is not conn:
-            return None
+            return NodeCache()
         cache = getattr(self._local, "nodes", None)
         if cache is None or cache[0] is not conn:
             cache = self._local.nodes = (conn, NodeCache())
@@ -725,26 +725,32 @@ class GeoPackageStore(Store):
         fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox, self._nodes(conn))
         inside, outside = classify(boxes, inner, outer)
         certain, unsure = fids[inside], fids[~inside & ~outside]
-        filtered = "" if sql_where == "1=1" else f" AND {sql_where}"
-        if filtered and len(certain):
-            text = conn.execute(f'SELECT group_concat(fid) FROM "{spec.name}" WHERE fid IN '
-                                f"(SELECT value FROM json_each(?)){filtered}",
-                                [json.dumps(certain.tolist()), *params]).fetchone()[0]
-            certain = np.fromstring(text or "", dtype=np.int64, sep=",")
-        kept = np.zeros(0, dtype=np.int64)
         cache = self._nodes(conn)
-        if len(unsure) and not filtered and cache is not None:
-            kept = unsure[shapely.intersects(area, self._geometries(conn, spec, unsure, cache))]
-        elif len(unsure):  # their geometries as one row too (hexadecimal: group_concat joins text)
-            found, blobs = conn.execute(
-                f'SELECT group_concat(fid), group_concat(hex(geom)) FROM "{spec.name}" '
-                f"WHERE fid IN (SELECT value FROM json_each(?)){filtered}",
-                [json.dumps(unsure.tolist()), *params]).fetchone()
-            if found is not None:
-                kept = np.fromstring(found, dtype=np.int64, sep=",")
-                geoms = decode_geometries([bytes.fromhex(h) or None for h in blobs.split(",")])
-                kept = kept[shapely.intersects(area, geoms)]
-        return np.sort(np.concatenate([certain, kept]))
+        if sql_where != "1=1":  # the filter's outcome per feature, kept like its geometry
+            passing = self._passing(conn, spec, sql_where, params,
+                                    np.concatenate([certain, unsure]), cache)
+            certain, unsure = certain[passing[:len(certain)]], unsure[passing[len(certain):]]
+        if len(unsure):
+            unsure = unsure[shapely.intersects(area, self._geometries(conn, spec, unsure, cache))]
+        return np.sort(np.concatenate([certain, unsure]))
+
+    @staticmethod
+    def _passing(conn: sqlite3.Connection, spec: LayerSpec, sql_where: str, params: list[Any],
+                 fids: np.ndarray, cache: NodeCache) -> np.ndarray:
+        """Which of features ``fids`` pass the filter ``sql_where``: those whose outcome
+        ``cache`` does not hold asked in one statement, as one row, and kept."""
+        rows = cache.rows
+        # The filter by number: its text and values (a long list of ids) hashed once per read.
+        number = cache.filters.setdefault((spec.name, sql_where, *params), len(cache.filters))
+        fids_ = fids.tolist()
+        missing = [f for f in fids_ if (number, f) not in rows]
+        if missing:
+            text = conn.execute(f'SELECT group_concat(fid) FROM "{spec.name}" WHERE fid IN '
+                                f"(SELECT value FROM json_each(?)) AND {sql_where}",
+                                [json.dumps(missing), *params]).fetchone()[0]
+            passed = set(map(int, text.split(","))) if text else set()
+            rows.update(((number, f), f in passed) for f in missing)
+        return np.array([rows[(number, f)] for f in fids_], dtype=bool)
 
     @staticmethod
     def _geometries(conn: sqlite3.Connection, spec: LayerSpec, fids: np.ndarray,

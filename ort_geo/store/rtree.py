@@ -104,6 +104,8 @@ HalfPlane = tuple[float, float, float]
 #: Nodes a connection keeps decoded (about 2 KB each with GeoPackage's 51-cell nodes): the
 #: R-tree of some 400,000 features; beyond, the cache starts again.
 MAX_NODES = 8192
+#: Other values a connection keeps (a geometry, a filter's outcome for one feature).
+MAX_ROWS = 65536
 
 
 class NodeCache:
@@ -117,17 +119,22 @@ class NodeCache:
         self.max_nodes = max_nodes
         self._version: tuple[int, int] | None = None
         self._nodes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
-        #: Other values decoded from the file by (table, row), forgotten with the nodes (the
-        #: geometries of the features a box's edge crosses: tested again by the next pages).
-        self.rows: dict[tuple[str, int], Any] = {}
+        #: Other values read from the file, forgotten with the nodes (the geometries of the
+        #: features a box's edge crosses, a filter's outcome per feature: the next pages of
+        #: those boxes ask them again).
+        self.rows: dict[tuple[Any, int], Any] = {}
+        #: Filters by number (the rows' key of a filter's outcomes): their text and values.
+        self.filters: dict[tuple[Any, ...], int] = {}
 
     def check(self, conn: sqlite3.Connection) -> None:
         """Forget every node if the file changed since the last read: call it inside the read
         transaction, after its first statement (which fixes what the transaction sees)."""
         version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
-        if version != self._version or len(self._nodes) + len(self.rows) > self.max_nodes:
+        if version != self._version or len(self._nodes) > self.max_nodes \
+                or len(self.rows) > MAX_ROWS:
             self._nodes.clear()
             self.rows.clear()
+            self.filters.clear()
             self._version = version
 
     def nodes(self, conn: sqlite3.Connection, rtree: str, numbers: list[int],

@@ -13,6 +13,8 @@ import ctypes
 import errno
 import os
 import socket
+import subprocess
+import sys
 
 import pytest
 from conftest import children, serve_process
@@ -91,3 +93,60 @@ def test_a_request_the_server_cannot_parse_gets_a_french_answer(tmp_path):
             assert head.startswith(b"HTTP/1.1 400 ") and b"application/json" in head, answer
             problem = json.loads(body)
             assert problem["description"].startswith("Requête HTTP mal formée"), problem
+
+
+#: uvicorn's English an operator must not read (its information lines, its warnings' words).
+UVICORN_WORDS = ("INFO", "WARNING", "ERROR", "Uvicorn", "Started", "Waiting", "Application",
+                 "Shutting", "Finished", "upgrade request", "WebSocket", "Invalid HTTP")
+
+
+@pytest.mark.parametrize("backend, workers", [("gpkg", "1"), ("postgis", "2")])
+def test_the_operator_reads_the_servers_lines_in_french(tmp_path, request, backend, workers):
+    """``ort-geo serve``: the tool's French line (address, store — its password hidden —,
+    processes), then uvicorn's warnings in French (a protocol upgrade a client asks for, a
+    request it cannot parse), nothing else; with one process (uvicorn.run) and several (the
+    supervisor's workers)."""
+    url = (request.getfixturevalue("postgis_schema_url")() if backend == "postgis"
+           else tmp_path / "atlas.gpkg")
+    store = build_store(url)
+    store.close()
+    with serve_process(store.url, "--workers", workers, timeout=120) as (base, proc):
+        host, port = base.removeprefix("http://").split(":")
+        for raw in (b"GET /conformance HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n"
+                    b"Upgrade: h2c\r\n\r\n", b"GET /b\xe2 HTTP/1.1\r\nHost: t\r\n\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as client:
+                client.sendall(raw)
+                assert client.recv(65536).startswith(b"HTTP/1.1 ")
+    assert proc.stderr is not None
+    text = proc.stderr.read()
+    shown = store.url.replace(":ortgeo@", ":***@") if backend == "postgis" else store.url
+    assert ":ortgeo@" not in text
+    assert " ".join(text.split()).startswith(
+        f"API ort-geo sur {base}/ (entrepôt {shown}, {workers} processus) — Ctrl+C pour "
+        "arrêter."), text
+    assert "Avertissement : Changement de protocole (Upgrade) non pris en charge demandé par un " \
+           "client : requête servie en HTTP." in text, text
+    assert "Avertissement : Requête HTTP mal formée reçue : réponse 400." in text, text
+    assert [w for w in UVICORN_WORDS if w in text] == [], text
+
+
+def test_uvicorn_errors_reach_the_operator_in_french_with_their_detail():
+    """An error uvicorn logs is never dropped: known ones in French (a traceback follows),
+    others as uvicorn words them; its information lines stay off."""
+    code = (
+        "import logging, logging.config\n"
+        "from ort_geo.cli.serve import log_config\n"
+        "logging.config.dictConfig(log_config())\n"
+        "log = logging.getLogger('uvicorn.error')\n"
+        "log.info('Started server process [%d]', 1)\n"
+        "log.error('Something new: %s', 'detail')\n"
+        "try:\n    1 / 0\n"
+        "except ZeroDivisionError as exc:\n"
+        "    log.error('Exception in ASGI application\\n', exc_info=exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    lines = done.stderr.splitlines()
+    assert lines[0] == "Erreur : Something new: detail", done.stderr
+    assert lines[1] == "Erreur : Erreur imprévue de l'application (détail ci-dessous) :"
+    assert lines[-1] == "ZeroDivisionError: division by zero" and "Started" not in done.stderr
+
