@@ -900,22 +900,28 @@ class PostGISStore(Store):
     def revision(self, layer=None) -> Any:
         with self._reading() as conn:
             if layer is None:
-                # Two equal snapshots see the same data: the snapshot changes with any committed
-                # write (the tool's, a trigger's, psql's; metadata included) — the journal's last
-                # sequence number would not (sequences commit out of order, metadata is not
-                # journaled). Asked through libpq itself (one text value: a psycopg cursor
+                # The schema's counter, which every committed write to its tables moves (the
+                # tool's, a trigger's, psql's; metadata included; journal_triggers.
+                # pg_revision_sql), and nothing else: another schema's or database's commits
+                # leave the server's caches alone — the cluster's snapshot, read for a store
+                # made before the counter, changes with any of them. (The journal's last
+                # sequence number would not do: sequences commit out of order, metadata is not
+                # journaled.) Asked through libpq itself (one text value: a psycopg cursor
                 # would triple the client's CPU of a query every API request makes), prepared
                 # once on a thread's own connection (PostgreSQL's CPU: 22 µs instead of 36).
                 pg, sql = conn.pgconn, self._revision_sql
                 name = b"ort_geo_revision_" + (b"schema" if sql is not _SNAPSHOT_SQL else b"cluster")
+                prepared = getattr(self._local, "prepared", (None, set()))
                 if getattr(self._local, "own", None) is not conn:
                     result = pg.exec_(sql)
-                elif getattr(self._local, "revision_on", None) == (conn, name):
+                elif prepared[0] is conn and name in prepared[1]:
                     result = pg.exec_prepared(name, [])
                 else:
                     result = pg.prepare(name, sql)
                     if result.status == _COMMAND_OK:
-                        self._local.revision_on = (conn, name)
+                        if prepared[0] is not conn:
+                            prepared = self._local.prepared = (conn, set())
+                        prepared[1].add(name)
                         result = pg.exec_prepared(name, [])
                 if result.status != _TUPLES_OK:
                     psycopg, _ = _psycopg()
