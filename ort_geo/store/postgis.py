@@ -22,7 +22,8 @@ import datetime as dt
 import os
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Hashable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -108,6 +109,9 @@ _SNAPSHOT_SQL = b"SELECT pg_current_snapshot()::text"
 KEPT_SHARE = 0.5
 #: Pages over which that share is averaged.
 KEPT_PAGES = 8
+#: Pages whose rows and count a store remembers (:meth:`PostGISStore.read_page`): ~20 kB each
+#: for 100 features.
+KEPT_QUERIES = 1024
 
 #: Rows from which a layer's statistics are computed by parallel sessions (zone_sums).
 PARALLEL_ROWS = 1_000_000
@@ -167,6 +171,9 @@ class PostGISStore(Store):
         self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         self._kept_share = 1.0  # of the last pages' features, kept by their callers (read_page)
+        # Pages' rows (tuple ids and versions, fids) and counts by query, with their revision.
+        self._pages: OrderedDict[Hashable, tuple[Any, list[tuple], int | None]] = OrderedDict()
+        self._pages_lock = threading.Lock()
         self._revision_sql = _SNAPSHOT_SQL  # the schema's own once its table exists
         psycopg, _ = _psycopg()
         try:
@@ -559,11 +566,12 @@ class PostGISStore(Store):
 
     def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                   offset=0, count=False, kept=None) -> Page:
-        """The page's fids (with their tuple ids and versions) and count in ONE statement, then
-        only the rows ``kept`` does not hold, fetched by tuple id: a tuple id with the same
-        ``xmin`` is the very row version the first statement saw (PostgreSQL never changes a row
-        version in place: an edit writes a new one, and a vacuumed slot taken by another version
-        has another ``xmin``), so the page is that statement's snapshot without a transaction. A
+        """The page's fids (with their tuple ids and versions) and count in ONE statement — or
+        as that statement gave them at the store's current revision —, then only the rows
+        ``kept`` does not hold, fetched by tuple id: a tuple id with the same ``xmin`` is the
+        very row version the first statement saw (PostgreSQL never changes a row version in
+        place: an edit writes a new one, and a vacuumed slot taken by another version has
+        another ``xmin``), so the page is that statement's snapshot without a transaction. A
         row edited or deleted in between is missing: the page is then read again whole, in one
         statement. Nothing kept, or little of the last pages (:data:`KEPT_SHARE`): the whole
         page in one statement."""
@@ -574,12 +582,29 @@ class PostGISStore(Store):
             return page
         spec = self.spec(layer)
         names = spec.selected_names(columns)
-        sql, params = self._page_statement(spec, "ctid::text, xmin::text", where, bbox, area,
-                                           limit, offset, count)
+        # The page's rows and count, remembered per store revision: a map asks the same boxes
+        # again and again, and while the store is unchanged they are the same.
+        key = (layer, tuple(names), repr(sorted((where or {}).items())), bbox, area, limit,
+               offset, count)
+        revision = self.revision()  # read first: a page read after it is never older
+        with self._pages_lock:
+            known = self._pages.get(key)
+            if known is not None:
+                self._pages.move_to_end(key)
         with self._reading() as conn:
-            head = conn.execute(sql, params, binary=True).fetchall()
-            matched = head[0][-1] if count and head else None
-            head = [r for r in head if r[2] is not None]  # past the end: the count alone
+            if known is not None and known[0] == revision:
+                _, head, matched = known
+            else:
+                sql, params = self._page_statement(spec, "ctid::text, xmin::text", where, bbox,
+                                                   area, limit, offset, count)
+                head = conn.execute(sql, params, binary=True).fetchall()
+                matched = head[0][-1] if count and head else None
+                head = [r[:3] for r in head if r[2] is not None]  # past the end: the count
+                with self._pages_lock:
+                    self._pages[key] = (revision, head, matched)
+                    self._pages.move_to_end(key)
+                    if len(self._pages) > KEPT_QUERIES:
+                        self._pages.popitem(last=False)
             fids = [r[2] for r in head]
             values = kept(fids)
             self._note_kept(values)
