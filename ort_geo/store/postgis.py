@@ -936,7 +936,7 @@ class PostGISStore(Store):
                 # once on a thread's own connection (PostgreSQL's CPU: 22 µs instead of 36).
                 pg, sql = conn.pgconn, self._revision_sql
                 name = b"ort_geo_revision_" + (b"schema" if sql is not _SNAPSHOT_SQL else b"cluster")
-                prepared = getattr(self._local, "prepared", (None, set()))
+                prepared: tuple[Any, set[bytes]] = getattr(self._local, "prepared", (None, set()))
                 if getattr(self._local, "own", None) is not conn:
                     result = pg.exec_(sql)
                 elif prepared[0] is conn and name in prepared[1]:
