@@ -238,6 +238,88 @@ def _page_state(page, texts: dict[int, str]) -> tuple:
             rows.columns["etat"].tolist(), shapely.to_wkb(rows.geometry).tolist())
 
 
+def test_the_revision_is_the_schemas_own(new_store):
+    """The revision changes with every committed write to the store's schema — the tool's, and
+    any other client's (INSERT, UPDATE, DELETE, TRUNCATE of a layer, metadata), two writers at
+    once without waiting for each other — and with nothing else: a commit in another schema, a
+    rolled-back write. A store made before the revision table reads the cluster's snapshot until
+    the tool's next write installs it."""
+    import psycopg
+
+    from ort_geo.store.journal_triggers import (
+        PG_COMMIT_FUNCTION,
+        PG_FUNCTION,
+        PG_NOTED_FUNCTION,
+        PG_REVISION_TABLE,
+        PG_WRITERS_TABLE,
+    )
+
+    store, other_store = new_store("postgis"), new_store("postgis")
+    table, meta = store._t("secteurs_ort"), store._t("ort_meta")
+    row = (f"INSERT INTO {table} (id, nom, geom) VALUES (%s, 'x', ST_Multi(ST_MakeEnvelope("
+           "1010000, 6800000, 1010100, 6800100, 2154)))")
+    with psycopg.connect(store.conninfo, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS public.ort_geo_test_voisin (a int)")
+
+        def unchanged(action) -> None:
+            before = store.revision()
+            action()
+            assert store.revision() == before, action
+
+        def changed(action) -> None:
+            before = store.revision()
+            action()
+            assert store.revision() != before, action
+
+        unchanged(lambda: other_store.set_meta("ailleurs", {"k": "v"}))  # another store's write
+        unchanged(lambda: conn.execute("INSERT INTO public.ort_geo_test_voisin VALUES (1)"))
+        changed(lambda: store.set_meta("ici", {"k": "v"}))  # the tool
+        changed(lambda: conn.execute(row, ("s1",)))  # another client, each kind of write
+        changed(lambda: conn.execute(f"UPDATE {table} SET nom = 'y' WHERE id = 's1'"))
+        changed(lambda: conn.execute(f"DELETE FROM {table} WHERE id = 's1'"))
+        changed(lambda: conn.execute(f"INSERT INTO {meta} VALUES ('autre', 'c', 'v')"))
+        changed(lambda: conn.execute(f"TRUNCATE {table}"))
+
+        def rolled_back() -> None:
+            with conn.transaction(force_rollback=True):
+                conn.execute(row, ("s2",))
+
+        unchanged(rolled_back)
+
+        def savepoint() -> None:  # a write rolled back to a savepoint, then one kept
+            with conn.transaction():
+                with conn.transaction(force_rollback=True):
+                    conn.execute(row, ("s3",))
+                conn.execute(row, ("s4",))
+
+        changed(savepoint)
+        # Two writers at once: neither waits for the other (the counter is locked at commit
+        # only), each commit is a new revision.
+        with psycopg.connect(store.conninfo) as second:
+            second.execute("SET lock_timeout = '2s'")
+            before = store.revision()
+            with conn.transaction():
+                conn.execute(row, ("s5",))
+                second.execute(row, ("s6",))  # would wait for the first writer's commit
+            first_done = store.revision()
+            assert first_done != before  # committed
+            second.commit()
+            assert store.revision() not in (before, first_done)
+            assert second.execute(f"SELECT count(*) FROM {store._t(PG_WRITERS_TABLE)}"
+                                  ).fetchone()[0] == 0
+        conn.execute("DROP TABLE public.ort_geo_test_voisin")
+        # A store made before the revision table: the cluster's snapshot, then its own.
+        conn.execute(f'DROP FUNCTION "{store.schema}".{PG_NOTED_FUNCTION}() CASCADE')
+        conn.execute(f"DROP TABLE {store._t(PG_REVISION_TABLE)}, {store._t(PG_WRITERS_TABLE)}")
+        conn.execute(f'DROP FUNCTION "{store.schema}".{PG_COMMIT_FUNCTION}()')
+        conn.execute(f'COMMENT ON FUNCTION "{store.schema}".{PG_FUNCTION}() IS '
+                     "'ort-geo journal externe 3'")
+    old = open_store(store.url)
+    assert old.revision().count(":") == 2  # xmin:xmax:xip
+    old.set_meta("ici", {"k": "w"})  # the tool's first write installs what is missing
+    assert old.revision().count(":") == 1 and open_store(store.url).revision() == old.revision()
+
+
 def test_commands_and_the_api_close_their_store(new_store, postgis_schema_url, tmp_path,
                                                 monkeypatch):
     """Every command that opens a PostGIS store closes it when it ends, after an error too;

@@ -174,7 +174,18 @@ PG_TRUNCATE_FUNCTION = "ort_journal_externe_vidage"
 PG_TRIGGER = "ort_journal_externe"
 PG_TRUNCATE_TRIGGER = "ort_journal_externe_vidage"
 #: Bumped when the trigger code changes, so stores get the new version at their next write.
-PG_VERSION = "ort-geo journal externe 3"
+PG_VERSION = "ort-geo journal externe 4"
+#: The schema's revision (:meth:`PostGISStore.revision`): one row, a token drawn when the table
+#: is made (a schema dropped and made again does not repeat revisions) and a counter that every
+#: committed write to the schema's tables adds one to, whoever the writer.
+PG_REVISION_TABLE = "ort_revision"
+#: The transactions that wrote to the schema and have not committed yet (empty at rest).
+PG_WRITERS_TABLE = "ort_revision_en_cours"
+PG_REVISION_TRIGGER = "ort_revision"
+PG_NOTED_FUNCTION = "ort_revision_notee"
+PG_COMMIT_FUNCTION = "ort_revision_validee"
+#: Set (transaction-local) once a transaction's write is noted: its next statements skip it.
+PG_NOTED_SETTING = "ort_geo.revision_notee"
 
 
 def _pg_record(row: str) -> str:
@@ -241,9 +252,68 @@ BEGIN
   RETURN NULL;
 END
 $body$"""
-    return [row_fn, truncate_fn,
+    return [row_fn, truncate_fn, *pg_revision_sql(schema),
             f"COMMENT ON FUNCTION \"{schema}\".{PG_FUNCTION}() IS '{PG_VERSION}'",
             f'CREATE INDEX IF NOT EXISTS {TS_INDEX} ON {journal} (ts COLLATE "C")']
+
+
+def pg_revision_sql(schema: str) -> list[str]:
+    """The schema's revision, changed by every committed write to its tables (layers, journal,
+    metadata), by the tool or by any other client, and by nothing else — a commit in another
+    schema or database leaves it as it is.
+
+    The first write statement of a transaction on one of those tables (a statement trigger,
+    skipped by its WHEN clause once the transaction is noted) puts the transaction in
+    :data:`PG_WRITERS_TABLE`, whose row fires a deferred constraint trigger at commit: it adds
+    one to the counter and removes the row. The counter's row is locked only from then to the
+    end of the commit — taken by the first write, it would make writers of different features
+    wait for each other, and deadlock those that lock rows in another order. A statement rolled
+    back to a savepoint takes its row, and the setting that skips the next ones, with it.
+    A client's transaction in REPEATABLE READ or SERIALIZABLE committing in the same instant as
+    another writer may have to be run again (as when both update one row)."""
+    t = f'"{schema}"'
+    noted = f"""
+CREATE OR REPLACE FUNCTION {t}.{PG_NOTED_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+  PERFORM set_config('{PG_NOTED_SETTING}', 'on', true);
+  INSERT INTO {t}.{PG_WRITERS_TABLE} VALUES (txid_current()) ON CONFLICT DO NOTHING;
+  RETURN NULL;
+END
+$body$"""
+    commit = f"""
+CREATE OR REPLACE FUNCTION {t}.{PG_COMMIT_FUNCTION}() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$
+BEGIN
+  UPDATE {t}.{PG_REVISION_TABLE} SET n = n + 1;
+  DELETE FROM {t}.{PG_WRITERS_TABLE} WHERE xid = NEW.xid;
+  RETURN NULL;
+END
+$body$"""
+    return [
+        f"CREATE TABLE IF NOT EXISTS {t}.{PG_REVISION_TABLE} (token text NOT NULL, "
+        "n bigint NOT NULL)",
+        f"INSERT INTO {t}.{PG_REVISION_TABLE} SELECT md5(random()::text || "
+        f"clock_timestamp()::text), 0 WHERE NOT EXISTS (SELECT FROM {t}.{PG_REVISION_TABLE})",
+        f"CREATE TABLE IF NOT EXISTS {t}.{PG_WRITERS_TABLE} (xid bigint PRIMARY KEY)",
+        noted, commit,
+        f"DROP TRIGGER IF EXISTS {PG_REVISION_TRIGGER} ON {t}.{PG_WRITERS_TABLE}",
+        f"CREATE CONSTRAINT TRIGGER {PG_REVISION_TRIGGER} AFTER INSERT ON {t}.{PG_WRITERS_TABLE} "
+        f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {t}.{PG_COMMIT_FUNCTION}()",
+        *(sql for table in ("ort_journal", "ort_meta")
+          for sql in pg_revision_trigger_sql(schema, table)),
+    ]
+
+
+def pg_revision_trigger_sql(schema: str, table: str) -> list[str]:
+    """The statement trigger noting a write to one table of the schema (:func:`pg_revision_sql`)."""
+    name = f'"{schema}"."{table}"'
+    return [
+        f"DROP TRIGGER IF EXISTS {PG_REVISION_TRIGGER} ON {name}",
+        f"CREATE TRIGGER {PG_REVISION_TRIGGER} AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON "
+        f"{name} FOR EACH STATEMENT WHEN (current_setting('{PG_NOTED_SETTING}', true) IS "
+        f"DISTINCT FROM 'on') EXECUTE FUNCTION \"{schema}\".{PG_NOTED_FUNCTION}()",
+    ]
 
 
 def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
@@ -258,5 +328,6 @@ def pg_layer_sql(schema: str, spec: LayerSpec) -> list[str]:
         f"DROP TRIGGER IF EXISTS {PG_TRUNCATE_TRIGGER} ON {table}",
         f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON {table} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION \"{schema}\".{PG_TRUNCATE_FUNCTION}({args})",
+        *pg_revision_trigger_sql(schema, spec.name),
     ]
 

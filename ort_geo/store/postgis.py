@@ -69,6 +69,8 @@ from .base import (
 from .gpkg import geometry_type_name
 from .journal_triggers import (
     PG_FUNCTION,
+    PG_REVISION_TABLE,
+    PG_REVISION_TRIGGER,
     PG_SETTING,
     PG_TRIGGER,
     PG_TRUNCATE_TRIGGER,
@@ -95,8 +97,10 @@ _POINT_COLUMN = ("ort_point geometry(Point, {epsg}) "
 
 #: libpq's status of a result with rows, of a command (psycopg.pq.ExecStatus).
 _TUPLES_OK, _COMMAND_OK = 2, 1
-#: The store's revision (:meth:`PostGISStore.revision`), prepared on threads' own connections.
-_REVISION_SQL, _REVISION_NAME = b"SELECT pg_current_snapshot()::text", b"ort_geo_revision"
+#: The store's revision (:meth:`PostGISStore.revision`) of a schema made before its revision
+#: table (journal_triggers.pg_revision_sql): the cluster's snapshot. Prepared on threads' own
+#: connections, as the schema's (named after the statement: one name, one text).
+_SNAPSHOT_SQL = b"SELECT pg_current_snapshot()::text"
 
 #: Share of the last pages' features their callers kept (:meth:`PostGISStore.read_page`) below
 #: which a page is read whole in one statement rather than its ids, then the rows not kept: the
@@ -163,6 +167,7 @@ class PostGISStore(Store):
         self._local = threading.local()
         self._journal_ready = False  # journal triggers checked (see journal_triggers)
         self._kept_share = 1.0  # of the last pages' features, kept by their callers (read_page)
+        self._revision_sql = _SNAPSHOT_SQL  # the schema's own once its table exists
         psycopg, _ = _psycopg()
         try:
             with psycopg.connect(self.conninfo, connect_timeout=10) as conn:
@@ -180,6 +185,7 @@ class PostGISStore(Store):
                     self._epsg = STORAGE_EPSG if row is None else int(row[0])
                     self._upgrade(conn)
                     self._add_points(conn)
+                self._find_revision(conn)
         except psycopg.Error as exc:
             raise with_detail(StoreError(f"Base PostGIS inaccessible ({masked(self.conninfo)}) : "
                                          f"{_connection_reason(exc)}."), _reason(exc)) from None
@@ -288,10 +294,28 @@ class PostGISStore(Store):
         with self._connection() as conn, conn.transaction():
             # Marks this transaction as the tool's: the journal triggers stay silent in it.
             conn.execute("SELECT set_config(%s, 'on', true)", (PG_SETTING,))
+            installed = False
             if not self._journal_ready and not self._triggers_installed(conn):
                 self._install_triggers(conn)  # a store created before the triggers
+                installed = True
             yield _PgTransaction(conn, self)
         self._journal_ready = True  # committed
+        if installed:
+            with self._connection() as conn:
+                self._find_revision(conn)
+
+    def _schema_changed(self, conn: psycopg.Connection) -> None:
+        """A new revision for a change of tables or columns (no row written: no trigger)."""
+        table = self._t(PG_REVISION_TABLE)
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
+            conn.execute(f"UPDATE {table} SET n = n + 1")
+
+    def _find_revision(self, conn: psycopg.Connection) -> None:
+        """Read the schema's own revision (its table) rather than the cluster's snapshot once
+        the table exists (made with the journal triggers: a store's first write installs them)."""
+        table = self._t(PG_REVISION_TABLE)
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
+            self._revision_sql = f"SELECT token || ':' || n FROM {table}".encode()
 
     def _triggers_installed(self, conn: psycopg.Connection) -> bool:
         version = conn.execute(
@@ -303,8 +327,10 @@ class PostGISStore(Store):
         count = conn.execute(
             "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
-            "AND t.tgname IN (%s, %s)", (self.schema, PG_TRIGGER, PG_TRUNCATE_TRIGGER)).fetchone()
-        return count[0] == 2 * len(self.catalogue.names)
+            "AND t.tgname IN (%s, %s, %s)",
+            (self.schema, PG_TRIGGER, PG_TRUNCATE_TRIGGER, PG_REVISION_TRIGGER)).fetchone()
+        # Per layer: journal, truncation, revision; revision on the journal, metadata, writers.
+        return count[0] == 3 * len(self.catalogue.names) + 3
 
     def _install_triggers(self, conn: psycopg.Connection) -> None:
         """The functions and triggers that journal other clients' edits (journal_triggers)."""
@@ -369,6 +395,7 @@ class PostGISStore(Store):
         if not new and not added:
             return
         with conn.transaction():
+            self._schema_changed(conn)
             for spec in new:
                 self._create_layer(conn, spec)
             for spec, f in added:
@@ -386,6 +413,7 @@ class PostGISStore(Store):
         missing = [n for n in names if n not in have]
         if missing:
             with conn.transaction():
+                self._schema_changed(conn)
                 for name in missing:
                     conn.execute(f"ALTER TABLE {self._t(name)} ADD COLUMN "
                                  f"{_POINT_COLUMN.format(epsg=self.epsg)}")
@@ -878,16 +906,17 @@ class PostGISStore(Store):
                 # journaled). Asked through libpq itself (one text value: a psycopg cursor
                 # would triple the client's CPU of a query every API request makes), prepared
                 # once on a thread's own connection (PostgreSQL's CPU: 22 µs instead of 36).
-                pg = conn.pgconn
+                pg, sql = conn.pgconn, self._revision_sql
+                name = b"ort_geo_revision_" + (b"schema" if sql is not _SNAPSHOT_SQL else b"cluster")
                 if getattr(self._local, "own", None) is not conn:
-                    result = pg.exec_(_REVISION_SQL)
-                elif getattr(self._local, "revision_on", None) is conn:
-                    result = pg.exec_prepared(_REVISION_NAME, [])
+                    result = pg.exec_(sql)
+                elif getattr(self._local, "revision_on", None) == (conn, name):
+                    result = pg.exec_prepared(name, [])
                 else:
-                    result = pg.prepare(_REVISION_NAME, _REVISION_SQL)
+                    result = pg.prepare(name, sql)
                     if result.status == _COMMAND_OK:
-                        self._local.revision_on = conn
-                        result = pg.exec_prepared(_REVISION_NAME, [])
+                        self._local.revision_on = (conn, name)
+                        result = pg.exec_prepared(name, [])
                 if result.status != _TUPLES_OK:
                     psycopg, _ = _psycopg()
                     raise psycopg.errors.error_from_result(result, conn.info.encoding)
