@@ -173,6 +173,7 @@ def create_app(store_url: str, *, title: str = "ort-geo",
         pool.open()
         yield
         pool.shutdown()  # the workers end with the server
+        app.state.store.close()  # its connections too (reopened if the app serves again)
 
     app = FastAPI(
         lifespan=lifespan,

@@ -113,14 +113,18 @@ async def _source(request: Request) -> bytes | Path:
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=5)
-        upload = form.get("fichier")
-        if not isinstance(upload, UploadFile):
-            raise InputError("Envoyez le périmètre dans le champ de fichier « fichier ».")
-        suffix = Path(upload.filename or "").suffix.lower()
-        if suffix not in UPLOAD_SUFFIXES:
-            raise FormatError(f"Fichier « {upload.filename} » : format de périmètre non reconnu "
-                              f"(admis : {', '.join(UPLOAD_SUFFIXES)} ; Shapefile en .zip).")
-        data = await upload.read(MAX_UPLOAD + 1)
+        try:  # the upload's spooled temporary file is closed here, not by the collector
+            upload = form.get("fichier")
+            if not isinstance(upload, UploadFile):
+                raise InputError("Envoyez le périmètre dans le champ de fichier « fichier ».")
+            suffix = Path(upload.filename or "").suffix.lower()
+            if suffix not in UPLOAD_SUFFIXES:
+                raise FormatError(f"Fichier « {upload.filename} » : format de périmètre non "
+                                  f"reconnu (admis : {', '.join(UPLOAD_SUFFIXES)} ; Shapefile "
+                                  "en .zip).")
+            data = await upload.read(MAX_UPLOAD + 1)
+        finally:
+            await form.close()
         if len(data) > MAX_UPLOAD:
             raise InputError("Fichier de périmètre trop volumineux (50 Mo au plus).")
         folder = Path(tempfile.mkdtemp(prefix="ort-geo-perimetre-"))

@@ -219,7 +219,8 @@ def demo_copy(demo_store_path: Path, request: pytest.FixtureRequest) -> Callable
         from ort_geo.copy import copy_store
 
         store = open_store(request.getfixturevalue("postgis_schema_url")(), create=True)
-        copy_store(open_store(demo_store_path), store)
+        with open_store(demo_store_path) as source:
+            copy_store(source, store)
         return store
 
     return copy
@@ -228,7 +229,8 @@ def demo_copy(demo_store_path: Path, request: pytest.FixtureRequest) -> Callable
 @pytest.fixture
 def demo_store_edit(demo_copy: Callable, backend: str, tmp_path: Path):
     """A private copy of the demo store that a test may modify, once per backend."""
-    return demo_copy(backend, tmp_path)
+    with demo_copy(backend, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture(scope="session")

@@ -138,6 +138,7 @@ def test_postgis_store_created_before_the_tables_gains_them(postgis_schema_url):
     assert "taux_realisation" in store.read("actions").columns
     store.write("financements", LINES, author="x")
     assert store.count("financements") == 2
+    store.close()
     with psycopg.connect(store.conninfo) as conn:  # labelled for QGIS and psql like the others
         label = conn.execute("SELECT col_description(%s::regclass, attnum) FROM pg_attribute "
                              "WHERE attrelid = %s::regclass AND attname = 'taux_realisation'",

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
+    from ..store.base import Store
+
     console: Console
     console_err: Console
 T = TypeVar("T")
+S = TypeVar("S", bound="Store")
 
 
 def __getattr__(name: str) -> Any:
@@ -99,3 +102,18 @@ def loading() -> Iterator[None]:
         gc.freeze()
         gc.enable()
         click.get_current_context().call_on_close(gc.unfreeze)
+
+
+def closed_at_end(store: S) -> S:
+    """``store``, closed when the command ends, however it ends (an error, ``sys.exit``): a
+    PostGIS store's connections and pool thread are not left to the garbage collector."""
+    click.get_current_context().call_on_close(store.close)
+    return store
+
+
+def opened(store: str, **options: Any) -> Store:
+    """The store at ``store`` (:func:`ort_geo.store.open_store` and its ``options``), closed
+    when the command ends (:func:`closed_at_end`)."""
+    from ..store import open_store
+
+    return closed_at_end(open_store(store, **options))

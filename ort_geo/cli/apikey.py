@@ -6,8 +6,7 @@ import click
 from rich.table import Table
 
 from .. import auth
-from ..store import open_store
-from ._common import console, console_err, store_option
+from ._common import console, console_err, opened, store_option
 
 
 @click.group("apikey", subcommand_metavar="COMMANDE [ARGUMENTS]...")
@@ -23,7 +22,7 @@ def command() -> None:
 @store_option
 def create(nom: str, role: str, store: str) -> None:
     """Crée une clé pour NOM (nom inscrit au journal pour chaque modification)."""
-    key = auth.create_key(open_store(store), nom, role)  # type: ignore[arg-type]
+    key = auth.create_key(opened(store), nom, role)  # type: ignore[arg-type]
     console_err.print(f"Clé créée pour [bold]{nom}[/] (rôle {auth.ROLE_LABELS[role]}). "
                   "Conservez-la : elle ne sera plus affichée.", highlight=False)
     click.echo(key)  # alone on stdout, for scripts: KEY=$(ort-geo apikey create …)
@@ -33,7 +32,7 @@ def create(nom: str, role: str, store: str) -> None:
 @store_option
 def list_(store: str) -> None:
     """Liste les clés (noms, rôles, dates de création ; jamais les clés elles-mêmes)."""
-    records = auth.list_keys(open_store(store))
+    records = auth.list_keys(opened(store))
     if not records:
         console.print("Aucune clé d'API.")
         return
@@ -50,5 +49,5 @@ def list_(store: str) -> None:
 @store_option
 def revoke(nom: str, store: str) -> None:
     """Révoque la clé de NOM (ou d'identifiant NOM)."""
-    record = auth.revoke_key(open_store(store), nom)
+    record = auth.revoke_key(opened(store), nom)
     console.print(f"Clé de {record.name} révoquée.", highlight=False)

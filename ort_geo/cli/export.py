@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from ..io import FORMATS, export_format, export_layer
-from ..store import open_store
-from ._common import console, progress, store_option
+from ._common import console, opened, progress, store_option
 
 
 @click.command("export")
@@ -20,7 +19,7 @@ from ._common import console, progress, store_option
 @store_option
 def command(layer: str, output: str, fmt: str | None, public: bool, store: str) -> None:
     """Exporte la couche COUCHE : GeoPackage, GeoJSON (WGS84), Shapefile zippé ou CSV (tableur)."""
-    st = open_store(store)
+    st = opened(store)
     kind = export_format(output, fmt)
     count = st.count(layer)
     with progress() as bar:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from ..clock import format_timestamp
-from ..store import open_store
 from ..timeline import versions
-from ._common import console, store_option
+from ._common import console, opened, store_option
 
 
 @click.command("history")
@@ -16,7 +15,7 @@ from ._common import console, store_option
 @store_option
 def command(layer: str, feature_id: str, store: str) -> None:
     """Affiche les versions successives d'un objet (journal des modifications)."""
-    st = open_store(store)
+    st = opened(store)
     st.spec(layer)
     # Numbered as everywhere else (ort-geo diff, the API, the editor): ort_geo.timeline.
     found = versions(st, layer, feature_id)

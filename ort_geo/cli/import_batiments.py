@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from ..importers import FORMATS, import_buildings
-from ..store import open_store
-from ._common import author_option, console, store_option
+from ._common import author_option, console, opened, store_option
 
 
 @click.command("import-batiments")
@@ -25,7 +24,7 @@ from ._common import author_option, console, store_option
 def command(fichier: str, fmt: str, no_attach: bool, distance: float, keep_outside: bool,
             store: str, author: str) -> None:
     """Importe des bâtiments réels (BD TOPO, RNB) ou des logements (LOVAC) dans « batiments »."""
-    st = open_store(store)
+    st = opened(store)
     with console.status("Import des bâtiments…") as status:
         report = import_buildings(st, fichier, fmt, author=author,  # type: ignore[arg-type]
                                   attach=not no_attach, max_distance=distance,

@@ -16,7 +16,7 @@ from ..errors import StoreError
 from ..store import open_store
 from ..store.postgis import masked
 from ..territory import load_territory
-from ._common import console, progress
+from ._common import closed_at_end, console, opened, progress
 
 
 @click.command("init")
@@ -56,8 +56,8 @@ def command(store: str | None, territory: str | None, pvd: str | None, epci: str
     if _exists(store):
         raise click.ClickException(f"{masked(store)} existe déjà : rien n'a été modifié.")
     manifest = load_territory(territory) if territory else None
-    st = open_store(store, create=True,
-                    epsg=manifest.epsg if manifest is not None else STORAGE_EPSG)
+    st = opened(store, create=True,
+                epsg=manifest.epsg if manifest is not None else STORAGE_EPSG)
     if manifest is not None:
         st.set_meta("territory", {"manifest": manifest.model_dump_json()})
     console.print(f"Entrepôt créé : [bold]{masked(store)}[/] ({len(st.layer_names())} couches, "
@@ -69,7 +69,7 @@ def _territory(store: str, pvd: str | None, epci: str | None, directory: str | N
     from ..build import init_territory
 
     folder = Path(directory) if directory else Path(store).with_suffix("")
-    st = init_territory(store, folder, pvd=pvd, epci=epci, dem=dem, axis=axis)
+    st = closed_at_end(init_territory(store, folder, pvd=pvd, epci=epci, dem=dem, axis=axis))
     manifest = load_territory(folder)
     communes = st.read("communes", columns=["nom"])
     main = communes.loc[communes["code_insee"] == manifest.main_town, "nom"]

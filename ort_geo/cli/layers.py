@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ..store import open_store
-from ._common import console, store_option
+from ._common import console, opened, store_option
 
 
 @click.command("layers")
@@ -14,7 +13,7 @@ from ._common import console, store_option
 def command(store: str) -> None:
     """Liste les couches de l'entrepôt, leur nombre d'objets et leur emprise (dans le SCR de
     l'entrepôt : Lambert-93 en métropole, UTM outre-mer)."""
-    st = open_store(store)
+    st = opened(store)
     table = Table(title=f"Couches de {store}")
     for col in ("couche", "titre", "géométrie", "objets", f"emprise (EPSG:{st.epsg})"):
         table.add_column(col, justify="right" if col == "objets" else "left")

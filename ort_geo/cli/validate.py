@@ -10,9 +10,8 @@ from ..catalogue import CATALOGUE
 from ..clock import format_timestamp
 from ..external_edits import EXTERNAL_AUTHOR, external_edits
 from ..rules import candidate_from_file, errors, format_report, validate
-from ..store import open_store
 from ..territory import load_territory
-from ._common import console, store_option
+from ._common import console, opened, store_option
 
 
 @click.command("validate")
@@ -24,7 +23,7 @@ from ._common import console, store_option
                    "contenu pour la validation seulement (rien n'est écrit). Répétable.")
 def command(store: str, territory: str | None, candidates: tuple[str, ...]) -> None:
     """Vérifie l'atlas : règle L303-2, topologie, rattachement des actions."""
-    st = open_store(store)
+    st = opened(store)
     overrides = {}
     for item in candidates:
         layer, sep, path = item.partition("=")

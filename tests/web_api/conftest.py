@@ -22,8 +22,11 @@ from ort_geo import auth
 def api_store(tmp_path_factory, backend, request):
     """The API's store, on each backend (a fresh PostGIS schema per module)."""
     if backend == "postgis":
-        return build_store(request.getfixturevalue("postgis_schema_url")())
-    return build_store(tmp_path_factory.mktemp("api") / "atlas.gpkg")
+        store = build_store(request.getfixturevalue("postgis_schema_url")())
+    else:
+        store = build_store(tmp_path_factory.mktemp("api") / "atlas.gpkg")
+    yield store
+    store.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,7 @@ def demo(demo_copy, tmp_path_factory, backend):
             "editor": auth.create_key(st, "Chef de projet", "editor")}
     with TestClient(create_app(st.url)) as client:
         yield client, st, keys
+    st.close()
 
 
 def free_port() -> int:

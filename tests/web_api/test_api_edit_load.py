@@ -43,7 +43,8 @@ def edited(demo_copy, tmp_path_factory, backend):
         editing.checked_edit(st, "secteurs_ort", "create", _sector(f"charge-{k}", box),
                              author="test")
     key = auth.create_key(st, "Éditeurs en charge", "editor")
-    return st, st.url, key
+    yield st, st.url, key
+    st.close()
 
 
 def _bump(client: httpx.Client, url: str, key: str, statuses: list[int]) -> bool:

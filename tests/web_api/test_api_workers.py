@@ -32,6 +32,7 @@ def two_workers(postgis_schema_url):
     with serve_process(store.url, "--workers", "2", timeout=120) as (base, proc):
         workers = children(proc.pid)
         yield base, key, store, workers
+    store.close()
 
 
 def _editor(base: str, key: str) -> tuple[int, int]:
