@@ -6,6 +6,7 @@ statuses here, once (:data:`STATUSES`), as OGC exception documents (``code`` + `
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import AsyncIterator
@@ -154,6 +155,21 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, send_headers_only)
 
 
+_collected = False
+
+
+def _freeze_startup_objects() -> None:
+    """Put what the server built before its first request (modules, the app, its routes:
+    some 150,000 objects) out of the garbage collector's sight: a full collection then walks
+    only what requests leave behind. Before, one took 70-80 ms every few thousand requests,
+    with the kept feature texts and decoded nodes around: the p99 of a busy server."""
+    global _collected
+    if not _collected:  # once per process: the garbage of the imports
+        gc.collect()
+        _collected = True
+    gc.freeze()
+
+
 def create_app(store_url: str, *, title: str = "ort-geo",
                geometry_processes: int = DEFAULT_PROCESSES,
                geometry_queue: int = DEFAULT_QUEUE, threads: int = DEFAULT_THREADS) -> FastAPI:
@@ -171,7 +187,9 @@ def create_app(store_url: str, *, title: str = "ort-geo",
         # The event loop's thread limiter: every sync route and dependency goes through it.
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         pool.open()
+        _freeze_startup_objects()
         yield
+        gc.unfreeze()  # (tests run many apps in one process)
         pool.shutdown()  # the workers end with the server
         app.state.store.close()  # its connections too (reopened if the app serves again)
 
