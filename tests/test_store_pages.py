@@ -260,6 +260,7 @@ def test_a_page_with_kept_features_is_the_page_without_them(store, monkeypatch):
     store.write("batiments", frame, author="test")
     area = shapely.affinity.rotate(shapely.box(X0 + 200, Y0 + 200, X0 + 800, Y0 + 800), 20)
     cases = {"all": {}, "where": {"where": {"etat": ["bon", "moyen"]}}, "bbox": {"bbox": BOX},
+             "bbox as a list": {"bbox": list(BOX)},
              "area": {"area": area, "bbox": area.bounds},
              "area+where": {"area": area, "bbox": area.bounds, "where": {"etat": "degrade"}}}
     rng = np.random.default_rng(7)

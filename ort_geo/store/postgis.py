@@ -591,8 +591,8 @@ class PostGISStore(Store):
         names = spec.selected_names(columns)
         # The page's rows and count, remembered per store revision: a map asks the same boxes
         # again and again, and while the store is unchanged they are the same.
-        key = (layer, tuple(names), repr(sorted((where or {}).items())), bbox, area, limit,
-               offset, count)
+        key = (layer, tuple(names), repr(sorted((where or {}).items())),
+               None if bbox is None else tuple(bbox), area, limit, offset, count)
         if revision is None:
             revision = self.revision()
         with self._pages_lock:
