@@ -55,6 +55,7 @@ from .journal_triggers import (
     sqlite_trigger_names,
 )
 from .rtree import (
+    REMEMBERED_VERTICES,
     HalfPlane,
     NodeCache,
     area_half_planes,
@@ -715,6 +716,17 @@ class GeoPackageStore(Store):
                              "filtre par emprise.")
         if bbox is None:
             bbox = tuple(shapely.bounds(area).tolist())
+        rtree, cache = f"rtree_{spec.name}_geom", self._nodes(conn)
+        # A box asked again while the file is unchanged: its matches as they were (a map asks
+        # the same boxes again and again). Small areas only: a drawn perimeter is not kept.
+        key = None
+        if area is None or shapely.get_num_coordinates(area) <= REMEMBERED_VERTICES:
+            key = (spec.name, sql_where, *params, *bbox, area)
+            conn.execute(f'SELECT 1 FROM "{rtree}_node" WHERE nodeno = 1').fetchone()
+            cache.check(conn)  # (after the transaction's first read)
+            found = cache.matches.get(key)
+            if found is not None:
+                return found
         if area is None:
             area = shapely.box(*bbox)
             inner: list[HalfPlane] = [(1.0, 0.0, bbox[2]), (-1.0, 0.0, -bbox[0]),
@@ -722,17 +734,19 @@ class GeoPackageStore(Store):
             outer: list[HalfPlane] = []  # the R-tree's own test
         else:
             inner, outer = area_half_planes(area)
-        fids, boxes = candidates(conn, f"rtree_{spec.name}_geom", bbox, self._nodes(conn))
+        fids, boxes = candidates(conn, rtree, bbox, cache)
         inside, outside = classify(boxes, inner, outer)
         certain, unsure = fids[inside], fids[~inside & ~outside]
-        cache = self._nodes(conn)
         if sql_where != "1=1":  # the filter's outcome per feature, kept like its geometry
             passing = self._passing(conn, spec, sql_where, params,
                                     np.concatenate([certain, unsure]), cache)
             certain, unsure = certain[passing[:len(certain)]], unsure[passing[len(certain):]]
         if len(unsure):
             unsure = unsure[shapely.intersects(area, self._geometries(conn, spec, unsure, cache))]
-        return np.sort(np.concatenate([certain, unsure]))
+        matched = np.sort(np.concatenate([certain, unsure]))
+        if key is not None:
+            cache.remember(key, matched)
+        return matched
 
     @staticmethod
     def _passing(conn: sqlite3.Connection, spec: LayerSpec, sql_where: str, params: list[Any],

@@ -106,6 +106,8 @@ HalfPlane = tuple[float, float, float]
 MAX_NODES = 8192
 #: Other values a connection keeps (a geometry, a filter's outcome for one feature).
 MAX_ROWS = 65536
+#: Box reads whose matches a connection keeps (a few kB each).
+MAX_MATCHES = 1024
 
 
 class NodeCache:
@@ -125,6 +127,8 @@ class NodeCache:
         self.rows: dict[tuple[Any, int], Any] = {}
         #: Filters by number (the rows' key of a filter's outcomes): their text and values.
         self.filters: dict[tuple[Any, ...], int] = {}
+        #: The sorted fids a box read matched, by layer, filter, box and area.
+        self.matches: dict[tuple[Any, ...], np.ndarray] = {}
 
     def check(self, conn: sqlite3.Connection) -> None:
         """Forget every node if the file changed since the last read: call it inside the read
@@ -135,7 +139,14 @@ class NodeCache:
             self._nodes.clear()
             self.rows.clear()
             self.filters.clear()
+            self.matches.clear()
             self._version = version
+
+    def remember(self, key: tuple[Any, ...], matched: np.ndarray) -> None:
+        """Keep what a box read matched (see :attr:`matches`; the last :data:`MAX_MATCHES`)."""
+        if len(self.matches) >= MAX_MATCHES:
+            self.matches.pop(next(iter(self.matches)))
+        self.matches[key] = matched
 
     def nodes(self, conn: sqlite3.Connection, rtree: str, numbers: list[int],
               size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,14 +222,14 @@ def area_half_planes(area: Any) -> tuple[list[HalfPlane], list[HalfPlane]]:
     quadrilateral is found (every box is then undecided). Remembered for the last small areas
     (the boxes a map asks again and again; a drawn perimeter is not kept): the lists must not
     be changed."""
-    if shapely.get_num_coordinates(area) <= _REMEMBERED_VERTICES:
+    if shapely.get_num_coordinates(area) <= REMEMBERED_VERTICES:
         return _half_planes(area)
     return _half_planes.__wrapped__(area)
 
 
-#: Areas of at most this many vertices have their half-planes remembered (a projected CRS84
-#: box has 17 to 129).
-_REMEMBERED_VERTICES = 160
+#: Areas of at most this many vertices have their half-planes (and a GeoPackage box read its
+#: matches) remembered: a projected CRS84 box has 17 to 129.
+REMEMBERED_VERTICES = 160
 
 
 @functools.lru_cache(maxsize=1024)
