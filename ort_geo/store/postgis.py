@@ -80,7 +80,7 @@ from .journal_triggers import (
     pg_install_sql,
     pg_layer_sql,
 )
-from .rtree import area_half_planes
+from .rtree import REMEMBERED_VERTICES, area_half_planes
 
 if TYPE_CHECKING:
     import psycopg
@@ -590,13 +590,18 @@ class PostGISStore(Store):
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         # The page's rows and count, remembered per store revision: a map asks the same boxes
-        # again and again, and while the store is unchanged they are the same.
-        key = (layer, tuple(names), repr(sorted((where or {}).items())),
-               None if bbox is None else tuple(bbox), area, limit, offset, count)
+        # again and again, and while the store is unchanged they are the same. Small areas only
+        # (a drawn perimeter of 190,000 vertices is neither hashed nor kept).
+        key = None if area is not None and shapely.get_num_coordinates(
+            area) > REMEMBERED_VERTICES else (
+            layer, tuple(names), repr(sorted((where or {}).items())),
+            None if bbox is None else tuple(bbox), area, limit, offset, count)
         if revision is None:
             revision = self.revision()
+        known = None
         with self._pages_lock:
-            known = self._pages.get(key)
+            if key is not None:
+                known = self._pages.get(key)
             if known is not None:
                 self._pages.move_to_end(key)
         with self._reading() as conn:
@@ -609,8 +614,9 @@ class PostGISStore(Store):
                 matched = head[0][-1] if count and head else None
                 head = [r[:3] for r in head if r[2] is not None]  # past the end: the count
                 with self._pages_lock:
-                    self._pages[key] = (revision, head, matched)
-                    self._pages.move_to_end(key)
+                    if key is not None:
+                        self._pages[key] = (revision, head, matched)
+                        self._pages.move_to_end(key)
                     if len(self._pages) > KEPT_QUERIES:
                         self._pages.popitem(last=False)
             fids = [r[2] for r in head]
