@@ -39,9 +39,11 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -178,9 +180,11 @@ def running(name: str, argv: list[str], ready: str, env: dict[str, str] | None =
 
     port = port or _free_port()
     log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
+    # Its own process group: the workers go with it (a peer's workers still busy with the
+    # requests of a route wrk has left would run on beside the next server's measurements).
     proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv],
                             env={**os.environ, **(env or {})}, stdout=log, stderr=log,
-                            cwd=ROOT)
+                            cwd=ROOT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300  # workers import their stack: slow on a busy machine
@@ -203,6 +207,8 @@ def running(name: str, argv: list[str], ready: str, env: dict[str, str] | None =
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # workers left behind
         log.close()
 
 
