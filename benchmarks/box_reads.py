@@ -21,14 +21,11 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reader(read, values: list[str], k: int, stop: threading.Event, counts: list[int]) -> None:
@@ -95,16 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # one version's process
     args = parser.parse_args(argv)
     threads = sorted({1, args.threads})
-    if args.worker is not None:
-        # Run as a script, its folder comes first on sys.path: "api" would be benchmarks/api.py.
-        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
-        import ort_geo
+    from benchmarks.edit_service import as_version_worker, baseline_tree, version_worker
 
-        print(f"ort_geo from {Path(ort_geo.__file__).parent}", file=sys.stderr)
+    if args.worker is not None:
+        as_version_worker(__file__)
         print(json.dumps(measure(args.worker, threads, args.seconds)))
         return 0
     from benchmarks.api import build
-    from benchmarks.edit_service import baseline_tree
 
     store_path = build(args.cache.resolve(), args.buildings)
     print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
@@ -112,16 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ort-geo-bench-box-") as tmp:
         for name, pythonpath in (("baseline", baseline_tree(args.baseline, Path(tmp))),
                                  ("this", None)):
-            # Run as a script (``-m`` would put this checkout first on sys.path): the version's
-            # ort_geo and api first, then this checkout (benchmarks, and this version's code).
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-                str(p) for p in (pythonpath, ROOT) if p is not None)}
-            done = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve()), "--worker", str(store_path),
-                 "--threads", str(args.threads), "--seconds", str(args.seconds)],
-                cwd=tmp, env=env, capture_output=True, text=True, check=True)
-            results[name] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"{name}: {done.stderr.strip().splitlines()[-1]}", flush=True)
+            results[name], said = version_worker(
+                __file__, ["--worker", str(store_path), "--threads", str(args.threads),
+                           "--seconds", str(args.seconds)], pythonpath, Path(tmp))
+            print(f"{name}: {said}", flush=True)
             for row in results[name]:
                 print(f"{name:8s} {row['box']:6s} box {row['threads']:2d} thread(s): "
                       f"{row['rate']:6.0f} reads/s, CPU "

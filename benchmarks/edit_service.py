@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import json
 import os
 import shutil
 import socket
@@ -37,6 +38,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -88,6 +90,28 @@ def baseline_tree(rev: str, into: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(into / "src", filter="data")
     return into / "src"
+
+
+def version_worker(script: str, argv: list[str], pythonpath: Path | None, cwd: Path,
+                   env: dict[str, str] | None = None) -> tuple[Any, str]:
+    """Run benchmark ``script`` (a file) with ``argv`` as one version's process: as a script
+    (``-m`` would put this checkout first on ``sys.path``), that version's ``ort_geo`` and
+    ``api`` (``pythonpath``; None: this checkout's) first, then this checkout (benchmarks).
+    Returns the JSON its last line of output holds, and its last line of errors."""
+    path = os.pathsep.join(str(p) for p in (pythonpath, ROOT) if p is not None)
+    done = subprocess.run([sys.executable, str(Path(script).resolve()), *argv], cwd=cwd,
+                          env={**os.environ, **(env or {}), "PYTHONPATH": path},
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr.strip().splitlines()[-1]
+
+
+def as_version_worker(script: str) -> None:
+    """In a process :func:`version_worker` started: leave the script's folder off ``sys.path``
+    (``api`` would be benchmarks/api.py) and say which ``ort_geo`` runs, on standard error."""
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(script).parent]
+    import ort_geo
+
+    print(f"ort_geo from {Path(ort_geo.__file__).parent}", file=sys.stderr)
 
 
 @contextmanager

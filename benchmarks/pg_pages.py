@@ -25,24 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _ticks(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
 
 def measure(url: str, seconds: float) -> list[dict]:
     """This process's figures (run by each version in its own interpreter)."""
     from api import geojson
-    from benchmarks.api import boxes, build
+    from benchmarks.api import CPU, boxes, build
     from ort_geo import open_store
 
     gpkg = build(Path(os.environ["ORT_GEO_BENCH_CACHE"]), int(os.environ["ORT_GEO_BENCH_N"]))
@@ -78,7 +70,7 @@ def measure(url: str, seconds: float) -> list[dict]:
     out = []
     for state, kept in (("kept", kept_all), ("half", kept_half), ("cold", kept_none)):
         for name, values in (("fixed", [fixed]), ("varied", varied)):
-            done, pg, cpu, wall = 0, _ticks(backend), time.process_time(), time.perf_counter()
+            done, pg, cpu, wall = 0, CPU.ticks([backend])[backend], time.process_time(), time.perf_counter()
             while time.perf_counter() - wall < seconds:
                 read(values[done % len(values)], kept)
                 done += 1
@@ -86,7 +78,7 @@ def measure(url: str, seconds: float) -> list[dict]:
             out.append({"box": name, "state": state, "matched": matched,
                         "rate": done / (time.perf_counter() - wall),
                         "cpu": (time.process_time() - cpu) / done * 1e3,
-                        "pg": (_ticks(backend) - pg) * 1e3 / hz / done})
+                        "pg": (CPU.ticks([backend])[backend] - pg) * 1e3 / hz / done})
     store.close()
     return out
 
@@ -104,18 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                         default=Path(os.environ.get("ORT_GEO_BENCH_CACHE", "out/bench")))
     parser.add_argument("--worker", help=argparse.SUPPRESS)  # one version's process: the URL
     args = parser.parse_args(argv)
-    if args.worker is not None:
-        # Run as a script, its folder comes first on sys.path: "api" would be benchmarks/api.py.
-        sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
-        import ort_geo
+    from benchmarks.edit_service import as_version_worker, baseline_tree, version_worker
 
-        print(f"ort_geo from {Path(ort_geo.__file__).parent}", file=sys.stderr)
+    if args.worker is not None:
+        as_version_worker(__file__)
         print(json.dumps(measure(args.worker, args.seconds)))
         return 0
     if not args.url:
         parser.error("PostGIS : donnez --url ou ORT_GEO_TEST_POSTGIS")
     from benchmarks.api import build, postgis_copy
-    from benchmarks.edit_service import baseline_tree
 
     cache = args.cache.resolve()
     url = postgis_copy(build(cache, args.buildings), args.url, args.buildings)
@@ -125,17 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         trees = {"baseline": baseline_tree(args.baseline, Path(tmp)), "this": None}
         for k in range(args.rounds):
             for name, pythonpath in trees.items():
-                # Run as a script (``-m`` would put this checkout first on sys.path): the
-                # version's ort_geo and api first, then this checkout (benchmarks).
-                env = {**os.environ, "ORT_GEO_BENCH_CACHE": str(cache),
-                       "ORT_GEO_BENCH_N": str(args.buildings),
-                       "PYTHONPATH": os.pathsep.join(
-                           str(p) for p in (pythonpath, ROOT) if p is not None)}
-                done = subprocess.run(
-                    [sys.executable, str(Path(__file__).resolve()), "--worker", url,
-                     "--seconds", str(args.seconds)],
-                    cwd=tmp, env=env, capture_output=True, text=True, check=True)
-                rows = json.loads(done.stdout.strip().splitlines()[-1])
+                rows, _ = version_worker(
+                    __file__, ["--worker", url, "--seconds", str(args.seconds)], pythonpath,
+                    Path(tmp), {"ORT_GEO_BENCH_CACHE": str(cache),
+                                "ORT_GEO_BENCH_N": str(args.buildings)})
                 results[name].append(rows)
                 for row in rows:
                     print(f"round {k + 1} {name:8s} {row['state']:4s} {row['box']:6s}: "

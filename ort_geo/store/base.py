@@ -408,17 +408,11 @@ class Store(ABC):
         ``area`` (a geometry in the store's CRS) keeps the features that intersect it exactly;
         ``bbox`` the features that intersect the box; ``columns`` (the key is always read) and
         ``where`` as in :meth:`read`. The page is taken in storage order after every filter, so
-        that backends page inside the database. This default reads a frame; backends override it.
+        that backends page inside the database (:meth:`read_page`, which backends override).
         """
-        spec = self.spec(layer)
-        if area is not None:
-            bbox = shapely.bounds(area).tolist() if bbox is None else bbox
-        frame = self.read(layer, bbox=bbox, where=where, columns=columns)
-        if area is not None:
-            frame = frame[frame.intersects(area)]
-        matched = len(frame) if count else None
-        frame = frame.iloc[offset:None if limit is None else offset + limit]
-        return frame_batch(spec, frame), matched
+        page = self.read_page(layer, columns=columns, where=where, bbox=bbox, area=area,
+                              limit=limit, offset=offset, count=count)
+        return page.batch, page.matched
 
     def read_page(
         self,
@@ -439,10 +433,16 @@ class Store(ABC):
         the store changes: the GeoPackage's and PostGIS's ``fid``), in page order, and returns
         for each what the caller keeps for it (a served text, say) or None; the page's batch
         then holds only the features whose value is None. Rows, values, features and count
-        come from one snapshot of the store. This default reads the whole page and keeps
-        nothing; backends override it."""
-        batch, matched = self.read_batch(layer, columns=columns, where=where, bbox=bbox,
-                                         area=area, limit=limit, offset=offset, count=count)
+        come from one snapshot of the store. This default reads a frame and keeps nothing;
+        backends override it."""
+        spec = self.spec(layer)
+        if area is not None:
+            bbox = shapely.bounds(area).tolist() if bbox is None else bbox
+        frame = self.read(layer, bbox=bbox, where=where, columns=columns)
+        if area is not None:
+            frame = frame[frame.intersects(area)]
+        matched = len(frame) if count else None
+        batch = frame_batch(spec, frame.iloc[offset:None if limit is None else offset + limit])
         return Page(batch.ids.tolist(), [None] * len(batch), batch, matched)
 
     def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,

@@ -645,12 +645,6 @@ class GeoPackageStore(Store):
             return conn.execute(f'SELECT count(*) FROM "{layer}" WHERE {sql_where}',
                                 params).fetchone()[0]
 
-    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                   offset=0, count=False):
-        page = self.read_page(layer, columns=columns, where=where, bbox=bbox, area=area,
-                              limit=limit, offset=offset, count=count)
-        return page.batch, page.matched
-
     def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                   offset=0, count=False, kept=None):
         spec = self.spec(layer)

@@ -560,11 +560,6 @@ class PostGISStore(Store):
         return (f"{head}SELECT r.*, c.n FROM ({counted}) AS c(n) LEFT JOIN ({rows}) AS r ON TRUE "
                 "ORDER BY r.fid", params)
 
-    def read_batch(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                   offset=0, count=False):
-        page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, None)
-        return page.batch, page.matched
-
     def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
                   offset=0, count=False, kept=None) -> Page:
         """The page's fids (with their tuple ids and versions) and count in ONE statement — or
