@@ -564,7 +564,8 @@ def _collection_routes(r: APIRouter, collection: Collection, collection_doc
             kept = None if texts is None else (
                 lambda rows: texts.get_many(revision, [(name, r) for r in rows]))
             page = st.read_page(spec.name, columns=visible, where=where or None, limit=limit,
-                                offset=offset, count=True, kept=kept, **bounds)
+                                offset=offset, count=True, kept=kept, revision=revision,
+                                **bounds)
             fresh = geojson.feature_texts(page.batch, visible, out_crs, storage=st.epsg)
             if texts is not None and fresh:
                 texts.put_many(revision, zip([(name, r) for r in page.read_rows], fresh,

@@ -49,7 +49,7 @@ WriteMode = Literal["upsert", "replace", "insert"]
 BBox = tuple[float, float, float, float]
 _T = TypeVar("_T")
 #: "The caller did not read the revision" (None is a revision: GeoPackage in WAL mode).
-_UNREAD: Any = object()
+UNREAD: Any = object()
 #: Layers whose features the statistics assign to zones by their representative point: the
 #: stores keep that point with each feature (computed on every write, recomputed by readers
 #: where another client changed a geometry), so statistics never read the geometries.
@@ -426,6 +426,7 @@ class Store(ABC):
         offset: int = 0,
         count: bool = False,
         kept: Callable[[list[int]], list[Any]] | None = None,
+        revision: Any = UNREAD,
     ) -> Page:
         """:meth:`read_batch`'s page, reading only the rows a caller does not already hold.
 
@@ -433,8 +434,10 @@ class Store(ABC):
         the store changes: the GeoPackage's and PostGIS's ``fid``), in page order, and returns
         for each what the caller keeps for it (a served text, say) or None; the page's batch
         then holds only the features whose value is None. Rows, values, features and count
-        come from one snapshot of the store. This default reads a frame and keeps nothing;
-        backends override it."""
+        come from one snapshot of the store. ``revision``: the store's :meth:`revision` as the
+        caller read it before the page (the one its kept values belong to; read here if not
+        given), for a backend that remembers pages per revision. This default reads a frame and
+        keeps nothing; backends override it."""
         spec = self.spec(layer)
         if area is not None:
             bbox = shapely.bounds(area).tolist() if bbox is None else bbox
@@ -446,13 +449,13 @@ class Store(ABC):
         return Page(batch.ids.tolist(), [None] * len(batch), batch, matched)
 
     def cached(self, key: Hashable, compute: Callable[[], _T], *, stale: float = 0.0,
-               revision: Any = _UNREAD) -> _T:
+               revision: Any = UNREAD) -> _T:
         """``compute()``, remembered until the store changes (:meth:`revision`, metadata
         included): what a server would otherwise read again on every request (API keys,
         collection extents). A store without a revision (GeoPackage in WAL mode) computes it
         again, or keeps it ``stale`` seconds where the caller accepts that. ``revision``: the
         store's revision as the caller has just read it (one read per request), else read here."""
-        if revision is _UNREAD:
+        if revision is UNREAD:
             revision = self.revision()  # read first: a write during compute() only wastes it
         if revision is None and stale <= 0:
             return compute()

@@ -33,6 +33,7 @@ from .base import (
     BATCH_ROWS,
     POINT_LAYERS,
     STORAGE_EPSG,
+    UNREAD,
     BBox,
     JournalEntry,
     NotIn,
@@ -652,7 +653,8 @@ class GeoPackageStore(Store):
                                 params).fetchone()[0]
 
     def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                  offset=0, count=False, kept=None):
+                  offset=0, count=False, kept=None, revision=UNREAD):
+        # (The revision is not needed: the node cache follows the file's own data_version.)
         spec = self.spec(layer)
         names = spec.selected_names(columns)
         cols = ", ".join(f'"{n}"' for n in names)

@@ -52,6 +52,7 @@ from .base import (
     POINT_LAYERS,
     PREFETCH_DEPTH,
     STORAGE_EPSG,
+    UNREAD,
     BBox,
     JournalEntry,
     NotIn,
@@ -306,7 +307,6 @@ class PostGISStore(Store):
                 self._install_triggers(conn)  # a store created before the triggers
                 installed = True
             yield _PgTransaction(conn, self)
-        self._local.revision = None  # this thread's write: its next page reads the revision
         self._journal_ready = True  # committed
         if installed:
             with self._connection() as conn:
@@ -561,11 +561,10 @@ class PostGISStore(Store):
                 "ORDER BY r.fid", params)
 
     def read_page(self, layer, *, columns=None, where=None, bbox=None, area=None, limit=None,
-                  offset=0, count=False, kept=None) -> Page:
+                  offset=0, count=False, kept=None, revision=UNREAD) -> Page:
         """The page's fids (with their tuple ids and versions) and count in ONE statement — or
-        as that statement gave them at the revision this thread has just read (the caller's:
-        the one its kept values belong to; read here if none since the thread's last page) —,
-        then only the rows
+        as that statement gave them at ``revision`` (the caller's, read before the page: the
+        one its kept values belong to; read here if not given) —, then only the rows
         ``kept`` does not hold, fetched by tuple id: a tuple id with the same ``xmin`` is the
         very row version the first statement saw (PostgreSQL never changes a row version in
         place: an edit writes a new one, and a vacuumed slot taken by another version has
@@ -573,10 +572,6 @@ class PostGISStore(Store):
         row edited or deleted in between is missing: the page is then read again whole, in one
         statement. Nothing kept, or little of the last pages (:data:`KEPT_SHARE`): the whole
         page in one statement."""
-        # The revision this thread has just read, if it did since its last page (the API reads
-        # it once per request, before the page: its kept texts are that revision's), else read
-        # below. Read before the page, it is never newer than the page's rows.
-        revision = self._local.__dict__.pop("revision", None)
         if kept is None or self._kept_share < KEPT_SHARE:
             page = self._whole_page(layer, columns, where, bbox, area, limit, offset, count, kept)
             if kept is not None:
@@ -591,8 +586,8 @@ class PostGISStore(Store):
             area) > REMEMBERED_VERTICES else (
             layer, tuple(names), repr(sorted((where or {}).items())),
             None if bbox is None else tuple(bbox), area, limit, offset, count)
-        if revision is None:
-            revision = self.revision()
+        if revision is UNREAD:
+            revision = self.revision()  # before the page: never newer than its rows
         known = None
         with self._pages_lock:
             if key is not None:
@@ -960,8 +955,7 @@ class PostGISStore(Store):
                 if result.status != _TUPLES_OK:
                     psycopg, _ = _psycopg()
                     raise psycopg.errors.error_from_result(result, conn.info.encoding)
-                self._local.revision = result.get_value(0, 0).decode()  # type: ignore[union-attr]
-                return self._local.revision
+                return result.get_value(0, 0).decode()  # type: ignore[union-attr]
             seq, n = conn.execute(f"SELECT coalesce(max(seq), 0), count(*) FROM "
                                   f"{self._t('ort_journal')} WHERE layer = %s", (layer,)).fetchone()
         return int(seq), int(n)
