@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,35 +124,41 @@ def descendants(pid: int) -> list[int]:
 
 
 @contextmanager
-def serve_process(store_url, *args: str, timeout: float = 30) -> Iterator[tuple[str, subprocess.Popen]]:
+def serve_process(store_url, *args: str, timeout: float = 30, log: Path | None = None
+                  ) -> Iterator[tuple[str, subprocess.Popen]]:
     """``ort-geo serve [args]`` on a free port of 127.0.0.1, in its own process.
 
     Yields its base URL and the process. A separate process, not a thread: GDAL's HTTP client
-    holds the GIL while it waits.
+    holds the GIL while it waits. The server's standard error goes to ``log`` (a file the test
+    reads), else to a temporary file shown if it does not start (a pipe nobody reads would
+    block a talkative server once full).
     """
     port = free_port()
     exe = str(Path(sys.executable).with_name("ort-geo"))
     if "--workers" not in args:  # one process unless a test asks (the default is one per core)
         args = ("--workers", "1", *args)
-    proc = subprocess.Popen([exe, "serve", "--store", str(store_url), "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                httpx.get(f"{url}/conformance", timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.terminate()  # stderr only ends with the process
-                    raise RuntimeError("le serveur n'a pas démarré : "
-                                       f"{proc.communicate(timeout=15)[1]}") from None
-                time.sleep(0.1)
-        yield url, proc
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    with (open(log, "w+b") if log is not None else tempfile.TemporaryFile()) as errors:
+        proc = subprocess.Popen([exe, "serve", "--store", str(store_url), "--port", str(port),
+                                 *args], stdout=subprocess.DEVNULL, stderr=errors)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    httpx.get(f"{url}/conformance", timeout=1)
+                    break
+                except httpx.TransportError:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        proc.terminate()
+                        proc.wait(15)
+                        errors.seek(0)
+                        raise RuntimeError("le serveur n'a pas démarré : "
+                                           f"{errors.read().decode(errors='replace')}") from None
+                    time.sleep(0.1)
+            yield url, proc
+        finally:
+            proc.terminate()
+            proc.wait(15)
 
 
 @contextmanager
