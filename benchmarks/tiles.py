@@ -2,7 +2,7 @@
 both backends against TiPg's tiles on the same PostGIS table, in one run.
 
 The store: the Val d'Argent demo plus ``--buildings`` generated footprints over its communes'
-extent (the recipe and cache file of ``benchmarks.api_service``: ``api-demo-<n>.gpkg`` in
+extent (the recipe and cache file of ``benchmarks.api``: ``api-demo-<n>.gpkg`` in
 ``--cache``), copied to the schema ``bench_api_<n>`` of ``--url`` (default
 ``$ORT_GEO_TEST_POSTGIS``; kept for the next run, shared with the API benchmark). The tiles:
 ``--tiles`` distinct tiles per zoom, each holding buildings, drawn across the whole territory
@@ -30,11 +30,9 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +40,7 @@ import numpy as np
 import shapely
 import shapely.geometry
 
-from .api import build, peer_python, postgis_copy
+from .api import CPU, build, peer_python, postgis_copy, running
 
 ZOOMS = (14, 15, 16)
 #: The tile proper in MVT units (half a unit in from its edges: a building touching the edge
@@ -77,60 +75,8 @@ def sample_tiles(gpkg: Path, count: int, seed: int = 14) -> dict[int, list[tuple
 
 
 def _cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (uvicorn workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid]
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        pids += [int(c) for c in children]
-    except OSError:
-        pass
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-    return total
-
-
-@contextmanager
-def running(name: str, argv: list[str], env: dict[str, str] | None = None):
-    """A server on a free loopback port (``{port}`` in ``argv``); yields (base URL, pid)."""
-    import socket
-
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = tempfile.TemporaryFile()  # noqa: SIM115 - open while the server runs
-    proc = subprocess.Popen([a.replace("{port}", str(port)) for a in argv],
-                            env={**os.environ, **(env or {})}, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/conformance", timeout=30).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                raise RuntimeError(f"{name} n'a pas démarré :\n"
-                                   f"{log.read().decode(errors='replace')[-3000:]}")
-            time.sleep(0.5)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    """User + system CPU seconds of a server's process tree (its workers)."""
+    return sum(CPU.ticks(CPU(pid, None).tree()).values()) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -230,7 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for label, argv_, env, template, headers in servers:
             print(f"-- {label}", flush=True)
-            with running(label, argv_, env) as (base, pid), httpx.Client(timeout=120) as client:
+            with running(label, argv_, "/conformance", env) as base, \
+                    httpx.Client(timeout=120) as client:
+                pid = base.pid
                 client.get(base + template.format(z=14, x=tiles[14][0][0], y=tiles[14][0][1]),
                            headers=headers)  # first request: connections, imports
                 for z in ZOOMS:
