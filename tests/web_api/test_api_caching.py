@@ -254,3 +254,100 @@ def _outside_write(store, layer: str, feature_id: str, field: str, value: str) -
     with conn:
         conn.execute(f'UPDATE "{layer}" SET "{field}" = ? WHERE "id" = ?', (value, feature_id))
     conn.close()
+
+
+def _outside_move(store, layer: str, feature_id: str, dx: float) -> None:
+    """Another client moves a feature by ``dx`` metres (sqlite3 or psycopg, no tool in between;
+    on the GeoPackage its R-tree triggers follow, as under QGIS)."""
+    if store.url.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            conn.execute(f'UPDATE "{store.schema}"."{layer}" SET geom = ST_Translate(geom, %s, 0) '
+                         'WHERE "id" = %s', (dx, feature_id))
+        return
+    import sqlite3
+
+    from ort_geo.store.gpkg import _st, _st_is_empty, encode_geometries
+
+    geom = shapely.affinity.translate(store.get(layer, feature_id).geometry, dx)
+    conn = sqlite3.connect(store.path)
+    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
+        conn.create_function(name, 1, _st(i), deterministic=True)
+    conn.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+    with conn:
+        conn.execute(f'UPDATE "{layer}" SET geom = ? WHERE "id" = ?',
+                     (encode_geometries([geom], store.epsg)[0], feature_id))
+    conn.close()
+
+
+def test_every_worker_serves_a_box_as_the_store_now_holds_it(demo_store_edit):
+    """A live server with two worker processes, each keeping its pages' matches and texts: after
+    every write — the tool's from another process, another client's straight into the store; a
+    building moved out of the box, back in, its fields changed — the next pages, whichever
+    worker answers, are the store's page as it now is (members, count, fields, geometry)."""
+    import shapely.affinity
+    from conftest import serve_process
+    from pyproj import Transformer
+
+    from ort_geo import auth
+
+    store = demo_store_edit
+    staff = {"X-API-Key": auth.create_key(store, "agent", "staff")}
+    x, y = store.read("batiments").geometry.union_all().centroid.coords[0]
+    to_lonlat = Transformer.from_crs(store.epsg, 4326, always_xy=True)
+    lon0, lat0 = to_lonlat.transform(x - 150, y - 150)
+    lon1, lat1 = to_lonlat.transform(x + 150, y + 150)
+    bbox = f"{lon0},{lat0},{lon1},{lat1}"
+    items = f"/collections/batiments/items?limit=100&bbox={bbox}"
+    from api.geojson import CRS84, parse_bbox
+
+    query = parse_bbox(bbox, CRS84, storage=store.epsg)
+
+    def truth() -> tuple[int, dict[str, dict]]:
+        """The box as the store holds it, read whole (no page path, nothing kept)."""
+        frame = store.read("batiments", bbox=query.envelope)
+        frame = frame[frame.intersects(query.area)]
+        plain = frame.astype(object).where(frame.notna(), None)  # as JSON gives them
+        return len(frame), {row["id"]: {"adresse": row["adresse"],
+                                        "nb_logements": row["nb_logements"]}
+                            for _, row in plain.iterrows()}
+
+    matched, members = truth()
+    assert 5 < matched < 100, matched  # one page holds the box
+    moved = sorted(members)[len(members) // 2]
+
+    def served(server: str) -> None:
+        expected_count, expected = truth()
+        for _ in range(8):  # new connections: both workers answer in turn
+            resp = httpx.get(server + items, headers=staff, timeout=60)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            assert body["numberMatched"] == expected_count
+            got = {f["id"]: {n: f["properties"][n] for n in ("adresse", "nb_logements")}
+                   for f in body["features"]}
+            assert got == expected
+            if moved in got:
+                shape = shapely.geometry.shape(
+                    next(f for f in body["features"] if f["id"] == moved)["geometry"])
+                assert shape.intersects(shapely.box(lon0, lat0, lon1, lat1))
+
+    with serve_process(store.url, "--workers", "2", timeout=120) as (server, _):
+        for _ in range(3):
+            served(server)  # every worker keeps the box's matches and texts
+        editing.checked_edit(store, "batiments", "update", None, author="test",
+                             feature_id=moved, properties={"adresse": "3 rue Neuve"})
+        served(server)
+        _outside_move(store, "batiments", moved, 1000.0)  # out of the box
+        assert moved not in truth()[1]
+        served(server)
+        _outside_write(store, "batiments", moved, "adresse", "4 rue Neuve")  # out: unseen
+        served(server)
+        _outside_move(store, "batiments", moved, -1000.0)  # back in
+        assert truth()[1][moved]["adresse"] == "4 rue Neuve"
+        served(server)
+        geom = shapely.affinity.translate(store.get("batiments", moved).geometry, 1000.0)
+        editing.checked_edit(store, "batiments", "update", None, author="test",
+                             feature_id=moved, properties={"nb_logements": 7}, geometry=geom)
+        assert moved not in truth()[1]
+        served(server)
