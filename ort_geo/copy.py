@@ -169,6 +169,7 @@ def copy_store(source: Store, dest: Store, *, chunk: int = CHUNK,
                 tx.insert(dest.spec(name), list(iter_features(spec, frame)))
                 if progress:
                     progress(f"copie {name}", min(offset + chunk, total), total)
+            tx.loaded(dest.spec(name), progress)
         entries = source.journal()
         tx.journal(entries)
         if progress:

@@ -78,6 +78,50 @@ def test_round_trip_through_each_backend(new_store, backend):
     assert middle.journal()[-1].seq == 36
 
 
+def test_a_copy_into_postgis_lays_each_layer_out_by_its_spatial_index(new_store):
+    """``ort-geo copy`` into PostGIS leaves each layer clustered on its GiST index, its planner
+    statistics gathered: the buildings of a box share a few heap pages, where the same rows
+    written in their (scattered) identifier order take one page each; the content is the
+    source's."""
+    import numpy as np
+    import psycopg
+
+    rng = np.random.default_rng(5)
+    cells = rng.permutation(80 * 50)  # a grid of buildings, numbered in no order of place
+    x0, y0 = 1010000 + 20.0 * (cells % 80), 6800000 + 20.0 * (cells // 80)
+    buildings = gpd.GeoDataFrame({"id": [f"b{i:04d}" for i in range(len(cells))]},
+                                 geometry=shapely.box(x0, y0, x0 + 12, y0 + 9), crs="EPSG:2154")
+    source, copied, written = (new_store("gpkg", "source"), new_store("postgis", "copie"),
+                               new_store("postgis", "ecrit"))
+    source.write("batiments", buildings, author="import")
+    written.write("batiments", buildings, author="import")
+    copy_store(source, copied)
+
+    def pages(store) -> int:
+        """Heap pages holding the 100 buildings of a 10 × 10 block."""
+        with psycopg.connect(store.conninfo, autocommit=True) as conn:
+            return conn.execute(
+                f'SELECT count(DISTINCT (ctid::text::point)[0]) FROM "{store.schema}".batiments '
+                "WHERE geom && ST_MakeEnvelope(1010400, 6800400, 1010599, 6800599, 2154)"
+            ).fetchone()[0]
+
+    with psycopg.connect(copied.conninfo, autocommit=True) as conn:
+        clustered = dict(conn.execute(
+            "SELECT c.relname, i.indisclustered FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_class x ON x.oid = i.indexrelid "
+            "WHERE n.nspname = %s AND x.relname LIKE '%%_geom_gist'", (copied.schema,)).fetchall())
+        analysed = {r[0] for r in conn.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE schemaname = %s "
+            "AND last_analyze IS NOT NULL", (copied.schema,))}
+    spatial = {n for n in source.layer_names() if source.spec(n).spatial}
+    assert set(clustered) == spatial and all(clustered.values())
+    assert spatial <= analysed
+    scattered, together = pages(written), pages(copied)
+    assert together * 3 <= scattered, (scattered, together)  # 12 against 64 here
+    _same_content(source, copied)
+
+
 def test_refuses_a_destination_that_is_not_empty(new_store, backend):
     source, dest = new_store("gpkg"), new_store(backend)
     _fill(source)

@@ -209,6 +209,14 @@ class Transaction(ABC):
     def journal_batch(self, batch: JournalBatch) -> None:
         self.journal(batch.entries())
 
+    def loaded(self, layer: LayerSpec,
+               progress: Callable[[str, int, int], None] | None = None) -> None:
+        """A whole layer has just been loaded into an empty table (a copy): lay its rows out
+        for the reads to come, reporting to ``progress(step, done, total)`` when that takes
+        work. Nothing to do for a backend whose rows already follow their numbering (the
+        GeoPackage)."""
+        return None
+
 
 
 _DONE = object()

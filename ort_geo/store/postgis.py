@@ -1086,6 +1086,22 @@ class _PgTransaction(Transaction):
             for row in zip(*columns, strict=True):
                 copy.write_row(row)
 
+    def loaded(self, layer, progress=None):
+        # Rows in their spatial index's order: a box's rows share heap pages instead of one
+        # page each (a copied layer comes in identifier order, scattered over the territory).
+        # 200,000 buildings: a 100-building box page 0.80-0.90 -> 0.77 ms of PostgreSQL CPU,
+        # 0.40 -> 0.25 ms of client. The table is new, in this transaction: its lock is ours.
+        if not layer.spatial:
+            return
+        step = f"rangement spatial {layer.name}"
+        if progress:
+            progress(step, 0, 1)
+        table = self.store._t(layer.name)
+        self.conn.execute(f'CLUSTER {table} USING "{layer.name}_geom_gist"')
+        self.conn.execute(f"ANALYZE {table}")
+        if progress:
+            progress(step, 1, 1)
+
     def insert_batch(self, layer, batch):
         if len(batch):
             self._copy(self.store._t(layer.name), layer, batch)
