@@ -122,6 +122,30 @@ def test_a_copy_into_postgis_lays_each_layer_out_by_its_spatial_index(new_store)
     _same_content(source, copied)
 
 
+def test_a_copy_postgis_cannot_lay_out_is_still_made(new_store, caplog):
+    """A destination PostgreSQL refuses to cluster (here its buildings' spatial index has
+    another name, as in a schema a DBA made): the copy is made all the same, complete and
+    verified, the layer left as it came, and the log says why."""
+    import psycopg
+
+    source, dest = new_store("gpkg", "source"), new_store("postgis", "copie")
+    _fill(source)
+    with psycopg.connect(dest.conninfo, autocommit=True) as conn:
+        conn.execute(f'ALTER INDEX "{dest.schema}".batiments_geom_gist RENAME TO bati_idx')
+    with caplog.at_level("WARNING", logger="ort_geo.store.postgis"):
+        report = copy_store(source, dest)
+    assert report.ok
+    _same_content(source, dest)
+    assert "batiments copiée sans rangement spatial" in caplog.text
+    with psycopg.connect(dest.conninfo, autocommit=True) as conn:
+        clustered = dict(conn.execute(
+            "SELECT x.relname, i.indisclustered FROM pg_index i "
+            "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_namespace n "
+            "ON n.oid = x.relnamespace WHERE n.nspname = %s AND x.relname IN "
+            "('bati_idx', 'secteurs_ort_geom_gist')", (dest.schema,)).fetchall())
+    assert clustered == {"bati_idx": False, "secteurs_ort_geom_gist": True}
+
+
 def test_refuses_a_destination_that_is_not_empty(new_store, backend):
     source, dest = new_store("gpkg"), new_store(backend)
     _fill(source)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import os
 import re
 import threading
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
 
 _SQL_TYPES = {"str": "text", "enum": "text", "int": "bigint", "float": "double precision",
               "bool": "boolean", "date": "date"}
+log = logging.getLogger(__name__)
 #: Seconds a write waits for the rule-check lock (or a locked row) before answering "busy".
 LOCK_TIMEOUT_S = 30
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -1097,7 +1099,13 @@ class _PgTransaction(Transaction):
         if progress:
             progress(step, 0, 1)
         table = self.store._t(layer.name)
-        self.conn.execute(f'CLUSTER {table} USING "{layer.name}_geom_gist"')
+        psycopg, _ = _psycopg()
+        try:
+            with self.conn.transaction():  # a savepoint: a refusal leaves the copy going
+                self.conn.execute(f'CLUSTER {table} USING "{layer.name}_geom_gist"')
+        except psycopg.Error as exc:  # not the table's owner, an index of another name
+            log.warning("Couche %s copiée sans rangement spatial : %s", layer.name,
+                        str(exc).strip())
         self.conn.execute(f"ANALYZE {table}")
         if progress:
             progress(step, 1, 1)
