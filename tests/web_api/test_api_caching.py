@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import shapely
+import shapely.affinity
 from conftest_api import X0, Y0
 
 from ort_geo import editing
@@ -243,17 +244,23 @@ def _outside_write(store, layer: str, feature_id: str, field: str, value: str) -
             conn.execute(f'UPDATE "{store.schema}"."{layer}" SET "{field}" = %s WHERE "id" = %s',
                          (value, feature_id))
         return
+    conn = _sqlite_client(store)
+    with conn:
+        conn.execute(f'UPDATE "{layer}" SET "{field}" = ? WHERE "id" = ?', (value, feature_id))
+    conn.close()
+
+
+def _sqlite_client(store):
+    """Another client's connection to the GeoPackage, with the functions its triggers call."""
     import sqlite3
 
     from ort_geo.store.gpkg import _st, _st_is_empty
 
-    conn = sqlite3.connect(store.path)  # with the GeoPackage functions its triggers call
+    conn = sqlite3.connect(store.path)
     for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
         conn.create_function(name, 1, _st(i), deterministic=True)
     conn.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
-    with conn:
-        conn.execute(f'UPDATE "{layer}" SET "{field}" = ? WHERE "id" = ?', (value, feature_id))
-    conn.close()
+    return conn
 
 
 def _outside_move(store, layer: str, feature_id: str, dx: float) -> None:
@@ -266,15 +273,10 @@ def _outside_move(store, layer: str, feature_id: str, dx: float) -> None:
             conn.execute(f'UPDATE "{store.schema}"."{layer}" SET geom = ST_Translate(geom, %s, 0) '
                          'WHERE "id" = %s', (dx, feature_id))
         return
-    import sqlite3
-
-    from ort_geo.store.gpkg import _st, _st_is_empty, encode_geometries
+    from ort_geo.store.gpkg import encode_geometries
 
     geom = shapely.affinity.translate(store.get(layer, feature_id).geometry, dx)
-    conn = sqlite3.connect(store.path)
-    for i, name in enumerate(("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")):
-        conn.create_function(name, 1, _st(i), deterministic=True)
-    conn.create_function("ST_IsEmpty", 1, _st_is_empty, deterministic=True)
+    conn = _sqlite_client(store)
     with conn:
         conn.execute(f'UPDATE "{layer}" SET geom = ? WHERE "id" = ?',
                      (encode_geometries([geom], store.epsg)[0], feature_id))
@@ -286,10 +288,10 @@ def test_every_worker_serves_a_box_as_the_store_now_holds_it(demo_store_edit):
     every write — the tool's from another process, another client's straight into the store; a
     building moved out of the box, back in, its fields changed — the next pages, whichever
     worker answers, are the store's page as it now is (members, count, fields, geometry)."""
-    import shapely.affinity
     from conftest import serve_process
     from pyproj import Transformer
 
+    from api.geojson import CRS84, parse_bbox
     from ort_geo import auth
 
     store = demo_store_edit
@@ -300,8 +302,6 @@ def test_every_worker_serves_a_box_as_the_store_now_holds_it(demo_store_edit):
     lon1, lat1 = to_lonlat.transform(x + 150, y + 150)
     bbox = f"{lon0},{lat0},{lon1},{lat1}"
     items = f"/collections/batiments/items?limit=100&bbox={bbox}"
-    from api.geojson import CRS84, parse_bbox
-
     query = parse_bbox(bbox, CRS84, storage=store.epsg)
 
     def truth() -> tuple[int, dict[str, dict]]:
