@@ -21,10 +21,11 @@ Routes: ``/conformance``; the items of the small collection ``secteurs_ort``; a 
 of ``batiments`` in a 600 m ``bbox`` (CRS84, as web clients send it) — one fixed box ("fixed"),
 500 boxes across the territory that a ``wrk`` Lua script takes in turn ("varied": a box comes
 back every 500 requests, as a map's views do), and boxes never asked twice in the run ("cold":
-each ``wrk`` thread its own slice of 40,000, so that only the features overlapping boxes share
-are served from texts the server keeps — the read and the writing of nearly every feature). ``wrk`` (Debian ``wrk``) loads each route at 1, 8 and 32 connections for
-``--seconds``, one route after the other (the cold boxes would flush what a server keeps of the
-varied ones). Reported: requests/s, p99 latency, CPU per request of the server's processes and
+each connection level its own :data:`COLD_BOXES`, each ``wrk`` thread its own half of them, so
+that only the features overlapping boxes share are served from texts the server keeps — the
+read and the writing of nearly every feature). ``wrk`` (Debian ``wrk``) loads each route at 1, 8
+and 32 connections for ``--seconds``, one route after the other (the cold boxes would flush what
+a server keeps of the varied ones). Reported: requests/s, p99 latency, CPU per request of the server's processes and
 of the PostgreSQL backends serving them (the same cores: on a busy machine the steadier figure),
 the ratios to the same server's
 ``/conformance`` (targets at 32 connections: small collection within 2x, bbox page within 4x, on
@@ -417,6 +418,9 @@ class Server:
     headers: dict[str, str] | None = None
 
 
+#: Boxes of the cold route per connection level (half per wrk thread: at ~1,000 pages/s, room
+#: for runs of 20 s before a box comes back).
+COLD_BOXES = 40_000
 #: Seconds of warm-up of the varied route: the steady state it measures is every worker process
 #: having met each of its boxes (a map's views come back). At ~1,000 pages/s, 4 s is 8 passes over
 #: the 500 boxes, sent on connections spread over the workers: a worker has missed a box with a
@@ -445,8 +449,12 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
         print(f"   {server.label}: fixed box, {page.get('numberMatched', '?')} buildings "
               f"matched, {len(page['features'])} returned", flush=True)
         script = lua_script(folder, items, box_values, server.items_extra + "limit=100&")
-        cold = lua_script(folder, items, cold_values, server.items_extra + "limit=100&",
-                          spread=True)
+        # The cold boxes of each level its own: a level asking the last one's again would be
+        # served from the texts kept at the last one.
+        share = len(cold_values) // len(connections)
+        cold = {c: lua_script(folder, items, cold_values[i * share:(i + 1) * share],
+                              server.items_extra + "limit=100&", spread=True)
+                for i, c in enumerate(connections)}
         urls = {
             "/conformance": base + server.routes["/conformance"],
             "small collection": base + server.routes["small collection"],
@@ -458,10 +466,11 @@ def measure(server: Server, connections: tuple[int, ...], seconds: int, box_valu
         for route in routes:
             for c in connections:
                 target, lua = ((base, script) if route == "bbox page, varied" else
-                               (base, cold) if route == "bbox page, cold" else (urls[route], None))
+                               (base, cold[c]) if route == "bbox page, cold" else
+                               (urls[route], None))
                 # Warm-up (cold boxes: with the varied ones, or the run would ask them again).
                 warm = VARIED_WARM_UP if route == "bbox page, varied" else 1
-                wrk(target, c, warm, headers, script if lua is cold else lua)
+                wrk(target, c, warm, headers, script if route == "bbox page, cold" else lua)
                 cpu = CPU(base.pid, url if server.backend == "PostGIS" else None)
                 before = cpu.sample()
                 load = results[(route, c)] = wrk(target, c, seconds, headers, lua)
@@ -585,7 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     gpkg = build(args.cache, args.buildings)
     pg = postgis_copy(gpkg, args.url, args.buildings) if needs_pg else None
     box_values, fixed_box = boxes(gpkg, 500)
-    cold_values, _ = boxes(gpkg, 40_000, seed=12)
+    cold_values, _ = boxes(gpkg, COLD_BOXES * len(args.connections), seed=12)
     exe = str(Path(sys.executable).with_name("ort-geo"))
     keys: dict[str, str] = {}
     for location in (str(gpkg), pg):
