@@ -25,11 +25,11 @@ each connection level its own :data:`COLD_BOXES`, each ``wrk`` thread its own ha
 that only the features overlapping boxes share are served from texts the server keeps — the
 read and the writing of nearly every feature). ``wrk`` (Debian ``wrk``) loads each route at 1, 8
 and 32 connections for ``--seconds``, one route after the other (the cold boxes would flush what
-a server keeps of the varied ones). Reported: requests/s, p99 latency, CPU per request of the server's processes and
-of the PostgreSQL backends serving them (the same cores: on a busy machine the steadier figure),
-the ratios to the same server's
-``/conformance`` (targets at 32 connections: small collection within 2x, bbox page within 4x, on
-throughput and p99) and ort-geo's throughput over each peer's on the routes both serve.
+a server keeps of the varied ones). Reported: requests/s, p99 latency, CPU per request of the
+server's processes and of the PostgreSQL backends serving them (the same cores: on a busy
+machine the steadier figure), the ratios to the same server's ``/conformance`` (targets at 32
+connections: small collection within 2x, bbox page within 4x, on throughput and p99) and
+ort-geo's throughput over each peer's on the routes both serve.
 
     ORT_GEO_TEST_POSTGIS=postgresql://… python -m benchmarks.api --buildings 200000
 
